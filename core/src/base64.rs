@@ -1,0 +1,136 @@
+//! Unpadded base64url for 16-byte values (ids and tags): 22 characters.
+
+/// Characters in an encoded 16-byte value.
+pub(crate) const ENCODED_LEN: usize = 22;
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Why 22 characters did not decode to 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Base64Error {
+    Length,
+    Alphabet,
+    /// The last character has bits set beyond the 128th.
+    NonCanonical,
+}
+
+fn symbol(sextet: u8) -> u8 {
+    ALPHABET
+        .get(usize::from(sextet & 0x3f))
+        .copied()
+        .unwrap_or(b'A')
+}
+
+fn sextet(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c.wrapping_sub(b'A')),
+        b'a'..=b'z' => Some(c.wrapping_sub(b'a' - 26)),
+        b'0'..=b'9' => Some(c.wrapping_add(52 - b'0')),
+        b'-' => Some(62),
+        b'_' => Some(63),
+        _ => None,
+    }
+}
+
+/// Encodes 16 bytes as 22 base64url characters.
+pub(crate) fn encode16(bytes: &[u8; 16]) -> [u8; ENCODED_LEN] {
+    let mut out = [0u8; ENCODED_LEN];
+    let mut chars = out.iter_mut();
+    let mut put = |s: u8| {
+        if let Some(slot) = chars.next() {
+            *slot = symbol(s);
+        }
+    };
+    let (triples, last) = bytes.split_at(15);
+    for t in triples.chunks_exact(3) {
+        if let [a, b, c] = *t {
+            put(a >> 2);
+            put((a << 4) | (b >> 4));
+            put((b << 2) | (c >> 6));
+            put(c);
+        }
+    }
+    if let [a] = *last {
+        put(a >> 2);
+        put(a << 4);
+    }
+    out
+}
+
+/// Decodes exactly 22 base64url characters into 16 bytes.
+pub(crate) fn decode16(text: &[u8]) -> Result<[u8; 16], Base64Error> {
+    if text.len() != ENCODED_LEN {
+        return Err(Base64Error::Length);
+    }
+    let mut sextets = [0u8; ENCODED_LEN];
+    for (s, &c) in sextets.iter_mut().zip(text) {
+        *s = sextet(c).ok_or(Base64Error::Alphabet)?;
+    }
+    let mut out = [0u8; 16];
+    let mut bytes = out.iter_mut();
+    let mut put = |b: u8| {
+        if let Some(slot) = bytes.next() {
+            *slot = b;
+        }
+    };
+    let (quads, last) = sextets.split_at(20);
+    for q in quads.chunks_exact(4) {
+        if let [a, b, c, d] = *q {
+            put((a << 2) | (b >> 4));
+            put((b << 4) | (c >> 2));
+            put((c << 6) | d);
+        }
+    }
+    if let [a, b] = *last {
+        if b & 0x0f != 0 {
+            return Err(Base64Error::NonCanonical);
+        }
+        put((a << 2) | (b >> 4));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_known_vectors() {
+        let zero = encode16(&[0; 16]);
+        assert_eq!(&zero, b"AAAAAAAAAAAAAAAAAAAAAA");
+        let ff = encode16(&[0xff; 16]);
+        assert_eq!(&ff, b"_____________________w");
+        assert_eq!(decode16(&ff), Ok([0xff; 16]));
+        let seq: [u8; 16] = core::array::from_fn(|i| i as u8);
+        assert_eq!(decode16(&encode16(&seq)), Ok(seq));
+    }
+
+    #[test]
+    fn rejects_bad_text() {
+        assert_eq!(decode16(b"short"), Err(Base64Error::Length));
+        assert_eq!(
+            decode16(b"AAAAAAAAAAAAAAAAAAAAA="),
+            Err(Base64Error::Alphabet)
+        );
+        assert_eq!(
+            decode16(b"AAAAAAAAAAAAAAAAAAAAA+"),
+            Err(Base64Error::Alphabet)
+        );
+        assert_eq!(
+            decode16(b"AAAAAAAAAAAAAAAAAAAAAB"),
+            Err(Base64Error::NonCanonical)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_round_trip(bytes: [u8; 16]) {
+            proptest::prop_assert_eq!(decode16(&encode16(&bytes)), Ok(bytes));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text: Vec<u8>) {
+            let _ = decode16(&text);
+        }
+    }
+}

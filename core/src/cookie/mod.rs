@@ -1,0 +1,12 @@
+//! Reading the session cookie from `Cookie:` headers and writing `Set-Cookie`.
+//!
+//! Nothing here allocates: the parser borrows from the header bytes, and the
+//! writer formats into any [`core::fmt::Write`], such as a `heapless::String`.
+
+mod config;
+mod scan;
+mod set_cookie;
+
+pub use config::{CookieConfig, CookieConfigError, SameSite};
+pub use scan::{CookieScan, ScanOutcome};
+pub use set_cookie::{MAX_AGE_LIMIT, write_removal, write_set_cookie};

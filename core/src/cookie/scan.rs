@@ -1,0 +1,227 @@
+//! Finding one cookie among the pairs of one or more `Cookie:` headers.
+
+/// What a scan of the request's `Cookie:` headers found for the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ScanOutcome<'h> {
+    /// No pair carries the cookie's name.
+    Absent,
+    /// Exactly one distinct value (repeats of the same value count once).
+    Found(&'h str),
+    /// Two or more different values. No session is selected: see [`CookieScan`].
+    Ambiguous,
+    /// The value holds bytes a cookie value may not (RFC 6265 `cookie-octet`).
+    Malformed,
+}
+
+/// Scans `Cookie:` header values for the session cookie.
+///
+/// The parser never panics and never allocates. It tolerates several headers
+/// (HTTP/2 sends one per cookie), empty pairs, spaces and tabs, values in
+/// double quotes, and arbitrary bytes in *other* cookies. Names match exactly
+/// (cookie names are case-sensitive).
+///
+/// **Duplicates rule.** When the session cookie appears more than once with
+/// *different* values the outcome is [`ScanOutcome::Ambiguous`] and no session
+/// is selected. A browser sends duplicates when another host or path has
+/// planted a cookie of the same name ("cookie tossing"); picking either one
+/// could hand the user a session an attacker chose. Repeats of the same value
+/// are harmless and count once. The `__Host-` prefix
+/// ([`CookieConfig::with_host_prefix`](super::CookieConfig::with_host_prefix))
+/// stops tossing at the browser.
+///
+/// A value longer than [`CookieScan::MAX_VALUE_LEN`] is `Malformed`: sesh never
+/// issues one, and bounding it keeps later work (HMAC, lookups) small.
+///
+/// ```
+/// use sesh::cookie::{CookieScan, ScanOutcome};
+/// let mut scan = CookieScan::new("sid");
+/// scan.feed(b"theme=dark; sid=\"abc\"; lang=en");
+/// scan.feed(b"sid=abc");
+/// assert_eq!(scan.outcome(), ScanOutcome::Found("abc"));
+///
+/// scan.feed(b"sid=evil");
+/// assert_eq!(scan.outcome(), ScanOutcome::Ambiguous);
+/// ```
+#[derive(Debug, Clone)]
+pub struct CookieScan<'n, 'h> {
+    name: &'n str,
+    outcome: ScanOutcome<'h>,
+}
+
+impl<'n, 'h> CookieScan<'n, 'h> {
+    /// The longest value considered (bytes, after removing quotes).
+    pub const MAX_VALUE_LEN: usize = 256;
+
+    /// Starts a scan for the cookie called `name`.
+    ///
+    /// ```
+    /// let scan = sesh::cookie::CookieScan::new("sid");
+    /// assert_eq!(scan.outcome(), sesh::cookie::ScanOutcome::Absent);
+    /// ```
+    pub const fn new(name: &'n str) -> Self {
+        CookieScan {
+            name,
+            outcome: ScanOutcome::Absent,
+        }
+    }
+
+    /// Adds the pairs of one `Cookie:` header value.
+    ///
+    /// ```
+    /// let mut scan = sesh::cookie::CookieScan::new("sid");
+    /// scan.feed(b"a=1;;  sid=x ;b");
+    /// assert_eq!(scan.outcome(), sesh::cookie::ScanOutcome::Found("x"));
+    /// ```
+    pub fn feed(&mut self, header: &'h [u8]) {
+        for pair in header.split(|&b| b == b';') {
+            let pair = trim(pair);
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let (name, rest) = pair.split_at(eq);
+            if trim(name) != self.name.as_bytes() {
+                continue;
+            }
+            let value = rest.get(1..).map(trim).unwrap_or_default();
+            self.add(cookie_value(value));
+        }
+    }
+
+    fn add(&mut self, value: Option<&'h str>) {
+        self.outcome = match (self.outcome, value) {
+            (ScanOutcome::Ambiguous, _) => ScanOutcome::Ambiguous,
+            (_, None) | (ScanOutcome::Malformed, _) => ScanOutcome::Malformed,
+            (ScanOutcome::Absent, Some(v)) => ScanOutcome::Found(v),
+            (ScanOutcome::Found(old), Some(v)) if old == v => ScanOutcome::Found(old),
+            (ScanOutcome::Found(_), Some(_)) => ScanOutcome::Ambiguous,
+        };
+    }
+
+    /// The result so far.
+    ///
+    /// ```
+    /// let mut scan = sesh::cookie::CookieScan::new("sid");
+    /// scan.feed(b"sid=a b");
+    /// assert_eq!(scan.outcome(), sesh::cookie::ScanOutcome::Malformed);
+    /// ```
+    pub fn outcome(&self) -> ScanOutcome<'h> {
+        self.outcome
+    }
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// The value without its optional double quotes, if every byte is a `cookie-octet`.
+fn cookie_value(raw: &[u8]) -> Option<&str> {
+    let inner = match raw {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => raw,
+    };
+    let ok = inner.len() <= CookieScan::MAX_VALUE_LEN && inner.iter().all(|&b| is_cookie_octet(b));
+    if ok {
+        core::str::from_utf8(inner).ok()
+    } else {
+        None
+    }
+}
+
+/// RFC 6265 §4.1.1: `%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`.
+pub(crate) const fn is_cookie_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(headers: &[&[u8]]) -> ScanOutcome<'static> {
+        let mut s = CookieScan::new("sid");
+        for h in headers {
+            // Leak to get 'static test data without lifetimes in the helper.
+            s.feed(std::boxed::Box::leak(h.to_vec().into_boxed_slice()));
+        }
+        s.outcome()
+    }
+
+    #[test]
+    fn finds_the_cookie_among_others() {
+        assert_eq!(scan(&[b"a=1; sid=xyz; b=2"]), ScanOutcome::Found("xyz"));
+        assert_eq!(scan(&[b"sid=xyz"]), ScanOutcome::Found("xyz"));
+        assert_eq!(scan(&[b"  sid = xyz  "]), ScanOutcome::Found("xyz"));
+        assert_eq!(scan(&[b"sid=\"xyz\""]), ScanOutcome::Found("xyz"));
+        assert_eq!(scan(&[b"a=1", b"sid=xyz"]), ScanOutcome::Found("xyz"));
+    }
+
+    #[test]
+    fn absent_cases() {
+        assert_eq!(scan(&[]), ScanOutcome::Absent);
+        assert_eq!(scan(&[b""]), ScanOutcome::Absent);
+        assert_eq!(scan(&[b";;;"]), ScanOutcome::Absent);
+        assert_eq!(scan(&[b"SID=xyz; Sid=abc; s id=q"]), ScanOutcome::Absent);
+        assert_eq!(scan(&[b"sidx=1; xsid=2; sid"]), ScanOutcome::Absent);
+    }
+
+    #[test]
+    fn duplicates_follow_the_rule() {
+        assert_eq!(scan(&[b"sid=a; sid=a"]), ScanOutcome::Found("a"));
+        assert_eq!(scan(&[b"sid=a; sid=b"]), ScanOutcome::Ambiguous);
+        assert_eq!(scan(&[b"sid=a", b"sid=b"]), ScanOutcome::Ambiguous);
+        assert_eq!(scan(&[b"sid=a; sid=b; sid=a"]), ScanOutcome::Ambiguous);
+    }
+
+    #[test]
+    fn bad_values_are_malformed() {
+        assert_eq!(scan(&[b"sid="]), ScanOutcome::Found(""));
+        assert_eq!(scan(&[b"sid=a\x00b"]), ScanOutcome::Malformed);
+        assert_eq!(scan(&[b"sid=\xff\xfe"]), ScanOutcome::Malformed);
+        assert_eq!(scan(&[b"sid=a,b"]), ScanOutcome::Malformed);
+        assert_eq!(scan(&[b"sid=\"abc"]), ScanOutcome::Malformed);
+        let long = [b'a'; 300];
+        let mut h = b"sid=".to_vec();
+        h.extend_from_slice(&long);
+        assert_eq!(scan(&[&h]), ScanOutcome::Malformed);
+    }
+
+    #[test]
+    fn junk_in_other_cookies_is_ignored() {
+        let mut h = std::vec![0xffu8; 8192];
+        h.extend_from_slice(b"; sid=ok; \x00\x01=\x02");
+        assert_eq!(scan(&[&h]), ScanOutcome::Found("ok"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_found_values_are_cookie_octets(headers: Vec<Vec<u8>>) {
+            let mut s = CookieScan::new("sid");
+            for h in &headers {
+                s.feed(h);
+            }
+            if let ScanOutcome::Found(v) = s.outcome() {
+                proptest::prop_assert!(v.bytes().all(is_cookie_octet));
+                proptest::prop_assert!(v.len() <= CookieScan::MAX_VALUE_LEN);
+            }
+        }
+
+        #[test]
+        fn a_planted_value_is_found(prefix in "[a-z]{1,8}=[a-z0-9]{0,8}", value in "[A-Za-z0-9_-]{1,45}") {
+            let header = std::format!("{prefix}; sid={value}");
+            let mut s = CookieScan::new("sid");
+            s.feed(header.as_bytes());
+            let expected = if prefix.starts_with("sid=") && prefix != std::format!("sid={value}") {
+                ScanOutcome::Ambiguous
+            } else {
+                ScanOutcome::Found(value.as_str())
+            };
+            proptest::prop_assert_eq!(s.outcome(), expected);
+        }
+    }
+}

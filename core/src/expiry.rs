@@ -1,0 +1,216 @@
+//! Idle and absolute expiry, with a throttled rolling refresh.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Duration, Instant};
+
+/// The two deadlines of one session.
+///
+/// A session is live while `now < min(idle, absolute)`: at the deadline
+/// itself it has expired. Records store deadlines rather than start times so
+/// that a restore after a reboot (when a monotonic clock restarts at zero) can
+/// keep each session's *remaining* lifetime; see
+/// [`Table::restore_snapshot`](crate::table::Table::restore_snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Deadlines {
+    /// Last use plus the idle timeout; moved forward by a refresh.
+    pub idle: Instant,
+    /// Creation (or the last id regeneration) plus the absolute lifetime; never moves.
+    pub absolute: Instant,
+}
+
+impl Deadlines {
+    /// The earlier of the two: when the session expires.
+    ///
+    /// ```
+    /// use sesh::{expiry::Deadlines, Instant};
+    /// let d = Deadlines { idle: Instant::from_secs(5), absolute: Instant::from_secs(3) };
+    /// assert_eq!(d.expires_at(), Instant::from_secs(3));
+    /// ```
+    pub fn expires_at(&self) -> Instant {
+        core::cmp::min(self.idle, self.absolute)
+    }
+
+    /// Whether the session has expired at `now` (`now >= expires_at()`).
+    ///
+    /// ```
+    /// use sesh::{expiry::Deadlines, Instant};
+    /// let d = Deadlines { idle: Instant::from_secs(5), absolute: Instant::from_secs(9) };
+    /// assert!(!d.is_expired(Instant::from_millis(4_999)));
+    /// assert!(d.is_expired(Instant::from_secs(5)));
+    /// ```
+    pub fn is_expired(&self, now: Instant) -> bool {
+        now >= self.expires_at()
+    }
+
+    /// The time left at `now`: the cookie's `Max-Age`.
+    ///
+    /// ```
+    /// use sesh::{expiry::Deadlines, Duration, Instant};
+    /// let d = Deadlines { idle: Instant::from_secs(5), absolute: Instant::from_secs(9) };
+    /// assert_eq!(d.remaining(Instant::from_secs(2)), Duration::from_secs(3));
+    /// ```
+    pub fn remaining(&self, now: Instant) -> Duration {
+        self.expires_at().saturating_duration_since(now)
+    }
+}
+
+/// How long sessions live.
+///
+/// - **Idle timeout**: a session unused for this long expires. Use refreshes
+///   it, but only once `refresh_percent` of the timeout has passed since the
+///   last refresh, so that a busy session does not cost a flash or Redis
+///   write (and a new `Set-Cookie`) on every request.
+/// - **Absolute lifetime**: a session expires this long after it was created
+///   (or its id regenerated), however busy it is.
+///
+/// Defaults: 30 minutes idle, 8 hours absolute, refresh after 25 % of the idle
+/// timeout; OWASP suggests 15–30 minutes idle and 4–8 hours absolute for
+/// ordinary applications.
+///
+/// ```
+/// use sesh::{Duration, ExpiryPolicy};
+/// const POLICY: ExpiryPolicy = ExpiryPolicy::new()
+///     .with_idle_timeout(Duration::from_mins(10))
+///     .with_absolute_lifetime(Duration::from_hours(4))
+///     .with_refresh_percent(50);
+/// assert_eq!(POLICY.idle_timeout(), Duration::from_mins(10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ExpiryPolicy {
+    idle: Duration,
+    absolute: Duration,
+    refresh_percent: u8,
+}
+
+impl Default for ExpiryPolicy {
+    fn default() -> Self {
+        ExpiryPolicy::new()
+    }
+}
+
+impl ExpiryPolicy {
+    /// 30 minutes idle, 8 hours absolute, refresh after 25 %.
+    pub const fn new() -> Self {
+        ExpiryPolicy {
+            idle: Duration::from_mins(30),
+            absolute: Duration::from_hours(8),
+            refresh_percent: 25,
+        }
+    }
+
+    /// Sets the idle timeout.
+    ///
+    /// ⚠️ Long idle timeouts leave an unattended, logged-in browser usable for
+    /// longer; OWASP suggests 2–5 minutes for high-value applications.
+    ///
+    /// ```
+    /// let p = sesh::ExpiryPolicy::new().with_idle_timeout(sesh::Duration::from_mins(5));
+    /// assert_eq!(p.idle_timeout(), sesh::Duration::from_mins(5));
+    /// ```
+    pub const fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Sets the absolute lifetime.
+    ///
+    /// ⚠️ A long absolute lifetime lets a stolen cookie work for longer.
+    ///
+    /// ```
+    /// let p = sesh::ExpiryPolicy::new().with_absolute_lifetime(sesh::Duration::from_hours(1));
+    /// assert_eq!(p.absolute_lifetime(), sesh::Duration::from_hours(1));
+    /// ```
+    pub const fn with_absolute_lifetime(mut self, absolute: Duration) -> Self {
+        self.absolute = absolute;
+        self
+    }
+
+    /// Sets the share of the idle timeout (0–100 %, clamped) that must pass
+    /// before a use refreshes the idle deadline. 0 refreshes on every use
+    /// (a write per request); 100 never refreshes, so the idle timeout counts
+    /// from creation.
+    ///
+    /// ```
+    /// let p = sesh::ExpiryPolicy::new().with_refresh_percent(200);
+    /// assert_eq!(p.refresh_percent(), 100);
+    /// ```
+    pub const fn with_refresh_percent(mut self, percent: u8) -> Self {
+        self.refresh_percent = if percent > 100 { 100 } else { percent };
+        self
+    }
+
+    /// The idle timeout.
+    pub const fn idle_timeout(&self) -> Duration {
+        self.idle
+    }
+
+    /// The absolute lifetime.
+    pub const fn absolute_lifetime(&self) -> Duration {
+        self.absolute
+    }
+
+    /// The refresh share in percent.
+    pub const fn refresh_percent(&self) -> u8 {
+        self.refresh_percent
+    }
+
+    /// The deadlines of a session created (or regenerated) at `now`.
+    ///
+    /// ```
+    /// use sesh::{Duration, ExpiryPolicy, Instant};
+    /// let d = ExpiryPolicy::new().start(Instant::ZERO);
+    /// assert_eq!(d.idle, Instant::ZERO + Duration::from_mins(30));
+    /// assert_eq!(d.absolute, Instant::ZERO + Duration::from_hours(8));
+    /// ```
+    pub fn start(&self, now: Instant) -> Deadlines {
+        Deadlines {
+            idle: now.saturating_add(self.idle),
+            absolute: now.saturating_add(self.absolute),
+        }
+    }
+
+    /// Applies a use at `now`: moves the idle deadline to `now + idle` if the
+    /// refresh share has passed since the last refresh. Returns whether it did.
+    ///
+    /// ```
+    /// use sesh::{Duration, ExpiryPolicy, Instant};
+    /// let policy = ExpiryPolicy::new().with_idle_timeout(Duration::from_secs(100)).with_refresh_percent(25);
+    /// let mut d = policy.start(Instant::ZERO);
+    /// assert!(!policy.touch(&mut d, Instant::from_secs(24)));
+    /// assert!(policy.touch(&mut d, Instant::from_secs(25)));
+    /// assert_eq!(d.idle, Instant::from_secs(125));
+    /// ```
+    pub fn touch(&self, deadlines: &mut Deadlines, now: Instant) -> bool {
+        // Time since the last refresh, from the deadline it set.
+        let since_refresh = now
+            .saturating_add(self.idle)
+            .saturating_duration_since(deadlines.idle);
+        let refresh =
+            since_refresh >= self.idle.percent(self.refresh_percent) && self.refresh_percent < 100;
+        if refresh {
+            deadlines.idle = now.saturating_add(self.idle);
+        }
+        refresh
+    }
+
+    /// Caps stored deadlines to what this policy allows from `now`, so a record
+    /// written under a longer policy, or bytes from a store, cannot outlive it.
+    ///
+    /// ```
+    /// use sesh::{expiry::Deadlines, Duration, ExpiryPolicy, Instant};
+    /// let policy = ExpiryPolicy::new().with_idle_timeout(Duration::from_secs(10));
+    /// let far = Deadlines { idle: Instant::MAX, absolute: Instant::MAX };
+    /// let capped = policy.clamp(far, Instant::ZERO);
+    /// assert_eq!(capped.idle, Instant::from_secs(10));
+    /// ```
+    pub fn clamp(&self, deadlines: Deadlines, now: Instant) -> Deadlines {
+        let limit = self.start(now);
+        Deadlines {
+            idle: core::cmp::min(deadlines.idle, limit.idle),
+            absolute: core::cmp::min(deadlines.absolute, limit.absolute),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The one session-record encoding every store shares: flash, redb and Redis.
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::expiry::Deadlines;
+
+/// The schema version written as the first byte of every record.
+pub const RECORD_VERSION: u8 = 1;
+
+/// One session as stored: its deadlines, its protected flag and its data.
+///
+/// Encoded as one schema-version byte followed by the postcard encoding of
+/// this struct. The id is *not* inside: stores key records by the id (the host
+/// stores by a keyed hash of it, so a leaked database hands out no cookies),
+/// and snapshots write it in front of each record.
+///
+/// Deadlines rather than creation and last-use times are stored; they carry
+/// the same information for a given policy, and survive a clock that
+/// restarts at zero (see [`Deadlines`]).
+///
+/// ```
+/// use sesh::{record::SessionRecord, ExpiryPolicy, Instant};
+/// let record = SessionRecord { deadlines: ExpiryPolicy::new().start(Instant::ZERO), protected: true, data: 7u32 };
+/// let mut buf = [0u8; 32];
+/// let bytes = record.encode(&mut buf)?;
+/// assert_eq!(bytes[0], sesh::record::RECORD_VERSION);
+/// assert_eq!(SessionRecord::<u32>::decode(bytes)?, record);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SessionRecord<D> {
+    /// When the session expires.
+    pub deadlines: Deadlines,
+    /// Logged in: never evicted to make room.
+    pub protected: bool,
+    /// The application's data.
+    pub data: D,
+}
+
+/// Why a record could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum EncodeError {
+    /// The buffer is too small for the record.
+    BufferTooSmall,
+    /// The data's `Serialize` implementation failed.
+    Serialize,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EncodeError::BufferTooSmall => "the buffer is too small for the session record",
+            EncodeError::Serialize => "the session data could not be serialized",
+        })
+    }
+}
+
+impl core::error::Error for EncodeError {}
+
+/// Why stored bytes are not a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DecodeError {
+    /// No bytes at all.
+    Empty,
+    /// A schema version this build does not know (a newer writer, or garbage).
+    UnknownVersion(u8),
+    /// The bytes do not decode as a record of this data type.
+    Corrupt,
+    /// Bytes are left over after the record.
+    TrailingBytes,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Empty => f.write_str("the session record is empty"),
+            DecodeError::UnknownVersion(v) => write!(f, "unknown session record version {v}"),
+            DecodeError::Corrupt => f.write_str("the session record is corrupt"),
+            DecodeError::TrailingBytes => f.write_str("the session record has trailing bytes"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+impl<D: Serialize> SessionRecord<D> {
+    /// Encodes into `buf`, returning the bytes written.
+    pub fn encode<'b>(&self, buf: &'b mut [u8]) -> Result<&'b mut [u8], EncodeError> {
+        let (version, body) = buf.split_first_mut().ok_or(EncodeError::BufferTooSmall)?;
+        *version = RECORD_VERSION;
+        let used = postcard::to_slice(self, body).map_err(encode_error)?.len();
+        buf.get_mut(..=used).ok_or(EncodeError::BufferTooSmall)
+    }
+
+    /// Encodes into a new vector.
+    #[cfg(feature = "alloc")]
+    pub fn to_vec(&self) -> Result<alloc::vec::Vec<u8>, EncodeError> {
+        let out = alloc::vec![RECORD_VERSION];
+        postcard::to_extend(self, out).map_err(encode_error)
+    }
+}
+
+impl<D: DeserializeOwned> SessionRecord<D> {
+    /// Decodes a whole record; any other bytes are an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (record, rest) = Self::decode_prefix(bytes)?;
+        if rest.is_empty() {
+            Ok(record)
+        } else {
+            Err(DecodeError::TrailingBytes)
+        }
+    }
+
+    /// Decodes a record at the start of `bytes`, returning the rest.
+    pub(crate) fn decode_prefix(bytes: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
+        let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+        if version != RECORD_VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        postcard::take_from_bytes(body).map_err(|_| DecodeError::Corrupt)
+    }
+}
+
+fn encode_error(e: postcard::Error) -> EncodeError {
+    match e {
+        postcard::Error::SerializeBufferFull => EncodeError::BufferTooSmall,
+        _ => EncodeError::Serialize,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ExpiryPolicy, Instant};
+
+    type Data = heapless::String<16>;
+
+    fn record() -> SessionRecord<Data> {
+        SessionRecord {
+            deadlines: ExpiryPolicy::new().start(Instant::from_secs(10)),
+            protected: false,
+            data: Data::try_from("hello").unwrap(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_rejects_neighbours() {
+        let mut buf = [0u8; 64];
+        let bytes = record().encode(&mut buf).unwrap().to_vec();
+        assert_eq!(SessionRecord::<Data>::decode(&bytes), Ok(record()));
+        assert_eq!(SessionRecord::<Data>::decode(&[]), Err(DecodeError::Empty));
+        let mut future = bytes.clone();
+        future[0] = 2;
+        assert_eq!(
+            SessionRecord::<Data>::decode(&future),
+            Err(DecodeError::UnknownVersion(2))
+        );
+        for cut in 1..bytes.len() {
+            assert!(
+                SessionRecord::<Data>::decode(&bytes[..cut]).is_err(),
+                "truncated at {cut}"
+            );
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            SessionRecord::<Data>::decode(&long),
+            Err(DecodeError::TrailingBytes)
+        );
+    }
+
+    #[test]
+    fn small_buffers_are_errors() {
+        for len in 0..8 {
+            let mut buf = std::vec![0u8; len];
+            assert_eq!(
+                record().encode(&mut buf).err(),
+                Some(EncodeError::BufferTooSmall)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes: Vec<u8>) {
+            let _ = SessionRecord::<Data>::decode(&bytes);
+            let _ = SessionRecord::<(u64, bool, [u8; 4])>::decode(&bytes);
+        }
+    }
+}

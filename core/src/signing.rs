@@ -1,0 +1,482 @@
+//! Signed cookie values (`id.tag`), key rotation, CSRF tokens and log tags.
+//!
+//! Every tag is HMAC-SHA256 over a purpose label and the id's bytes, truncated
+//! to 128 bits, and every comparison is constant-time (`subtle`).
+
+use core::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::base64;
+use crate::id::{EncodedId, ParseIdError, SessionId};
+
+const ID_LABEL: &[u8] = b"sesh/id/v1";
+const CSRF_LABEL: &[u8] = b"sesh/csrf/v1";
+const LOG_LABEL: &[u8] = b"sesh/log/v1";
+
+/// Shortest secret [`Key::new`] accepts, in bytes.
+pub const MIN_KEY_LEN: usize = 32;
+
+/// A signing key made from a secret of at least 32 bytes.
+///
+/// `Debug` does not print the secret.
+///
+/// ```
+/// use sesh::signing::{Key, KeyError};
+/// assert!(Key::new(&[7; 32]).is_ok());
+/// assert_eq!(Key::new(b"short").err(), Some(KeyError::TooShort));
+/// ```
+#[derive(Clone)]
+pub struct Key {
+    mac: Hmac<Sha256>,
+}
+
+/// Why a key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum KeyError {
+    /// Fewer than [`MIN_KEY_LEN`] bytes.
+    TooShort,
+    /// The key ring has no room for another key.
+    RingFull,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyError::TooShort => "a signing key needs at least 32 bytes",
+            KeyError::RingFull => "the key ring is full",
+        })
+    }
+}
+
+impl core::error::Error for KeyError {}
+
+impl Key {
+    /// Makes a key from `secret` (at least 32 random bytes).
+    ///
+    /// ```
+    /// let key = sesh::signing::Key::new(b"an example secret of 32 bytes...")?;
+    /// # Ok::<(), sesh::signing::KeyError>(())
+    /// ```
+    pub fn new(secret: &[u8]) -> Result<Key, KeyError> {
+        if secret.len() < MIN_KEY_LEN {
+            return Err(KeyError::TooShort);
+        }
+        let mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| KeyError::TooShort)?;
+        Ok(Key { mac })
+    }
+
+    fn tag(&self, label: &[u8], id: &SessionId) -> [u8; 16] {
+        let mut mac = self.mac.clone();
+        mac.update(label);
+        mac.update(id.as_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0u8; 16];
+        for (t, b) in tag.iter_mut().zip(full.iter()) {
+            *t = *b;
+        }
+        tag
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+/// Signing keys, newest first: the first key signs, every key verifies.
+///
+/// Rotation: put the new key first with [`KeyRing::rotate`]. Cookies signed by
+/// an older key still verify, and [`Verified::needs_resign`] tells the adapter
+/// to send the cookie again under the new key. Drop the old key once every
+/// session it signed has expired (the absolute lifetime); after that, its
+/// cookies are refused.
+///
+/// ```
+/// use sesh::signing::{Key, KeyRing};
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let id = sesh::SessionId::generate(&mut rng)?;
+/// let old = KeyRing::<2>::new(Key::new(&[1; 32])?);
+/// let cookie = old.sign(&id).to_string();
+///
+/// let mut ring = old.clone();
+/// ring.rotate(Key::new(&[2; 32])?);
+/// let verified = ring.verify(&cookie)?;
+/// assert_eq!(verified.id(), id);
+/// assert!(verified.needs_resign());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyRing<const K: usize> {
+    keys: heapless::Vec<Key, K>,
+}
+
+/// A signed cookie value: the id, a dot and the tag (45 characters).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SignedValue {
+    id: EncodedId,
+    tag: [u8; base64::ENCODED_LEN],
+}
+
+impl SignedValue {
+    /// Length of every signed value.
+    pub const LEN: usize = 2 * base64::ENCODED_LEN + 1;
+}
+
+impl fmt::Display for SignedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id.as_str())?;
+        f.write_str(".")?;
+        f.write_str(core::str::from_utf8(&self.tag).unwrap_or(""))
+    }
+}
+
+impl fmt::Debug for SignedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedValue(..)")
+    }
+}
+
+/// A cookie value whose tag verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    id: SessionId,
+    key_index: usize,
+}
+
+impl Verified {
+    /// The session id the cookie carries.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// True when an older key signed it: send the cookie again, signed by the
+    /// current key.
+    pub fn needs_resign(&self) -> bool {
+        self.key_index != 0
+    }
+}
+
+/// Why a cookie value did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum VerifyError {
+    /// The id part is not a session id.
+    Id(ParseIdError),
+    /// No `.tag` part: an unsigned id while signing is on.
+    MissingTag,
+    /// The tag is not 22 base64url characters.
+    MalformedTag,
+    /// No key in the ring made this tag.
+    BadSignature,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Id(e) => write!(f, "bad session id: {e}"),
+            VerifyError::MissingTag => f.write_str("the session cookie is not signed"),
+            VerifyError::MalformedTag => f.write_str("the session cookie's signature is malformed"),
+            VerifyError::BadSignature => {
+                f.write_str("the session cookie's signature does not verify")
+            }
+        }
+    }
+}
+
+impl core::error::Error for VerifyError {}
+
+/// A per-session CSRF token: 22 base64url characters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CsrfToken {
+    chars: [u8; base64::ENCODED_LEN],
+}
+
+impl CsrfToken {
+    /// The token text, for a hidden form field or a header.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.chars).unwrap_or("")
+    }
+}
+
+impl fmt::Display for CsrfToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CsrfToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CsrfToken(..)")
+    }
+}
+
+/// A short keyed hash of an id, safe to log: it identifies a session across
+/// log lines without revealing the cookie.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LogTag(pub u32);
+
+impl fmt::Display for LogTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
+impl<const K: usize> KeyRing<K> {
+    /// A ring whose only key is `current`.
+    ///
+    /// ```
+    /// let ring = sesh::signing::KeyRing::<2>::new(sesh::signing::Key::new(&[9; 32])?);
+    /// assert_eq!(ring.len(), 1);
+    /// # Ok::<(), sesh::signing::KeyError>(())
+    /// ```
+    pub fn new(current: Key) -> Self {
+        let mut keys = heapless::Vec::new();
+        // K == 0 cannot sign anything; `sign` then yields tags nobody verifies.
+        let _ = keys.push(current);
+        KeyRing { keys }
+    }
+
+    /// Adds an older key that still verifies but no longer signs.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// let ring = KeyRing::<2>::new(Key::new(&[2; 32])?).with_previous(Key::new(&[1; 32])?)?;
+    /// assert_eq!(ring.len(), 2);
+    /// # Ok::<(), sesh::signing::KeyError>(())
+    /// ```
+    pub fn with_previous(mut self, older: Key) -> Result<Self, KeyError> {
+        self.keys.push(older).map_err(|_| KeyError::RingFull)?;
+        Ok(self)
+    }
+
+    /// Makes `key` the signing key; the others stay for verification. When the
+    /// ring is full the oldest key is dropped and returned.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// let mut ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// assert!(ring.rotate(Key::new(&[2; 32])?).is_some());
+    /// # Ok::<(), sesh::signing::KeyError>(())
+    /// ```
+    pub fn rotate(&mut self, key: Key) -> Option<Key> {
+        let dropped = if self.keys.is_full() {
+            self.keys.pop()
+        } else {
+            None
+        };
+        // There is room now, unless K == 0.
+        let _ = self.keys.insert(0, key);
+        dropped
+    }
+
+    /// Removes the oldest verification key, so its cookies stop working.
+    /// The signing key is never removed.
+    pub fn retire_oldest(&mut self) -> Option<Key> {
+        if self.keys.len() > 1 {
+            self.keys.pop()
+        } else {
+            None
+        }
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Always false for a ring made with [`KeyRing::new`] (K ≥ 1).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn current(&self) -> Option<&Key> {
+        self.keys.first()
+    }
+
+    fn tag_text(&self, label: &[u8], id: &SessionId) -> [u8; base64::ENCODED_LEN] {
+        let tag = self.current().map(|k| k.tag(label, id)).unwrap_or_default();
+        base64::encode16(&tag)
+    }
+
+    /// The cookie value for `id`, signed with the current key.
+    pub fn sign(&self, id: &SessionId) -> SignedValue {
+        SignedValue {
+            id: id.encode(),
+            tag: self.tag_text(ID_LABEL, id),
+        }
+    }
+
+    /// Checks a cookie value of the form `id.tag` against every key.
+    ///
+    /// Every key is tried and every comparison is constant-time, so the time
+    /// taken does not depend on how much of a forged tag was right.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing, VerifyError};
+    /// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// assert_eq!(ring.verify("AAAAAAAAAAAAAAAAAAAAAA"), Err(VerifyError::MissingTag));
+    /// assert_eq!(ring.verify("AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA"), Err(VerifyError::BadSignature));
+    /// # Ok::<(), sesh::signing::KeyError>(())
+    /// ```
+    pub fn verify(&self, value: &str) -> Result<Verified, VerifyError> {
+        let (id_text, tag_text) = value.split_once('.').ok_or(VerifyError::MissingTag)?;
+        let id = SessionId::parse(id_text).map_err(VerifyError::Id)?;
+        let presented =
+            base64::decode16(tag_text.as_bytes()).map_err(|_| VerifyError::MalformedTag)?;
+        self.match_key(ID_LABEL, &id, &presented)
+            .map(|key_index| Verified { id, key_index })
+            .ok_or(VerifyError::BadSignature)
+    }
+
+    /// The index of the key whose tag equals `presented`, checking all keys.
+    fn match_key(&self, label: &[u8], id: &SessionId, presented: &[u8; 16]) -> Option<usize> {
+        let mut found = Choice::from(0);
+        let mut index = 0usize;
+        for (i, key) in self.keys.iter().enumerate() {
+            let hit = key.tag(label, id).ct_eq(presented) & !found;
+            index = if bool::from(hit) { i } else { index };
+            found |= hit;
+        }
+        bool::from(found).then_some(index)
+    }
+
+    /// The CSRF token for the session `id`.
+    ///
+    /// It is derived from the id, so it changes when the id is regenerated
+    /// (at login) and needs no storage.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// let id = sesh::SessionId::generate(&mut rng)?;
+    /// let token = ring.csrf_token(&id);
+    /// assert!(ring.verify_csrf(&id, token.as_str()));
+    /// assert!(!ring.verify_csrf(&id, "forged"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn csrf_token(&self, id: &SessionId) -> CsrfToken {
+        CsrfToken {
+            chars: self.tag_text(CSRF_LABEL, id),
+        }
+    }
+
+    /// Checks a CSRF token for `id` in constant time, against every key.
+    pub fn verify_csrf(&self, id: &SessionId, token: &str) -> bool {
+        match base64::decode16(token.as_bytes()) {
+            Ok(presented) => self.match_key(CSRF_LABEL, id, &presented).is_some(),
+            Err(_) => false,
+        }
+    }
+
+    /// A short keyed hash of `id` for logs.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// let id = sesh::SessionId::generate(&mut rng)?;
+    /// assert_eq!(ring.log_tag(&id).to_string().len(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_tag(&self, id: &SessionId) -> LogTag {
+        let [a, b, c, d, ..] = self
+            .current()
+            .map(|k| k.tag(LOG_LABEL, id))
+            .unwrap_or_default();
+        LogTag(u32::from_be_bytes([a, b, c, d]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rng::CountingRng;
+    use std::string::ToString;
+
+    fn ring() -> KeyRing<2> {
+        KeyRing::new(Key::new(&[1; 32]).unwrap())
+    }
+
+    fn id() -> SessionId {
+        SessionId::generate(&mut CountingRng::default()).unwrap()
+    }
+
+    #[test]
+    fn signed_value_round_trips() {
+        let value = ring().sign(&id()).to_string();
+        assert_eq!(value.len(), SignedValue::LEN);
+        let v = ring().verify(&value).unwrap();
+        assert_eq!(v.id(), id());
+        assert!(!v.needs_resign());
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_refused() {
+        let value = ring().sign(&id()).to_string();
+        for i in 0..value.len() {
+            for bit in 0..8 {
+                let mut bytes = value.clone().into_bytes();
+                bytes[i] ^= 1 << bit;
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    assert!(ring().verify(text).is_err(), "flip {i}:{bit} accepted");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_key_truncated_and_unsigned_are_refused() {
+        let other = KeyRing::<1>::new(Key::new(&[3; 32]).unwrap());
+        let value = other.sign(&id()).to_string();
+        assert_eq!(ring().verify(&value), Err(VerifyError::BadSignature));
+        assert_eq!(ring().verify(&value[..40]), Err(VerifyError::MalformedTag));
+        assert_eq!(
+            ring().verify(id().encode().as_str()),
+            Err(VerifyError::MissingTag)
+        );
+        assert_eq!(
+            ring().verify("x.y"),
+            Err(VerifyError::Id(ParseIdError::WrongLength))
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_old_cookies_until_the_key_is_retired() {
+        let value = ring().sign(&id()).to_string();
+        let mut rotated = ring();
+        rotated.rotate(Key::new(&[2; 32]).unwrap());
+        assert!(rotated.verify(&value).unwrap().needs_resign());
+        let resigned = rotated.sign(&id()).to_string();
+        assert!(!rotated.verify(&resigned).unwrap().needs_resign());
+        rotated.retire_oldest();
+        assert_eq!(rotated.verify(&value), Err(VerifyError::BadSignature));
+        assert!(rotated.verify(&resigned).is_ok());
+        assert!(rotated.retire_oldest().is_none(), "the signing key stays");
+    }
+
+    #[test]
+    fn csrf_tokens_differ_from_tags_and_between_sessions() {
+        let r = ring();
+        let a = id();
+        let b = SessionId::from_bytes([9; 16]);
+        assert_ne!(r.csrf_token(&a), r.csrf_token(&b));
+        assert!(!r.verify_csrf(&b, r.csrf_token(&a).as_str()));
+        assert!(!r.sign(&a).to_string().contains(r.csrf_token(&a).as_str()));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verify_never_panics(text: String) {
+            let _ = ring().verify(&text);
+            let _ = ring().verify_csrf(&id(), &text);
+        }
+    }
+}

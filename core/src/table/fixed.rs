@@ -1,0 +1,96 @@
+//! A fixed array of slots: no heap, capacity in the type.
+
+use super::slots::{Entry, Sealed, Slots};
+use crate::SessionId;
+
+/// `N` slots in an array; lookups scan them (N is small on a microcontroller).
+#[derive(Debug)]
+pub struct FixedSlots<D, const N: usize> {
+    slots: [Option<Entry<D>>; N],
+    len: usize,
+}
+
+impl<D, const N: usize> FixedSlots<D, N> {
+    /// `N` empty slots, usable in a `static`.
+    pub const fn new() -> Self {
+        FixedSlots {
+            slots: [const { None }; N],
+            len: 0,
+        }
+    }
+
+    fn position(&self, id: &SessionId) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|e| e.id == *id))
+    }
+}
+
+impl<D, const N: usize> Default for FixedSlots<D, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D, const N: usize> Sealed for FixedSlots<D, N> {}
+
+impl<D, const N: usize> Slots for FixedSlots<D, N> {
+    type Data = D;
+
+    fn capacity(&self) -> usize {
+        N
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, id: &SessionId) -> Option<&Entry<D>> {
+        self.slots.iter().flatten().find(|e| e.id == *id)
+    }
+
+    fn get_mut(&mut self, id: &SessionId) -> Option<&mut Entry<D>> {
+        self.slots.iter_mut().flatten().find(|e| e.id == *id)
+    }
+
+    fn insert(&mut self, entry: Entry<D>) -> Result<(), Entry<D>> {
+        match self.slots.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(entry);
+                self.len = self.len.saturating_add(1);
+                Ok(())
+            }
+            None => Err(entry),
+        }
+    }
+
+    fn remove(&mut self, id: &SessionId) -> Option<Entry<D>> {
+        let at = self.position(id)?;
+        let taken = self.slots.get_mut(at)?.take();
+        if taken.is_some() {
+            self.len = self.len.saturating_sub(1);
+        }
+        taken
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Entry<D>) -> bool) -> usize {
+        let mut removed = 0usize;
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|e| !keep(e)) {
+                *slot = None;
+                removed = removed.saturating_add(1);
+            }
+        }
+        self.len = self.len.saturating_sub(removed);
+        removed
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry<D>> {
+        self.slots.iter().flatten()
+    }
+
+    fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.len = 0;
+    }
+}

@@ -1,0 +1,487 @@
+//! Session tables: one set of rules over two kinds of storage.
+//!
+//! [`SessionTable<D, N>`](crate::SessionTable) keeps `N` sessions in an array
+//! (no heap, usable in a `static`); [`AllocSessionTable<D>`](crate::AllocSessionTable)
+//! keeps them in a hash map. Both are a [`Table`] and share every rule below,
+//! and the same tests run against both.
+
+mod errors;
+mod fixed;
+#[cfg(feature = "alloc")]
+mod map;
+mod slots;
+mod snapshot;
+
+use rand_core::TryCryptoRng;
+
+pub use errors::{CreateError, InsertError, NotFound, RegenerateError};
+pub use fixed::FixedSlots;
+#[cfg(feature = "alloc")]
+pub use map::{IdHasher, MapSlots};
+pub use slots::{Entry, Slots};
+pub use snapshot::{RestoreError, SNAPSHOT_VERSION, SnapshotError};
+
+use crate::expiry::{Deadlines, ExpiryPolicy};
+use crate::record::SessionRecord;
+use crate::{Instant, SessionId};
+
+/// How many fresh ids `create` and `regenerate` draw before giving up on an
+/// RNG that keeps repeating live ids.
+pub const ID_ATTEMPTS: usize = 4;
+
+/// What a use of a session did to its lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Access {
+    /// When the session now expires; the cookie's `Max-Age` is
+    /// `expires_at - now`, rounded up to seconds.
+    pub expires_at: Instant,
+    /// The idle deadline moved (or the session is new): send the cookie again
+    /// so that its `Max-Age` matches, and persist the change.
+    pub refreshed: bool,
+    /// The session is marked logged in.
+    pub protected: bool,
+}
+
+impl Access {
+    fn of(deadlines: &Deadlines, refreshed: bool, protected: bool) -> Self {
+        Access {
+            expires_at: deadlines.expires_at(),
+            refreshed,
+            protected,
+        }
+    }
+}
+
+/// A session table: the rules of sesh over a kind of [`Slots`].
+///
+/// Every method that can look at a deadline takes `now`; the table never reads
+/// a clock. Sessions are live while `now < expires_at` and are dropped when a
+/// lookup finds them expired, whether or not [`Table::purge_expired`] ran.
+///
+/// When a new session needs a slot and none is free, the table first drops
+/// expired sessions, then evicts the least recently used session that is not
+/// [protected](Table::set_protected). When every session is protected,
+/// creation fails and hands the data back.
+#[derive(Debug)]
+pub struct Table<S> {
+    slots: S,
+    policy: ExpiryPolicy,
+    uses: u64,
+}
+
+impl<D, const N: usize> Table<FixedSlots<D, N>> {
+    /// An empty table of `N` slots with the default [`ExpiryPolicy`].
+    ///
+    /// ```
+    /// static TABLE: std::sync::Mutex<sesh::SessionTable<u32, 16>> =
+    ///     std::sync::Mutex::new(sesh::SessionTable::new());
+    /// assert_eq!(TABLE.lock().unwrap().capacity(), 16);
+    /// ```
+    pub const fn new() -> Self {
+        Table {
+            slots: FixedSlots::new(),
+            policy: ExpiryPolicy::new(),
+            uses: 0,
+        }
+    }
+}
+
+impl<D, const N: usize> Default for Table<FixedSlots<D, N>> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<D> Table<MapSlots<D>> {
+    /// An empty growable table that holds at most `max_sessions`.
+    ///
+    /// ```
+    /// let table = sesh::AllocSessionTable::<u32>::with_max_sessions(100_000);
+    /// assert_eq!(table.capacity(), 100_000);
+    /// ```
+    pub fn with_max_sessions(max_sessions: usize) -> Self {
+        Table {
+            slots: MapSlots::with_max(max_sessions),
+            policy: ExpiryPolicy::new(),
+            uses: 0,
+        }
+    }
+}
+
+impl<S: Slots> Table<S> {
+    /// Replaces the expiry policy (`const`, so a `static` table can have one).
+    ///
+    /// ```
+    /// use sesh::{Duration, ExpiryPolicy, SessionTable};
+    /// const POLICY: ExpiryPolicy = ExpiryPolicy::new().with_idle_timeout(Duration::from_mins(5));
+    /// static TABLE: std::sync::Mutex<SessionTable<u32, 8>> =
+    ///     std::sync::Mutex::new(SessionTable::new().with_policy(POLICY));
+    /// assert_eq!(TABLE.lock().unwrap().policy(), &POLICY);
+    /// ```
+    pub const fn with_policy(mut self, policy: ExpiryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The expiry policy.
+    pub fn policy(&self) -> &ExpiryPolicy {
+        &self.policy
+    }
+
+    /// Changes the expiry policy. Existing sessions keep their deadlines
+    /// until their next refresh.
+    pub fn set_policy(&mut self, policy: ExpiryPolicy) {
+        self.policy = policy;
+    }
+
+    /// Sessions held, live or not yet purged.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.len() == 0
+    }
+
+    /// The most sessions the table holds.
+    pub fn capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    /// Sessions marked protected (logged in), live or not yet purged.
+    pub fn protected_len(&self) -> usize {
+        self.slots.entries().filter(|e| e.record.protected).count()
+    }
+
+    fn next_use(&mut self) -> u64 {
+        self.uses = self.uses.wrapping_add(1);
+        self.uses
+    }
+
+    /// The live entry for `id`, after dropping it if it has expired.
+    fn live_mut(&mut self, id: &SessionId, now: Instant) -> Option<&mut Entry<S::Data>> {
+        let expired = self.slots.get(id)?.record.deadlines.is_expired(now);
+        if expired {
+            self.slots.remove(id);
+            return None;
+        }
+        self.slots.get_mut(id)
+    }
+
+    /// Marks a use of `id` at `now`: LRU order and the throttled refresh.
+    fn touch(&mut self, id: &SessionId, now: Instant) -> Option<(&mut Entry<S::Data>, Access)> {
+        let tick = self.next_use();
+        let policy = self.policy;
+        let entry = self.live_mut(id, now)?;
+        entry.last_access = tick;
+        let refreshed = policy.touch(&mut entry.record.deadlines, now);
+        let access = Access::of(&entry.record.deadlines, refreshed, entry.record.protected);
+        Some((entry, access))
+    }
+
+    /// Reads a live session without counting a use (no LRU, no refresh).
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 7).unwrap();
+    /// assert_eq!(table.peek(&id, Instant::ZERO), Some(&7));
+    /// ```
+    pub fn peek(&self, id: &SessionId, now: Instant) -> Option<&S::Data> {
+        let entry = self.slots.get(id)?;
+        (!entry.record.deadlines.is_expired(now)).then_some(&entry.record.data)
+    }
+
+    /// Whether `id` names a live session.
+    pub fn contains(&self, id: &SessionId, now: Instant) -> bool {
+        self.peek(id, now).is_some()
+    }
+
+    /// Reads a live session, counting a use.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Duration, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 7).unwrap();
+    /// let (data, access) = table.get(&id, Instant::from_secs(1)).unwrap();
+    /// assert_eq!(*data, 7);
+    /// assert!(!access.refreshed);
+    /// assert!(table.get(&id, Instant::ZERO + Duration::from_hours(9)).is_none());
+    /// ```
+    pub fn get(&mut self, id: &SessionId, now: Instant) -> Option<(&S::Data, Access)> {
+        let (entry, access) = self.touch(id, now)?;
+        Some((&entry.record.data, access))
+    }
+
+    /// Changes a live session's data in one read-modify-write, counting a use.
+    ///
+    /// The closure runs while the caller holds the table (`&mut`), so two
+    /// requests for one session cannot interleave their updates.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// let (count, _) = table.update(&id, Instant::ZERO, |n| { *n += 1; *n }).unwrap();
+    /// assert_eq!(count, 2);
+    /// ```
+    pub fn update<R>(
+        &mut self,
+        id: &SessionId,
+        now: Instant,
+        change: impl FnOnce(&mut S::Data) -> R,
+    ) -> Option<(R, Access)> {
+        let (entry, access) = self.touch(id, now)?;
+        Some((change(&mut entry.record.data), access))
+    }
+
+    /// Marks a live session protected (logged in) or not, counting a use.
+    /// Protected sessions are never evicted to make room.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert!(table.set_protected(&id, Instant::ZERO, true).unwrap().protected);
+    /// ```
+    pub fn set_protected(
+        &mut self,
+        id: &SessionId,
+        now: Instant,
+        protected: bool,
+    ) -> Result<Access, NotFound> {
+        let (entry, mut access) = self.touch(id, now).ok_or(NotFound)?;
+        entry.record.protected = protected;
+        access.protected = protected;
+        Ok(access)
+    }
+
+    /// Removes a session and returns its data (expired or not).
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert_eq!(table.destroy(&id), Some(1));
+    /// assert_eq!(table.destroy(&id), None);
+    /// ```
+    pub fn destroy(&mut self, id: &SessionId) -> Option<S::Data> {
+        self.slots.remove(id).map(|e| e.record.data)
+    }
+
+    /// Draws an id that names no stored session.
+    fn fresh_id<R: TryCryptoRng + ?Sized>(&self, rng: &mut R) -> Result<SessionId, FreshIdError> {
+        for _ in 0..ID_ATTEMPTS {
+            let id = SessionId::generate(rng).map_err(|_| FreshIdError::Rng)?;
+            if self.slots.get(&id).is_none() {
+                return Ok(id);
+            }
+        }
+        Err(FreshIdError::Collision)
+    }
+
+    /// Frees a slot if the table is full: expired sessions first, then the
+    /// least recently used unprotected one. False if every slot is protected.
+    fn make_room(&mut self, now: Instant) -> bool {
+        if self.slots.len() < self.slots.capacity() {
+            return true;
+        }
+        if self.purge_expired(now) > 0 {
+            return true;
+        }
+        let victim = self
+            .slots
+            .entries()
+            .filter(|e| !e.record.protected)
+            .min_by_key(|e| e.last_access)
+            .map(|e| e.id);
+        match victim {
+            Some(id) => self.slots.remove(&id).is_some(),
+            None => false,
+        }
+    }
+
+    /// Stores a new session with `data` under a fresh id.
+    ///
+    /// This is the lazy step: adapters call it only once a handler writes,
+    /// so a visitor who never stores anything takes no slot.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{table::CreateError, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 1>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// table.set_protected(&id, Instant::ZERO, true).unwrap();
+    /// assert_eq!(table.create(&mut rng, Instant::ZERO, 2), Err(CreateError::Full(2)));
+    /// ```
+    pub fn create<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: Instant,
+        data: S::Data,
+    ) -> Result<(SessionId, Access), CreateError<S::Data>> {
+        let id = match self.fresh_id(rng) {
+            Ok(id) => id,
+            Err(FreshIdError::Rng) => return Err(CreateError::Rng(data)),
+            Err(FreshIdError::Collision) => return Err(CreateError::Collision(data)),
+        };
+        let record = SessionRecord {
+            deadlines: self.policy.start(now),
+            protected: false,
+            data,
+        };
+        match self.insert_entry(id, record, now) {
+            Ok(access) => Ok((id, access)),
+            Err(record) => Err(CreateError::Full(record.data)),
+        }
+    }
+
+    fn insert_entry(
+        &mut self,
+        id: SessionId,
+        record: SessionRecord<S::Data>,
+        now: Instant,
+    ) -> Result<Access, SessionRecord<S::Data>> {
+        if !self.make_room(now) {
+            return Err(record);
+        }
+        let access = Access::of(&record.deadlines, true, record.protected);
+        let last_access = self.next_use();
+        self.slots
+            .insert(Entry {
+                id,
+                record,
+                last_access,
+            })
+            .map_err(|e| e.record)?;
+        Ok(access)
+    }
+
+    /// Stores a session under an id the caller chose, as host stores do when
+    /// the adapter has already drawn the id. The deadlines are capped by the
+    /// policy. A live session with that id is never overwritten; an expired
+    /// one is replaced.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{record::SessionRecord, table::InsertError, Instant, SessionId, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let id = SessionId::generate(&mut rng).unwrap();
+    /// let record = SessionRecord { deadlines: table.policy().start(Instant::ZERO), protected: false, data: 1 };
+    /// table.insert(id, record.clone(), Instant::ZERO).unwrap();
+    /// assert_eq!(table.insert(id, record, Instant::ZERO).unwrap_err(), InsertError::Exists(1));
+    /// ```
+    pub fn insert(
+        &mut self,
+        id: SessionId,
+        mut record: SessionRecord<S::Data>,
+        now: Instant,
+    ) -> Result<Access, InsertError<S::Data>> {
+        if self.live_mut(&id, now).is_some() {
+            return Err(InsertError::Exists(record.data));
+        }
+        record.deadlines = self.policy.clamp(record.deadlines, now);
+        if record.deadlines.is_expired(now) {
+            return Err(InsertError::Expired(record.data));
+        }
+        self.insert_entry(id, record, now)
+            .map_err(|r| InsertError::Full(r.data))
+    }
+
+    /// Moves a live session to a fresh id, keeping its data and protected
+    /// flag, and starts its lifetime again. The old id stops working at once.
+    ///
+    /// Call it at every change of privilege, above all at login: an id an
+    /// attacker planted before login is then worthless (session fixation).
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (old, _) = table.create(&mut rng, Instant::ZERO, 5).unwrap();
+    /// let (new, _) = table.regenerate(&old, &mut rng, Instant::ZERO).unwrap();
+    /// assert!(!table.contains(&old, Instant::ZERO));
+    /// assert_eq!(table.peek(&new, Instant::ZERO), Some(&5));
+    /// ```
+    pub fn regenerate<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        id: &SessionId,
+        rng: &mut R,
+        now: Instant,
+    ) -> Result<(SessionId, Access), RegenerateError> {
+        if self.live_mut(id, now).is_none() {
+            return Err(RegenerateError::NotFound);
+        }
+        let new_id = self.fresh_id(rng).map_err(|e| match e {
+            FreshIdError::Rng => RegenerateError::Rng,
+            FreshIdError::Collision => RegenerateError::Collision,
+        })?;
+        let mut entry = self.slots.remove(id).ok_or(RegenerateError::NotFound)?;
+        entry.id = new_id;
+        entry.record.deadlines = self.policy.start(now);
+        entry.last_access = self.next_use();
+        let access = Access::of(&entry.record.deadlines, true, entry.record.protected);
+        // The slot just freed takes it back, so this cannot be full.
+        self.slots
+            .insert(entry)
+            .map_err(|_| RegenerateError::NotFound)?;
+        Ok((new_id, access))
+    }
+
+    /// Drops every session that has expired at `now`; returns how many.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Duration, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert_eq!(table.purge_expired(Instant::ZERO + Duration::from_hours(9)), 1);
+    /// assert!(table.is_empty());
+    /// ```
+    pub fn purge_expired(&mut self, now: Instant) -> usize {
+        self.slots.retain(|e| !e.record.deadlines.is_expired(now))
+    }
+
+    /// When the next session expires, if any: a sweeper sleeps until then.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Duration, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// assert_eq!(table.next_expiry(), None);
+    /// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert_eq!(table.next_expiry(), Some(Instant::ZERO + Duration::from_mins(30)));
+    /// ```
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.slots
+            .entries()
+            .map(|e| e.record.deadlines.expires_at())
+            .min()
+    }
+
+    /// Every stored session (live or not yet purged), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &SessionRecord<S::Data>)> {
+        self.slots.entries().map(|e| (e.id, &e.record))
+    }
+
+    /// Removes every session.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+}
+
+enum FreshIdError {
+    Rng,
+    Collision,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,50 @@
+//! Where a table keeps its entries: a fixed array or a hash map.
+
+use crate::SessionId;
+use crate::record::SessionRecord;
+
+/// One stored session.
+#[derive(Debug, Clone)]
+pub struct Entry<D> {
+    pub(crate) id: SessionId,
+    pub(crate) record: SessionRecord<D>,
+    /// The table's access counter at the last use, for LRU eviction.
+    pub(crate) last_access: u64,
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Storage behind a [`Table`](super::Table). Implemented by [`FixedSlots`](super::FixedSlots)
+/// and, with feature `alloc`, [`MapSlots`](super::MapSlots); sealed, since the
+/// table's guarantees rest on these two.
+pub trait Slots: sealed::Sealed {
+    /// The session data type.
+    type Data;
+
+    /// The most entries it can hold.
+    fn capacity(&self) -> usize;
+    /// The entries it holds.
+    fn len(&self) -> usize;
+    /// Whether it holds no entry.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The entry for `id`.
+    fn get(&self, id: &SessionId) -> Option<&Entry<Self::Data>>;
+    /// The entry for `id`, to change.
+    fn get_mut(&mut self, id: &SessionId) -> Option<&mut Entry<Self::Data>>;
+    /// Stores an entry whose id is not present; hands it back when full.
+    fn insert(&mut self, entry: Entry<Self::Data>) -> Result<(), Entry<Self::Data>>;
+    /// Takes the entry for `id` out.
+    fn remove(&mut self, id: &SessionId) -> Option<Entry<Self::Data>>;
+    /// Keeps the entries for which `keep` is true; returns how many went.
+    fn retain(&mut self, keep: impl FnMut(&Entry<Self::Data>) -> bool) -> usize;
+    /// Every entry, in no particular order.
+    fn entries(&self) -> impl Iterator<Item = &Entry<Self::Data>>;
+    /// Removes everything.
+    fn clear(&mut self);
+}
+
+pub(crate) use sealed::Sealed;

@@ -1,0 +1,48 @@
+//! Unit tests of the table's internals; the behaviour cases live in `sesh-tests`.
+
+use super::*;
+use crate::test_rng::CountingRng;
+use crate::{Duration, SessionTable};
+
+#[test]
+fn len_tracks_every_path_in_and_out() {
+    let mut t = SessionTable::<u8, 3>::new();
+    let mut rng = CountingRng::default();
+    let now = Instant::ZERO;
+    let (a, _) = t.create(&mut rng, now, 1).unwrap();
+    let (b, _) = t.create(&mut rng, now, 2).unwrap();
+    assert_eq!(t.len(), 2);
+    let (a2, _) = t.regenerate(&a, &mut rng, now).unwrap();
+    assert_eq!(t.len(), 2);
+    t.destroy(&b);
+    assert_eq!(t.len(), 1);
+    let later = now + Duration::from_hours(9);
+    assert!(t.get(&a2, later).is_none());
+    assert_eq!(t.len(), 0);
+}
+
+#[test]
+fn eviction_order_follows_use_not_creation() {
+    let mut t = SessionTable::<u8, 2>::new();
+    let mut rng = CountingRng::default();
+    let now = Instant::ZERO;
+    let (a, _) = t.create(&mut rng, now, 1).unwrap();
+    let (b, _) = t.create(&mut rng, now, 2).unwrap();
+    t.update(&a, now, |d| *d += 1).unwrap();
+    t.create(&mut rng, now, 3).unwrap();
+    assert!(t.contains(&a, now));
+    assert!(!t.contains(&b, now));
+}
+
+#[test]
+fn create_does_not_evict_when_the_rng_fails() {
+    let mut t = SessionTable::<u8, 1>::new();
+    let (a, _) = t
+        .create(&mut CountingRng::default(), Instant::ZERO, 1)
+        .unwrap();
+    assert_eq!(
+        t.create(&mut crate::test_rng::FailingRng, Instant::ZERO, 2),
+        Err(CreateError::Rng(2))
+    );
+    assert!(t.contains(&a, Instant::ZERO));
+}

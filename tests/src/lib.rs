@@ -1,0 +1,25 @@
+//! The behaviour suite that runs against every sesh table, adapter and store.
+//!
+//! The core cases are plain `no_std` functions ([`case::Case`]), so the same
+//! bodies run under `cargo test` on the host and on an emulated
+//! microcontroller.
+#![no_std]
+// Test code: an overflow or a bad index here is a bug in a case, not reachable from input.
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
+pub mod case;
+pub mod cookie_cases;
+pub mod rng;
+pub mod table_cases;
+
+/// An empty fixed table of capacity [`table_cases::CAPACITY`].
+pub fn fixed_table() -> sesh::SessionTable<u32, { table_cases::CAPACITY }> {
+    sesh::SessionTable::new()
+}
+
+/// Every core case on the fixed table, plus the cookie and signing cases.
+pub fn core_cases() -> impl Iterator<Item = case::Case> {
+    table_cases!("fixed", crate::fixed_table)
+        .into_iter()
+        .chain(cookie_cases::COOKIE_CASES)
+}

@@ -1,0 +1,69 @@
+//! The core cases on the host: one `#[test]` each, for the fixed and the alloc table.
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic)]
+#![allow(missing_docs)]
+
+use sesh_tests::case::Case;
+use sesh_tests::table_cases::CAPACITY;
+
+fn alloc_table() -> sesh::AllocSessionTable<u32> {
+    sesh::AllocSessionTable::with_max_sessions(CAPACITY)
+}
+
+fn run(cases: &[Case], name: &str) {
+    let case = cases
+        .iter()
+        .find(|c| c.name.ends_with(name))
+        .unwrap_or_else(|| panic!("no case {name}"));
+    if let Err(failure) = (case.run)() {
+        panic!("{}: {failure}", case.name);
+    }
+}
+
+macro_rules! host_tests {
+    ($($case:ident),* $(,)?) => {
+        mod fixed {
+            $(#[test] fn $case() { super::run(&sesh_tests::table_cases!("fixed", sesh_tests::fixed_table), stringify!($case)); })*
+        }
+        mod alloc {
+            $(#[test] fn $case() { super::run(&sesh_tests::table_cases!("alloc", super::alloc_table), stringify!($case)); })*
+        }
+    };
+}
+
+host_tests!(
+    create_then_get,
+    unknown_ids_select_nothing,
+    update_is_read_modify_write,
+    idle_expiry_boundaries,
+    absolute_expiry_boundaries,
+    refresh_is_throttled,
+    regenerate_moves_the_session,
+    destroy_removes,
+    full_table_drops_expired_first,
+    full_table_evicts_lru_unprotected,
+    all_protected_is_full,
+    rng_failure_fails_closed,
+    repeated_ids_never_overwrite,
+    insert_never_overwrites_a_live_session,
+    purge_and_next_expiry,
+    snapshot_round_trip,
+    snapshot_across_reboot,
+    damaged_snapshots_are_refused_whole,
+    foreign_and_future_snapshots,
+);
+
+#[test]
+fn every_case_is_listed_on_the_host() {
+    // The host list above must cover every case the MCU runner runs.
+    let listed = sesh_tests::table_cases!("fixed", sesh_tests::fixed_table).len();
+    assert_eq!(listed, 19);
+}
+
+#[test]
+fn cookie_and_signing_cases() {
+    for case in sesh_tests::cookie_cases::COOKIE_CASES {
+        if let Err(failure) = (case.run)() {
+            panic!("{}: {failure}", case.name);
+        }
+    }
+}
