@@ -241,6 +241,29 @@ impl<S: Slots> Table<S> {
         Some((change(&mut entry.record.data), access))
     }
 
+    /// Changes a live session's whole record (data, flag and deadlines) in
+    /// one step, counting a use. Host stores use it to save a record whose
+    /// deadlines the adapter computed; the table's policy still applies on
+    /// later lookups.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// table.update_record(&id, Instant::ZERO, |r| { r.data = 2; r.protected = true; }).unwrap();
+    /// assert_eq!(table.protected_len(), 1);
+    /// ```
+    pub fn update_record<R>(
+        &mut self,
+        id: &SessionId,
+        now: Instant,
+        change: impl FnOnce(&mut SessionRecord<S::Data>) -> R,
+    ) -> Option<R> {
+        let (entry, _) = self.touch(id, now)?;
+        Some(change(&mut entry.record))
+    }
+
     /// Marks a live session protected (logged in) or not, counting a use.
     /// Protected sessions are never evicted to make room.
     ///

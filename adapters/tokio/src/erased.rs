@@ -1,0 +1,63 @@
+//! A type-erased store, so that `Session<D>` does not name the store type.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sesh::record::SessionRecord;
+use sesh::{Instant, SessionId};
+
+use crate::store::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn load<'a>(&'a self, id: &'a SessionId, now: Instant) -> BoxFuture<'a, Option<StoredSession>>;
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> BoxFuture<'a, Created>;
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> BoxFuture<'a, Saved>;
+    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, ()>;
+    fn occupancy(&self) -> BoxFuture<'_, Occupancy>;
+}
+
+impl<T: SessionStore> DynStore for T {
+    fn load<'a>(&'a self, id: &'a SessionId, now: Instant) -> BoxFuture<'a, Option<StoredSession>> {
+        Box::pin(SessionStore::load(self, id, now))
+    }
+
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> BoxFuture<'a, Created> {
+        Box::pin(SessionStore::create(self, id, record, now))
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> BoxFuture<'a, Saved> {
+        Box::pin(SessionStore::save(self, id, record, expected_version, now))
+    }
+
+    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, ()> {
+        Box::pin(SessionStore::delete(self, id))
+    }
+
+    fn occupancy(&self) -> BoxFuture<'_, Occupancy> {
+        Box::pin(SessionStore::occupancy(self))
+    }
+}

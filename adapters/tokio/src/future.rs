@@ -1,0 +1,105 @@
+//! The response future: adds `Set-Cookie` and cache headers once the
+//! application has answered.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
+use http::{HeaderValue, Response, StatusCode};
+use pin_project_lite::pin_project;
+use sesh::cookie::{write_removal, write_set_cookie};
+
+use crate::state::{CookieChange, RequestSession};
+
+pin_project! {
+    /// The future [`SessionService`](crate::SessionService) returns.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        session: Arc<RequestSession>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(inner: F, session: Arc<RequestSession>) -> Self {
+        ResponseFuture { inner, session }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        Poll::Ready(Ok(finish(this.session, response)))
+    }
+}
+
+/// A bare error response, with no cookie and nothing cacheable.
+fn error_response<B: Default>(status: StatusCode) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Response<B> {
+    let outcome = session.outcome();
+    if outcome.store_failed {
+        // A failed write must not reach the client as a success (express-session #538).
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let config = &session.shared.config;
+    let cookie = config.cookie();
+    let mut value = String::with_capacity(160);
+    let written = match outcome.cookie {
+        CookieChange::Keep => None,
+        CookieChange::Set { id, expires_at } => {
+            let max_age = expires_at.saturating_duration_since(session.now());
+            Some(write_set_cookie(
+                &mut value,
+                &cookie,
+                config.keys().sign(&id),
+                max_age,
+            ))
+        }
+        CookieChange::Remove => Some(write_removal(&mut value, &cookie)),
+    };
+    let headers = response.headers_mut();
+    if let Some(written) = written {
+        let header = written
+            .ok()
+            .and_then(|()| HeaderValue::from_str(&value).ok());
+        let Some(header) = header else {
+            tracing::error!("could not format the Set-Cookie header");
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR);
+        };
+        headers.append(SET_COOKIE, header);
+        // A shared cache must never store a response that sets a session (Flask CVE-2023-30861).
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if outcome.accessed
+        || matches!(
+            outcome.cookie,
+            CookieChange::Set { .. } | CookieChange::Remove
+        )
+    {
+        let already = headers.get_all(VARY).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.to_ascii_lowercase().contains("cookie"))
+        });
+        if !already {
+            headers.append(VARY, HeaderValue::from_static("Cookie"));
+        }
+    }
+    response
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+
+mod clock;
+mod config;
+mod erased;
+mod error;
+mod future;
+mod layer;
+mod locks;
+mod random;
+mod service;
+mod session;
+mod state;
+pub mod store;
+mod sweeper;
+
+pub use clock::HostClock;
+pub use config::{KEY_RING_SIZE, Keys, SessionConfig};
+pub use error::SessionError;
+pub use future::ResponseFuture;
+pub use layer::SessionLayer;
+pub use random::{LockedRng, OsRandom, RandomSource};
+pub use service::SessionService;
+pub use session::{Session, SessionHandle};
+pub use store::{MemoryStore, SessionStore, StoreError};
+pub use sweeper::Sweeper;

@@ -1,0 +1,232 @@
+//! The handler's view: a typed session.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sesh::Instant;
+use sesh::signing::CsrfToken;
+
+use crate::error::SessionError;
+use crate::state::RequestSession;
+
+/// The request's session, with data of type `D`.
+///
+/// Nothing touches the store until a method is called (lazy), and a session
+/// is stored only once data is written. The cookie is sent only when
+/// something changed: a new session, a new id, a refreshed deadline, a
+/// re-signature after key rotation, or a removal.
+///
+/// With feature `axum` (default) it is an extractor:
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use sesh_tokio::{MemoryStore, Session, SessionConfig, SessionLayer};
+///
+/// #[derive(Default, serde::Serialize, serde::Deserialize)]
+/// struct Visits { count: u64 }
+///
+/// async fn count(session: Session<Visits>) -> Result<String, sesh_tokio::SessionError> {
+///     let n = session.update(|v| { v.count += 1; v.count }).await?;
+///     Ok(format!("{n}"))
+/// }
+///
+/// let config = SessionConfig::new(&[7; 32]).unwrap();
+/// let app: Router = Router::new().route("/", get(count))
+///     .layer(SessionLayer::new(MemoryStore::default(), config).unwrap());
+/// ```
+pub struct Session<D> {
+    inner: Arc<RequestSession>,
+    _data: PhantomData<fn() -> D>,
+}
+
+impl<D> Clone for Session<D> {
+    fn clone(&self) -> Self {
+        Session {
+            inner: self.inner.clone(),
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<D> std::fmt::Debug for Session<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Session(..)")
+    }
+}
+
+/// The request extension the layer inserts; [`Session`] is built from it.
+#[derive(Clone)]
+pub struct SessionHandle(pub(crate) Arc<RequestSession>);
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionHandle(..)")
+    }
+}
+
+fn encode<D: Serialize>(data: &D) -> Result<Vec<u8>, SessionError> {
+    postcard::to_allocvec(data).map_err(SessionError::Encode)
+}
+
+/// Decodes stored data; bytes that do not decode as `D` (a changed type) are
+/// logged and read as absent, never as another user's data.
+fn decode<D: DeserializeOwned>(bytes: &[u8]) -> Option<D> {
+    match postcard::from_bytes(bytes) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!(error = %e, "stored session data does not decode: treated as absent");
+            None
+        }
+    }
+}
+
+impl<D: Serialize + DeserializeOwned + Default> Session<D> {
+    /// The session of a request that passed through a
+    /// [`SessionLayer`](crate::SessionLayer), for plain tower services.
+    pub fn from_extensions(extensions: &http::Extensions) -> Result<Self, SessionError> {
+        let handle = extensions
+            .get::<SessionHandle>()
+            .ok_or(SessionError::MissingLayer)?;
+        Ok(Session {
+            inner: handle.0.clone(),
+            _data: PhantomData,
+        })
+    }
+
+    /// The data, or `None` when there is no live session.
+    pub async fn get(&self) -> Result<Option<D>, SessionError> {
+        Ok(self
+            .inner
+            .current()
+            .await?
+            .and_then(|(_, stored)| decode(&stored.record.data)))
+    }
+
+    /// The data, or `D::default()` when there is no live session. Stores nothing.
+    pub async fn get_or_default(&self) -> Result<D, SessionError> {
+        Ok(self.get().await?.unwrap_or_default())
+    }
+
+    /// Changes the data in one atomic read-modify-write and returns what the
+    /// closure returns. Starts a session (from `D::default()`) if there is none.
+    ///
+    /// Two requests on one session never lose each other's update: writers in
+    /// this process take turns, and the store's compare-and-swap re-runs the
+    /// closure on fresh data when another process won. So the closure may run
+    /// more than once: keep side effects out of it.
+    pub async fn update<R>(&self, mut change: impl FnMut(&mut D) -> R) -> Result<R, SessionError> {
+        self.inner
+            .modify(|bytes, _| {
+                let mut data: D = bytes.and_then(decode).unwrap_or_default();
+                let out = change(&mut data);
+                Ok((encode(&data)?, out))
+            })
+            .await
+    }
+
+    /// Replaces the data. Starts a session if there is none.
+    pub async fn replace(&self, data: D) -> Result<(), SessionError> {
+        let bytes = encode(&data)?;
+        self.inner.modify(|_, _| Ok((bytes.clone(), ()))).await
+    }
+
+    /// Moves the session to a new id, keeping its data, and restarts its
+    /// lifetime. Call it at login: an id planted before login is then useless.
+    /// Without a live session it does nothing (the next write gets a fresh id anyway).
+    pub async fn regenerate(&self) -> Result<(), SessionError> {
+        self.inner.regenerate().await
+    }
+
+    /// Deletes the session and sends a removal cookie.
+    pub async fn destroy(&self) -> Result<(), SessionError> {
+        self.inner.destroy().await
+    }
+
+    /// Marks the session logged in (or not). Protected sessions are never
+    /// evicted to make room for anonymous ones. Starts a session if there is none.
+    pub async fn set_protected(&self, protected: bool) -> Result<(), SessionError> {
+        self.inner
+            .modify(|bytes, flag| {
+                *flag = protected;
+                let data = match bytes {
+                    Some(b) => b.to_vec(),
+                    None => encode(&D::default())?,
+                };
+                Ok((data, ()))
+            })
+            .await
+    }
+
+    /// Whether the session is live and marked logged in.
+    pub async fn is_protected(&self) -> Result<bool, SessionError> {
+        Ok(self
+            .inner
+            .current()
+            .await?
+            .is_some_and(|(_, s)| s.record.protected))
+    }
+
+    /// When the session expires (milliseconds since the Unix epoch, per
+    /// [`HostClock`](crate::HostClock)), or `None` without a live session.
+    pub async fn expires_at(&self) -> Result<Option<Instant>, SessionError> {
+        Ok(self
+            .inner
+            .current()
+            .await?
+            .map(|(_, s)| s.record.deadlines.expires_at()))
+    }
+
+    /// The session's CSRF token, for a hidden form field or a header. It is
+    /// derived from the session id with the signing key, so it needs no
+    /// storage and changes at every regenerate. Starts a session if there is
+    /// none, since a token must be bound to one.
+    pub async fn csrf_token(&self) -> Result<CsrfToken, SessionError> {
+        let id = match self.inner.current().await? {
+            Some((id, _)) => id,
+            None => {
+                self.update(|_| ()).await?;
+                match self.inner.current().await? {
+                    Some((id, _)) => id,
+                    None => return Err(SessionError::Contended),
+                }
+            }
+        };
+        Ok(self.inner.shared.config.keys().csrf_token(&id))
+    }
+
+    /// Checks a CSRF token in constant time; false without a live session.
+    pub async fn verify_csrf(&self, token: &str) -> Result<bool, SessionError> {
+        Ok(match self.inner.current().await? {
+            Some((id, _)) => self.inner.shared.config.keys().verify_csrf(&id, token),
+            None => false,
+        })
+    }
+
+    /// How full the store is, for status pages.
+    pub async fn occupancy(&self) -> Result<crate::store::Occupancy, SessionError> {
+        self.inner
+            .shared
+            .store
+            .occupancy()
+            .await
+            .map_err(SessionError::Store)
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<D, S> axum_core::extract::FromRequestParts<S> for Session<D>
+where
+    D: Serialize + DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = SessionError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, SessionError> {
+        Session::from_extensions(&parts.extensions)
+    }
+}

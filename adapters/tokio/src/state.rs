@@ -1,0 +1,405 @@
+//! What the layer shares across requests, and what one request tracks.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sesh::cookie::{CookieScan, ScanOutcome};
+use sesh::record::SessionRecord;
+use sesh::table::ID_ATTEMPTS;
+use sesh::{Instant, SessionId};
+
+use crate::clock::HostClock;
+use crate::config::SessionConfig;
+use crate::erased::DynStore;
+use crate::error::SessionError;
+use crate::locks::Stripes;
+use crate::random::{RandomSource, SourceRng};
+use crate::store::{Created, Saved, StoredSession};
+
+/// How often a writer retries a compare-and-swap another process won.
+const SAVE_ATTEMPTS: usize = 64;
+
+/// Shared by every request through one layer.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) config: SessionConfig,
+    pub(crate) clock: HostClock,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) stripes: Stripes,
+}
+
+/// The session cookie a request presented, after verification.
+#[derive(Clone, Copy)]
+pub(crate) struct Presented {
+    pub(crate) id: SessionId,
+    pub(crate) needs_resign: bool,
+}
+
+/// Where this request's session stands.
+#[derive(Clone)]
+enum Current {
+    /// Not looked at yet (lazy: the store is untouched so far).
+    Unloaded,
+    /// No session: none presented, unknown, expired or destroyed.
+    Absent,
+    /// A live session.
+    Live {
+        id: SessionId,
+        stored: StoredSession,
+    },
+}
+
+/// What the response must do with the cookie.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieChange {
+    Keep,
+    Set { id: SessionId, expires_at: Instant },
+    Remove,
+}
+
+struct Progress {
+    current: Current,
+    cookie: CookieChange,
+    store_failed: bool,
+    accessed: bool,
+}
+
+/// One request's session: created by the service, used by handlers, read
+/// back when the response passes through.
+pub(crate) struct RequestSession {
+    pub(crate) shared: Arc<Shared>,
+    presented: Option<Presented>,
+    cookie_sent: bool,
+    progress: Mutex<Progress>,
+}
+
+/// What the response needs to know, read once the handler is done.
+pub(crate) struct Outcome {
+    pub(crate) cookie: CookieChange,
+    pub(crate) store_failed: bool,
+    pub(crate) accessed: bool,
+}
+
+impl RequestSession {
+    /// Reads the session cookie from the request's `Cookie` headers.
+    /// Anything but exactly one value that verifies selects no session.
+    pub(crate) fn from_headers(shared: Arc<Shared>, headers: &http::HeaderMap) -> Self {
+        let mut scan = CookieScan::new(shared.config.cookie_name());
+        for value in headers.get_all(http::header::COOKIE) {
+            scan.feed(value.as_bytes());
+        }
+        let outcome = scan.outcome();
+        let presented = match outcome {
+            ScanOutcome::Found(value) => match shared.config.keys().verify(value) {
+                Ok(v) => Some(Presented {
+                    id: v.id(),
+                    needs_resign: v.needs_resign(),
+                }),
+                Err(e) => {
+                    tracing::debug!(reason = %e, "session cookie refused");
+                    None
+                }
+            },
+            ScanOutcome::Ambiguous => {
+                tracing::debug!("several different session cookies: none selected");
+                None
+            }
+            ScanOutcome::Malformed | ScanOutcome::Absent => None,
+        };
+        let cookie_sent = !matches!(outcome, ScanOutcome::Absent);
+        let progress = Progress {
+            current: Current::Unloaded,
+            cookie: CookieChange::Keep,
+            store_failed: false,
+            accessed: false,
+        };
+        RequestSession {
+            shared,
+            presented,
+            cookie_sent,
+            progress: Mutex::new(progress),
+        }
+    }
+
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        // Never held across an await, and no code panics while holding it.
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        self.shared.clock.now()
+    }
+
+    /// Records a store failure so the response becomes an error even if the
+    /// handler ignores it.
+    fn failed<T>(&self, e: crate::store::StoreError) -> Result<T, SessionError> {
+        tracing::error!(error = %e, "session store error");
+        self.progress().store_failed = true;
+        Err(SessionError::Store(e))
+    }
+
+    fn set_current(&self, current: Current) {
+        let mut p = self.progress();
+        p.current = current;
+        p.accessed = true;
+    }
+
+    fn set_cookie(&self, change: CookieChange) {
+        self.progress().cookie = change;
+    }
+
+    /// The live session, loading it on first use and applying the throttled
+    /// refresh (saved, and a new cookie sent) when it is due.
+    pub(crate) async fn current(&self) -> Result<Option<(SessionId, StoredSession)>, SessionError> {
+        let current = self.progress().current.clone();
+        match current {
+            Current::Live { id, stored } => return Ok(Some((id, stored))),
+            Current::Absent => return Ok(None),
+            Current::Unloaded => {}
+        }
+        let Some(presented) = self.presented else {
+            self.set_current(Current::Absent);
+            return Ok(None);
+        };
+        let now = self.now();
+        let loaded = match self.shared.store.load(&presented.id, now).await {
+            Ok(l) => l,
+            Err(e) => return self.failed(e),
+        };
+        let Some(mut stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
+            self.set_current(Current::Absent);
+            return Ok(None);
+        };
+        let policy = self.shared.config.policy();
+        stored.record.deadlines = policy.clamp(stored.record.deadlines, now);
+        if policy.touch(&mut stored.record.deadlines, now) {
+            match self
+                .shared
+                .store
+                .save(&presented.id, &stored.record, stored.version, now)
+                .await
+            {
+                Ok(Saved::Stored(version)) => {
+                    stored.version = version;
+                    let expires_at = stored.record.deadlines.expires_at();
+                    self.set_cookie(CookieChange::Set {
+                        id: presented.id,
+                        expires_at,
+                    });
+                }
+                // Another request refreshed or changed it first; its answer carries the cookie.
+                Ok(Saved::Conflict) => {}
+                Ok(Saved::Missing) => {
+                    self.set_current(Current::Absent);
+                    return Ok(None);
+                }
+                Err(e) => return self.failed(e),
+            }
+        }
+        self.set_current(Current::Live {
+            id: presented.id,
+            stored: stored.clone(),
+        });
+        Ok(Some((presented.id, stored)))
+    }
+
+    /// The id a write should start from: the live one, else the presented one.
+    fn write_target(&self) -> Option<SessionId> {
+        match &self.progress().current {
+            Current::Live { id, .. } => Some(*id),
+            Current::Absent => None,
+            Current::Unloaded => self.presented.map(|p| p.id),
+        }
+    }
+
+    /// One atomic read-modify-write of the session's data and flag.
+    ///
+    /// `change` gets the stored data (`None` for a new session) and the
+    /// protected flag, and returns the new data. With a live session it runs
+    /// under this process's lock for the session and is saved with
+    /// compare-and-swap, re-run on conflict; without one, a session is
+    /// created under a fresh id.
+    pub(crate) async fn modify<R>(
+        &self,
+        mut change: impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
+    ) -> Result<R, SessionError> {
+        if let Some(id) = self.write_target() {
+            let _turn = self.shared.stripes.lock(&id).await;
+            let mut attempts = 0usize;
+            loop {
+                attempts = attempts.saturating_add(1);
+                if attempts > SAVE_ATTEMPTS {
+                    return Err(SessionError::Contended);
+                }
+                let now = self.now();
+                let loaded = match self.shared.store.load(&id, now).await {
+                    Ok(l) => l,
+                    Err(e) => return self.failed(e),
+                };
+                let Some(stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
+                    break;
+                };
+                let mut record = stored.record;
+                let policy = self.shared.config.policy();
+                record.deadlines = policy.clamp(record.deadlines, now);
+                let refreshed = policy.touch(&mut record.deadlines, now);
+                let (data, out) = change(Some(&record.data), &mut record.protected)?;
+                record.data = self.check_size(data)?;
+                match self
+                    .shared
+                    .store
+                    .save(&id, &record, stored.version, now)
+                    .await
+                {
+                    Ok(Saved::Stored(version)) => {
+                        let expires_at = record.deadlines.expires_at();
+                        self.set_current(Current::Live {
+                            id,
+                            stored: StoredSession { record, version },
+                        });
+                        if refreshed {
+                            self.set_cookie(CookieChange::Set { id, expires_at });
+                        }
+                        return Ok(out);
+                    }
+                    Ok(Saved::Conflict) => continue,
+                    Ok(Saved::Missing) => break,
+                    Err(e) => return self.failed(e),
+                }
+            }
+        }
+        self.create(change).await
+    }
+
+    async fn create<R>(
+        &self,
+        mut change: impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
+    ) -> Result<R, SessionError> {
+        let now = self.now();
+        let mut protected = false;
+        let (data, out) = change(None, &mut protected)?;
+        let record = SessionRecord {
+            deadlines: self.shared.config.policy().start(now),
+            protected,
+            data: self.check_size(data)?,
+        };
+        let id = self.insert_fresh(&record, now).await?;
+        let expires_at = record.deadlines.expires_at();
+        self.set_current(Current::Live {
+            id,
+            stored: StoredSession { record, version: 1 },
+        });
+        self.set_cookie(CookieChange::Set { id, expires_at });
+        Ok(out)
+    }
+
+    /// Stores `record` under a fresh id; a taken id is never overwritten.
+    async fn insert_fresh(
+        &self,
+        record: &SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> Result<SessionId, SessionError> {
+        for _ in 0..ID_ATTEMPTS {
+            let id =
+                SessionId::generate(&mut SourceRng(self.shared.random.as_ref())).map_err(|_| {
+                    tracing::error!("random number generator failed: no session created");
+                    SessionError::Rng
+                })?;
+            match self.shared.store.create(&id, record, now).await {
+                Ok(Created::Stored(_)) => return Ok(id),
+                Ok(Created::IdTaken) => {
+                    tracing::warn!("a fresh session id was already taken: is the RNG broken?")
+                }
+                Err(e) => return self.failed(e),
+            }
+        }
+        Err(SessionError::Collision)
+    }
+
+    fn check_size(&self, data: Vec<u8>) -> Result<Vec<u8>, SessionError> {
+        let limit = self.shared.config.max_data_len;
+        if data.len() > limit {
+            return Err(SessionError::TooLarge {
+                len: data.len(),
+                limit,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Moves the live session to a fresh id, keeping its data; no-op without one.
+    pub(crate) async fn regenerate(&self) -> Result<(), SessionError> {
+        let Some((old, _)) = self.current().await? else {
+            return Ok(());
+        };
+        let _turn = self.shared.stripes.lock(&old).await;
+        let now = self.now();
+        let loaded = match self.shared.store.load(&old, now).await {
+            Ok(l) => l,
+            Err(e) => return self.failed(e),
+        };
+        let Some(stored) = loaded else {
+            self.set_current(Current::Absent);
+            return Ok(());
+        };
+        let record = SessionRecord {
+            deadlines: self.shared.config.policy().start(now),
+            ..stored.record
+        };
+        let new = self.insert_fresh(&record, now).await?;
+        if let Err(e) = self.shared.store.delete(&old).await {
+            return self.failed(e);
+        }
+        let expires_at = record.deadlines.expires_at();
+        self.set_current(Current::Live {
+            id: new,
+            stored: StoredSession { record, version: 1 },
+        });
+        self.set_cookie(CookieChange::Set {
+            id: new,
+            expires_at,
+        });
+        Ok(())
+    }
+
+    /// Deletes the session and removes the cookie.
+    pub(crate) async fn destroy(&self) -> Result<(), SessionError> {
+        let target = self.write_target();
+        if let Some(id) = target {
+            let _turn = self.shared.stripes.lock(&id).await;
+            if let Err(e) = self.shared.store.delete(&id).await {
+                return self.failed(e);
+            }
+        }
+        self.set_current(Current::Absent);
+        let had_cookie =
+            self.cookie_sent || matches!(self.progress().cookie, CookieChange::Set { .. });
+        self.set_cookie(if had_cookie {
+            CookieChange::Remove
+        } else {
+            CookieChange::Keep
+        });
+        Ok(())
+    }
+
+    /// Read once the inner service has answered.
+    pub(crate) fn outcome(&self) -> Outcome {
+        let p = self.progress();
+        let mut cookie = p.cookie;
+        // A cookie signed by a retired key comes back signed by the current one.
+        if let (CookieChange::Keep, Current::Live { id, stored }, Some(presented)) =
+            (cookie, &p.current, self.presented)
+            && presented.needs_resign
+            && presented.id == *id
+        {
+            cookie = CookieChange::Set {
+                id: *id,
+                expires_at: stored.record.deadlines.expires_at(),
+            };
+        }
+        Outcome {
+            cookie,
+            store_failed: p.store_failed,
+            accessed: p.accessed,
+        }
+    }
+}

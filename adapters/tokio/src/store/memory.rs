@@ -1,0 +1,197 @@
+//! An in-process store on the core's hashbrown table, sharded for concurrency.
+
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard};
+
+use sesh::expiry::ExpiryPolicy;
+use sesh::record::SessionRecord;
+use sesh::table::{IdHasher, InsertError};
+use sesh::{AllocSessionTable, Duration, Instant, SessionId};
+
+use super::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+
+/// What one slot of the memory store holds besides the core's record.
+#[derive(Debug)]
+struct Versioned {
+    version: u64,
+    data: Vec<u8>,
+}
+
+/// Sessions in memory: fast, bounded, and lost on restart.
+///
+/// The sessions are spread over shards, each a core [`AllocSessionTable`]
+/// behind its own mutex, so requests for different sessions rarely wait for
+/// each other. Each shard follows the core's eviction rule when full: expired
+/// sessions go first, then the shard's least recently used unprotected one;
+/// when every session in the shard is protected, `create` fails with
+/// [`StoreError::Full`]. The bound is `max_sessions` in total, split evenly.
+#[derive(Debug)]
+pub struct MemoryStore {
+    shards: Box<[Mutex<AllocSessionTable<Versioned>>]>,
+    max_sessions: usize,
+}
+
+/// The store applies no policy of its own: the adapter sets the deadlines.
+const NO_POLICY: ExpiryPolicy = ExpiryPolicy::new()
+    .with_idle_timeout(Duration::from_millis(u64::MAX))
+    .with_absolute_lifetime(Duration::from_millis(u64::MAX))
+    .with_refresh_percent(100);
+
+impl Default for MemoryStore {
+    /// 100,000 sessions over 16 shards.
+    fn default() -> Self {
+        MemoryStore::new(100_000)
+    }
+}
+
+impl MemoryStore {
+    /// A store for at most `max_sessions` sessions, over 16 shards.
+    ///
+    /// ```
+    /// let store = sesh_tokio::MemoryStore::new(10_000);
+    /// assert_eq!(store.max_sessions(), 10_000);
+    /// ```
+    pub fn new(max_sessions: usize) -> Self {
+        MemoryStore::with_shards(max_sessions, 16)
+    }
+
+    /// A store for at most `max_sessions` sessions over `shards` shards (at
+    /// least one). Fewer shards make the LRU rule more global; more shards
+    /// cut lock contention.
+    ///
+    /// ```
+    /// let store = sesh_tokio::MemoryStore::with_shards(64, 1);
+    /// assert_eq!(store.max_sessions(), 64);
+    /// ```
+    pub fn with_shards(max_sessions: usize, shards: usize) -> Self {
+        let shards = shards.clamp(1, max_sessions.max(1));
+        let per_shard = max_sessions.div_ceil(shards);
+        let shards = (0..shards)
+            .map(|_| {
+                let mut table = AllocSessionTable::with_max_sessions(per_shard);
+                table.set_policy(NO_POLICY);
+                Mutex::new(table)
+            })
+            .collect();
+        MemoryStore {
+            shards,
+            max_sessions,
+        }
+    }
+
+    /// The bound given at construction.
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
+    fn shard(
+        &self,
+        id: &SessionId,
+    ) -> Result<MutexGuard<'_, AllocSessionTable<Versioned>>, StoreError> {
+        // The shard's map buckets by the low bits of the same hash: pick the
+        // shard from other bits so each shard uses its whole map.
+        let hash = std::hash::BuildHasherDefault::<IdHasher>::default().hash_one(id);
+        let count = u64::try_from(self.shards.len()).unwrap_or(1).max(1);
+        let index = usize::try_from((hash >> 40).checked_rem(count).unwrap_or(0)).unwrap_or(0);
+        let shard = self
+            .shards
+            .get(index)
+            .ok_or(StoreError::Backend("memory store has no shard".into()))?;
+        // A poisoned shard only means a panic elsewhere while it was held; the
+        // table's invariants hold between calls, so keep serving it.
+        Ok(shard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    fn lock_all(&self) -> impl Iterator<Item = MutexGuard<'_, AllocSessionTable<Versioned>>> {
+        self.shards
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        let mut shard = self.shard(id)?;
+        Ok(shard.update_record(id, now, |r| StoredSession {
+            record: SessionRecord {
+                deadlines: r.deadlines,
+                protected: r.protected,
+                data: r.data.data.clone(),
+            },
+            version: r.data.version,
+        }))
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> Result<Created, StoreError> {
+        let stored = SessionRecord {
+            deadlines: record.deadlines,
+            protected: record.protected,
+            data: Versioned {
+                version: 1,
+                data: record.data.clone(),
+            },
+        };
+        match self.shard(id)?.insert(*id, stored, now) {
+            Ok(_) => Ok(Created::Stored(1)),
+            Err(InsertError::Exists(_)) => Ok(Created::IdTaken),
+            Err(InsertError::Full(_)) => Err(StoreError::Full),
+            // Already expired: there is nothing to keep, as if stored and purged.
+            Err(InsertError::Expired(_)) => Ok(Created::Stored(1)),
+        }
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Saved, StoreError> {
+        let mut shard = self.shard(id)?;
+        let outcome = shard.update_record(id, now, |stored| {
+            if stored.data.version != expected_version {
+                return Saved::Conflict;
+            }
+            let version = expected_version.wrapping_add(1);
+            stored.deadlines = record.deadlines;
+            stored.protected = record.protected;
+            stored.data = Versioned {
+                version,
+                data: record.data.clone(),
+            };
+            Saved::Stored(version)
+        });
+        Ok(outcome.unwrap_or(Saved::Missing))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.shard(id)?.destroy(id);
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
+        Ok(self
+            .lock_all()
+            .map(|mut shard| shard.purge_expired(now))
+            .sum())
+    }
+
+    async fn occupancy(&self) -> Result<Occupancy, StoreError> {
+        let sessions = self.lock_all().map(|shard| shard.len()).sum();
+        Ok(Occupancy {
+            sessions,
+            capacity: Some(self.max_sessions),
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The storage interface every backend implements.
+
+mod memory;
+
+use std::future::Future;
+
+pub use memory::MemoryStore;
+use sesh::record::SessionRecord;
+use sesh::{Instant, SessionId};
+
+/// A session as a store holds it: the core's record with the data encoded,
+/// and a version for compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// Deadlines, protected flag and the encoded data.
+    pub record: SessionRecord<Vec<u8>>,
+    /// Changes on every successful save; `save` compares it.
+    pub version: u64,
+}
+
+/// What [`SessionStore::create`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// Stored, at this version.
+    Stored(u64),
+    /// A live session already has this id; nothing was written.
+    IdTaken,
+}
+
+/// What [`SessionStore::save`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// Written; this is the new version.
+    Stored(u64),
+    /// Someone saved first: the stored version is not the expected one.
+    /// Nothing was written; load again and retry.
+    Conflict,
+    /// The session is gone (deleted or expired). Nothing was written, and
+    /// nothing was created: a save never resurrects a session.
+    Missing,
+}
+
+/// How full a store is, for status pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Occupancy {
+    /// Sessions stored (some may have expired and await the sweeper).
+    pub sessions: usize,
+    /// The most it holds, if it has a bound.
+    pub capacity: Option<usize>,
+}
+
+/// A store failed. The adapter answers 500 (503 for `Full`) and logs the cause.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The backend cannot be reached (connection refused, timed out, …).
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// The store is full of sessions it may not evict.
+    Full,
+    /// The backend reported an error (I/O, disk full, read-only file, …).
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unavailable(e) => write!(f, "session store unavailable: {e}"),
+            StoreError::Full => f.write_str("session store full of protected sessions"),
+            StoreError::Backend(e) => write!(f, "session store failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Unavailable(e) | StoreError::Backend(e) => Some(e.as_ref()),
+            StoreError::Full => None,
+        }
+    }
+}
+
+/// A session store. Every method takes the caller's `now`; none reads a clock.
+///
+/// Stores key sessions by id; persistent stores key them by a keyed hash of
+/// the id, so their contents hand out no cookies.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Returns the live session `id`, or `None` when there is none, it has
+    /// expired at `now`, or its bytes do not decode (the store deletes such a
+    /// record and logs it). An error means the store could not answer, never
+    /// "absent": the adapter must not create a session over it.
+    fn load(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send;
+
+    /// Stores a new session under `id`. If a live session already has that id
+    /// it is left untouched and the answer is [`Created::IdTaken`]: a create
+    /// never overwrites.
+    fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send;
+
+    /// Replaces the session `id` if its stored version is `expected_version`
+    /// (compare-and-swap). A different version gives [`Saved::Conflict`]; no
+    /// live session gives [`Saved::Missing`]. Either way nothing is written.
+    fn save(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
+
+    /// Removes the session `id`; removing an absent one is not an error.
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes every session expired at `now`; returns how many. Stores whose
+    /// backend expires keys itself (Redis TTLs) may return 0.
+    fn purge_expired(&self, now: Instant)
+    -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// How many sessions the store holds, and its bound.
+    fn occupancy(&self) -> impl Future<Output = Result<Occupancy, StoreError>> + Send;
+}
+
+impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
+    fn load(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send {
+        T::load(self, id, now)
+    }
+
+    fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send {
+        T::create(self, id, record, now)
+    }
+
+    fn save(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+        T::save(self, id, record, expected_version, now)
+    }
+
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::delete(self, id)
+    }
+
+    fn purge_expired(
+        &self,
+        now: Instant,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        T::purge_expired(self, now)
+    }
+
+    fn occupancy(&self) -> impl Future<Output = Result<Occupancy, StoreError>> + Send {
+        T::occupancy(self)
+    }
+}

@@ -1,0 +1,98 @@
+//! In-process checks of the layer through `tower::ServiceExt::oneshot`.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use axum::{Router, body::Body, routing::get};
+use http::{Request, StatusCode, header};
+use sesh_tokio::{MemoryStore, Session, SessionConfig, SessionError, SessionLayer};
+use tower::ServiceExt;
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Visits {
+    count: u64,
+}
+
+async fn count(session: Session<Visits>) -> Result<String, SessionError> {
+    let n = session
+        .update(|v| {
+            v.count += 1;
+            v.count
+        })
+        .await?;
+    Ok(n.to_string())
+}
+
+async fn peek(session: Session<Visits>) -> Result<String, SessionError> {
+    Ok(session
+        .get()
+        .await?
+        .map(|v| v.count)
+        .unwrap_or(0)
+        .to_string())
+}
+
+fn app() -> Router {
+    let config = SessionConfig::new(&[7; 32]).unwrap().with_secure(false);
+    Router::new()
+        .route("/", get(count))
+        .route("/peek", get(peek))
+        .layer(SessionLayer::new(MemoryStore::default(), config).unwrap())
+}
+
+async fn send(
+    app: &Router,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, Option<String>, String) {
+    let mut req = Request::get(path);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let set_cookie = res
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        set_cookie,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn counts_with_the_cookie_and_restarts_without() {
+    let app = app();
+    let (status, set, body) = send(&app, "/", None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
+    let set = set.expect("a new session sets the cookie");
+    let pair = set.split(';').next().unwrap().to_owned();
+    let (_, set2, body) = send(&app, "/", Some(&pair)).await;
+    assert_eq!(body, "2");
+    assert!(
+        set2.is_none(),
+        "nothing changed that needs a cookie: {set2:?}"
+    );
+    assert_eq!(send(&app, "/", Some(&pair)).await.2, "3");
+    assert_eq!(send(&app, "/", None).await.2, "1");
+}
+
+#[tokio::test]
+async fn reading_stores_nothing_and_sets_no_cookie() {
+    let app = app();
+    let (status, set, body) = send(&app, "/peek", None).await;
+    assert_eq!((status, set, body.as_str()), (StatusCode::OK, None, "0"));
+}
