@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The project's single "run every test" command (CI runs it through .ci/run).
+#
+# 1. Installs what a fresh Debian machine lacks, only when it is missing:
+#    rustup targets and components, Debian packages.
+# 2. Runs every check: rustfmt, clippy, no_std builds for the MCU targets, the
+#    firmware size benchmark, cargo test.
+#
+# Every check runs even when an earlier one failed, and the script exits
+# non-zero if any failed. FAIL_FAST=1 stops at the first failure instead.
+#
+# Adding a step: write a function that prints its header with `header`, then
+# add it to INSTALL_STEPS or CHECK_STEPS at the bottom. A tool from Debian:
+# add a `need_apt <command> <package>` line to install_debian_packages.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+FMT_FLAGS=()
+if [[ "${CI:-}" == "true" ]]; then
+    export CARGO_TERM_COLOR=never
+    FMT_FLAGS=(--color never) # rustfmt colours its diffs on its own
+fi
+
+MCU_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+RUST_COMPONENTS=(rustfmt clippy)
+
+header() {
+    printf '\n==> %s\n' "$*"
+}
+
+# Echoes a command, then runs it.
+run() {
+    printf '+ %s\n' "$*"
+    "$@"
+}
+
+# Runs a command as root (directly, or through sudo when there is one).
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "need root for: $*" >&2
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- installs --
+
+install_rust_targets() {
+    header "rustup targets: ${MCU_TARGETS[*]}"
+    local installed missing=()
+    installed=$(rustup target list --installed)
+    for t in "${MCU_TARGETS[@]}"; do
+        grep -qx "$t" <<<"$installed" || missing+=("$t")
+    done
+    if ((${#missing[@]})); then
+        run rustup target add "${missing[@]}"
+    else
+        echo "all installed"
+    fi
+}
+
+install_rust_components() {
+    header "rustup components: ${RUST_COMPONENTS[*]}"
+    local installed missing=()
+    installed=$(rustup component list --installed)
+    for c in "${RUST_COMPONENTS[@]}"; do
+        grep -q "^$c\(-\|$\)" <<<"$installed" || missing+=("$c")
+    done
+    if ((${#missing[@]})); then
+        run rustup component add "${missing[@]}"
+    else
+        echo "all installed"
+    fi
+}
+
+APT_PENDING=()
+
+# need_apt <command> <package>: install <package> if <command> is missing.
+need_apt() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        APT_PENDING+=("$2")
+    fi
+}
+
+install_debian_packages() {
+    header "Debian packages"
+    APT_PENDING=()
+    need_apt arm-none-eabi-size binutils-arm-none-eabi
+    # Later steps add their tools here, e.g.:
+    #   need_apt redis-server redis-server
+    #   need_apt qemu-system-arm qemu-system-arm
+    #   need_apt chromium chromium
+    if ((${#APT_PENDING[@]})); then
+        run as_root apt-get update
+        run as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y --no-install-recommends "${APT_PENDING[@]}"
+    else
+        echo "all installed"
+    fi
+}
+
+# ------------------------------------------------------------------ checks --
+
+check_fmt() {
+    header "rustfmt"
+    run cargo fmt --all -- --check "${FMT_FLAGS[@]}"
+}
+
+check_clippy() {
+    header "clippy (host, all targets, all features)"
+    run cargo clippy --workspace --all-targets --all-features -- -D warnings
+}
+
+check_mcu_builds() {
+    header "no_std builds of sesh: ${MCU_TARGETS[*]}"
+    for t in "${MCU_TARGETS[@]}"; do
+        run cargo build -p sesh --target "$t"
+        run cargo build -p sesh --target "$t" --no-default-features
+    done
+    run cargo build -p sesh --target thumbv7em-none-eabihf --features alloc
+}
+
+check_footprint() {
+    header "footprint firmware (thumbv7em-none-eabihf, profile footprint)"
+    # The firmware code only exists for target_os = "none", so lint it there.
+    run cargo clippy -p footprint --target thumbv7em-none-eabihf -- -D warnings
+    run bash scripts/footprint.sh
+}
+
+check_tests() {
+    header "cargo test"
+    run cargo test --workspace
+}
+
+# -------------------------------------------------------------------- main --
+
+INSTALL_STEPS=(install_rust_targets install_rust_components install_debian_packages)
+CHECK_STEPS=(check_fmt check_clippy check_mcu_builds check_footprint check_tests)
+
+started=$SECONDS
+
+# Installs stop the run at once: nothing after them works without them.
+for step in "${INSTALL_STEPS[@]}"; do
+    "$step"
+done
+
+results=()
+failed=0
+for step in "${CHECK_STEPS[@]}"; do
+    step_started=$SECONDS
+    # A subshell outside any `if` or `||`, so that `set -e` works inside it.
+    set +e
+    (set -e; "$step")
+    rc=$?
+    set -e
+    elapsed=$((SECONDS - step_started))
+    if ((rc == 0)); then
+        results+=("ok      ${step#check_} (${elapsed}s)")
+    else
+        results+=("FAILED  ${step#check_} (exit ${rc}, ${elapsed}s)")
+        failed=1
+        if [[ "${FAIL_FAST:-0}" == "1" ]]; then
+            break
+        fi
+    fi
+done
+
+header "summary ($((SECONDS - started))s)"
+printf '    %s\n' "${results[@]}"
+exit "$failed"
