@@ -1,0 +1,313 @@
+//! The handler's view: an extractor with owned data and the session operations.
+
+use core::cell::Cell;
+
+use embassy_sync::blocking_mutex::raw::RawMutex;
+use picoserve::extract::{FromRef, FromRequestParts};
+use picoserve::request::RequestParts;
+use rand_core::TryCryptoRng;
+use sesh::cookie::{CookieScan, ScanOutcome};
+use sesh::signing::CsrfToken;
+use sesh::table::{Access, CreateError, RegenerateError};
+use sesh::{Instant, SessionId};
+
+use crate::clock::now;
+use crate::error::SessionError;
+use crate::response::{CookieChange, WithSession};
+use crate::sessions::{Inner, Sessions};
+
+/// The request's session. Extract it in a handler; finish with
+/// [`Session::respond`], which adds the one `Set-Cookie` the response needs.
+///
+/// The state must give access to the `static` [`Sessions`]: implement
+/// `picoserve::extract::FromRef<AppState>` for `&'static Sessions<…>`.
+///
+/// Every method locks the table only for the operation itself. Data comes
+/// out as an owned clone: picoserve handlers cannot borrow from the request.
+/// A session is stored only once data is written (lazy), and a cookie whose
+/// id is unknown, expired, unsigned or forged selects nothing (strict).
+pub struct Session<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> {
+    sessions: &'static Sessions<M, D, R, N>,
+    /// The id this request speaks for: the presented one, then any new one.
+    id: Cell<Option<SessionId>>,
+    presented: bool,
+    needs_resign: bool,
+    change: Cell<CookieChange>,
+}
+
+impl<'r, S, M, D, R, const N: usize> FromRequestParts<'r, S> for Session<M, D, R, N>
+where
+    M: RawMutex + 'static,
+    D: 'static,
+    R: 'static,
+    &'static Sessions<M, D, R, N>: FromRef<S>,
+{
+    type Rejection = core::convert::Infallible;
+
+    async fn from_request_parts(
+        state: &'r S,
+        parts: &RequestParts<'r>,
+    ) -> Result<Self, Self::Rejection> {
+        let sessions = <&'static Sessions<M, D, R, N>>::from_ref(state);
+        Ok(Session::from_cookie_headers(
+            sessions,
+            parts.headers().iter().filter_map(|(name, value)| {
+                name.as_raw()
+                    .eq_ignore_ascii_case(b"cookie")
+                    .then_some(value.as_raw())
+            }),
+        )
+        .await)
+    }
+}
+
+impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D, R, N> {
+    /// Reads the session cookie from the raw values of every `Cookie` header.
+    /// Anything but one value that verifies selects no session.
+    pub async fn from_cookie_headers<'h>(
+        sessions: &'static Sessions<M, D, R, N>,
+        headers: impl Iterator<Item = &'h [u8]>,
+    ) -> Self {
+        let mut scan = CookieScan::new(sessions.cookie().name());
+        headers.for_each(|h| scan.feed(h));
+        let outcome = scan.outcome();
+        let verified = match outcome {
+            ScanOutcome::Found(value) => {
+                let inner = sessions.lock().await;
+                inner.keys.as_ref().and_then(|keys| keys.verify(value).ok())
+            }
+            _ => None,
+        };
+        Session {
+            sessions,
+            id: Cell::new(verified.map(|v| v.id())),
+            presented: !matches!(outcome, ScanOutcome::Absent),
+            needs_resign: verified.is_some_and(|v| v.needs_resign()),
+            change: Cell::new(CookieChange::Keep),
+        }
+    }
+
+    fn note_access(&self, id: SessionId, access: Access) {
+        if access.refreshed {
+            self.change.set(CookieChange::Set {
+                id,
+                expires_at: access.expires_at,
+            });
+            self.sessions.changed.signal(());
+        } else if self.needs_resign && matches!(self.change.get(), CookieChange::Keep) {
+            self.change.set(CookieChange::Set {
+                id,
+                expires_at: access.expires_at,
+            });
+        }
+    }
+
+    /// A clone of the data, or `None` without a live session.
+    pub async fn get(&self) -> Option<D>
+    where
+        D: Clone,
+    {
+        let id = self.id.get()?;
+        let mut inner = self.sessions.lock().await;
+        let (data, access) = inner.table.get(&id, now())?;
+        let data = data.clone();
+        drop(inner);
+        self.note_access(id, access);
+        Some(data)
+    }
+
+    /// Whether the session is live and marked logged in.
+    pub async fn is_protected(&self) -> bool {
+        let Some(id) = self.id.get() else {
+            return false;
+        };
+        let mut inner = self.sessions.lock().await;
+        let Some((_, access)) = inner.table.get(&id, now()) else {
+            return false;
+        };
+        drop(inner);
+        self.note_access(id, access);
+        access.protected
+    }
+
+    /// When the session expires (milliseconds since boot), or `None`.
+    pub async fn expires_at(&self) -> Option<Instant> {
+        let id = self.id.get()?;
+        let inner = self.sessions.lock().await;
+        inner
+            .table
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, r)| r.deadlines.expires_at())
+    }
+
+    /// Stores `data` as a new session; the caller holds the lock.
+    fn create_locked(
+        &self,
+        inner: &mut Inner<D, R, N>,
+        now: Instant,
+        data: D,
+    ) -> Result<SessionId, SessionError>
+    where
+        R: TryCryptoRng,
+    {
+        let rng = inner.rng.as_mut().ok_or(SessionError::NotReady)?;
+        let (id, access) = inner.table.create(rng, now, data).map_err(|e| match e {
+            CreateError::Full(_) => SessionError::Full,
+            CreateError::Rng(_) => SessionError::Rng,
+            CreateError::Collision(_) => SessionError::Collision,
+        })?;
+        self.id.set(Some(id));
+        self.change.set(CookieChange::Set {
+            id,
+            expires_at: access.expires_at,
+        });
+        self.sessions.changed.signal(());
+        Ok(id)
+    }
+
+    /// The live id, if the presented (or new) id still names a session.
+    fn live_id(&self, inner: &Inner<D, R, N>, now: Instant) -> Option<SessionId> {
+        self.id.get().filter(|id| inner.table.contains(id, now))
+    }
+
+    /// Changes the data in one atomic read-modify-write (the table stays
+    /// locked for the closure) and returns the closure's result. Starts a
+    /// session from `D::default()` if there is none.
+    pub async fn update<T>(&self, change: impl FnOnce(&mut D) -> T) -> Result<T, SessionError>
+    where
+        D: Default,
+        R: TryCryptoRng,
+    {
+        let mut inner = self.sessions.lock().await;
+        let now = now();
+        if let Some(id) = self.live_id(&inner, now) {
+            let (out, access) = inner
+                .table
+                .update(&id, now, change)
+                .ok_or(SessionError::NotReady)?;
+            drop(inner);
+            self.note_access(id, access);
+            self.sessions.changed.signal(());
+            return Ok(out);
+        }
+        let mut data = D::default();
+        let out = change(&mut data);
+        self.create_locked(&mut inner, now, data)?;
+        Ok(out)
+    }
+
+    /// Moves the session to a fresh id, keeping its data; call it at login.
+    /// Without a live session it does nothing.
+    pub async fn regenerate(&self) -> Result<(), SessionError>
+    where
+        R: TryCryptoRng,
+    {
+        let Some(old) = self.id.get() else {
+            return Ok(());
+        };
+        let mut inner = self.sessions.lock().await;
+        let inner = &mut *inner;
+        let rng = inner.rng.as_mut().ok_or(SessionError::NotReady)?;
+        match inner.table.regenerate(&old, rng, now()) {
+            Ok((id, access)) => {
+                self.id.set(Some(id));
+                self.change.set(CookieChange::Set {
+                    id,
+                    expires_at: access.expires_at,
+                });
+                self.sessions.changed.signal(());
+                Ok(())
+            }
+            Err(RegenerateError::NotFound) => {
+                self.id.set(None);
+                Ok(())
+            }
+            Err(RegenerateError::Rng) => Err(SessionError::Rng),
+            Err(RegenerateError::Collision) => Err(SessionError::Collision),
+        }
+    }
+
+    /// Marks the session logged in (or not); logged-in sessions are never
+    /// evicted for anonymous ones. Starts a session if there is none.
+    pub async fn set_protected(&self, protected: bool) -> Result<(), SessionError>
+    where
+        D: Default,
+        R: TryCryptoRng,
+    {
+        let mut inner = self.sessions.lock().await;
+        let now = now();
+        let id = match self.live_id(&inner, now) {
+            Some(id) => id,
+            None => self.create_locked(&mut inner, now, D::default())?,
+        };
+        let access = inner
+            .table
+            .set_protected(&id, now, protected)
+            .map_err(|_| SessionError::NotReady)?;
+        drop(inner);
+        self.note_access(id, access);
+        self.sessions.changed.signal(());
+        Ok(())
+    }
+
+    /// Deletes the session and sends a removal cookie.
+    pub async fn destroy(&self) {
+        if let Some(id) = self.id.take() {
+            self.sessions.lock().await.table.destroy(&id);
+            self.sessions.changed.signal(());
+        }
+        let had_cookie = self.presented || matches!(self.change.get(), CookieChange::Set { .. });
+        self.change.set(if had_cookie {
+            CookieChange::Remove
+        } else {
+            CookieChange::Keep
+        });
+    }
+
+    /// The CSRF token for this session, derived from its id with the signing
+    /// key. Starts a session if there is none, since a token must be bound
+    /// to one.
+    pub async fn csrf_token(&self) -> Result<CsrfToken, SessionError>
+    where
+        D: Default,
+        R: TryCryptoRng,
+    {
+        let mut inner = self.sessions.lock().await;
+        let now = now();
+        let id = match self.live_id(&inner, now) {
+            Some(id) => id,
+            None => self.create_locked(&mut inner, now, D::default())?,
+        };
+        inner
+            .keys
+            .as_ref()
+            .map(|k| k.csrf_token(&id))
+            .ok_or(SessionError::NotReady)
+    }
+
+    /// Checks a CSRF token in constant time; false without a live session.
+    pub async fn verify_csrf(&self, token: &str) -> bool {
+        let Some(id) = self.id.get() else {
+            return false;
+        };
+        let inner = self.sessions.lock().await;
+        inner.table.contains(&id, now())
+            && inner
+                .keys
+                .as_ref()
+                .is_some_and(|k| k.verify_csrf(&id, token))
+    }
+
+    /// Wraps the handler's response so that it carries the cookie change,
+    /// if any, plus `Cache-Control: no-store` and `Vary: Cookie`.
+    pub async fn respond<T>(self, response: T) -> WithSession<T> {
+        let inner = self.sessions.lock().await;
+        WithSession::new(
+            response,
+            self.change.get(),
+            self.sessions.cookie(),
+            inner.keys.as_ref(),
+        )
+    }
+}

@@ -1,0 +1,38 @@
+//! Purging expired sessions when they expire.
+
+use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_time::{Duration, Timer};
+
+use crate::clock::{now, to_embassy};
+use crate::sessions::Sessions;
+
+/// The longest the sweeper sleeps when no session is due.
+pub const SWEEP_IDLE: Duration = Duration::from_secs(60);
+
+/// Runs forever: sleeps until the next session expires (at most
+/// [`SWEEP_IDLE`]) and purges. Spawn it from an embassy task:
+///
+/// ```ignore
+/// #[embassy_executor::task]
+/// async fn sweeper() -> ! {
+///     sesh_embassy::run_sweeper(&SESSIONS).await
+/// }
+/// ```
+pub async fn run_sweeper<M: RawMutex, D, R, const N: usize>(
+    sessions: &'static Sessions<M, D, R, N>,
+) -> ! {
+    loop {
+        let next = sessions.lock().await.table.next_expiry();
+        let latest = embassy_time::Instant::now().saturating_add(SWEEP_IDLE);
+        let wake = next.map(to_embassy).map_or(latest, |at| at.min(latest));
+        Timer::at(wake).await;
+        let purged = sessions.purge_expired().await;
+        if purged > 0 {
+            debug!(
+                "purged {} expired sessions at {}",
+                purged,
+                now().as_millis()
+            );
+        }
+    }
+}
