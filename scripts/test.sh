@@ -90,9 +90,9 @@ install_debian_packages() {
     header "Debian packages"
     APT_PENDING=()
     need_apt arm-none-eabi-size binutils-arm-none-eabi
+    need_apt qemu-system-arm qemu-system-arm
     # Later steps add their tools here, e.g.:
     #   need_apt redis-server redis-server
-    #   need_apt qemu-system-arm qemu-system-arm
     #   need_apt chromium chromium
     if ((${#APT_PENDING[@]})); then
         run as_root apt-get update
@@ -131,6 +131,14 @@ check_footprint() {
     run bash scripts/footprint.sh
 }
 
+check_mcu_cases() {
+    header "core cases on emulated microcontrollers (QEMU): Cortex-M4 mps2-an386, Cortex-M0 microbit"
+    # tests/mcu is its own workspace; its .cargo/config.toml makes `cargo run` start QEMU.
+    (cd tests/mcu && run cargo clippy --release --locked -- -D warnings)
+    (cd tests/mcu && run cargo run --release --locked)
+    (cd tests/mcu && run cargo run --release --locked --target thumbv6m-none-eabi)
+}
+
 check_tests() {
     header "cargo test"
     run cargo test --workspace
@@ -139,7 +147,7 @@ check_tests() {
 # -------------------------------------------------------------------- main --
 
 INSTALL_STEPS=(install_rust_targets install_rust_components install_debian_packages)
-CHECK_STEPS=(check_fmt check_clippy check_mcu_builds check_footprint check_tests)
+CHECK_STEPS=(check_fmt check_clippy check_mcu_builds check_footprint check_mcu_cases check_tests)
 
 started=$SECONDS
 

@@ -63,12 +63,12 @@ macro_rules! check_eq {
 }
 
 /// Runs `cases`, reporting each through `report`; returns (passed, failed).
-pub fn run_all(cases: &[Case], mut report: impl FnMut(&Case, &Outcome)) -> (usize, usize) {
+pub fn run_all(cases: impl IntoIterator<Item = Case>, mut report: impl FnMut(&Case, &Outcome)) -> (usize, usize) {
     let mut passed = 0usize;
     let mut failed = 0usize;
     for case in cases {
         let outcome = (case.run)();
-        report(case, &outcome);
+        report(&case, &outcome);
         if outcome.is_ok() {
             passed = passed.saturating_add(1);
         } else {
