@@ -91,8 +91,8 @@ install_debian_packages() {
     APT_PENDING=()
     need_apt arm-none-eabi-size binutils-arm-none-eabi
     need_apt qemu-system-arm qemu-system-arm
+    need_apt redis-server redis-server
     # Later steps add their tools here, e.g.:
-    #   need_apt redis-server redis-server
     #   need_apt chromium chromium
     if ((${#APT_PENDING[@]})); then
         run as_root apt-get update
@@ -142,6 +142,8 @@ check_mcu_cases() {
 check_tests() {
     header "cargo test"
     run cargo test --workspace
+    # The persistent stores, against a real redb file and real redis-server processes.
+    run cargo test -p sesh-tokio --features redb,redis
 }
 
 # -------------------------------------------------------------------- main --

@@ -1,10 +1,20 @@
 //! The storage interface every backend implements.
 
+mod key;
 mod memory;
+#[cfg(feature = "redb")]
+mod redb;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::future::Future;
 
+pub use key::StoreKey;
 pub use memory::MemoryStore;
+#[cfg(feature = "redb")]
+pub use redb::RedbStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisConfig, RedisStore};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 

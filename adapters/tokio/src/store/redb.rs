@@ -1,0 +1,311 @@
+//! Sessions in one redb file: no server, crash-safe transactions.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use sesh::record::SessionRecord;
+use sesh::{Instant, SessionId};
+
+use super::key::StoreKey;
+use super::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+
+/// Store key (16-byte keyed hash of the id) → version (8 bytes, little-endian) + core record.
+const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v1");
+/// Expiry index: deadline (8 bytes, big-endian, so byte order is time order) + store key → ().
+const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1");
+
+/// Sessions in a redb database file: the default store of the examples.
+///
+/// Every write is one transaction that is durable when it returns (redb's
+/// `Durability::Immediate`), so a crash, even `SIGKILL` or power loss, keeps
+/// every answered write and the file always opens. Ids are stored only as
+/// keyed hashes ([`StoreKey`]). An expiry index makes
+/// [`purge_expired`](SessionStore::purge_expired) proportional to what it
+/// removes. Calls run on tokio's blocking pool.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use sesh_tokio::store::{RedbStore, StoreKey};
+/// let store = RedbStore::open("sessions.redb", StoreKey::new(&[5; 32])?).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+    key: StoreKey,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedbStore(..)")
+    }
+}
+
+fn backend(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Backend(Box::new(e.into()))
+}
+
+/// The stored bytes: version, then the core's record encoding.
+fn encode(version: u64, record: &SessionRecord<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
+    let body = record
+        .to_vec()
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    let mut out = Vec::with_capacity(8usize.saturating_add(body.len()));
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Reads stored bytes; `None` when they are not a record (never a panic).
+fn decode(bytes: &[u8]) -> Option<StoredSession> {
+    let (version, body) = bytes.split_first_chunk::<8>()?;
+    let record = SessionRecord::<Vec<u8>>::decode(body).ok()?;
+    Some(StoredSession {
+        record,
+        version: u64::from_le_bytes(*version),
+    })
+}
+
+fn expiry_key(deadline: Instant, key: &[u8; 16]) -> [u8; 24] {
+    let mut out = [0u8; 24];
+    let (time, rest) = out.split_at_mut(8);
+    time.copy_from_slice(&deadline.as_millis().to_be_bytes());
+    rest.copy_from_slice(key);
+    out
+}
+
+/// Reads the live session at `key` inside a write transaction, deleting a
+/// record that does not decode.
+fn live(
+    txn: &WriteTransaction,
+    key: &[u8; 16],
+    now: Instant,
+) -> Result<Option<StoredSession>, StoreError> {
+    let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
+    let found = sessions
+        .get(key.as_slice())
+        .map_err(backend)?
+        .map(|v| decode(v.value()).ok_or(()));
+    match found {
+        None => Ok(None),
+        Some(Ok(stored)) if !stored.record.deadlines.is_expired(now) => Ok(Some(stored)),
+        Some(Ok(_)) => Ok(None),
+        Some(Err(())) => {
+            tracing::warn!("undecodable session record deleted");
+            sessions.remove(key.as_slice()).map_err(backend)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Writes a record and its expiry entry, replacing `old`'s entry.
+fn put(
+    txn: &WriteTransaction,
+    key: &[u8; 16],
+    old: Option<&StoredSession>,
+    version: u64,
+    record: &SessionRecord<Vec<u8>>,
+) -> Result<(), StoreError> {
+    let bytes = encode(version, record)?;
+    let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
+    let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+    if let Some(old) = old {
+        expiry
+            .remove(expiry_key(old.record.deadlines.expires_at(), key).as_slice())
+            .map_err(backend)?;
+    }
+    sessions
+        .insert(key.as_slice(), bytes.as_slice())
+        .map_err(backend)?;
+    expiry
+        .insert(
+            expiry_key(record.deadlines.expires_at(), key).as_slice(),
+            (),
+        )
+        .map_err(backend)?;
+    Ok(())
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database file at `path`.
+    pub async fn open(path: impl AsRef<Path>, key: StoreKey) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        let db = tokio::task::spawn_blocking(move || Database::create(path))
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?
+            .map_err(backend)?;
+        let store = RedbStore {
+            db: Arc::new(db),
+            key,
+        };
+        // Create the tables up front so that read transactions find them.
+        store
+            .write(|txn| {
+                txn.open_table(SESSIONS).map_err(backend)?;
+                txn.open_table(EXPIRY).map_err(backend)?;
+                Ok(())
+            })
+            .await?;
+        Ok(store)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?
+    }
+
+    /// Runs `work` in one write transaction and commits it.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let out = work(&txn)?;
+            txn.commit().map_err(backend)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl SessionStore for RedbStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        let key = self.key.hash(id);
+        let found = self
+            .blocking(move |db| {
+                let txn = db.begin_read().map_err(backend)?;
+                let sessions = txn.open_table(SESSIONS).map_err(backend)?;
+                let value = sessions.get(key.as_slice()).map_err(backend)?;
+                Ok(value.map(|v| decode(v.value()).ok_or(())))
+            })
+            .await?;
+        match found {
+            None => Ok(None),
+            Some(Ok(stored)) => Ok((!stored.record.deadlines.is_expired(now)).then_some(stored)),
+            Some(Err(())) => {
+                // Treated as absent; `live` deletes it inside a write.
+                self.write(move |txn| live(txn, &key, now).map(drop))
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> Result<Created, StoreError> {
+        let key = self.key.hash(id);
+        let record = record.clone();
+        self.write(move |txn| {
+            if live(txn, &key, now)?.is_some() {
+                return Ok(Created::IdTaken);
+            }
+            put(txn, &key, None, 1, &record)?;
+            Ok(Created::Stored(1))
+        })
+        .await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Saved, StoreError> {
+        let key = self.key.hash(id);
+        let record = record.clone();
+        self.write(move |txn| {
+            let Some(old) = live(txn, &key, now)? else {
+                return Ok(Saved::Missing);
+            };
+            if old.version != expected_version {
+                return Ok(Saved::Conflict);
+            }
+            let version = expected_version.wrapping_add(1);
+            put(txn, &key, Some(&old), version, &record)?;
+            Ok(Saved::Stored(version))
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let key = self.key.hash(id);
+        self.write(move |txn| {
+            let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
+            let old = sessions
+                .remove(key.as_slice())
+                .map_err(backend)?
+                .and_then(|v| decode(v.value()));
+            if let Some(old) = old {
+                let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+                expiry
+                    .remove(expiry_key(old.record.deadlines.expires_at(), &key).as_slice())
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
+        self.write(move |txn| {
+            let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+            let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
+            // Every entry whose deadline is at or before now (deadline `now` has expired).
+            let end = expiry_key(now, &[0xff; 16]);
+            let due: Vec<Vec<u8>> = expiry
+                .range::<&[u8]>(..=end.as_slice())
+                .map_err(backend)?
+                .map(|entry| entry.map(|(k, _)| k.value().to_vec()))
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            for entry in &due {
+                expiry.remove(entry.as_slice()).map_err(backend)?;
+                if let Some(key) = entry.get(8..) {
+                    // Only remove the record if it is still the one this entry indexed.
+                    let stale = sessions
+                        .get(key)
+                        .map_err(backend)?
+                        .and_then(|v| decode(v.value()))
+                        .is_none_or(|s| s.record.deadlines.is_expired(now));
+                    if stale {
+                        sessions.remove(key).map_err(backend)?;
+                    }
+                }
+            }
+            Ok(due.len())
+        })
+        .await
+    }
+
+    async fn occupancy(&self) -> Result<Occupancy, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let sessions = txn.open_table(SESSIONS).map_err(backend)?;
+            let n = sessions.len().map_err(backend)?;
+            Ok(Occupancy {
+                sessions: usize::try_from(n).unwrap_or(usize::MAX),
+                capacity: None,
+            })
+        })
+        .await
+    }
+}
