@@ -11,6 +11,13 @@ use crate::{Duration, Instant};
 /// that a restore after a reboot (when a monotonic clock restarts at zero) can
 /// keep each session's *remaining* lifetime; see
 /// [`Table::restore_snapshot`](crate::table::Table::restore_snapshot).
+///
+/// ```
+/// use sesh::{expiry::Deadlines, Instant};
+/// let d = Deadlines { idle: Instant::from_secs(60), absolute: Instant::from_secs(3_600) };
+/// assert!(!d.is_expired(Instant::from_millis(59_999)));
+/// assert!(d.is_expired(Instant::from_secs(60))); // at the deadline it has expired
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Deadlines {
@@ -93,6 +100,13 @@ impl Default for ExpiryPolicy {
 
 impl ExpiryPolicy {
     /// 30 minutes idle, 8 hours absolute, refresh after 25 %.
+    ///
+    /// ```
+    /// use sesh::{Duration, ExpiryPolicy};
+    /// const POLICY: ExpiryPolicy = ExpiryPolicy::new();
+    /// assert_eq!(POLICY.idle_timeout(), Duration::from_mins(30));
+    /// assert_eq!(POLICY, ExpiryPolicy::default());
+    /// ```
     pub const fn new() -> Self {
         ExpiryPolicy {
             idle: Duration::from_mins(30),
@@ -143,16 +157,32 @@ impl ExpiryPolicy {
     }
 
     /// The idle timeout.
+    ///
+    /// ```
+    /// use sesh::{Duration, ExpiryPolicy};
+    /// assert_eq!(ExpiryPolicy::new().idle_timeout(), Duration::from_mins(30));
+    /// ```
     pub const fn idle_timeout(&self) -> Duration {
         self.idle
     }
 
     /// The absolute lifetime.
+    ///
+    /// ```
+    /// use sesh::{Duration, ExpiryPolicy};
+    /// assert_eq!(ExpiryPolicy::new().absolute_lifetime(), Duration::from_hours(8));
+    /// ```
     pub const fn absolute_lifetime(&self) -> Duration {
         self.absolute
     }
 
     /// The refresh share in percent.
+    ///
+    /// ```
+    /// use sesh::ExpiryPolicy;
+    /// assert_eq!(ExpiryPolicy::new().refresh_percent(), 25);
+    /// assert_eq!(ExpiryPolicy::new().with_refresh_percent(10).refresh_percent(), 10);
+    /// ```
     pub const fn refresh_percent(&self) -> u8 {
         self.refresh_percent
     }

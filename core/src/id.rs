@@ -32,6 +32,14 @@ pub struct SessionId {
 }
 
 /// Why text is not a session id.
+///
+/// ```
+/// use sesh::{ParseIdError, SessionId};
+/// let err = SessionId::parse("too-short").unwrap_err();
+/// assert_eq!(err, ParseIdError::WrongLength);
+/// assert_eq!(err.to_string(), "a session id has exactly 22 characters");
+/// assert_eq!(SessionId::parse("AAAAAAAAAAAAAAAAAAAAAB"), Err(ParseIdError::NonCanonical));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ParseIdError {
@@ -81,6 +89,12 @@ pub struct EncodedId {
 
 impl EncodedId {
     /// The 22 characters.
+    ///
+    /// ```
+    /// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+    /// assert_eq!(id.encode().as_str(), "AAAAAAAAAAAAAAAAAAAAAA");
+    /// # Ok::<(), sesh::ParseIdError>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         // Only base64url characters are ever stored here.
         core::str::from_utf8(&self.chars).unwrap_or("")

@@ -1,4 +1,8 @@
-#![doc = include_str!("../README.md")]
+#![cfg_attr(feature = "signed", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "signed"),
+    doc = "Server-side sessions for `no_std` firmware and host servers (the README example needs feature `signed`)."
+)]
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
@@ -50,5 +54,13 @@ pub type SessionTable<D, const N: usize> = table::Table<table::FixedSlots<D, N>>
 
 /// A growable session table on hashbrown (feature `alloc`), with the same
 /// rules and tests as [`SessionTable`].
+///
+/// ```
+/// use sesh::{AllocSessionTable, Instant};
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let mut table: AllocSessionTable<String> = AllocSessionTable::with_max_sessions(10_000);
+/// let (id, _) = table.create(&mut rng, Instant::ZERO, "alice".to_string()).unwrap();
+/// assert_eq!(table.peek(&id, Instant::ZERO).map(String::as_str), Some("alice"));
+/// ```
 #[cfg(feature = "alloc")]
 pub type AllocSessionTable<D> = table::Table<table::MapSlots<D>>;

@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::expiry::Deadlines;
 
 /// The schema version written as the first byte of every record.
+///
+/// ```
+/// use sesh::record::{DecodeError, SessionRecord, RECORD_VERSION};
+/// let newer = [RECORD_VERSION + 1];
+/// assert_eq!(SessionRecord::<u32>::decode(&newer), Err(DecodeError::UnknownVersion(2)));
+/// ```
 pub const RECORD_VERSION: u8 = 1;
 
 /// One session as stored: its deadlines, its protected flag and its data.
@@ -41,6 +47,15 @@ pub struct SessionRecord<D> {
 }
 
 /// Why a record could not be encoded.
+///
+/// ```
+/// use sesh::{record::{EncodeError, SessionRecord}, ExpiryPolicy, Instant};
+/// let deadlines = ExpiryPolicy::new().start(Instant::ZERO);
+/// let record = SessionRecord { deadlines, protected: false, data: [0u8; 32] };
+/// let err = record.encode(&mut [0u8; 16]).unwrap_err();
+/// assert_eq!(err, EncodeError::BufferTooSmall);
+/// assert_eq!(err.to_string(), "the buffer is too small for the session record");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum EncodeError {
@@ -62,6 +77,14 @@ impl fmt::Display for EncodeError {
 impl core::error::Error for EncodeError {}
 
 /// Why stored bytes are not a record.
+///
+/// ```
+/// use sesh::record::{DecodeError, SessionRecord, RECORD_VERSION};
+/// let err = SessionRecord::<u32>::decode(&[]).unwrap_err();
+/// assert_eq!(err, DecodeError::Empty);
+/// assert_eq!(err.to_string(), "the session record is empty");
+/// assert_eq!(SessionRecord::<u32>::decode(&[RECORD_VERSION]), Err(DecodeError::Corrupt));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DecodeError {
@@ -90,6 +113,17 @@ impl core::error::Error for DecodeError {}
 
 impl<D: Serialize> SessionRecord<D> {
     /// Encodes into `buf`, returning the bytes written.
+    ///
+    /// ```
+    /// use sesh::{record::SessionRecord, ExpiryPolicy, Instant};
+    /// let deadlines = ExpiryPolicy::new().start(Instant::ZERO);
+    /// let record = SessionRecord { deadlines, protected: false, data: 1u8 };
+    /// let mut buf = [0u8; 32];
+    /// let bytes = record.encode(&mut buf)?;
+    /// assert!(bytes.len() < 32);
+    /// assert_eq!(SessionRecord::decode(bytes), Ok(record));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn encode<'b>(&self, buf: &'b mut [u8]) -> Result<&'b mut [u8], EncodeError> {
         let (version, body) = buf.split_first_mut().ok_or(EncodeError::BufferTooSmall)?;
         *version = RECORD_VERSION;
@@ -98,6 +132,16 @@ impl<D: Serialize> SessionRecord<D> {
     }
 
     /// Encodes into a new vector.
+    ///
+    /// ```
+    /// use sesh::{record::SessionRecord, ExpiryPolicy, Instant};
+    /// let deadlines = ExpiryPolicy::new().start(Instant::ZERO);
+    /// let record = SessionRecord { deadlines, protected: true, data: 1u8 };
+    /// let bytes = record.to_vec()?;
+    /// let mut buf = [0u8; 32];
+    /// assert_eq!(bytes, record.encode(&mut buf)?); // the same bytes as `encode`
+    /// # Ok::<(), sesh::record::EncodeError>(())
+    /// ```
     #[cfg(feature = "alloc")]
     pub fn to_vec(&self) -> Result<alloc::vec::Vec<u8>, EncodeError> {
         let out = alloc::vec![RECORD_VERSION];
@@ -107,6 +151,17 @@ impl<D: Serialize> SessionRecord<D> {
 
 impl<D: DeserializeOwned> SessionRecord<D> {
     /// Decodes a whole record; any other bytes are an error, never a panic.
+    ///
+    /// ```
+    /// use sesh::record::{DecodeError, SessionRecord};
+    /// # use sesh::{ExpiryPolicy, Instant};
+    /// # let record = SessionRecord { deadlines: ExpiryPolicy::new().start(Instant::ZERO), protected: false, data: 5u16 };
+    /// let mut buf = [0u8; 32];
+    /// let len = record.encode(&mut buf)?.len();
+    /// assert_eq!(SessionRecord::<u16>::decode(&buf[..len]), Ok(record));
+    /// assert_eq!(SessionRecord::<u16>::decode(&buf[..len + 1]), Err(DecodeError::TrailingBytes));
+    /// # Ok::<(), sesh::record::EncodeError>(())
+    /// ```
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let (record, rest) = Self::decode_prefix(bytes)?;
         if rest.is_empty() {

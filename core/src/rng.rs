@@ -7,6 +7,21 @@ use rand_core::{TryCryptoRng, TryRng};
 /// The random number generator failed, so no id was made.
 ///
 /// sesh never falls back to a weaker id: creation fails closed.
+///
+/// ```
+/// # struct Broken; // a generator that always fails
+/// # impl rand_core::TryRng for Broken {
+/// #     type Error = core::fmt::Error;
+/// #     fn try_next_u32(&mut self) -> Result<u32, Self::Error> { Err(core::fmt::Error) }
+/// #     fn try_next_u64(&mut self) -> Result<u64, Self::Error> { Err(core::fmt::Error) }
+/// #     fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), Self::Error> { Err(core::fmt::Error) }
+/// # }
+/// # impl rand_core::TryCryptoRng for Broken {}
+/// use sesh::{RngError, SessionId};
+/// let err = SessionId::generate(&mut Broken).unwrap_err();
+/// assert_eq!(err, RngError);
+/// assert_eq!(err.to_string(), "the random number generator failed");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RngError;
@@ -53,6 +68,22 @@ pub(crate) fn fill<R: TryCryptoRng + ?Sized>(rng: &mut R, buf: &mut [u8]) -> Res
 pub struct Rng09<R>(pub R);
 
 /// The wrapped rand_core 0.9 generator reported an error.
+///
+/// ```
+/// # struct Broken; // stands in for a hardware RNG that faulted
+/// # impl rand_core_09::TryRngCore for Broken {
+/// #     type Error = core::fmt::Error;
+/// #     fn try_next_u32(&mut self) -> Result<u32, Self::Error> { Err(core::fmt::Error) }
+/// #     fn try_next_u64(&mut self) -> Result<u64, Self::Error> { Err(core::fmt::Error) }
+/// #     fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), Self::Error> { Err(core::fmt::Error) }
+/// # }
+/// # impl rand_core_09::TryCryptoRng for Broken {}
+/// use rand_core::TryRng;
+/// use sesh::rng::{Rng09, Rng09Error};
+/// let err = Rng09(Broken).try_next_u32().unwrap_err();
+/// assert_eq!(err, Rng09Error);
+/// assert_eq!(err.to_string(), "the rand_core 0.9 generator failed");
+/// ```
 #[cfg(feature = "rand_core_09")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -17,6 +17,12 @@ const CSRF_LABEL: &[u8] = b"sesh/csrf/v1";
 const LOG_LABEL: &[u8] = b"sesh/log/v1";
 
 /// Shortest secret [`Key::new`] accepts, in bytes.
+///
+/// ```
+/// use sesh::signing::{Key, KeyError, MIN_KEY_LEN};
+/// assert!(Key::new(&[7; MIN_KEY_LEN]).is_ok());
+/// assert_eq!(Key::new(&[7; MIN_KEY_LEN - 1]).err(), Some(KeyError::TooShort));
+/// ```
 pub const MIN_KEY_LEN: usize = 32;
 
 /// A signing key made from a secret of at least 32 bytes.
@@ -34,6 +40,15 @@ pub struct Key {
 }
 
 /// Why a key was refused.
+///
+/// ```
+/// use sesh::signing::{Key, KeyError, KeyRing};
+/// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+/// let err = ring.with_previous(Key::new(&[2; 32])?).unwrap_err();
+/// assert_eq!(err, KeyError::RingFull);
+/// assert_eq!(err.to_string(), "the key ring is full");
+/// # Ok::<(), KeyError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum KeyError {
@@ -117,6 +132,16 @@ pub struct KeyRing<const K: usize> {
 }
 
 /// A signed cookie value: the id, a dot and the tag (45 characters).
+///
+/// ```
+/// use sesh::signing::{Key, KeyRing};
+/// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+/// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+/// let value = ring.sign(&id).to_string();
+/// assert!(value.starts_with("AAAAAAAAAAAAAAAAAAAAAA."));
+/// assert_eq!(ring.verify(&value)?.id(), id);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SignedValue {
     id: EncodedId,
@@ -125,6 +150,15 @@ pub struct SignedValue {
 
 impl SignedValue {
     /// Length of every signed value.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing, SignedValue};
+    /// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+    /// assert_eq!(SignedValue::LEN, 45);
+    /// assert_eq!(ring.sign(&id).to_string().len(), SignedValue::LEN);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const LEN: usize = 2 * base64::ENCODED_LEN + 1;
 }
 
@@ -143,6 +177,17 @@ impl fmt::Debug for SignedValue {
 }
 
 /// A cookie value whose tag verified.
+///
+/// ```
+/// use sesh::signing::{Key, KeyRing, VerifyError};
+/// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+/// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+/// let verified = ring.verify(&ring.sign(&id).to_string())?;
+/// assert_eq!((verified.id(), verified.needs_resign()), (id, false));
+/// let forged = format!("{}.{}", id.encode(), "A".repeat(22));
+/// assert_eq!(ring.verify(&forged), Err(VerifyError::BadSignature));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verified {
     id: SessionId,
@@ -151,18 +196,47 @@ pub struct Verified {
 
 impl Verified {
     /// The session id the cookie carries.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+    /// assert_eq!(ring.verify(&ring.sign(&id).to_string())?.id(), id);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(&self) -> SessionId {
         self.id
     }
 
     /// True when an older key signed it: send the cookie again, signed by the
     /// current key.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+    /// let mut ring = KeyRing::<2>::new(Key::new(&[1; 32])?);
+    /// let old_cookie = ring.sign(&id).to_string();
+    /// ring.rotate(Key::new(&[2; 32])?);
+    /// assert!(ring.verify(&old_cookie)?.needs_resign());
+    /// assert!(!ring.verify(&ring.sign(&id).to_string())?.needs_resign());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn needs_resign(&self) -> bool {
         self.key_index != 0
     }
 }
 
 /// Why a cookie value did not verify.
+///
+/// ```
+/// use sesh::{signing::{Key, KeyRing, VerifyError}, ParseIdError};
+/// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+/// let err = ring.verify("not-an-id.tag").unwrap_err();
+/// assert_eq!(err, VerifyError::Id(ParseIdError::WrongLength));
+/// assert_eq!(err.to_string(), "bad session id: a session id has exactly 22 characters");
+/// assert_eq!(ring.verify("AAAAAAAAAAAAAAAAAAAAAA.short"), Err(VerifyError::MalformedTag));
+/// # Ok::<(), sesh::signing::KeyError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum VerifyError {
@@ -192,6 +266,16 @@ impl fmt::Display for VerifyError {
 impl core::error::Error for VerifyError {}
 
 /// A per-session CSRF token: 22 base64url characters.
+///
+/// ```
+/// use sesh::signing::{Key, KeyRing};
+/// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+/// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+/// let token = ring.csrf_token(&id);
+/// assert_eq!(token, ring.csrf_token(&id)); // derived, so nothing to store
+/// assert_eq!(format!("{token:?}"), "CsrfToken(..)");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CsrfToken {
     chars: [u8; base64::ENCODED_LEN],
@@ -199,6 +283,16 @@ pub struct CsrfToken {
 
 impl CsrfToken {
     /// The token text, for a hidden form field or a header.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+    /// let token = ring.csrf_token(&id);
+    /// assert_eq!(token.as_str().len(), 22);
+    /// assert!(ring.verify_csrf(&id, token.as_str()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.chars).unwrap_or("")
     }
@@ -218,6 +312,15 @@ impl fmt::Debug for CsrfToken {
 
 /// A short keyed hash of an id, safe to log: it identifies a session across
 /// log lines without revealing the cookie.
+///
+/// ```
+/// use sesh::signing::{Key, KeyRing, LogTag};
+/// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+/// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+/// assert_eq!(ring.log_tag(&id), ring.log_tag(&id)); // stable for one id and key
+/// assert_eq!(LogTag(0xbeef).to_string(), "0000beef");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LogTag(pub u32);
@@ -278,6 +381,18 @@ impl<const K: usize> KeyRing<K> {
 
     /// Removes the oldest verification key, so its cookies stop working.
     /// The signing key is never removed.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing, VerifyError};
+    /// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+    /// let mut ring = KeyRing::<2>::new(Key::new(&[1; 32])?);
+    /// let old_cookie = ring.sign(&id).to_string();
+    /// ring.rotate(Key::new(&[2; 32])?);
+    /// assert!(ring.retire_oldest().is_some());
+    /// assert_eq!(ring.verify(&old_cookie), Err(VerifyError::BadSignature));
+    /// assert!(ring.retire_oldest().is_none()); // the signing key stays
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn retire_oldest(&mut self) -> Option<Key> {
         if self.keys.len() > 1 {
             self.keys.pop()
@@ -287,11 +402,26 @@ impl<const K: usize> KeyRing<K> {
     }
 
     /// The number of keys.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// let mut ring = KeyRing::<3>::new(Key::new(&[1; 32])?);
+    /// ring.rotate(Key::new(&[2; 32])?);
+    /// assert_eq!(ring.len(), 2);
+    /// # Ok::<(), sesh::signing::KeyError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
     /// Always false for a ring made with [`KeyRing::new`] (K ≥ 1).
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// assert!(!KeyRing::<1>::new(Key::new(&[1; 32])?).is_empty());
+    /// assert!(KeyRing::<0>::new(Key::new(&[1; 32])?).is_empty()); // no room for any key
+    /// # Ok::<(), sesh::signing::KeyError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -306,6 +436,16 @@ impl<const K: usize> KeyRing<K> {
     }
 
     /// The cookie value for `id`, signed with the current key.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// let id = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+    /// let value = ring.sign(&id);
+    /// assert_eq!(value, ring.sign(&id)); // deterministic: no RNG needed
+    /// assert_eq!(ring.verify(&value.to_string())?.id(), id);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sign(&self, id: &SessionId) -> SignedValue {
         SignedValue {
             id: id.encode(),
@@ -369,6 +509,17 @@ impl<const K: usize> KeyRing<K> {
     }
 
     /// Checks a CSRF token for `id` in constant time, against every key.
+    ///
+    /// ```
+    /// use sesh::signing::{Key, KeyRing};
+    /// let ring = KeyRing::<1>::new(Key::new(&[1; 32])?);
+    /// let a = sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?;
+    /// let b = sesh::SessionId::parse("BAAAAAAAAAAAAAAAAAAAAA")?;
+    /// let token = ring.csrf_token(&a);
+    /// assert!(ring.verify_csrf(&a, token.as_str()));
+    /// assert!(!ring.verify_csrf(&b, token.as_str())); // bound to its session
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn verify_csrf(&self, id: &SessionId, token: &str) -> bool {
         match base64::decode16(token.as_bytes()) {
             Ok(presented) => self.match_key(CSRF_LABEL, id, &presented).is_some(),

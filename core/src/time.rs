@@ -25,8 +25,20 @@ pub struct Instant {
 
 impl Instant {
     /// The epoch.
+    ///
+    /// ```
+    /// use sesh::Instant;
+    /// assert_eq!(Instant::ZERO, Instant::default());
+    /// assert_eq!(Instant::ZERO.as_millis(), 0);
+    /// ```
     pub const ZERO: Instant = Instant { millis: 0 };
     /// The latest representable instant.
+    ///
+    /// ```
+    /// use sesh::{Duration, Instant};
+    /// assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
+    /// assert_eq!(Instant::from_secs(u64::MAX), Instant::MAX);
+    /// ```
     pub const MAX: Instant = Instant { millis: u64::MAX };
 
     /// An instant `millis` milliseconds after the epoch.
@@ -127,6 +139,12 @@ pub struct Duration {
 
 impl Duration {
     /// No time at all.
+    ///
+    /// ```
+    /// use sesh::{Duration, Instant};
+    /// assert_eq!(Duration::ZERO, Duration::default());
+    /// assert_eq!(Instant::from_secs(1).saturating_duration_since(Instant::from_secs(2)), Duration::ZERO);
+    /// ```
     pub const ZERO: Duration = Duration { millis: 0 };
 
     /// `millis` milliseconds.

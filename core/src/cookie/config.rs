@@ -3,6 +3,13 @@
 use core::fmt;
 
 /// The `SameSite` attribute.
+///
+/// ```
+/// use sesh::cookie::{CookieConfig, SameSite};
+/// assert_eq!(SameSite::Strict.to_string(), "Strict");
+/// // `None` always brings `Secure` with it.
+/// assert!(CookieConfig::new("sid").with_secure(false).with_same_site(SameSite::None).secure());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SameSite {
@@ -32,6 +39,13 @@ impl fmt::Display for SameSite {
 }
 
 /// Why a [`CookieConfig`] was refused.
+///
+/// ```
+/// use sesh::cookie::{CookieConfig, CookieConfigError};
+/// let err = CookieConfig::new("sid").with_domain("a.com; evil").validate().unwrap_err();
+/// assert_eq!(err, CookieConfigError::InvalidDomain);
+/// assert_eq!(err.to_string(), "the cookie domain must be printable ASCII without ';' or spaces");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CookieConfigError {
@@ -188,31 +202,59 @@ impl<'a> CookieConfig<'a> {
     }
 
     /// The cookie's name.
+    ///
+    /// ```
+    /// assert_eq!(sesh::cookie::CookieConfig::new("__Host-sid").name(), "__Host-sid");
+    /// ```
     pub const fn name(&self) -> &'a str {
         self.name
     }
 
     /// The `Path` attribute.
+    ///
+    /// ```
+    /// assert_eq!(sesh::cookie::CookieConfig::new("sid").path(), "/");
+    /// ```
     pub const fn path(&self) -> &'a str {
         self.path
     }
 
     /// The `Domain` attribute, if any.
+    ///
+    /// ```
+    /// assert_eq!(sesh::cookie::CookieConfig::new("sid").domain(), None); // host-only
+    /// ```
     pub const fn domain(&self) -> Option<&'a str> {
         self.domain
     }
 
     /// The `SameSite` attribute.
+    ///
+    /// ```
+    /// use sesh::cookie::{CookieConfig, SameSite};
+    /// assert_eq!(CookieConfig::new("sid").same_site(), SameSite::Lax);
+    /// ```
     pub const fn same_site(&self) -> SameSite {
         self.same_site
     }
 
     /// Whether `Secure` is written (always with `SameSite=None`).
+    ///
+    /// ```
+    /// use sesh::cookie::{CookieConfig, SameSite};
+    /// let dev = CookieConfig::new("sid").with_secure(false);
+    /// assert!(!dev.secure());
+    /// assert!(dev.with_same_site(SameSite::None).secure());
+    /// ```
     pub const fn secure(&self) -> bool {
         self.secure || matches!(self.same_site, SameSite::None)
     }
 
     /// Whether `HttpOnly` is written.
+    ///
+    /// ```
+    /// assert!(sesh::cookie::CookieConfig::new("sid").http_only());
+    /// ```
     pub const fn http_only(&self) -> bool {
         self.http_only
     }

@@ -1,6 +1,15 @@
 //! Finding one cookie among the pairs of one or more `Cookie:` headers.
 
 /// What a scan of the request's `Cookie:` headers found for the session cookie.
+///
+/// ```
+/// use sesh::cookie::{CookieScan, ScanOutcome};
+/// let mut scan = CookieScan::new("sid");
+/// scan.feed(b"theme=dark");
+/// assert_eq!(scan.outcome(), ScanOutcome::Absent);
+/// scan.feed(b"sid=abc");
+/// assert_eq!(scan.outcome(), ScanOutcome::Found("abc"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ScanOutcome<'h> {
@@ -51,6 +60,14 @@ pub struct CookieScan<'n, 'h> {
 
 impl<'n, 'h> CookieScan<'n, 'h> {
     /// The longest value considered (bytes, after removing quotes).
+    ///
+    /// ```
+    /// use sesh::cookie::{CookieScan, ScanOutcome};
+    /// let header = format!("sid={}", "a".repeat(CookieScan::MAX_VALUE_LEN + 1));
+    /// let mut scan = CookieScan::new("sid");
+    /// scan.feed(header.as_bytes());
+    /// assert_eq!(scan.outcome(), ScanOutcome::Malformed);
+    /// ```
     pub const MAX_VALUE_LEN: usize = 256;
 
     /// Starts a scan for the cookie called `name`.

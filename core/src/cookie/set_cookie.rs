@@ -7,6 +7,15 @@ use crate::Duration;
 
 /// The longest `Max-Age` browsers honour: 400 days (RFC 6265bis). Longer
 /// lifetimes are written as this.
+///
+/// ```
+/// use sesh::{cookie::{write_set_cookie, CookieConfig, MAX_AGE_LIMIT}, Duration};
+/// let mut out = String::new();
+/// write_set_cookie(&mut out, &CookieConfig::new("sid"), "v", Duration::from_hours(24 * 1000))?;
+/// assert_eq!(MAX_AGE_LIMIT.as_secs_ceil(), 34_560_000);
+/// assert!(out.contains("; Max-Age=34560000;"));
+/// # Ok::<(), core::fmt::Error>(())
+/// ```
 pub const MAX_AGE_LIMIT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
 /// Writes a `Set-Cookie` value that stores `value` for `max_age`.

@@ -4,6 +4,17 @@ use core::fmt;
 
 /// Why [`Table::create`](super::Table::create) stored nothing. Each variant hands
 /// the data back.
+///
+/// ```
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// use sesh::{table::CreateError, Instant, SessionTable};
+/// let mut table = SessionTable::<&str, 1>::new();
+/// let (id, _) = table.create(&mut rng, Instant::ZERO, "alice").unwrap();
+/// table.set_protected(&id, Instant::ZERO, true).unwrap();
+/// let err = table.create(&mut rng, Instant::ZERO, "bob").unwrap_err();
+/// assert_eq!(err, CreateError::Full("bob"));
+/// assert_eq!(err.to_string(), "the session table is full of protected sessions");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CreateError<D> {
@@ -17,6 +28,14 @@ pub enum CreateError<D> {
 
 impl<D> CreateError<D> {
     /// The data that was not stored.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<String, 0>::new();
+    /// let err = table.create(&mut rng, Instant::ZERO, "kept".to_string()).unwrap_err();
+    /// assert_eq!(err.into_data(), "kept");
+    /// ```
     pub fn into_data(self) -> D {
         match self {
             CreateError::Full(d) | CreateError::Rng(d) | CreateError::Collision(d) => d,
@@ -40,6 +59,17 @@ impl<D: fmt::Debug> core::error::Error for CreateError<D> {}
 
 /// Why [`Table::insert`](super::Table::insert) stored nothing. Each variant hands
 /// the data back.
+///
+/// ```
+/// use sesh::{expiry::Deadlines, record::SessionRecord, table::InsertError, Instant, SessionId, SessionTable};
+/// let mut table = SessionTable::<u32, 4>::new();
+/// let id = SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
+/// let stale = Deadlines { idle: Instant::from_secs(5), absolute: Instant::from_secs(5) };
+/// let record = SessionRecord { deadlines: stale, protected: false, data: 1 };
+/// let err = table.insert(id, record, Instant::from_secs(10)).unwrap_err();
+/// assert_eq!(err, InsertError::Expired(1));
+/// assert_eq!(err.to_string(), "the session has already expired");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum InsertError<D> {
@@ -64,6 +94,16 @@ impl<D> fmt::Display for InsertError<D> {
 impl<D: fmt::Debug> core::error::Error for InsertError<D> {}
 
 /// Why [`Table::regenerate`](super::Table::regenerate) did nothing.
+///
+/// ```
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// use sesh::{table::RegenerateError, Instant, SessionId, SessionTable};
+/// let mut table = SessionTable::<u32, 4>::new();
+/// let unknown = SessionId::generate(&mut rng).unwrap();
+/// let err = table.regenerate(&unknown, &mut rng, Instant::ZERO).unwrap_err();
+/// assert_eq!(err, RegenerateError::NotFound);
+/// assert_eq!(err.to_string(), "no live session has this id");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RegenerateError {
@@ -90,6 +130,14 @@ impl fmt::Display for RegenerateError {
 impl core::error::Error for RegenerateError {}
 
 /// No live session has this id.
+///
+/// ```
+/// use sesh::{table::NotFound, Instant, SessionId, SessionTable};
+/// let mut table = SessionTable::<u32, 4>::new();
+/// let unknown = SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
+/// assert_eq!(table.set_protected(&unknown, Instant::ZERO, true), Err(NotFound));
+/// assert_eq!(NotFound.to_string(), "no live session has this id");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NotFound;

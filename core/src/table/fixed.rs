@@ -4,6 +4,13 @@ use super::slots::{Entry, Sealed, Slots};
 use crate::SessionId;
 
 /// `N` slots in an array; lookups scan them (N is small on a microcontroller).
+///
+/// ```
+/// use sesh::table::{FixedSlots, Table};
+/// // The storage behind `SessionTable<u32, 8>`.
+/// let table: Table<FixedSlots<u32, 8>> = Table::new();
+/// assert_eq!(table.capacity(), 8);
+/// ```
 #[derive(Debug)]
 pub struct FixedSlots<D, const N: usize> {
     slots: [Option<Entry<D>>; N],
@@ -12,6 +19,13 @@ pub struct FixedSlots<D, const N: usize> {
 
 impl<D, const N: usize> FixedSlots<D, N> {
     /// `N` empty slots, usable in a `static`.
+    ///
+    /// ```
+    /// use sesh::table::{FixedSlots, Slots};
+    /// static SLOTS: FixedSlots<u32, 8> = FixedSlots::new();
+    /// assert_eq!(SLOTS.capacity(), 8);
+    /// assert!(SLOTS.is_empty());
+    /// ```
     pub const fn new() -> Self {
         FixedSlots {
             slots: [const { None }; N],

@@ -14,6 +14,15 @@ use crate::SessionId;
 /// *probe* with an id it chose, and with signing on (the default) the probe
 /// happens only after the cookie's HMAC verified, that is, for ids the server
 /// issued.
+///
+/// ```
+/// use core::hash::{BuildHasher, BuildHasherDefault};
+/// use sesh::{table::IdHasher, SessionId};
+/// let id = SessionId::parse("AQIDBAUGBwgJCgsMDQ4PEA")?; // bytes 1, 2, …, 16
+/// let hash = BuildHasherDefault::<IdHasher>::default().hash_one(id);
+/// assert_eq!(hash, u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]));
+/// # Ok::<(), sesh::ParseIdError>(())
+/// ```
 #[derive(Default, Clone, Copy, Debug)]
 pub struct IdHasher(u64);
 
@@ -35,6 +44,13 @@ impl Hasher for IdHasher {
 }
 
 /// Entries in a hashbrown map, with a maximum count chosen at run time.
+///
+/// ```
+/// use sesh::table::{MapSlots, Table};
+/// // The storage behind `AllocSessionTable<String>`.
+/// let table: Table<MapSlots<String>> = Table::with_max_sessions(1_000);
+/// assert_eq!(table.capacity(), 1_000);
+/// ```
 #[derive(Debug)]
 pub struct MapSlots<D> {
     map: HashMap<SessionId, Entry<D>, BuildHasherDefault<IdHasher>>,
@@ -43,6 +59,13 @@ pub struct MapSlots<D> {
 
 impl<D> MapSlots<D> {
     /// An empty map that holds at most `max` entries.
+    ///
+    /// ```
+    /// use sesh::table::{MapSlots, Slots};
+    /// let slots = MapSlots::<u32>::with_max(3);
+    /// assert_eq!(slots.capacity(), 3);
+    /// assert!(slots.is_empty());
+    /// ```
     pub fn with_max(max: usize) -> Self {
         MapSlots {
             map: HashMap::default(),

@@ -1,7 +1,7 @@
 //! Session tables: one set of rules over two kinds of storage.
 //!
 //! [`SessionTable<D, N>`](crate::SessionTable) keeps `N` sessions in an array
-//! (no heap, usable in a `static`); [`AllocSessionTable<D>`](crate::AllocSessionTable)
+//! (no heap, usable in a `static`); `AllocSessionTable<D>` (feature `alloc`)
 //! keeps them in a hash map. Both are a [`Table`] and share every rule below,
 //! and the same tests run against both.
 
@@ -27,9 +27,36 @@ use crate::{Instant, SessionId};
 
 /// How many fresh ids `create` and `regenerate` draw before giving up on an
 /// RNG that keeps repeating live ids.
+///
+/// ```
+/// # struct Stuck(usize); // repeats one id, counting the draws
+/// # impl rand_core::TryRng for Stuck {
+/// #     type Error = core::convert::Infallible;
+/// #     fn try_next_u32(&mut self) -> Result<u32, Self::Error> { Ok(7) }
+/// #     fn try_next_u64(&mut self) -> Result<u64, Self::Error> { Ok(7) }
+/// #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), Self::Error> { self.0 += 1; d.fill(7); Ok(()) }
+/// # }
+/// # impl rand_core::TryCryptoRng for Stuck {}
+/// use sesh::{table::{CreateError, ID_ATTEMPTS}, Instant, SessionTable};
+/// let mut rng = Stuck(0);
+/// let mut table = SessionTable::<u32, 4>::new();
+/// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+/// assert_eq!(table.create(&mut rng, Instant::ZERO, 2), Err(CreateError::Collision(2)));
+/// assert_eq!(rng.0, 1 + ID_ATTEMPTS);
+/// ```
 pub const ID_ATTEMPTS: usize = 4;
 
 /// What a use of a session did to its lifetime.
+///
+/// ```
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// use sesh::{Duration, Instant, SessionTable};
+/// let mut table = SessionTable::<u32, 4>::new();
+/// let now = Instant::from_secs(10);
+/// let (_, access) = table.create(&mut rng, now, 1).unwrap();
+/// assert!(access.refreshed && !access.protected); // new: send the cookie
+/// assert_eq!(access.expires_at.saturating_duration_since(now), Duration::from_mins(30));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Access {
@@ -63,6 +90,16 @@ impl Access {
 /// expired sessions, then evicts the least recently used session that is not
 /// [protected](Table::set_protected). When every session is protected,
 /// creation fails and hands the data back.
+///
+/// ```
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// use sesh::{Instant, SessionTable};
+/// let mut table = SessionTable::<u32, 1>::new();
+/// let (a, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+/// let (b, _) = table.create(&mut rng, Instant::ZERO, 2).unwrap();
+/// assert!(!table.contains(&a, Instant::ZERO)); // evicted to make room
+/// assert_eq!(table.peek(&b, Instant::ZERO), Some(&2));
+/// ```
 #[derive(Debug)]
 pub struct Table<S> {
     slots: S,
@@ -126,32 +163,82 @@ impl<S: Slots> Table<S> {
     }
 
     /// The expiry policy.
+    ///
+    /// ```
+    /// use sesh::{Duration, SessionTable};
+    /// let table = SessionTable::<u32, 4>::new();
+    /// assert_eq!(table.policy().idle_timeout(), Duration::from_mins(30));
+    /// ```
     pub fn policy(&self) -> &ExpiryPolicy {
         &self.policy
     }
 
     /// Changes the expiry policy. Existing sessions keep their deadlines
     /// until their next refresh.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Duration, ExpiryPolicy, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// table.set_policy(ExpiryPolicy::new().with_idle_timeout(Duration::from_mins(5)));
+    /// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert_eq!(table.next_expiry(), Some(Instant::ZERO + Duration::from_mins(5)));
+    /// ```
     pub fn set_policy(&mut self, policy: ExpiryPolicy) {
         self.policy = policy;
     }
 
     /// Sessions held, live or not yet purged.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Duration, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// let later = Instant::ZERO + Duration::from_hours(9);
+    /// assert!(!table.contains(&id, later));
+    /// assert_eq!(table.len(), 1); // expired, but not yet purged
+    /// table.purge_expired(later);
+    /// assert_eq!(table.len(), 0);
+    /// ```
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
     /// Whether no session is held.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// assert!(table.is_empty());
+    /// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert!(!table.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.slots.len() == 0
     }
 
     /// The most sessions the table holds.
+    ///
+    /// ```
+    /// assert_eq!(sesh::SessionTable::<u32, 16>::new().capacity(), 16);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.slots.capacity()
     }
 
     /// Sessions marked protected (logged in), live or not yet purged.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// table.create(&mut rng, Instant::ZERO, 2).unwrap();
+    /// table.set_protected(&id, Instant::ZERO, true).unwrap();
+    /// assert_eq!((table.len(), table.protected_len()), (2, 1));
+    /// ```
     pub fn protected_len(&self) -> usize {
         self.slots.entries().filter(|e| e.record.protected).count()
     }
@@ -197,6 +284,16 @@ impl<S: Slots> Table<S> {
     }
 
     /// Whether `id` names a live session.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert!(table.contains(&id, Instant::ZERO));
+    /// table.destroy(&id);
+    /// assert!(!table.contains(&id, Instant::ZERO));
+    /// ```
     pub fn contains(&self, id: &SessionId, now: Instant) -> bool {
         self.peek(id, now).is_some()
     }
@@ -491,11 +588,31 @@ impl<S: Slots> Table<S> {
     }
 
     /// Every stored session (live or not yet purged), in no particular order.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// table.create(&mut rng, Instant::ZERO, 2).unwrap();
+    /// let mut data: Vec<u32> = table.iter().map(|(_, record)| record.data).collect();
+    /// data.sort();
+    /// assert_eq!(data, [1, 2]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, &SessionRecord<S::Data>)> {
         self.slots.entries().map(|e| (e.id, &e.record))
     }
 
     /// Removes every session.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// table.clear();
+    /// assert!(table.is_empty() && !table.contains(&id, Instant::ZERO));
+    /// ```
     pub fn clear(&mut self) {
         self.slots.clear();
     }

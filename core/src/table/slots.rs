@@ -4,6 +4,16 @@ use crate::SessionId;
 use crate::record::SessionRecord;
 
 /// One stored session.
+///
+/// Its fields are private; a [`Table`](super::Table) reads them for you.
+///
+/// ```
+/// use sesh::{table::{FixedSlots, Slots}, SessionId};
+/// let slots = FixedSlots::<u32, 4>::new();
+/// let id = SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
+/// assert!(slots.get(&id).is_none());
+/// assert_eq!(slots.entries().count(), 0);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Entry<D> {
     pub(crate) id: SessionId,
@@ -17,8 +27,21 @@ mod sealed {
 }
 
 /// Storage behind a [`Table`](super::Table). Implemented by [`FixedSlots`](super::FixedSlots)
-/// and, with feature `alloc`, [`MapSlots`](super::MapSlots); sealed, since the
+/// and, with feature `alloc`, `MapSlots`; sealed, since the
 /// table's guarantees rest on these two.
+///
+/// Code generic over both kinds of table takes a `Table<S>` with `S: Slots`:
+///
+/// ```
+/// use sesh::{table::{Slots, Table}, Instant, SessionTable};
+/// fn live<S: Slots>(table: &Table<S>, now: Instant) -> usize {
+///     table.iter().filter(|(_, r)| !r.deadlines.is_expired(now)).count()
+/// }
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let mut table = SessionTable::<u32, 4>::new();
+/// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+/// assert_eq!(live(&table, Instant::ZERO), 1);
+/// ```
 pub trait Slots: sealed::Sealed {
     /// The session data type.
     type Data;

@@ -23,11 +23,29 @@ use crate::{Instant, SessionId};
 
 const MAGIC: [u8; 4] = *b"SESH";
 /// The snapshot format version this build writes and reads.
+///
+/// ```
+/// use sesh::{table::SNAPSHOT_VERSION, Instant, SessionTable};
+/// let mut buf = [0u8; 64];
+/// let len = SessionTable::<u32, 4>::new().write_snapshot(&mut buf, Instant::ZERO).unwrap();
+/// assert_eq!(len, 21); // header and CRC, no sessions
+/// assert_eq!((&buf[..4], buf[4]), (&b"SESH"[..], SNAPSHOT_VERSION));
+/// ```
 pub const SNAPSHOT_VERSION: u8 = 1;
 const HEADER_LEN: usize = 4 + 1 + 8 + 4;
 const CRC_LEN: usize = 4;
 
 /// Why a snapshot could not be written.
+///
+/// ```
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// use sesh::{table::SnapshotError, Instant, SessionTable};
+/// let mut table = SessionTable::<u32, 4>::new();
+/// table.create(&mut rng, Instant::ZERO, 7).unwrap();
+/// let err = table.write_snapshot(&mut [0u8; 16], Instant::ZERO).unwrap_err();
+/// assert_eq!(err, SnapshotError::BufferTooSmall);
+/// assert_eq!(err.to_string(), "the buffer is too small for the snapshot");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SnapshotError {
@@ -59,6 +77,15 @@ impl From<EncodeError> for SnapshotError {
 
 /// Why a snapshot was not restored. The table is left empty in every case:
 /// never half-restored.
+///
+/// ```
+/// use sesh::{table::RestoreError, Instant, SessionTable};
+/// let mut table = SessionTable::<u32, 4>::new();
+/// let err = table.restore_snapshot(b"not a snapshot at all", Instant::ZERO).unwrap_err();
+/// assert_eq!(err, RestoreError::BadMagic);
+/// assert_eq!(err.to_string(), "not a sesh snapshot");
+/// assert_eq!(table.restore_snapshot(b"SESH", Instant::ZERO), Err(RestoreError::Truncated));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RestoreError {
@@ -248,6 +275,20 @@ impl<S: Slots> Table<S> {
     /// The whole snapshot is checked (CRC, every record, count, trailing
     /// bytes) before the table is touched; on any error the table is left
     /// empty.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Duration, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// table.create(&mut rng, Instant::from_secs(1_000), 7).unwrap();
+    /// let mut buf = [0u8; 128];
+    /// let len = table.write_snapshot(&mut buf, Instant::from_secs(1_060)).unwrap();
+    ///
+    /// // After a reboot the clock restarts at zero; the session keeps its 29 minutes.
+    /// let mut restored = SessionTable::<u32, 4>::new();
+    /// assert_eq!(restored.restore_snapshot(&buf[..len], Instant::ZERO), Ok(1));
+    /// assert_eq!(restored.next_expiry(), Some(Instant::ZERO + Duration::from_mins(29)));
+    /// ```
     pub fn restore_snapshot(&mut self, bytes: &[u8], now: Instant) -> Result<usize, RestoreError>
     where
         S::Data: DeserializeOwned,
