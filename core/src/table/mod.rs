@@ -80,6 +80,17 @@ impl Access {
     }
 }
 
+/// Mutable access to one stored session, from [`Table::update_record`].
+#[derive(Debug)]
+pub struct RecordMut<'a, D> {
+    /// When the session expires; the caller owns these when it sets them.
+    pub deadlines: &'a mut Deadlines,
+    /// Logged in: never evicted to make room.
+    pub protected: &'a mut bool,
+    /// The application's data.
+    pub data: &'a mut D,
+}
+
 /// A session table: the rules of sesh over a kind of [`Slots`].
 ///
 /// Every method that can look at a deadline takes `now`; the table never reads
@@ -104,7 +115,10 @@ impl Access {
 pub struct Table<S> {
     slots: S,
     policy: ExpiryPolicy,
-    uses: u64,
+    /// Counts uses for LRU order; 32 bits keep a slot small, and ages are
+    /// compared with wrapping arithmetic, so only an entry idle for 2³² uses
+    /// could look young again.
+    uses: u32,
 }
 
 impl<D, const N: usize> Table<FixedSlots<D, N>> {
@@ -240,17 +254,17 @@ impl<S: Slots> Table<S> {
     /// assert_eq!((table.len(), table.protected_len()), (2, 1));
     /// ```
     pub fn protected_len(&self) -> usize {
-        self.slots.entries().filter(|e| e.record.protected).count()
+        self.slots.entries().filter(|e| e.protected).count()
     }
 
-    fn next_use(&mut self) -> u64 {
+    fn next_use(&mut self) -> u32 {
         self.uses = self.uses.wrapping_add(1);
         self.uses
     }
 
     /// The live entry for `id`, after dropping it if it has expired.
     fn live_mut(&mut self, id: &SessionId, now: Instant) -> Option<&mut Entry<S::Data>> {
-        let expired = self.slots.get(id)?.record.deadlines.is_expired(now);
+        let expired = self.slots.get(id)?.deadlines.is_expired(now);
         if expired {
             self.slots.remove(id);
             return None;
@@ -264,8 +278,8 @@ impl<S: Slots> Table<S> {
         let policy = self.policy;
         let entry = self.live_mut(id, now)?;
         entry.last_access = tick;
-        let refreshed = policy.touch(&mut entry.record.deadlines, now);
-        let access = Access::of(&entry.record.deadlines, refreshed, entry.record.protected);
+        let refreshed = policy.touch(&mut entry.deadlines, now);
+        let access = Access::of(&entry.deadlines, refreshed, entry.protected);
         Some((entry, access))
     }
 
@@ -280,7 +294,7 @@ impl<S: Slots> Table<S> {
     /// ```
     pub fn peek(&self, id: &SessionId, now: Instant) -> Option<&S::Data> {
         let entry = self.slots.get(id)?;
-        (!entry.record.deadlines.is_expired(now)).then_some(&entry.record.data)
+        (!entry.deadlines.is_expired(now)).then_some(&entry.data)
     }
 
     /// Whether `id` names a live session.
@@ -312,7 +326,7 @@ impl<S: Slots> Table<S> {
     /// ```
     pub fn get(&mut self, id: &SessionId, now: Instant) -> Option<(&S::Data, Access)> {
         let (entry, access) = self.touch(id, now)?;
-        Some((&entry.record.data, access))
+        Some((&entry.data, access))
     }
 
     /// Changes a live session's data in one read-modify-write, counting a use.
@@ -335,7 +349,7 @@ impl<S: Slots> Table<S> {
         change: impl FnOnce(&mut S::Data) -> R,
     ) -> Option<(R, Access)> {
         let (entry, access) = self.touch(id, now)?;
-        Some((change(&mut entry.record.data), access))
+        Some((change(&mut entry.data), access))
     }
 
     /// Changes a live session's whole record (data, flag and deadlines) in
@@ -348,17 +362,21 @@ impl<S: Slots> Table<S> {
     /// use sesh::{Instant, SessionTable};
     /// let mut table = SessionTable::<u32, 4>::new();
     /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1).unwrap();
-    /// table.update_record(&id, Instant::ZERO, |r| { r.data = 2; r.protected = true; }).unwrap();
+    /// table.update_record(&id, Instant::ZERO, |r| { *r.data = 2; *r.protected = true; }).unwrap();
     /// assert_eq!(table.protected_len(), 1);
     /// ```
     pub fn update_record<R>(
         &mut self,
         id: &SessionId,
         now: Instant,
-        change: impl FnOnce(&mut SessionRecord<S::Data>) -> R,
+        change: impl FnOnce(RecordMut<'_, S::Data>) -> R,
     ) -> Option<R> {
         let (entry, _) = self.touch(id, now)?;
-        Some(change(&mut entry.record))
+        Some(change(RecordMut {
+            deadlines: &mut entry.deadlines,
+            protected: &mut entry.protected,
+            data: &mut entry.data,
+        }))
     }
 
     /// Marks a live session protected (logged in) or not, counting a use.
@@ -378,7 +396,7 @@ impl<S: Slots> Table<S> {
         protected: bool,
     ) -> Result<Access, NotFound> {
         let (entry, mut access) = self.touch(id, now).ok_or(NotFound)?;
-        entry.record.protected = protected;
+        entry.protected = protected;
         access.protected = protected;
         Ok(access)
     }
@@ -394,7 +412,7 @@ impl<S: Slots> Table<S> {
     /// assert_eq!(table.destroy(&id), None);
     /// ```
     pub fn destroy(&mut self, id: &SessionId) -> Option<S::Data> {
-        self.slots.remove(id).map(|e| e.record.data)
+        self.slots.remove(id).map(|e| e.data)
     }
 
     /// Draws an id that names no stored session.
@@ -420,8 +438,8 @@ impl<S: Slots> Table<S> {
         let victim = self
             .slots
             .entries()
-            .filter(|e| !e.record.protected)
-            .min_by_key(|e| e.last_access)
+            .filter(|e| !e.protected)
+            .max_by_key(|e| self.uses.wrapping_sub(e.last_access))
             .map(|e| e.id);
         match victim {
             Some(id) => self.slots.remove(&id).is_some(),
@@ -475,13 +493,18 @@ impl<S: Slots> Table<S> {
         }
         let access = Access::of(&record.deadlines, true, record.protected);
         let last_access = self.next_use();
-        self.slots
-            .insert(Entry {
-                id,
-                record,
-                last_access,
-            })
-            .map_err(|e| e.record)?;
+        let entry = Entry {
+            id,
+            deadlines: record.deadlines,
+            protected: record.protected,
+            data: record.data,
+            last_access,
+        };
+        self.slots.insert(entry).map_err(|e| SessionRecord {
+            deadlines: e.deadlines,
+            protected: e.protected,
+            data: e.data,
+        })?;
         Ok(access)
     }
 
@@ -546,9 +569,9 @@ impl<S: Slots> Table<S> {
         })?;
         let mut entry = self.slots.remove(id).ok_or(RegenerateError::NotFound)?;
         entry.id = new_id;
-        entry.record.deadlines = self.policy.start(now);
+        entry.deadlines = self.policy.start(now);
         entry.last_access = self.next_use();
-        let access = Access::of(&entry.record.deadlines, true, entry.record.protected);
+        let access = Access::of(&entry.deadlines, true, entry.protected);
         // The slot just freed takes it back, so this cannot be full.
         self.slots
             .insert(entry)
@@ -567,7 +590,7 @@ impl<S: Slots> Table<S> {
     /// assert!(table.is_empty());
     /// ```
     pub fn purge_expired(&mut self, now: Instant) -> usize {
-        self.slots.retain(|e| !e.record.deadlines.is_expired(now))
+        self.slots.retain(|e| !e.deadlines.is_expired(now))
     }
 
     /// When the next session expires, if any: a sweeper sleeps until then.
@@ -581,10 +604,7 @@ impl<S: Slots> Table<S> {
     /// assert_eq!(table.next_expiry(), Some(Instant::ZERO + Duration::from_mins(30)));
     /// ```
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.slots
-            .entries()
-            .map(|e| e.record.deadlines.expires_at())
-            .min()
+        self.slots.entries().map(|e| e.deadlines.expires_at()).min()
     }
 
     /// Every stored session (live or not yet purged), in no particular order.
@@ -595,12 +615,21 @@ impl<S: Slots> Table<S> {
     /// let mut table = SessionTable::<u32, 4>::new();
     /// table.create(&mut rng, Instant::ZERO, 1).unwrap();
     /// table.create(&mut rng, Instant::ZERO, 2).unwrap();
-    /// let mut data: Vec<u32> = table.iter().map(|(_, record)| record.data).collect();
+    /// let mut data: Vec<u32> = table.iter().map(|(_, record)| *record.data).collect();
     /// data.sort();
     /// assert_eq!(data, [1, 2]);
     /// ```
-    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &SessionRecord<S::Data>)> {
-        self.slots.entries().map(|e| (e.id, &e.record))
+    pub fn iter(&self) -> impl Iterator<Item = (SessionId, SessionRecord<&S::Data>)> {
+        self.slots.entries().map(|e| {
+            (
+                e.id,
+                SessionRecord {
+                    deadlines: e.deadlines,
+                    protected: e.protected,
+                    data: &e.data,
+                },
+            )
+        })
     }
 
     /// Removes every session.

@@ -1,7 +1,7 @@
 //! Where a table keeps its entries: a fixed array or a hash map.
 
 use crate::SessionId;
-use crate::record::SessionRecord;
+use crate::expiry::Deadlines;
 
 /// One stored session.
 ///
@@ -17,9 +17,12 @@ use crate::record::SessionRecord;
 #[derive(Debug, Clone)]
 pub struct Entry<D> {
     pub(crate) id: SessionId,
-    pub(crate) record: SessionRecord<D>,
+    // The record's fields, flattened so that no padding sits between them.
+    pub(crate) deadlines: Deadlines,
+    pub(crate) protected: bool,
+    pub(crate) data: D,
     /// The table's access counter at the last use, for LRU eviction.
-    pub(crate) last_access: u64,
+    pub(crate) last_access: u32,
 }
 
 mod sealed {

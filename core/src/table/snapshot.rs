@@ -242,7 +242,7 @@ impl<S: Slots> Table<S> {
         let live = || {
             self.slots
                 .entries()
-                .filter(|e| !e.record.deadlines.is_expired(now))
+                .filter(|e| !e.deadlines.is_expired(now))
         };
         let count = u32::try_from(live().count()).map_err(|_| SnapshotError::BufferTooSmall)?;
         let mut w = Writer { buf, at: 0 };
@@ -252,7 +252,12 @@ impl<S: Slots> Table<S> {
         w.put(&count.to_le_bytes())?;
         for entry in live() {
             w.put(entry.id.as_bytes())?;
-            let used = entry.record.encode(w.rest())?.len();
+            let record = SessionRecord {
+                deadlines: entry.deadlines,
+                protected: entry.protected,
+                data: &entry.data,
+            };
+            let used = record.encode(w.rest())?.len();
             w.at =
                 w.at.checked_add(used)
                     .ok_or(SnapshotError::BufferTooSmall)?;

@@ -120,8 +120,8 @@ impl SessionStore for MemoryStore {
         let mut shard = self.shard(id)?;
         Ok(shard.update_record(id, now, |r| StoredSession {
             record: SessionRecord {
-                deadlines: r.deadlines,
-                protected: r.protected,
+                deadlines: *r.deadlines,
+                protected: *r.protected,
                 data: r.data.data.clone(),
             },
             version: r.data.version,
@@ -164,9 +164,9 @@ impl SessionStore for MemoryStore {
                 return Saved::Conflict;
             }
             let version = expected_version.wrapping_add(1);
-            stored.deadlines = record.deadlines;
-            stored.protected = record.protected;
-            stored.data = Versioned {
+            *stored.deadlines = record.deadlines;
+            *stored.protected = record.protected;
+            *stored.data = Versioned {
                 version,
                 data: record.data.clone(),
             };
