@@ -144,6 +144,8 @@ check_tests() {
     run cargo test --workspace
     # The persistent stores, against a real redb file and real redis-server processes.
     run cargo test -p sesh-tokio --features redb,redis
+    # Flash snapshots, on a RAM NOR flash with power cuts injected.
+    run cargo test -p sesh-embassy --features flash
 }
 
 # -------------------------------------------------------------------- main --

@@ -63,7 +63,10 @@ macro_rules! check_eq {
 }
 
 /// Runs `cases`, reporting each through `report`; returns (passed, failed).
-pub fn run_all(cases: impl IntoIterator<Item = Case>, mut report: impl FnMut(&Case, &Outcome)) -> (usize, usize) {
+pub fn run_all(
+    cases: impl IntoIterator<Item = Case>,
+    mut report: impl FnMut(&Case, &Outcome),
+) -> (usize, usize) {
     let mut passed = 0usize;
     let mut failed = 0usize;
     for case in cases {

@@ -3,12 +3,20 @@
 //! The core cases are plain `no_std` functions ([`case::Case`]), so the same
 //! bodies run under `cargo test` on the host and on an emulated
 //! microcontroller.
+//!
+//! With feature `http` (std), module `http` adds the HTTP-level suite that every
+//! adapter and store runs over real TCP: `session_tests!`.
 #![no_std]
 // Test code: an overflow or a bad index here is a bug in a case, not reachable from input.
 #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
+#[cfg(feature = "http")]
+extern crate std;
+
 pub mod case;
 pub mod cookie_cases;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod rng;
 pub mod table_cases;
 

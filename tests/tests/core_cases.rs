@@ -1,5 +1,9 @@
 //! The core cases on the host: one `#[test]` each, for the fixed and the alloc table.
-#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 #![allow(missing_docs)]
 
 use sesh_tests::case::Case;

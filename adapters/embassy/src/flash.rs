@@ -1,11 +1,17 @@
 //! Flash persistence (feature `flash`): the table's snapshot in NOR flash.
 //!
 //! The snapshot is one sequential-storage map item. sequential-storage writes
-//! a new item before it erases the page holding the old one, so a write cut
-//! off by power loss leaves the previous snapshot readable, and the core's
-//! CRC refuses a torn one. Writes are wear-aware: [`run_persistence`] writes
-//! only after a change, coalesces changes over a delay, and a read-only
-//! request never changes anything.
+//! a new item before it erases the page holding the old one, and checks each
+//! item with its own CRC, so a write cut off by power loss leaves the previous
+//! snapshot readable; the core's CRC refuses bytes damaged before they were
+//! written. Writes are wear-aware: [`run_persistence`] writes only after a
+//! change, coalesces changes over a delay, and a read-only request never
+//! changes anything.
+//!
+//! ⚠️ Restoring brings back the last snapshot that was saved and intact: a
+//! session destroyed (logout) after it was written comes back until it
+//! expires, and if the newest item is damaged an older one may be restored.
+//! Keep the coalescing delay short, or call [`save_now`] after a logout.
 
 use core::fmt;
 use core::ops::Range;
@@ -87,15 +93,32 @@ impl<F: NorFlash> FlashSnapshots<F> {
 
     /// Writes `snapshot` as the newest snapshot. `scratch` must hold the
     /// snapshot plus a few bytes of item header.
+    ///
+    /// If sequential-storage finds the range corrupt or full (a damaged page
+    /// marker, say), the range is erased and the snapshot written again: the
+    /// table in RAM is the live state, so nothing of value is lost, and one
+    /// damaged page never stops persistence for good. A power cut between the
+    /// erase and the write leaves no snapshot: the device then boots with no
+    /// sessions, the safe way to fail.
     pub async fn store(
         &mut self,
         scratch: &mut [u8],
         snapshot: &[u8],
     ) -> Result<(), FlashError<F::Error>> {
-        self.map
-            .store_item(scratch, &SNAPSHOT_KEY, &snapshot)
-            .await
-            .map_err(storage_error)
+        match self.map.store_item(scratch, &SNAPSHOT_KEY, &snapshot).await {
+            Err(
+                sequential_storage::Error::Corrupted { .. }
+                | sequential_storage::Error::FullStorage,
+            ) => {
+                warn!("snapshot flash range corrupt or full: erasing it");
+                self.map.erase_all().await.map_err(storage_error)?;
+                self.map
+                    .store_item(scratch, &SNAPSHOT_KEY, &snapshot)
+                    .await
+                    .map_err(storage_error)
+            }
+            other => other.map_err(storage_error),
+        }
     }
 
     /// Restores the newest snapshot into the (empty) table; returns the

@@ -12,8 +12,12 @@ pub const SWEEP_IDLE: Duration = Duration::from_secs(60);
 /// Runs forever: sleeps until the next session expires (at most
 /// [`SWEEP_IDLE`]) and purges. Spawn it from an embassy task:
 ///
-/// ```ignore
-/// #[embassy_executor::task]
+/// ```no_run
+/// # use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+/// # type Rng = rand_core::UnwrapErr<getrandom::SysRng>;
+/// # static SESSIONS: sesh_embassy::Sessions<CriticalSectionRawMutex, u32, Rng, 8> =
+/// #     sesh_embassy::Sessions::new(sesh::cookie::CookieConfig::new("sid"), sesh::ExpiryPolicy::new());
+/// // In firmware, mark this `#[embassy_executor::task]` and spawn it.
 /// async fn sweeper() -> ! {
 ///     sesh_embassy::run_sweeper(&SESSIONS).await
 /// }

@@ -54,9 +54,9 @@ fn error_response<B: Default>(status: StatusCode) -> Response<B> {
 
 fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Response<B> {
     let outcome = session.outcome();
-    if outcome.store_failed {
+    if let Some(status) = outcome.store_failed {
         // A failed write must not reach the client as a success (express-session #538).
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR);
+        return error_response(status);
     }
     let config = &session.shared.config;
     let cookie = config.cookie();

@@ -59,7 +59,7 @@ pub(crate) enum CookieChange {
 struct Progress {
     current: Current,
     cookie: CookieChange,
-    store_failed: bool,
+    store_failed: Option<http::StatusCode>,
     accessed: bool,
 }
 
@@ -75,7 +75,8 @@ pub(crate) struct RequestSession {
 /// What the response needs to know, read once the handler is done.
 pub(crate) struct Outcome {
     pub(crate) cookie: CookieChange,
-    pub(crate) store_failed: bool,
+    /// The status the response must carry because the store failed.
+    pub(crate) store_failed: Option<http::StatusCode>,
     pub(crate) accessed: bool,
 }
 
@@ -109,7 +110,7 @@ impl RequestSession {
         let progress = Progress {
             current: Current::Unloaded,
             cookie: CookieChange::Keep,
-            store_failed: false,
+            store_failed: None,
             accessed: false,
         };
         RequestSession {
@@ -133,7 +134,11 @@ impl RequestSession {
     /// handler ignores it.
     fn failed<T>(&self, e: crate::store::StoreError) -> Result<T, SessionError> {
         tracing::error!(error = %e, "session store error");
-        self.progress().store_failed = true;
+        let status = match e {
+            crate::store::StoreError::Full => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        self.progress().store_failed = Some(status);
         Err(SessionError::Store(e))
     }
 

@@ -198,7 +198,7 @@ mod redis_store {
                 .local_addr()
                 .unwrap()
                 .port();
-            let child = Command::new("redis-server")
+            let mut child = Command::new("redis-server")
                 .args([
                     "--port",
                     &port.to_string(),
@@ -218,6 +218,8 @@ mod redis_store {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
+            let _ = child.kill();
+            let _ = child.wait();
             panic!("redis-server did not start");
         }
 

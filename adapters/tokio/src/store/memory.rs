@@ -37,6 +37,9 @@ const NO_POLICY: ExpiryPolicy = ExpiryPolicy::new()
     .with_absolute_lifetime(Duration::from_millis(u64::MAX))
     .with_refresh_percent(100);
 
+/// The fewest sessions a shard holds (unless the whole store is smaller).
+const MIN_PER_SHARD: usize = 256;
+
 impl Default for MemoryStore {
     /// 100,000 sessions over 16 shards.
     fn default() -> Self {
@@ -55,16 +58,18 @@ impl MemoryStore {
         MemoryStore::with_shards(max_sessions, 16)
     }
 
-    /// A store for at most `max_sessions` sessions over `shards` shards (at
-    /// least one). Fewer shards make the LRU rule more global; more shards
-    /// cut lock contention.
+    /// A store for at most `max_sessions` sessions over up to `shards` shards
+    /// (at least one, and at most one per 256 sessions). Fewer shards make the
+    /// LRU rule more global; more shards cut lock contention.
     ///
     /// ```
     /// let store = sesh_tokio::MemoryStore::with_shards(64, 1);
     /// assert_eq!(store.max_sessions(), 64);
     /// ```
     pub fn with_shards(max_sessions: usize, shards: usize) -> Self {
-        let shards = shards.clamp(1, max_sessions.max(1));
+        // Small stores keep few shards, so that the eviction rule stays close
+        // to global: every shard holds at least MIN_PER_SHARD sessions.
+        let shards = shards.clamp(1, (max_sessions / MIN_PER_SHARD).max(1));
         let per_shard = max_sessions.div_ceil(shards);
         let shards = (0..shards)
             .map(|_| {

@@ -1,0 +1,393 @@
+//! The probe app for sesh-tokio on axum, a store wrapper that fails on
+//! demand, and the [`TestServer`] handle that serves them over loopback TCP.
+//!
+//! Everything is generic over the [`SessionStore`], so each store's test
+//! file is one factory and one [`session_tests!`](crate::session_tests) line:
+//!
+//! ```no_run
+//! use sesh_tests::http::ServerSpec;
+//! use sesh_tests::http::axum_probe::TokioServer;
+//! use sesh_tokio::MemoryStore;
+//!
+//! async fn memory_server(spec: ServerSpec) -> TokioServer<MemoryStore> {
+//!     TokioServer::start(MemoryStore::default(), spec).await.expect("server starts")
+//! }
+//!
+//! sesh_tests::session_tests!(memory_server);
+//! # fn main() {}
+//! ```
+
+use std::boxed::Box;
+use std::io;
+use std::net::SocketAddr;
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::vec;
+use std::vec::Vec;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::RawQuery;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use sesh::record::SessionRecord;
+use sesh::{Instant, SessionId};
+use sesh_tokio::store::{Created, Occupancy, Saved, StoredSession};
+use sesh_tokio::{KEY_RING_SIZE, Session, SessionConfig, SessionLayer, SessionStore, StoreError};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::{CSRF_HEADER, MAX_BIG_BYTES, ServerError, ServerSpec, TestServer, form_field};
+
+/// The probe app's session data.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeData {
+    /// `/count`'s counter.
+    pub count: u64,
+    /// The user `/login` stored.
+    pub user: Option<String>,
+    /// `/big`'s blob.
+    pub blob: Vec<u8>,
+}
+
+type Probe = Session<ProbeData>;
+type Answer = Result<Response, sesh_tokio::SessionError>;
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (status, body.into()).into_response()
+}
+
+async fn count(session: Probe) -> Answer {
+    let n = session
+        .update(|d| {
+            d.count = d.count.saturating_add(1);
+            d.count
+        })
+        .await?;
+    Ok(text(StatusCode::OK, n.to_string()))
+}
+
+async fn peek(session: Probe) -> Answer {
+    let n = session.get().await?.map(|d| d.count).unwrap_or(0);
+    Ok(text(StatusCode::OK, n.to_string()))
+}
+
+async fn login(session: Probe, RawQuery(query): RawQuery, body: Bytes) -> Answer {
+    let user = query
+        .and_then(|q| form_field(q.as_bytes(), "user"))
+        .or_else(|| form_field(&body, "user"))
+        .filter(|u| !u.is_empty());
+    let Some(user) = user else {
+        return Ok(text(StatusCode::BAD_REQUEST, "field user is missing"));
+    };
+    session.regenerate().await?;
+    session.set_protected(true).await?;
+    let stored = user.clone();
+    session.update(|d| d.user = Some(stored.clone())).await?;
+    Ok(text(StatusCode::OK, user))
+}
+
+async fn me(session: Probe) -> Answer {
+    let user = session.get().await?.and_then(|d| d.user);
+    Ok(match user {
+        Some(user) if session.is_protected().await? => text(StatusCode::OK, user),
+        _ => text(StatusCode::UNAUTHORIZED, "not logged in"),
+    })
+}
+
+async fn logout(session: Probe) -> Answer {
+    session.destroy().await?;
+    Ok(text(StatusCode::OK, "bye"))
+}
+
+async fn csrf(session: Probe) -> Answer {
+    let token = session.csrf_token().await?;
+    Ok(text(StatusCode::OK, token.as_str()))
+}
+
+async fn csrf_check(session: Probe, headers: HeaderMap) -> Answer {
+    let token = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    let ok = match token {
+        Some(t) => session.verify_csrf(t).await?,
+        None => false,
+    };
+    Ok(if ok {
+        text(StatusCode::OK, "ok")
+    } else {
+        text(StatusCode::FORBIDDEN, "bad csrf token")
+    })
+}
+
+async fn big(session: Probe, RawQuery(query): RawQuery) -> Answer {
+    let n = query
+        .and_then(|q| form_field(q.as_bytes(), "bytes"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n <= MAX_BIG_BYTES);
+    let Some(n) = n else {
+        return Ok(text(StatusCode::BAD_REQUEST, "bytes=N, N at most 1 MiB"));
+    };
+    session.update(|d| d.blob = vec![0xA5; n]).await?;
+    Ok(text(StatusCode::OK, n.to_string()))
+}
+
+/// The probe routes of [`ROUTES`](super::ROUTES), without a session layer.
+pub fn probe_routes() -> Router {
+    Router::new()
+        .route("/count", get(count))
+        .route("/peek", get(peek))
+        .route("/login", post(login))
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/csrf", get(csrf))
+        .route("/csrf-check", post(csrf_check))
+        .route("/big", get(big))
+}
+
+/// The probe app behind a [`SessionLayer`] over `store` with `config`.
+pub fn probe_app(
+    store: impl SessionStore,
+    config: SessionConfig,
+) -> Result<Router, sesh::cookie::CookieConfigError> {
+    Ok(probe_routes().layer(SessionLayer::new(store, config)?))
+}
+
+/// The sesh-tokio configuration a [`ServerSpec`] describes.
+pub fn session_config(spec: &ServerSpec) -> Result<SessionConfig, sesh::signing::KeyError> {
+    let config = SessionConfig::with_key_ring(spec.key_ring::<KEY_RING_SIZE>()?)
+        .with_cookie_name(spec.cookie_name.clone())
+        .with_path(spec.path.clone())
+        .with_same_site(spec.same_site)
+        .with_secure(spec.secure)
+        .with_http_only(spec.http_only)
+        .with_idle_timeout(spec.idle_timeout)
+        .with_absolute_lifetime(spec.absolute_lifetime)
+        .with_refresh_percent(spec.refresh_percent)
+        .with_max_data_len(spec.max_data_len);
+    Ok(match &spec.domain {
+        Some(domain) => config.with_domain(domain.clone()),
+        None => config,
+    })
+}
+
+/// The error a switched-off [`FailingStore`] reports.
+#[derive(Debug)]
+pub struct SwitchedOff;
+
+impl std::fmt::Display for SwitchedOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("test store switched to failing")
+    }
+}
+
+impl std::error::Error for SwitchedOff {}
+
+/// Wraps a store; while its switch is on, every call fails with
+/// [`StoreError::Unavailable`] and the wrapped store is not touched.
+///
+/// ```
+/// use sesh_tests::http::axum_probe::FailingStore;
+/// let store = FailingStore::new(sesh_tokio::MemoryStore::default());
+/// store.set_failing(true);
+/// assert!(store.is_failing());
+/// ```
+#[derive(Debug, Default)]
+pub struct FailingStore<S> {
+    inner: S,
+    failing: AtomicBool,
+}
+
+impl<S> FailingStore<S> {
+    /// Wraps `inner`, working.
+    pub fn new(inner: S) -> Self {
+        FailingStore {
+            inner,
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    /// Turns failing on or off.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Whether calls fail now.
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::SeqCst)
+    }
+
+    /// The wrapped store, to inspect it past the switch.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.is_failing() {
+            Err(StoreError::Unavailable(Box::new(SwitchedOff)))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<S: SessionStore> SessionStore for FailingStore<S> {
+    async fn load(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        self.check()?;
+        self.inner.load(id, now).await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> Result<Created, StoreError> {
+        self.check()?;
+        self.inner.create(id, record, now).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Saved, StoreError> {
+        self.check()?;
+        self.inner.save(id, record, expected_version, now).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.delete(id).await
+    }
+
+    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
+        self.check()?;
+        self.inner.purge_expired(now).await
+    }
+
+    async fn occupancy(&self) -> Result<Occupancy, StoreError> {
+        self.check()?;
+        self.inner.occupancy().await
+    }
+}
+
+/// The probe app for sesh-tokio over store `S`, served by `axum::serve` on
+/// an ephemeral loopback port: the [`TestServer`] for sesh-tokio.
+#[derive(Debug)]
+pub struct TokioServer<S> {
+    store: Arc<FailingStore<S>>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+}
+
+impl<S: SessionStore> TokioServer<S> {
+    /// Serves the probe app over `store` with the settings of `spec` on
+    /// `127.0.0.1:0`, on the current tokio runtime.
+    pub async fn start(store: S, spec: ServerSpec) -> io::Result<Self> {
+        let store = Arc::new(FailingStore::new(store));
+        let (addr, shutdown, task) = serve(store.clone(), &spec).await?;
+        Ok(TokioServer {
+            store,
+            addr,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// The store, behind its failure switch.
+    pub fn store(&self) -> &Arc<FailingStore<S>> {
+        &self.store
+    }
+
+    async fn shut_down(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log_problem(&std::format!("probe server failed: {e}")),
+                Err(e) => log_problem(&std::format!("probe server task failed: {e}")),
+            }
+        }
+    }
+}
+
+/// Reports a problem a case cannot act on, on stderr (captured by the test
+/// harness and shown for failed tests).
+fn log_problem(message: &str) {
+    std::eprintln!("{message}");
+}
+
+type Served = (SocketAddr, oneshot::Sender<()>, JoinHandle<io::Result<()>>);
+
+async fn serve<S: SessionStore>(
+    store: Arc<FailingStore<S>>,
+    spec: &ServerSpec,
+) -> io::Result<Served> {
+    let config = session_config(spec).map_err(invalid)?;
+    let app = probe_app(store, config).map_err(invalid)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok((addr, tx, task))
+}
+
+impl<S: SessionStore> TestServer for TokioServer<S> {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    async fn stored_sessions(&self) -> Result<usize, ServerError> {
+        Ok(self.store.inner().occupancy().await?.sessions)
+    }
+
+    fn set_store_failing(&self, failing: bool) {
+        self.store.set_failing(failing);
+    }
+
+    async fn advance_clock(&self, by: core::time::Duration) {
+        tokio::time::advance(by).await;
+    }
+
+    async fn restart(&mut self, spec: ServerSpec) -> Result<(), ServerError> {
+        self.shut_down().await;
+        let (addr, tx, task) = serve(self.store.clone(), &spec).await?;
+        self.addr = addr;
+        self.shutdown = Some(tx);
+        self.task = Some(task);
+        Ok(())
+    }
+
+    async fn stop(mut self) {
+        self.shut_down().await;
+    }
+}
+
+impl<S> Drop for TokioServer<S> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

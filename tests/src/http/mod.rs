@@ -1,0 +1,513 @@
+//! The HTTP-level behaviour suite (feature `http`, needs std).
+//!
+//! Every adapter and every store runs the same cases against a real server on
+//! a loopback TCP port, through the plain HTTP/1.1 [`client`]. An adapter
+//! provides two things:
+//!
+//! 1. **The probe app**: the routes of [`ROUTES`], served behind its session
+//!    layer. The axum version for sesh-tokio is [`axum_probe`].
+//! 2. **A factory**: an async function that takes a [`ServerSpec`] (the
+//!    session settings the case wants), starts the probe app with them on
+//!    `127.0.0.1:0`, and returns a handle implementing [`TestServer`].
+//!
+//! Then one line makes one test per case:
+//!
+//! ```no_run
+//! use sesh_tests::http::ServerSpec;
+//! use sesh_tests::http::axum_probe::TokioServer;
+//! use sesh_tokio::MemoryStore;
+//!
+//! async fn memory_server(spec: ServerSpec) -> TokioServer<MemoryStore> {
+//!     TokioServer::start(MemoryStore::default(), spec).await.expect("server starts")
+//! }
+//!
+//! sesh_tests::session_tests!(memory_server);
+//! # fn main() {}
+//! ```
+//!
+//! # The probe app
+//!
+//! The session data holds a counter, an optional user and a blob. Every
+//! response body is plain text.
+//!
+//! | route | does |
+//! | --- | --- |
+//! | `GET /count` | increments the counter (starting a session if there is none) and answers it in decimal |
+//! | `GET /peek` | answers the counter without writing anything; `0` without a session |
+//! | `POST /login` | regenerates the id, marks the session protected and stores the user from the query or form field `user` (400 without one); answers the user |
+//! | `GET /me` | answers the user of a protected session, else 401 |
+//! | `POST /logout` | destroys the session |
+//! | `GET /csrf` | answers the session's CSRF token (starting a session if there is none) |
+//! | `POST /csrf-check` | 200 when header `x-csrf-token` holds the session's token, else 403 |
+//! | `GET /big?bytes=N` | stores a blob of `N` bytes (400 for a bad `N`); an error status when the data is over the limit |
+//!
+//! A session error is answered as the adapter answers it (sesh-tokio: 500,
+//! or 503 when out of room or randomness).
+//!
+//! # What a factory must provide
+//!
+//! - The settings of the [`ServerSpec`] it is given, all of them: cookie
+//!   name and attributes, idle and absolute timeouts, refresh share, data
+//!   limit, and the key ring ([`ServerSpec::key_ring`]: cases sign ids with
+//!   it, and check that cookies are `name=<22>.<22>` signed by its first key).
+//! - A new, empty store per call, behind a switch that makes every store call
+//!   fail ([`TestServer::set_store_failing`]; sesh-tokio:
+//!   [`axum_probe::FailingStore`]), and a way to count its sessions past that
+//!   switch ([`TestServer::stored_sessions`]).
+//! - A clock the case can move ([`TestServer::advance_clock`]); the time
+//!   cases run on a paused current-thread runtime ([`Runtime::Paused`]).
+//! - A restart over the same store with another spec
+//!   ([`TestServer::restart`]), for key rotation.
+//!
+//! What the cases then expect, beyond the routes: a response that sets the
+//! cookie carries `Cache-Control: no-store` and `Vary: Cookie`; a store
+//! failure answers 500 with no cookie; data over the limit answers 413 or
+//! a 5xx and stores nothing. [`cases`] documents each case.
+
+pub mod axum_probe;
+pub mod cases;
+pub mod client;
+
+use std::borrow::ToOwned;
+use std::boxed::Box;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::string::String;
+use std::vec::Vec;
+
+use sesh::Duration;
+use sesh::cookie::SameSite;
+use sesh::signing::{Key, KeyError, KeyRing};
+
+/// One route of the probe app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The method.
+    pub method: &'static str,
+    /// The path.
+    pub path: &'static str,
+    /// A request target that exercises it.
+    pub example: &'static str,
+    /// What it does.
+    pub does: &'static str,
+}
+
+/// The routes every probe app serves; see the [module docs](self).
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/count",
+        example: "/count",
+        does: "increments the counter and answers it in decimal",
+    },
+    Route {
+        method: "GET",
+        path: "/peek",
+        example: "/peek",
+        does: "answers the counter without writing; 0 without a session",
+    },
+    Route {
+        method: "POST",
+        path: "/login",
+        example: "/login?user=probe",
+        does: "regenerates the id, marks the session protected, stores the user",
+    },
+    Route {
+        method: "GET",
+        path: "/me",
+        example: "/me",
+        does: "answers the user of a protected session, else 401",
+    },
+    Route {
+        method: "POST",
+        path: "/logout",
+        example: "/logout",
+        does: "destroys the session",
+    },
+    Route {
+        method: "GET",
+        path: "/csrf",
+        example: "/csrf",
+        does: "answers the session's CSRF token",
+    },
+    Route {
+        method: "POST",
+        path: "/csrf-check",
+        example: "/csrf-check",
+        does: "200 when header x-csrf-token holds the session's token, else 403",
+    },
+    Route {
+        method: "GET",
+        path: "/big",
+        example: "/big?bytes=1",
+        does: "stores N bytes (query bytes=N); an error status over the limit",
+    },
+];
+
+/// The header `/csrf-check` reads.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The largest `N` a probe app accepts in `/big?bytes=N`.
+pub const MAX_BIG_BYTES: usize = 1 << 20;
+
+/// The session settings a case asks the server for. Adapters translate it
+/// into their own configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    /// Cookie name.
+    pub cookie_name: String,
+    /// `Path`.
+    pub path: String,
+    /// `Domain`, if any.
+    pub domain: Option<String>,
+    /// `SameSite`.
+    pub same_site: SameSite,
+    /// `Secure`.
+    pub secure: bool,
+    /// `HttpOnly`.
+    pub http_only: bool,
+    /// Idle timeout.
+    pub idle_timeout: Duration,
+    /// Absolute lifetime.
+    pub absolute_lifetime: Duration,
+    /// Refresh share of the idle timeout, in percent.
+    pub refresh_percent: u8,
+    /// Largest encoded session data, in bytes.
+    pub max_data_len: usize,
+    /// The signing secret.
+    pub key: [u8; 32],
+    /// Older secrets that still verify, newest first.
+    pub previous_keys: Vec<[u8; 32]>,
+}
+
+impl Default for ServerSpec {
+    /// The safe defaults: `sid`, `Path=/`, `Secure`, `HttpOnly`,
+    /// `SameSite=Lax`, 30 minutes idle, 8 hours absolute, refresh after 25 %,
+    /// 4 KiB of data, and a fixed test key.
+    fn default() -> Self {
+        ServerSpec {
+            cookie_name: "sid".to_owned(),
+            path: "/".to_owned(),
+            domain: None,
+            same_site: SameSite::Lax,
+            secure: true,
+            http_only: true,
+            idle_timeout: Duration::from_mins(30),
+            absolute_lifetime: Duration::from_hours(8),
+            refresh_percent: 25,
+            max_data_len: 4096,
+            key: [0x42; 32],
+            previous_keys: Vec::new(),
+        }
+    }
+}
+
+impl ServerSpec {
+    /// The key ring the server must use: `key` signs, every key verifies.
+    /// Cases use it to sign ids the server never issued.
+    pub fn key_ring<const K: usize>(&self) -> Result<KeyRing<K>, KeyError> {
+        self.previous_keys
+            .iter()
+            .try_fold(KeyRing::new(Key::new(&self.key)?), |ring, k| {
+                ring.with_previous(Key::new(k)?)
+            })
+    }
+
+    /// Whether the cookie carries `Secure` (`SameSite=None` forces it).
+    pub fn effective_secure(&self) -> bool {
+        self.secure || self.same_site == SameSite::None
+    }
+}
+
+/// An error a [`TestServer`] reports to the case, which then fails.
+pub type ServerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A running probe server, as a case sees it.
+///
+/// The suite calls these methods from the thread that runs the case; none
+/// needs to be `Send`.
+pub trait TestServer {
+    /// The loopback address the server accepts connections on. It may change
+    /// across [`TestServer::restart`].
+    fn addr(&self) -> SocketAddr;
+
+    /// How many sessions the store holds now, read from the store itself,
+    /// past any [`TestServer::set_store_failing`] switch.
+    fn stored_sessions(&self) -> impl Future<Output = Result<usize, ServerError>>;
+
+    /// While `failing` is true every store call fails (sesh-tokio:
+    /// `StoreError::Unavailable`), as a store that lost its backend does.
+    fn set_store_failing(&self, failing: bool);
+
+    /// Moves the server's clock forward by `by`. The suite runs the cases
+    /// that call it on a current-thread tokio runtime started paused, so a
+    /// server on tokio's clock just calls `tokio::time::advance`.
+    fn advance_clock(&self, by: core::time::Duration) -> impl Future<Output = ()>;
+
+    /// Stops the server and starts it again with `spec` over the same store,
+    /// keeping its sessions (key rotation, settings changes).
+    fn restart(&mut self, spec: ServerSpec) -> impl Future<Output = Result<(), ServerError>>;
+
+    /// Stops the server and waits until it has stopped.
+    fn stop(self) -> impl Future<Output = ()>;
+}
+
+/// Starts a probe server for a spec: implemented by every
+/// `async fn(ServerSpec) -> impl TestServer`.
+pub trait MakeServer {
+    /// The handle.
+    type Server: TestServer;
+    /// Starts a server with `spec` over a new, empty store.
+    fn make(&self, spec: ServerSpec) -> impl Future<Output = Self::Server>;
+}
+
+impl<F, Fut, T> MakeServer for F
+where
+    F: Fn(ServerSpec) -> Fut,
+    Fut: Future<Output = T>,
+    T: TestServer,
+{
+    type Server = T;
+
+    fn make(&self, spec: ServerSpec) -> impl Future<Output = T> {
+        self(spec)
+    }
+}
+
+/// The runtime a case needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// A current-thread runtime.
+    CurrentThread,
+    /// A multi-thread runtime with two workers (real parallelism).
+    MultiThread,
+    /// A current-thread runtime whose clock starts paused: cases move it
+    /// with [`TestServer::advance_clock`].
+    ///
+    /// Real TCP and a paused clock get along here because the server and
+    /// the client run on this one thread: every byte one side writes is in
+    /// the other's socket buffer before the runtime next parks, and tokio
+    /// auto-advances a paused clock only when it would park with a timer
+    /// pending. Neither `axum::serve` (it configures no hyper timer) nor
+    /// [`client`] sets a timer, so the clock moves only when a case says so;
+    /// [`run_case`] bounds the whole case in real time instead.
+    ///
+    /// A store that waits on another process (Redis) breaks that premise if
+    /// its client keeps a timer (a response timeout) pending meanwhile:
+    /// tokio may then jump the paused clock to that timer. Such a store's
+    /// factory should leave its client's timers off for these cases.
+    Paused,
+}
+
+/// Real time a case may take before it counts as hung.
+pub const CASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs one case on its own thread and runtime, failing it after
+/// [`CASE_TIMEOUT`] of real time. [`session_tests!`](crate::session_tests)
+/// calls it; the case's panic (a failed assertion) becomes the test's.
+#[allow(clippy::panic)] // A hung or failed case fails its #[test] by panicking.
+pub fn run_case<Fut>(
+    name: &'static str,
+    runtime: Runtime,
+    case: impl FnOnce() -> Fut + Send + 'static,
+) where
+    Fut: Future<Output = ()>,
+{
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let mut builder = match runtime {
+                Runtime::MultiThread => {
+                    let mut b = tokio::runtime::Builder::new_multi_thread();
+                    b.worker_threads(2);
+                    b
+                }
+                Runtime::CurrentThread | Runtime::Paused => {
+                    tokio::runtime::Builder::new_current_thread()
+                }
+            };
+            builder.enable_all();
+            if runtime == Runtime::Paused {
+                builder.start_paused(true);
+            }
+            match builder.build() {
+                Ok(rt) => rt.block_on(case()),
+                Err(e) => panic!("case {name}: no tokio runtime: {e}"),
+            }
+            let _ = done_tx.send(());
+        });
+    let thread = match thread {
+        Ok(t) => t,
+        Err(e) => panic!("case {name}: cannot spawn its thread: {e}"),
+    };
+    match done_rx.recv_timeout(CASE_TIMEOUT) {
+        Ok(()) => {
+            if let Err(p) = thread.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        // The sender was dropped without sending: the case panicked.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(p) = thread.join() {
+                std::panic::resume_unwind(p);
+            }
+            panic!("case {name} ended without finishing");
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("case {name} hung: no result after {CASE_TIMEOUT:?}")
+        }
+    }
+}
+
+/// The value of field `name` in `application/x-www-form-urlencoded` text (a
+/// query string or a form body), percent-decoded, `+` read as a space.
+/// `None` when absent or not UTF-8 after decoding.
+///
+/// ```
+/// use sesh_tests::http::form_field;
+/// assert_eq!(form_field(b"a=1&user=Zo%C3%AB+B", "user").as_deref(), Some("Zoë B"));
+/// assert_eq!(form_field(b"a=1", "user"), None);
+/// ```
+pub fn form_field(input: &[u8], name: &str) -> Option<String> {
+    input
+        .split(|&b| b == b'&')
+        .filter_map(|pair| {
+            let eq = pair.iter().position(|&b| b == b'=');
+            let (k, v) = match eq {
+                Some(at) => (
+                    pair.get(..at).unwrap_or_default(),
+                    pair.get(at.saturating_add(1)..).unwrap_or_default(),
+                ),
+                None => (pair, &[][..]),
+            };
+            (percent_decode(k)? == name.as_bytes()).then(|| percent_decode(v))?
+        })
+        .next()
+        .and_then(|v| String::from_utf8(v).ok())
+}
+
+fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut bytes = input.iter().copied();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = hex_digit(bytes.next()?)?;
+                let lo = hex_digit(bytes.next()?)?;
+                out.push(hi.wrapping_mul(16).wrapping_add(lo));
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// Makes one test per HTTP-level case for a server factory.
+///
+/// `make_server` is a path to an `async fn(ServerSpec) -> T` where `T:
+/// TestServer` (anything implementing [`MakeServer`](crate::http::MakeServer)
+/// that a `Send + 'static` closure can name, as every fn item is). Each
+/// case becomes a plain `#[test]` that runs it on its own tokio runtime of
+/// the kind it needs ([`Runtime`](crate::http::Runtime): current-thread,
+/// two workers, or paused), built by [`run_case`](crate::http::run_case)
+/// with a real-time limit. That is what `#[tokio::test]` would do, except
+/// that the runtime kind is chosen per case and the calling crate needs
+/// neither tokio's macros nor its `test-util` feature.
+///
+/// The tests are named after the cases, so invoke it once per module; for
+/// several stores in one file, give each its own module:
+///
+/// ```no_run
+/// # use sesh_tests::http::{ServerSpec, axum_probe::TokioServer};
+/// # use sesh_tokio::MemoryStore;
+/// # async fn memory_server(spec: ServerSpec) -> TokioServer<MemoryStore> { unimplemented!() }
+/// # async fn sharded_server(spec: ServerSpec) -> TokioServer<MemoryStore> { unimplemented!() }
+/// mod memory { sesh_tests::session_tests!(super::memory_server); }
+/// // Only some cases, for an adapter that lacks a knob (say which and why):
+/// mod sharded { sesh_tests::session_tests!(super::sharded_server; counter_counts_with_the_cookie, reading_is_lazy); }
+/// # fn main() {}
+/// ```
+///
+/// - `session_tests!(make_server)` runs every case of
+///   [`cases::CASES`](crate::http::cases::CASES), plus a test that the list
+///   is complete.
+/// - `session_tests!(make_server; case_a, case_b)` runs only those (for an
+///   adapter that cannot offer a knob yet; say why next to the call).
+#[macro_export]
+macro_rules! session_tests {
+    ($make:path) => {
+        $crate::session_tests!($make;
+            routes_are_served,
+            counter_counts_with_the_cookie,
+            set_cookie_has_the_default_attributes,
+            set_cookie_has_the_configured_attributes,
+            reading_is_lazy,
+            forged_tag_selects_no_session,
+            tampered_id_selects_no_session,
+            unsigned_id_selects_no_session,
+            unknown_signed_id_selects_no_session,
+            expired_id_selects_no_session,
+            cookie_headers_are_scanned_strictly,
+            login_regenerates_the_id,
+            logout_removes_the_cookie_and_the_session,
+            csrf_token_is_bound_to_the_session,
+            concurrent_increments_are_not_lost,
+            idle_timeout_expires_the_session,
+            refresh_is_throttled,
+            absolute_lifetime_caps_the_session,
+            store_error_answers_500,
+            key_rotation_resigns_then_retires,
+            data_over_the_limit_is_refused,
+        );
+
+        #[test]
+        fn session_tests_list_every_case() {
+            let listed = [
+                "routes_are_served",
+                "counter_counts_with_the_cookie",
+                "set_cookie_has_the_default_attributes",
+                "set_cookie_has_the_configured_attributes",
+                "reading_is_lazy",
+                "forged_tag_selects_no_session",
+                "tampered_id_selects_no_session",
+                "unsigned_id_selects_no_session",
+                "unknown_signed_id_selects_no_session",
+                "expired_id_selects_no_session",
+                "cookie_headers_are_scanned_strictly",
+                "login_regenerates_the_id",
+                "logout_removes_the_cookie_and_the_session",
+                "csrf_token_is_bound_to_the_session",
+                "concurrent_increments_are_not_lost",
+                "idle_timeout_expires_the_session",
+                "refresh_is_throttled",
+                "absolute_lifetime_caps_the_session",
+                "store_error_answers_500",
+                "key_rotation_resigns_then_retires",
+                "data_over_the_limit_is_refused",
+            ];
+            let known: ::std::vec::Vec<&str> =
+                $crate::http::cases::CASES.iter().map(|(name, _)| *name).collect();
+            assert_eq!(listed.as_slice(), known.as_slice());
+        }
+    };
+    ($make:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::http::run_case(
+                    stringify!($case),
+                    $crate::http::cases::runtime_of(stringify!($case)),
+                    || $crate::http::cases::$case($make),
+                );
+            }
+        )+
+    };
+}
