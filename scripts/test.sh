@@ -131,6 +131,13 @@ check_footprint() {
     run bash scripts/footprint.sh
 }
 
+check_firmware() {
+    header "firmware example: STM32H743 board binary (thumbv7em-none-eabihf, release)"
+    # The board binary only exists for target_os = "none", so lint it there.
+    run cargo clippy -p firmware --target thumbv7em-none-eabihf -- -D warnings
+    run bash scripts/firmware.sh
+}
+
 check_mcu_cases() {
     header "core cases on emulated microcontrollers (QEMU): Cortex-M4 mps2-an386, Cortex-M0 microbit"
     # tests/mcu is its own workspace; its .cargo/config.toml makes `cargo run` start QEMU.
@@ -142,8 +149,6 @@ check_mcu_cases() {
 check_tests() {
     header "cargo test"
     run cargo test --workspace
-    # The persistent stores, against a real redb file and real redis-server processes.
-    run cargo test -p sesh-tokio --features redb,redis
     # Flash snapshots, on a RAM NOR flash with power cuts injected.
     run cargo test -p sesh-embassy --features flash
 }
@@ -151,7 +156,7 @@ check_tests() {
 # -------------------------------------------------------------------- main --
 
 INSTALL_STEPS=(install_rust_targets install_rust_components install_debian_packages)
-CHECK_STEPS=(check_fmt check_clippy check_mcu_builds check_footprint check_mcu_cases check_tests)
+CHECK_STEPS=(check_fmt check_clippy check_mcu_builds check_footprint check_firmware check_mcu_cases check_tests)
 
 started=$SECONDS
 

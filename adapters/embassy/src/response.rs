@@ -29,6 +29,8 @@ pub(crate) enum CookieChange {
 pub struct WithSession<T> {
     inner: T,
     set_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
+    /// The response depends on the session cookie even though it is unchanged.
+    vary: bool,
     failed: bool,
 }
 
@@ -36,6 +38,7 @@ impl<T> WithSession<T> {
     pub(crate) fn new(
         inner: T,
         change: CookieChange,
+        presented: bool,
         cookie: &CookieConfig<'_>,
         keys: Option<&Keys>,
     ) -> Self {
@@ -45,6 +48,7 @@ impl<T> WithSession<T> {
                 return WithSession {
                     inner,
                     set_cookie: None,
+                    vary: presented,
                     failed: false,
                 };
             }
@@ -60,6 +64,7 @@ impl<T> WithSession<T> {
         WithSession {
             inner,
             set_cookie: (!failed).then_some(value),
+            vary: true,
             failed,
         }
     }
@@ -84,6 +89,7 @@ impl<T: IntoResponse> IntoResponse for WithSession<T> {
                 AddSessionHeaders {
                     inner: response_writer,
                     set_cookie: self.set_cookie,
+                    vary: self.vary,
                 },
             )
             .await
@@ -93,6 +99,7 @@ impl<T: IntoResponse> IntoResponse for WithSession<T> {
 struct AddSessionHeaders<W> {
     inner: W,
     set_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
+    vary: bool,
 }
 
 impl<W: ResponseWriter> ResponseWriter for AddSessionHeaders<W> {
@@ -112,6 +119,11 @@ impl<W: ResponseWriter> ResponseWriter for AddSessionHeaders<W> {
                 ];
                 self.inner
                     .write_response(connection, response.with_headers(headers))
+                    .await
+            }
+            None if self.vary => {
+                self.inner
+                    .write_response(connection, response.with_header("Vary", "Cookie"))
                     .await
             }
             None => self.inner.write_response(connection, response).await,

@@ -299,13 +299,16 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
                 .is_some_and(|k| k.verify_csrf(&id, token))
     }
 
-    /// Wraps the handler's response so that it carries the cookie change,
-    /// if any, plus `Cache-Control: no-store` and `Vary: Cookie`.
+    /// Wraps the handler's response so that it carries the cookie change, if
+    /// any, with `Cache-Control: no-store` and `Vary: Cookie`; a response to a
+    /// request that sent a session cookie gets `Vary: Cookie` in any case.
+    /// Handlers should not add these headers themselves (picoserve appends).
     pub async fn respond<T>(self, response: T) -> WithSession<T> {
         let inner = self.sessions.lock().await;
         WithSession::new(
             response,
             self.change.get(),
+            self.presented,
             self.sessions.cookie(),
             inner.keys.as_ref(),
         )

@@ -26,6 +26,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         now: Instant,
     ) -> BoxFuture<'a, Saved>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, ()>;
+    fn purge_expired(&self, now: Instant) -> BoxFuture<'_, usize>;
     fn occupancy(&self) -> BoxFuture<'_, Occupancy>;
 }
 
@@ -55,6 +56,10 @@ impl<T: SessionStore> DynStore for T {
 
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, ()> {
         Box::pin(SessionStore::delete(self, id))
+    }
+
+    fn purge_expired(&self, now: Instant) -> BoxFuture<'_, usize> {
+        Box::pin(SessionStore::purge_expired(self, now))
     }
 
     fn occupancy(&self) -> BoxFuture<'_, Occupancy> {

@@ -56,6 +56,8 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
     let outcome = session.outcome();
     if let Some(status) = outcome.store_failed {
         // A failed write must not reach the client as a success (express-session #538).
+        // The whole response is replaced, so layers that add headers (CSP and
+        // the like) belong outside the SessionLayer.
         return error_response(status);
     }
     let config = &session.shared.config;

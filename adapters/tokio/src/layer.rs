@@ -11,6 +11,7 @@ use crate::random::{OsRandom, RandomSource};
 use crate::service::SessionService;
 use crate::state::Shared;
 use crate::store::SessionStore;
+use crate::sweeper::Sweeper;
 
 /// Adds sessions to any tower/hyper service; handlers reach them through
 /// [`Session`](crate::Session).
@@ -74,6 +75,21 @@ impl SessionLayer {
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.shared.config
+    }
+
+    /// Starts a [`Sweeper`] over this layer's store and clock, purging
+    /// expired sessions every `period`. Keep the handle as long as the
+    /// server runs; dropping it stops the task.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sesh_tokio::{MemoryStore, SessionConfig, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::default(), SessionConfig::new(&[7; 32])?)?;
+    /// let _sweeper = layer.spawn_sweeper(std::time::Duration::from_secs(60));
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_sweeper(&self, period: std::time::Duration) -> Sweeper {
+        Sweeper::spawn_erased(self.shared.store.clone(), self.shared.clock, period)
     }
 }
 

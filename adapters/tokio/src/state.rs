@@ -287,11 +287,11 @@ impl RequestSession {
             protected,
             data: self.check_size(data)?,
         };
-        let id = self.insert_fresh(&record, now).await?;
+        let (id, version) = self.insert_fresh(&record, now).await?;
         let expires_at = record.deadlines.expires_at();
         self.set_current(Current::Live {
             id,
-            stored: StoredSession { record, version: 1 },
+            stored: StoredSession { record, version },
         });
         self.set_cookie(CookieChange::Set { id, expires_at });
         Ok(out)
@@ -302,7 +302,7 @@ impl RequestSession {
         &self,
         record: &SessionRecord<Vec<u8>>,
         now: Instant,
-    ) -> Result<SessionId, SessionError> {
+    ) -> Result<(SessionId, u64), SessionError> {
         for _ in 0..ID_ATTEMPTS {
             let id =
                 SessionId::generate(&mut SourceRng(self.shared.random.as_ref())).map_err(|_| {
@@ -310,7 +310,7 @@ impl RequestSession {
                     SessionError::Rng
                 })?;
             match self.shared.store.create(&id, record, now).await {
-                Ok(Created::Stored(_)) => return Ok(id),
+                Ok(Created::Stored(version)) => return Ok((id, version)),
                 Ok(Created::IdTaken) => {
                     tracing::warn!("a fresh session id was already taken: is the RNG broken?")
                 }
@@ -342,7 +342,7 @@ impl RequestSession {
             Ok(l) => l,
             Err(e) => return self.failed(e),
         };
-        let Some(stored) = loaded else {
+        let Some(stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
             self.set_current(Current::Absent);
             return Ok(());
         };
@@ -350,14 +350,19 @@ impl RequestSession {
             deadlines: self.shared.config.policy().start(now),
             ..stored.record
         };
-        let new = self.insert_fresh(&record, now).await?;
+        let (new, version) = self.insert_fresh(&record, now).await?;
+        // The new session exists from here on; if the old one cannot be
+        // deleted, the response is an error and the new id is never sent.
         if let Err(e) = self.shared.store.delete(&old).await {
+            if let Err(undo) = self.shared.store.delete(&new).await {
+                tracing::error!(error = %undo, "could not remove the new session after a failed regenerate");
+            }
             return self.failed(e);
         }
         let expires_at = record.deadlines.expires_at();
         self.set_current(Current::Live {
             id: new,
-            stored: StoredSession { record, version: 1 },
+            stored: StoredSession { record, version },
         });
         self.set_cookie(CookieChange::Set {
             id: new,

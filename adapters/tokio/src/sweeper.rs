@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::HostClock;
+use crate::erased::DynStore;
 use crate::store::SessionStore;
 
 /// Runs [`SessionStore::purge_expired`] every `period` until dropped.
@@ -27,6 +28,14 @@ pub struct Sweeper {
 impl Sweeper {
     /// Starts the task on the current tokio runtime.
     pub fn spawn<S: SessionStore>(store: Arc<S>, clock: HostClock, period: Duration) -> Self {
+        Sweeper::spawn_erased(store, clock, period)
+    }
+
+    pub(crate) fn spawn_erased(
+        store: Arc<dyn DynStore>,
+        clock: HostClock,
+        period: Duration,
+    ) -> Self {
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

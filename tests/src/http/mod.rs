@@ -67,6 +67,7 @@
 pub mod axum_probe;
 pub mod cases;
 pub mod client;
+pub mod redis_server;
 
 use std::borrow::ToOwned;
 use std::boxed::Box;

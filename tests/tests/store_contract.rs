@@ -127,7 +127,6 @@ async fn memory_store_keeps_the_contract() {
     purges(&MemoryStore::new(100)).await;
 }
 
-#[cfg(feature = "redb")]
 mod redb_store {
     use super::*;
     use sesh_tokio::store::RedbStore;
@@ -179,65 +178,14 @@ mod redb_store {
     }
 }
 
-#[cfg(feature = "redis")]
 mod redis_store {
     use super::*;
+    use sesh_tests::http::redis_server::RedisServer;
     use sesh_tokio::store::{RedisConfig, RedisStore};
-    use std::process::{Child, Command, Stdio};
-
-    /// A real redis-server on a free loopback port, stopped on drop.
-    struct RedisServer {
-        child: Child,
-        port: u16,
-    }
-
-    impl RedisServer {
-        fn start() -> Self {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut child = Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server must be installed (scripts/test.sh installs it)");
-            for _ in 0..200 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return RedisServer { child, port };
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("redis-server did not start");
-        }
-
-        fn url(&self) -> String {
-            format!("redis://127.0.0.1:{}/0", self.port)
-        }
-    }
-
-    impl Drop for RedisServer {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 
     #[tokio::test]
     async fn keeps_the_contract() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().unwrap();
         let store = RedisStore::new(
             RedisConfig::new(server.url()).with_prefix("t1:"),
             StoreKey::new(&[5; 32]).unwrap(),
@@ -248,7 +196,7 @@ mod redis_store {
 
     #[tokio::test]
     async fn corrupted_records_are_absent_and_deleted() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().unwrap();
         let store = RedisStore::new(
             RedisConfig::new(server.url()).with_prefix("t2:"),
             StoreKey::new(&[5; 32]).unwrap(),

@@ -1,0 +1,209 @@
+//! The four routes. Every handler ends with `session.respond(reply).await`,
+//! which adds the one `Set-Cookie` the reply needs, if any.
+
+use picoserve::ResponseSent;
+use picoserve::extract::Form;
+use picoserve::io::Read;
+use picoserve::response::{
+    Connection, IntoResponse, Redirect, Response, ResponseWriter, StatusCode,
+};
+use rand_core::TryCryptoRng;
+use serde::Deserialize;
+use sesh_embassy::{SessionError, WithSession};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::html::{Html, Page};
+use crate::{AppSession, USER_LEN};
+
+/// Form fields are bounded: a longer value fails the form (400).
+const FIELD_LEN: usize = 64;
+
+/// The demo account. A real device stores a salted, slow hash (PBKDF2,
+/// Argon2) of a password set at provisioning, never one in the image.
+const DEMO_USER: &str = "admin";
+const DEMO_PASSWORD: &str = "admin";
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    username: heapless::String<FIELD_LEN>,
+    password: heapless::String<FIELD_LEN>,
+    csrf: heapless::String<FIELD_LEN>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: heapless::String<FIELD_LEN>,
+}
+
+/// What a handler answers, before the session adds its cookie.
+pub(crate) enum Reply {
+    Page(StatusCode, Page),
+    SeeOther(&'static str),
+    Text(StatusCode, &'static str),
+    User(heapless::String<USER_LEN>),
+    Error(SessionError),
+}
+
+/// Headers on every page: no caching of session-specific content, no
+/// framing, no sniffing, no referrer, and nothing but our inline CSS.
+const PAGE_HEADERS: [(&str, &str); 5] = [
+    ("Cache-Control", "no-store"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+];
+
+impl IntoResponse for Reply {
+    async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
+        self,
+        connection: Connection<'_, R>,
+        writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        match self {
+            Reply::Page(status, page) => {
+                let response = Response::new(status, Html(page)).with_headers(PAGE_HEADERS);
+                writer.write_response(connection, response).await
+            }
+            Reply::SeeOther(location) => Redirect::to(location).write_to(connection, writer).await,
+            Reply::Text(status, text) => {
+                let response = Response::new(status, text).with_header("Cache-Control", "no-store");
+                writer.write_response(connection, response).await
+            }
+            Reply::User(user) => {
+                let response = Response::ok(user).with_header("Cache-Control", "no-store");
+                writer.write_response(connection, response).await
+            }
+            Reply::Error(error) => error.write_to(connection, writer).await,
+        }
+    }
+}
+
+fn or_error(reply: Result<Reply, SessionError>) -> Reply {
+    reply.unwrap_or_else(Reply::Error)
+}
+
+/// The logged-in user: a live, protected session with a user.
+async fn current_user<R: TryCryptoRng>(
+    session: &AppSession<R>,
+) -> Option<heapless::String<USER_LEN>> {
+    if !session.is_protected().await {
+        return None;
+    }
+    session.get().await.and_then(|account| account.user)
+}
+
+/// `GET /`: counts the view, then shows the user or the login form.
+pub(crate) async fn index<R: TryCryptoRng>(session: AppSession<R>) -> WithSession<Reply> {
+    let reply = or_error(index_page(&session).await);
+    session.respond(reply).await
+}
+
+async fn index_page<R: TryCryptoRng>(session: &AppSession<R>) -> Result<Reply, SessionError> {
+    let protected = session.is_protected().await;
+    // One atomic read-modify-write; stores a new session if there is none.
+    let account = session
+        .update(|account| {
+            account.visits = account.visits.saturating_add(1);
+            account.clone()
+        })
+        .await?;
+    let csrf = session.csrf_token().await?;
+    let page = Page {
+        user: account.user.filter(|_| protected),
+        visits: account.visits,
+        csrf,
+        error: None,
+    };
+    Ok(Reply::Page(StatusCode::OK, page))
+}
+
+/// Compares both fields in constant time: the digests have one length, and
+/// `&` on `Choice` does not short-circuit.
+fn credentials_match(username: &str, password: &str) -> bool {
+    let user_ok = Sha256::digest(username.as_bytes()).ct_eq(&Sha256::digest(DEMO_USER.as_bytes()));
+    let password_ok =
+        Sha256::digest(password.as_bytes()).ct_eq(&Sha256::digest(DEMO_PASSWORD.as_bytes()));
+    bool::from(user_ok & password_ok)
+}
+
+/// `POST /login`.
+pub(crate) async fn login<R: TryCryptoRng>(
+    session: AppSession<R>,
+    Form(form): Form<LoginForm>,
+) -> WithSession<Reply> {
+    let reply = or_error(log_in(&session, &form).await);
+    session.respond(reply).await
+}
+
+async fn log_in<R: TryCryptoRng>(
+    session: &AppSession<R>,
+    form: &LoginForm,
+) -> Result<Reply, SessionError> {
+    // The token is bound to the session the form was served with; without a
+    // live session it fails, so this never creates one.
+    if !session.verify_csrf(&form.csrf).await {
+        return Ok(Reply::Text(
+            StatusCode::FORBIDDEN,
+            "bad or missing CSRF token\n",
+        ));
+    }
+    if !credentials_match(&form.username, &form.password) {
+        // The session is live (the token verified): the form reuses it and
+        // nothing new is stored.
+        let csrf = session.csrf_token().await?;
+        let visits = session.get().await.map_or(0, |account| account.visits);
+        let page = Page {
+            user: None,
+            visits,
+            csrf,
+            error: Some("Wrong user name or password."),
+        };
+        return Ok(Reply::Page(StatusCode::UNAUTHORIZED, page));
+    }
+    let Ok(user) = heapless::String::try_from(DEMO_USER) else {
+        return Ok(Reply::Text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "user name too long\n",
+        ));
+    };
+    // A fresh id at login: an id planted before login (fixation) is dead now.
+    session.regenerate().await?;
+    session
+        .update(|account| {
+            *account = crate::Account {
+                user: Some(user),
+                visits: 0,
+            };
+        })
+        .await?;
+    session.set_protected(true).await?;
+    Ok(Reply::SeeOther("/"))
+}
+
+/// `GET /me`.
+pub(crate) async fn me<R: TryCryptoRng>(session: AppSession<R>) -> WithSession<Reply> {
+    let reply = match current_user(&session).await {
+        Some(user) => Reply::User(user),
+        None => Reply::Text(StatusCode::UNAUTHORIZED, "not logged in\n"),
+    };
+    session.respond(reply).await
+}
+
+/// `POST /logout`.
+pub(crate) async fn logout<R: TryCryptoRng>(
+    session: AppSession<R>,
+    Form(form): Form<CsrfForm>,
+) -> WithSession<Reply> {
+    let reply = if session.verify_csrf(&form.csrf).await {
+        session.destroy().await;
+        Reply::SeeOther("/")
+    } else {
+        Reply::Text(StatusCode::FORBIDDEN, "bad or missing CSRF token\n")
+    };
+    session.respond(reply).await
+}

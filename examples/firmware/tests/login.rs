@@ -1,0 +1,316 @@
+//! The firmware app over a real embassy-net TCP/IP stack, in one process:
+//! picoserve serves on stack A with two workers, and an HTTP/1.1 client
+//! speaks to it from stack B across an in-memory link.
+//!
+//! Each test has its own `static` session table, its own pair of stacks and
+//! a deterministic RNG (ChaCha20 from a fixed seed, for tests only: a device
+//! seeds from its TRNG).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
+use embassy_futures::join::join3;
+use embassy_net::Stack;
+use firmware::host_net::{Client, Pair, Response, SERVER, send};
+use firmware::{AppSessions, CAPACITY, PORT};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sesh::signing::{Key, KeyRing};
+
+type TestRng = ChaCha20Rng;
+
+/// Brings up the table, then runs `scenario` against two web workers (and
+/// the sweeper) on a fresh pair of stacks.
+fn run<F: Future<Output = ()>>(
+    sessions: &'static AppSessions<TestRng>,
+    seed: u8,
+    scenario: impl FnOnce(Client<'static>) -> F,
+) {
+    let keys = KeyRing::new(Key::new(&[seed; 32]).unwrap());
+    futures_executor::block_on(sessions.init(ChaCha20Rng::from_seed([seed; 32]), keys)).unwrap();
+    let pair = Pair::new();
+    let server = workers(pair.server, sessions);
+    let client = Client::new(pair.client, SERVER, PORT);
+    pair.run(server, scenario(client));
+}
+
+async fn workers(stack: Stack<'static>, sessions: &'static AppSessions<TestRng>) {
+    join3(
+        firmware::serve(0, stack, sessions),
+        firmware::serve(1, stack, sessions),
+        sesh_embassy::run_sweeper(sessions),
+    )
+    .await;
+}
+
+/// The number on the page's counter.
+fn visits(page: &Response) -> u32 {
+    let after = page
+        .body
+        .split("<p class=\"count\">")
+        .nth(1)
+        .expect("a counter");
+    after.split('<').next().unwrap().parse().unwrap()
+}
+
+fn csrf(page: &Response) -> String {
+    page.input_value("csrf").expect("a CSRF field").to_owned()
+}
+
+/// GET / for the form, then POST /login as admin. Returns the login answer.
+async fn log_in(client: &mut Client<'_>) -> Response {
+    let page = client.get("/").await.unwrap();
+    assert_eq!(page.status, 200);
+    let token = csrf(&page);
+    client
+        .post_form(
+            "/login",
+            &[
+                ("username", "admin"),
+                ("password", "admin"),
+                ("csrf", &token),
+            ],
+        )
+        .await
+        .unwrap()
+}
+
+#[test]
+fn login_counter_logout() {
+    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
+    run(&SESSIONS, 1, |mut client| async move {
+        // Logged out: the form, with a token bound to a new session.
+        let page = client.get("/").await.unwrap();
+        assert_eq!(page.status, 200);
+        assert_eq!(
+            page.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert!(page.body.contains("action=\"/login\""));
+        assert!(!page.body.contains("Signed in"));
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        let set_cookie = page.header("set-cookie").unwrap();
+        assert!(set_cookie.starts_with("sid="), "{set_cookie}");
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+        let anonymous = client.cookie("sid").unwrap().to_owned();
+        assert_eq!(client.get("/me").await.unwrap().status, 401);
+
+        let token = csrf(&page);
+        let answer = client
+            .post_form(
+                "/login",
+                &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("csrf", &token),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 303);
+        assert_eq!(answer.header("location"), Some("/"));
+        let logged_in = client.cookie("sid").unwrap().to_owned();
+        assert_ne!(
+            logged_in, anonymous,
+            "login must move the session to a new id"
+        );
+
+        let me = client.get("/me").await.unwrap();
+        assert_eq!((me.status, me.body.as_str()), (200, "admin"));
+
+        let mut last = None;
+        for expected in 1..=3 {
+            let page = client.get("/").await.unwrap();
+            assert_eq!(page.status, 200);
+            assert!(page.body.contains("Signed in as <strong>admin</strong>"));
+            assert!(page.body.contains("action=\"/logout\""));
+            assert_eq!(visits(&page), expected);
+            last = Some(page);
+        }
+
+        // The pre-login id is dead (fixation defence).
+        let mut attacker = Client::new(client.stack(), SERVER, PORT);
+        attacker.set_cookie("sid", &anonymous);
+        assert_eq!(attacker.get("/me").await.unwrap().status, 401);
+
+        let token = csrf(&last.unwrap());
+        let answer = client
+            .post_form("/logout", &[("csrf", &token)])
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 303);
+        assert_eq!(answer.header("location"), Some("/"));
+        let removal = answer.header("set-cookie").unwrap();
+        assert!(
+            removal.starts_with("sid=") && removal.contains("Max-Age=0"),
+            "{removal}"
+        );
+        assert_eq!(client.cookie("sid"), None);
+
+        assert_eq!(client.get("/me").await.unwrap().status, 401);
+        // The old cookie, replayed, no longer names a session.
+        client.set_cookie("sid", &logged_in);
+        assert_eq!(client.get("/me").await.unwrap().status, 401);
+    });
+}
+
+#[test]
+fn forged_cookies_are_refused() {
+    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
+    run(&SESSIONS, 2, |mut client| async move {
+        assert_eq!(log_in(&mut client).await.status, 303);
+        let real = client.cookie("sid").unwrap().to_owned();
+        assert_eq!(client.get("/me").await.unwrap().status, 200);
+
+        let (id, tag) = real.split_once('.').expect("a signed cookie");
+        let mut flipped = tag.to_owned().into_bytes();
+        flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+        let forged = [
+            String::from("AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA"),
+            format!("{id}.{}", String::from_utf8(flipped).unwrap()),
+            id.to_owned(),
+            format!("{id}."),
+            String::from("not-a-cookie"),
+        ];
+        let mut attacker = Client::new(client.stack(), SERVER, PORT);
+        for value in &forged {
+            attacker.set_cookie("sid", value);
+            let me = attacker.get("/me").await.unwrap();
+            assert_eq!(me.status, 401, "forged cookie {value:?} was accepted");
+        }
+        // Another cookie beside the real one does not matter...
+        let mut beside = Client::new(client.stack(), SERVER, PORT);
+        beside.set_cookie("theme", "dark");
+        beside.set_cookie("sid", &real);
+        assert_eq!(beside.get("/me").await.unwrap().status, 200);
+        // ...but two `sid` cookies, one real, are ambiguous: no session.
+        let request = format!(
+            "GET /me HTTP/1.1\r\nHost: device\r\nCookie: sid={real}; sid={}\r\n\r\n",
+            forged[0]
+        );
+        let me = send(client.stack(), SERVER, PORT, request.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(me.status, 401);
+
+        // The real one still works.
+        assert_eq!(client.get("/me").await.unwrap().status, 200);
+    });
+}
+
+#[test]
+fn csrf_and_credentials_are_checked() {
+    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
+    run(&SESSIONS, 3, |mut client| async move {
+        // No session, so no token can verify.
+        let answer = client
+            .post_form(
+                "/login",
+                &[("username", "admin"), ("password", "admin"), ("csrf", "x")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 403);
+        assert_eq!(answer.header("set-cookie"), None);
+        assert_eq!(SESSIONS.occupancy().await.0, 0);
+
+        let page = client.get("/").await.unwrap();
+        let token = csrf(&page);
+        let cookie = client.cookie("sid").unwrap().to_owned();
+        assert_eq!(SESSIONS.occupancy().await.0, 1);
+
+        // A token from elsewhere is refused.
+        let answer = client
+            .post_form(
+                "/login",
+                &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("csrf", "AAAAAAAAAAAAAAAAAAAAAA"),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 403);
+
+        // Wrong password: 401, the form again with an error, the same
+        // session (no new cookie, nothing new stored).
+        let answer = client
+            .post_form(
+                "/login",
+                &[
+                    ("username", "admin"),
+                    ("password", "wrong"),
+                    ("csrf", &token),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 401);
+        assert!(answer.body.contains("Wrong user name or password."));
+        assert!(answer.body.contains("action=\"/login\""));
+        assert_eq!(csrf(&answer), token);
+        assert_eq!(answer.header("set-cookie"), None);
+        assert_eq!(client.cookie("sid"), Some(cookie.as_str()));
+        assert_eq!(SESSIONS.occupancy().await.0, 1);
+        assert_eq!(client.get("/me").await.unwrap().status, 401);
+
+        // Wrong user, and markup in the user name, are just wrong.
+        let answer = client
+            .post_form(
+                "/login",
+                &[
+                    ("username", "<b>admin"),
+                    ("password", "admin"),
+                    ("csrf", &token),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 401);
+        assert!(!answer.body.contains("<b>"));
+
+        // Logged in, a logout without the token is refused.
+        assert_eq!(log_in(&mut client).await.status, 303);
+        let answer = client
+            .post_form("/logout", &[("csrf", &token)])
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 403);
+        assert_eq!(client.get("/me").await.unwrap().status, 200);
+    });
+}
+
+#[test]
+fn anonymous_flood_keeps_the_login() {
+    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
+    run(&SESSIONS, 4, |mut client| async move {
+        assert_eq!(log_in(&mut client).await.status, 303);
+        assert_eq!(visits(&client.get("/").await.unwrap()), 1);
+
+        // Three tables' worth of cookie-less visitors, each storing a session.
+        let mut first_visitor = None;
+        for _ in 0..3 * CAPACITY {
+            let mut visitor = Client::new(client.stack(), SERVER, PORT);
+            let page = visitor.get("/").await.unwrap();
+            assert_eq!(page.status, 200);
+            assert_eq!(visits(&page), 1);
+            assert!(visitor.cookie("sid").is_some());
+            first_visitor.get_or_insert(visitor);
+        }
+        assert_eq!(SESSIONS.occupancy().await, (CAPACITY, CAPACITY));
+
+        // The oldest anonymous session made room; the login did not.
+        let mut first_visitor = first_visitor.unwrap();
+        let page = first_visitor.get("/").await.unwrap();
+        assert_eq!(visits(&page), 1, "the first visitor's session was evicted");
+
+        let me = client.get("/me").await.unwrap();
+        assert_eq!((me.status, me.body.as_str()), (200, "admin"));
+        assert_eq!(visits(&client.get("/").await.unwrap()), 2);
+    });
+}

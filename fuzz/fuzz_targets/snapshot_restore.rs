@@ -1,0 +1,37 @@
+//! Snapshot restore on arbitrary bytes, then the restored table's invariants.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sesh::table::{Slots, Table};
+use sesh::{Instant, SessionTable};
+
+fn check<S: Slots<Data = u32>>(mut table: Table<S>, bytes: &[u8], now: Instant, fresh: impl Fn() -> Table<S>) {
+    match table.restore_snapshot(bytes, now) {
+        Err(_) => assert!(table.is_empty(), "a refused snapshot left sessions behind"),
+        Ok(restored) => {
+            assert_eq!(restored, table.len());
+            assert!(table.len() <= table.capacity());
+            // Nothing restored has expired, nothing outlives the policy.
+            let limit = table.policy().start(now);
+            for (id, record) in table.iter() {
+                assert!(!record.deadlines.is_expired(now));
+                assert!(record.deadlines.idle <= limit.idle && record.deadlines.absolute <= limit.absolute);
+                assert!(table.contains(&id, now));
+            }
+            // A snapshot of the result restores to the same sessions.
+            let mut buf = vec![0u8; 64 + bytes.len() * 2];
+            let Ok(len) = table.write_snapshot(&mut buf, now) else { panic!("re-snapshot failed") };
+            let mut copy = fresh();
+            assert_eq!(copy.restore_snapshot(&buf[..len], now), Ok(restored));
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((now, bytes)) = data.split_first_chunk::<8>() else { return };
+    let now = Instant::from_millis(u64::from_le_bytes(*now) >> 20);
+    check(SessionTable::<u32, 8>::new(), bytes, now, SessionTable::<u32, 8>::new);
+    check(sesh::AllocSessionTable::<u32>::with_max_sessions(64), bytes, now, || {
+        sesh::AllocSessionTable::with_max_sessions(64)
+    });
+});
