@@ -29,6 +29,16 @@ enum Op {
     Snapshot,
 }
 
+/// Mostly creates, so that a large table fills up and evicts.
+fn big_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => any::<u32>().prop_map(Op::Create),
+        2 => any::<usize>().prop_map(Op::Get),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(i, p)| Op::Protect(i, p)),
+        1 => (0u64..50).prop_map(Op::Advance),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => any::<u32>().prop_map(Op::Create),
@@ -113,13 +123,20 @@ impl Model {
         if self.entries.len() < self.capacity || self.purge(now) > 0 {
             return true;
         }
-        let victim = self
+        // Large tables evict a batch of the least recently used at once.
+        let batch = (self.capacity / 64).clamp(1, sesh::table::MAX_EVICTION_BATCH);
+        let mut unprotected: Vec<([u8; 22], u64)> = self
             .entries
             .iter()
             .filter(|(_, (_, e))| !e.protected)
-            .min_by_key(|(_, (_, e))| e.last_use)
-            .map(|(k, _)| *k);
-        victim.is_some_and(|k| self.entries.remove(&k).is_some())
+            .map(|(k, (_, e))| (*k, e.last_use))
+            .collect();
+        unprotected.sort_by_key(|(_, last_use)| *last_use);
+        let victims: Vec<[u8; 22]> = unprotected.iter().take(batch).map(|(k, _)| *k).collect();
+        for k in &victims {
+            self.entries.remove(k);
+        }
+        !victims.is_empty()
     }
 
     fn start(&self, now: Instant) -> Deadlines {
@@ -311,5 +328,15 @@ proptest! {
     #[test]
     fn alloc_table_of_16(policy in policy(), ops in prop::collection::vec(op(), 1..200)) {
         run(|| sesh::AllocSessionTable::<u32>::with_max_sessions(16), policy, ops);
+    }
+}
+
+proptest! {
+    // Fewer cases: each one fills a 256-slot table and compares it whole after every step.
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn alloc_table_of_256_evicts_in_batches(policy in policy(), ops in prop::collection::vec(big_op(), 1..700)) {
+        run(|| sesh::AllocSessionTable::<u32>::with_max_sessions(256), policy, ops);
     }
 }

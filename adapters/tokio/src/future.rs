@@ -62,7 +62,7 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
     }
     let config = &session.shared.config;
     let cookie = config.cookie();
-    let mut value = String::with_capacity(160);
+    let mut value = String::new();
     let written = match outcome.cookie {
         CookieChange::Keep => None,
         CookieChange::Set { id, expires_at } => {

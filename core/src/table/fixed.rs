@@ -67,6 +67,21 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
         self.slots.iter_mut().flatten().find(|e| e.id == *id)
     }
 
+    fn get_mut_unless(
+        &mut self,
+        id: &SessionId,
+        drop_if: impl FnOnce(&Entry<D>) -> bool,
+    ) -> Option<&mut Entry<D>> {
+        let at = self.position(id)?;
+        let slot = self.slots.get_mut(at)?;
+        if slot.as_ref().is_some_and(drop_if) {
+            *slot = None;
+            self.len = self.len.saturating_sub(1);
+            return None;
+        }
+        slot.as_mut()
+    }
+
     fn insert(&mut self, entry: Entry<D>) -> Result<(), Entry<D>> {
         match self.slots.iter_mut().find(|s| s.is_none()) {
             Some(slot) => {

@@ -1,8 +1,8 @@
 //! A hash map of entries on the heap (feature `alloc`), for hosts.
 
-use core::hash::{BuildHasherDefault, Hasher};
+use core::hash::Hasher;
 
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 
 use super::slots::{Entry, Sealed, Slots};
 use crate::SessionId;
@@ -43,7 +43,10 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Entries in a hashbrown map, with a maximum count chosen at run time.
+/// Entries in a hashbrown table, with a maximum count chosen at run time.
+///
+/// The id is stored once, inside the entry, and compared as plain bytes:
+/// a lookup runs only for ids whose signature verified (see [`IdHasher`]).
 ///
 /// ```
 /// use sesh::table::{MapSlots, Table};
@@ -51,10 +54,26 @@ impl Hasher for IdHasher {
 /// let table: Table<MapSlots<String>> = Table::with_max_sessions(1_000);
 /// assert_eq!(table.capacity(), 1_000);
 /// ```
-#[derive(Debug)]
 pub struct MapSlots<D> {
-    map: HashMap<SessionId, Entry<D>, BuildHasherDefault<IdHasher>>,
+    table: HashTable<Entry<D>>,
     max: usize,
+}
+
+impl<D> core::fmt::Debug for MapSlots<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MapSlots")
+            .field("len", &self.table.len())
+            .field("max", &self.max)
+            .finish()
+    }
+}
+
+fn hash(id: &SessionId) -> u64 {
+    id.hash_word()
+}
+
+fn is<D>(id: &SessionId) -> impl Fn(&Entry<D>) -> bool + '_ {
+    move |e| e.id.as_bytes() == id.as_bytes()
 }
 
 impl<D> MapSlots<D> {
@@ -62,13 +81,12 @@ impl<D> MapSlots<D> {
     ///
     /// ```
     /// use sesh::table::{MapSlots, Slots};
-    /// let slots = MapSlots::<u32>::with_max(3);
-    /// assert_eq!(slots.capacity(), 3);
-    /// assert!(slots.is_empty());
+    /// let slots = MapSlots::<u8>::with_max(10);
+    /// assert_eq!((slots.len(), slots.capacity()), (0, 10));
     /// ```
     pub fn with_max(max: usize) -> Self {
         MapSlots {
-            map: HashMap::default(),
+            table: HashTable::new(),
             max,
         }
     }
@@ -84,40 +102,58 @@ impl<D> Slots for MapSlots<D> {
     }
 
     fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     fn get(&self, id: &SessionId) -> Option<&Entry<D>> {
-        self.map.get(id)
+        self.table.find(hash(id), is(id))
     }
 
     fn get_mut(&mut self, id: &SessionId) -> Option<&mut Entry<D>> {
-        self.map.get_mut(id)
+        self.table.find_mut(hash(id), is(id))
+    }
+
+    fn get_mut_unless(
+        &mut self,
+        id: &SessionId,
+        drop_if: impl FnOnce(&Entry<D>) -> bool,
+    ) -> Option<&mut Entry<D>> {
+        let found = self.table.find_entry(hash(id), is(id)).ok()?;
+        if drop_if(found.get()) {
+            found.remove();
+            None
+        } else {
+            Some(found.into_mut())
+        }
     }
 
     fn insert(&mut self, entry: Entry<D>) -> Result<(), Entry<D>> {
-        if self.map.len() >= self.max || self.map.contains_key(&entry.id) {
+        if self.table.len() >= self.max || self.get(&entry.id).is_some() {
             return Err(entry);
         }
-        self.map.insert(entry.id, entry);
+        let h = hash(&entry.id);
+        self.table.insert_unique(h, entry, |e| hash(&e.id));
         Ok(())
     }
 
     fn remove(&mut self, id: &SessionId) -> Option<Entry<D>> {
-        self.map.remove(id)
+        self.table
+            .find_entry(hash(id), is(id))
+            .ok()
+            .map(|e| e.remove().0)
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&Entry<D>) -> bool) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, e| keep(e));
-        before.saturating_sub(self.map.len())
+        let before = self.table.len();
+        self.table.retain(|e| keep(e));
+        before.saturating_sub(self.table.len())
     }
 
     fn entries(&self) -> impl Iterator<Item = &Entry<D>> {
-        self.map.values()
+        self.table.iter()
     }
 
     fn clear(&mut self) {
-        self.map.clear();
+        self.table.clear();
     }
 }

@@ -46,6 +46,10 @@ use crate::{Instant, SessionId};
 /// ```
 pub const ID_ATTEMPTS: usize = 4;
 
+/// The most sessions a full table evicts at once (large tables only: a table
+/// of fewer than 128 slots evicts exactly one).
+pub const MAX_EVICTION_BATCH: usize = 64;
+
 /// What a use of a session did to its lifetime.
 ///
 /// ```
@@ -119,6 +123,9 @@ pub struct Table<S> {
     /// compared with wrapping arithmetic, so only an entry idle for 2³² uses
     /// could look young again.
     uses: u32,
+    /// No stored session expires before this (a lower bound, exact after a
+    /// purge): a full table skips the purge scan until it has passed.
+    expiry_floor: Instant,
 }
 
 impl<D, const N: usize> Table<FixedSlots<D, N>> {
@@ -134,6 +141,7 @@ impl<D, const N: usize> Table<FixedSlots<D, N>> {
             slots: FixedSlots::new(),
             policy: ExpiryPolicy::new(),
             uses: 0,
+            expiry_floor: Instant::MAX,
         }
     }
 }
@@ -157,6 +165,7 @@ impl<D> Table<MapSlots<D>> {
             slots: MapSlots::with_max(max_sessions),
             policy: ExpiryPolicy::new(),
             uses: 0,
+            expiry_floor: Instant::MAX,
         }
     }
 }
@@ -264,12 +273,8 @@ impl<S: Slots> Table<S> {
 
     /// The live entry for `id`, after dropping it if it has expired.
     fn live_mut(&mut self, id: &SessionId, now: Instant) -> Option<&mut Entry<S::Data>> {
-        let expired = self.slots.get(id)?.deadlines.is_expired(now);
-        if expired {
-            self.slots.remove(id);
-            return None;
-        }
-        self.slots.get_mut(id)
+        self.slots
+            .get_mut_unless(id, |e| e.deadlines.is_expired(now))
     }
 
     /// Marks a use of `id` at `now`: LRU order and the throttled refresh.
@@ -372,11 +377,14 @@ impl<S: Slots> Table<S> {
         change: impl FnOnce(RecordMut<'_, S::Data>) -> R,
     ) -> Option<R> {
         let (entry, _) = self.touch(id, now)?;
-        Some(change(RecordMut {
+        let out = change(RecordMut {
             deadlines: &mut entry.deadlines,
             protected: &mut entry.protected,
             data: &mut entry.data,
-        }))
+        });
+        let deadlines = entry.deadlines;
+        self.note_deadline(&deadlines);
+        Some(out)
     }
 
     /// Marks a live session protected (logged in) or not, counting a use.
@@ -432,19 +440,28 @@ impl<S: Slots> Table<S> {
         if self.slots.len() < self.slots.capacity() {
             return true;
         }
-        if self.purge_expired(now) > 0 {
+        if now >= self.expiry_floor && self.purge_expired(now) > 0 {
             return true;
         }
-        let victim = self
-            .slots
-            .entries()
-            .filter(|e| !e.protected)
-            .max_by_key(|e| self.uses.wrapping_sub(e.last_access))
-            .map(|e| e.id);
-        match victim {
-            Some(id) => self.slots.remove(&id).is_some(),
-            None => false,
+        // Large tables evict a batch of the oldest at once, so that a flood of
+        // new sessions costs one scan per batch rather than one per session.
+        let batch = (self.slots.capacity() / 64).clamp(1, MAX_EVICTION_BATCH);
+        let mut oldest: heapless::Vec<(u32, SessionId), MAX_EVICTION_BATCH> = heapless::Vec::new();
+        for entry in self.slots.entries().filter(|e| !e.protected) {
+            let age = self.uses.wrapping_sub(entry.last_access);
+            if oldest.len() < batch {
+                let _ = oldest.push((age, entry.id));
+            } else if let Some(youngest) = oldest.iter_mut().min_by_key(|(a, _)| *a)
+                && age > youngest.0
+            {
+                *youngest = (age, entry.id);
+            }
         }
+        let mut freed = false;
+        for (_, id) in &oldest {
+            freed |= self.slots.remove(id).is_some();
+        }
+        freed
     }
 
     /// Stores a new session with `data` under a fresh id.
@@ -493,6 +510,7 @@ impl<S: Slots> Table<S> {
         }
         let access = Access::of(&record.deadlines, true, record.protected);
         let last_access = self.next_use();
+        self.note_deadline(&record.deadlines);
         let entry = Entry {
             id,
             deadlines: record.deadlines,
@@ -571,6 +589,7 @@ impl<S: Slots> Table<S> {
         entry.id = new_id;
         entry.deadlines = self.policy.start(now);
         entry.last_access = self.next_use();
+        self.note_deadline(&entry.deadlines);
         let access = Access::of(&entry.deadlines, true, entry.protected);
         // The slot just freed takes it back, so this cannot be full.
         self.slots
@@ -590,7 +609,21 @@ impl<S: Slots> Table<S> {
     /// assert!(table.is_empty());
     /// ```
     pub fn purge_expired(&mut self, now: Instant) -> usize {
-        self.slots.retain(|e| !e.deadlines.is_expired(now))
+        let mut floor = Instant::MAX;
+        let purged = self.slots.retain(|e| {
+            let live = !e.deadlines.is_expired(now);
+            if live {
+                floor = floor.min(e.deadlines.expires_at());
+            }
+            live
+        });
+        self.expiry_floor = floor;
+        purged
+    }
+
+    /// Lowers the expiry floor for a deadline just stored.
+    fn note_deadline(&mut self, deadlines: &Deadlines) {
+        self.expiry_floor = self.expiry_floor.min(deadlines.expires_at());
     }
 
     /// When the next session expires, if any: a sweeper sleeps until then.
@@ -644,6 +677,7 @@ impl<S: Slots> Table<S> {
     /// ```
     pub fn clear(&mut self) {
         self.slots.clear();
+        self.expiry_floor = Instant::MAX;
     }
 }
 

@@ -61,6 +61,13 @@ pub trait Slots: sealed::Sealed {
     fn get(&self, id: &SessionId) -> Option<&Entry<Self::Data>>;
     /// The entry for `id`, to change.
     fn get_mut(&mut self, id: &SessionId) -> Option<&mut Entry<Self::Data>>;
+    /// The entry for `id`, to change, unless `drop_if` says to remove it
+    /// (then it is removed and `None` returned): one probe for both.
+    fn get_mut_unless(
+        &mut self,
+        id: &SessionId,
+        drop_if: impl FnOnce(&Entry<Self::Data>) -> bool,
+    ) -> Option<&mut Entry<Self::Data>>;
     /// Stores an entry whose id is not present; hands it back when full.
     fn insert(&mut self, entry: Entry<Self::Data>) -> Result<(), Entry<Self::Data>>;
     /// Takes the entry for `id` out.

@@ -14,7 +14,38 @@ use super::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
 #[derive(Debug)]
 struct Versioned {
     version: u64,
-    data: Vec<u8>,
+    data: Bytes,
+}
+
+/// Session data: inline when small (most sessions hold a few bytes), so
+/// that a session costs one table slot and no allocation of its own.
+#[derive(Debug)]
+enum Bytes {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+/// The most bytes kept inline; the enum stays 24 bytes.
+const INLINE: usize = 22;
+
+impl Bytes {
+    fn new(data: &[u8]) -> Self {
+        if let Ok(len) = u8::try_from(data.len())
+            && data.len() <= INLINE
+        {
+            let mut buf = [0u8; INLINE];
+            buf.iter_mut().zip(data).for_each(|(b, d)| *b = *d);
+            return Bytes::Inline { len, buf };
+        }
+        Bytes::Heap(data.into())
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            Bytes::Heap(b) => b,
+        }
+    }
 }
 
 /// Sessions in memory: fast, bounded, and lost on restart.
@@ -127,7 +158,7 @@ impl SessionStore for MemoryStore {
             record: SessionRecord {
                 deadlines: *r.deadlines,
                 protected: *r.protected,
-                data: r.data.data.clone(),
+                data: r.data.data.as_slice().to_vec(),
             },
             version: r.data.version,
         }))
@@ -144,7 +175,7 @@ impl SessionStore for MemoryStore {
             protected: record.protected,
             data: Versioned {
                 version: 1,
-                data: record.data.clone(),
+                data: Bytes::new(&record.data),
             },
         };
         match self.shard(id)?.insert(*id, stored, now) {
@@ -173,7 +204,7 @@ impl SessionStore for MemoryStore {
             *stored.protected = record.protected;
             *stored.data = Versioned {
                 version,
-                data: record.data.clone(),
+                data: Bytes::new(&record.data),
             };
             Saved::Stored(version)
         });
@@ -198,5 +229,21 @@ impl SessionStore for MemoryStore {
             sessions,
             capacity: Some(self.max_sessions),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bytes;
+
+    #[test]
+    fn bytes_round_trip_inline_and_on_the_heap() {
+        for len in [0usize, 1, 21, 22, 23, 4096] {
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let bytes = Bytes::new(&data);
+            assert_eq!(bytes.as_slice(), data.as_slice());
+            assert_eq!(matches!(bytes, Bytes::Inline { .. }), len <= super::INLINE);
+        }
+        assert_eq!(std::mem::size_of::<Bytes>(), 24);
     }
 }
