@@ -126,6 +126,22 @@ pub struct Table<S> {
     /// No stored session expires before this (a lower bound, exact after a
     /// purge): a full table skips the purge scan until it has passed.
     expiry_floor: Instant,
+    when_full: WhenFull,
+}
+
+/// What a full table does for a new session once its expired sessions are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WhenFull {
+    /// Evict the least recently used session that is not protected (logged
+    /// in). Anonymous visitors keep getting sessions; the oldest anonymous
+    /// ones go. The default.
+    #[default]
+    EvictLeastRecentlyUsed,
+    /// Refuse the new session ([`CreateError::Full`]; 503 on a host). Nobody
+    /// loses a session, but a flood of new visitors is turned away until
+    /// sessions expire.
+    Refuse,
 }
 
 impl<D, const N: usize> Table<FixedSlots<D, N>> {
@@ -142,6 +158,7 @@ impl<D, const N: usize> Table<FixedSlots<D, N>> {
             policy: ExpiryPolicy::new(),
             uses: 0,
             expiry_floor: Instant::MAX,
+            when_full: WhenFull::EvictLeastRecentlyUsed,
         }
     }
 }
@@ -166,6 +183,7 @@ impl<D> Table<MapSlots<D>> {
             policy: ExpiryPolicy::new(),
             uses: 0,
             expiry_floor: Instant::MAX,
+            when_full: WhenFull::EvictLeastRecentlyUsed,
         }
     }
 }
@@ -209,6 +227,27 @@ impl<S: Slots> Table<S> {
     /// ```
     pub fn set_policy(&mut self, policy: ExpiryPolicy) {
         self.policy = policy;
+    }
+
+    /// Sets what a full table does for a new session once expired sessions
+    /// are gone (default [`WhenFull::EvictLeastRecentlyUsed`]).
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::table::{CreateError, WhenFull};
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 1>::new().with_when_full(WhenFull::Refuse);
+    /// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert_eq!(table.create(&mut rng, Instant::ZERO, 2), Err(CreateError::Full(2)));
+    /// ```
+    pub const fn with_when_full(mut self, when_full: WhenFull) -> Self {
+        self.when_full = when_full;
+        self
+    }
+
+    /// Changes what a full table does; see [`Table::with_when_full`].
+    pub fn set_when_full(&mut self, when_full: WhenFull) {
+        self.when_full = when_full;
     }
 
     /// Sessions held, live or not yet purged.
@@ -442,6 +481,9 @@ impl<S: Slots> Table<S> {
         }
         if now >= self.expiry_floor && self.purge_expired(now) > 0 {
             return true;
+        }
+        if self.when_full == WhenFull::Refuse {
+            return false;
         }
         // Large tables evict a batch of the oldest at once, so that a flood of
         // new sessions costs one scan per batch rather than one per session.

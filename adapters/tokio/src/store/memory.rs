@@ -115,6 +115,24 @@ impl MemoryStore {
         }
     }
 
+    /// Sets what a full shard does for a new session once its expired
+    /// sessions are gone: evict the least recently used anonymous session
+    /// (the default), or refuse it with [`StoreError::Full`] (503).
+    ///
+    /// ```
+    /// use sesh::table::WhenFull;
+    /// let store = sesh_tokio::MemoryStore::new(1_000).when_full(WhenFull::Refuse);
+    /// ```
+    pub fn when_full(self, when_full: sesh::table::WhenFull) -> Self {
+        for shard in self.shards.iter() {
+            shard
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_when_full(when_full);
+        }
+        self
+    }
+
     /// The bound given at construction.
     pub fn max_sessions(&self) -> usize {
         self.max_sessions
