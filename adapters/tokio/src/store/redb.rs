@@ -138,6 +138,16 @@ impl RedbStore {
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?
             .map_err(backend)?;
+        Self::with_database(db, key).await
+    }
+
+    /// Uses a database the caller opened, for example with a custom
+    /// `redb::StorageBackend` or builder settings.
+    ///
+    /// After an I/O error (disk full, read-only file) redb refuses every
+    /// later transaction until the database is opened again: each request
+    /// then answers 500, and the data already committed stays intact.
+    pub async fn with_database(db: Database, key: StoreKey) -> Result<Self, StoreError> {
         let store = RedbStore {
             db: Arc::new(db),
             key,
