@@ -228,5 +228,25 @@ mod redis_store {
             .await
             .unwrap();
         assert!(left.is_empty());
+        // Each field damaged in turn: absent and deleted, so nothing saves over it.
+        for field in ["v", "e", "d"] {
+            store.create(&a, &record(b"x", now), now).await.unwrap();
+            let _: () = redis::cmd("HSET")
+                .arg(&keys[0])
+                .arg(field)
+                .arg("garbage")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            assert_eq!(store.load(&a, now).await.unwrap(), None, "damaged {field}");
+            let saved = store.save(&a, &record(b"y", now), 1, now).await.unwrap();
+            assert_eq!(saved, sesh_tokio::store::Saved::Missing, "damaged {field}");
+            let left: Vec<String> = redis::cmd("KEYS")
+                .arg("t2:*")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            assert!(left.is_empty(), "damaged {field} was not deleted");
+        }
     }
 }

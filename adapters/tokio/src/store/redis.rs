@@ -16,8 +16,8 @@ use super::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
 /// deadline so that the caller's clock decides liveness, as in every store;
 /// the TTL makes Redis drop the key at the same time.
 const CREATE: &str = r"
-local e = redis.call('HGET', KEYS[1], 'e')
-if e and tonumber(e) > tonumber(ARGV[3]) then return 0 end
+local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
+if e and e > tonumber(ARGV[3]) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'e', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -27,9 +27,10 @@ return 1";
 /// else the new version.
 const SAVE: &str = r"
 local f = redis.call('HMGET', KEYS[1], 'v', 'e')
-if not f[1] or not f[2] or tonumber(f[2]) <= tonumber(ARGV[4]) then return -1 end
+local v, e = tonumber(f[1]), tonumber(f[2])
+if not v or not e or e <= tonumber(ARGV[4]) then return -1 end
 if f[1] ~= ARGV[1] then return -2 end
-local n = tonumber(f[1]) + 1
+local n = v + 1
 redis.call('HSET', KEYS[1], 'v', n, 'd', ARGV[2], 'e', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return n";
@@ -117,6 +118,22 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     }
 }
 
+/// The raw `v`, `d` and `e` fields of a session's hash.
+type Fields = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Reads the `v`, `d` and `e` fields; `None` unless all three are well formed
+/// and agree (the deadline the scripts use is the record's own).
+fn parse(fields: Fields) -> Option<StoredSession> {
+    let (Some(version), Some(data), Some(deadline)) = fields else {
+        return None;
+    };
+    let number = |bytes: &[u8]| std::str::from_utf8(bytes).ok()?.parse::<u64>().ok();
+    let version = number(&version)?;
+    let record = SessionRecord::<Vec<u8>>::decode(&data).ok()?;
+    (number(&deadline)? == record.deadlines.expires_at().as_millis())
+        .then_some(StoredSession { record, version })
+}
+
 fn ttl_millis(record: &SessionRecord<Vec<u8>>, now: Instant) -> u64 {
     record
         .deadlines
@@ -180,23 +197,22 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<StoredSession>, StoreError> {
         let key = self.redis_key(id);
         let mut con = self.connection()?;
-        let (version, data): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+        let fields: Fields = redis::cmd("HMGET")
             .arg(&key)
             .arg("v")
             .arg("d")
+            .arg("e")
             .query_async(&mut con)
             .await
             .map_err(unavailable)?;
-        let (Some(version), Some(data)) = (version, data) else {
+        if fields == (None, None, None) {
             return Ok(None);
-        };
-        match SessionRecord::<Vec<u8>>::decode(&data) {
-            Ok(record) if !record.deadlines.is_expired(now) => {
-                Ok(Some(StoredSession { record, version }))
-            }
-            Ok(_) => Ok(None),
-            Err(e) => {
-                tracing::warn!(error = %e, "undecodable session record deleted");
+        }
+        match parse(fields) {
+            Some(stored) if !stored.record.deadlines.is_expired(now) => Ok(Some(stored)),
+            Some(_) => Ok(None),
+            None => {
+                tracing::warn!("undecodable session record deleted");
                 let _: () = con.del(&key).await.map_err(unavailable)?;
                 Ok(None)
             }

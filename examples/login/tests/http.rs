@@ -1,0 +1,393 @@
+//! The login demo over real HTTP/1.1 on loopback, on an ephemeral port. The
+//! client keeps no cookies and follows no redirects: each test sends the
+//! `Cookie` header itself and sees every 303.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+
+use login::{Credentials, Options, StoreSpec};
+use reqwest::header::{
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE, X_FRAME_OPTIONS,
+};
+use reqwest::{Client, StatusCode};
+use sesh_tokio::{MemoryStore, SessionStore};
+
+const SECRET: &[u8] = b"a test secret that is 32 bytes!!";
+const USER: &str = "admin";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Server {
+    url: String,
+    store: Arc<MemoryStore>,
+    client: Client,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The `sid=…` pair of the only `Set-Cookie`.
+    fn cookie(&self) -> String {
+        let all = self.set_cookies();
+        assert_eq!(all.len(), 1, "{all:?}");
+        let pair = all[0].split(';').next().unwrap().to_owned();
+        assert!(pair.starts_with("sid=") && pair.len() == 4 + 45, "{pair}");
+        pair
+    }
+
+    /// The value of the hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let (_, rest) = self
+            .body
+            .split_once(marker)
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let (token, _) = rest.split_once('"').unwrap();
+        let token = token.to_owned();
+        assert_eq!(token.len(), 22, "{token}");
+        token
+    }
+
+    fn header(&self, name: reqwest::header::HeaderName) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+async fn start() -> Server {
+    let store = Arc::new(MemoryStore::default());
+    let options = Options {
+        secret: SECRET.to_vec(),
+        secure_cookies: false,
+        credentials: Credentials::new(USER, PASSWORD),
+        store: StoreSpec::Memory,
+    };
+    let app = login::app(
+        login::layer(store.clone(), &options).unwrap(),
+        options.credentials,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            panic!("server failed: {e}");
+        }
+    });
+    let client = Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Server {
+        url: format!("http://{addr}"),
+        store,
+        client,
+    }
+}
+
+impl Server {
+    async fn answer(response: reqwest::Response) -> Answer {
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
+        let mut request = self.client.get(format!("{}{path}", self.url));
+        if let Some(c) = cookie {
+            request = request.header(COOKIE, c);
+        }
+        Self::answer(request.send().await.unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+        let mut request = self.client.post(format!("{}{path}", self.url)).form(form);
+        if let Some(c) = cookie {
+            request = request.header(COOKIE, c);
+        }
+        Self::answer(request.send().await.unwrap()).await
+    }
+
+    /// Sessions in the store.
+    async fn sessions(&self) -> usize {
+        self.store.occupancy().await.unwrap().sessions
+    }
+
+    /// Fetches the form: its cookie and CSRF token.
+    async fn form(&self) -> (String, String) {
+        let form = self.get("/", None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        (form.cookie(), form.csrf())
+    }
+
+    /// Signs in from the form's session; returns the new cookie.
+    async fn sign_in(&self, cookie: &str, csrf: &str) -> String {
+        let answer = self
+            .post(
+                "/login",
+                Some(cookie),
+                &[("username", USER), ("password", PASSWORD), ("csrf", csrf)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert_eq!(answer.header(LOCATION), Some("/"));
+        answer.cookie()
+    }
+}
+
+#[tokio::test]
+async fn the_form_carries_a_csrf_token_and_a_cookie() {
+    let server = start().await;
+    let form = server.get("/", None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(
+        form.header(CONTENT_TYPE).unwrap().starts_with("text/html"),
+        "{:?}",
+        form.headers
+    );
+    assert!(
+        form.body
+            .contains(r#"<form method="post" action="/login">"#)
+    );
+    assert!(form.body.contains(r#"name="username""#) && form.body.contains(r#"name="password""#));
+    form.csrf();
+    assert_eq!(
+        form.set_cookies()[0]
+            .split_once(';')
+            .map(|(_, attributes)| attributes),
+        Some(" Path=/; Max-Age=1800; HttpOnly; SameSite=Lax")
+    );
+    form.cookie();
+    assert_eq!(
+        form.header(CONTENT_SECURITY_POLICY),
+        Some("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+    );
+    assert_eq!(form.header(X_FRAME_OPTIONS), Some("DENY"));
+    assert_eq!(server.sessions().await, 1);
+
+    // The same browser keeps its session and token.
+    let (cookie, csrf) = (form.cookie(), form.csrf());
+    let again = server.get("/", Some(&cookie)).await;
+    assert!(again.set_cookies().is_empty(), "{:?}", again.set_cookies());
+    assert_eq!(again.csrf(), csrf);
+    assert_eq!(server.sessions().await, 1);
+}
+
+#[tokio::test]
+async fn login_without_a_valid_csrf_token_is_forbidden() {
+    let server = start().await;
+    let (cookie, csrf) = server.form().await;
+    let right = [("username", USER), ("password", PASSWORD)];
+
+    // No token at all.
+    let answer = server.post("/login", Some(&cookie), &right).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    // A wrong token.
+    let wrong = "A".repeat(22);
+    let answer = server
+        .post(
+            "/login",
+            Some(&cookie),
+            &[right[0], right[1], ("csrf", &wrong)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    // The right token without its session (a cross-site post from a page that stole it).
+    let answer = server
+        .post("/login", None, &[right[0], right[1], ("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(
+        answer.set_cookies().is_empty(),
+        "{:?}",
+        answer.set_cookies()
+    );
+    // Another session's token.
+    let (other_cookie, _) = server.form().await;
+    let answer = server
+        .post(
+            "/login",
+            Some(&other_cookie),
+            &[right[0], right[1], ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+
+    assert_eq!(server.sessions().await, 2, "only the two forms' sessions");
+    assert_eq!(
+        server.get("/me", Some(&cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_answer_401_and_store_no_session() {
+    let server = start().await;
+    let (cookie, csrf) = server.form().await;
+    assert_eq!(server.sessions().await, 1);
+
+    for (user, password) in [(USER, "admin"), ("root", PASSWORD), ("", "")] {
+        let answer = server
+            .post(
+                "/login",
+                Some(&cookie),
+                &[("username", user), ("password", password), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            answer.body.contains("Wrong user name or password."),
+            "{}",
+            answer.body
+        );
+        assert_eq!(
+            answer.csrf(),
+            csrf,
+            "the form comes back, ready for another try"
+        );
+        assert!(
+            answer.set_cookies().is_empty(),
+            "{:?}",
+            answer.set_cookies()
+        );
+        assert_eq!(server.sessions().await, 1, "no new stored session");
+    }
+    assert_eq!(
+        server.get("/me", Some(&cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The form still works afterwards.
+    server.sign_in(&cookie, &csrf).await;
+}
+
+#[tokio::test]
+async fn user_text_is_escaped() {
+    let server = start().await;
+    let (cookie, csrf) = server.form().await;
+    let answer = server
+        .post(
+            "/login",
+            Some(&cookie),
+            &[
+                ("username", r#""><script>alert(1)</script>"#),
+                ("password", "x"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(!answer.body.contains("<script>"), "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        answer.body
+    );
+}
+
+#[tokio::test]
+async fn login_moves_the_session_to_a_new_id() {
+    let server = start().await;
+    let (before, csrf) = server.form().await;
+    let after = server.sign_in(&before, &csrf).await;
+    assert_ne!(
+        after, before,
+        "a new session id at login (fixation defence)"
+    );
+    assert_eq!(server.sessions().await, 1, "the pre-login session is gone");
+
+    let me = server.get("/me", Some(&after)).await;
+    assert_eq!((me.status, me.body.trim()), (StatusCode::OK, USER));
+    let old = server.get("/me", Some(&before)).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.get("/me", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_status_page_shows_the_session() {
+    let server = start().await;
+    let (before, old_csrf) = server.form().await;
+    let cookie = server.sign_in(&before, &old_csrf).await;
+    // Another visitor's anonymous session, to count.
+    server.form().await;
+
+    let page = server.get("/", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(USER), "{}", page.body);
+    assert!(page.body.contains("1 in this session"), "{}", page.body);
+    assert!(page.body.contains(" GMT (in 30 minutes)"), "{}", page.body);
+    assert!(
+        page.body.contains("2 of 100000 sessions in use"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"action="/logout""#), "{}", page.body);
+    assert_ne!(page.csrf(), old_csrf, "the token changes with the id");
+
+    let page = server.get("/", Some(&cookie)).await;
+    assert!(page.body.contains("2 in this session"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn logout_needs_the_token_and_removes_the_cookie() {
+    let server = start().await;
+    let (before, old_csrf) = server.form().await;
+    let cookie = server.sign_in(&before, &old_csrf).await;
+    let csrf = server.get("/", Some(&cookie)).await.csrf();
+
+    let answer = server.post("/logout", Some(&cookie), &[]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    let answer = server
+        .post("/logout", Some(&cookie), &[("csrf", &old_csrf)])
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::FORBIDDEN,
+        "the pre-login token is dead"
+    );
+    assert_eq!(
+        server.get("/me", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+
+    let answer = server
+        .post("/logout", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.header(LOCATION), Some("/"));
+    assert_eq!(
+        answer.set_cookies(),
+        ["sid=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"]
+    );
+    assert_eq!(server.sessions().await, 0);
+
+    // The browser may keep sending the old cookie: it selects nothing.
+    assert_eq!(
+        server.get("/me", Some(&cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let page = server.get("/", Some(&cookie)).await;
+    assert!(page.body.contains(r#"action="/login""#), "{}", page.body);
+}

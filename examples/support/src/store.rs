@@ -1,0 +1,431 @@
+//! Where sessions live (`--store`), and the signing secret that goes with it.
+//!
+//! | `--store` | sessions | secret without `--secret`/`SESH_SECRET` |
+//! |---|---|---|
+//! | `redb:PATH` (default `redb:./sesh-sessions.redb`) | one crash-safe file: they survive a restart, even `SIGKILL` | made once, kept in `PATH.secret` (mode 0600) and reused |
+//! | `memory` | this process only | a fresh random one per start |
+//! | `redis://HOST:PORT/DB` | a Redis database that several servers share | none: refuses to start, since every server must sign with the same one |
+//!
+//! The store's key ([`StoreKey`], a keyed hash of the ids at rest) comes
+//! from the same secret; `StoreKey` separates the two uses internally.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sesh_tokio::store::{RedbStore, RedisConfig, RedisStore, StoreKey};
+use sesh_tokio::{MemoryStore, SessionConfig, SessionLayer};
+
+/// The database file unless `--store` says otherwise.
+pub const DEFAULT_REDB_PATH: &str = "./sesh-sessions.redb";
+
+/// How many random bytes a generated secret has.
+pub const GENERATED_SECRET_LEN: usize = 32;
+
+/// The store `--store` names.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// `memory`: a [`MemoryStore`] in this process.
+    Memory,
+    /// `redb:PATH`: a [`RedbStore`] file.
+    Redb(PathBuf),
+    /// `redis://…`: a [`RedisStore`] at this URL.
+    Redis(String),
+}
+
+impl Default for StoreSpec {
+    /// `redb:./sesh-sessions.redb`.
+    fn default() -> Self {
+        StoreSpec::Redb(PathBuf::from(DEFAULT_REDB_PATH))
+    }
+}
+
+impl FromStr for StoreSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "memory" {
+            return Ok(StoreSpec::Memory);
+        }
+        if let Some(path) = s.strip_prefix("redb:") {
+            if path.is_empty() {
+                return Err(
+                    "--store redb:PATH needs a file path, e.g. redb:./sessions.redb".into(),
+                );
+            }
+            return Ok(StoreSpec::Redb(PathBuf::from(path)));
+        }
+        if let Some(rest) = s.strip_prefix("redis://") {
+            if rest.is_empty() {
+                return Err(
+                    "--store redis://HOST:PORT/DB needs a host, e.g. redis://127.0.0.1:6379/0"
+                        .into(),
+                );
+            }
+            return Ok(StoreSpec::Redis(s.to_owned()));
+        }
+        Err(format!(
+            "--store `{s}` is not a store: use redb:PATH, memory or redis://HOST:PORT/DB"
+        ))
+    }
+}
+
+/// The URL without a password (`redis://user:secret@host` shows `redis://user:***@host`).
+fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl std::fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Memory => f.write_str("memory"),
+            StoreSpec::Redb(path) => write!(f, "redb:{}", path.display()),
+            StoreSpec::Redis(url) => f.write_str(&redacted_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreSpec({self})")
+    }
+}
+
+/// Where a generated secret for the database at `db` is kept: `<db>.secret`.
+pub fn secret_path(db: &Path) -> PathBuf {
+    let mut name = OsString::from(db.as_os_str());
+    name.push(".secret");
+    PathBuf::from(name)
+}
+
+/// The signing secret when neither `--secret` nor `SESH_SECRET` gave one.
+pub fn default_secret(store: &StoreSpec, env_name: &str) -> Result<Vec<u8>, String> {
+    match store {
+        StoreSpec::Memory => {
+            tracing::info!(
+                "no --secret or {env_name}: signing with a random secret \
+                 (memory sessions end with the process anyway)"
+            );
+            random_secret()
+        }
+        StoreSpec::Redb(db) => {
+            let path = secret_path(db);
+            load_or_create_secret(&path).map_err(|e| {
+                format!(
+                    "no --secret or {env_name}, and the signing secret kept for {} \
+                     cannot be read or made at {}: {e}",
+                    db.display(),
+                    path.display()
+                )
+            })
+        }
+        StoreSpec::Redis(_) => Err(format!(
+            "--store {store} needs a signing secret shared by every server on that \
+             Redis database: pass --secret or set {env_name} (at least 32 random bytes, \
+             e.g. `openssl rand -base64 32`)"
+        )),
+    }
+}
+
+fn random_secret() -> Result<Vec<u8>, String> {
+    let mut secret = vec![0u8; GENERATED_SECRET_LEN];
+    getrandom::fill(&mut secret).map_err(|e| format!("no randomness for a signing secret: {e}"))?;
+    Ok(secret)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let pair = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(pair, 16).ok()
+        })
+        .collect()
+}
+
+/// Reads the secret kept at `path` (hex), or makes one and keeps it there.
+///
+/// A new file is written whole under a temporary name with mode 0600, synced,
+/// then linked into place, which fails if the name exists: a crash leaves no
+/// half-written secret, and of two servers starting at once, one wins and the
+/// other reads the winner's.
+pub fn load_or_create_secret(path: &Path) -> io::Result<Vec<u8>> {
+    match read_secret(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    let secret = random_secret().map_err(io::Error::other)?;
+    let mut tmp = OsString::from(path.as_os_str());
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    // A leftover of this very process id: never another server's.
+    let _ = fs::remove_file(&tmp);
+    let written = write_new_file(&tmp, format!("{}\n", hex(&secret)).as_bytes()).and_then(|()| {
+        match fs::hard_link(&tmp, path) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists && !path.exists() => {
+                // A file system without hard links: a rename, which a server
+                // starting at the same instant could race.
+                tracing::debug!(error = %e, "no hard link: renaming the secret file into place");
+                fs::rename(&tmp, path)
+            }
+            linked => linked,
+        }
+    });
+    let _ = fs::remove_file(&tmp);
+    match written {
+        Ok(()) => {
+            sync_parent(path);
+            tracing::warn!(
+                path = %path.display(),
+                "no --secret or SESH_SECRET: made a random signing secret and kept it in this \
+                 file, so that sessions survive a restart (keep it private; delete it to sign \
+                 every existing cookie out)"
+            );
+            Ok(secret)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_secret(path),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_secret(path: &Path) -> io::Result<Vec<u8>> {
+    let text = fs::read_to_string(path)?;
+    let secret = unhex(text.trim())
+        .filter(|s| s.len() >= GENERATED_SECRET_LEN)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "does not hold a secret (at least 64 hex digits); delete it to make a new one \
+                 (existing sessions are then lost), or pass --secret",
+            )
+        })?;
+    warn_if_readable_by_others(path);
+    tracing::info!(path = %path.display(), "signing with the secret kept in this file");
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_new_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_new_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// Makes a new name in the directory durable (best effort).
+fn sync_parent(path: &Path) {
+    #[cfg(unix)]
+    if let Some(parent) = path.parent() {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if let Ok(dir) = fs::File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            "the secret file is readable by other users: `chmod 600` it"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+fn invalid_input(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+}
+
+/// Opens the store `spec` names and puts a session layer with `config` over
+/// it; the store key comes from `secret`.
+pub async fn open_layer(
+    spec: &StoreSpec,
+    secret: &[u8],
+    config: SessionConfig,
+) -> io::Result<SessionLayer> {
+    match spec {
+        StoreSpec::Memory => {
+            tracing::info!("sessions in memory: a restart loses them");
+            SessionLayer::new(MemoryStore::default(), config).map_err(invalid_input)
+        }
+        StoreSpec::Redb(path) => {
+            let key = StoreKey::new(secret).map_err(invalid_input)?;
+            let store = RedbStore::open(path, key)
+                .await
+                .map_err(|e| io::Error::other(format!("cannot open {}: {e}", path.display())))?;
+            tracing::info!(path = %path.display(), "sessions in a redb file");
+            SessionLayer::new(store, config).map_err(invalid_input)
+        }
+        StoreSpec::Redis(url) => {
+            let key = StoreKey::new(secret).map_err(invalid_input)?;
+            let store = RedisStore::new(RedisConfig::new(url.as_str()), key)
+                .map_err(|e| invalid_input(format!("--store {spec}: {e}")))?;
+            tracing::info!(url = %spec, "sessions in Redis (connected on first use)");
+            SessionLayer::new(store, config).map_err(invalid_input)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn parses_every_kind() {
+        assert_eq!(
+            "redb:/tmp/s.redb".parse::<StoreSpec>(),
+            Ok(StoreSpec::Redb("/tmp/s.redb".into()))
+        );
+        assert_eq!("memory".parse::<StoreSpec>(), Ok(StoreSpec::Memory));
+        assert_eq!(
+            "redis://127.0.0.1:6379/0".parse::<StoreSpec>(),
+            Ok(StoreSpec::Redis("redis://127.0.0.1:6379/0".into()))
+        );
+        for bad in [
+            "",
+            "redb:",
+            "redis://",
+            "Memory",
+            "postgres://x",
+            "sessions.redb",
+        ] {
+            assert!(bad.parse::<StoreSpec>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            StoreSpec::default(),
+            StoreSpec::Redb("./sesh-sessions.redb".into())
+        );
+    }
+
+    #[test]
+    fn display_hides_a_redis_password() {
+        let spec: StoreSpec = "redis://app:hunter2@db.example:6379/1".parse().unwrap();
+        assert_eq!(spec.to_string(), "redis://app:***@db.example:6379/1");
+        assert!(!format!("{spec:?}").contains("hunter2"));
+        let spec: StoreSpec = "redis://127.0.0.1:6379/0".parse().unwrap();
+        assert_eq!(spec.to_string(), "redis://127.0.0.1:6379/0");
+        assert_eq!(StoreSpec::Memory.to_string(), "memory");
+    }
+
+    #[test]
+    fn the_secret_file_sits_next_to_the_database() {
+        assert_eq!(
+            secret_path(Path::new("./sesh-sessions.redb")),
+            Path::new("./sesh-sessions.redb.secret")
+        );
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&bytes)), Some(bytes));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("é1"), None);
+    }
+
+    #[test]
+    fn a_generated_secret_is_kept_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb.secret");
+        let first = load_or_create_secret(&path).unwrap();
+        assert_eq!(first.len(), GENERATED_SECRET_LEN);
+        assert_eq!(load_or_create_secret(&path).unwrap(), first);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n", hex(&first)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_bad_secret_file_is_an_error_not_a_new_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb.secret");
+        for bad in ["", "not hex", "abcd"] {
+            fs::write(&path, bad).unwrap();
+            assert!(load_or_create_secret(&path).is_err(), "{bad:?}");
+            assert_eq!(fs::read_to_string(&path).unwrap(), bad, "left untouched");
+        }
+    }
+
+    #[test]
+    fn only_redis_refuses_to_make_a_secret() {
+        assert_eq!(
+            default_secret(&StoreSpec::Memory, "SESH_SECRET")
+                .unwrap()
+                .len(),
+            GENERATED_SECRET_LEN
+        );
+        let err = default_secret(
+            &StoreSpec::Redis("redis://127.0.0.1:6379/0".into()),
+            "SESH_SECRET",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("--secret") && err.contains("SESH_SECRET"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.redb");
+        let secret = default_secret(&StoreSpec::Redb(db.clone()), "SESH_SECRET").unwrap();
+        assert_eq!(
+            default_secret(&StoreSpec::Redb(db.clone()), "SESH_SECRET").unwrap(),
+            secret
+        );
+        assert!(secret_path(&db).exists());
+    }
+}
