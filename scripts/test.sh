@@ -4,7 +4,7 @@
 # 1. Installs what a fresh Debian machine lacks, only when it is missing:
 #    rustup targets and components, Debian packages.
 # 2. Runs every check: rustfmt, clippy, no_std builds for the MCU targets, the
-#    firmware size benchmark, cargo test.
+#    firmware size benchmark, cargo test, the browser tests (scripts/e2e.sh).
 #
 # Every check runs even when an earlier one failed, and the script exits
 # non-zero if any failed. FAIL_FAST=1 stops at the first failure instead.
@@ -92,8 +92,7 @@ install_debian_packages() {
     need_apt arm-none-eabi-size binutils-arm-none-eabi
     need_apt qemu-system-arm qemu-system-arm
     need_apt redis-server redis-server
-    # Later steps add their tools here, e.g.:
-    #   need_apt chromium chromium
+    need_apt chromium chromium
     if ((${#APT_PENDING[@]})); then
         run as_root apt-get update
         run as_root env DEBIAN_FRONTEND=noninteractive \
@@ -153,10 +152,15 @@ check_tests() {
     run cargo test -p sesh-embassy --features flash
 }
 
+check_e2e() {
+    header "end-to-end: both login UIs in headless Chromium (e2e/, node --test)"
+    run bash scripts/e2e.sh
+}
+
 # -------------------------------------------------------------------- main --
 
 INSTALL_STEPS=(install_rust_targets install_rust_components install_debian_packages)
-CHECK_STEPS=(check_fmt check_clippy check_mcu_builds check_footprint check_firmware check_mcu_cases check_tests)
+CHECK_STEPS=(check_fmt check_clippy check_mcu_builds check_footprint check_firmware check_mcu_cases check_tests check_e2e)
 
 started=$SECONDS
 

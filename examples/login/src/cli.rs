@@ -30,6 +30,9 @@ OPTIONS:
     --addr <IP:PORT>      Address to listen on [default: 127.0.0.1:3001]
     --user <NAME>         The demo account's user name [default: admin]
     --password <PASS>     The demo account's password [default: admin]
+    --idle-timeout <SECS> ⚠️ Sign sessions out after this many idle seconds
+                          [default: 1800]; longer leaves an unattended browser
+                          signed in for longer
     --store <STORE>       Where sessions live [default: redb:./sesh-sessions.redb]
                             redb:PATH    a crash-safe file: sessions survive a
                                          restart, even a crash
@@ -106,6 +109,8 @@ pub struct Args {
     pub password: String,
     /// Where sessions live.
     pub store: StoreSpec,
+    /// The idle timeout, if not the default 30 minutes.
+    pub idle_timeout: Option<sesh::Duration>,
 }
 
 impl std::fmt::Debug for Args {
@@ -117,6 +122,7 @@ impl std::fmt::Debug for Args {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("store", &self.store)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
 }
@@ -135,6 +141,7 @@ pub fn parse(
     let mut user = DEFAULT_USER.to_owned();
     let mut password = DEFAULT_PASSWORD.to_owned();
     let mut store = StoreSpec::default();
+    let mut idle_timeout = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -157,6 +164,13 @@ pub fn parse(
             "--user" => user = value_of(&flag, inline, &mut args)?,
             "--password" => password = value_of(&flag, inline, &mut args)?,
             "--store" => store = value_of(&flag, inline, &mut args)?.parse()?,
+            "--idle-timeout" => {
+                let value = value_of(&flag, inline, &mut args)?;
+                let secs: u64 = value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    format!("--idle-timeout `{value}` is not a whole number of seconds above 0")
+                })?;
+                idle_timeout = Some(sesh::Duration::from_secs(secs));
+            }
             "--insecure-cookies" | "--secure-cookies" => {
                 if inline.is_some() {
                     return Err(format!("{flag} takes no value"));
@@ -184,6 +198,7 @@ pub fn parse(
         user,
         password,
         store,
+        idle_timeout,
     }))
 }
 
@@ -243,6 +258,7 @@ impl Args {
             secure_cookies,
             credentials: Credentials::new(self.user, &self.password),
             store: self.store,
+            idle_timeout: self.idle_timeout,
         })
     }
 }

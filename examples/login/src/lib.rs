@@ -120,6 +120,8 @@ pub struct Options {
     pub credentials: Credentials,
     /// The session store.
     pub store: StoreSpec,
+    /// The idle timeout, if not the default 30 minutes.
+    pub idle_timeout: Option<sesh::Duration>,
 }
 
 impl std::fmt::Debug for Options {
@@ -140,6 +142,10 @@ pub fn session_config(options: &Options) -> io::Result<SessionConfig> {
     Ok(SessionConfig::new(&options.secret)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
         .with_secure(options.secure_cookies))
+    .map(|config| match options.idle_timeout {
+        Some(idle) => config.with_idle_timeout(idle),
+        None => config,
+    })
 }
 
 /// The session layer over `store` (ignoring `options.store`), configured by

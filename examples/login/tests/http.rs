@@ -77,6 +77,7 @@ async fn start() -> Server {
         secure_cookies: false,
         credentials: Credentials::new(USER, PASSWORD),
         store: StoreSpec::Memory,
+        idle_timeout: None,
     };
     let app = login::app(
         login::layer(store.clone(), &options).unwrap(),

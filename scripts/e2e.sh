@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# End-to-end tests of the login web UIs in a real browser (e2e/): Debian's
+# Chromium, headless, driven by playwright-core under Node's test runner,
+# against the host `login` example and the host-run firmware UI
+# (`firmware-host`, feature `host-server` of examples/firmware).
+#
+# 1. Installs what is missing: Debian's chromium when /usr/bin/chromium is
+#    absent; e2e/node_modules with `npm ci` when it is absent. (Playwright's
+#    own browser download, `npx playwright install`, is never used.)
+# 2. Builds the two server binaries (debug).
+# 3. Runs `node --test` in e2e/; exits non-zero if a test fails.
+#
+# The tests write PNGs of both UIs, signed out and signed in, into
+# docs/screenshots/ (SESH_E2E_SCREENSHOTS=DIR writes them elsewhere).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CHROMIUM=${CHROMIUM_PATH:-/usr/bin/chromium}
+# The whole browser run; each case has its own 60 s limit as well.
+E2E_TIMEOUT=${E2E_TIMEOUT:-300}
+
+run() {
+    printf '+ %s\n' "$*"
+    "$@"
+}
+
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "need root for: $*" >&2
+        return 1
+    fi
+}
+
+if [[ ! -x "$CHROMIUM" ]]; then
+    run as_root apt-get update
+    run as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends chromium
+fi
+for tool in node npm; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "e2e: $tool not found (Node.js 20 or later is needed)" >&2
+        exit 1
+    fi
+done
+if [[ ! -d e2e/node_modules/playwright-core ]]; then
+    (cd e2e && run npm ci --no-audit --no-fund)
+fi
+
+run cargo build -p login -p firmware --features firmware/host-server
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+export SESH_E2E_BIN_DIR="${target_dir:-$PWD/target}/debug"
+export CHROMIUM_PATH="$CHROMIUM"
+
+started=$SECONDS
+(cd e2e && run timeout "$E2E_TIMEOUT" node --test --test-concurrency=1)
+echo "e2e: browser tests took $((SECONDS - started))s"
