@@ -51,7 +51,10 @@ if [[ ! -d e2e/node_modules/playwright-core ]]; then
     (cd e2e && run npm ci --no-audit --no-fund)
 fi
 
-run cargo build -p login -p firmware --features firmware/host-server
+run cargo build -p login
+# Named explicitly: with `-p a -p b --features b/x`, cargo skips b's binaries
+# whose required-features is x.
+run cargo build -p firmware --features host-server --bin firmware-host
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 export SESH_E2E_BIN_DIR="${target_dir:-$PWD/target}/debug"
 export CHROMIUM_PATH="$CHROMIUM"

@@ -2,7 +2,7 @@
 // page server.
 //
 // The Rust binaries are the ones cargo built (scripts/e2e.sh runs
-// `cargo build -p login -p firmware --features firmware/host-server` first):
+// `cargo build -p login && cargo build -p firmware --features host-server --bin firmware-host` first):
 // `$SESH_E2E_BIN_DIR` or `<repo>/target/debug`.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,7 +23,7 @@ export function binary(name) {
   if (!fs.existsSync(file)) {
     throw new Error(
       `${file} is missing: build it with ` +
-        '`cargo build -p login -p firmware --features firmware/host-server` ' +
+        '`cargo build -p login && cargo build -p firmware --features host-server --bin firmware-host` ' +
         '(or run scripts/e2e.sh)',
     );
   }
