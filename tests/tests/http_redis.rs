@@ -71,6 +71,7 @@ sesh_tests::session_tests!(redis_server;
     unsigned_id_selects_no_session,
     unknown_signed_id_selects_no_session,
     cookie_headers_are_scanned_strictly,
+    cookie_header_abuse_selects_nothing,
     login_regenerates_the_id,
     logout_removes_the_cookie_and_the_session,
     csrf_token_is_bound_to_the_session,

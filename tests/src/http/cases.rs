@@ -44,6 +44,10 @@ pub const CASES: &[(&str, Runtime)] = &[
         "cookie_headers_are_scanned_strictly",
         Runtime::CurrentThread,
     ),
+    (
+        "cookie_header_abuse_selects_nothing",
+        Runtime::CurrentThread,
+    ),
     ("login_regenerates_the_id", Runtime::CurrentThread),
     (
         "logout_removes_the_cookie_and_the_session",
@@ -591,6 +595,87 @@ pub async fn cookie_headers_are_scanned_strictly(make: impl MakeServer) {
         200,
         "1",
         "B untouched",
+    );
+    server.stop().await;
+}
+
+/// Abusive `Cookie` headers select no session, set no cookie and store
+/// nothing; a live session is still found among 100 cookies and behind 8 KiB
+/// and 64 KiB of junk (or, where the server bounds its headers, the request
+/// is refused with a 4xx, never another session and never a 5xx).
+pub async fn cookie_header_abuse_selects_nothing(make: impl MakeServer) {
+    let spec = ServerSpec::default();
+    let server = make_server(&make, &spec).await;
+    let a = new_session(&server, &spec, "session A").await;
+    let many: String = (0..100)
+        .map(|i| std::format!("c{i}=v{i}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let abuse: Vec<(&str, Request)> = std::vec![
+        ("no Cookie header", Request::get("/peek")),
+        ("an empty Cookie header", Request::get("/peek").cookie("")),
+        (
+            "an empty session cookie",
+            Request::get("/peek").cookie("sid=")
+        ),
+        (
+            "NUL and control bytes",
+            Request::get("/peek").cookie(b"sid=\x00\x01\x1f\x7f")
+        ),
+        (
+            "non-UTF-8 bytes",
+            Request::get("/peek").cookie(b"sid=\xc3\x28\xff")
+        ),
+        (
+            "the name with spaces inside",
+            Request::get("/peek").cookie(std::format!("s id={}", a.value))
+        ),
+        (
+            "a 100-cookie header",
+            Request::get("/peek").cookie(many.clone())
+        ),
+        (
+            "several Cookie headers of junk",
+            Request::get("/peek")
+                .cookie("a=1")
+                .cookie("b=2")
+                .cookie(";;;")
+        ),
+    ];
+    for (what, request) in abuse {
+        let resp = send(&server, request).await;
+        assert!(
+            resp.status == 200 || resp.status == 400,
+            "{what}: status {}",
+            resp.status
+        );
+        if resp.status == 200 {
+            assert_eq!(resp.text(), "0", "{what}: a session was selected");
+        }
+        assert_no_set_cookie(&resp, what);
+    }
+    let among_many = Request::get("/peek").cookie(std::format!("{many}; {}", a.pair()));
+    assert_answer(
+        &send(&server, among_many).await,
+        200,
+        "1",
+        "A among 100 cookies",
+    );
+    for size in [8 * 1024, 64 * 1024] {
+        let junk = std::format!("junk={}; {}", "x".repeat(size), a.pair());
+        let resp = send(&server, Request::get("/peek").cookie(junk)).await;
+        assert!(
+            (resp.status == 200 && resp.text() == "1") || (400..500).contains(&resp.status),
+            "A behind {size} bytes of junk: {} {}",
+            resp.status,
+            resp.text()
+        );
+        assert_no_set_cookie(&resp, "A behind junk");
+    }
+    assert_eq!(
+        server.stored_sessions().await.ok(),
+        Some(1),
+        "abuse stored nothing"
     );
     server.stop().await;
 }
