@@ -4,6 +4,10 @@
 //! bodies run under `cargo test` on the host and on an emulated
 //! microcontroller.
 //!
+//! With feature `flash` (`no_std`), module `flash_cases` adds the flash
+//! persistence cases (sesh-embassy's `FlashSnapshots` on a RAM-backed NOR
+//! flash with power-loss injection) to [`core_cases`].
+//!
 //! With feature `http` (std), module `http` adds the HTTP-level suite that every
 //! adapter and store runs over real TCP: `session_tests!`.
 #![no_std]
@@ -15,6 +19,8 @@ extern crate std;
 
 pub mod case;
 pub mod cookie_cases;
+#[cfg(feature = "flash")]
+pub mod flash_cases;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod rng;
@@ -25,9 +31,21 @@ pub fn fixed_table() -> sesh::SessionTable<u32, { table_cases::CAPACITY }> {
     sesh::SessionTable::new()
 }
 
-/// Every core case on the fixed table, plus the cookie and signing cases.
+/// Every core case on the fixed table, plus the cookie and signing cases,
+/// plus the flash cases with feature `flash`.
 pub fn core_cases() -> impl Iterator<Item = case::Case> {
     table_cases!("fixed", crate::fixed_table)
         .into_iter()
         .chain(cookie_cases::COOKIE_CASES)
+        .chain(flash_case_list())
+}
+
+#[cfg(feature = "flash")]
+fn flash_case_list() -> impl IntoIterator<Item = case::Case> {
+    flash_cases::flash_cases()
+}
+
+#[cfg(not(feature = "flash"))]
+fn flash_case_list() -> impl IntoIterator<Item = case::Case> {
+    []
 }

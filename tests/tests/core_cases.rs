@@ -71,3 +71,34 @@ fn cookie_and_signing_cases() {
         }
     }
 }
+
+/// The flash persistence cases (feature `flash`): the same bodies the MCU runner runs.
+mod flash {
+    macro_rules! flash_tests {
+        ($($case:ident),* $(,)?) => {
+            $(#[test] fn $case() { super::run(&sesh_tests::flash_cases::flash_cases(), stringify!($case)); })*
+
+            #[test]
+            fn every_flash_case_is_listed_on_the_host() {
+                let listed = [$(stringify!($case)),*];
+                let cases = sesh_tests::flash_cases::flash_cases();
+                assert_eq!(cases.len(), listed.len());
+                for case in cases {
+                    assert!(
+                        listed.iter().any(|name| case.name.ends_with(name)),
+                        "{} has no #[test] here",
+                        case.name
+                    );
+                }
+            }
+        };
+    }
+
+    flash_tests!(
+        save_then_restore_gives_the_same_sessions,
+        power_loss_at_every_step_of_a_save_leaves_the_old_or_the_new_snapshot,
+        a_corrupted_page_restores_an_older_snapshot_or_nothing,
+        a_damaged_snapshot_in_flash_is_refused,
+        a_restore_after_reboot_keeps_the_remaining_lifetimes,
+    );
+}

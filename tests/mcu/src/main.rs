@@ -1,5 +1,6 @@
 //! Runs every core behaviour case on the emulated microcontroller and prints
-//! `N passed, M failed`; QEMU exits with 1 when a case failed.
+//! `N passed, M failed`; QEMU exits with 1 when a case failed. It also prints
+//! the deepest stack any case used, measured by painting.
 #![no_std]
 #![no_main]
 
@@ -13,13 +14,33 @@ use sesh::signing::{Key, KeyRing};
 use sesh::{Instant, SessionTable};
 use sesh_tests::rng::TestRng;
 
+/// Stack painted below each case: well inside the micro:bit's 16 KiB of RAM
+/// (the runner has 8 bytes of .bss), and above the deepest case (the flash
+/// cases, about 7.5 KiB). A case that reports all of it may go deeper.
+const CASE_PAINT: usize = 10 * 1024;
+
 #[entry]
 fn main() -> ! {
-    let (passed, failed) =
-        sesh_tests::case::run_all(sesh_tests::core_cases(), |case, outcome| match outcome {
+    let sp = cortex_m::register::msp::read() as usize;
+    let mut deepest = (0, "none");
+    let mut bottom = stack::paint(CASE_PAINT);
+    let (passed, failed) = sesh_tests::case::run_all(sesh_tests::core_cases(), |case, outcome| {
+        let used = stack::used(bottom, sp);
+        if used > deepest.0 {
+            deepest = (used, case.name);
+        }
+        match outcome {
             Ok(()) => hprintln!("case {} ... ok", case.name),
             Err(failure) => hprintln!("case {} ... FAILED at {}", case.name, failure),
-        });
+        }
+        bottom = stack::paint(CASE_PAINT);
+    });
+    hprintln!(
+        "stack: deepest case {} used {} bytes (of {} painted)",
+        deepest.1,
+        deepest.0,
+        CASE_PAINT
+    );
     report_stack();
     hprintln!("{} passed, {} failed", passed, failed);
     debug::exit(if failed == 0 {
