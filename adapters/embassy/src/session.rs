@@ -116,6 +116,12 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         Some(data)
     }
 
+    /// Sessions in the table (live or awaiting the sweeper) and its
+    /// capacity, for status pages.
+    pub async fn occupancy(&self) -> (usize, usize) {
+        self.sessions.occupancy().await
+    }
+
     /// Whether the session is live and marked logged in.
     pub async fn is_protected(&self) -> bool {
         let Some(id) = self.id.get() else {

@@ -118,8 +118,19 @@ async fn index_page<R: TryCryptoRng>(session: &AppSession<R>) -> Result<Reply, S
         visits: account.visits,
         csrf,
         error: None,
+        occupancy: session.occupancy().await,
+        expires_in_secs: expires_in_secs(session).await,
     };
     Ok(Reply::Page(StatusCode::OK, page))
+}
+
+/// Seconds until the session expires, by the embassy clock.
+async fn expires_in_secs<R: TryCryptoRng>(session: &AppSession<R>) -> Option<u64> {
+    let at = session.expires_at().await?;
+    Some(
+        at.saturating_duration_since(sesh_embassy::now())
+            .as_secs_ceil(),
+    )
 }
 
 /// Compares both fields in constant time: the digests have one length, and
@@ -162,6 +173,8 @@ async fn log_in<R: TryCryptoRng>(
             visits,
             csrf,
             error: Some("Wrong user name or password."),
+            occupancy: session.occupancy().await,
+            expires_in_secs: expires_in_secs(session).await,
         };
         return Ok(Reply::Page(StatusCode::UNAUTHORIZED, page));
     }

@@ -50,6 +50,10 @@ pub(crate) struct Page {
     pub csrf: CsrfToken,
     /// Shown above the login form.
     pub error: Option<&'static str>,
+    /// Sessions in the table, and its capacity.
+    pub occupancy: (usize, usize),
+    /// Seconds until the session expires, if there is one.
+    pub expires_in_secs: Option<u64>,
 }
 
 const HEAD: &str = r#"<!doctype html>
@@ -82,6 +86,18 @@ impl Display for Page {
             f,
             "<p class=\"muted\">Visits this session</p><p class=\"count\">{}</p>",
             self.visits
+        )?;
+        if let Some(secs) = self.expires_in_secs {
+            let mins = secs.div_ceil(60);
+            writeln!(
+                f,
+                "<p class=\"muted\">Session expires in {mins} min without use</p>"
+            )?;
+        }
+        let (used, capacity) = self.occupancy;
+        writeln!(
+            f,
+            "<p class=\"muted\">Sessions in use: {used} of {capacity}</p>"
         )?;
         let csrf = escape(self.csrf.as_str());
         if self.user.is_some() {

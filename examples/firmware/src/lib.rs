@@ -16,10 +16,11 @@
 //! [`serve`], which builds the router with [`router`]: naming the router's
 //! type in a `static` would need nightly Rust.
 //!
-//! ```ignore
-//! static SESSIONS: AppSessions<MyRng> = firmware::new_sessions();
+//! ```no_run
+//! # type MyRng = rand_core::UnwrapErr<getrandom::SysRng>;
+//! static SESSIONS: firmware::AppSessions<MyRng> = firmware::new_sessions();
 //!
-//! #[embassy_executor::task(pool_size = firmware::WORKERS)]
+//! // On the board: `#[embassy_executor::task(pool_size = firmware::WORKERS)]`.
 //! async fn web(id: usize, stack: embassy_net::Stack<'static>) -> ! {
 //!     firmware::serve(id, stack, &SESSIONS).await
 //! }
