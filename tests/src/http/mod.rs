@@ -5,7 +5,9 @@
 //! provides two things:
 //!
 //! 1. **The probe app**: the routes of [`ROUTES`], served behind its session
-//!    layer. The axum version for sesh-tokio is [`axum_probe`].
+//!    layer. The axum version for sesh-tokio is [`axum_probe`]; the picoserve
+//!    version for sesh-embassy, on a real embassy-net stack, is
+//!    `embassy_probe` (feature `embassy`).
 //! 2. **A factory**: an async function that takes a [`ServerSpec`] (the
 //!    session settings the case wants), starts the probe app with them on
 //!    `127.0.0.1:0`, and returns a handle implementing [`TestServer`].
@@ -67,6 +69,8 @@
 pub mod axum_probe;
 pub mod cases;
 pub mod client;
+#[cfg(feature = "embassy")]
+pub mod embassy_probe;
 pub mod redis_server;
 
 use std::borrow::ToOwned;

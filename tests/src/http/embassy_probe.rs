@@ -1,0 +1,924 @@
+//! The probe app for sesh-embassy on picoserve, served by a real embassy-net
+//! TCP/IP stack and bridged to loopback TCP: the [`TestServer`] for
+//! sesh-embassy (feature `embassy`).
+//!
+//! # How a request travels
+//!
+//! ```text
+//!  suite's tokio client ──TCP──▶ 127.0.0.1:port (tokio listener, one task per connection)
+//!        │ bytes over channels (cross-thread)
+//!        ▼
+//!  "embassy-net" thread: stack B (10.0.0.2) ─in-memory IP link─▶ stack A (10.0.0.1:80)
+//!        TcpSocket::connect per connection                      picoserve, WORKERS workers
+//!                                                                + sesh-embassy Session
+//! ```
+//!
+//! The embassy side runs on its own std thread under
+//! `futures_executor::block_on`: both stacks' runners, [`WORKERS`] picoserve
+//! workers on stack A, as many bridge slots on stack B, and sesh-embassy's
+//! sweeper. The tokio side accepts connections on `127.0.0.1:0`; for each,
+//! a bridge slot opens an embassy-net `TcpSocket` from B to A and the bytes
+//! are pumped both ways. When picoserve closes its end (one request per
+//! connection), the slot closes B's socket properly (`close()`, then
+//! `flush()`) and the tokio side shuts the client's connection down. So every
+//! request the suite sends crosses smoltcp twice and picoserve once.
+//!
+//! # The probe app
+//!
+//! The routes of [`ROUTES`](super::ROUTES) with the semantics of
+//! [`axum_probe`](super::axum_probe), on a fixed table of [`CAPACITY`]
+//! sessions holding [`ProbeData`]. sesh-embassy stores data in place (no
+//! encoding), so the data limit of the [`ServerSpec`] is enforced by the
+//! handlers: [`ProbeData::data_len`] is checked before anything is written,
+//! and data over the limit answers 413 without storing. The blob can never
+//! exceed [`BLOB_CAPACITY`], so a spec with a larger limit behaves as if the
+//! limit were [`BLOB_CAPACITY`] for `/big`.
+//!
+//! # What differs from sesh-tokio
+//!
+//! - There is no store: [`TestServer::set_store_failing`] has nothing to
+//!   switch (sesh-embassy keeps sessions in its own table).
+//! - The clock is embassy-time's std driver, that is the real monotonic
+//!   clock of the process: [`TestServer::advance_clock`] waits in real time.
+//! - [`TestServer::restart`] moves the table into a new `Sessions` built
+//!   from the new spec (cookie, expiry policy, keys), as a device rebooting
+//!   with its table restored would.
+
+use core::convert::Infallible;
+use core::task::{Context, Waker};
+use std::borrow::ToOwned;
+use std::boxed::Box;
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::string::{String, ToString};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::vec;
+use std::vec::Vec;
+
+use embassy_futures::join::{join, join_array, join5};
+use embassy_futures::select::{Either, select};
+use embassy_net::driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
+use embassy_net::tcp::{ConnectError, TcpSocket};
+use embassy_net::{Config, Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::channel::Channel;
+use picoserve::ResponseSent;
+use picoserve::extract::{FromRef, FromRequestParts, State};
+use picoserve::io::Read;
+use picoserve::request::RequestParts;
+use picoserve::response::{Connection, IntoResponse, Response, ResponseWriter, StatusCode};
+use picoserve::routing::{PathRouter, get, post};
+use picoserve::{Router, Timeouts};
+use sesh::ExpiryPolicy;
+use sesh::cookie::CookieConfig;
+use sesh_embassy::{Keys, Session, SessionError, Sessions, WithSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{CSRF_HEADER, MAX_BIG_BYTES, ServerError, ServerSpec, TestServer, form_field};
+
+/// Sessions the probe's table holds.
+pub const CAPACITY: usize = 16;
+/// The largest blob `/big` can store.
+pub const BLOB_CAPACITY: usize = 4096;
+/// The longest user name `/login` can store.
+pub const USER_CAPACITY: usize = 64;
+/// picoserve workers on stack A, and bridge slots on stack B.
+pub const WORKERS: usize = 4;
+/// The HTTP port on stack A.
+pub const PORT: u16 = 80;
+/// Stack A's address.
+pub const SERVER: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+/// Stack B's address.
+pub const CLIENT: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
+
+/// Per-worker HTTP buffer: the whole request head must fit, and the suite
+/// sends one with 64 KiB of cookie junk.
+const HTTP_BUFFER: usize = 80 * 1024;
+/// Per-worker TCP buffers on stack A.
+const SERVER_TCP_BUFFER: usize = 8 * 1024;
+/// Per-slot TCP buffers on stack B.
+const BRIDGE_TCP_BUFFER: usize = 16 * 1024;
+/// Largest request body `/login` reads (a form).
+const FORM_CAPACITY: usize = 1024;
+/// Bytes moved per chunk across the thread boundary.
+const CHUNK: usize = 16 * 1024;
+/// The link's IP MTU.
+const MTU: usize = 1500;
+/// Sockets per stack: a worker or bridge slot each, and spare.
+const SOCKETS: usize = 2 * WORKERS;
+/// Connect attempts per connection while no worker is listening (a worker
+/// re-listens a moment after its previous connection closed).
+const CONNECT_ATTEMPTS: u32 = 2000;
+
+/// picoserve's settings: one request per connection, as the suite's client
+/// asks anyway (`Connection: close`).
+const SERVER_CONFIG: picoserve::Config = picoserve::Config::new(Timeouts {
+    start_read_request: embassy_time::Duration::from_secs(5),
+    persistent_start_read_request: embassy_time::Duration::from_secs(1),
+    read_request: embassy_time::Duration::from_secs(5),
+    write: embassy_time::Duration::from_secs(5),
+})
+.close_connection_after_response();
+
+// ------------------------------------------------------------- the app --
+
+/// The probe app's session data, in fixed-capacity fields.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProbeData {
+    /// `/count`'s counter.
+    pub count: u64,
+    /// The user `/login` stored.
+    pub user: Option<heapless::String<USER_CAPACITY>>,
+    /// `/big`'s blob.
+    pub blob: heapless::Vec<u8, BLOB_CAPACITY>,
+}
+
+impl ProbeData {
+    /// The size the probe counts against `ServerSpec::max_data_len`: 8 bytes
+    /// of counter plus the user's and the blob's bytes.
+    pub fn data_len(&self) -> usize {
+        8 + self.user.as_ref().map_or(0, |u| u.len()) + self.blob.len()
+    }
+}
+
+/// The RNG behind session ids: the OS's CSPRNG.
+pub type ProbeRng = rand_core::UnwrapErr<getrandom::SysRng>;
+
+/// The probe's session table. `CriticalSectionRawMutex`, because the tokio
+/// side reads it (`stored_sessions`) from another thread.
+pub type ProbeSessions = Sessions<CriticalSectionRawMutex, ProbeData, ProbeRng, CAPACITY>;
+
+type ProbeSession = Session<CriticalSectionRawMutex, ProbeData, ProbeRng, CAPACITY>;
+
+/// The router's state: the leaked table and the data limit.
+#[derive(Clone, Copy)]
+pub struct ProbeState {
+    /// The sessions.
+    pub sessions: &'static ProbeSessions,
+    /// `ServerSpec::max_data_len`.
+    pub max_data_len: usize,
+}
+
+impl FromRef<ProbeState> for &'static ProbeSessions {
+    fn from_ref(state: &ProbeState) -> Self {
+        state.sessions
+    }
+}
+
+/// The data limit, as an extractor (`State<DataLimit>`).
+#[derive(Clone, Copy)]
+struct DataLimit(usize);
+
+impl FromRef<ProbeState> for DataLimit {
+    fn from_ref(state: &ProbeState) -> Self {
+        DataLimit(state.max_data_len)
+    }
+}
+
+/// The raw query string, owned (picoserve handlers cannot borrow the request).
+struct RawQuery(Option<String>);
+
+impl<'r, S> FromRequestParts<'r, S> for RawQuery {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        _state: &'r S,
+        parts: &RequestParts<'r>,
+    ) -> Result<Self, Infallible> {
+        Ok(RawQuery(parts.query().map(|q| q.0.to_owned())))
+    }
+}
+
+/// The first `x-csrf-token` header, if it is UTF-8.
+struct CsrfHeader(Option<String>);
+
+impl<'r, S> FromRequestParts<'r, S> for CsrfHeader {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        _state: &'r S,
+        parts: &RequestParts<'r>,
+    ) -> Result<Self, Infallible> {
+        let value = parts.headers().get(CSRF_HEADER);
+        Ok(CsrfHeader(
+            value.and_then(|v| v.as_str().ok()).map(str::to_owned),
+        ))
+    }
+}
+
+/// What a handler answers, before the session adds its cookie.
+enum Reply {
+    Text(StatusCode, String),
+    Error(SessionError),
+}
+
+impl IntoResponse for Reply {
+    async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
+        self,
+        connection: Connection<'_, R>,
+        writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        match self {
+            Reply::Text(status, body) => {
+                let response = Response::new(status, body.as_str());
+                writer.write_response(connection, response).await
+            }
+            Reply::Error(error) => error.write_to(connection, writer).await,
+        }
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Reply {
+    Reply::Text(status, body.into())
+}
+
+fn ok(body: impl Into<String>) -> Reply {
+    text(StatusCode::OK, body)
+}
+
+fn over_the_limit() -> Reply {
+    text(StatusCode::PAYLOAD_TOO_LARGE, "session data over the limit")
+}
+
+fn or_error(reply: Result<Reply, SessionError>) -> Reply {
+    reply.unwrap_or_else(Reply::Error)
+}
+
+async fn count(session: ProbeSession) -> WithSession<Reply> {
+    let n = session
+        .update(|d| {
+            d.count = d.count.saturating_add(1);
+            d.count
+        })
+        .await;
+    let reply = or_error(n.map(|n| ok(n.to_string())));
+    session.respond(reply).await
+}
+
+async fn peek(session: ProbeSession) -> WithSession<Reply> {
+    let n = session.get().await.map_or(0, |d| d.count);
+    session.respond(ok(n.to_string())).await
+}
+
+async fn login(
+    session: ProbeSession,
+    RawQuery(query): RawQuery,
+    State(DataLimit(limit)): State<DataLimit>,
+    body: heapless::Vec<u8, FORM_CAPACITY>,
+) -> WithSession<Reply> {
+    let reply = or_error(log_in(&session, query, &body, limit).await);
+    session.respond(reply).await
+}
+
+async fn log_in(
+    session: &ProbeSession,
+    query: Option<String>,
+    body: &[u8],
+    limit: usize,
+) -> Result<Reply, SessionError> {
+    let user = query
+        .and_then(|q| form_field(q.as_bytes(), "user"))
+        .or_else(|| form_field(body, "user"))
+        .filter(|u| !u.is_empty());
+    let Some(user) = user else {
+        return Ok(text(StatusCode::BAD_REQUEST, "field user is missing"));
+    };
+    let Ok(stored) = heapless::String::<USER_CAPACITY>::try_from(user.as_str()) else {
+        return Ok(over_the_limit());
+    };
+    let after = ProbeData {
+        user: Some(stored.clone()),
+        ..session.get().await.unwrap_or_default()
+    };
+    if after.data_len() > limit {
+        return Ok(over_the_limit());
+    }
+    session.regenerate().await?;
+    session.set_protected(true).await?;
+    session.update(|d| d.user = Some(stored)).await?;
+    Ok(ok(user))
+}
+
+async fn me(session: ProbeSession) -> WithSession<Reply> {
+    let user = session.get().await.and_then(|d| d.user);
+    let reply = match user {
+        Some(user) if session.is_protected().await => ok(user.as_str()),
+        _ => text(StatusCode::UNAUTHORIZED, "not logged in"),
+    };
+    session.respond(reply).await
+}
+
+async fn logout(session: ProbeSession) -> WithSession<Reply> {
+    session.destroy().await;
+    session.respond(ok("bye")).await
+}
+
+async fn csrf(session: ProbeSession) -> WithSession<Reply> {
+    let token = session.csrf_token().await;
+    let reply = or_error(token.map(|t| ok(t.as_str())));
+    session.respond(reply).await
+}
+
+async fn csrf_check(session: ProbeSession, CsrfHeader(token): CsrfHeader) -> WithSession<Reply> {
+    let valid = match token {
+        Some(t) => session.verify_csrf(&t).await,
+        None => false,
+    };
+    let reply = if valid {
+        ok("ok")
+    } else {
+        text(StatusCode::FORBIDDEN, "bad csrf token")
+    };
+    session.respond(reply).await
+}
+
+async fn big(
+    session: ProbeSession,
+    RawQuery(query): RawQuery,
+    State(DataLimit(limit)): State<DataLimit>,
+) -> WithSession<Reply> {
+    let reply = or_error(store_blob(&session, query, limit).await);
+    session.respond(reply).await
+}
+
+async fn store_blob(
+    session: &ProbeSession,
+    query: Option<String>,
+    limit: usize,
+) -> Result<Reply, SessionError> {
+    let n = query
+        .and_then(|q| form_field(q.as_bytes(), "bytes"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n <= MAX_BIG_BYTES);
+    let Some(n) = n else {
+        return Ok(text(StatusCode::BAD_REQUEST, "bytes=N, N at most 1 MiB"));
+    };
+    // The size with the new blob, over the limit or the blob's capacity:
+    // refused before anything is written, so no session starts either.
+    let fits = |d: &ProbeData| n <= BLOB_CAPACITY && d.data_len() - d.blob.len() + n <= limit;
+    if !fits(&session.get().await.unwrap_or_default()) {
+        return Ok(over_the_limit());
+    }
+    // Checked again under the table's lock, in case another request grew
+    // the data in between.
+    let stored = session
+        .update(|d| {
+            if !fits(d) {
+                return false;
+            }
+            d.blob.clear();
+            d.blob.resize(n, 0xA5).is_ok()
+        })
+        .await?;
+    Ok(if stored {
+        ok(n.to_string())
+    } else {
+        over_the_limit()
+    })
+}
+
+/// The probe routes of [`ROUTES`](super::ROUTES) over `state`. Each worker
+/// builds its own (naming the router's type for a `static` needs nightly).
+pub fn probe_router(state: ProbeState) -> Router<impl PathRouter> {
+    Router::new()
+        .route("/count", get(count))
+        .route("/peek", get(peek))
+        .route("/login", post(login))
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/csrf", get(csrf))
+        .route("/csrf-check", post(csrf_check))
+        .route("/big", get(big))
+        .with_state(state)
+}
+
+/// The cookie settings of `spec`. `Sessions` wants `CookieConfig<'static>`,
+/// so the strings are leaked (a few bytes per server).
+pub fn cookie_config(spec: &ServerSpec) -> CookieConfig<'static> {
+    fn leak(s: &str) -> &'static str {
+        Box::leak(s.to_owned().into_boxed_str())
+    }
+    let config = CookieConfig::new(leak(&spec.cookie_name))
+        .with_path(leak(&spec.path))
+        .with_same_site(spec.same_site)
+        .with_secure(spec.secure)
+        .with_http_only(spec.http_only);
+    match &spec.domain {
+        Some(domain) => config.with_domain(leak(domain)),
+        None => config,
+    }
+}
+
+/// The expiry policy of `spec`.
+pub fn policy(spec: &ServerSpec) -> ExpiryPolicy {
+    ExpiryPolicy::new()
+        .with_idle_timeout(spec.idle_timeout)
+        .with_absolute_lifetime(spec.absolute_lifetime)
+        .with_refresh_percent(spec.refresh_percent)
+}
+
+/// A new, initialised table for `spec`, leaked for the `'static` borrow
+/// that sesh-embassy's `Session` extractor needs.
+pub async fn new_sessions(spec: &ServerSpec) -> Result<&'static ProbeSessions, ServerError> {
+    let keys: Keys = spec.key_ring()?;
+    let sessions: &'static ProbeSessions =
+        Box::leak(Box::new(Sessions::new(cookie_config(spec), policy(spec))));
+    sessions
+        .init(rand_core::UnwrapErr(getrandom::SysRng), keys)
+        .await?;
+    Ok(sessions)
+}
+
+// ------------------------------------------------- the in-memory link --
+// The medium-IP driver of examples/firmware/src/host_net.rs, copied: two
+// ports back to back, each packet queued for the other side.
+
+#[derive(Default)]
+struct Queue {
+    packets: VecDeque<Vec<u8>>,
+    waker: Option<Waker>,
+}
+
+#[derive(Default)]
+struct Wire {
+    /// Index 0 holds what port 0 receives, index 1 what port 1 receives.
+    queues: [Mutex<Queue>; 2],
+}
+
+impl Wire {
+    fn queue(&self, port: usize) -> MutexGuard<'_, Queue> {
+        self.queues[port.min(1)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One end of the in-memory IP link; an embassy-net driver.
+struct Port {
+    wire: Arc<Wire>,
+    side: usize,
+}
+
+fn link() -> (Port, Port) {
+    let wire = Arc::new(Wire::default());
+    (
+        Port {
+            wire: wire.clone(),
+            side: 0,
+        },
+        Port { wire, side: 1 },
+    )
+}
+
+struct Rx(Vec<u8>);
+
+struct Tx<'a> {
+    wire: &'a Wire,
+    to: usize,
+}
+
+impl RxToken for Rx {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(mut self, f: F) -> R {
+        f(&mut self.0)
+    }
+}
+
+impl TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut packet = vec![0; len];
+        let out = f(&mut packet);
+        let mut queue = self.wire.queue(self.to);
+        queue.packets.push_back(packet);
+        if let Some(waker) = queue.waker.take() {
+            waker.wake();
+        }
+        out
+    }
+}
+
+impl Driver for Port {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, cx: &mut Context) -> Option<(Rx, Tx<'_>)> {
+        let mut queue = self.wire.queue(self.side);
+        match queue.packets.pop_front() {
+            Some(packet) => Some((
+                Rx(packet),
+                Tx {
+                    wire: &self.wire,
+                    to: 1 - self.side,
+                },
+            )),
+            None => {
+                queue.waker = Some(cx.waker().clone());
+                None
+            }
+        }
+    }
+
+    fn transmit(&mut self, _cx: &mut Context) -> Option<Tx<'_>> {
+        Some(Tx {
+            wire: &self.wire,
+            to: 1 - self.side,
+        })
+    }
+
+    fn link_state(&mut self, _cx: &mut Context) -> LinkState {
+        LinkState::Up
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.max_transmission_unit = MTU;
+        caps
+    }
+
+    fn hardware_address(&self) -> HardwareAddress {
+        HardwareAddress::Ip
+    }
+}
+
+fn ip_config(address: Ipv4Address) -> Config {
+    Config::ipv4_static(StaticConfigV4 {
+        address: Ipv4Cidr::new(address, 24),
+        gateway: None,
+        dns_servers: heapless::Vec::new(),
+    })
+}
+
+// ------------------------------------------------------- the bridge --
+
+/// One bridged connection, as the embassy side sees it: the client's bytes
+/// come in on `up`, the server's go out on `down`. Dropping `down` tells
+/// the tokio side that the embassy connection is over.
+struct BridgedConnection {
+    up: mpsc::Receiver<Vec<u8>>,
+    down: mpsc::Sender<Vec<u8>>,
+}
+
+/// Connections waiting for a bridge slot (thread-safe, async on both sides).
+type Pending = Channel<CriticalSectionRawMutex, BridgedConnection, WORKERS>;
+
+/// One picoserve worker on stack A.
+async fn worker(id: usize, stack: Stack<'static>, state: ProbeState) -> ! {
+    let app = probe_router(state);
+    let mut tcp_rx = vec![0u8; SERVER_TCP_BUFFER];
+    let mut tcp_tx = vec![0u8; SERVER_TCP_BUFFER];
+    let mut http = vec![0u8; HTTP_BUFFER];
+    picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
+        .listen_and_serve(id, stack, PORT, &mut tcp_rx, &mut tcp_tx)
+        .await
+        .into_never()
+}
+
+/// One bridge slot on stack B: takes the next waiting connection, connects
+/// to stack A, relays, closes; forever.
+async fn bridge_slot(stack: Stack<'static>, pending: &Pending) -> ! {
+    let mut rx = vec![0u8; BRIDGE_TCP_BUFFER];
+    let mut tx = vec![0u8; BRIDGE_TCP_BUFFER];
+    loop {
+        let connection = pending.receive().await;
+        bridge(stack, &mut rx, &mut tx, connection).await;
+    }
+}
+
+async fn bridge(
+    stack: Stack<'static>,
+    rx: &mut [u8],
+    tx: &mut [u8],
+    mut connection: BridgedConnection,
+) {
+    let mut attempt = 0;
+    loop {
+        let mut socket = TcpSocket::new(stack, &mut *rx, &mut *tx);
+        socket.set_timeout(Some(embassy_time::Duration::from_secs(10)));
+        socket.set_nagle_enabled(false);
+        match socket.connect((SERVER, PORT)).await {
+            Ok(()) => {
+                relay(&mut socket, &mut connection).await;
+                socket.close();
+                // Sends the FIN and waits for its ACK, so that picoserve's
+                // worker sees the end at once; an error only means the
+                // server is gone already.
+                let _ = socket.flush().await;
+                return;
+            }
+            // No worker listens this instant: it re-listens a moment after
+            // its previous connection closed.
+            Err(ConnectError::ConnectionReset) if attempt < CONNECT_ATTEMPTS => {
+                attempt += 1;
+                drop(socket);
+                embassy_time::Timer::after_millis(1).await;
+            }
+            Err(e) => {
+                log_problem(&std::format!("bridge: connect to the probe failed: {e:?}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Pumps bytes both ways until the server closes (or fails). If the client
+/// stops sending first, the server gets a FIN and its answer still flows.
+async fn relay(socket: &mut TcpSocket<'_>, connection: &mut BridgedConnection) {
+    let BridgedConnection { up, down } = connection;
+    let mut buf = vec![0u8; CHUNK];
+    let client_finished = {
+        let (mut reader, mut writer) = socket.split();
+        let to_server = async {
+            while let Some(chunk) = up.recv().await {
+                let mut rest = chunk.as_slice();
+                while !rest.is_empty() {
+                    match writer.write(rest).await {
+                        Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                        Err(_) => return false,
+                    }
+                }
+            }
+            writer.flush().await.is_ok()
+        };
+        let to_client = forward(&mut buf, down, async |b| reader.read(b).await);
+        match select(to_server, to_client).await {
+            Either::First(finished) => finished,
+            Either::Second(()) => false,
+        }
+    };
+    if client_finished {
+        socket.close();
+        forward(&mut buf, down, async |b| socket.read(b).await).await;
+    }
+}
+
+/// Reads with `read` and sends what it gets down to the client, until the
+/// end of the stream, an error, or the client side going away.
+async fn forward(
+    buf: &mut [u8],
+    down: &mpsc::Sender<Vec<u8>>,
+    mut read: impl AsyncFnMut(&mut [u8]) -> Result<usize, embassy_net::tcp::Error>,
+) {
+    loop {
+        match read(&mut *buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let chunk = buf.get(..n).unwrap_or_default().to_vec();
+                if down.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The embassy side, on its own thread until `shutdown` fires: both stacks,
+/// the picoserve workers, the bridge slots and the sweeper.
+fn run_stacks(state: ProbeState, pending: Arc<Pending>, shutdown: oneshot::Receiver<()>) {
+    let (a, b) = link();
+    let (server, mut server_runner) = embassy_net::new(
+        a,
+        ip_config(SERVER),
+        Box::leak(Box::new(StackResources::<SOCKETS>::new())),
+        0x5e5e_0001,
+    );
+    let (client, mut client_runner) = embassy_net::new(
+        b,
+        ip_config(CLIENT),
+        Box::leak(Box::new(StackResources::<SOCKETS>::new())),
+        0x5e5e_0002,
+    );
+    let workers: [_; WORKERS] = core::array::from_fn(|id| worker(id, server, state));
+    let slots: [_; WORKERS] = core::array::from_fn(|_| bridge_slot(client, &pending));
+    let everything = Box::pin(join5(
+        server_runner.run(),
+        client_runner.run(),
+        join_array(workers),
+        join_array(slots),
+        sesh_embassy::run_sweeper(state.sessions),
+    ));
+    futures_executor::block_on(select(everything, shutdown));
+}
+
+/// The tokio side of one client connection: waits for its first bytes,
+/// queues it for a bridge slot, then pumps until both directions end.
+async fn serve_client(stream: TcpStream, pending: Arc<Pending>) {
+    let _ = stream.set_nodelay(true);
+    let (mut from_client, mut to_client) = stream.into_split();
+    let mut buf = vec![0u8; CHUNK];
+    let first = match from_client.read(&mut buf).await {
+        Ok(0) | Err(_) => return,
+        Ok(n) => buf.get(..n).unwrap_or_default().to_vec(),
+    };
+    let (up_tx, up_rx) = mpsc::channel::<Vec<u8>>(8);
+    let (down_tx, mut down_rx) = mpsc::channel::<Vec<u8>>(8);
+    if up_tx.send(first).await.is_err() {
+        return;
+    }
+    pending
+        .send(BridgedConnection {
+            up: up_rx,
+            down: down_tx,
+        })
+        .await;
+    let upstream = async move {
+        loop {
+            match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let chunk = buf.get(..n).unwrap_or_default().to_vec();
+                    if up_tx.send(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let downstream = async move {
+        while let Some(chunk) = down_rx.recv().await {
+            if to_client.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_client.shutdown().await;
+    };
+    join(upstream, downstream).await;
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, pending: Arc<Pending>) {
+    // Dropping the set (when this task is aborted) aborts every connection.
+    let mut connections = JoinSet::new();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                connections.spawn(serve_client(stream, pending.clone()));
+            }
+            Err(e) => {
+                log_problem(&std::format!("probe bridge: accept failed: {e}"));
+                tokio::task::yield_now().await;
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// Reports a problem a case cannot act on, on stderr (captured by the test
+/// harness and shown for failed tests).
+fn log_problem(message: &str) {
+    std::eprintln!("{message}");
+}
+
+/// The embassy thread and the tokio listener of one run of the server.
+struct Running {
+    addr: SocketAddr,
+    accept: JoinHandle<()>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    stopped: Option<oneshot::Receiver<()>>,
+}
+
+impl Running {
+    async fn start(state: ProbeState) -> io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let pending = Arc::new(Pending::new());
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let (stopped_tx, stopped_rx) = oneshot::channel();
+        let slots = pending.clone();
+        let thread = std::thread::Builder::new()
+            .name("embassy-net".to_owned())
+            .spawn(move || {
+                run_stacks(state, slots, shutdown_rx);
+                let _ = stopped_tx.send(());
+            })?;
+        let accept = tokio::spawn(accept_loop(listener, pending));
+        Ok(Running {
+            addr,
+            accept,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+            stopped: Some(stopped_rx),
+        })
+    }
+
+    /// Closes the listener and every client connection, stops the embassy
+    /// thread and waits for it.
+    async fn stop(mut self) {
+        self.accept.abort();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            let _ = stopped.await;
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            log_problem("the embassy-net thread panicked");
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A case that panicked drops the server without `stop`: end both sides
+    /// without waiting.
+    fn drop(&mut self) {
+        self.accept.abort();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The probe app on sesh-embassy and picoserve, on an embassy-net stack in
+/// a background thread, reached through a loopback TCP bridge: the
+/// [`TestServer`] for sesh-embassy.
+pub struct EmbassyServer {
+    sessions: &'static ProbeSessions,
+    running: Option<Running>,
+    addr: SocketAddr,
+}
+
+impl EmbassyServer {
+    /// Starts the probe app with the settings of `spec` over a new, empty
+    /// table, on the current tokio runtime.
+    pub async fn start(spec: ServerSpec) -> Result<Self, ServerError> {
+        let sessions = new_sessions(&spec).await?;
+        let running = Running::start(ProbeState {
+            sessions,
+            max_data_len: spec.max_data_len,
+        })
+        .await?;
+        Ok(EmbassyServer {
+            sessions,
+            addr: running.addr,
+            running: Some(running),
+        })
+    }
+
+    /// The session table.
+    pub fn sessions(&self) -> &'static ProbeSessions {
+        self.sessions
+    }
+
+    async fn shut_down(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+impl TestServer for EmbassyServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    async fn stored_sessions(&self) -> Result<usize, ServerError> {
+        Ok(self.sessions.occupancy().await.0)
+    }
+
+    /// sesh-embassy keeps sessions in its own table: there is no store to
+    /// fail, so this switch does nothing (and says so on stderr).
+    fn set_store_failing(&self, failing: bool) {
+        if failing {
+            log_problem("sesh-embassy has no store: set_store_failing(true) changes nothing");
+        }
+    }
+
+    /// embassy-time's std driver follows the process's real monotonic
+    /// clock, so moving it forward means waiting, in real time.
+    async fn advance_clock(&self, by: core::time::Duration) {
+        let waited = tokio::task::spawn_blocking(move || std::thread::sleep(by)).await;
+        if let Err(e) = waited {
+            log_problem(&std::format!("advance_clock: {e}"));
+        }
+    }
+
+    /// Stops the stacks, then starts new ones over a new `Sessions` built
+    /// from `spec` into which the old table (every session) is moved.
+    async fn restart(&mut self, spec: ServerSpec) -> Result<(), ServerError> {
+        self.shut_down().await;
+        let sessions = new_sessions(&spec).await?;
+        {
+            let mut old = self.sessions.lock().await;
+            let mut new = sessions.lock().await;
+            core::mem::swap(old.table(), new.table());
+            new.table().set_policy(policy(&spec));
+        }
+        self.sessions = sessions;
+        let running = Running::start(ProbeState {
+            sessions,
+            max_data_len: spec.max_data_len,
+        })
+        .await?;
+        self.addr = running.addr;
+        self.running = Some(running);
+        Ok(())
+    }
+
+    async fn stop(mut self) {
+        self.shut_down().await;
+    }
+}
