@@ -3,7 +3,9 @@
 # with no sessions (`bare`) and on tower-sessions 0.15 with its MemoryStore.
 # Run by hand (it is not part of scripts/test.sh):
 #
-#     bash scripts/bench.sh            # ROUNDS=3 DURATION=10: about 8 minutes
+#     bash scripts/bench.sh            # ROUNDS=3 DURATION=10: about 5 to 8 minutes
+#
+# The same app on Redis and redb: scripts/bench-stores.sh.
 #
 # Everything targets 127.0.0.1 only. Every wrk run is bounded in time (-d),
 # the memory runs also in count, and every server this script starts is

@@ -1,11 +1,19 @@
-//! The counter app for the HTTP load benchmark (`scripts/bench.sh`), in one
-//! of three variants on a loopback address:
+//! The counter app for the HTTP load benchmarks (`scripts/bench.sh` and
+//! `scripts/bench-stores.sh`), in one of these variants on a loopback address:
 //!
 //! - `bare`: axum, no sessions; the count is one global counter.
 //! - `sesh`: sesh-tokio with its `MemoryStore`; the count lives in
 //!   `Session<Counter>` and changes through `session.update`.
 //! - `tower-sessions`: tower-sessions 0.15 with its `MemoryStore`; the count
 //!   changes through `session.get` / `session.insert`.
+//! - `sesh-redis`: the `sesh` app on `sesh_tokio::store::RedisStore`
+//!   (`RedisConfig::new(url)` defaults, a key prefix unique to this process).
+//! - `tower-sessions-redis`: the `tower-sessions` app on tower-sessions 0.14
+//!   with tower-sessions-redis-store 0.16 (fred, a pool of 4 connections,
+//!   as many as `RedisConfig`'s default); 0.14 because that store does not
+//!   build against tower-sessions 0.15 yet.
+//! - `sesh-redb`: the `sesh` app on `sesh_tokio::store::RedbStore` in the
+//!   file `--redb PATH`.
 //!
 //! Every variant runs on a multi-thread tokio runtime with 2 workers and
 //! answers `GET /` with the same body shape, `count <n>\n`. Two more routes
@@ -14,14 +22,16 @@
 //! sessions=<sesh's store occupancy, or ->`).
 //!
 //! ```text
-//! bench-server <bare|sesh|tower-sessions> [--addr 127.0.0.1:0]
-//!              [--addr-file PATH] [--max-sessions N]
+//! bench-server <VARIANT> [--addr 127.0.0.1:0] [--addr-file PATH]
+//!              [--max-sessions N] [--redis redis://127.0.0.1:PORT/0]
+//!              [--redb PATH]
 //! ```
 //!
 //! The server binds `--addr` (port 0 picks a free port; only loopback
 //! addresses are accepted), prints the bound address and writes it to
 //! `--addr-file`. `--max-sessions` sets the sesh `MemoryStore` bound (default:
-//! `MemoryStore::default()`, 100,000 sessions).
+//! `MemoryStore::default()`, 100,000 sessions). `--redis` is required by the
+//! two Redis variants and must name a loopback host; `--redb` by `sesh-redb`.
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -43,6 +53,9 @@ enum Variant {
     Bare,
     Sesh,
     TowerSessions,
+    SeshRedis,
+    TowerSessionsRedis,
+    SeshRedb,
 }
 
 struct Args {
@@ -50,9 +63,15 @@ struct Args {
     addr: SocketAddr,
     addr_file: Option<String>,
     max_sessions: Option<usize>,
+    redis: Option<String>,
+    redb: Option<String>,
 }
 
-const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions> [--addr 127.0.0.1:0] [--addr-file PATH] [--max-sessions N]";
+const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions|sesh-redis|tower-sessions-redis|sesh-redb> \
+[--addr 127.0.0.1:0] [--addr-file PATH] [--max-sessions N] [--redis redis://127.0.0.1:PORT/0] [--redb PATH]";
+
+/// The secret of the sesh variants' cookie signing key and store key.
+const SECRET: [u8; 32] = [7; 32];
 
 fn parse_args() -> Result<Args, BoxError> {
     let mut args = std::env::args().skip(1);
@@ -60,6 +79,9 @@ fn parse_args() -> Result<Args, BoxError> {
         Some("bare") => Variant::Bare,
         Some("sesh") => Variant::Sesh,
         Some("tower-sessions") => Variant::TowerSessions,
+        Some("sesh-redis") => Variant::SeshRedis,
+        Some("tower-sessions-redis") => Variant::TowerSessionsRedis,
+        Some("sesh-redb") => Variant::SeshRedb,
         _ => return Err(USAGE.into()),
     };
     let mut parsed = Args {
@@ -67,6 +89,8 @@ fn parse_args() -> Result<Args, BoxError> {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         addr_file: None,
         max_sessions: None,
+        redis: None,
+        redb: None,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(USAGE)?;
@@ -74,13 +98,40 @@ fn parse_args() -> Result<Args, BoxError> {
             "--addr" => parsed.addr = value.parse()?,
             "--addr-file" => parsed.addr_file = Some(value),
             "--max-sessions" => parsed.max_sessions = Some(value.parse()?),
+            "--redis" => parsed.redis = Some(value),
+            "--redb" => parsed.redb = Some(value),
             _ => return Err(USAGE.into()),
         }
     }
     if !parsed.addr.ip().is_loopback() {
         return Err("bench-server serves on loopback addresses only".into());
     }
+    if let Some(url) = &parsed.redis {
+        check_loopback_redis(url)?;
+    }
     Ok(parsed)
+}
+
+/// Accepts `redis://127.0.0.1:PORT[/DB]` (or `localhost`, `[::1]`) only.
+fn check_loopback_redis(url: &str) -> Result<(), BoxError> {
+    let rest = url
+        .strip_prefix("redis://")
+        .ok_or("--redis: expected redis://127.0.0.1:PORT/0")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _port)| host);
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err("--redis: bench-server talks to a loopback Redis only".into())
+    }
 }
 
 /// The body every variant answers: same shape, same length for a given count.
@@ -146,12 +197,8 @@ async fn sesh_stats(
     ))
 }
 
-fn sesh_app(max_sessions: Option<usize>) -> Result<Router, BoxError> {
-    let store = match max_sessions {
-        Some(n) => sesh_tokio::MemoryStore::new(n),
-        None => sesh_tokio::MemoryStore::default(),
-    };
-    let config = sesh_tokio::SessionConfig::new(&[7; 32])?.with_secure(false);
+fn sesh_app(store: impl sesh_tokio::SessionStore) -> Result<Router, BoxError> {
+    let config = sesh_tokio::SessionConfig::new(&SECRET)?.with_secure(false);
     let layer = sesh_tokio::SessionLayer::new(store, config)?;
     Ok(Router::new()
         .route("/", get(sesh_counter))
@@ -192,13 +239,92 @@ fn tower_app() -> Router {
         .layer(layer)
 }
 
+// --------------------------------------------------- sesh on each store --
+
+fn sesh_memory_app(max_sessions: Option<usize>) -> Result<Router, BoxError> {
+    sesh_app(match max_sessions {
+        Some(n) => sesh_tokio::MemoryStore::new(n),
+        None => sesh_tokio::MemoryStore::default(),
+    })
+}
+
+fn sesh_redis_app(url: &str) -> Result<Router, BoxError> {
+    use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
+    // Unique per process, so that runs never read each other's sessions.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let prefix = format!("sesh-bench:{}-{nanos}:", std::process::id());
+    let store = RedisStore::new(
+        RedisConfig::new(url).with_prefix(prefix),
+        StoreKey::new(&SECRET)?,
+    )?;
+    sesh_app(store)
+}
+
+async fn sesh_redb_app(path: &str) -> Result<Router, BoxError> {
+    use sesh_tokio::store::{RedbStore, StoreKey};
+    let store = RedbStore::open(path, StoreKey::new(&SECRET)?).await?;
+    sesh_app(store)
+}
+
+// ---------------------------------------- tower-sessions 0.14 on Redis --
+
+/// Connections in the fred pool: `RedisConfig`'s default for sesh.
+const TOWER_REDIS_POOL: usize = 4;
+
+async fn tower14_counter(session: tower_sessions_14::Session) -> Result<String, StatusCode> {
+    count_call();
+    let n: u64 = session
+        .get(COUNT_KEY)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .unwrap_or_default();
+    let n = n.wrapping_add(1);
+    session
+        .insert(COUNT_KEY, n)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok(body(n))
+}
+
+async fn tower_redis_app(url: &str) -> Result<Router, BoxError> {
+    use tower_sessions_14::cookie::time::Duration;
+    use tower_sessions_redis_store::RedisStore;
+    use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+    let pool = Pool::new(Config::from_url(url)?, None, None, None, TOWER_REDIS_POOL)?;
+    // The connection tasks run until the process ends.
+    let _connections = pool.connect_pool();
+    pool.wait_for_connect().await?;
+    let layer = tower_sessions_14::SessionManagerLayer::new(RedisStore::new(pool))
+        .with_secure(false)
+        .with_expiry(tower_sessions_14::Expiry::OnInactivity(Duration::minutes(
+            30,
+        )));
+    Ok(Router::new()
+        .route("/", get(tower14_counter))
+        .route("/stats", get(bare_stats))
+        .route("/health", get(health))
+        .layer(layer))
+}
+
 // ------------------------------------------------------------------ main --
 
 async fn serve(args: Args) -> Result<(), BoxError> {
+    let redis = || {
+        args.redis
+            .as_deref()
+            .ok_or("this variant needs --redis URL")
+    };
     let app = match args.variant {
         Variant::Bare => bare_app(),
-        Variant::Sesh => sesh_app(args.max_sessions)?,
+        Variant::Sesh => sesh_memory_app(args.max_sessions)?,
         Variant::TowerSessions => tower_app(),
+        Variant::SeshRedis => sesh_redis_app(redis()?)?,
+        Variant::TowerSessionsRedis => tower_redis_app(redis()?).await?,
+        Variant::SeshRedb => {
+            sesh_redb_app(args.redb.as_deref().ok_or("sesh-redb needs --redb PATH")?).await?
+        }
     };
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let local = listener.local_addr()?;
