@@ -12,6 +12,11 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Sen
 
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn load<'a>(&'a self, id: &'a SessionId, now: Instant) -> BoxFuture<'a, Option<StoredSession>>;
+    fn load_for_update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        now: Instant,
+    ) -> BoxFuture<'a, Option<StoredSession>>;
     fn create<'a>(
         &'a self,
         id: &'a SessionId,
@@ -33,6 +38,14 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 impl<T: SessionStore> DynStore for T {
     fn load<'a>(&'a self, id: &'a SessionId, now: Instant) -> BoxFuture<'a, Option<StoredSession>> {
         Box::pin(SessionStore::load(self, id, now))
+    }
+
+    fn load_for_update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        now: Instant,
+    ) -> BoxFuture<'a, Option<StoredSession>> {
+        Box::pin(SessionStore::load_for_update(self, id, now))
     }
 
     fn create<'a>(

@@ -236,7 +236,14 @@ impl RequestSession {
                     return Err(SessionError::Contended);
                 }
                 let now = self.now();
-                let loaded = match self.shared.store.load(&id, now).await {
+                // The first try may use the store's last-seen copy; a retry
+                // after a conflict always reads the store.
+                let load = if attempts == 1 {
+                    self.shared.store.load_for_update(&id, now).await
+                } else {
+                    self.shared.store.load(&id, now).await
+                };
+                let loaded = match load {
                     Ok(l) => l,
                     Err(e) => return self.failed(e),
                 };

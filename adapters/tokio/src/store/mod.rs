@@ -104,6 +104,22 @@ pub trait SessionStore: Send + Sync + 'static {
         now: Instant,
     ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send;
 
+    /// Loads the session `id` for a read-modify-write that ends in
+    /// [`save`](SessionStore::save). The answer may come from a copy this
+    /// process saw or wrote before, so it can be stale: the save's
+    /// compare-and-swap then answers [`Saved::Conflict`], and the adapter
+    /// calls [`load`](SessionStore::load) and retries. It must never call a
+    /// live session absent or expired when [`load`](SessionStore::load)
+    /// would not. The default is [`load`](SessionStore::load); a store with a
+    /// network round trip per call overrides it to save one.
+    fn load_for_update(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send {
+        self.load(id, now)
+    }
+
     /// Stores a new session under `id`. If a live session already has that id
     /// it is left untouched and the answer is [`Created::IdTaken`]: a create
     /// never overwrites.
@@ -144,6 +160,14 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
         now: Instant,
     ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send {
         T::load(self, id, now)
+    }
+
+    fn load_for_update(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send {
+        T::load_for_update(self, id, now)
     }
 
     fn create(
