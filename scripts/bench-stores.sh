@@ -71,18 +71,8 @@ read -r -a VARIANTS <<<"${VARIANTS:-sesh-redis tower-sessions-redis sesh-redb}"
 SCENARIOS=(returning new)
 LUA_LOAD="$ROOT/benches/http/wrk/load.lua"
 
-log() { printf '%s\n' "$*" >&2; }
-
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root for: $*"
-        return 1
-    fi
-}
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
 
 is_redis() { [[ "$1" == *-redis ]]; }
 
@@ -92,28 +82,14 @@ missing_pkgs=()
 command -v wrk >/dev/null 2>&1 || missing_pkgs+=(wrk)
 command -v redis-server >/dev/null 2>&1 || missing_pkgs+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing_pkgs+=(redis-tools)
-if ((${#missing_pkgs[@]})); then
-    log "==> installing ${missing_pkgs[*]}"
-    as_root apt-get update >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing_pkgs[@]}" >&2
-fi
-for tool in curl cargo; do
-    command -v "$tool" >/dev/null 2>&1 || { log "missing: $tool"; exit 1; }
-done
+if ((${#missing_pkgs[@]})); then install_packages "${missing_pkgs[@]}"; fi
+require_tools curl cargo
 
 # Before anything of ours runs: what else keeps the machine busy.
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-log "==> building bench-server (release)"
-cargo build --release -p sesh-bench-http --bin bench-server >&2
-SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-server"
-
-if [[ -n "${BENCH_OUT:-}" ]]; then
-    OUT=$BENCH_OUT
-    mkdir -p "$OUT"
-else
-    OUT=$(mktemp -d /tmp/sesh-bench-stores.XXXXXX)
-fi
+build_bench_server
+make_out_dir /tmp/sesh-bench-stores.XXXXXX
 RESULTS="$OUT/results.tsv" # round scenario variant rps p50_us p99_us errors server_ns_per_req redis_ns_per_req sessions_after
 COMMANDS="$OUT/commands.tsv" # round scenario variant command calls_per_req usec_per_call
 : >"$RESULTS"
@@ -183,38 +159,6 @@ start_redis() {
     exit 1
 }
 
-# start_server VARIANT [ARGS...]: sets SERVER_PID and ADDR.
-start_server() {
-    local variant=$1
-    shift
-    local addr_file="$OUT/addr"
-    rm -f "$addr_file"
-    "$SERVER_BIN" "$variant" --addr "$HOST:0" --addr-file "$addr_file" "$@" \
-        >>"$OUT/server.log" 2>&1 &
-    SERVER_PID=$!
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [[ -s "$addr_file" ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { log "bench-server $variant died (see $OUT/server.log)"; exit 1; }
-        sleep 0.05
-    done
-    ADDR=$(head -n1 "$addr_file")
-    [[ "$ADDR" == "$HOST":* ]] || { log "bench-server $variant gave no loopback address"; exit 1; }
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-
-# cpu_ticks PID: user + system time so far, in clock ticks.
-cpu_ticks() {
-    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
 # stored_sessions VARIANT: sessions in the store (Redis: DBSIZE, emptied
 # before each run; redb: the store's occupancy from /stats).
 stored_sessions() {
@@ -223,41 +167,6 @@ stored_sessions() {
     else
         curl -sf --max-time 10 "http://$ADDR/stats" | tr ' ' '\n' | awk -F= '$1 == "sessions" { print $2 }'
     fi
-}
-
-# mint_cookies VARIANT FILE: SESSIONS cookies, one name=value per line.
-mint_cookies() {
-    local variant=$1 file=$2
-    local cfg="$OUT/curl.cfg"
-    local i
-    for ((i = 0; i < SESSIONS; i++)); do
-        printf 'url = "http://%s/"\n' "$ADDR"
-    done >"$cfg"
-    curl -s --max-time 120 -o /dev/null -D - -K "$cfg" |
-        awk 'tolower($1) == "set-cookie:" { sub(/^[^:]*:[ \t]*/, ""); sub(/;.*/, ""); sub(/\r$/, ""); print }' \
-            >"$file"
-    local distinct
-    distinct=$(sort -u "$file" | wc -l)
-    if [[ "$distinct" -ne "$SESSIONS" ]]; then
-        log "minted $distinct distinct cookies for $variant, wanted $SESSIONS"
-        exit 1
-    fi
-}
-
-# run_wrk SECONDS [COOKIE_FILE]: prints wrk's RESULT line.
-run_wrk() {
-    local secs=$1 cookies=${2:-}
-    COOKIE_FILE="$cookies" WRK_THREADS="$THREADS" \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s -s "$LUA_LOAD" "http://$ADDR/" |
-        grep '^RESULT'
-}
-
-field() { # field NAME LINE
-    tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
-}
-
-ns_per_req() { # ns_per_req TICKS REQUESTS
-    awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.0f", (n > 0 ? t / hz * 1e9 / n : 0) }'
 }
 
 # -------------------------------------------------------- throughput ------
@@ -362,19 +271,7 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------- report ------
 
-# median of the numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f–%.2f", lo, hi }'; }
-col() { # col SCENARIO VARIANT COLUMN
-    awk -F'\t' -v s="$1" -v v="$2" -v c="$3" '$2 == s && $3 == v { print $c }' "$RESULTS"
-}
-# ratios SCENARIO NUM DEN [COLUMN]: one ratio per round (default column: req/s)
-ratios() {
-    awk -F'\t' -v s="$1" -v a="$2" -v b="$3" -v c="${4:-4}" '
-        $2 == s && $3 == a { num[$1] = $c }
-        $2 == s && $3 == b { den[$1] = $c }
-        END { for (r in num) if (den[r] > 0) printf "%.4f\n", num[r] / den[r] }' "$RESULTS"
-}
+# median, minmax, col, ratios, verdict: scripts/bench-lib.sh
 # total_ratios SCENARIO NUM DEN: (server + redis CPU) of NUM over DEN, per round
 total_ratios() {
     awk -F'\t' -v s="$1" -v a="$2" -v b="$3" '
@@ -382,18 +279,12 @@ total_ratios() {
         $2 == s && $3 == b { den[$1] = $8 + $9 }
         END { for (r in num) if (den[r] > 0) printf "%.4f\n", num[r] / den[r] }' "$RESULTS"
 }
-verdict() { # verdict VALUE OP TARGET
-    awk -v x="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? (x >= t) : (x <= t); print ok ? "met" : "**missed**" }'
-}
 fmt() { awk -v x="$1" -v p="$2" 'BEGIN { if (x == "nan" || x == "") print "-"; else printf "%." p "f", x }'; }
 us() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else printf "%.2f", x / 1000 }'; }
 ms() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else printf "%.2f", x / 1000 }'; }
 has() { [[ -n "$(col "$1" "$2" 4)" ]]; }
 
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=""
-[[ -n "$(git status --porcelain 2>/dev/null)" ]] && dirty=" (work tree with uncommitted changes)"
+machine_facts
 redb_fs=$(df -T "$OUT" 2>/dev/null | awk 'NR == 2 { print $2 }')
 
 report() {
@@ -534,27 +425,5 @@ report >"$REPORT"
 cat "$REPORT"
 
 if [[ -n "$BENCH_MD" ]]; then
-    START='<!-- bench:stores:start -->'
-    END='<!-- bench:stores:end -->'
-    AFTER='<!-- bench:http:end -->'
-    [[ -f "$BENCH_MD" ]] || printf '# Benchmarks\n' >"$BENCH_MD"
-    if grep -qF "$START" "$BENCH_MD" && grep -qF "$END" "$BENCH_MD"; then
-        awk -v start="$START" -v end="$END" -v report="$REPORT" '
-            $0 == start { print; while ((getline line < report) > 0) print line; skip = 1; next }
-            $0 == end { skip = 0 }
-            !skip { print }' "$BENCH_MD" >"$BENCH_MD.tmp"
-    elif grep -qxF "$AFTER" "$BENCH_MD"; then
-        awk -v after="$AFTER" -v start="$START" -v end="$END" -v report="$REPORT" '
-            { print }
-            $0 == after && !done {
-                printf "\n%s\n", start
-                while ((getline line < report) > 0) print line
-                print end
-                done = 1
-            }' "$BENCH_MD" >"$BENCH_MD.tmp"
-    else
-        { cat "$BENCH_MD"; printf '\n%s\n' "$START"; cat "$REPORT"; printf '%s\n' "$END"; } >"$BENCH_MD.tmp"
-    fi
-    mv "$BENCH_MD.tmp" "$BENCH_MD"
-    log "==> wrote the section into $BENCH_MD"
+    write_section "$BENCH_MD" '<!-- bench:stores:start -->' '<!-- bench:stores:end -->' "$REPORT" '<!-- bench:http:end -->'
 fi

@@ -6,6 +6,7 @@
 #     bash scripts/bench.sh            # ROUNDS=3 DURATION=10: about 5 to 8 minutes
 #
 # The same app on Redis and redb: scripts/bench-stores.sh.
+# The harness both share (servers, wrk, /proc, report helpers): scripts/bench-lib.sh.
 #
 # Everything targets 127.0.0.1 only. Every wrk run is bounded in time (-d),
 # the memory runs also in count, and every server this script starts is
@@ -85,43 +86,19 @@ SCENARIOS=(returning new)
 LUA_LOAD="$ROOT/benches/http/wrk/load.lua"
 LUA_BOUNDED="$ROOT/benches/http/wrk/bounded.lua"
 
-log() { printf '%s\n' "$*" >&2; }
-
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root for: $*"
-        return 1
-    fi
-}
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
 
 # ------------------------------------------------------------ setup ------
 
-if ! command -v wrk >/dev/null 2>&1; then
-    log "==> installing wrk"
-    as_root apt-get update >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >&2
-fi
-for tool in curl cargo; do
-    command -v "$tool" >/dev/null 2>&1 || { log "missing: $tool"; exit 1; }
-done
+command -v wrk >/dev/null 2>&1 || install_packages wrk
+require_tools curl cargo
 
 # Before anything of ours runs: what else keeps the machine busy.
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-log "==> building bench-server (release)"
-cargo build --release -p sesh-bench-http --bin bench-server >&2
-SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-server"
-
-if [[ -n "${BENCH_OUT:-}" ]]; then
-    OUT=$BENCH_OUT
-    mkdir -p "$OUT"
-else
-    OUT=$(mktemp -d /tmp/sesh-bench.XXXXXX)
-fi
+build_bench_server
+make_out_dir /tmp/sesh-bench.XXXXXX
 RESULTS="$OUT/results.tsv" # round scenario variant rps p50_us p99_us errors cpu_ns_per_req sessions_after
 MEMORY="$OUT/memory.tsv"   # round variant sessions rss_before_kb rss_after_kb bytes_per_session
 : >"$RESULTS"
@@ -144,38 +121,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_server VARIANT [ARGS...]: sets SERVER_PID and ADDR.
-start_server() {
-    local variant=$1
-    shift
-    local addr_file="$OUT/addr"
-    rm -f "$addr_file"
-    "$SERVER_BIN" "$variant" --addr "$HOST:0" --addr-file "$addr_file" "$@" \
-        >>"$OUT/server.log" 2>&1 &
-    SERVER_PID=$!
-    local i
-    for i in $(seq 100); do
-        [[ -s "$addr_file" ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { log "bench-server $variant died"; exit 1; }
-        sleep 0.05
-    done
-    ADDR=$(head -n1 "$addr_file")
-    [[ "$ADDR" == "$HOST":* ]] || { log "bench-server $variant gave no loopback address"; exit 1; }
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-
-# cpu_ticks: the server's user + system time so far, in clock ticks.
-cpu_ticks() {
-    sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{ print $12 + $13 }'
-}
-
 rss_kb() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"
 }
@@ -185,44 +130,14 @@ stats() {
     curl -sf --max-time 5 "http://$ADDR/stats" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'
 }
 
-# mint_cookies VARIANT FILE: SESSIONS cookies, one name=value per line.
-mint_cookies() {
-    local variant=$1 file=$2
-    if [[ "$variant" == bare ]]; then
-        local i
-        for ((i = 0; i < SESSIONS; i++)); do
-            printf 'sid=%s.%s\n' \
-                "$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" \
-                "$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-        done >"$file"
-        return
-    fi
-    local cfg="$OUT/curl.cfg"
+# fake_cookies FILE: SESSIONS random cookies of sesh's shape, for `bare`.
+fake_cookies() {
     local i
     for ((i = 0; i < SESSIONS; i++)); do
-        printf 'url = "http://%s/"\n' "$ADDR"
-    done >"$cfg"
-    curl -s --max-time 60 -o /dev/null -D - -K "$cfg" |
-        awk 'tolower($1) == "set-cookie:" { sub(/^[^:]*:[ \t]*/, ""); sub(/;.*/, ""); sub(/\r$/, ""); print }' \
-            >"$file"
-    local distinct
-    distinct=$(sort -u "$file" | wc -l)
-    if [[ "$distinct" -ne "$SESSIONS" ]]; then
-        log "minted $distinct distinct cookies for $variant, wanted $SESSIONS"
-        exit 1
-    fi
-}
-
-# run_wrk SECONDS [COOKIE_FILE]: prints wrk's RESULT line.
-run_wrk() {
-    local secs=$1 cookies=${2:-}
-    COOKIE_FILE="$cookies" WRK_THREADS="$THREADS" \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s -s "$LUA_LOAD" "http://$ADDR/" |
-        grep '^RESULT'
-}
-
-field() { # field NAME LINE
-    tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
+        printf 'sid=%s.%s\n' \
+            "$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" \
+            "$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    done >"$1"
 }
 
 # -------------------------------------------------------- throughput ------
@@ -233,20 +148,24 @@ throughput_run() {
     local cookies=""
     if [[ "$scenario" == returning ]]; then
         cookies="$OUT/cookies.$variant"
-        mint_cookies "$variant" "$cookies"
+        if [[ "$variant" == bare ]]; then
+            fake_cookies "$cookies"
+        else
+            mint_cookies "$variant" "$cookies"
+        fi
     fi
     run_wrk "$WARMUP" "$cookies" >/dev/null
     local before_sessions=""
     [[ "$variant" == sesh ]] && before_sessions=$(stats sessions)
     local line t0 t1
-    t0=$(cpu_ticks)
+    t0=$(cpu_ticks "$SERVER_PID")
     line=$(run_wrk "$DURATION" "$cookies")
-    t1=$(cpu_ticks)
+    t1=$(cpu_ticks "$SERVER_PID")
     local rps p50 p99 errors cpu
     rps=$(field rps "$line")
     # Server CPU (user + system) per request: less sensitive than req/s to
     # what else runs on the machine.
-    cpu=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v n="$(field requests "$line")" 'BEGIN { printf "%.0f", (n > 0 ? t / hz * 1e9 / n : 0) }')
+    cpu=$(ns_per_req "$((t1 - t0))" "$(field requests "$line")")
     p50=$(field p50_us "$line")
     p99=$(field p99_us "$line")
     errors=$(($(field err_connect "$line") + $(field err_read "$line") + $(field err_write "$line") + $(field err_status "$line") + $(field err_timeout "$line")))
@@ -345,34 +264,16 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------- report ------
 
-# median of the numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f–%.2f", lo, hi }'; }
-col() { # col SCENARIO VARIANT COLUMN
-    awk -F'\t' -v s="$1" -v v="$2" -v c="$3" '$2 == s && $3 == v { print $c }' "$RESULTS"
-}
-# ratios SCENARIO NUM DEN [COLUMN]: one ratio per round (default column: req/s)
-ratios() {
-    awk -F'\t' -v s="$1" -v a="$2" -v b="$3" -v c="${4:-4}" '
-        $2 == s && $3 == a { num[$1] = $c }
-        $2 == s && $3 == b { den[$1] = $c }
-        END { for (r in num) if (den[r] > 0) printf "%.4f\n", num[r] / den[r] }' "$RESULTS"
-}
+# median, minmax, col, ratios, verdict: scripts/bench-lib.sh
 mem_ratios() {
     awk -F'\t' '
         $2 == "sesh" { s[$1] = $6 }
         $2 == "tower-sessions" { t[$1] = $6 }
         END { for (r in s) if (t[r] > 0) printf "%.4f\n", s[r] / t[r] }' "$MEMORY"
 }
-verdict() { # verdict VALUE OP TARGET
-    awk -v x="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? (x >= t) : (x <= t); print ok ? "met" : "**missed**" }'
-}
 fmt() { awk -v x="$1" -v p="$2" 'BEGIN { printf "%." p "f", x }'; }
 
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=""
-[[ -n "$(git status --porcelain 2>/dev/null)" ]] && dirty=" (work tree with uncommitted changes)"
+machine_facts
 
 report() {
     echo "## HTTP load (sesh-tokio vs axum and tower-sessions)"
@@ -494,17 +395,5 @@ report >"$REPORT"
 cat "$REPORT"
 
 if [[ -n "$BENCH_MD" ]]; then
-    START='<!-- bench:http:start -->'
-    END='<!-- bench:http:end -->'
-    [[ -f "$BENCH_MD" ]] || printf '# Benchmarks\n' >"$BENCH_MD"
-    if grep -qF "$START" "$BENCH_MD" && grep -qF "$END" "$BENCH_MD"; then
-        awk -v start="$START" -v end="$END" -v report="$REPORT" '
-            $0 == start { print; while ((getline line < report) > 0) print line; skip = 1; next }
-            $0 == end { skip = 0 }
-            !skip { print }' "$BENCH_MD" >"$BENCH_MD.tmp"
-    else
-        { cat "$BENCH_MD"; printf '\n%s\n' "$START"; cat "$REPORT"; printf '%s\n' "$END"; } >"$BENCH_MD.tmp"
-    fi
-    mv "$BENCH_MD.tmp" "$BENCH_MD"
-    log "==> wrote the section into $BENCH_MD"
+    write_section "$BENCH_MD" '<!-- bench:http:start -->' '<!-- bench:http:end -->' "$REPORT"
 fi
