@@ -1,20 +1,15 @@
-//! Command-line flags, and how they become [`Options`].
-//!
-//! A tiny hand-written parser: `--flag value` or `--flag=value`.
+//! Command-line flags: counter has only those every host example takes
+//! ([`sesh_example_support::cli`]), and how they become [`Options`](crate::Options).
 
-use std::net::SocketAddr;
+use sesh_example_support::cli::{self as shared, ServerArgs};
 
-use crate::{DEFAULT_ADDR, Options};
-use sesh_example_support::store::{self, StoreSpec};
+use crate::DEFAULT_ADDR;
 
-/// The environment variable that may hold the signing secret.
-pub const SECRET_ENV: &str = "SESH_SECRET";
-
-/// The fewest bytes a signing secret may have.
-pub const MIN_SECRET_LEN: usize = 32;
+pub use sesh_example_support::cli::{CookieSecurity, MIN_SECRET_LEN, SECRET_ENV};
 
 /// What `--help` prints.
-pub const USAGE: &str = "\
+pub const USAGE: &str = concat!(
+    "\
 counter: express-session's visit counter on sesh-tokio
 
 USAGE:
@@ -22,90 +17,15 @@ USAGE:
 
 OPTIONS:
     --addr <IP:PORT>      Address to listen on [default: 127.0.0.1:3000]
-    --store <STORE>       Where sessions live [default: redb:./sesh-sessions.redb]
-                            redb:PATH    a crash-safe file: sessions survive a
-                                         restart, even a crash
-                            memory       this process only: a restart loses
-                                         every session
-                            redis://HOST:PORT/DB
-                                         a Redis database that several
-                                         servers share (needs --secret)
-    --secret <SECRET>     Cookie signing secret, at least 32 bytes (prefer the
-                          SESH_SECRET environment variable: arguments are
-                          visible to every user of the machine). Without
-                          either: with redb:PATH a random secret is made once
-                          and kept in PATH.secret (mode 0600); with memory a
-                          random one is made per start; with redis:// the
-                          server refuses to start.
-    --insecure-cookies    ⚠️ Send the session cookie without `Secure`, so a
-                          browser keeps it over plain http://. The cookie
-                          then crosses the network in clear text: only for
-                          localhost. This is the default on a loopback
-                          address, since the demo serves plain HTTP.
-    --secure-cookies      Keep `Secure` even on a loopback address (behind a
-                          TLS-terminating proxy on the same machine).
-    -h, --help            Print this help
+",
+    sesh_example_support::common_usage!()
+);
 
-ENVIRONMENT:
-    SESH_SECRET           Cookie signing secret (see --secret)
-    RUST_LOG              Log filter [default: info]
-";
-
-/// Whether the session cookie carries `Secure`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CookieSecurity {
-    /// Off on a loopback address (plain-HTTP local demo), on elsewhere.
-    #[default]
-    Auto,
-    /// Always on (`--secure-cookies`).
-    Secure,
-    /// ⚠️ Always off (`--insecure-cookies`).
-    Insecure,
-}
-
-impl CookieSecurity {
-    /// Whether a server listening on `addr` sets `Secure`.
-    pub fn is_secure_for(self, addr: SocketAddr) -> bool {
-        match self {
-            CookieSecurity::Auto => !addr.ip().is_loopback(),
-            CookieSecurity::Secure => true,
-            CookieSecurity::Insecure => false,
-        }
-    }
-}
+/// The parsed flags; [`ServerArgs::into_options`] makes them [`Options`](crate::Options).
+pub type Args = ServerArgs;
 
 /// What the command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Run the server.
-    Run(Args),
-    /// Print [`USAGE`] and exit.
-    Help,
-}
-
-/// The parsed flags.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Args {
-    /// Where to listen.
-    pub addr: SocketAddr,
-    /// The signing secret from `--secret` or [`SECRET_ENV`], if any.
-    pub secret: Option<String>,
-    /// The `Secure` attribute choice.
-    pub cookies: CookieSecurity,
-    /// Where sessions live.
-    pub store: StoreSpec,
-}
-
-impl std::fmt::Debug for Args {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Args")
-            .field("addr", &self.addr)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("cookies", &self.cookies)
-            .field("store", &self.store)
-            .finish()
-    }
-}
+pub type Command = shared::Command<Args>;
 
 /// Parses the arguments (without the program name). `env_secret` is the
 /// value of [`SECRET_ENV`]; `--secret` wins over it.
@@ -113,108 +33,7 @@ pub fn parse(
     args: impl IntoIterator<Item = String>,
     env_secret: Option<String>,
 ) -> Result<Command, String> {
-    let mut addr: SocketAddr = DEFAULT_ADDR
-        .parse()
-        .map_err(|e| format!("bad default address: {e}"))?;
-    let mut secret = None;
-    let mut cookies = CookieSecurity::Auto;
-    let mut store = StoreSpec::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--addr" => {
-                let value = value_of(&flag, inline, &mut args)?;
-                addr = value.parse().map_err(|e| {
-                    format!(
-                        "--addr `{value}` is not an IP address and port ({e}), e.g. 127.0.0.1:3000"
-                    )
-                })?;
-            }
-            "--secret" => secret = Some(value_of(&flag, inline, &mut args)?),
-            "--store" => store = value_of(&flag, inline, &mut args)?.parse()?,
-            "--insecure-cookies" | "--secure-cookies" => {
-                if inline.is_some() {
-                    return Err(format!("{flag} takes no value"));
-                }
-                let wanted = if flag == "--secure-cookies" {
-                    CookieSecurity::Secure
-                } else {
-                    CookieSecurity::Insecure
-                };
-                if cookies != CookieSecurity::Auto && cookies != wanted {
-                    return Err("--secure-cookies and --insecure-cookies exclude each other".into());
-                }
-                cookies = wanted;
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
-    Ok(Command::Run(Args {
-        addr,
-        secret: secret.or(env_secret),
-        cookies,
-        store,
-    }))
-}
-
-/// The flag's value: after `=`, or the next argument.
-fn value_of(
-    flag: &str,
-    inline: Option<String>,
-    rest: &mut impl Iterator<Item = String>,
-) -> Result<String, String> {
-    inline
-        .or_else(|| rest.next())
-        .ok_or_else(|| format!("{flag} needs a value"))
-}
-
-impl Args {
-    /// The server options: checks the secret, or without one gets the
-    /// store's default (see [`store::default_secret`]: the redb file's kept
-    /// secret, made on first use; a random one for memory; an error for
-    /// Redis), and decides on `Secure`. Logs a warning for every weakened
-    /// default.
-    pub fn into_options(self) -> Result<Options, String> {
-        let secret = match self.secret {
-            Some(s) if s.len() < MIN_SECRET_LEN => {
-                return Err(format!(
-                    "the secret has {} bytes; it needs at least {MIN_SECRET_LEN} random bytes \
-                     (e.g. `openssl rand -base64 32`)",
-                    s.len()
-                ));
-            }
-            Some(s) => s.into_bytes(),
-            None => store::default_secret(&self.store, SECRET_ENV)?,
-        };
-        let secure_cookies = self.cookies.is_secure_for(self.addr);
-        if !secure_cookies {
-            if self.addr.ip().is_loopback() {
-                tracing::warn!(
-                    addr = %self.addr,
-                    "plain-HTTP demo on loopback: the session cookie is sent without `Secure` \
-                     (--secure-cookies keeps it behind a TLS proxy)"
-                );
-            } else {
-                tracing::warn!(
-                    addr = %self.addr,
-                    "--insecure-cookies on a non-loopback address: the session cookie crosses \
-                     the network in clear text"
-                );
-            }
-        }
-        Ok(Options {
-            secret,
-            secure_cookies,
-            store: self.store,
-        })
-    }
+    shared::parse(args, env_secret, DEFAULT_ADDR, |_| Ok(false))
 }
 
 #[cfg(test)]
@@ -222,125 +41,37 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
+    use crate::StoreSpec;
 
-    fn run(args: &[&str], env: Option<&str>) -> Result<Args, String> {
-        match parse(args.iter().map(|s| s.to_string()), env.map(str::to_owned))? {
+    fn run(args: &[&str]) -> Result<Args, String> {
+        match parse(args.iter().map(|s| s.to_string()), None)? {
             Command::Run(a) => Ok(a),
             Command::Help => Err("help".into()),
         }
     }
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
     #[test]
-    fn defaults_to_loopback_without_secure() {
-        let args = run(&[], None).unwrap();
+    fn listens_on_port_3000_by_default() {
+        let args = run(&[]).unwrap();
         assert_eq!(args.addr, DEFAULT_ADDR.parse().unwrap());
-        assert_eq!(args.secret, None);
-        assert_eq!(args.store, StoreSpec::Redb("./sesh-sessions.redb".into()));
-        // Not the default file: it would land in the crate's directory.
-        let args = run(&["--store", "memory"], None).unwrap();
-        let options = args.into_options().unwrap();
-        assert!(!options.secure_cookies);
-        assert_eq!(options.secret.len(), MIN_SECRET_LEN);
-    }
-
-    #[test]
-    fn the_store_flag() {
-        let a = run(&["--store=memory"], None).unwrap();
-        assert_eq!(a.store, StoreSpec::Memory);
-        let a = run(&["--store", "redis://127.0.0.1:6379/0"], Some(SECRET)).unwrap();
-        assert_eq!(a.store, StoreSpec::Redis("redis://127.0.0.1:6379/0".into()));
-        assert_eq!(a.into_options().unwrap().secret, SECRET.as_bytes());
-        assert!(run(&["--store", "sqlite:x"], None).is_err());
-        assert!(run(&["--store"], None).is_err());
+        assert_eq!(DEFAULT_ADDR, "127.0.0.1:3000");
+        let err = run(&["--addr", "localhost"]).unwrap_err();
+        assert!(err.contains("e.g. 127.0.0.1:3000"), "{err}");
+        assert!(USAGE.contains("[default: 127.0.0.1:3000]"));
         assert!(USAGE.contains("--store <STORE>"));
     }
 
     #[test]
-    fn redis_without_a_secret_refuses_to_start() {
-        let a = run(&["--store", "redis://127.0.0.1:6379/0"], None).unwrap();
-        let err = a.into_options().unwrap_err();
-        assert!(
-            err.contains("--secret") && err.contains(SECRET_ENV),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn redb_without_a_secret_keeps_one_next_to_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("s.redb");
-        let flag = format!("--store=redb:{}", db.display());
-        let first = run(&[&flag], None).unwrap().into_options().unwrap();
-        assert_eq!(first.secret.len(), MIN_SECRET_LEN);
-        assert!(store::secret_path(&db).exists());
-        let again = run(&[&flag], None).unwrap().into_options().unwrap();
-        assert_eq!(again.secret, first.secret);
-        // A given secret wins over the file.
-        let given = run(&[&flag], Some(SECRET)).unwrap().into_options().unwrap();
-        assert_eq!(given.secret, SECRET.as_bytes());
-    }
-
-    #[test]
-    fn secure_by_default_off_loopback() {
-        let args = run(&["--addr", "0.0.0.0:8080"], Some(SECRET)).unwrap();
+    fn takes_the_shared_flags_and_no_others() {
+        let args = run(&["--store=memory", "--secure-cookies"]).unwrap();
+        assert_eq!(args.store, StoreSpec::Memory);
+        assert_eq!(args.cookies, CookieSecurity::Secure);
         let options = args.into_options().unwrap();
         assert!(options.secure_cookies);
-        assert_eq!(options.secret, SECRET.as_bytes());
-    }
-
-    #[test]
-    fn flags_override_the_default() {
-        let a = run(&["--addr=[::1]:1", "--secure-cookies"], Some(SECRET)).unwrap();
-        assert!(a.into_options().unwrap().secure_cookies);
-        let a = run(
-            &["--addr", "192.0.2.1:1", "--insecure-cookies"],
-            Some(SECRET),
-        )
-        .unwrap();
-        assert!(!a.into_options().unwrap().secure_cookies);
-        assert!(run(&["--secure-cookies", "--insecure-cookies"], None).is_err());
-    }
-
-    #[test]
-    fn the_flag_secret_wins_over_the_environment() {
-        let other = "another secret of at least 32 bytes!";
-        let a = run(&["--secret", other], Some(SECRET)).unwrap();
-        assert_eq!(a.into_options().unwrap().secret, other.as_bytes());
-    }
-
-    #[test]
-    fn refuses_bad_input() {
-        assert!(
-            run(&["--secret", "short"], None)
-                .unwrap()
-                .into_options()
-                .is_err()
-        );
-        assert!(run(&["--addr"], None).is_err());
-        assert!(run(&["--addr", "localhost"], None).is_err());
-        assert!(run(&["--insecure-cookies=yes"], None).is_err());
-        assert!(run(&["--nope"], None).is_err());
-        assert_eq!(run(&["-h"], None), Err("help".into()));
-    }
-
-    #[test]
-    fn debug_hides_the_secret() {
-        let a = run(
-            &[
-                "--secret",
-                SECRET,
-                "--store",
-                "redis://u:hunter2@127.0.0.1/0",
-            ],
-            None,
-        )
-        .unwrap();
-        let shown = format!("{a:?}");
-        assert!(
-            !shown.contains(SECRET) && !shown.contains("hunter2"),
-            "{shown}"
-        );
+        assert_eq!(options.secret.len(), MIN_SECRET_LEN);
+        for flag in ["--user", "--password=x", "--idle-timeout=60", "--nope"] {
+            assert!(run(&[flag]).is_err(), "{flag}");
+        }
+        assert_eq!(run(&["-h"]), Err("help".into()));
     }
 }

@@ -29,28 +29,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 const SWEEP_PERIOD: Duration = Duration::from_secs(60);
 
 /// Where sessions live, and how the server signs and sends its session cookie.
-#[derive(Clone)]
-pub struct Options {
-    /// The signing secret: at least 32 random bytes. The store key (the
-    /// keyed hash of ids at rest) comes from it too.
-    pub secret: Vec<u8>,
-    /// Whether the cookie carries `Secure`. ⚠️ Turn it off only for plain
-    /// `http://` on localhost: without it the browser sends the session
-    /// cookie over unencrypted connections.
-    pub secure_cookies: bool,
-    /// The session store.
-    pub store: StoreSpec,
-}
-
-impl std::fmt::Debug for Options {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Options")
-            .field("secret", &"<redacted>")
-            .field("secure_cookies", &self.secure_cookies)
-            .field("store", &self.store)
-            .finish()
-    }
-}
+pub use sesh_example_support::cli::SessionOptions as Options;
 
 /// What each session stores.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]

@@ -1,17 +1,15 @@
-//! Command-line flags, and how they become [`Options`].
-//!
-//! A tiny hand-written parser: `--flag value` or `--flag=value`.
+//! Command-line flags: those every host example takes
+//! ([`sesh_example_support::cli`]) and login's own (`--user`, `--password`,
+//! `--idle-timeout`), and how they become [`Options`].
 
 use std::net::SocketAddr;
 
+use sesh_example_support::cli::{self as shared, ServerArgs};
+use sesh_example_support::server::ExampleArgs;
+
 use crate::{Credentials, DEFAULT_ADDR, Options};
-use sesh_example_support::store::{self, StoreSpec};
 
-/// The environment variable that may hold the signing secret.
-pub const SECRET_ENV: &str = "SESH_SECRET";
-
-/// The fewest bytes a signing secret may have.
-pub const MIN_SECRET_LEN: usize = 32;
+pub use sesh_example_support::cli::{CookieSecurity, MIN_SECRET_LEN, SECRET_ENV};
 
 /// The demo account unless `--user`/`--password` say otherwise.
 pub const DEFAULT_USER: &str = "admin";
@@ -20,7 +18,8 @@ pub const DEFAULT_USER: &str = "admin";
 pub const DEFAULT_PASSWORD: &str = "admin";
 
 /// What `--help` prints.
-pub const USAGE: &str = "\
+pub const USAGE: &str = concat!(
+    "\
 login: a firmware-style admin page on sesh-tokio (login, CSRF, logout)
 
 USAGE:
@@ -33,82 +32,22 @@ OPTIONS:
     --idle-timeout <SECS> ⚠️ Sign sessions out after this many idle seconds
                           [default: 1800]; longer leaves an unattended browser
                           signed in for longer
-    --store <STORE>       Where sessions live [default: redb:./sesh-sessions.redb]
-                            redb:PATH    a crash-safe file: sessions survive a
-                                         restart, even a crash
-                            memory       this process only: a restart loses
-                                         every session
-                            redis://HOST:PORT/DB
-                                         a Redis database that several
-                                         servers share (needs --secret)
-    --secret <SECRET>     Cookie signing secret, at least 32 bytes (prefer the
-                          SESH_SECRET environment variable: arguments are
-                          visible to every user of the machine). Without
-                          either: with redb:PATH a random secret is made once
-                          and kept in PATH.secret (mode 0600); with memory a
-                          random one is made per start; with redis:// the
-                          server refuses to start.
-    --insecure-cookies    ⚠️ Send the session cookie without `Secure`, so a
-                          browser keeps it over plain http://. The cookie
-                          then crosses the network in clear text: only for
-                          localhost. This is the default on a loopback
-                          address, since the demo serves plain HTTP.
-    --secure-cookies      Keep `Secure` even on a loopback address (behind a
-                          TLS-terminating proxy on the same machine).
-    -h, --help            Print this help
-
-ENVIRONMENT:
-    SESH_SECRET           Cookie signing secret (see --secret)
-    RUST_LOG              Log filter [default: info]
-";
-
-/// Whether the session cookie carries `Secure`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CookieSecurity {
-    /// Off on a loopback address (plain-HTTP local demo), on elsewhere.
-    #[default]
-    Auto,
-    /// Always on (`--secure-cookies`).
-    Secure,
-    /// ⚠️ Always off (`--insecure-cookies`).
-    Insecure,
-}
-
-impl CookieSecurity {
-    /// Whether a server listening on `addr` sets `Secure`.
-    pub fn is_secure_for(self, addr: SocketAddr) -> bool {
-        match self {
-            CookieSecurity::Auto => !addr.ip().is_loopback(),
-            CookieSecurity::Secure => true,
-            CookieSecurity::Insecure => false,
-        }
-    }
-}
+",
+    sesh_example_support::common_usage!()
+);
 
 /// What the command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Run the server.
-    Run(Args),
-    /// Print [`USAGE`] and exit.
-    Help,
-}
+pub type Command = shared::Command<Args>;
 
 /// The parsed flags.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Args {
-    /// Where to listen.
-    pub addr: SocketAddr,
-    /// The signing secret from `--secret` or [`SECRET_ENV`], if any.
-    pub secret: Option<String>,
-    /// The `Secure` attribute choice.
-    pub cookies: CookieSecurity,
+    /// The flags every host example takes.
+    pub server: ServerArgs,
     /// The demo account's user name.
     pub user: String,
     /// The demo account's password.
     pub password: String,
-    /// Where sessions live.
-    pub store: StoreSpec,
     /// The idle timeout, if not the default 30 minutes.
     pub idle_timeout: Option<sesh::Duration>,
 }
@@ -116,12 +55,9 @@ pub struct Args {
 impl std::fmt::Debug for Args {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Args")
-            .field("addr", &self.addr)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("cookies", &self.cookies)
+            .field("server", &self.server)
             .field("user", &self.user)
             .field("password", &"<redacted>")
-            .field("store", &self.store)
             .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
@@ -133,120 +69,45 @@ pub fn parse(
     args: impl IntoIterator<Item = String>,
     env_secret: Option<String>,
 ) -> Result<Command, String> {
-    let mut addr: SocketAddr = DEFAULT_ADDR
-        .parse()
-        .map_err(|e| format!("bad default address: {e}"))?;
-    let mut secret = None;
-    let mut cookies = CookieSecurity::Auto;
     let mut user = DEFAULT_USER.to_owned();
     let mut password = DEFAULT_PASSWORD.to_owned();
-    let mut store = StoreSpec::default();
     let mut idle_timeout = None;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--addr" => {
-                let value = value_of(&flag, inline, &mut args)?;
-                addr = value.parse().map_err(|e| {
-                    format!(
-                        "--addr `{value}` is not an IP address and port ({e}), e.g. 127.0.0.1:3001"
-                    )
-                })?;
-            }
-            "--secret" => secret = Some(value_of(&flag, inline, &mut args)?),
-            "--user" => user = value_of(&flag, inline, &mut args)?,
-            "--password" => password = value_of(&flag, inline, &mut args)?,
-            "--store" => store = value_of(&flag, inline, &mut args)?.parse()?,
+    let command = shared::parse(args, env_secret, DEFAULT_ADDR, |flag| {
+        match flag.name() {
+            "--user" => user = flag.value()?,
+            "--password" => password = flag.value()?,
             "--idle-timeout" => {
-                let value = value_of(&flag, inline, &mut args)?;
+                let value = flag.value()?;
                 let secs: u64 = value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
                     format!("--idle-timeout `{value}` is not a whole number of seconds above 0")
                 })?;
                 idle_timeout = Some(sesh::Duration::from_secs(secs));
             }
-            "--insecure-cookies" | "--secure-cookies" => {
-                if inline.is_some() {
-                    return Err(format!("{flag} takes no value"));
-                }
-                let wanted = if flag == "--secure-cookies" {
-                    CookieSecurity::Secure
-                } else {
-                    CookieSecurity::Insecure
-                };
-                if cookies != CookieSecurity::Auto && cookies != wanted {
-                    return Err("--secure-cookies and --insecure-cookies exclude each other".into());
-                }
-                cookies = wanted;
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
+    let server = match command {
+        shared::Command::Run(server) => server,
+        shared::Command::Help => return Ok(Command::Help),
+    };
     if user.is_empty() || password.is_empty() {
         return Err("--user and --password must not be empty".into());
     }
     Ok(Command::Run(Args {
-        addr,
-        secret: secret.or(env_secret),
-        cookies,
+        server,
         user,
         password,
-        store,
         idle_timeout,
     }))
 }
 
-/// The flag's value: after `=`, or the next argument.
-fn value_of(
-    flag: &str,
-    inline: Option<String>,
-    rest: &mut impl Iterator<Item = String>,
-) -> Result<String, String> {
-    inline
-        .or_else(|| rest.next())
-        .ok_or_else(|| format!("{flag} needs a value"))
-}
-
 impl Args {
-    /// The server options: checks the secret, or without one gets the
-    /// store's default (see [`store::default_secret`]: the redb file's kept
-    /// secret, made on first use; a random one for memory; an error for
-    /// Redis), and decides on `Secure`. Logs a warning for every weakened
-    /// default.
+    /// The server options: the session options of [`ServerArgs::into_options`]
+    /// (which logs a warning for every weakened default), the demo account
+    /// (with a warning for the default password) and the idle timeout.
     pub fn into_options(self) -> Result<Options, String> {
-        let secret = match self.secret {
-            Some(s) if s.len() < MIN_SECRET_LEN => {
-                return Err(format!(
-                    "the secret has {} bytes; it needs at least {MIN_SECRET_LEN} random bytes \
-                     (e.g. `openssl rand -base64 32`)",
-                    s.len()
-                ));
-            }
-            Some(s) => s.into_bytes(),
-            None => store::default_secret(&self.store, SECRET_ENV)?,
-        };
-        let secure_cookies = self.cookies.is_secure_for(self.addr);
-        if !secure_cookies {
-            if self.addr.ip().is_loopback() {
-                tracing::warn!(
-                    addr = %self.addr,
-                    "plain-HTTP demo on loopback: the session cookie is sent without `Secure` \
-                     (--secure-cookies keeps it behind a TLS proxy)"
-                );
-            } else {
-                tracing::warn!(
-                    addr = %self.addr,
-                    "--insecure-cookies on a non-loopback address: the session cookie crosses \
-                     the network in clear text"
-                );
-            }
-        }
+        let session = self.server.into_options()?;
         if self.password == DEFAULT_PASSWORD {
             tracing::warn!(
                 user = %self.user,
@@ -254,12 +115,24 @@ impl Args {
             );
         }
         Ok(Options {
-            secret,
-            secure_cookies,
+            secret: session.secret,
+            secure_cookies: session.secure_cookies,
             credentials: Credentials::new(self.user, &self.password),
-            store: self.store,
+            store: session.store,
             idle_timeout: self.idle_timeout,
         })
+    }
+}
+
+impl ExampleArgs for Args {
+    type Options = Options;
+
+    fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    fn into_options(self) -> Result<Options, String> {
+        Args::into_options(self)
     }
 }
 
@@ -268,6 +141,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
+    use crate::StoreSpec;
 
     fn run(args: &[&str], env: Option<&str>) -> Result<Args, String> {
         match parse(args.iter().map(|s| s.to_string()), env.map(str::to_owned))? {
@@ -281,12 +155,16 @@ mod tests {
     #[test]
     fn defaults() {
         let args = run(&[], None).unwrap();
-        assert_eq!(args.addr, DEFAULT_ADDR.parse().unwrap());
+        assert_eq!(args.server.addr, DEFAULT_ADDR.parse().unwrap());
         assert_eq!(
             (args.user.as_str(), args.password.as_str()),
             ("admin", "admin")
         );
-        assert_eq!(args.store, StoreSpec::Redb("./sesh-sessions.redb".into()));
+        assert_eq!(args.idle_timeout, None);
+        assert_eq!(
+            args.server.store,
+            StoreSpec::Redb("./sesh-sessions.redb".into())
+        );
         // Not the default file: it would land in the crate's directory.
         let options = run(&["--store", "memory"], None)
             .unwrap()
@@ -295,12 +173,20 @@ mod tests {
         assert!(!options.secure_cookies, "loopback: plain-HTTP demo");
         assert_eq!(options.secret.len(), MIN_SECRET_LEN);
         assert!(options.credentials.check("admin", "admin"));
+        assert!(USAGE.contains("--store <STORE>"));
     }
 
     #[test]
     fn flags() {
         let args = run(
-            &["--addr=0.0.0.0:80", "--user", "root", "--password=hunter2"],
+            &[
+                "--addr=0.0.0.0:80",
+                "--user",
+                "root",
+                "--password=hunter2",
+                "--idle-timeout",
+                "60",
+            ],
             Some(SECRET),
         )
         .unwrap();
@@ -309,46 +195,21 @@ mod tests {
         assert_eq!(options.secret, SECRET.as_bytes());
         assert!(options.credentials.check("root", "hunter2"));
         assert!(!options.credentials.check("admin", "admin"));
-        let a = run(&["--secure-cookies"], Some(SECRET)).unwrap();
-        assert!(a.into_options().unwrap().secure_cookies);
-        let a = run(
-            &["--addr", "192.0.2.1:1", "--insecure-cookies"],
-            Some(SECRET),
-        )
-        .unwrap();
-        assert!(!a.into_options().unwrap().secure_cookies);
+        assert_eq!(options.idle_timeout, Some(sesh::Duration::from_secs(60)));
+        let a = run(&["--store=memory", "--secure-cookies"], Some(SECRET)).unwrap();
+        let options = a.into_options().unwrap();
+        assert!(options.secure_cookies);
+        assert_eq!(options.store, StoreSpec::Memory);
     }
 
     #[test]
-    fn the_store_flag() {
-        let a = run(&["--store=memory"], None).unwrap();
-        assert_eq!(a.store, StoreSpec::Memory);
-        let a = run(&["--store", "redis://127.0.0.1:6379/0"], Some(SECRET)).unwrap();
-        assert_eq!(a.store, StoreSpec::Redis("redis://127.0.0.1:6379/0".into()));
-        assert_eq!(a.into_options().unwrap().secret, SECRET.as_bytes());
+    fn redis_without_a_secret_refuses_to_start() {
         let a = run(&["--store", "redis://127.0.0.1:6379/0"], None).unwrap();
         let err = a.into_options().unwrap_err();
         assert!(
             err.contains("--secret") && err.contains(SECRET_ENV),
             "{err}"
         );
-        assert!(run(&["--store", "sqlite:x"], None).is_err());
-        assert!(run(&["--store"], None).is_err());
-        assert!(USAGE.contains("--store <STORE>"));
-    }
-
-    #[test]
-    fn redb_without_a_secret_keeps_one_next_to_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("s.redb");
-        let flag = format!("--store=redb:{}", db.display());
-        let first = run(&[&flag], None).unwrap().into_options().unwrap();
-        assert_eq!(first.secret.len(), MIN_SECRET_LEN);
-        assert!(store::secret_path(&db).exists());
-        let again = run(&[&flag], None).unwrap().into_options().unwrap();
-        assert_eq!(again.secret, first.secret);
-        let given = run(&[&flag], Some(SECRET)).unwrap().into_options().unwrap();
-        assert_eq!(given.secret, SECRET.as_bytes());
     }
 
     #[test]
@@ -361,8 +222,12 @@ mod tests {
         );
         assert!(run(&["--password="], None).is_err());
         assert!(run(&["--user"], None).is_err());
+        for bad in ["0", "-1", "1.5", "soon"] {
+            assert!(run(&["--idle-timeout", bad], None).is_err(), "{bad}");
+        }
         assert!(run(&["--secure-cookies", "--insecure-cookies"], None).is_err());
-        assert!(run(&["--addr", "localhost"], None).is_err());
+        let err = run(&["--addr", "localhost"], None).unwrap_err();
+        assert!(err.contains("e.g. 127.0.0.1:3001"), "{err}");
         assert!(run(&["--nope"], None).is_err());
         assert_eq!(run(&["--help"], None), Err("help".into()));
     }
