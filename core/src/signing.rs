@@ -5,8 +5,7 @@
 
 use core::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::base64;
@@ -36,7 +35,61 @@ pub const MIN_KEY_LEN: usize = 32;
 /// ```
 #[derive(Clone)]
 pub struct Key {
-    mac: Hmac<Sha256>,
+    /// SHA-256 states after the key's inner and outer pad blocks (HMAC's
+    /// precomputation, RFC 2104 §4): a tag then costs two compressions.
+    inner: [u32; 8],
+    outer: [u32; 8],
+}
+
+/// The SHA-256 initial state (FIPS 180-4 §5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+const BLOCK: usize = 64;
+
+/// The longest message that fits one block with SHA-256's padding.
+const ONE_BLOCK_MESSAGE: usize = BLOCK - 9;
+
+// Every tag covers a label and an id; that must fit one block.
+const _: () = assert!(ID_LABEL.len() + 16 <= ONE_BLOCK_MESSAGE);
+const _: () = assert!(CSRF_LABEL.len() + 16 <= ONE_BLOCK_MESSAGE);
+const _: () = assert!(LOG_LABEL.len() + 16 <= ONE_BLOCK_MESSAGE);
+
+/// Compresses `parts` (at most [`ONE_BLOCK_MESSAGE`] bytes in all) as the
+/// last block of a message whose first block is already in `state`.
+fn compress_final(state: &mut [u32; 8], parts: &[&[u8]]) {
+    let mut block = [0u8; BLOCK];
+    let mut len = 0usize;
+    for part in parts {
+        for (slot, byte) in block.iter_mut().skip(len).zip(part.iter()) {
+            *slot = *byte;
+        }
+        len = len.saturating_add(part.len());
+    }
+    if let Some(marker) = block.get_mut(len) {
+        *marker = 0x80;
+    }
+    let bits = (BLOCK as u64).saturating_add(len as u64).saturating_mul(8);
+    for (slot, byte) in block.iter_mut().skip(BLOCK - 8).zip(bits.to_be_bytes()) {
+        *slot = byte;
+    }
+    sha2::block_api::compress256(state, &[block]);
+}
+
+fn state_bytes(state: &[u32; 8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state.iter()) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
 }
 
 /// Why a key was refused.
@@ -80,20 +133,41 @@ impl Key {
         if secret.len() < MIN_KEY_LEN {
             return Err(KeyError::TooShort);
         }
-        let mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| KeyError::TooShort)?;
-        Ok(Key { mac })
+        // HMAC: a key longer than a block is hashed first, then zero-padded.
+        let mut key = [0u8; BLOCK];
+        if secret.len() > BLOCK {
+            let digest = Sha256::digest(secret);
+            key.iter_mut().zip(digest.iter()).for_each(|(k, d)| *k = *d);
+        } else {
+            key.iter_mut().zip(secret).for_each(|(k, s)| *k = *s);
+        }
+        let pad = |byte: u8| {
+            let mut block = key;
+            block.iter_mut().for_each(|b| *b ^= byte);
+            let mut state = SHA256_IV;
+            sha2::block_api::compress256(&mut state, &[block]);
+            state
+        };
+        Ok(Key {
+            inner: pad(0x36),
+            outer: pad(0x5c),
+        })
     }
 
+    /// HMAC-SHA256 of the concatenated `parts` (one block's worth at most).
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut inner = self.inner;
+        compress_final(&mut inner, parts);
+        let mut outer = self.outer;
+        compress_final(&mut outer, &[&state_bytes(&inner)]);
+        state_bytes(&outer)
+    }
+
+    /// HMAC-SHA256(key, label ‖ id), truncated to 128 bits.
     fn tag(&self, label: &[u8], id: &SessionId) -> [u8; 16] {
-        let mut mac = self.mac.clone();
-        mac.update(label);
-        mac.update(id.as_bytes());
-        let full = mac.finalize().into_bytes();
+        let full = self.mac(&[label, id.as_bytes()]);
         let mut tag = [0u8; 16];
-        for (t, b) in tag.iter_mut().zip(full.iter()) {
-            *t = *b;
-        }
+        tag.iter_mut().zip(full.iter()).for_each(|(t, b)| *t = *b);
         tag
     }
 }
@@ -548,6 +622,36 @@ impl<const K: usize> KeyRing<K> {
 
 #[cfg(test)]
 mod tests {
+    use hmac::{Hmac, KeyInit, Mac};
+
+    #[test]
+    fn mac_matches_rfc_4231_case_6() {
+        // A 131-byte key (hashed first) and a 54-byte message.
+        let key = Key::new(&[0xaa; 131]).unwrap();
+        let mac = key.mac(&[b"Test Using Larger Than Block-Size Key - Hash Key First"]);
+        let expected = "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54";
+        let hex: std::string::String = mac.iter().map(|b| std::format!("{b:02x}")).collect();
+        assert_eq!(hex, expected);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tags_match_the_hmac_crate(
+            secret in proptest::collection::vec(proptest::prelude::any::<u8>(), 32..200),
+            id in proptest::prelude::any::<[u8; 16]>(),
+        ) {
+            let key = Key::new(&secret).unwrap();
+            let id = SessionId::from_bytes(id);
+            for label in [ID_LABEL, CSRF_LABEL, LOG_LABEL] {
+                let mut reference = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).unwrap();
+                reference.update(label);
+                reference.update(id.as_bytes());
+                let full = reference.finalize().into_bytes();
+                proptest::prop_assert_eq!(&key.tag(label, &id)[..], &full[..16]);
+            }
+        }
+    }
+
     use super::*;
     use crate::test_rng::CountingRng;
     use std::string::ToString;

@@ -47,8 +47,15 @@ use crate::{Instant, SessionId};
 pub const ID_ATTEMPTS: usize = 4;
 
 /// The most sessions a full table evicts at once (large tables only: a table
-/// of fewer than 128 slots evicts exactly one).
+/// of fewer than 128 slots evicts exactly one). With feature `alloc`, tables
+/// of more than [`LARGE_TABLE`] slots evict their oldest sixteenth instead.
 pub const MAX_EVICTION_BATCH: usize = 64;
+
+/// From this many slots on (with feature `alloc`), a full table evicts the
+/// oldest sixteenth of its unprotected sessions at once, so that a flood of
+/// new sessions scans each entry about 32 times per table's worth of
+/// inserts, not once per [`MAX_EVICTION_BATCH`] inserts.
+pub const LARGE_TABLE: usize = 64 * MAX_EVICTION_BATCH;
 
 /// What a use of a session did to its lifetime.
 ///
@@ -485,22 +492,72 @@ impl<S: Slots> Table<S> {
         if self.when_full == WhenFull::Refuse {
             return false;
         }
+        #[cfg(feature = "alloc")]
+        if self.slots.capacity() > LARGE_TABLE {
+            return self.evict_oldest(self.slots.capacity() / 16);
+        }
         // Large tables evict a batch of the oldest at once, so that a flood of
         // new sessions costs one scan per batch rather than one per session.
         let batch = (self.slots.capacity() / 64).clamp(1, MAX_EVICTION_BATCH);
         let mut oldest: heapless::Vec<(u32, SessionId), MAX_EVICTION_BATCH> = heapless::Vec::new();
+        // The youngest of the batch so far, kept so that most entries cost
+        // one comparison (the batch is rescanned only when it changes).
+        let mut youngest: Option<(usize, u32)> = None;
         for entry in self.slots.entries().filter(|e| !e.protected) {
             let age = self.uses.wrapping_sub(entry.last_access);
             if oldest.len() < batch {
                 let _ = oldest.push((age, entry.id));
-            } else if let Some(youngest) = oldest.iter_mut().min_by_key(|(a, _)| *a)
-                && age > youngest.0
+                youngest = None;
+                continue;
+            }
+            let (index, youngest_age) = match youngest {
+                Some(found) => found,
+                None => {
+                    let found = youngest_of(&oldest);
+                    youngest = Some(found);
+                    found
+                }
+            };
+            if age > youngest_age
+                && let Some(slot) = oldest.get_mut(index)
             {
-                *youngest = (age, entry.id);
+                *slot = (age, entry.id);
+                youngest = None;
             }
         }
         let mut freed = false;
         for (_, id) in &oldest {
+            freed |= self.slots.remove(id).is_some();
+        }
+        freed
+    }
+
+    /// Evicts the `count` least recently used unprotected sessions (ties at
+    /// the cut may spare a few): two passes and no per-entry search.
+    #[cfg(feature = "alloc")]
+    fn evict_oldest(&mut self, count: usize) -> bool {
+        let uses = self.uses;
+        let mut ages: alloc::vec::Vec<u32> = self
+            .slots
+            .entries()
+            .filter(|e| !e.protected)
+            .map(|e| uses.wrapping_sub(e.last_access))
+            .collect();
+        let count = count.clamp(1, ages.len().max(1));
+        let Some(cut) = ages.len().checked_sub(count) else {
+            return false;
+        };
+        let (_, threshold, _) = ages.select_nth_unstable(cut);
+        let threshold = *threshold;
+        let victims: alloc::vec::Vec<SessionId> = self
+            .slots
+            .entries()
+            .filter(|e| !e.protected && uses.wrapping_sub(e.last_access) >= threshold)
+            .map(|e| e.id)
+            .take(count)
+            .collect();
+        let mut freed = false;
+        for id in &victims {
             freed |= self.slots.remove(id).is_some();
         }
         freed
@@ -726,6 +783,15 @@ impl<S: Slots> Table<S> {
 enum FreshIdError {
     Rng,
     Collision,
+}
+
+/// The index and age of the youngest entry of an eviction batch.
+fn youngest_of(batch: &[(u32, SessionId)]) -> (usize, u32) {
+    batch
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, (age, _))| *age)
+        .map_or((0, 0), |(index, (age, _))| (index, *age))
 }
 
 #[cfg(test)]

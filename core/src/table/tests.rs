@@ -46,3 +46,30 @@ fn create_does_not_evict_when_the_rng_fails() {
     );
     assert!(t.contains(&a, Instant::ZERO));
 }
+
+#[cfg(feature = "alloc")]
+#[test]
+fn a_large_full_table_evicts_exactly_its_oldest_sixteenth() {
+    let capacity = LARGE_TABLE + 1000;
+    let mut t = crate::AllocSessionTable::<u32>::with_max_sessions(capacity);
+    let mut rng = CountingRng::default();
+    let now = Instant::ZERO;
+    let ids: alloc::vec::Vec<SessionId> = (0..capacity)
+        .map(|i| t.create(&mut rng, now, i as u32).unwrap().0)
+        .collect();
+    // The 100 oldest become the youngest; the next 10 are logged in.
+    for id in &ids[..100] {
+        t.get(id, now).unwrap();
+    }
+    for id in &ids[100..110] {
+        t.set_protected(id, now, true).unwrap();
+    }
+    let (newest, _) = t.create(&mut rng, now, u32::MAX).unwrap();
+    let evicted = capacity / 16;
+    assert_eq!(t.len(), capacity - evicted + 1);
+    assert!(t.contains(&newest, now));
+    for (i, id) in ids.iter().enumerate() {
+        let expect_gone = (110..110 + evicted).contains(&i);
+        assert_eq!(t.contains(id, now), !expect_gone, "session {i}");
+    }
+}
