@@ -14,13 +14,77 @@ pub trait RandomSource: Send + Sync + 'static {
     fn fill(&self, dest: &mut [u8]) -> Result<(), RngError>;
 }
 
-/// The operating system's CSPRNG (`getrandom`).
+/// The operating system's CSPRNG (`getrandom`), read in blocks.
+///
+/// One system call per session id would cost more than the rest of making a
+/// session, so each thread reads [`BLOCK`] bytes at once and hands them out;
+/// every byte is handed out once and wiped. A forked child starts a new
+/// block instead of repeating its parent's.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsRandom;
 
+/// Bytes read from the OS at a time (32 session ids).
+const BLOCK: usize = 512;
+
+struct Block {
+    bytes: [u8; BLOCK],
+    used: usize,
+    pid: u32,
+}
+
+thread_local! {
+    static BLOCK_OF_THIS_THREAD: std::cell::RefCell<Block> = const {
+        std::cell::RefCell::new(Block { bytes: [0; BLOCK], used: BLOCK, pid: 0 })
+    };
+}
+
+impl Block {
+    fn fill(&mut self, dest: &mut [u8]) -> Result<(), RngError> {
+        let pid = std::process::id();
+        if pid != self.pid {
+            self.used = BLOCK;
+            self.pid = pid;
+        }
+        for chunk in dest.chunks_mut(BLOCK) {
+            if BLOCK.saturating_sub(self.used) < chunk.len() {
+                getrandom::fill(&mut self.bytes).map_err(|_| RngError)?;
+                self.used = 0;
+            }
+            let end = self.used.saturating_add(chunk.len());
+            let fresh = self.bytes.get_mut(self.used..end).ok_or(RngError)?;
+            chunk.copy_from_slice(fresh);
+            fresh.fill(0);
+            self.used = end;
+        }
+        Ok(())
+    }
+}
+
 impl RandomSource for OsRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<(), RngError> {
-        getrandom::fill(dest).map_err(|_| RngError)
+        BLOCK_OF_THIS_THREAD
+            .try_with(|block| block.try_borrow_mut().map_err(|_| RngError)?.fill(dest))
+            .map_err(|_| RngError)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BLOCK, OsRandom, RandomSource};
+
+    #[test]
+    fn hands_out_each_byte_once_across_block_boundaries() {
+        let mut seen = std::collections::HashSet::new();
+        for len in [16usize, 1, 7, BLOCK, BLOCK + 3, 0, 16] {
+            for _ in 0..(3 * BLOCK / len.max(1)).min(200) {
+                let mut a = vec![0u8; len];
+                OsRandom.fill(&mut a).unwrap();
+                if len >= 16 {
+                    assert!(seen.insert(a.clone()), "a {len}-byte draw repeated");
+                    assert!(a.iter().any(|&b| b != 0), "an all-zero draw of {len} bytes");
+                }
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::erased::DynStore;
 use crate::error::SessionError;
 use crate::locks::Stripes;
 use crate::random::{RandomSource, SourceRng};
-use crate::store::{Created, Saved, StoredSession};
+use crate::store::{Created, MemoryStore, Saved, StoredSession};
 
 /// How often a writer retries a compare-and-swap another process won.
 const SAVE_ATTEMPTS: usize = 64;
@@ -21,6 +21,9 @@ const SAVE_ATTEMPTS: usize = 64;
 /// Shared by every request through one layer.
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn DynStore>,
+    /// The same store when it is the [`MemoryStore`]: its calls never wait,
+    /// so the adapter edits sessions in place under the shard lock.
+    pub(crate) memory: Option<Arc<MemoryStore>>,
     pub(crate) config: SessionConfig,
     pub(crate) clock: HostClock,
     pub(crate) random: Arc<dyn RandomSource>,
@@ -166,7 +169,11 @@ impl RequestSession {
             return Ok(None);
         };
         let now = self.now();
-        let loaded = match self.shared.store.load(&presented.id, now).await {
+        let loaded = match &self.shared.memory {
+            Some(memory) => memory.load_now(&presented.id, now),
+            None => self.shared.store.load(&presented.id, now).await,
+        };
+        let loaded = match loaded {
             Ok(l) => l,
             Err(e) => return self.failed(e),
         };
@@ -228,7 +235,14 @@ impl RequestSession {
         mut change: impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
     ) -> Result<R, SessionError> {
         if let Some(id) = self.write_target() {
+            // Turns also order an update against regenerate and destroy.
             let _turn = self.shared.stripes.lock(&id).await;
+            if let Some(memory) = &self.shared.memory {
+                if let Some(done) = self.modify_in_memory(memory, id, &mut change) {
+                    return done;
+                }
+                return self.create(change).await;
+            }
             let mut attempts = 0usize;
             loop {
                 attempts = attempts.saturating_add(1);
@@ -280,6 +294,38 @@ impl RequestSession {
             }
         }
         self.create(change).await
+    }
+
+    /// [`modify`](Self::modify) on the [`MemoryStore`]: one edit under the
+    /// shard's lock. `None`: no live session, so the caller creates one.
+    fn modify_in_memory<R>(
+        &self,
+        memory: &MemoryStore,
+        id: SessionId,
+        change: &mut impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
+    ) -> Option<Result<R, SessionError>> {
+        let now = self.now();
+        let policy = self.shared.config.policy();
+        let mut refreshed = false;
+        let edited = memory.edit_live(&id, now, |deadlines, protected, data| {
+            *deadlines = policy.clamp(*deadlines, now);
+            refreshed = policy.touch(deadlines, now);
+            let (data, out) = change(Some(data), protected)?;
+            Ok((self.check_size(data)?, out))
+        });
+        match edited {
+            Err(e) => Some(self.failed(e)),
+            Ok(None) => None,
+            Ok(Some(Err(e))) => Some(Err(e)),
+            Ok(Some(Ok((stored, out)))) => {
+                let expires_at = stored.record.deadlines.expires_at();
+                self.set_current(Current::Live { id, stored });
+                if refreshed {
+                    self.set_cookie(CookieChange::Set { id, expires_at });
+                }
+                Some(Ok(out))
+            }
+        }
     }
 
     async fn create<R>(

@@ -3,7 +3,7 @@
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 
-use sesh::expiry::ExpiryPolicy;
+use sesh::expiry::{Deadlines, ExpiryPolicy};
 use sesh::record::SessionRecord;
 use sesh::table::{IdHasher, InsertError};
 use sesh::{AllocSessionTable, Duration, Instant, SessionId};
@@ -21,12 +21,17 @@ struct Versioned {
 /// that a session costs one table slot and no allocation of its own.
 #[derive(Debug)]
 enum Bytes {
-    Inline { len: u8, buf: [u8; INLINE] },
-    Heap(Box<[u8]>),
+    Inline {
+        len: u8,
+        buf: [u8; INLINE],
+    },
+    // A thin pointer keeps the enum at 16 bytes; larger data is rare.
+    #[allow(clippy::box_collection)]
+    Heap(Box<Vec<u8>>),
 }
 
-/// The most bytes kept inline; the enum stays 24 bytes.
-const INLINE: usize = 22;
+/// The most bytes kept inline; the enum stays 16 bytes.
+const INLINE: usize = 14;
 
 impl Bytes {
     fn new(data: &[u8]) -> Self {
@@ -37,7 +42,7 @@ impl Bytes {
             buf.iter_mut().zip(data).for_each(|(b, d)| *b = *d);
             return Bytes::Inline { len, buf };
         }
-        Bytes::Heap(data.into())
+        Bytes::Heap(Box::new(data.to_vec()))
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -158,15 +163,8 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    fn lock_all(&self) -> impl Iterator<Item = MutexGuard<'_, AllocSessionTable<Versioned>>> {
-        self.shards
-            .iter()
-            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-impl SessionStore for MemoryStore {
-    async fn load(
+    /// Loads without an await: the adapter's fast path for this store.
+    pub(crate) fn load_now(
         &self,
         id: &SessionId,
         now: Instant,
@@ -180,6 +178,54 @@ impl SessionStore for MemoryStore {
             },
             version: r.data.version,
         }))
+    }
+
+    /// One read-modify-write of the live session `id` under its shard's
+    /// lock, so it needs neither a compare-and-swap nor a second lookup.
+    /// `edit` gets copies of the deadlines and flag and the stored data, and
+    /// returns the new data; an error leaves the session untouched.
+    /// `Ok(None)`: no live session.
+    pub(crate) fn edit_live<R, E>(
+        &self,
+        id: &SessionId,
+        now: Instant,
+        edit: impl FnOnce(&mut Deadlines, &mut bool, &[u8]) -> Result<(Vec<u8>, R), E>,
+    ) -> Result<Option<Result<(StoredSession, R), E>>, StoreError> {
+        let mut shard = self.shard(id)?;
+        Ok(shard.update_record(id, now, |stored| {
+            let mut deadlines = *stored.deadlines;
+            let mut protected = *stored.protected;
+            let (data, out) = edit(&mut deadlines, &mut protected, stored.data.data.as_slice())?;
+            let version = stored.data.version.wrapping_add(1);
+            *stored.deadlines = deadlines;
+            *stored.protected = protected;
+            *stored.data = Versioned {
+                version,
+                data: Bytes::new(&data),
+            };
+            let record = SessionRecord {
+                deadlines,
+                protected,
+                data,
+            };
+            Ok((StoredSession { record, version }, out))
+        }))
+    }
+
+    fn lock_all(&self) -> impl Iterator<Item = MutexGuard<'_, AllocSessionTable<Versioned>>> {
+        self.shards
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        self.load_now(id, now)
     }
 
     async fn create(
@@ -256,12 +302,12 @@ mod tests {
 
     #[test]
     fn bytes_round_trip_inline_and_on_the_heap() {
-        for len in [0usize, 1, 21, 22, 23, 4096] {
+        for len in [0usize, 1, 13, 14, 15, 4096] {
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let bytes = Bytes::new(&data);
             assert_eq!(bytes.as_slice(), data.as_slice());
             assert_eq!(matches!(bytes, Bytes::Inline { .. }), len <= super::INLINE);
         }
-        assert_eq!(std::mem::size_of::<Bytes>(), 24);
+        assert_eq!(std::mem::size_of::<Bytes>(), 16);
     }
 }

@@ -33,19 +33,11 @@
 //! `MemoryStore::default()`, 100,000 sessions). `--redis` is required by the
 //! two Redis variants and must name a loopback host; `--redb` by `sesh-redb`.
 
-use std::error::Error;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
-use serde::{Deserialize, Serialize};
-
-/// Calls of the counter handler, in every variant (the `bare` count itself).
-static CALLS: AtomicU64 = AtomicU64::new(0);
-
-type BoxError = Box<dyn Error + Send + Sync>;
+use sesh_bench_http::{
+    BoxError, bare_app, sesh_memory_app, sesh_redb_app, sesh_redis_app, tower_app, tower_redis_app,
+};
 
 /// Which app to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +61,6 @@ struct Args {
 
 const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions|sesh-redis|tower-sessions-redis|sesh-redb> \
 [--addr 127.0.0.1:0] [--addr-file PATH] [--max-sessions N] [--redis redis://127.0.0.1:PORT/0] [--redb PATH]";
-
-/// The secret of the sesh variants' cookie signing key and store key.
-const SECRET: [u8; 32] = [7; 32];
 
 fn parse_args() -> Result<Args, BoxError> {
     let mut args = std::env::args().skip(1);
@@ -132,180 +121,6 @@ fn check_loopback_redis(url: &str) -> Result<(), BoxError> {
     } else {
         Err("--redis: bench-server talks to a loopback Redis only".into())
     }
-}
-
-/// The body every variant answers: same shape, same length for a given count.
-fn body(n: u64) -> String {
-    format!("count {n}\n")
-}
-
-fn count_call() -> u64 {
-    CALLS.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
-}
-
-async fn health() -> &'static str {
-    "ok\n"
-}
-
-// ------------------------------------------------------------------ bare --
-
-async fn bare_counter() -> String {
-    body(count_call())
-}
-
-async fn bare_stats() -> String {
-    format!("calls={} sessions=-\n", CALLS.load(Ordering::Relaxed))
-}
-
-fn bare_app() -> Router {
-    Router::new()
-        .route("/", get(bare_counter))
-        .route("/stats", get(bare_stats))
-        .route("/health", get(health))
-}
-
-// ------------------------------------------------------------------ sesh --
-
-/// The session data of the sesh variant.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Counter {
-    count: u64,
-}
-
-async fn sesh_counter(
-    session: sesh_tokio::Session<Counter>,
-) -> Result<String, sesh_tokio::SessionError> {
-    count_call();
-    let n = session
-        .update(|c| {
-            c.count = c.count.wrapping_add(1);
-            c.count
-        })
-        .await?;
-    Ok(body(n))
-}
-
-/// Reads the store's occupancy; the session itself is never loaded (lazy).
-async fn sesh_stats(
-    session: sesh_tokio::Session<Counter>,
-) -> Result<String, sesh_tokio::SessionError> {
-    let occupancy = session.occupancy().await?;
-    Ok(format!(
-        "calls={} sessions={}\n",
-        CALLS.load(Ordering::Relaxed),
-        occupancy.sessions
-    ))
-}
-
-fn sesh_app(store: impl sesh_tokio::SessionStore) -> Result<Router, BoxError> {
-    let config = sesh_tokio::SessionConfig::new(&SECRET)?.with_secure(false);
-    let layer = sesh_tokio::SessionLayer::new(store, config)?;
-    Ok(Router::new()
-        .route("/", get(sesh_counter))
-        .route("/stats", get(sesh_stats))
-        .route("/health", get(health))
-        .layer(layer))
-}
-
-// -------------------------------------------------------- tower-sessions --
-
-const COUNT_KEY: &str = "count";
-
-async fn tower_counter(session: tower_sessions::Session) -> Result<String, StatusCode> {
-    count_call();
-    let n: u64 = session
-        .get(COUNT_KEY)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-        .unwrap_or_default();
-    let n = n.wrapping_add(1);
-    session
-        .insert(COUNT_KEY, n)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    Ok(body(n))
-}
-
-fn tower_app() -> Router {
-    use tower_sessions::cookie::time::Duration;
-    // The same lifetime rule as sesh's default: 30 minutes idle.
-    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
-        .with_secure(false)
-        .with_expiry(tower_sessions::Expiry::OnInactivity(Duration::minutes(30)));
-    Router::new()
-        .route("/", get(tower_counter))
-        .route("/stats", get(bare_stats))
-        .route("/health", get(health))
-        .layer(layer)
-}
-
-// --------------------------------------------------- sesh on each store --
-
-fn sesh_memory_app(max_sessions: Option<usize>) -> Result<Router, BoxError> {
-    sesh_app(match max_sessions {
-        Some(n) => sesh_tokio::MemoryStore::new(n),
-        None => sesh_tokio::MemoryStore::default(),
-    })
-}
-
-fn sesh_redis_app(url: &str) -> Result<Router, BoxError> {
-    use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
-    // Unique per process, so that runs never read each other's sessions.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let prefix = format!("sesh-bench:{}-{nanos}:", std::process::id());
-    let store = RedisStore::new(
-        RedisConfig::new(url).with_prefix(prefix),
-        StoreKey::new(&SECRET)?,
-    )?;
-    sesh_app(store)
-}
-
-async fn sesh_redb_app(path: &str) -> Result<Router, BoxError> {
-    use sesh_tokio::store::{RedbStore, StoreKey};
-    let store = RedbStore::open(path, StoreKey::new(&SECRET)?).await?;
-    sesh_app(store)
-}
-
-// ---------------------------------------- tower-sessions 0.14 on Redis --
-
-/// Connections in the fred pool: `RedisConfig`'s default for sesh.
-const TOWER_REDIS_POOL: usize = 4;
-
-async fn tower14_counter(session: tower_sessions_14::Session) -> Result<String, StatusCode> {
-    count_call();
-    let n: u64 = session
-        .get(COUNT_KEY)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-        .unwrap_or_default();
-    let n = n.wrapping_add(1);
-    session
-        .insert(COUNT_KEY, n)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    Ok(body(n))
-}
-
-async fn tower_redis_app(url: &str) -> Result<Router, BoxError> {
-    use tower_sessions_14::cookie::time::Duration;
-    use tower_sessions_redis_store::RedisStore;
-    use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
-    let pool = Pool::new(Config::from_url(url)?, None, None, None, TOWER_REDIS_POOL)?;
-    // The connection tasks run until the process ends.
-    let _connections = pool.connect_pool();
-    pool.wait_for_connect().await?;
-    let layer = tower_sessions_14::SessionManagerLayer::new(RedisStore::new(pool))
-        .with_secure(false)
-        .with_expiry(tower_sessions_14::Expiry::OnInactivity(Duration::minutes(
-            30,
-        )));
-    Ok(Router::new()
-        .route("/", get(tower14_counter))
-        .route("/stats", get(bare_stats))
-        .route("/health", get(health))
-        .layer(layer))
 }
 
 // ------------------------------------------------------------------ main --

@@ -1,0 +1,144 @@
+//! CPU cost of a request through each variant's app, in process: no socket,
+//! no HTTP parsing, one thread, timed by the thread's CPU time (Linux
+//! `/proc/thread-self/schedstat`). What is left is what the session layer adds
+//! to axum, so the differences are far steadier than req/s over loopback.
+//!
+//! ```text
+//! layer-cost [ROUNDS] [REQUESTS]     # default 5 rounds of 200,000 requests
+//! ```
+//!
+//! Each round runs every variant (order rotated) for both scenarios:
+//! *returning* replays 1,024 cookies minted before the round; *new* sends no
+//! cookie. It prints ns per request and the ratio to `bare`, per round, and
+//! the median with its spread.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
+use sesh_bench_http::{BoxError, bare_app, sesh_memory_app, tower_app};
+use tower::ServiceExt;
+
+const SESSIONS: usize = 1024;
+const VARIANTS: [&str; 3] = ["bare", "sesh", "tower-sessions"];
+
+fn app(variant: &str) -> Result<Router, BoxError> {
+    match variant {
+        "bare" => Ok(bare_app()),
+        "sesh" => sesh_memory_app(None),
+        _ => Ok(tower_app()),
+    }
+}
+
+async fn call(app: &Router, cookie: Option<&str>) -> Result<Option<String>, BoxError> {
+    let mut request = Request::get("/");
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    let response = app.clone().oneshot(request.body(Body::empty())?).await?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()).into());
+    }
+    let set_cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    axum::body::to_bytes(response.into_body(), 1024).await?;
+    Ok(set_cookie)
+}
+
+/// Cookies of live sessions (for `bare`, random ones of the same shape).
+async fn mint(app: &Router, variant: &str) -> Result<Vec<String>, BoxError> {
+    let mut cookies = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        if variant == "bare" {
+            cookies.push(format!(
+                "sid=AAAAAAAAAAAAAAAAAAAA{i:02}.BBBBBBBBBBBBBBBBBBBBBB"
+            ));
+        } else {
+            cookies.push(
+                call(app, None)
+                    .await?
+                    .ok_or("no Set-Cookie on a new session")?,
+            );
+        }
+    }
+    Ok(cookies)
+}
+
+async fn measure(variant: &str, returning: bool, requests: usize) -> Result<f64, BoxError> {
+    let app = app(variant)?;
+    let cookies = if returning {
+        mint(&app, variant).await?
+    } else {
+        Vec::new()
+    };
+    let cookie = |i: usize| cookies.get(i % SESSIONS.max(1)).map(String::as_str);
+    for i in 0..requests / 10 {
+        call(&app, cookie(i)).await?;
+    }
+    let start = cpu_time_ns()?;
+    for i in 0..requests {
+        call(&app, cookie(i)).await?;
+    }
+    Ok((cpu_time_ns()? - start) as f64 / requests as f64)
+}
+
+/// This thread's time on a CPU so far (the first field of schedstat), so
+/// that other processes on the machine inflate the result less than wall
+/// time would.
+fn cpu_time_ns() -> Result<u64, BoxError> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+    let first = stat.split_whitespace().next().ok_or("empty schedstat")?;
+    Ok(first.parse()?)
+}
+
+fn median_and_spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let mid = values.get(values.len() / 2).copied().unwrap_or(f64::NAN);
+    let min = values.first().copied().unwrap_or(f64::NAN);
+    let max = values.last().copied().unwrap_or(f64::NAN);
+    (mid, min, max)
+}
+
+fn main() -> Result<(), BoxError> {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
+    let requests: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(200_000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // For profiling one case: LAYER_COST_ONLY=sesh/returning.
+    let only = std::env::var("LAYER_COST_ONLY").unwrap_or_default();
+    for (scenario, returning) in [("returning", true), ("new", false)] {
+        let mut ns: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
+        for round in 0..rounds {
+            for k in 0..VARIANTS.len() {
+                let index = (round + k) % VARIANTS.len();
+                let variant = VARIANTS.get(index).copied().unwrap_or("bare");
+                if !only.is_empty() && only != format!("{variant}/{scenario}") {
+                    continue;
+                }
+                let cost = runtime.block_on(measure(variant, returning, requests))?;
+                if let Some(list) = ns.get_mut(index) {
+                    list.push(cost);
+                }
+            }
+        }
+        let bare = ns.first().cloned().unwrap_or_default();
+        for (variant, costs) in VARIANTS.iter().zip(&ns) {
+            let (mid, min, max) = median_and_spread(costs.clone());
+            let ratios = bare.iter().zip(costs).map(|(b, c)| b / c).collect();
+            let (rmid, rmin, rmax) = median_and_spread(ratios);
+            println!(
+                "{scenario:9} {variant:15} {mid:8.0} ns/req ({min:.0}–{max:.0})  bare/variant {rmid:.2} ({rmin:.2}–{rmax:.2})"
+            );
+        }
+    }
+    Ok(())
+}
