@@ -2,12 +2,13 @@
 //! a RAM-backed NOR flash, as plain `no_std` cases that run on the host and
 //! on the emulated microcontroller alike.
 //!
-//! The flash ([`RamFlash`]) follows the rules of real NOR parts (an erase sets
-//! 0xFF, a write only clears bits) and can cut the power in the middle of any
-//! write or erase. It lives inside each case, on the stack: 4 pages of 512
-//! bytes, two of them (4 KiB) in the cases that keep a copy to start from
-//! again. The deepest case takes about 7.5 KiB of stack on a Cortex-M, which
-//! leaves room on a 16 KiB part; 1 KiB pages would take about 11.5 KiB.
+//! The flash ([`RamFlash`], module [`ram_flash`](crate::ram_flash)) follows
+//! the rules of real NOR parts (an erase sets 0xFF, a write only clears bits)
+//! and can cut the power in the middle of any write or erase. It lives inside
+//! each case, on the stack: 4 pages of 512 bytes, two of them (4 KiB) in the
+//! cases that keep a copy to start from again. The deepest case takes about
+//! 7.5 KiB of stack on a Cortex-M, which leaves room on a 16 KiB part; 1 KiB
+//! pages would take about 11.5 KiB.
 //!
 //! Saving goes through [`FlashSnapshots::store`]. Restoring cannot go through
 //! [`FlashSnapshots::restore`]: it reads embassy-time's clock, and there is no
@@ -19,9 +20,6 @@
 use core::ops::Range;
 
 use embassy_futures::block_on;
-use embedded_storage_async::nor_flash::{
-    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
-};
 use sequential_storage::cache::Cache;
 use sequential_storage::map::{MapConfig, MapStorage};
 use sesh::expiry::Deadlines;
@@ -31,263 +29,10 @@ use sesh::{Duration, ExpiryPolicy, Instant, SessionId, SessionTable};
 use sesh_embassy::flash::{FlashError, FlashSnapshots};
 
 use crate::case::{Case, Failure, Outcome};
+use crate::ram_flash::{FlashFault, Op, RamFlash};
 use crate::rng::TestRng;
 use crate::table_cases::{CAPACITY, POLICY};
 use crate::{check, check_eq};
-
-// ------------------------------------------------------------- RAM flash --
-
-/// Program and read unit of [`RamFlash`], in bytes.
-pub const WORD: usize = 4;
-
-/// What [`RamFlash`] refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlashFault {
-    /// The power is off: an injected cut, until [`RamFlash::power_cycle`].
-    PowerLoss,
-    /// Outside the flash.
-    OutOfBounds,
-    /// Not aligned to a word (write, read) or a page (erase).
-    NotAligned,
-}
-
-impl NorFlashError for FlashFault {
-    fn kind(&self) -> NorFlashErrorKind {
-        match self {
-            FlashFault::OutOfBounds => NorFlashErrorKind::OutOfBounds,
-            FlashFault::NotAligned => NorFlashErrorKind::NotAligned,
-            FlashFault::PowerLoss => NorFlashErrorKind::Other,
-        }
-    }
-}
-
-/// The kind of a write or erase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// A program operation.
-    Write,
-    /// An erase of one or more pages.
-    Erase,
-}
-
-/// Usage counters of a [`RamFlash`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counters {
-    /// Write operations.
-    pub writes: usize,
-    /// Erase operations.
-    pub erase_ops: usize,
-    /// Pages erased (an erase of n pages counts n; a cut erase counts too).
-    pub erases: usize,
-    /// Words programmed that were not erased before: NOR ANDs them, a part
-    /// with ECC would refuse. sequential-storage should never do it.
-    pub overwrites: usize,
-}
-
-impl Counters {
-    /// Writes and erases: what a power-loss budget counts.
-    pub fn ops(&self) -> usize {
-        self.writes + self.erase_ops
-    }
-}
-
-/// `PAGES` erase pages of `PAGE` bytes in RAM, with NOR rules and power-loss
-/// injection. No allocation: the memory is inside the struct.
-#[derive(Clone)]
-pub struct RamFlash<const PAGE: usize, const PAGES: usize> {
-    pages: [[u8; PAGE]; PAGES],
-    counters: Counters,
-    fail_after: Option<usize>,
-    off: bool,
-    torn: Option<Op>,
-}
-
-impl<const PAGE: usize, const PAGES: usize> Default for RamFlash<PAGE, PAGES> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const PAGE: usize, const PAGES: usize> RamFlash<PAGE, PAGES> {
-    /// Total size in bytes.
-    pub const SIZE: usize = PAGE * PAGES;
-
-    /// A fully erased flash, fresh counters, full power.
-    pub const fn new() -> Self {
-        RamFlash {
-            pages: [[0xFF; PAGE]; PAGES],
-            counters: Counters {
-                writes: 0,
-                erase_ops: 0,
-                erases: 0,
-                overwrites: 0,
-            },
-            fail_after: None,
-            off: false,
-            torn: None,
-        }
-    }
-
-    /// Becomes a copy of `other`'s memory, with fresh counters and full power.
-    pub fn copy_from(&mut self, other: &Self) {
-        self.pages = other.pages;
-        self.counters = Counters::default();
-        self.fail_after = None;
-        self.off = false;
-        self.torn = None;
-    }
-
-    /// Usage since creation or the last [`RamFlash::copy_from`].
-    pub fn counters(&self) -> Counters {
-        self.counters
-    }
-
-    /// Arms a power cut: `ops` more writes or erases succeed, the next one
-    /// is torn (only its first half reaches the flash) and fails, and every
-    /// operation after it fails, reads included, until
-    /// [`RamFlash::power_cycle`]. `None` disarms.
-    pub fn fail_after(&mut self, ops: Option<usize>) {
-        self.fail_after = ops;
-    }
-
-    /// Power is back (a reboot): clears the cut and the budget.
-    pub fn power_cycle(&mut self) {
-        self.off = false;
-        self.fail_after = None;
-    }
-
-    /// Whether an injected cut has happened and power is still off.
-    pub fn is_off(&self) -> bool {
-        self.off
-    }
-
-    /// The operation the last cut tore, if any.
-    pub fn torn(&self) -> Option<Op> {
-        self.torn
-    }
-
-    /// Flips bits: `byte ^= mask` at `at` (damage, not a NOR write).
-    pub fn xor(&mut self, at: usize, mask: u8) {
-        if let Some(b) = self.pages.as_flattened_mut().get_mut(at) {
-            *b ^= mask;
-        }
-    }
-
-    /// Fills a whole page with `byte` (damage, not a NOR write).
-    pub fn fill_page(&mut self, page: usize, byte: u8) {
-        if let Some(p) = self.pages.get_mut(page) {
-            p.fill(byte);
-        }
-    }
-
-    fn powered(&self) -> Result<(), FlashFault> {
-        if self.off {
-            Err(FlashFault::PowerLoss)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Spends one operation of the budget; true if this one is cut.
-    fn spend(&mut self, op: Op) -> bool {
-        match &mut self.fail_after {
-            Some(0) => {
-                self.off = true;
-                self.torn = Some(op);
-                true
-            }
-            Some(left) => {
-                *left -= 1;
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn range(offset: u32, len: usize, align: usize) -> Result<Range<usize>, FlashFault> {
-        let start = usize::try_from(offset).map_err(|_| FlashFault::OutOfBounds)?;
-        if !start.is_multiple_of(align) || !len.is_multiple_of(align) {
-            return Err(FlashFault::NotAligned);
-        }
-        let end = start.checked_add(len).ok_or(FlashFault::OutOfBounds)?;
-        if end > Self::SIZE {
-            return Err(FlashFault::OutOfBounds);
-        }
-        Ok(start..end)
-    }
-}
-
-impl<const PAGE: usize, const PAGES: usize> ErrorType for RamFlash<PAGE, PAGES> {
-    type Error = FlashFault;
-}
-
-impl<const PAGE: usize, const PAGES: usize> ReadNorFlash for RamFlash<PAGE, PAGES> {
-    const READ_SIZE: usize = WORD;
-
-    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashFault> {
-        self.powered()?;
-        let range = Self::range(offset, bytes.len(), WORD)?;
-        bytes.copy_from_slice(&self.pages.as_flattened()[range]);
-        Ok(())
-    }
-
-    fn capacity(&self) -> usize {
-        Self::SIZE
-    }
-}
-
-impl<const PAGE: usize, const PAGES: usize> NorFlash for RamFlash<PAGE, PAGES> {
-    const WRITE_SIZE: usize = WORD;
-    const ERASE_SIZE: usize = PAGE;
-
-    async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashFault> {
-        self.powered()?;
-        let len = to.checked_sub(from).ok_or(FlashFault::OutOfBounds)?;
-        let range = Self::range(from, len as usize, PAGE)?;
-        let cut = self.spend(Op::Erase);
-        self.counters.erase_ops += 1;
-        // A cut erase still wore the pages it started on.
-        self.counters.erases += range.len() / PAGE;
-        // Cut: only the first half of the range is erased.
-        let end = if cut {
-            range.start + range.len() / 2
-        } else {
-            range.end
-        };
-        self.pages.as_flattened_mut()[range.start..end].fill(0xFF);
-        if cut {
-            Err(FlashFault::PowerLoss)
-        } else {
-            Ok(())
-        }
-    }
-
-    async fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashFault> {
-        self.powered()?;
-        let range = Self::range(offset, data.len(), WORD)?;
-        let cut = self.spend(Op::Write);
-        self.counters.writes += 1;
-        // Cut: only the first half of the bytes are programmed.
-        let programmed = if cut { data.len() / 2 } else { data.len() };
-        let memory = &mut self.pages.as_flattened_mut()[range.start..][..programmed];
-        let mut overwrites = 0;
-        for word in memory.chunks(WORD) {
-            if word.iter().any(|b| *b != 0xFF) {
-                overwrites += 1;
-            }
-        }
-        // NOR: programming only clears bits.
-        for (m, d) in memory.iter_mut().zip(data) {
-            *m &= *d;
-        }
-        self.counters.overwrites += overwrites;
-        if cut {
-            Err(FlashFault::PowerLoss)
-        } else {
-            Ok(())
-        }
-    }
-}
 
 // ---------------------------------------------------------------- set-up --
 

@@ -6,7 +6,8 @@
 //!
 //! With feature `flash` (`no_std`), module `flash_cases` adds the flash
 //! persistence cases (sesh-embassy's `FlashSnapshots` on a RAM-backed NOR
-//! flash with power-loss injection) to [`core_cases`].
+//! flash with power-loss injection) to [`core_cases`]. That flash alone is
+//! module `ram_flash` (feature `ram-flash`, `no_std`).
 //!
 //! With feature `http` (std), module `http` adds the HTTP-level suite that every
 //! adapter and store runs over real TCP: `session_tests!`.
@@ -23,6 +24,8 @@ pub mod cookie_cases;
 pub mod flash_cases;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "ram-flash")]
+pub mod ram_flash;
 pub mod rng;
 pub mod table_cases;
 

@@ -1,5 +1,6 @@
 //! Flash persistence (feature `flash`) on a RAM-backed NOR flash with real NOR
-//! rules (erase sets 0xFF, a write only clears bits) and power-loss injection.
+//! rules (erase sets 0xFF, a write only clears bits) and power-loss injection:
+//! sesh-tests' `ram_flash::RamFlash`, the one the no_std flash cases use too.
 //!
 //! Run with `cargo test -p sesh-embassy --features flash -- --nocapture` to see
 //! the measured numbers (wear, outcome counts).
@@ -12,15 +13,18 @@
     missing_docs
 )]
 
+use std::cell::{Ref, RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::ops::Range;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::Poll;
 
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::Timer;
+use embedded_storage_async::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use futures_executor::block_on;
 use rand_core::TryRng;
 use sequential_storage::cache::Cache;
@@ -36,287 +40,64 @@ use sesh_embassy::flash::{FlashError, FlashSnapshots, run_persistence, save_now}
 use sesh_embassy::{Keys, Session, Sessions, now};
 use sesh_tests::rng::TestRng;
 
-use ram_flash::{FlashFault, Op, RamFlash, WORD};
+use sesh_tests::ram_flash::{Counters, FlashFault, Op, RamFlash, WORD};
 
-/// A NOR flash in RAM: the rules of real NOR parts, counters, and power loss.
-mod ram_flash {
-    use std::cell::RefCell;
-    use std::rc::Rc;
+/// A [`RamFlash`] that a test and `FlashSnapshots` (or `run_persistence`)
+/// share: clones share the same memory, so the test keeps a handle to watch
+/// and damage the flash while the adapter owns another.
+#[derive(Clone)]
+struct SharedFlash(Rc<RefCell<RamFlash<PAGE_SIZE, PAGES>>>);
 
-    use embedded_storage_async::nor_flash::{
-        ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
-    };
-
-    /// Program and read unit, in bytes.
-    pub const WORD: usize = 4;
-
-    /// What the flash refused.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum FlashFault {
-        /// The power is off: an injected cut, until [`RamFlash::power_cycle`].
-        PowerLoss,
-        /// Outside the flash.
-        OutOfBounds,
-        /// Not aligned to a word (write, read) or a page (erase).
-        NotAligned,
+impl SharedFlash {
+    /// A fully erased flash.
+    fn new() -> Self {
+        SharedFlash(Rc::new(RefCell::new(RamFlash::new())))
     }
 
-    impl NorFlashError for FlashFault {
-        fn kind(&self) -> NorFlashErrorKind {
-            match self {
-                FlashFault::OutOfBounds => NorFlashErrorKind::OutOfBounds,
-                FlashFault::NotAligned => NorFlashErrorKind::NotAligned,
-                FlashFault::PowerLoss => NorFlashErrorKind::Other,
-            }
-        }
+    /// A new flash holding a copy of `other`'s memory, with fresh counters
+    /// and full power.
+    fn copy_of(other: &SharedFlash) -> Self {
+        let copy = SharedFlash::new();
+        copy.ram_mut().copy_from(&other.ram());
+        copy
     }
 
-    /// One write or erase, as issued.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Op {
-        Write { at: u32, len: usize },
-        Erase { from: u32, to: u32 },
+    fn ram(&self) -> Ref<'_, RamFlash<PAGE_SIZE, PAGES>> {
+        self.0.borrow()
     }
 
-    /// Usage counters.
-    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-    pub struct Counters {
-        /// Pages erased (an erase of n pages counts n).
-        pub erases: usize,
-        /// Erase operations.
-        pub erase_ops: usize,
-        /// Write operations.
-        pub writes: usize,
-        /// Bytes programmed.
-        pub bytes_written: usize,
-        /// Words programmed that were not erased (all 0xFF) before: NOR ANDs
-        /// them, but a part with ECC would refuse. sequential-storage's map
-        /// on a plain `NorFlash` should never do it.
-        pub overwrites: usize,
-        /// Read operations.
-        pub reads: usize,
+    fn ram_mut(&self) -> RefMut<'_, RamFlash<PAGE_SIZE, PAGES>> {
+        self.0.borrow_mut()
+    }
+}
+
+impl ErrorType for SharedFlash {
+    type Error = FlashFault;
+}
+
+// The blocking calls: a RefCell borrow must not be held across an await.
+impl ReadNorFlash for SharedFlash {
+    const READ_SIZE: usize = WORD;
+
+    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashFault> {
+        self.ram_mut().read_now(offset, bytes)
     }
 
-    impl Counters {
-        /// Write and erase operations: what a power-loss budget counts.
-        pub fn ops(&self) -> usize {
-            self.writes + self.erase_ops
-        }
+    fn capacity(&self) -> usize {
+        RamFlash::<PAGE_SIZE, PAGES>::SIZE
+    }
+}
+
+impl NorFlash for SharedFlash {
+    const WRITE_SIZE: usize = WORD;
+    const ERASE_SIZE: usize = PAGE_SIZE;
+
+    async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashFault> {
+        self.ram_mut().erase_now(from, to)
     }
 
-    struct State<const PAGE: usize, const PAGES: usize> {
-        bytes: Vec<u8>,
-        counters: Counters,
-        page_erases: [usize; PAGES],
-        log: Vec<Op>,
-        fail_after: Option<usize>,
-        off: bool,
-    }
-
-    /// `PAGES` erase pages of `PAGE` bytes. Clones share the same memory, so
-    /// a test keeps a handle while `FlashSnapshots` owns another.
-    #[derive(Clone)]
-    pub struct RamFlash<const PAGE: usize, const PAGES: usize> {
-        state: Rc<RefCell<State<PAGE, PAGES>>>,
-    }
-
-    impl<const PAGE: usize, const PAGES: usize> RamFlash<PAGE, PAGES> {
-        /// Total size in bytes.
-        pub const SIZE: usize = PAGE * PAGES;
-
-        /// A fully erased flash.
-        pub fn new() -> Self {
-            Self::from_image(&vec![0xFF; Self::SIZE])
-        }
-
-        /// A flash holding `image`, with fresh counters and full power.
-        pub fn from_image(image: &[u8]) -> Self {
-            assert_eq!(image.len(), Self::SIZE);
-            RamFlash {
-                state: Rc::new(RefCell::new(State {
-                    bytes: image.to_vec(),
-                    counters: Counters::default(),
-                    page_erases: [0; PAGES],
-                    log: Vec::new(),
-                    fail_after: None,
-                    off: false,
-                })),
-            }
-        }
-
-        /// A copy of the whole memory.
-        pub fn image(&self) -> Vec<u8> {
-            self.state.borrow().bytes.clone()
-        }
-
-        pub fn counters(&self) -> Counters {
-            self.state.borrow().counters
-        }
-
-        /// Erases per page since creation.
-        pub fn page_erases(&self) -> [usize; PAGES] {
-            self.state.borrow().page_erases
-        }
-
-        /// Every write and erase since creation.
-        pub fn log(&self) -> Vec<Op> {
-            self.state.borrow().log.clone()
-        }
-
-        /// Arms a power cut: `ops` more writes or erases succeed, the next
-        /// one is torn (only its first half reaches the flash) and fails, and
-        /// every operation after it fails, reads included, until
-        /// [`RamFlash::power_cycle`]. `None` disarms.
-        pub fn fail_after(&self, ops: Option<usize>) {
-            self.state.borrow_mut().fail_after = ops;
-        }
-
-        /// Power is back (a reboot): clears the cut and the budget.
-        pub fn power_cycle(&self) {
-            let mut s = self.state.borrow_mut();
-            s.off = false;
-            s.fail_after = None;
-        }
-
-        /// Whether an injected cut has happened and power is still off.
-        pub fn is_off(&self) -> bool {
-            self.state.borrow().off
-        }
-
-        /// Flips bits: `byte ^= mask` at `at` (damage, not a NOR write).
-        pub fn xor(&self, at: usize, mask: u8) {
-            self.state.borrow_mut().bytes[at] ^= mask;
-        }
-
-        /// Overwrites bytes directly (damage, not a NOR write).
-        pub fn poke(&self, at: usize, bytes: &[u8]) {
-            self.state.borrow_mut().bytes[at..at + bytes.len()].copy_from_slice(bytes);
-        }
-    }
-
-    impl<const PAGE: usize, const PAGES: usize> State<PAGE, PAGES> {
-        fn powered(&self) -> Result<(), FlashFault> {
-            if self.off {
-                Err(FlashFault::PowerLoss)
-            } else {
-                Ok(())
-            }
-        }
-
-        /// Spends one operation of the budget; true if this one is cut.
-        fn spend(&mut self) -> bool {
-            match &mut self.fail_after {
-                Some(0) => {
-                    self.off = true;
-                    true
-                }
-                Some(left) => {
-                    *left -= 1;
-                    false
-                }
-                None => false,
-            }
-        }
-
-        fn range(offset: u32, len: usize, align: usize) -> Result<Range<usize>, FlashFault> {
-            let start = offset as usize;
-            if !start.is_multiple_of(align) || !len.is_multiple_of(align) {
-                return Err(FlashFault::NotAligned);
-            }
-            let end = start.checked_add(len).ok_or(FlashFault::OutOfBounds)?;
-            if end > PAGE * PAGES {
-                return Err(FlashFault::OutOfBounds);
-            }
-            Ok(start..end)
-        }
-    }
-
-    use std::ops::Range;
-
-    impl<const PAGE: usize, const PAGES: usize> ErrorType for RamFlash<PAGE, PAGES> {
-        type Error = FlashFault;
-    }
-
-    impl<const PAGE: usize, const PAGES: usize> ReadNorFlash for RamFlash<PAGE, PAGES> {
-        const READ_SIZE: usize = WORD;
-
-        async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashFault> {
-            let mut s = self.state.borrow_mut();
-            s.powered()?;
-            let range = State::<PAGE, PAGES>::range(offset, bytes.len(), WORD)?;
-            s.counters.reads += 1;
-            bytes.copy_from_slice(&s.bytes[range]);
-            Ok(())
-        }
-
-        fn capacity(&self) -> usize {
-            PAGE * PAGES
-        }
-    }
-
-    impl<const PAGE: usize, const PAGES: usize> NorFlash for RamFlash<PAGE, PAGES> {
-        const WRITE_SIZE: usize = WORD;
-        const ERASE_SIZE: usize = PAGE;
-
-        async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashFault> {
-            let mut s = self.state.borrow_mut();
-            s.powered()?;
-            if from > to {
-                return Err(FlashFault::OutOfBounds);
-            }
-            let range = State::<PAGE, PAGES>::range(from, (to - from) as usize, PAGE)?;
-            let cut = s.spend();
-            s.log.push(Op::Erase { from, to });
-            s.counters.erase_ops += 1;
-            // A cut erase still wore the pages it started on.
-            for page in range.clone().step_by(PAGE) {
-                s.counters.erases += 1;
-                s.page_erases[page / PAGE] += 1;
-            }
-            // Cut: only the first half of the range is erased.
-            let end = if cut {
-                range.start + range.len() / 2
-            } else {
-                range.end
-            };
-            s.bytes[range.start..end].fill(0xFF);
-            if cut {
-                Err(FlashFault::PowerLoss)
-            } else {
-                Ok(())
-            }
-        }
-
-        async fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashFault> {
-            let mut s = self.state.borrow_mut();
-            s.powered()?;
-            let range = State::<PAGE, PAGES>::range(offset, data.len(), WORD)?;
-            let cut = s.spend();
-            s.log.push(Op::Write {
-                at: offset,
-                len: data.len(),
-            });
-            s.counters.writes += 1;
-            // Cut: only the first half of the bytes are programmed.
-            let programmed = if cut { data.len() / 2 } else { data.len() };
-            s.counters.bytes_written += programmed;
-            let start = range.start;
-            for word in (0..programmed).step_by(WORD) {
-                let at = start + word;
-                if s.bytes[at..at + WORD].iter().any(|b| *b != 0xFF) {
-                    s.counters.overwrites += 1;
-                }
-            }
-            // NOR: programming only clears bits.
-            for (i, b) in data[..programmed].iter().enumerate() {
-                s.bytes[start + i] &= *b;
-            }
-            if cut {
-                Err(FlashFault::PowerLoss)
-            } else {
-                Ok(())
-            }
-        }
+    async fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashFault> {
+        self.ram_mut().write_now(offset, data)
     }
 }
 
@@ -329,7 +110,7 @@ const CAPACITY: usize = 8;
 const SNAPSHOT_BUF: usize = 1024;
 const SCRATCH_BUF: usize = SNAPSHOT_BUF + 16;
 
-type Flash = RamFlash<PAGE_SIZE, PAGES>;
+type Flash = SharedFlash;
 type Table = Sessions<NoopRawMutex, Data, TestRng, CAPACITY>;
 type Snapshots = FlashSnapshots<Flash>;
 type Result<T, E = FlashError<FlashFault>> = std::result::Result<T, E>;
@@ -496,12 +277,12 @@ fn first_boot_restores_nothing() {
         assert_eq!(outcome.unwrap(), 0);
         assert!(contents(&restored).await.is_empty());
         assert_eq!(
-            flash.counters().writes,
+            flash.ram().counters().writes,
             0,
             "a restore of an empty flash wrote"
         );
         assert_eq!(
-            flash.counters().erases,
+            flash.ram().counters().erases,
             0,
             "a restore of an empty flash erased"
         );
@@ -531,7 +312,7 @@ fn save_and_restore_keeps_ids_data_flags_and_remaining_time() {
 
         let mut snaps = snapshots(&flash);
         save(&source, &mut snaps).await.unwrap();
-        assert_eq!(flash.counters().overwrites, 0);
+        assert_eq!(flash.ram().counters().overwrites, 0);
 
         // Reboot: new table, new FlashSnapshots over the same flash.
         let (outcome, restored) = boot(&flash).await;
@@ -630,7 +411,7 @@ fn power_loss_at_every_step_of_a_save_leaves_the_old_or_the_new_snapshot() {
         let mut round = 0;
         // Until the pages have been reused at least twice over, so that the
         // cuts land in page closes, erases and migrations as well.
-        while base.counters().erases < 2 * PAGES {
+        while base.ram().counters().erases < 2 * PAGES {
             assert!(round < 2_000, "the flash never filled up");
             // On flash: snapshot A (nothing at all in round 0).
             let a = if round == 0 {
@@ -643,39 +424,35 @@ fn power_loss_at_every_step_of_a_save_leaves_the_old_or_the_new_snapshot() {
             assert_ne!(a, b);
 
             // A dry run on a copy: which writes and erases does saving B take here?
-            let dry = Flash::from_image(&base.image());
+            let dry = Flash::copy_of(&base);
             save(&source, &mut snapshots(&dry)).await.unwrap();
-            let plan = dry.log();
-            assert_eq!(dry.counters().ops(), plan.len());
+            let plan = dry.ram().counters().ops();
 
-            for k in 0..=plan.len() {
+            for k in 0..=plan {
                 cases += 1;
-                let flash = Flash::from_image(&base.image());
-                flash.fail_after(Some(k));
+                let flash = Flash::copy_of(&base);
+                flash.ram_mut().fail_after(Some(k));
                 let saved = save(&source, &mut snapshots(&flash)).await;
-                if k < plan.len() {
+                if k < plan {
                     assert!(
                         matches!(saved, Err(FlashError::Flash(FlashFault::PowerLoss))),
-                        "round {round}, cut after {k} of {}: {saved:?}",
-                        plan.len()
+                        "round {round}, cut after {k} of {plan}: {saved:?}"
                     );
-                    assert!(flash.is_off());
-                    match plan[k] {
-                        Op::Erase { .. } => cut_erases += 1,
-                        Op::Write { .. } => cut_writes += 1,
+                    assert!(flash.ram().is_off());
+                    match flash.ram().torn() {
+                        Some(Op::Erase) => cut_erases += 1,
+                        Some(Op::Write) => cut_writes += 1,
+                        None => panic!("round {round}, cut after {k} of {plan}: nothing torn"),
                     }
                 } else {
                     saved.unwrap();
                 }
 
                 // Reboot.
-                flash.power_cycle();
+                flash.ram_mut().power_cycle();
                 let (outcome, restored) = boot(&flash).await;
                 let got = contents(&restored).await;
-                let what = format!(
-                    "round {round}, cut after {k} of {} ops {plan:?}",
-                    plan.len()
-                );
+                let what = format!("round {round}, cut after {k} of {plan} ops");
                 let n = outcome.unwrap_or_else(|e| panic!("{what}: restore failed: {e:?}"));
                 assert_eq!(n, got.len(), "{what}");
                 if got == a {
@@ -685,7 +462,7 @@ fn power_loss_at_every_step_of_a_save_leaves_the_old_or_the_new_snapshot() {
                 } else {
                     panic!("{what}: restored neither A nor B: {got:?}");
                 }
-                if k == plan.len() {
+                if k == plan {
                     assert_eq!(got, b, "{what}: a completed save must restore B");
                 }
 
@@ -709,7 +486,11 @@ fn power_loss_at_every_step_of_a_save_leaves_the_old_or_the_new_snapshot() {
         );
         assert!(cut_erases > 0, "no cut landed in an erase");
         assert!(got_old > 0 && got_new > 0);
-        assert_eq!(base.counters().overwrites, 0, "a word was programmed twice");
+        assert_eq!(
+            base.ram().counters().overwrites,
+            0,
+            "a word was programmed twice"
+        );
     });
 }
 
@@ -725,7 +506,7 @@ async fn used_flash() -> (Flash, Table, Vec<Contents>) {
     }
     let mut history = Vec::new();
     let mut round = 0;
-    while flash.counters().erases < PAGES + 1 {
+    while flash.ram().counters().erases < PAGES + 1 {
         assert!(round < 2_000, "the flash never filled up");
         mutate(&source, &mut rng, round).await;
         save(&source, &mut snaps).await.unwrap();
@@ -739,7 +520,6 @@ async fn used_flash() -> (Flash, Table, Vec<Contents>) {
 fn corrupted_pages_restore_a_snapshot_that_was_written_or_nothing() {
     block_on(async {
         let (good, source, history) = used_flash().await;
-        let image = good.image();
 
         // Offsets in every page: page markers, item headers, data, the end.
         let mut offsets: Vec<usize> =
@@ -765,14 +545,14 @@ fn corrupted_pages_restore_a_snapshot_that_was_written_or_nothing() {
         for page in 0..PAGES {
             for &offset in &offsets {
                 for mask in [0x01u8, 0x80, 0xFF] {
-                    let flash = Flash::from_image(&image);
-                    flash.xor(page * PAGE_SIZE + offset, mask);
+                    let flash = Flash::copy_of(&good);
+                    flash.ram_mut().xor(page * PAGE_SIZE + offset, mask);
                     damages.push((format!("page {page} offset {offset} ^{mask:#04x}"), flash));
                 }
             }
             for fill in [0x00u8, 0x5A] {
-                let flash = Flash::from_image(&image);
-                flash.poke(page * PAGE_SIZE, &vec![fill; PAGE_SIZE]);
+                let flash = Flash::copy_of(&good);
+                flash.ram_mut().fill_page(page, fill);
                 damages.push((format!("page {page} filled with {fill:#04x}"), flash));
             }
         }
@@ -1072,9 +852,9 @@ struct Wear {
     per_page: [usize; PAGES],
 }
 
-fn wear(flash: &Flash, baseline: ram_flash::Counters, baseline_pages: [usize; PAGES]) -> Wear {
-    let c = flash.counters();
-    let mut per_page = flash.page_erases();
+fn wear(flash: &Flash, baseline: Counters, baseline_pages: [usize; PAGES]) -> Wear {
+    let c = flash.ram().counters();
+    let mut per_page = flash.ram().page_erases();
     for (p, b) in per_page.iter_mut().zip(baseline_pages) {
         *p -= b;
     }
@@ -1099,7 +879,7 @@ fn wear_per_thousand_changes() {
         let mut snaps = snapshots(&flash_a);
         save(every, &mut snaps).await.unwrap();
         let snapshot_bytes = snapshot_len(every).await;
-        let (base, base_pages) = (flash_a.counters(), flash_a.page_erases());
+        let (base, base_pages) = (flash_a.ram().counters(), flash_a.ram().page_erases());
         for i in 0..CHANGES {
             change(every, &ids[i % ids.len()]).await;
             save(every, &mut snaps).await.unwrap();
@@ -1116,7 +896,7 @@ fn wear_per_thousand_changes() {
         let (b, saves_b) = race(persistence(bursty, flash_b.clone(), coalesce_ms), async {
             let ids = eight_sessions(bursty).await;
             Timer::after_millis(8 * coalesce_ms).await;
-            let (base, base_pages) = (flash_b.counters(), flash_b.page_erases());
+            let (base, base_pages) = (flash_b.ram().counters(), flash_b.ram().page_erases());
             assert!(
                 base.writes > 0,
                 "run_persistence never saved the new sessions"
@@ -1144,7 +924,7 @@ fn wear_per_thousand_changes() {
         let flash_c = Flash::new();
         let mut snaps = snapshots(&flash_c);
         save(mirrored, &mut snaps).await.unwrap();
-        let (base, base_pages) = (flash_c.counters(), flash_c.page_erases());
+        let (base, base_pages) = (flash_c.ram().counters(), flash_c.ram().page_erases());
         for burst in 0..CHANGES / BURST {
             for j in 0..BURST {
                 change(mirrored, &ids[(burst * BURST + j) % ids.len()]).await;
@@ -1204,7 +984,7 @@ fn wear_per_thousand_changes() {
         );
         assert!(max - min <= 1, "uneven wear {:?}", a.per_page);
         assert_eq!(
-            flash_a.counters().overwrites + flash_b.counters().overwrites,
+            flash_a.ram().counters().overwrites + flash_b.ram().counters().overwrites,
             0
         );
     });
@@ -1222,7 +1002,7 @@ fn read_only_requests_write_nothing_to_flash() {
         race(persistence(sessions, flash.clone(), coalesce_ms), async {
             let ids = eight_sessions(sessions).await;
             Timer::after_millis(8 * coalesce_ms).await;
-            let saved = flash.counters();
+            let saved = flash.ram().counters();
             assert!(saved.writes > 0, "the new sessions were not saved");
 
             for round in 0..50 {
@@ -1237,7 +1017,7 @@ fn read_only_requests_write_nothing_to_flash() {
             }
             Timer::after_millis(8 * coalesce_ms).await;
             assert_eq!(
-                flash.counters(),
+                flash.ram().counters(),
                 saved,
                 "read-only requests reached the flash"
             );
@@ -1246,7 +1026,7 @@ fn read_only_requests_write_nothing_to_flash() {
             change(sessions, &ids[0]).await;
             Timer::after_millis(8 * coalesce_ms).await;
             assert!(
-                flash.counters().writes > saved.writes,
+                flash.ram().counters().writes > saved.writes,
                 "a change was not saved"
             );
         })
@@ -1258,11 +1038,11 @@ fn read_only_requests_write_nothing_to_flash() {
         race(persistence(eager, flash.clone(), coalesce_ms), async {
             let ids = eight_sessions(eager).await;
             Timer::after_millis(8 * coalesce_ms).await;
-            let saved = flash.counters();
+            let saved = flash.ram().counters();
             assert!(request(eager, &ids[0]).await.get().await.is_some());
             Timer::after_millis(8 * coalesce_ms).await;
             assert!(
-                flash.counters().writes > saved.writes,
+                flash.ram().counters().writes > saved.writes,
                 "a refreshing read was not saved"
             );
         })
@@ -1276,11 +1056,14 @@ fn a_damaged_page_marker_does_not_stop_saving_for_good() {
         let (flash, source, _) = used_flash().await;
         // The open (erased) buffer page; its start marker then reads as
         // programmed, as after a stray write or bits stuck at 0.
-        let image = flash.image();
         let open = (0..PAGES)
-            .find(|p| image[p * PAGE_SIZE..][..WORD].iter().all(|b| *b == 0xFF))
+            .find(|p| {
+                flash.ram().image()[p * PAGE_SIZE..][..WORD]
+                    .iter()
+                    .all(|b| *b == 0xFF)
+            })
             .expect("no open page");
-        flash.xor(open * PAGE_SIZE, 0xFF);
+        flash.ram_mut().xor(open * PAGE_SIZE, 0xFF);
 
         // Losing the sessions here is allowed (none wrong): today it restores none.
         let (outcome, restored) = boot(&flash).await;
@@ -1289,12 +1072,12 @@ fn a_damaged_page_marker_does_not_stop_saving_for_good() {
 
         // But the device must be able to save again, without a wipe by hand.
         let mut snaps = snapshots(&flash);
-        let erases = flash.counters().erases;
+        let erases = flash.ram().counters().erases;
         let saved = save(&source, &mut snaps).await;
         assert!(
             saved.is_ok(),
             "the save after the damage failed: {saved:?} (it erased {} pages)",
-            flash.counters().erases - erases
+            flash.ram().counters().erases - erases
         );
         let (outcome, restored) = boot(&flash).await;
         assert_eq!(outcome.unwrap(), contents(&source).await.len());
