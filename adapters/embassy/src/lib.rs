@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(not(test), no_std)]
 
+// Under cfg(test) the crate has std already.
+#[cfg(all(feature = "host-net", not(test)))]
+extern crate std;
+
 #[macro_use]
 mod fmt;
 
@@ -8,6 +12,8 @@ mod clock;
 mod error;
 #[cfg(feature = "flash")]
 pub mod flash;
+#[cfg(feature = "host-net")]
+pub mod host_net;
 mod response;
 mod session;
 mod sessions;

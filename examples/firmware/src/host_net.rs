@@ -2,10 +2,10 @@
 //! TCP/IP stack on each side of an in-memory link, and a tiny HTTP/1.1
 //! client with a cookie jar.
 //!
-//! Nothing leaves the process: [`link`] joins two [`Port`]s, each an
-//! `embassy_net::driver::Driver` of medium IP (no Ethernet, no ARP) whose
-//! packets go into the other port's queue. [`Pair`] builds a server stack on
-//! [`SERVER`] and a client stack on [`CLIENT`] and drives both.
+//! Nothing leaves the process: the link and the two stacks are
+//! sesh-embassy's (`sesh_embassy::host_net`, feature `host-net`). [`Pair`]
+//! builds a server stack on [`SERVER`] and a client stack on [`CLIENT`] and
+//! drives both.
 //!
 //! ```no_run
 //! use firmware::host_net::{Client, Pair, SERVER};
@@ -24,153 +24,21 @@
 
 use core::fmt;
 use core::future::Future;
-use core::task::{Context, Waker};
 use std::borrow::ToOwned;
-use std::boxed::Box;
-use std::collections::VecDeque;
 use std::format;
 use std::string::{String, ToString};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::vec;
 use std::vec::Vec;
 
 use embassy_futures::select::{Either, select};
-use embassy_net::driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
 use embassy_net::tcp::{ConnectError, TcpSocket};
-use embassy_net::{Config, Ipv4Address, Ipv4Cidr, Runner, Stack, StackResources, StaticConfigV4};
+use embassy_net::{Ipv4Address, Runner, Stack};
 use embassy_time::Duration;
+use sesh_embassy::host_net::LinkedStacks;
 
-/// The server stack's address.
-pub const SERVER: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
-/// The client stack's address.
-pub const CLIENT: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
-/// The link's IP MTU.
-pub const MTU: usize = 1500;
+pub use sesh_embassy::host_net::{CLIENT, MTU, Port, SERVER, ip_config, link};
+
 /// Sockets on each stack (the server needs one per worker).
 pub const SOCKETS: usize = 8;
-
-/// Packets queued towards one port, and the waker of the stack reading them.
-#[derive(Default)]
-struct Queue {
-    packets: VecDeque<Vec<u8>>,
-    waker: Option<Waker>,
-}
-
-#[derive(Default)]
-struct Wire {
-    /// Index 0 holds what port 0 receives, index 1 what port 1 receives.
-    queues: [Mutex<Queue>; 2],
-}
-
-impl Wire {
-    fn queue(&self, port: usize) -> MutexGuard<'_, Queue> {
-        let queue = if port == 0 {
-            &self.queues[0]
-        } else {
-            &self.queues[1]
-        };
-        // A test that panicked while holding the lock leaves plain data.
-        queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// One end of an in-memory IP link; an embassy-net driver.
-pub struct Port {
-    wire: Arc<Wire>,
-    side: usize,
-}
-
-/// Two ports joined back to back: what one transmits, the other receives.
-pub fn link() -> (Port, Port) {
-    let wire = Arc::new(Wire::default());
-    (
-        Port {
-            wire: wire.clone(),
-            side: 0,
-        },
-        Port { wire, side: 1 },
-    )
-}
-
-/// A received packet.
-pub struct Rx(Vec<u8>);
-
-/// Room to send one packet to the other port.
-pub struct Tx<'a> {
-    wire: &'a Wire,
-    to: usize,
-}
-
-impl RxToken for Rx {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(mut self, f: F) -> R {
-        f(&mut self.0)
-    }
-}
-
-impl TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut packet = vec![0; len];
-        let out = f(&mut packet);
-        let mut queue = self.wire.queue(self.to);
-        queue.packets.push_back(packet);
-        if let Some(waker) = queue.waker.take() {
-            waker.wake();
-        }
-        out
-    }
-}
-
-impl Driver for Port {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, cx: &mut Context) -> Option<(Rx, Tx<'_>)> {
-        let mut queue = self.wire.queue(self.side);
-        match queue.packets.pop_front() {
-            Some(packet) => Some((
-                Rx(packet),
-                Tx {
-                    wire: &self.wire,
-                    to: 1_usize.saturating_sub(self.side),
-                },
-            )),
-            None => {
-                queue.waker = Some(cx.waker().clone());
-                None
-            }
-        }
-    }
-
-    fn transmit(&mut self, _cx: &mut Context) -> Option<Tx<'_>> {
-        Some(Tx {
-            wire: &self.wire,
-            to: 1_usize.saturating_sub(self.side),
-        })
-    }
-
-    fn link_state(&mut self, _cx: &mut Context) -> LinkState {
-        LinkState::Up
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
-        caps.max_transmission_unit = MTU;
-        caps
-    }
-
-    fn hardware_address(&self) -> HardwareAddress {
-        HardwareAddress::Ip
-    }
-}
-
-/// A static IPv4 configuration on the link's /24.
-pub fn ip_config(address: Ipv4Address) -> Config {
-    Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(address, 24),
-        gateway: None,
-        dns_servers: heapless::Vec::new(),
-    })
-}
 
 /// A server stack and a client stack on one in-memory link.
 pub struct Pair {
@@ -188,26 +56,14 @@ impl Default for Pair {
 }
 
 impl Pair {
-    /// Builds both stacks. Their socket tables are leaked (a few KiB per
-    /// test), which gives `'static` stacks that worker futures can hold.
+    /// Builds both stacks ([`LinkedStacks::new`]: their socket tables are
+    /// leaked, which gives `'static` stacks that worker futures can hold).
     pub fn new() -> Pair {
-        let (a, b) = link();
-        let (server, server_runner) = embassy_net::new(
-            a,
-            ip_config(SERVER),
-            Box::leak(Box::new(StackResources::<SOCKETS>::new())),
-            0x5e5e_0001,
-        );
-        let (client, client_runner) = embassy_net::new(
-            b,
-            ip_config(CLIENT),
-            Box::leak(Box::new(StackResources::<SOCKETS>::new())),
-            0x5e5e_0002,
-        );
+        let stacks = LinkedStacks::new::<SOCKETS>();
         Pair {
-            server,
-            client,
-            runners: (server_runner, client_runner),
+            server: stacks.server,
+            client: stacks.client,
+            runners: (stacks.server_runner, stacks.client_runner),
         }
     }
 

@@ -21,7 +21,9 @@
 //! are pumped both ways. When picoserve closes its end (one request per
 //! connection), the slot closes B's socket properly (`close()`, then
 //! `flush()`) and the tokio side shuts the client's connection down. So every
-//! request the suite sends crosses smoltcp twice and picoserve once.
+//! request the suite sends crosses smoltcp twice and picoserve once. Both
+//! stacks and the link between them are sesh-embassy's
+//! `host_net::LinkedStacks` (feature `host-net`).
 //!
 //! # The probe app
 //!
@@ -45,22 +47,19 @@
 //!   with its table restored would.
 
 use core::convert::Infallible;
-use core::task::{Context, Waker};
 use std::borrow::ToOwned;
 use std::boxed::Box;
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::string::{String, ToString};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::vec;
 use std::vec::Vec;
 
 use embassy_futures::join::{join, join_array, join5};
 use embassy_futures::select::{Either, select};
-use embassy_net::driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
+use embassy_net::Stack;
 use embassy_net::tcp::{ConnectError, TcpSocket};
-use embassy_net::{Config, Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
 use picoserve::ResponseSent;
@@ -72,6 +71,7 @@ use picoserve::routing::{PathRouter, get, post};
 use picoserve::{Router, Timeouts};
 use sesh::ExpiryPolicy;
 use sesh::cookie::CookieConfig;
+use sesh_embassy::host_net::LinkedStacks;
 use sesh_embassy::{Keys, Session, SessionError, Sessions, WithSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -79,6 +79,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{CSRF_HEADER, MAX_BIG_BYTES, ServerError, ServerSpec, TestServer, form_field};
+
+/// Stack A's address, and stack B's: the in-memory link of sesh-embassy's
+/// `host_net` (feature `host-net`).
+pub use sesh_embassy::host_net::{CLIENT, SERVER};
 
 /// Sessions the probe's table holds.
 pub const CAPACITY: usize = 16;
@@ -90,10 +94,6 @@ pub const USER_CAPACITY: usize = 64;
 pub const WORKERS: usize = 4;
 /// The HTTP port on stack A.
 pub const PORT: u16 = 80;
-/// Stack A's address.
-pub const SERVER: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
-/// Stack B's address.
-pub const CLIENT: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
 
 /// Per-worker HTTP buffer: the whole request head must fit, and the suite
 /// sends one with 64 KiB of cookie junk.
@@ -106,8 +106,6 @@ const BRIDGE_TCP_BUFFER: usize = 16 * 1024;
 const FORM_CAPACITY: usize = 1024;
 /// Bytes moved per chunk across the thread boundary.
 const CHUNK: usize = 16 * 1024;
-/// The link's IP MTU.
-const MTU: usize = 1500;
 /// Sockets per stack: a worker or bridge slot each, and spare.
 const SOCKETS: usize = 2 * WORKERS;
 /// Connect attempts per connection while no worker is listening (a worker
@@ -433,124 +431,6 @@ pub async fn new_sessions(spec: &ServerSpec) -> Result<&'static ProbeSessions, S
     Ok(sessions)
 }
 
-// ------------------------------------------------- the in-memory link --
-// The medium-IP driver of examples/firmware/src/host_net.rs, copied: two
-// ports back to back, each packet queued for the other side.
-
-#[derive(Default)]
-struct Queue {
-    packets: VecDeque<Vec<u8>>,
-    waker: Option<Waker>,
-}
-
-#[derive(Default)]
-struct Wire {
-    /// Index 0 holds what port 0 receives, index 1 what port 1 receives.
-    queues: [Mutex<Queue>; 2],
-}
-
-impl Wire {
-    fn queue(&self, port: usize) -> MutexGuard<'_, Queue> {
-        self.queues[port.min(1)]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// One end of the in-memory IP link; an embassy-net driver.
-struct Port {
-    wire: Arc<Wire>,
-    side: usize,
-}
-
-fn link() -> (Port, Port) {
-    let wire = Arc::new(Wire::default());
-    (
-        Port {
-            wire: wire.clone(),
-            side: 0,
-        },
-        Port { wire, side: 1 },
-    )
-}
-
-struct Rx(Vec<u8>);
-
-struct Tx<'a> {
-    wire: &'a Wire,
-    to: usize,
-}
-
-impl RxToken for Rx {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(mut self, f: F) -> R {
-        f(&mut self.0)
-    }
-}
-
-impl TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut packet = vec![0; len];
-        let out = f(&mut packet);
-        let mut queue = self.wire.queue(self.to);
-        queue.packets.push_back(packet);
-        if let Some(waker) = queue.waker.take() {
-            waker.wake();
-        }
-        out
-    }
-}
-
-impl Driver for Port {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, cx: &mut Context) -> Option<(Rx, Tx<'_>)> {
-        let mut queue = self.wire.queue(self.side);
-        match queue.packets.pop_front() {
-            Some(packet) => Some((
-                Rx(packet),
-                Tx {
-                    wire: &self.wire,
-                    to: 1 - self.side,
-                },
-            )),
-            None => {
-                queue.waker = Some(cx.waker().clone());
-                None
-            }
-        }
-    }
-
-    fn transmit(&mut self, _cx: &mut Context) -> Option<Tx<'_>> {
-        Some(Tx {
-            wire: &self.wire,
-            to: 1 - self.side,
-        })
-    }
-
-    fn link_state(&mut self, _cx: &mut Context) -> LinkState {
-        LinkState::Up
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
-        caps.max_transmission_unit = MTU;
-        caps
-    }
-
-    fn hardware_address(&self) -> HardwareAddress {
-        HardwareAddress::Ip
-    }
-}
-
-fn ip_config(address: Ipv4Address) -> Config {
-    Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(address, 24),
-        gateway: None,
-        dns_servers: heapless::Vec::new(),
-    })
-}
-
 // ------------------------------------------------------- the bridge --
 
 /// One bridged connection, as the embassy side sees it: the client's bytes
@@ -677,24 +557,12 @@ async fn forward(
 /// The embassy side, on its own thread until `shutdown` fires: both stacks,
 /// the picoserve workers, the bridge slots and the sweeper.
 fn run_stacks(state: ProbeState, pending: Arc<Pending>, shutdown: oneshot::Receiver<()>) {
-    let (a, b) = link();
-    let (server, mut server_runner) = embassy_net::new(
-        a,
-        ip_config(SERVER),
-        Box::leak(Box::new(StackResources::<SOCKETS>::new())),
-        0x5e5e_0001,
-    );
-    let (client, mut client_runner) = embassy_net::new(
-        b,
-        ip_config(CLIENT),
-        Box::leak(Box::new(StackResources::<SOCKETS>::new())),
-        0x5e5e_0002,
-    );
-    let workers: [_; WORKERS] = core::array::from_fn(|id| worker(id, server, state));
-    let slots: [_; WORKERS] = core::array::from_fn(|_| bridge_slot(client, &pending));
+    let mut stacks = LinkedStacks::new::<SOCKETS>();
+    let workers: [_; WORKERS] = core::array::from_fn(|id| worker(id, stacks.server, state));
+    let slots: [_; WORKERS] = core::array::from_fn(|_| bridge_slot(stacks.client, &pending));
     let everything = Box::pin(join5(
-        server_runner.run(),
-        client_runner.run(),
+        stacks.server_runner.run(),
+        stacks.client_runner.run(),
         join_array(workers),
         join_array(slots),
         sesh_embassy::run_sweeper(state.sessions),
