@@ -55,6 +55,10 @@
 #   divided by the sessions stored: sesh's store occupancy, and for
 #   tower-sessions the handler calls (each cookie-less call creates one).
 #
+# - After the rounds, `layer-cost` (benches/http) measures the same apps in
+#   process, without sockets: the CPU time each session layer adds per
+#   request, which the shared machine disturbs far less than req/s.
+#
 # Output: a Markdown report on stdout, also written into BENCHMARKS.md between
 # the markers <!-- bench:http:start --> and <!-- bench:http:end --> (the
 # rest of the file is left alone; the file is created if missing). Progress
@@ -63,7 +67,8 @@
 #
 # Settings (environment): ROUNDS=3 DURATION=10 WARMUP=2 THREADS=2
 # CONNECTIONS=32 SESSIONS=1024 MEM_SESSIONS=100000 MEM_CAPACITY=1000000
-# MEM_CONNECTIONS=8 BENCH_MD=BENCHMARKS.md (empty: do not write it).
+# MEM_CONNECTIONS=8 LAYER_REQUESTS=200000 BENCH_MD=BENCHMARKS.md (empty: do
+# not write it).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -79,6 +84,7 @@ MEM_SESSIONS=${MEM_SESSIONS:-100000}
 MEM_CAPACITY=${MEM_CAPACITY:-1000000}
 MEM_CONNECTIONS=${MEM_CONNECTIONS:-8}
 BENCH_MD=${BENCH_MD-BENCHMARKS.md}
+LAYER_REQUESTS=${LAYER_REQUESTS:-200000}
 HOST=127.0.0.1
 
 VARIANTS=(bare sesh tower-sessions)
@@ -260,6 +266,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
+# The session layers' own cost, in process (no sockets, no wrk).
+log "==> in-process cost per request (layer-cost, $ROUNDS rounds of $LAYER_REQUESTS requests)"
+cargo build --release -p sesh-bench-http --bin layer-cost >&2
+"$(dirname "$SERVER_BIN")/layer-cost" "$ROUNDS" "$LAYER_REQUESTS" >"$OUT/layer-cost.md"
+
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------- report ------
@@ -371,10 +382,20 @@ report() {
     ret2min=$(ratios returning sesh tower-sessions | sort -g | head -n1)
     local mrmax
     mrmax=$(mem_ratios | sort -g | tail -n1)
+    echo "The session layers' own cost: \`layer-cost\` (benches/http) sends the same requests to the"
+    echo "same three apps in process, through \`tower::ServiceExt::oneshot\` on one thread: no socket,"
+    echo "no HTTP parsing, no wrk. Time is the thread's CPU time; $ROUNDS rounds of $LAYER_REQUESTS requests,"
+    echo "median (min–max) of the per-round values. *added* is the variant's cost minus bare's."
+    echo
+    cat "$OUT/layer-cost.md"
+    echo
+    local bare_over_tower
+    bare_over_tower=$(ratios returning bare tower-sessions | median)
     echo "| target | median | worst round | |"
     echo "|---|---:|---:|---|"
     printf '| returning: sesh ≥ 0.90 × bare | %s | %s | %s |\n' "$(fmt "$ret1" 2)" "$(fmt "$ret1min" 2)" "$(verdict "$ret1" '>=' 0.90)"
     printf '| returning: sesh ≥ 1.5 × tower-sessions | %s | %s | %s |\n' "$(fmt "$ret2" 2)" "$(fmt "$ret2min" 2)" "$(verdict "$ret2" '>=' 1.5)"
+    printf '| bound on the above: bare / tower-sessions (no session layer can beat bare) | %s | | |\n' "$(fmt "$bare_over_tower" 2)"
     printf '| memory per session: sesh ≤ 0.25 × tower-sessions | %s | %s | %s |\n' "$(fmt "$mr" 2)" "$(fmt "$mrmax" 2)" "$(verdict "$mr" '<=' 0.25)"
     echo
     echo "<details><summary>Raw runs</summary>"

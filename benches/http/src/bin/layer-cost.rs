@@ -9,8 +9,9 @@
 //!
 //! Each round runs every variant (order rotated) for both scenarios:
 //! *returning* replays 1,024 cookies minted before the round; *new* sends no
-//! cookie. It prints ns per request and the ratio to `bare`, per round, and
-//! the median with its spread.
+//! cookie. It prints a Markdown table: ns per request, the cost each session
+//! layer adds to `bare`, and their ratio, as the median over the rounds with
+//! the spread (min–max) of the per-round values.
 
 use axum::Router;
 use axum::body::Body;
@@ -115,6 +116,10 @@ fn main() -> Result<(), BoxError> {
         .build()?;
     // For profiling one case: LAYER_COST_ONLY=sesh/returning.
     let only = std::env::var("LAYER_COST_ONLY").unwrap_or_default();
+    println!(
+        "| scenario | bare ns/req | sesh ns/req | tower-sessions ns/req | added by sesh | added by tower-sessions | tower-sessions added / sesh added | bare / sesh |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (scenario, returning) in [("returning", true), ("new", false)] {
         let mut ns: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
         for round in 0..rounds {
@@ -130,15 +135,31 @@ fn main() -> Result<(), BoxError> {
                 }
             }
         }
-        let bare = ns.first().cloned().unwrap_or_default();
-        for (variant, costs) in VARIANTS.iter().zip(&ns) {
-            let (mid, min, max) = median_and_spread(costs.clone());
-            let ratios = bare.iter().zip(costs).map(|(b, c)| b / c).collect();
-            let (rmid, rmin, rmax) = median_and_spread(ratios);
-            println!(
-                "{scenario:9} {variant:15} {mid:8.0} ns/req ({min:.0}–{max:.0})  bare/variant {rmid:.2} ({rmin:.2}–{rmax:.2})"
-            );
-        }
+        let [bare, sesh, tower] = [0, 1, 2].map(|i| ns.get(i).cloned().unwrap_or_default());
+        let per_round = |f: &dyn Fn(f64, f64, f64) -> f64| -> String {
+            let values = bare
+                .iter()
+                .zip(&sesh)
+                .zip(&tower)
+                .map(|((b, s), t)| f(*b, *s, *t))
+                .collect();
+            let (mid, min, max) = median_and_spread(values);
+            if mid.abs() >= 10.0 {
+                format!("{mid:.0} ({min:.0}–{max:.0})")
+            } else {
+                format!("{mid:.2} ({min:.2}–{max:.2})")
+            }
+        };
+        println!(
+            "| {scenario} | {} | {} | {} | {} | {} | {} | {} |",
+            per_round(&|b, _, _| b),
+            per_round(&|_, s, _| s),
+            per_round(&|_, _, t| t),
+            per_round(&|b, s, _| s - b),
+            per_round(&|b, _, t| t - b),
+            per_round(&|b, s, t| (t - b) / (s - b)),
+            per_round(&|b, s, _| b / s),
+        );
     }
     Ok(())
 }
