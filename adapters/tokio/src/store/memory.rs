@@ -53,6 +53,10 @@ impl Bytes {
     }
 }
 
+/// What [`MemoryStore::edit_live`]'s edit did: the session as stored, and
+/// the edit's own answer.
+pub(crate) type Edited<R, E> = Result<(StoredSession, R), E>;
+
 /// Sessions in memory: fast, bounded, and lost on restart.
 ///
 /// The sessions are spread over shards, each a core [`AllocSessionTable`]
@@ -190,7 +194,7 @@ impl MemoryStore {
         id: &SessionId,
         now: Instant,
         edit: impl FnOnce(&mut Deadlines, &mut bool, &[u8]) -> Result<(Vec<u8>, R), E>,
-    ) -> Result<Option<Result<(StoredSession, R), E>>, StoreError> {
+    ) -> Result<Option<Edited<R, E>>, StoreError> {
         let mut shard = self.shard(id)?;
         Ok(shard.update_record(id, now, |stored| {
             let mut deadlines = *stored.deadlines;

@@ -13,6 +13,11 @@
 //! layer adds to `bare`, and their ratio, as the median over the rounds with
 //! the spread (min–max) of the per-round values.
 
+#![allow(
+    clippy::arithmetic_side_effects,
+    reason = "statistics over trusted, bounded counts"
+)]
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
