@@ -85,7 +85,7 @@ export const TARGETS = [
      * `page` must be signed in.
      */
     sessionsInUse: (_server, page) =>
-      capture(page, /<dd>(\d+)(?: of \d+)? sessions in use<\/dd>/, 'session count'),
+      capture(page, /<dd>(\d+)(?: of \d+)? sessions? in use<\/dd>/, 'session count'),
   },
   {
     name: 'firmware',

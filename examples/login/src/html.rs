@@ -110,6 +110,10 @@ pub struct Status<'a> {
     pub csrf: &'a str,
 }
 
+fn sessions_are_one(status: &Status<'_>) -> bool {
+    status.occupancy.sessions == 1 && status.occupancy.capacity.is_none()
+}
+
 /// The page of a signed-in user.
 pub fn dashboard(status: &Status<'_>) -> String {
     let expires = status
@@ -121,13 +125,19 @@ pub fn dashboard(status: &Status<'_>) -> String {
         .capacity
         .map(|c| format!(" of {c}"))
         .unwrap_or_default();
+    // "1 session", but "1 of 100 sessions".
+    let noun = if sessions_are_one(status) {
+        "session"
+    } else {
+        "sessions"
+    };
     let body = format!(
         r#"<h1>Device status</h1>
 <dl>
 <dt>Signed in as</dt><dd>{user}</dd>
 <dt>Page views</dt><dd>{visits} in this session</dd>
 <dt>Session expires</dt><dd>{expires}</dd>
-<dt>Session store</dt><dd>{sessions}{capacity} sessions in use</dd>
+<dt>Session store</dt><dd>{sessions}{capacity} {noun} in use</dd>
 </dl>
 <form method="post" action="/logout">
 <input type="hidden" name="csrf" value="{csrf}">
@@ -170,5 +180,28 @@ pub fn expiry(expires_ms: u64, now_ms: u64) -> String {
         0 => format!("{utc} (now)"),
         1 => format!("{utc} (in 1 minute)"),
         n => format!("{utc} (in {n} minutes)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Occupancy, Status, dashboard};
+
+    fn page(sessions: usize, capacity: Option<usize>) -> String {
+        dashboard(&Status {
+            user: "admin",
+            visits: 1,
+            expires_at_ms: None,
+            now_ms: 0,
+            occupancy: Occupancy { sessions, capacity },
+            csrf: "t",
+        })
+    }
+
+    #[test]
+    fn the_store_line_counts_in_good_english() {
+        assert!(page(1, None).contains("<dd>1 session in use</dd>"));
+        assert!(page(2, None).contains("<dd>2 sessions in use</dd>"));
+        assert!(page(1, Some(100)).contains("<dd>1 of 100 sessions in use</dd>"));
     }
 }
