@@ -20,12 +20,14 @@ const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1"
 
 /// Sessions in a redb database file: the default store of the examples.
 ///
-/// Every write is one transaction that is durable when it returns (redb's
-/// `Durability::Immediate`), so a crash, even `SIGKILL` or power loss, keeps
-/// every answered write and the file always opens. Ids are stored only as
+/// Every write is durable when it returns (redb's `Durability::Immediate`),
+/// so a crash, even `SIGKILL` or power loss, keeps every answered write and
+/// the file always opens. Writes that arrive together share one commit
+/// (group commit, on a writer thread), so concurrent requests pay one fsync
+/// between them. Ids are stored only as
 /// keyed hashes ([`StoreKey`]). An expiry index makes
 /// [`purge_expired`](SessionStore::purge_expired) proportional to what it
-/// removes. Calls run on tokio's blocking pool.
+/// removes. Reads run on tokio's blocking pool.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,6 +39,105 @@ const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1"
 pub struct RedbStore {
     db: Arc<Database>,
     key: StoreKey,
+    writer: Arc<Writer>,
+}
+
+/// One write: runs inside the batch's transaction (or learns that there is
+/// none), says whether it succeeded, and returns what to tell its caller
+/// once the batch's fate is known.
+type Job = Box<dyn FnOnce(Result<&WriteTransaction, &str>) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Result<(), &str>) + Send>;
+
+/// Most writes one commit (one fsync) carries.
+const MAX_BATCH: usize = 64;
+
+/// The thread that commits writes: the writes waiting when a commit starts
+/// share it (group commit), so concurrent requests pay one fsync between
+/// them instead of one each. A write is answered only once its batch is
+/// durable. A batch is all or nothing: if one write fails (an I/O error),
+/// the transaction is aborted and every write in it fails.
+struct Writer {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn spawn(db: Arc<Database>) -> Result<Writer, StoreError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("sesh-redb-writer".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    commit_batch(&db, batch);
+                }
+            })
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| StoreError::Backend("the redb writer thread has stopped".into()))
+    }
+}
+
+impl Drop for Writer {
+    /// Waits for the writes already queued, so that the file is closed when
+    /// the last handle goes (a reopen right after must not find it locked).
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn commit_batch(db: &Database, batch: Vec<Job>) {
+    let txn = match db.begin_write() {
+        Ok(txn) => txn,
+        Err(e) => {
+            let message = e.to_string();
+            for job in batch {
+                let (_, reply) = job(Err(&message));
+                reply(Err(&message));
+            }
+            return;
+        }
+    };
+    const ABORTED: &str = "another write in the same commit failed; nothing was written";
+    let mut all_ok = true;
+    let replies: Vec<Reply> = batch
+        .into_iter()
+        .map(|job| {
+            // After a failure the rest do not run: the batch is aborted anyway.
+            let (ok, reply) = job(if all_ok { Ok(&txn) } else { Err(ABORTED) });
+            all_ok &= ok;
+            reply
+        })
+        .collect();
+    let outcome = if all_ok {
+        txn.commit().map_err(|e| e.to_string())
+    } else {
+        if let Err(e) = txn.abort() {
+            tracing::warn!(error = %e, "aborting a failed redb batch failed");
+        }
+        Err(ABORTED.to_owned())
+    };
+    for reply in replies {
+        reply(outcome.as_ref().map(|_| ()).map_err(String::as_str));
+    }
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -47,6 +148,10 @@ impl std::fmt::Debug for RedbStore {
 
 fn backend(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Backend(Box::new(e.into()))
+}
+
+fn backend_message(message: &str) -> StoreError {
+    StoreError::Backend(message.into())
 }
 
 /// The stored bytes: version, then the core's record encoding.
@@ -148,8 +253,10 @@ impl RedbStore {
     /// later transaction until the database is opened again: each request
     /// then answers 500, and the data already committed stays intact.
     pub async fn with_database(db: Database, key: StoreKey) -> Result<Self, StoreError> {
+        let db = Arc::new(db);
         let store = RedbStore {
-            db: Arc::new(db),
+            writer: Arc::new(Writer::spawn(db.clone())?),
+            db,
             key,
         };
         // Create the tables up front so that read transactions find them.
@@ -173,18 +280,34 @@ impl RedbStore {
             .map_err(|e| StoreError::Backend(Box::new(e)))?
     }
 
-    /// Runs `work` in one write transaction and commits it.
+    /// Runs `work` in a write transaction (shared with the writes queued
+    /// beside it) and answers once that transaction is committed.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
-            let out = work(&txn)?;
-            txn.commit().map_err(backend)?;
-            Ok(out)
-        })
-        .await
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |txn| {
+            let out = match txn {
+                Ok(txn) => work(txn),
+                Err(message) => Err(backend_message(message)),
+            };
+            let ok = out.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                let result = match (out, committed) {
+                    (Err(e), _) => Err(e),
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(message)) => Err(backend_message(message)),
+                };
+                // The caller may have gone (request cancelled): nothing to tell.
+                let _ = answer.send(result);
+            });
+            (ok, reply)
+        });
+        self.writer.submit(job)?;
+        answered
+            .await
+            .map_err(|_| backend_message("the redb writer thread has stopped"))?
     }
 }
 
@@ -317,5 +440,69 @@ impl SessionStore for RedbStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        std::env::temp_dir().join(format!(
+            "sesh-redb-{name}-{}-{nanos}.redb",
+            std::process::id()
+        ))
+    }
+
+    fn record(n: u8) -> SessionRecord<Vec<u8>> {
+        SessionRecord {
+            deadlines: sesh::ExpiryPolicy::new().start(Instant::ZERO),
+            protected: false,
+            data: vec![n],
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits_and_all_survive_a_reopen() {
+        let path = temp_path("group");
+        let key = StoreKey::new(&[5; 32]).unwrap();
+        let store = RedbStore::open(&path, key.clone()).await.unwrap();
+        let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
+        let ids: Vec<SessionId> = (0..200u8)
+            .map(|_| SessionId::generate(&mut rng).unwrap())
+            .collect();
+        let tasks: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| {
+                let (store, id) = (store.clone(), *id);
+                tokio::spawn(async move {
+                    let n = u8::try_from(n).unwrap();
+                    assert_eq!(
+                        store.create(&id, &record(n), Instant::ZERO).await.unwrap(),
+                        Created::Stored(1)
+                    );
+                    assert_eq!(
+                        store.save(&id, &record(n), 1, Instant::ZERO).await.unwrap(),
+                        Saved::Stored(2)
+                    );
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        drop(store);
+        let reopened = RedbStore::open(&path, key).await.unwrap();
+        for (n, id) in ids.iter().enumerate() {
+            let loaded = reopened.load(id, Instant::ZERO).await.unwrap().unwrap();
+            assert_eq!(loaded.version, 2);
+            assert_eq!(loaded.record.data, vec![u8::try_from(n).unwrap()]);
+        }
+        drop(reopened);
+        let _ = std::fs::remove_file(&path);
     }
 }
