@@ -3,7 +3,7 @@
 # stores.
 #
 # - Redis: `sesh-redis` (sesh-tokio's RedisStore, `RedisConfig::new(url)`
-#   defaults: 4 multiplexed connections, a key prefix unique to the server
+#   defaults: one multiplexed connection, a key prefix unique to the server
 #   process) against `tower-sessions-redis` (tower-sessions 0.14 with
 #   tower-sessions-redis-store 0.16 on fred, a pool of 4 connections), in the
 #   same run, on the same redis-server. Target: sesh ≥ 1.3 × tower-sessions.
@@ -309,9 +309,11 @@ report() {
         echo
         echo "One redis-server $REDIS_VERSION per round on a free loopback port, no persistence (\`--save \"\""
         echo "--appendonly no\`), emptied (\`FLUSHALL\`) before every run. \`sesh-redis\`: sesh-tokio's"
-        echo "\`RedisStore\` with \`RedisConfig::new(url)\` defaults (4 multiplexed redis-rs connections, 1 s"
-        echo "timeouts) and a key prefix unique to the server process; \`Session<Counter>::update\`: \`HMGET\`"
-        echo "then the compare-and-swap Lua script (\`EVALSHA\`), or the create script for a new session."
+        echo "\`RedisStore\` with \`RedisConfig::new(url)\` defaults (one multiplexed redis-rs connection, 1 s"
+        echo "timeouts, a write cache of 10,000 sessions) and a key prefix unique to the server process; one"
+        echo "string value per session. \`Session<Counter>::update\`: the compare-and-swap Lua script (\`EVALSHA\`:"
+        echo "\`GET\`, then \`SET … KEEPTTL\`, or \`SET … PX\` when the deadline moves) from the store's cached copy"
+        echo "(a \`GET\` first when it has none, or after a conflict); \`SET … NX PX\` for a new session."
         echo "\`tower-sessions-redis\`: tower-sessions 0.14 with tower-sessions-redis-store 0.16 (fred 10,"
         echo "a pool of 4 connections), \`get\` + \`insert\`, 30 min inactivity expiry: \`GET\`, then \`SET … XX\`"
         echo "(\`SET … NX\` for a new session)."
@@ -356,7 +358,7 @@ report() {
         echo
         echo "What Redis ran during the measured runs (\`INFO commandstats\`, reset before each): calls per"
         echo "HTTP request and Redis's own time per call (µs), median over the rounds. Commands inside a"
-        echo "script (\`hmget\`, \`hset\`, \`pexpire\` … under \`evalsha\`) are listed too, and their time is"
+        echo "script (\`get\`, \`set\` under \`evalsha\`) are listed too, and their time is"
         echo "part of the script's."
         echo
         echo "| scenario | variant | command | calls / request | µs / call |"

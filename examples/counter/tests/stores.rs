@@ -850,18 +850,36 @@ fn a_corrupted_redis_record_gives_a_fresh_session() {
 
     let mut cookie = new_session(server.addr);
     count_up(server.addr, &cookie, 2, 3);
-    let garbage: [(&str, &[u8]); 3] = [
-        ("every byte 0xff", &[0xff; 24]),
-        ("empty", b""),
-        ("a record version of 2", &[2, 0, 0, 0]),
+    // The value is a 17-byte header (b'S', version, deadline) and the
+    // core's record. The server holds a copy of the session it just saved,
+    // so its next update goes straight to the compare-and-swap script: damage
+    // to the header is caught there, damage behind it by the load that a
+    // conflict (another version in the header) leads to.
+    let garbage: [(&str, Damage); 5] = [
+        ("every byte 0xff", |_| vec![0xff; 24]),
+        ("empty", |_| Vec::new()),
+        ("a truncated header", |v| v[..10].to_vec()),
+        ("a newer version over a record version of 2", |v| {
+            let mut v = v[..17].to_vec();
+            v[8] = v[8].wrapping_add(1);
+            v.extend_from_slice(&[2, 0, 0, 0]);
+            v
+        }),
+        ("a newer version over flipped record bytes", |v| {
+            let mut v = v.to_vec();
+            v[8] = v[8].wrapping_add(1);
+            v[17..].iter_mut().for_each(|b| *b ^= 0xff);
+            v
+        }),
     ];
-    for (damage, bytes) in garbage {
+    for (damage, corrupt) in garbage {
         let keys: Vec<String> = redis::cmd("KEYS").arg("sesh:*").query(&mut con).unwrap();
         assert_eq!(keys.len(), 1, "{keys:?}");
-        let () = redis::cmd("HSET")
+        let value: Vec<u8> = redis::cmd("GET").arg(&keys[0]).query(&mut con).unwrap();
+        let () = redis::cmd("SET")
             .arg(&keys[0])
-            .arg("d")
-            .arg(bytes)
+            .arg(corrupt(&value))
+            .arg("KEEPTTL")
             .query(&mut con)
             .unwrap();
 
@@ -907,8 +925,10 @@ fn a_hung_redis_answers_500_after_the_timeout_then_recovers() {
     assert!(took < Duration::from_secs(4), "answered after {took:?}");
     redis.signal("CONT");
 
-    // That request failed at its first store call (the load): nothing was
-    // written, so the count goes on at 4.
+    // That request's one store call (the compare-and-swap, from the store's
+    // copy of the session) timed out. If the write never reached Redis, the
+    // count goes on at 4; if it did, Redis runs it on waking up and the
+    // count goes on at 5. The client saw a 500 either way.
     let deadline = Instant::now() + Duration::from_secs(15);
     let recovered = loop {
         let answer = get(server.addr, Some(&cookie));
@@ -922,5 +942,8 @@ fn a_hung_redis_answers_500_after_the_timeout_then_recovers() {
         "Redis hung: 500 after {took:?}; recovered {:?} after SIGCONT",
         started.elapsed() - took
     );
-    assert_eq!(recovered.count(), 4, "{recovered:?}");
+    assert!(
+        [4, 5].contains(&recovered.count()),
+        "the count goes on: {recovered:?}"
+    );
 }
