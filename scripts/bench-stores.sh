@@ -5,7 +5,7 @@
 # - Redis: `sesh-redis` (sesh-tokio's RedisStore, `RedisConfig::new(url)`
 #   defaults: one multiplexed connection, a key prefix unique to the server
 #   process) against `tower-sessions-redis` (tower-sessions 0.14 with
-#   tower-sessions-redis-store 0.16 on fred, a pool of 4 connections), in the
+#   tower-sessions-redis-store 0.16 on fred, a pool of 1 connection), in the
 #   same run, on the same redis-server. Target: sesh ≥ 1.3 × tower-sessions.
 # - redb: `sesh-redb` (sesh-tokio's RedbStore on a temporary file), alone:
 #   req/s and latency for returning clients and new visitors.
@@ -315,7 +315,8 @@ report() {
         echo "\`GET\`, then \`SET … KEEPTTL\`, or \`SET … PX\` when the deadline moves) from the store's cached copy"
         echo "(a \`GET\` first when it has none, or after a conflict); \`SET … NX PX\` for a new session."
         echo "\`tower-sessions-redis\`: tower-sessions 0.14 with tower-sessions-redis-store 0.16 (fred 10,"
-        echo "a pool of 4 connections), \`get\` + \`insert\`, 30 min inactivity expiry: \`GET\`, then \`SET … XX\`"
+        echo "a pool of 1 connection, like sesh; 4 measured slightly slower), \`get\` + \`insert\`, 30 min"
+        echo "inactivity expiry: \`GET\`, then \`SET … XX\`"
         echo "(\`SET … NX\` for a new session)."
         echo
         echo "| scenario | sesh-redis req/s | tower-sessions-redis req/s | sesh / tower-sessions | p50 sesh / tower-sessions (ms) | p99 sesh / tower-sessions (ms) | errors |"

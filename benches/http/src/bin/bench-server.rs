@@ -9,7 +9,7 @@
 //! - `sesh-redis`: the `sesh` app on `sesh_tokio::store::RedisStore`
 //!   (`RedisConfig::new(url)` defaults, a key prefix unique to this process).
 //! - `tower-sessions-redis`: the `tower-sessions` app on tower-sessions 0.14
-//!   with tower-sessions-redis-store 0.16 (fred, a pool of 4 connections,
+//!   with tower-sessions-redis-store 0.16 (fred, a pool of 1 connection,
 //!   as many as `RedisConfig`'s default); 0.14 because that store does not
 //!   build against tower-sessions 0.15 yet.
 //! - `sesh-redb`: the `sesh` app on `sesh_tokio::store::RedbStore` in the
