@@ -383,8 +383,9 @@ report() {
         echo "(${redb_fs:-unknown} file system), removed after the run. For a returning client"
         echo "\`Session::update\` is a read transaction (load), then a write transaction (compare-and-swap"
         echo "save); for a new visitor, one write transaction (create). Each write is durable when it"
-        echo "returns (\`Durability::Immediate\`: the file is synced before the commit returns); all run on"
-        echo "tokio's blocking pool, and redb has one writer at a time. No peer: tower-sessions has no redb store."
+        echo "returns (\`Durability::Immediate\`: the file is synced before the commit returns). Reads run on"
+        echo "tokio's blocking pool; writes go to the store's writer thread, where the writes waiting share"
+        echo "one transaction and one fsync (group commit, at most 64). No peer: tower-sessions has no redb store."
         echo
         echo "| scenario | req/s | req/s min–max | p50 (ms) | p99 (ms) | p99 min–max (ms) | server µs/req | errors | sessions at the end |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
