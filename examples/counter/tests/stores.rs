@@ -19,124 +19,32 @@
 )]
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use redb::{ReadableTable, TableDefinition};
+use sesh_tests::http::example_process::{ExampleProcess, SECRET_ENV};
 use sesh_tests::http::redis_server::RedisServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_counter");
-const SECRET_ENV: &str = "SESH_SECRET";
 const SECRET: &str = "a test secret that is 32 bytes!!";
 /// Connect, read and write timeout of one request.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a counter may take to start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// The redb table of sessions (see adapters/tokio/src/store/redb.rs).
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v1");
 
 // ------------------------------------------------------------- processes --
 
-static NEXT_LOG: AtomicUsize = AtomicUsize::new(0);
-
 /// A running `counter` process, killed and reaped on drop.
-struct Counter {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
+type Counter = ExampleProcess;
 
-impl Counter {
-    /// Starts `counter --addr 127.0.0.1:0 ARGS` in `dir` with `secret` in
-    /// `SESH_SECRET` (or none), and waits until it prints the address it
-    /// listens on, which it does after opening its store.
-    fn start(dir: &Path, args: &[&str], secret: Option<&str>) -> Counter {
-        let log = dir.join(format!(
-            "counter-{}.log",
-            NEXT_LOG.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut command = Command::new(BIN);
-        command
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .current_dir(dir)
-            .env_remove(SECRET_ENV)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap());
-        if let Some(secret) = secret {
-            command.env(SECRET_ENV, secret);
-        }
-        let child = command.spawn().expect("the counter binary starts");
-        // Guarded from here on.
-        let mut counter = Counter {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-        };
-        let stdout = counter.child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Drain until the process exits.
-            lines.for_each(drop);
-        });
-        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|e| {
-            panic!(
-                "counter {args:?} did not report its address ({e}); log:\n{}",
-                counter.log_text()
-            )
-        });
-        counter.addr = line
-            .strip_prefix("counter listening on http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        counter
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `SIGKILL`, and waits for the process to be gone.
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    /// Panics unless the process still runs and has logged no panic.
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("counter exited ({status}); log:\n{}", self.log_text());
-        }
-        let log = self.log_text();
-        assert!(!log.contains("panicked"), "a panic in the log:\n{log}");
-    }
-}
-
-impl Drop for Counter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!(
-                "--- log of the counter on {} ---\n{}",
-                self.addr,
-                self.log_text()
-            );
-        }
-    }
+/// Starts `counter --addr 127.0.0.1:0 ARGS` in `dir` with `secret` (or none).
+fn start_counter(dir: &Path, args: &[&str], secret: Option<&str>) -> Counter {
+    ExampleProcess::start("counter", BIN, dir, args, secret)
 }
 
 /// Runs the counter binary to completion (for flags that make it exit).
@@ -242,7 +150,7 @@ impl DurableRedis {
             .spawn()
             .expect("redis-server starts");
         self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + sesh_tests::http::example_process::START_TIMEOUT;
         while !self.pong() {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
@@ -466,7 +374,7 @@ fn redis_without_a_secret_refuses_to_start() {
 #[test]
 fn the_default_store_keeps_the_count_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Counter::start(dir.path(), &[], None);
+    let mut server = start_counter(dir.path(), &[], None);
     let cookie = new_session(server.addr);
     count_up(server.addr, &cookie, 2, 3);
 
@@ -486,7 +394,7 @@ fn the_default_store_keeps_the_count_across_a_restart() {
     }
 
     // Ctrl-C: a graceful stop.
-    let pid = server.child.id().to_string();
+    let pid = server.child().id().to_string();
     let sent = Command::new("sh")
         .args(["-c", "kill -INT \"$1\"", "sh", &pid])
         .status()
@@ -494,7 +402,7 @@ fn the_default_store_keeps_the_count_across_a_restart() {
     assert!(sent.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
+        if let Some(status) = server.child().try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "no exit 10 s after SIGINT");
@@ -502,7 +410,7 @@ fn the_default_store_keeps_the_count_across_a_restart() {
     };
     assert!(status.success(), "{status}");
 
-    let server = Counter::start(dir.path(), &[], None);
+    let server = start_counter(dir.path(), &[], None);
     count_up(server.addr, &cookie, 4, 5);
     assert_eq!(
         std::fs::read_to_string(&secret_file).unwrap(),
@@ -514,11 +422,11 @@ fn the_default_store_keeps_the_count_across_a_restart() {
 #[test]
 fn the_memory_store_forgets_on_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Counter::start(dir.path(), &["--store", "memory"], None);
+    let mut server = start_counter(dir.path(), &["--store", "memory"], None);
     let cookie = new_session(server.addr);
     count_up(server.addr, &cookie, 2, 3);
     server.kill();
-    let server = Counter::start(dir.path(), &["--store", "memory"], None);
+    let server = start_counter(dir.path(), &["--store", "memory"], None);
     let answer = get(server.addr, Some(&cookie));
     assert_eq!(answer.count(), 1, "a new secret and an empty store");
     assert_ne!(answer.new_cookie(), cookie);
@@ -593,7 +501,7 @@ fn redb_keeps_every_answered_count_across_20_sigkills() {
     let args = ["--store", store.as_str()];
     // No secret given: the one kept in sessions.redb.secret must carry over
     // too, or the cookie would not verify after a restart.
-    let mut server = Counter::start(dir.path(), &args, None);
+    let mut server = start_counter(dir.path(), &args, None);
     let cookie = new_session(server.addr);
     count_up(server.addr, &cookie, 2, 3);
     let secret = std::fs::read(dir.path().join("sessions.redb.secret")).unwrap();
@@ -618,7 +526,7 @@ fn redb_keeps_every_answered_count_across_20_sigkills() {
         answered_total += stream.answered;
 
         // Same file, same (kept) secret; the open must succeed after SIGKILL.
-        server = Counter::start(dir.path(), &args, None);
+        server = start_counter(dir.path(), &args, None);
         let answer = get(server.addr, Some(&cookie));
         let n = answer.count();
         // The rule. Requests went one at a time, so when the kill landed at
@@ -721,13 +629,13 @@ fn a_corrupted_redb_record_gives_a_fresh_session() {
         let db = dir.path().join(format!("sessions-{i}.redb"));
         let store = format!("redb:{}", db.display());
         let args = ["--store", store.as_str()];
-        let mut server = Counter::start(dir.path(), &args, Some(SECRET));
+        let mut server = start_counter(dir.path(), &args, Some(SECRET));
         let cookie = new_session(server.addr);
         count_up(server.addr, &cookie, 2, 3);
         server.kill();
 
         corrupt_the_one_redb_record(&db, corrupt);
-        let mut server = Counter::start(dir.path(), &args, Some(SECRET));
+        let mut server = start_counter(dir.path(), &args, Some(SECRET));
         let answer = get(server.addr, Some(&cookie));
         assert_eq!(answer.count(), 1, "{damage}: a fresh session");
         let fresh = answer.new_cookie();
@@ -753,8 +661,8 @@ fn two_servers_share_one_redis() {
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
     let args = ["--store", url.as_str()];
-    let a = Counter::start(dir.path(), &args, Some(SECRET));
-    let b = Counter::start(dir.path(), &args, Some(SECRET));
+    let a = start_counter(dir.path(), &args, Some(SECRET));
+    let b = start_counter(dir.path(), &args, Some(SECRET));
 
     // One client, alternating: a, b, a, b, …
     let cookie = new_session(a.addr);
@@ -790,7 +698,7 @@ fn redis_killed_mid_run_recovers_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut redis = DurableRedis::start(dir.path().join("redis"));
     let url = redis.url();
-    let mut server = Counter::start(dir.path(), &["--store", url.as_str()], Some(SECRET));
+    let mut server = start_counter(dir.path(), &["--store", url.as_str()], Some(SECRET));
     let cookie = new_session(server.addr);
     count_up(server.addr, &cookie, 2, 5);
 
@@ -842,7 +750,7 @@ fn a_corrupted_redis_record_gives_a_fresh_session() {
     let redis = RedisServer::start().expect("redis-server starts");
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
-    let mut server = Counter::start(dir.path(), &["--store", url.as_str()], Some(SECRET));
+    let mut server = start_counter(dir.path(), &["--store", url.as_str()], Some(SECRET));
     let mut con = redis::Client::open(url.as_str())
         .unwrap()
         .get_connection_with_timeout(IO_TIMEOUT)
@@ -912,7 +820,7 @@ fn a_hung_redis_answers_500_after_the_timeout_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let redis = DurableRedis::start(dir.path().join("redis"));
     let url = redis.url();
-    let server = Counter::start(dir.path(), &["--store", url.as_str()], Some(SECRET));
+    let server = start_counter(dir.path(), &["--store", url.as_str()], Some(SECRET));
     let cookie = new_session(server.addr);
     count_up(server.addr, &cookie, 2, 3);
 

@@ -14,108 +14,29 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::thread;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use sesh_tests::http::example_process::{ExampleProcess, SECRET_ENV};
 use sesh_tests::http::redis_server::RedisServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_login");
-const SECRET_ENV: &str = "SESH_SECRET";
 const SECRET: &str = "a test secret that is 32 bytes!!";
 const USER: &str = "admin";
 const PASSWORD: &str = "correct-horse-battery-staple";
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-
-static NEXT_LOG: AtomicUsize = AtomicUsize::new(0);
 
 /// A running `login` process, killed and reaped on drop.
-struct Login {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
+type Login = ExampleProcess;
 
-impl Login {
-    fn start(dir: &Path, args: &[&str], secret: Option<&str>) -> Login {
-        let log = dir.join(format!(
-            "login-{}.log",
-            NEXT_LOG.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut command = Command::new(BIN);
-        command
-            .args([
-                "--addr",
-                "127.0.0.1:0",
-                "--user",
-                USER,
-                "--password",
-                PASSWORD,
-            ])
-            .args(args)
-            .current_dir(dir)
-            .env_remove(SECRET_ENV)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap());
-        if let Some(secret) = secret {
-            command.env(SECRET_ENV, secret);
-        }
-        let child = command.spawn().expect("the login binary starts");
-        let mut login = Login {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-        };
-        let stdout = login.child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            lines.for_each(drop);
-        });
-        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|e| {
-            panic!(
-                "login {args:?} did not report its address ({e}); log:\n{}",
-                std::fs::read_to_string(&login.log).unwrap_or_default()
-            )
-        });
-        login.addr = line
-            .strip_prefix("login listening on http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        login
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Login {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!(
-                "--- log of login on {} ---\n{}",
-                self.addr,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
+/// Starts `login --addr 127.0.0.1:0 --user … --password … ARGS` in `dir`.
+fn start_login(dir: &Path, args: &[&str], secret: Option<&str>) -> Login {
+    let mut all = vec!["--user", USER, "--password", PASSWORD];
+    all.extend_from_slice(args);
+    ExampleProcess::start("login", BIN, dir, &all, secret)
 }
 
 #[derive(Debug)]
@@ -229,14 +150,14 @@ fn help_lists_the_store_option_and_redis_needs_a_secret() {
 #[test]
 fn a_signed_in_session_survives_sigkill_on_the_default_store() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Login::start(dir.path(), &[], None);
+    let mut server = start_login(dir.path(), &[], None);
     let cookie = sign_in(server.addr);
     assert_signed_in(server.addr, &cookie);
     server.kill();
     assert!(dir.path().join("sesh-sessions.redb").is_file());
     assert!(dir.path().join("sesh-sessions.redb.secret").is_file());
 
-    let server = Login::start(dir.path(), &[], None);
+    let server = start_login(dir.path(), &[], None);
     assert_signed_in(server.addr, &cookie);
     let page = send(server.addr, "/", Some(&cookie), None);
     assert!(page.body.contains("1 in this session"), "{}", page.body);
@@ -265,8 +186,8 @@ fn two_servers_on_one_redis_share_the_sign_in() {
     let redis = RedisServer::start().expect("redis-server starts");
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
-    let a = Login::start(dir.path(), &["--store", url.as_str()], Some(SECRET));
-    let b = Login::start(dir.path(), &["--store", url.as_str()], Some(SECRET));
+    let a = start_login(dir.path(), &["--store", url.as_str()], Some(SECRET));
+    let b = start_login(dir.path(), &["--store", url.as_str()], Some(SECRET));
     let cookie = sign_in(a.addr);
     assert_signed_in(b.addr, &cookie);
     // Signing out on b signs out on a.

@@ -71,6 +71,7 @@ pub mod cases;
 pub mod client;
 #[cfg(feature = "embassy")]
 pub mod embassy_probe;
+pub mod example_process;
 pub mod redis_server;
 
 use std::borrow::ToOwned;
