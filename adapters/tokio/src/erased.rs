@@ -6,7 +6,9 @@ use std::pin::Pin;
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 
-use crate::store::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+use crate::store::{
+    Created, InPlaceEdit, Occupancy, Saved, SessionStore, StoreError, StoredSession,
+};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -17,6 +19,12 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         id: &'a SessionId,
         now: Instant,
     ) -> BoxFuture<'a, Option<StoredSession>>;
+    fn edit_in_place(
+        &self,
+        id: &SessionId,
+        now: Instant,
+        edit: InPlaceEdit<'_>,
+    ) -> Option<Result<Option<StoredSession>, StoreError>>;
     fn create<'a>(
         &'a self,
         id: &'a SessionId,
@@ -46,6 +54,15 @@ impl<T: SessionStore> DynStore for T {
         now: Instant,
     ) -> BoxFuture<'a, Option<StoredSession>> {
         Box::pin(SessionStore::load_for_update(self, id, now))
+    }
+
+    fn edit_in_place(
+        &self,
+        id: &SessionId,
+        now: Instant,
+        edit: InPlaceEdit<'_>,
+    ) -> Option<Result<Option<StoredSession>, StoreError>> {
+        SessionStore::edit_in_place(self, id, now, edit)
     }
 
     fn create<'a>(

@@ -10,7 +10,7 @@ use crate::locks::Stripes;
 use crate::random::{OsRandom, RandomSource};
 use crate::service::SessionService;
 use crate::state::Shared;
-use crate::store::{MemoryStore, SessionStore};
+use crate::store::SessionStore;
 use crate::sweeper::Sweeper;
 
 /// Adds sessions to any tower/hyper service; handlers reach them through
@@ -60,11 +60,8 @@ impl SessionLayer {
         random: Arc<dyn RandomSource>,
     ) -> Result<Self, CookieConfigError> {
         config.validate()?;
-        let store = Arc::new(store);
-        let memory = memory_store(&store);
         let shared = Shared {
-            store,
-            memory,
+            store: Arc::new(store),
             config,
             clock,
             random,
@@ -93,15 +90,6 @@ impl SessionLayer {
     /// ```
     pub fn spawn_sweeper(&self, period: std::time::Duration) -> Sweeper {
         Sweeper::spawn_erased(self.shared.store.clone(), self.shared.clock, period)
-    }
-}
-
-/// `store` as the crate's [`MemoryStore`], if it is one (also behind an `Arc`).
-fn memory_store<S: SessionStore>(store: &Arc<S>) -> Option<Arc<MemoryStore>> {
-    let any: Arc<dyn std::any::Any + Send + Sync> = store.clone();
-    match any.downcast::<MemoryStore>() {
-        Ok(memory) => Some(memory),
-        Err(any) => any.downcast_ref::<Arc<MemoryStore>>().cloned(),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sesh::cookie::{CookieScan, ScanOutcome};
+use sesh::expiry::Deadlines;
 use sesh::record::SessionRecord;
 use sesh::table::ID_ATTEMPTS;
 use sesh::{Instant, SessionId};
@@ -13,7 +14,7 @@ use crate::erased::DynStore;
 use crate::error::SessionError;
 use crate::locks::Stripes;
 use crate::random::{RandomSource, SourceRng};
-use crate::store::{Created, MemoryStore, Saved, StoredSession};
+use crate::store::{Created, Saved, StoredSession};
 
 /// How often a writer retries a compare-and-swap another process won.
 const SAVE_ATTEMPTS: usize = 64;
@@ -21,9 +22,6 @@ const SAVE_ATTEMPTS: usize = 64;
 /// Shared by every request through one layer.
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn DynStore>,
-    /// The same store when it is the [`MemoryStore`]: its calls never wait,
-    /// so the adapter edits sessions in place under the shard lock.
-    pub(crate) memory: Option<Arc<MemoryStore>>,
     pub(crate) config: SessionConfig,
     pub(crate) clock: HostClock,
     pub(crate) random: Arc<dyn RandomSource>,
@@ -49,6 +47,16 @@ enum Current {
         id: SessionId,
         stored: StoredSession,
     },
+}
+
+/// How [`RequestSession::modify_in_place`] went.
+enum InPlace<R> {
+    /// The store edits through load and save instead.
+    Unsupported,
+    /// No live session: the caller creates one.
+    Absent,
+    /// Edited (or failed).
+    Done(Result<R, SessionError>),
 }
 
 /// What the response must do with the cookie.
@@ -169,11 +177,7 @@ impl RequestSession {
             return Ok(None);
         };
         let now = self.now();
-        let loaded = match &self.shared.memory {
-            Some(memory) => memory.load_now(&presented.id, now),
-            None => self.shared.store.load(&presented.id, now).await,
-        };
-        let loaded = match loaded {
+        let loaded = match self.shared.store.load(&presented.id, now).await {
             Ok(l) => l,
             Err(e) => return self.failed(e),
         };
@@ -237,11 +241,10 @@ impl RequestSession {
         if let Some(id) = self.write_target() {
             // Turns also order an update against regenerate and destroy.
             let _turn = self.shared.stripes.lock(&id).await;
-            if let Some(memory) = &self.shared.memory {
-                if let Some(done) = self.modify_in_memory(memory, id, &mut change) {
-                    return done;
-                }
-                return self.create(change).await;
+            match self.modify_in_place(id, &mut change) {
+                InPlace::Done(done) => return done,
+                InPlace::Absent => return self.create(change).await,
+                InPlace::Unsupported => {}
             }
             let mut attempts = 0usize;
             loop {
@@ -296,35 +299,49 @@ impl RequestSession {
         self.create(change).await
     }
 
-    /// [`modify`](Self::modify) on the [`MemoryStore`]: one edit under the
-    /// shard's lock. `None`: no live session, so the caller creates one.
-    fn modify_in_memory<R>(
+    /// [`modify`](Self::modify) as one step of a store that edits in place
+    /// ([`SessionStore::edit_in_place`](crate::SessionStore::edit_in_place)).
+    fn modify_in_place<R>(
         &self,
-        memory: &MemoryStore,
         id: SessionId,
         change: &mut impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
-    ) -> Option<Result<R, SessionError>> {
+    ) -> InPlace<R> {
         let now = self.now();
         let policy = self.shared.config.policy();
         let mut refreshed = false;
-        let edited = memory.edit_live(&id, now, |deadlines, protected, data| {
+        let mut answer = None;
+        let mut edit = |deadlines: &mut Deadlines, protected: &mut bool, data: &[u8]| {
             *deadlines = policy.clamp(*deadlines, now);
             refreshed = policy.touch(deadlines, now);
-            let (data, out) = change(Some(data), protected)?;
-            Ok((self.check_size(data)?, out))
-        });
-        match edited {
-            Err(e) => Some(self.failed(e)),
-            Ok(None) => None,
-            Ok(Some(Err(e))) => Some(Err(e)),
-            Ok(Some(Ok((stored, out)))) => {
+            let changed = change(Some(data), protected)
+                .and_then(|(data, out)| Ok((self.check_size(data)?, out)));
+            match changed {
+                Ok((data, out)) => {
+                    answer = Some(Ok(out));
+                    Some(data)
+                }
+                Err(e) => {
+                    answer = Some(Err(e));
+                    None
+                }
+            }
+        };
+        let Some(edited) = self.shared.store.edit_in_place(&id, now, &mut edit) else {
+            return InPlace::Unsupported;
+        };
+        match (edited, answer) {
+            (Err(e), _) => InPlace::Done(self.failed(e)),
+            (Ok(_), Some(Err(e))) => InPlace::Done(Err(e)),
+            (Ok(Some(stored)), Some(Ok(out))) => {
                 let expires_at = stored.record.deadlines.expires_at();
                 self.set_current(Current::Live { id, stored });
                 if refreshed {
                     self.set_cookie(CookieChange::Set { id, expires_at });
                 }
-                Some(Ok(out))
+                InPlace::Done(Ok(out))
             }
+            // The edit never ran: no live session.
+            (Ok(_), _) => InPlace::Absent,
         }
     }
 

@@ -3,12 +3,12 @@
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 
-use sesh::expiry::{Deadlines, ExpiryPolicy};
+use sesh::expiry::ExpiryPolicy;
 use sesh::record::SessionRecord;
 use sesh::table::{IdHasher, InsertError};
 use sesh::{AllocSessionTable, Duration, Instant, SessionId};
 
-use super::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+use super::{Created, InPlaceEdit, Occupancy, Saved, SessionStore, StoreError, StoredSession};
 
 /// What one slot of the memory store holds besides the core's record.
 #[derive(Debug)]
@@ -52,10 +52,6 @@ impl Bytes {
         }
     }
 }
-
-/// What [`MemoryStore::edit_live`]'s edit did: the session as stored, and
-/// the edit's own answer.
-pub(crate) type Edited<R, E> = Result<(StoredSession, R), E>;
 
 /// Sessions in memory: fast, bounded, and lost on restart.
 ///
@@ -167,8 +163,15 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    /// Loads without an await: the adapter's fast path for this store.
-    pub(crate) fn load_now(
+    fn lock_all(&self) -> impl Iterator<Item = MutexGuard<'_, AllocSessionTable<Versioned>>> {
+        self.shards
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(
         &self,
         id: &SessionId,
         now: Instant,
@@ -184,22 +187,21 @@ impl MemoryStore {
         }))
     }
 
-    /// One read-modify-write of the live session `id` under its shard's
-    /// lock, so it needs neither a compare-and-swap nor a second lookup.
-    /// `edit` gets copies of the deadlines and flag and the stored data, and
-    /// returns the new data; an error leaves the session untouched.
-    /// `Ok(None)`: no live session.
-    pub(crate) fn edit_live<R, E>(
+    /// One lookup under the shard's lock: no compare-and-swap, no second lookup.
+    fn edit_in_place(
         &self,
         id: &SessionId,
         now: Instant,
-        edit: impl FnOnce(&mut Deadlines, &mut bool, &[u8]) -> Result<(Vec<u8>, R), E>,
-    ) -> Result<Option<Edited<R, E>>, StoreError> {
-        let mut shard = self.shard(id)?;
-        Ok(shard.update_record(id, now, |stored| {
+        edit: InPlaceEdit<'_>,
+    ) -> Option<Result<Option<StoredSession>, StoreError>> {
+        let mut shard = match self.shard(id) {
+            Ok(shard) => shard,
+            Err(e) => return Some(Err(e)),
+        };
+        let edited = shard.update_record(id, now, |stored| {
             let mut deadlines = *stored.deadlines;
             let mut protected = *stored.protected;
-            let (data, out) = edit(&mut deadlines, &mut protected, stored.data.data.as_slice())?;
+            let data = edit(&mut deadlines, &mut protected, stored.data.data.as_slice())?;
             let version = stored.data.version.wrapping_add(1);
             *stored.deadlines = deadlines;
             *stored.protected = protected;
@@ -212,24 +214,9 @@ impl MemoryStore {
                 protected,
                 data,
             };
-            Ok((StoredSession { record, version }, out))
-        }))
-    }
-
-    fn lock_all(&self) -> impl Iterator<Item = MutexGuard<'_, AllocSessionTable<Versioned>>> {
-        self.shards
-            .iter()
-            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-impl SessionStore for MemoryStore {
-    async fn load(
-        &self,
-        id: &SessionId,
-        now: Instant,
-    ) -> Result<Option<StoredSession>, StoreError> {
-        self.load_now(id, now)
+            Some(StoredSession { record, version })
+        });
+        Some(Ok(edited.flatten()))
     }
 
     async fn create(
@@ -302,7 +289,48 @@ impl SessionStore for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use super::Bytes;
+    use super::*;
+
+    #[tokio::test]
+    async fn edit_in_place_writes_only_what_the_edit_returns() {
+        let store = MemoryStore::new(16);
+        let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
+        let id = SessionId::generate(&mut rng).unwrap();
+        let now = Instant::ZERO;
+        let mut append = |_: &mut sesh::expiry::Deadlines, protected: &mut bool, data: &[u8]| {
+            *protected = true;
+            Some([data, b"!"].concat())
+        };
+        assert!(matches!(
+            store.edit_in_place(&id, now, &mut append),
+            Some(Ok(None))
+        ));
+        let record = SessionRecord {
+            deadlines: sesh::ExpiryPolicy::new().start(now),
+            protected: false,
+            data: b"hi".to_vec(),
+        };
+        assert_eq!(
+            store.create(&id, &record, now).await.unwrap(),
+            Created::Stored(1)
+        );
+        let edited = store
+            .edit_in_place(&id, now, &mut append)
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!((edited.version, edited.record.protected), (2, true));
+        assert_eq!(edited.record.data, b"hi!");
+        let mut decline = |_: &mut sesh::expiry::Deadlines, protected: &mut bool, _: &[u8]| {
+            *protected = false;
+            None
+        };
+        assert!(matches!(
+            store.edit_in_place(&id, now, &mut decline),
+            Some(Ok(None))
+        ));
+        assert_eq!(store.load(&id, now).await.unwrap(), Some(edited));
+    }
 
     #[test]
     fn bytes_round_trip_inline_and_on_the_heap() {

@@ -15,6 +15,7 @@ pub use memory::MemoryStore;
 pub use redb::RedbStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisConfig, RedisStore};
+use sesh::expiry::Deadlines;
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 
@@ -27,6 +28,11 @@ pub struct StoredSession {
     /// Changes on every successful save; `save` compares it.
     pub version: u64,
 }
+
+/// The edit [`SessionStore::edit_in_place`] runs: it may change the
+/// session's deadlines and protected flag, gets its data, and returns the
+/// new data, or `None` to leave the session untouched.
+pub type InPlaceEdit<'a> = &'a mut dyn FnMut(&mut Deadlines, &mut bool, &[u8]) -> Option<Vec<u8>>;
 
 /// What [`SessionStore::create`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +126,26 @@ pub trait SessionStore: Send + Sync + 'static {
         self.load(id, now)
     }
 
+    /// Runs `edit` on the live session `id` and stores the result, as one
+    /// atomic step that never waits: for in-process stores, whose lock makes
+    /// load, edit and save a single operation with no compare-and-swap.
+    ///
+    /// `None`, the default: the store has no such step, and the adapter
+    /// uses [`load_for_update`](SessionStore::load_for_update) and
+    /// [`save`](SessionStore::save). `Some(Ok(Some(stored)))`: the session
+    /// as stored after the edit. `Some(Ok(None))`: no live session, or the
+    /// edit returned `None`; nothing was written either way. `edit` runs
+    /// under the store's lock: it is short and never calls the store.
+    fn edit_in_place(
+        &self,
+        id: &SessionId,
+        now: Instant,
+        edit: InPlaceEdit<'_>,
+    ) -> Option<Result<Option<StoredSession>, StoreError>> {
+        let _ = (id, now, edit);
+        None
+    }
+
     /// Stores a new session under `id`. If a live session already has that id
     /// it is left untouched and the answer is [`Created::IdTaken`]: a create
     /// never overwrites.
@@ -168,6 +194,15 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
         now: Instant,
     ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send {
         T::load_for_update(self, id, now)
+    }
+
+    fn edit_in_place(
+        &self,
+        id: &SessionId,
+        now: Instant,
+        edit: InPlaceEdit<'_>,
+    ) -> Option<Result<Option<StoredSession>, StoreError>> {
+        T::edit_in_place(self, id, now, edit)
     }
 
     fn create(
