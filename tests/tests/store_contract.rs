@@ -363,6 +363,55 @@ mod redis_store {
         assert_eq!((loaded.record.data, loaded.version), (b"y".to_vec(), 2));
     }
 
+    /// A load that finds a damaged record deletes it only while it is
+    /// unchanged: a repair saved in between by another server (from its
+    /// cached copy) stays.
+    #[tokio::test]
+    async fn a_load_never_deletes_a_repair_it_raced() {
+        let server = RedisServer::start().unwrap();
+        let reader = redis_store(&server, "t6:");
+        let writer = redis_store(&server, "t6:");
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let now = Instant::from_secs(1);
+        let mut repairs_kept = 0;
+        for round in 0..50 {
+            let a = id();
+            writer.create(&a, &record(b"x", now), now).await.unwrap();
+            let key = keys(&mut con, "t6:*").await.remove(0);
+            corrupt(&mut con, &key, RECORD_DAMAGE[3].1).await;
+            let cached = writer.load_for_update(&a, now).await.unwrap().unwrap();
+            // The reader's GET goes out first, then the writer's repair,
+            // then the reader's delete of what it read.
+            let repaired = record(b"y", now);
+            let (loaded, saved) = tokio::join!(
+                reader.load(&a, now),
+                writer.save(&a, &repaired, cached.version, now)
+            );
+            let loaded = loaded.unwrap().map(|s| s.record.data);
+            assert!(
+                loaded.is_none() || loaded == Some(b"y".to_vec()),
+                "round {round}: {loaded:?}"
+            );
+            match saved.unwrap() {
+                Saved::Stored(2) => {
+                    let after = reader.load(&a, now).await.unwrap();
+                    assert_eq!(
+                        after.map(|s| s.record.data),
+                        Some(b"y".to_vec()),
+                        "round {round}: the repair was lost"
+                    );
+                    repairs_kept += 1;
+                }
+                // The damaged value was deleted before the save ran.
+                Saved::Missing => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+            writer.delete(&a).await.unwrap();
+        }
+        assert!(repairs_kept > 0, "no round raced a repair");
+    }
+
     /// Two stores on one Redis, as two servers: a copy cached by one goes
     /// stale when the other saves. Its save then answers Conflict, and the
     /// retry from a load succeeds: no update is lost.

@@ -69,6 +69,19 @@ else
 end
 return 1";
 
+/// Deletes an undecodable value, unless it changed since it was read: a
+/// save that repaired it in between (see [`SAVE`]) must not be lost.
+///
+/// `KEYS[1]`: the session's key. `ARGV[1]`: the value as read (empty for
+/// one that was not a string). A value that is still not a string is
+/// deleted too. Returns 1 deleted, 0 kept (changed or gone).
+const DISCARD: &str = r"
+local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'table' or cur == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
 /// The value stored for a session: [`TAG`], `version` and the record's
 /// deadline, then the record.
 fn encode_value(version: u64, record: &SessionRecord<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
@@ -378,7 +391,8 @@ impl RedisConfig {
 /// - Updates start from the store's last-seen copy (see
 ///   [`RedisConfig::with_write_cache`]): with one server an update is one
 ///   round trip.
-/// - A value that does not decode is reported absent, deleted and logged.
+/// - A value that does not decode is reported absent, deleted (unless it
+///   changed since it was read) and logged.
 /// - Connections reconnect on their own after Redis restarts; while it is
 ///   down every call fails after the timeout with [`StoreError::Unavailable`].
 #[derive(Clone)]
@@ -388,6 +402,7 @@ pub struct RedisStore {
     prefix: Arc<str>,
     key: StoreKey,
     save: Arc<Script>,
+    discard: Arc<Script>,
     cache: Option<Arc<WriteCache>>,
 }
 
@@ -430,6 +445,7 @@ impl RedisStore {
             prefix: config.prefix.into(),
             key,
             save: Arc::new(Script::new(SAVE)),
+            discard: Arc::new(Script::new(DISCARD)),
             cache: WriteCache::new(config.write_cache).map(Arc::new),
         })
     }
@@ -513,12 +529,18 @@ impl RedisStore {
             }
             None => {
                 self.forget(id);
-                tracing::warn!("undecodable session record deleted");
-                let _: () = redis::cmd("DEL")
-                    .arg(&key)
-                    .query_async(&mut con)
+                let deleted: i64 = self
+                    .discard
+                    .key(&key)
+                    .arg(&value)
+                    .invoke_async(&mut con)
                     .await
                     .map_err(unavailable)?;
+                if deleted == 1 {
+                    tracing::warn!("undecodable session record deleted");
+                } else {
+                    tracing::warn!("undecodable session record seen; rewritten since, kept");
+                }
                 Ok(None)
             }
         }
