@@ -188,3 +188,119 @@ async fn requests_answer_500_while_the_disk_is_full() {
     );
     sesh_tests::http::TestServer::stop(server).await;
 }
+
+/// The database behind `FillingDisk`, opened (again) from `path`.
+fn filling_database(
+    path: &std::path::Path,
+    full: &Arc<AtomicBool>,
+) -> Result<Database, redb::DatabaseError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let backend = FillingDisk {
+        file: FileBackend::new(file)?,
+        full: full.clone(),
+    };
+    Database::builder().create_with_backend(backend)
+}
+
+/// A store that opens its file again after an I/O error (`with_opener`).
+async fn self_healing_store(path: &std::path::Path) -> (RedbStore, Arc<AtomicBool>) {
+    let full = Arc::new(AtomicBool::new(false));
+    let opener = {
+        let (path, full) = (path.to_owned(), full.clone());
+        move || filling_database(&path, &full)
+    };
+    let store = RedbStore::with_opener(opener, StoreKey::new(&[5; 32]).unwrap())
+        .await
+        .unwrap();
+    (store, full)
+}
+
+/// Writes fail while the disk is full; once it has room, the same store
+/// works again (the writer thread opened the file anew) and holds exactly
+/// what was committed.
+#[tokio::test]
+async fn the_store_opens_its_file_again_once_the_disk_has_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.redb");
+    let now = Instant::from_secs(1);
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let kept = SessionId::generate(&mut rng).unwrap();
+    let other = SessionId::generate(&mut rng).unwrap();
+    let (store, full) = self_healing_store(&path).await;
+    store
+        .create(&kept, &record(b"committed"), now)
+        .await
+        .unwrap();
+    full.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        let create = store.create(&other, &record(b"lost"), now).await;
+        assert!(create.is_err(), "{create:?}");
+        let save = store.save(&kept, &record(b"overwritten"), 1, now).await;
+        assert!(save.is_err(), "{save:?}");
+    }
+    full.store(false, Ordering::SeqCst);
+    // The writer thread opened the file again after the failures (or, if
+    // that failed while the disk was full, does so before this write).
+    assert_eq!(
+        store.create(&other, &record(b"after"), now).await.unwrap(),
+        sesh_tokio::store::Created::Stored(1)
+    );
+    let loaded = store.load(&kept, now).await.unwrap().unwrap();
+    assert_eq!(
+        (loaded.record.data, loaded.version),
+        (b"committed".to_vec(), 1)
+    );
+    assert_eq!(
+        store.load(&other, now).await.unwrap().unwrap().record.data,
+        b"after"
+    );
+    assert_eq!(
+        store.save(&kept, &record(b"saved"), 1, now).await.unwrap(),
+        sesh_tokio::store::Saved::Stored(2)
+    );
+    assert_eq!(store.occupancy().await.unwrap().sessions, 2);
+}
+
+/// Over HTTP: 500 while the disk is full, then the same server counts on
+/// from the last committed value, with no restart.
+#[tokio::test]
+async fn the_same_server_counts_on_once_the_disk_has_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.redb");
+    let (store, full) = self_healing_store(&path).await;
+    let server = TokioServer::start(store, ServerSpec::default())
+        .await
+        .unwrap();
+    let addr = sesh_tests::http::TestServer::addr(&server);
+    let first = Request::get("/count").send(addr).await.unwrap();
+    assert_eq!((first.status, first.text().as_str()), (200, "1"));
+    let cookie = first.set_cookies()[0].pair();
+    full.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        let resp = Request::get("/count")
+            .cookie(&cookie)
+            .send(addr)
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 500, "{}", resp.text());
+    }
+    full.store(false, Ordering::SeqCst);
+    for expected in ["2", "3"] {
+        let resp = Request::get("/count")
+            .cookie(&cookie)
+            .send(addr)
+            .await
+            .unwrap();
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, expected),
+            "the count goes on from the committed 1"
+        );
+    }
+    sesh_tests::http::TestServer::stop(server).await;
+}

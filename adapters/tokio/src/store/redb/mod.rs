@@ -1,5 +1,8 @@
 //! Sessions in one redb file: no server, crash-safe transactions.
 
+mod handle;
+mod writer;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,6 +15,8 @@ use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
 use super::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+use handle::{DatabaseHandle, Opener, is_io_failure};
+use writer::{Job, Ran, Reply, Writer, echo};
 
 /// Store key (16-byte keyed hash of the id) → version (8 bytes, little-endian) + core record.
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v1");
@@ -29,6 +34,13 @@ const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1"
 /// [`purge_expired`](SessionStore::purge_expired) proportional to what it
 /// removes. Reads run on tokio's blocking pool.
 ///
+/// After an I/O error (disk full, a failing disk) redb refuses every later
+/// transaction until the file is opened again. A store made by
+/// [`open`](Self::open) or [`with_opener`](Self::with_opener) does that
+/// itself: the failed requests answer 500, the writer thread opens the
+/// file again, and the store works again once the cause is gone. What was
+/// committed before stays intact.
+///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// use sesh_tokio::store::{RedbStore, StoreKey};
@@ -37,107 +49,9 @@ const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1"
 /// ```
 #[derive(Clone)]
 pub struct RedbStore {
-    db: Arc<Database>,
+    db: Arc<DatabaseHandle>,
     key: StoreKey,
     writer: Arc<Writer>,
-}
-
-/// One write: runs inside the batch's transaction (or learns that there is
-/// none), says whether it succeeded, and returns what to tell its caller
-/// once the batch's fate is known.
-type Job = Box<dyn FnOnce(Result<&WriteTransaction, &str>) -> (bool, Reply) + Send>;
-type Reply = Box<dyn FnOnce(Result<(), &str>) + Send>;
-
-/// Most writes one commit (one fsync) carries.
-const MAX_BATCH: usize = 64;
-
-/// The thread that commits writes: the writes waiting when a commit starts
-/// share it (group commit), so concurrent requests pay one fsync between
-/// them instead of one each. A write is answered only once its batch is
-/// durable. A batch is all or nothing: if one write fails (an I/O error),
-/// the transaction is aborted and every write in it fails.
-struct Writer {
-    jobs: Option<std::sync::mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Writer {
-    fn spawn(db: Arc<Database>) -> Result<Writer, StoreError> {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
-            .name("sesh-redb-writer".into())
-            .spawn(move || {
-                while let Ok(first) = queue.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match queue.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    commit_batch(&db, batch);
-                }
-            })
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Writer {
-            jobs: Some(jobs),
-            thread: Some(thread),
-        })
-    }
-
-    fn submit(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs
-            .as_ref()
-            .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(|| StoreError::Backend("the redb writer thread has stopped".into()))
-    }
-}
-
-impl Drop for Writer {
-    /// Waits for the writes already queued, so that the file is closed when
-    /// the last handle goes (a reopen right after must not find it locked).
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn commit_batch(db: &Database, batch: Vec<Job>) {
-    let txn = match db.begin_write() {
-        Ok(txn) => txn,
-        Err(e) => {
-            let message = e.to_string();
-            for job in batch {
-                let (_, reply) = job(Err(&message));
-                reply(Err(&message));
-            }
-            return;
-        }
-    };
-    const ABORTED: &str = "another write in the same commit failed; nothing was written";
-    let mut all_ok = true;
-    let replies: Vec<Reply> = batch
-        .into_iter()
-        .map(|job| {
-            // After a failure the rest do not run: the batch is aborted anyway.
-            let (ok, reply) = job(if all_ok { Ok(&txn) } else { Err(ABORTED) });
-            all_ok &= ok;
-            reply
-        })
-        .collect();
-    let outcome = if all_ok {
-        txn.commit().map_err(|e| e.to_string())
-    } else {
-        if let Err(e) = txn.abort() {
-            tracing::warn!(error = %e, "aborting a failed redb batch failed");
-        }
-        Err(ABORTED.to_owned())
-    };
-    for reply in replies {
-        reply(outcome.as_ref().map(|_| ()).map_err(String::as_str));
-    }
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -148,10 +62,6 @@ impl std::fmt::Debug for RedbStore {
 
 fn backend(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Backend(Box::new(e.into()))
-}
-
-fn backend_message(message: &str) -> StoreError {
-    StoreError::Backend(message.into())
 }
 
 /// The stored bytes: version, then the core's record encoding.
@@ -236,23 +146,50 @@ fn put(
 }
 
 impl RedbStore {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`, and opens it again
+    /// after an I/O error.
     pub async fn open(path: impl AsRef<Path>, key: StoreKey) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
-        let db = tokio::task::spawn_blocking(move || Database::create(path))
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?
-            .map_err(backend)?;
-        Self::with_database(db, key).await
+        Self::with_opener(move || Database::create(&path), key).await
     }
 
-    /// Uses a database the caller opened, for example with a custom
-    /// `redb::StorageBackend` or builder settings.
+    /// Opens the database with `opener`, for example with builder settings
+    /// or a custom `redb::StorageBackend`, and calls it again to open the
+    /// database anew after an I/O error, so that the store recovers on its
+    /// own once the cause (a full disk) is gone.
     ///
-    /// After an I/O error (disk full, read-only file) redb refuses every
-    /// later transaction until the database is opened again: each request
-    /// then answers 500, and the data already committed stays intact.
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sesh_tokio::store::{RedbStore, StoreKey};
+    /// let opener = || redb::Database::builder().set_cache_size(16 << 20).create("sessions.redb");
+    /// let store = RedbStore::with_opener(opener, StoreKey::new(&[5; 32])?).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn with_opener(
+        opener: impl Fn() -> Result<Database, redb::DatabaseError> + Send + Sync + 'static,
+        key: StoreKey,
+    ) -> Result<Self, StoreError> {
+        let opener: Opener = Box::new(opener);
+        let (opener, db) = tokio::task::spawn_blocking(move || {
+            let db = opener();
+            (opener, db)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Self::start(DatabaseHandle::new(db.map_err(backend)?, Some(opener)), key).await
+    }
+
+    /// Uses a database the caller opened.
+    ///
+    /// ⚠️ The store cannot open it again: after an I/O error (disk full,
+    /// read-only file) every request answers 500 until the process opens
+    /// the database anew (the data already committed stays intact). Prefer
+    /// [`with_opener`](Self::with_opener).
     pub async fn with_database(db: Database, key: StoreKey) -> Result<Self, StoreError> {
+        Self::start(DatabaseHandle::new(db, None), key).await
+    }
+
+    async fn start(db: DatabaseHandle, key: StoreKey) -> Result<Self, StoreError> {
         let db = Arc::new(db);
         let store = RedbStore {
             writer: Arc::new(Writer::spawn(db.clone())?),
@@ -270,14 +207,37 @@ impl RedbStore {
         Ok(store)
     }
 
+    /// Runs `work` (a read) on tokio's blocking pool. A read that finds the
+    /// database closed (a reopen failed earlier) first has the writer
+    /// thread open it; one that fails on an I/O error has it reopened for
+    /// the next call.
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || work(&db))
+        let db = match self.db.get() {
+            Ok(db) => db,
+            Err(_) if self.db.can_reopen() => {
+                self.reopen().await;
+                self.db.get()?
+            }
+            Err(e) => return Err(e),
+        };
+        let out = tokio::task::spawn_blocking(move || work(&db))
             .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        if out.as_ref().err().is_some_and(is_io_failure) && self.db.can_reopen() {
+            self.reopen().await;
+        }
+        out
+    }
+
+    /// An empty write: the writer thread opens a closed database before a
+    /// batch, and a failed one after it.
+    async fn reopen(&self) {
+        if let Err(error) = self.write(|_| Ok(())).await {
+            tracing::debug!(%error, "the redb file is not open yet");
+        }
     }
 
     /// Runs `work` in a write transaction (shared with the writes queued
@@ -290,24 +250,24 @@ impl RedbStore {
         let job: Job = Box::new(move |txn| {
             let out = match txn {
                 Ok(txn) => work(txn),
-                Err(message) => Err(backend_message(message)),
+                Err(e) => Err(echo(e)),
             };
-            let ok = out.is_ok();
+            let ran = Ran::of(&out);
             let reply: Reply = Box::new(move |committed| {
                 let result = match (out, committed) {
                     (Err(e), _) => Err(e),
                     (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(message)) => Err(backend_message(message)),
+                    (Ok(_), Err(e)) => Err(echo(e)),
                 };
                 // The caller may have gone (request cancelled): nothing to tell.
                 let _ = answer.send(result);
             });
-            (ok, reply)
+            (ran, reply)
         });
         self.writer.submit(job)?;
         answered
             .await
-            .map_err(|_| backend_message("the redb writer thread has stopped"))?
+            .map_err(|_| StoreError::Backend("the redb writer thread has stopped".into()))?
     }
 }
 
