@@ -199,3 +199,84 @@ pub async fn tower_redis_app(url: &str) -> Result<Router, BoxError> {
         .route("/health", get(health))
         .layer(layer))
 }
+
+// ------------------------------------------------------- Redis floors --
+
+/// What a new visitor costs on Redis with no session logic at all: each
+/// request does one `SET … NX PX` (what both sesh and tower-sessions send
+/// for a new session) of a value the size of sesh's, and answers with a
+/// `Set-Cookie` the size of sesh's. No store built on the same client can
+/// be cheaper per new visitor, so `floor / tower-sessions` bounds the
+/// ratio any store on that client can reach.
+const FLOOR_VALUE: [u8; 40] = [b'v'; 40];
+const FLOOR_TTL_MS: u64 = 1_800_000;
+const FLOOR_COOKIE: &str = "sid=AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax";
+
+fn floor_key(n: u64) -> String {
+    format!("floor:{}:{n:016x}", std::process::id())
+}
+
+fn floor_response(stored: bool) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if stored {
+        ([(axum::http::header::SET_COOKIE, FLOOR_COOKIE)], body(1)).into_response()
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    }
+}
+
+/// The floor on redis-rs: one multiplexed connection, as `RedisStore`'s default.
+pub async fn redis_floor_app(url: &str) -> Result<Router, BoxError> {
+    let connection = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let handler = move || {
+        let mut connection = connection.clone();
+        async move {
+            let key = floor_key(count_call());
+            let answer: redis::RedisResult<redis::Value> = redis::cmd("SET")
+                .arg(key)
+                .arg(&FLOOR_VALUE[..])
+                .arg("NX")
+                .arg("PX")
+                .arg(FLOOR_TTL_MS)
+                .query_async(&mut connection)
+                .await;
+            floor_response(matches!(answer, Ok(redis::Value::Okay)))
+        }
+    };
+    Ok(Router::new()
+        .route("/", get(handler))
+        .route("/stats", get(bare_stats))
+        .route("/health", get(health)))
+}
+
+/// The floor on fred: a pool of one connection, as the tower-sessions peer.
+pub async fn fred_floor_app(url: &str) -> Result<Router, BoxError> {
+    use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, KeysInterface, Pool};
+    use tower_sessions_redis_store::fred::types::{Expiration, SetOptions};
+    let pool = Pool::new(Config::from_url(url)?, None, None, None, TOWER_REDIS_POOL)?;
+    // The connection tasks run until the process ends.
+    let _connections = pool.connect_pool();
+    pool.wait_for_connect().await?;
+    let handler = move || {
+        let pool = pool.clone();
+        async move {
+            let key = floor_key(count_call());
+            let answer: Result<Option<String>, _> = pool
+                .set(
+                    key,
+                    &FLOOR_VALUE[..],
+                    Some(Expiration::PX(FLOOR_TTL_MS as i64)),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await;
+            floor_response(matches!(answer, Ok(Some(_))))
+        }
+    };
+    Ok(Router::new()
+        .route("/", get(handler))
+        .route("/stats", get(bare_stats))
+        .route("/health", get(health)))
+}

@@ -36,7 +36,8 @@
 use std::net::SocketAddr;
 
 use sesh_bench_http::{
-    BoxError, bare_app, sesh_memory_app, sesh_redb_app, sesh_redis_app, tower_app, tower_redis_app,
+    BoxError, bare_app, fred_floor_app, redis_floor_app, sesh_memory_app, sesh_redb_app,
+    sesh_redis_app, tower_app, tower_redis_app,
 };
 
 /// Which app to serve.
@@ -48,6 +49,8 @@ enum Variant {
     SeshRedis,
     TowerSessionsRedis,
     SeshRedb,
+    RedisFloor,
+    FredFloor,
 }
 
 struct Args {
@@ -59,7 +62,7 @@ struct Args {
     redb: Option<String>,
 }
 
-const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions|sesh-redis|tower-sessions-redis|sesh-redb> \
+const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions|sesh-redis|tower-sessions-redis|sesh-redb|redis-floor|fred-floor> \
 [--addr 127.0.0.1:0] [--addr-file PATH] [--max-sessions N] [--redis redis://127.0.0.1:PORT/0] [--redb PATH]";
 
 fn parse_args() -> Result<Args, BoxError> {
@@ -71,6 +74,8 @@ fn parse_args() -> Result<Args, BoxError> {
         Some("sesh-redis") => Variant::SeshRedis,
         Some("tower-sessions-redis") => Variant::TowerSessionsRedis,
         Some("sesh-redb") => Variant::SeshRedb,
+        Some("redis-floor") => Variant::RedisFloor,
+        Some("fred-floor") => Variant::FredFloor,
         _ => return Err(USAGE.into()),
     };
     let mut parsed = Args {
@@ -137,6 +142,8 @@ async fn serve(args: Args) -> Result<(), BoxError> {
         Variant::TowerSessions => tower_app(),
         Variant::SeshRedis => sesh_redis_app(redis()?)?,
         Variant::TowerSessionsRedis => tower_redis_app(redis()?).await?,
+        Variant::RedisFloor => redis_floor_app(redis()?).await?,
+        Variant::FredFloor => fred_floor_app(redis()?).await?,
         Variant::SeshRedb => {
             sesh_redb_app(args.redb.as_deref().ok_or("sesh-redb needs --redb PATH")?).await?
         }
