@@ -79,26 +79,29 @@ impl StorageBackend for FillingDisk {
     }
 }
 
+/// A store on `FillingDisk` that cannot reopen its file (`with_database`).
 async fn filling_store(path: &std::path::Path) -> (RedbStore, Arc<AtomicBool>) {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap();
     let full = Arc::new(AtomicBool::new(false));
-    let backend = FillingDisk {
-        file: FileBackend::new(file).unwrap(),
-        full: full.clone(),
-    };
-    let db = Database::builder().create_with_backend(backend).unwrap();
+    let db = filling_database(path, &full).unwrap();
     (
         RedbStore::with_database(db, StoreKey::new(&[5; 32]).unwrap())
             .await
             .unwrap(),
         full,
     )
+}
+
+/// A counter server on `store` that has answered one request (count 1):
+/// the server and that session's cookie.
+async fn counting_server(store: RedbStore) -> (TokioServer<RedbStore>, String) {
+    let server = TokioServer::start(store, ServerSpec::default())
+        .await
+        .unwrap();
+    let addr = sesh_tests::http::TestServer::addr(&server);
+    let first = Request::get("/count").send(addr).await.unwrap();
+    assert_eq!((first.status, first.text().as_str()), (200, "1"));
+    let cookie = first.set_cookies()[0].pair();
+    (server, cookie)
 }
 
 fn record(data: &[u8]) -> SessionRecord<Vec<u8>> {
@@ -148,13 +151,8 @@ async fn requests_answer_500_while_the_disk_is_full() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.redb");
     let (store, full) = filling_store(&path).await;
-    let server = TokioServer::start(store, ServerSpec::default())
-        .await
-        .unwrap();
+    let (server, cookie) = counting_server(store).await;
     let addr = sesh_tests::http::TestServer::addr(&server);
-    let first = Request::get("/count").send(addr).await.unwrap();
-    assert_eq!((first.status, first.text().as_str()), (200, "1"));
-    let cookie = first.set_cookies()[0].pair();
     full.store(true, Ordering::SeqCst);
     for request in [
         Request::get("/count").cookie(&cookie),
@@ -273,13 +271,8 @@ async fn the_same_server_counts_on_once_the_disk_has_room() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.redb");
     let (store, full) = self_healing_store(&path).await;
-    let server = TokioServer::start(store, ServerSpec::default())
-        .await
-        .unwrap();
+    let (server, cookie) = counting_server(store).await;
     let addr = sesh_tests::http::TestServer::addr(&server);
-    let first = Request::get("/count").send(addr).await.unwrap();
-    assert_eq!((first.status, first.text().as_str()), (200, "1"));
-    let cookie = first.set_cookies()[0].pair();
     full.store(true, Ordering::SeqCst);
     for _ in 0..3 {
         let resp = Request::get("/count")
