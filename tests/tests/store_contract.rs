@@ -12,7 +12,7 @@
 use sesh::expiry::ExpiryPolicy;
 use sesh::record::SessionRecord;
 use sesh::{Duration, Instant, SessionId};
-use sesh_tokio::store::{Created, MemoryStore, Saved, SessionStore, StoreKey};
+use sesh_tokio::store::{Created, MemoryStore, Removed, Saved, SessionStore, StoreKey};
 
 fn id() -> SessionId {
     SessionId::generate(&mut rand_core::UnwrapErr(getrandom::SysRng)).unwrap()
@@ -61,6 +61,34 @@ async fn contract(store: &impl SessionStore) {
     assert_eq!(
         store.load(&a, now).await.unwrap().unwrap().record.data,
         b"two"
+    );
+    // Compare-and-delete: a stale version keeps the session.
+    let c = id();
+    store.create(&c, &record(b"c", now), now).await.unwrap();
+    let seen = store.load(&c, now).await.unwrap().unwrap();
+    let saved = store
+        .save(&c, &record(b"c2", now), seen.version, now)
+        .await
+        .unwrap();
+    let Saved::Stored(v) = saved else {
+        panic!("{saved:?}")
+    };
+    assert_eq!(
+        store.delete_version(&c, seen.version, now).await.unwrap(),
+        Removed::Conflict
+    );
+    assert_eq!(
+        store.load(&c, now).await.unwrap().unwrap().record.data,
+        b"c2"
+    );
+    assert_eq!(
+        store.delete_version(&c, v, now).await.unwrap(),
+        Removed::Deleted
+    );
+    assert_eq!(store.load(&c, now).await.unwrap(), None);
+    assert_eq!(
+        store.delete_version(&c, v, now).await.unwrap(),
+        Removed::Missing
     );
     // Delete, and a save never resurrects.
     store.delete(&a).await.unwrap();

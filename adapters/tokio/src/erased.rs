@@ -7,7 +7,7 @@ use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 
 use crate::store::{
-    Created, InPlaceEdit, Occupancy, Saved, SessionStore, StoreError, StoredSession,
+    Created, InPlaceEdit, Occupancy, Removed, Saved, SessionStore, StoreError, StoredSession,
 };
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -39,6 +39,12 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         now: Instant,
     ) -> BoxFuture<'a, Saved>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, ()>;
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> BoxFuture<'a, Removed>;
     fn purge_expired(&self, now: Instant) -> BoxFuture<'_, usize>;
     fn occupancy(&self) -> BoxFuture<'_, Occupancy>;
 }
@@ -86,6 +92,20 @@ impl<T: SessionStore> DynStore for T {
 
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, ()> {
         Box::pin(SessionStore::delete(self, id))
+    }
+
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> BoxFuture<'a, Removed> {
+        Box::pin(SessionStore::delete_version(
+            self,
+            id,
+            expected_version,
+            now,
+        ))
     }
 
     fn purge_expired(&self, now: Instant) -> BoxFuture<'_, usize> {

@@ -135,6 +135,11 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
     /// Moves the session to a new id, keeping its data, and restarts its
     /// lifetime. Call it at login: an id planted before login is then useless.
     /// Without a live session it does nothing (the next write gets a fresh id anyway).
+    ///
+    /// An update that another server saves to the old id while the session
+    /// moves is kept: the old id is removed only if it still holds the
+    /// version that was copied ([`SessionStore::delete_version`](crate::SessionStore::delete_version)),
+    /// else the move starts again from the new version.
     pub async fn regenerate(&self) -> Result<(), SessionError> {
         self.inner.regenerate().await
     }

@@ -14,7 +14,7 @@ use crate::erased::DynStore;
 use crate::error::SessionError;
 use crate::locks::Stripes;
 use crate::random::{RandomSource, SourceRng};
-use crate::store::{Created, Saved, StoredSession};
+use crate::store::{Created, Removed, Saved, StoredSession};
 
 /// How often a writer retries a compare-and-swap another process won.
 const SAVE_ATTEMPTS: usize = 64;
@@ -402,43 +402,66 @@ impl RequestSession {
     }
 
     /// Moves the live session to a fresh id, keeping its data; no-op without one.
+    ///
+    /// The old id goes with a compare-and-delete on the version that was
+    /// copied: if another server saved the session in between, the copy is
+    /// dropped and the move starts again from a fresh load, so that update
+    /// is never lost with the old id.
     pub(crate) async fn regenerate(&self) -> Result<(), SessionError> {
         let Some((old, _)) = self.current().await? else {
             return Ok(());
         };
         let _turn = self.shared.stripes.lock(&old).await;
-        let now = self.now();
-        let loaded = match self.shared.store.load(&old, now).await {
-            Ok(l) => l,
-            Err(e) => return self.failed(e),
-        };
-        let Some(stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
-            self.set_current(Current::Absent);
-            return Ok(());
-        };
-        let record = SessionRecord {
-            deadlines: self.shared.config.policy().start(now),
-            ..stored.record
-        };
-        let (new, version) = self.insert_fresh(&record, now).await?;
-        // The new session exists from here on; if the old one cannot be
-        // deleted, the response is an error and the new id is never sent.
-        if let Err(e) = self.shared.store.delete(&old).await {
-            if let Err(undo) = self.shared.store.delete(&new).await {
+        for _ in 0..SAVE_ATTEMPTS {
+            let now = self.now();
+            let loaded = match self.shared.store.load(&old, now).await {
+                Ok(l) => l,
+                Err(e) => return self.failed(e),
+            };
+            let Some(stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
+                self.set_current(Current::Absent);
+                return Ok(());
+            };
+            let record = SessionRecord {
+                deadlines: self.shared.config.policy().start(now),
+                ..stored.record
+            };
+            let (new, version) = self.insert_fresh(&record, now).await?;
+            // The new session exists from here on; unless the old one goes,
+            // it is removed again and the new id is never sent.
+            let removed = self
+                .shared
+                .store
+                .delete_version(&old, stored.version, now)
+                .await;
+            if !matches!(removed, Ok(Removed::Deleted))
+                && let Err(undo) = self.shared.store.delete(&new).await
+            {
                 tracing::error!(error = %undo, "could not remove the new session after a failed regenerate");
             }
-            return self.failed(e);
+            match removed {
+                Ok(Removed::Deleted) => {
+                    let expires_at = record.deadlines.expires_at();
+                    self.set_current(Current::Live {
+                        id: new,
+                        stored: StoredSession { record, version },
+                    });
+                    self.set_cookie(CookieChange::Set {
+                        id: new,
+                        expires_at,
+                    });
+                    return Ok(());
+                }
+                Ok(Removed::Conflict) => continue,
+                // Destroyed meanwhile (another server logged it out).
+                Ok(Removed::Missing) => {
+                    self.set_current(Current::Absent);
+                    return Ok(());
+                }
+                Err(e) => return self.failed(e),
+            }
         }
-        let expires_at = record.deadlines.expires_at();
-        self.set_current(Current::Live {
-            id: new,
-            stored: StoredSession { record, version },
-        });
-        self.set_cookie(CookieChange::Set {
-            id: new,
-            expires_at,
-        });
-        Ok(())
+        Err(SessionError::Contended)
     }
 
     /// Deletes the session and removes the cookie.

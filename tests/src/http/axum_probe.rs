@@ -35,7 +35,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
-use sesh_tokio::store::{Created, Occupancy, Saved, StoredSession};
+use sesh_tokio::store::{Created, Occupancy, Removed, Saved, StoredSession};
 use sesh_tokio::{KEY_RING_SIZE, Session, SessionConfig, SessionLayer, SessionStore, StoreError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -266,6 +266,16 @@ impl<S: SessionStore> SessionStore for FailingStore<S> {
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.check()?;
         self.inner.delete(id).await
+    }
+
+    async fn delete_version(
+        &self,
+        id: &SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Removed, StoreError> {
+        self.check()?;
+        self.inner.delete_version(id, expected_version, now).await
     }
 
     async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {

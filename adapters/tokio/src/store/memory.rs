@@ -8,7 +8,9 @@ use sesh::record::SessionRecord;
 use sesh::table::{IdHasher, InsertError};
 use sesh::{AllocSessionTable, Duration, Instant, SessionId};
 
-use super::{Created, InPlaceEdit, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+use super::{
+    Created, InPlaceEdit, Occupancy, Removed, Saved, SessionStore, StoreError, StoredSession,
+};
 
 /// What one slot of the memory store holds besides the core's record.
 #[derive(Debug)]
@@ -269,6 +271,24 @@ impl SessionStore for MemoryStore {
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.shard(id)?.destroy(id);
         Ok(())
+    }
+
+    async fn delete_version(
+        &self,
+        id: &SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Removed, StoreError> {
+        let mut shard = self.shard(id)?;
+        let outcome = match shard.peek(id, now) {
+            None => Removed::Missing,
+            Some(stored) if stored.version != expected_version => Removed::Conflict,
+            Some(_) => {
+                shard.destroy(id);
+                Removed::Deleted
+            }
+        };
+        Ok(outcome)
     }
 
     async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {

@@ -56,6 +56,18 @@ pub enum Saved {
     Missing,
 }
 
+/// What [`SessionStore::delete_version`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// The expected version was stored; it is gone.
+    Deleted,
+    /// Someone saved first: the stored version is not the expected one.
+    /// Nothing was removed.
+    Conflict,
+    /// There was no live session.
+    Missing,
+}
+
 /// How full a store is, for status pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Occupancy {
@@ -170,6 +182,20 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Removes the session `id`; removing an absent one is not an error.
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Removes the session `id` if its stored version is `expected_version`
+    /// (compare-and-delete), atomically with respect to every other write
+    /// of `id`. A different version gives [`Removed::Conflict`]; no live
+    /// session gives [`Removed::Missing`]. Either way nothing changes.
+    ///
+    /// `regenerate` moves a session to a new id with it, so that an update
+    /// another server saved meanwhile is never deleted with the old id.
+    fn delete_version(
+        &self,
+        id: &SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> impl Future<Output = Result<Removed, StoreError>> + Send;
+
     /// Removes every session expired at `now`; returns how many. Stores whose
     /// backend expires keys itself (Redis TTLs) may return 0.
     fn purge_expired(&self, now: Instant)
@@ -226,6 +252,15 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
 
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send {
         T::delete(self, id)
+    }
+
+    fn delete_version(
+        &self,
+        id: &SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> impl Future<Output = Result<Removed, StoreError>> + Send {
+        T::delete_version(self, id, expected_version, now)
     }
 
     fn purge_expired(

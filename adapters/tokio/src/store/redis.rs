@@ -13,7 +13,7 @@ use sesh::record::{EncodeError, SessionRecord};
 use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
-use super::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+use super::{Created, Occupancy, Removed, Saved, SessionStore, StoreError, StoredSession};
 
 // ------------------------------------------------------------ encoding --
 
@@ -37,9 +37,10 @@ const RECORD_OVERHEAD: usize = 32;
 /// milliseconds as two 32-bit halves (high, low; so that the comparison is
 /// exact for any `u64`), and the TTL in milliseconds, or `0` to keep the
 /// key's TTL (the deadline did not move: the caller's copy of the expected
-/// version has the new record's deadline).
+/// version has the new record's deadline), or `d` to delete the key
+/// instead (compare-and-delete; the value is then empty).
 ///
-/// Returns 1 stored, 2 conflict (another version), 0 missing (no key, or
+/// Returns 1 stored (or deleted), 2 conflict (another version), 0 missing (no key, or
 /// its deadline is at or before the caller's now), 3 missing because the
 /// value is not in this layout (it was deleted).
 ///
@@ -62,7 +63,9 @@ local lo = ((e * 256 + f) * 256 + g) * 256 + h
 local nhi, nlo = tonumber(ARGV[3]), tonumber(ARGV[4])
 if hi < nhi or (hi == nhi and lo <= nlo) then return 0 end
 if string.sub(cur, 2, 9) ~= ARGV[1] then return 2 end
-if ARGV[5] == '0' then
+if ARGV[5] == 'd' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[5] == '0' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
@@ -375,6 +378,20 @@ impl RedisConfig {
 
 // --------------------------------------------------------------- store --
 
+/// What the save script does once the version matches.
+enum Then<'a> {
+    /// Stores `value`; `ttl` in milliseconds, 0 keeps the key's TTL.
+    Set { value: &'a [u8], ttl: u64 },
+    /// Deletes the key.
+    Delete,
+}
+
+/// The script's last argument.
+enum TtlArg {
+    Millis(u64),
+    Delete,
+}
+
 /// Sessions in Redis.
 ///
 /// - Each session is one string value under `prefix + hex(keyed hash of the
@@ -547,16 +564,19 @@ impl RedisStore {
     }
 
     /// Runs the save script; loads it first if Redis does not have it (a
-    /// new or restarted server). `ttl` 0 keeps the key's TTL.
+    /// new or restarted server).
     async fn run_save(
         &self,
         key: &str,
         expected_version: u64,
-        value: &[u8],
         now: Instant,
-        ttl: u64,
+        then: Then<'_>,
     ) -> Result<i64, redis::RedisError> {
         let now = now.as_millis();
+        let (value, ttl) = match then {
+            Then::Set { value, ttl } => (value, TtlArg::Millis(ttl)),
+            Then::Delete => (&[][..], TtlArg::Delete),
+        };
         let mut cmd = redis::Cmd::with_capacity(9, value.len().saturating_add(160));
         cmd.arg("EVALSHA")
             .arg(self.save.get_hash())
@@ -565,8 +585,11 @@ impl RedisStore {
             .arg(&expected_version.to_be_bytes()[..])
             .arg(value)
             .arg(now >> 32)
-            .arg(now & 0xffff_ffff)
-            .arg(ttl);
+            .arg(now & 0xffff_ffff);
+        match ttl {
+            TtlArg::Millis(ttl) => cmd.arg(ttl),
+            TtlArg::Delete => cmd.arg("d"),
+        };
         let mut con = self
             .connection()
             .map_err(|_| redis::RedisError::from((ErrorKind::Client, "empty Redis pool")))?;
@@ -663,7 +686,12 @@ impl SessionStore for RedisStore {
         };
         let key = self.redis_key(&hash);
         let outcome = self
-            .run_save(&key, expected_version, &value, now, ttl)
+            .run_save(
+                &key,
+                expected_version,
+                now,
+                Then::Set { value: &value, ttl },
+            )
             .await;
         match outcome {
             Ok(1) => {
@@ -704,6 +732,29 @@ impl SessionStore for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn delete_version(
+        &self,
+        id: &SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Removed, StoreError> {
+        let key = self.redis_key(&self.hash(id));
+        self.forget(id);
+        let outcome = self
+            .run_save(&key, expected_version, now, Then::Delete)
+            .await
+            .map_err(unavailable)?;
+        Ok(match outcome {
+            1 => Removed::Deleted,
+            2 => Removed::Conflict,
+            3 => {
+                tracing::warn!("undecodable session record deleted");
+                Removed::Missing
+            }
+            _ => Removed::Missing,
+        })
     }
 
     async fn purge_expired(&self, _now: Instant) -> Result<usize, StoreError> {

@@ -14,7 +14,7 @@ use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
-use super::{Created, Occupancy, Saved, SessionStore, StoreError, StoredSession};
+use super::{Created, Occupancy, Removed, Saved, SessionStore, StoreError, StoredSession};
 use handle::{DatabaseHandle, Opener, is_io_failure};
 use writer::{Job, Ran, Reply, Writer, echo};
 
@@ -142,6 +142,22 @@ fn put(
             (),
         )
         .map_err(backend)?;
+    Ok(())
+}
+
+/// Removes the record at `key` and its expiry entry.
+fn remove(txn: &WriteTransaction, key: &[u8; 16]) -> Result<(), StoreError> {
+    let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
+    let old = sessions
+        .remove(key.as_slice())
+        .map_err(backend)?
+        .and_then(|v| decode(v.value()));
+    if let Some(old) = old {
+        let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
+        expiry
+            .remove(expiry_key(old.record.deadlines.expires_at(), key).as_slice())
+            .map_err(backend)?;
+    }
     Ok(())
 }
 
@@ -341,19 +357,20 @@ impl SessionStore for RedbStore {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = self.key.hash(id);
-        self.write(move |txn| {
-            let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
-            let old = sessions
-                .remove(key.as_slice())
-                .map_err(backend)?
-                .and_then(|v| decode(v.value()));
-            if let Some(old) = old {
-                let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
-                expiry
-                    .remove(expiry_key(old.record.deadlines.expires_at(), &key).as_slice())
-                    .map_err(backend)?;
-            }
-            Ok(())
+        self.write(move |txn| remove(txn, &key)).await
+    }
+
+    async fn delete_version(
+        &self,
+        id: &SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Removed, StoreError> {
+        let key = self.key.hash(id);
+        self.write(move |txn| match live(txn, &key, now)? {
+            None => Ok(Removed::Missing),
+            Some(old) if old.version != expected_version => Ok(Removed::Conflict),
+            Some(_) => remove(txn, &key).map(|()| Removed::Deleted),
         })
         .await
     }

@@ -1,0 +1,164 @@
+//! `regenerate` against an update another server saves between its copy
+//! and the removal of the old id, on every store: the move starts again
+//! from the new version, and the update is kept.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sesh::record::SessionRecord;
+use sesh::{Instant, SessionId};
+use sesh_tests::http::axum_probe::{ProbeData, TokioServer};
+use sesh_tests::http::client::Request;
+use sesh_tests::http::redis_server::RedisServer;
+use sesh_tests::http::{ServerSpec, TestServer};
+use sesh_tokio::store::{
+    Created, MemoryStore, Occupancy, RedbStore, RedisConfig, RedisStore, Removed, Saved,
+    SessionStore, StoreError, StoreKey, StoredSession,
+};
+
+/// A real store, plus "another server": armed, it saves `count + 100` to
+/// a session just before the next compare-and-delete of that session runs.
+struct RacingStore<S> {
+    inner: S,
+    armed: Arc<AtomicBool>,
+}
+
+impl<S: SessionStore> RacingStore<S> {
+    async fn race(&self, id: &SessionId, now: Instant) {
+        let stored = self.inner.load(id, now).await.unwrap().unwrap();
+        let mut data: ProbeData = postcard::from_bytes(&stored.record.data).unwrap();
+        data.count += 100;
+        let record = SessionRecord {
+            data: postcard::to_allocvec(&data).unwrap(),
+            ..stored.record
+        };
+        let saved = self.inner.save(id, &record, stored.version, now).await;
+        assert!(matches!(saved, Ok(Saved::Stored(_))), "{saved:?}");
+    }
+}
+
+impl<S: SessionStore> SessionStore for RacingStore<S> {
+    async fn load(
+        &self,
+        id: &SessionId,
+        now: Instant,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        self.inner.load(id, now).await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> Result<Created, StoreError> {
+        self.inner.create(id, record, now).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Saved, StoreError> {
+        self.inner.save(id, record, expected_version, now).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.delete(id).await
+    }
+
+    async fn delete_version(
+        &self,
+        id: &SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Removed, StoreError> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.race(id, now).await;
+        }
+        self.inner.delete_version(id, expected_version, now).await
+    }
+
+    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
+        self.inner.purge_expired(now).await
+    }
+
+    async fn occupancy(&self) -> Result<Occupancy, StoreError> {
+        self.inner.occupancy().await
+    }
+}
+
+/// Counts to 2, logs in (which regenerates) while another server adds 100,
+/// and reads the count under the new id.
+async fn an_update_during_regenerate_is_kept<S: SessionStore>(inner: S) {
+    let armed = Arc::new(AtomicBool::new(false));
+    let store = RacingStore {
+        inner,
+        armed: armed.clone(),
+    };
+    let server = TokioServer::start(store, ServerSpec::default())
+        .await
+        .unwrap();
+    let addr = server.addr();
+    let first = Request::get("/count").send(addr).await.unwrap();
+    let old = first.set_cookies()[0].pair();
+    let second = Request::get("/count")
+        .cookie(&old)
+        .send(addr)
+        .await
+        .unwrap();
+    assert_eq!(second.text(), "2");
+    armed.store(true, Ordering::SeqCst);
+    let login = Request::post("/login?user=ann")
+        .cookie(&old)
+        .send(addr)
+        .await
+        .unwrap();
+    assert_eq!((login.status, login.text().as_str()), (200, "ann"));
+    assert!(!armed.load(Ordering::SeqCst), "the race ran");
+    let new = login.set_cookies()[0].pair();
+    assert_ne!(new, old, "a new id at login");
+    let count = Request::get("/peek").cookie(&new).send(addr).await.unwrap();
+    assert_eq!(count.text(), "102", "the other server's update moved along");
+    let me = Request::get("/me").cookie(&new).send(addr).await.unwrap();
+    assert_eq!(me.text(), "ann");
+    let gone = Request::get("/peek").cookie(&old).send(addr).await.unwrap();
+    assert_eq!(gone.text(), "0", "the old id is gone");
+    assert_eq!(server.stored_sessions().await.unwrap(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn memory() {
+    an_update_during_regenerate_is_kept(MemoryStore::default()).await;
+}
+
+#[tokio::test]
+async fn redb() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("s.redb"), StoreKey::new(&[5; 32]).unwrap())
+        .await
+        .unwrap();
+    an_update_during_regenerate_is_kept(store).await;
+}
+
+#[tokio::test]
+async fn redis() {
+    let redis = RedisServer::start().unwrap();
+    let store = RedisStore::new(
+        RedisConfig::new(redis.url()),
+        StoreKey::new(&[5; 32]).unwrap(),
+    )
+    .unwrap();
+    an_update_during_regenerate_is_kept(store).await;
+}
