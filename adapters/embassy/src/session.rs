@@ -102,18 +102,27 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         }
     }
 
-    /// A clone of the data, or `None` without a live session.
+    /// A clone of the data, or `None` without a live session. To read a
+    /// field or two of a large `D`, [`read`](Self::read) copies less.
     pub async fn get(&self) -> Option<D>
     where
         D: Clone,
     {
+        self.read(D::clone).await
+    }
+
+    /// Runs `read` on the data in place, with no copy of the rest (on a
+    /// microcontroller, stack), and returns its result; `None` without a
+    /// live session. The table stays locked while `read` runs: keep it
+    /// short. For example `session.read(|account| account.visits)`.
+    pub async fn read<T>(&self, read: impl FnOnce(&D) -> T) -> Option<T> {
         let id = self.id.get()?;
         let mut inner = self.sessions.lock().await;
         let (data, access) = inner.table.get(&id, now())?;
-        let data = data.clone();
+        let out = read(data);
         drop(inner);
         self.note_access(id, access);
-        Some(data)
+        Some(out)
     }
 
     /// Sessions in the table (live or awaiting the sweeper) and its

@@ -94,7 +94,7 @@ async fn current_user<R: TryCryptoRng>(
     if !session.is_protected().await {
         return None;
     }
-    session.get().await.and_then(|account| account.user)
+    session.read(|account| account.user.clone()).await.flatten()
 }
 
 /// `GET /`: counts the view, then shows the user or the login form.
@@ -167,7 +167,7 @@ async fn log_in<R: TryCryptoRng>(
         // The session is live (the token verified): the form reuses it and
         // nothing new is stored.
         let csrf = session.csrf_token().await?;
-        let visits = session.get().await.map_or(0, |account| account.visits);
+        let visits = session.read(|account| account.visits).await.unwrap_or(0);
         let page = Page {
             user: None,
             visits,

@@ -258,7 +258,7 @@ async fn count(session: ProbeSession) -> WithSession<Reply> {
 }
 
 async fn peek(session: ProbeSession) -> WithSession<Reply> {
-    let n = session.get().await.map_or(0, |d| d.count);
+    let n = session.read(|d| d.count).await.unwrap_or(0);
     session.respond(ok(n.to_string())).await
 }
 
@@ -302,7 +302,7 @@ async fn log_in(
 }
 
 async fn me(session: ProbeSession) -> WithSession<Reply> {
-    let user = session.get().await.and_then(|d| d.user);
+    let user = session.read(|d| d.user.clone()).await.flatten();
     let reply = match user {
         Some(user) if session.is_protected().await => ok(user.as_str()),
         _ => text(StatusCode::UNAUTHORIZED, "not logged in"),
@@ -358,7 +358,8 @@ async fn store_blob(
     // The size with the new blob, over the limit or the blob's capacity:
     // refused before anything is written, so no session starts either.
     let fits = |d: &ProbeData| n <= BLOB_CAPACITY && d.data_len() - d.blob.len() + n <= limit;
-    if !fits(&session.get().await.unwrap_or_default()) {
+    let fits_now = session.read(fits).await;
+    if !fits_now.unwrap_or_else(|| fits(&ProbeData::default())) {
         return Ok(over_the_limit());
     }
     // Checked again under the table's lock, in case another request grew
