@@ -833,6 +833,41 @@ mod tests {
         assert_eq!(decode_value(&[0xff; 64]), None);
     }
 
+    proptest::proptest! {
+        /// Stored bytes are never trusted: any value decodes to a session
+        /// or to `None`, never a panic; a session that decodes is stored
+        /// again as itself.
+        #[test]
+        fn any_stored_value_is_a_session_or_absent(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96)
+        ) {
+            if let Some(stored) = decode_value(&bytes) {
+                let again = encode_value(stored.version, &stored.record).ok();
+                proptest::prop_assert_eq!(again.as_deref().and_then(decode_value), Some(stored));
+            }
+        }
+
+        /// Any record round-trips, header and all.
+        #[test]
+        fn records_round_trip(
+            version: u64,
+            protected: bool,
+            idle in 1u64..1_000_000,
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)
+        ) {
+            let idle_timeout = sesh::Duration::from_secs(idle);
+            let policy = sesh::ExpiryPolicy::new().with_idle_timeout(idle_timeout);
+            let record = SessionRecord {
+                deadlines: policy.start(Instant::from_secs(idle)),
+                protected,
+                data,
+            };
+            let value = encode_value(version, &record).ok();
+            let decoded = value.as_deref().and_then(decode_value);
+            proptest::prop_assert_eq!(decoded, Some(StoredSession { record, version }));
+        }
+    }
+
     #[test]
     fn large_records_are_encoded_whole() {
         let r = record(&[9; 100_000]);

@@ -442,6 +442,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Stored bytes are never trusted: any value decodes to a session
+        /// or to `None`, never a panic; a session that decodes is stored
+        /// again as itself.
+        #[test]
+        fn any_stored_value_is_a_session_or_absent(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96)
+        ) {
+            if let Some(stored) = decode(&bytes) {
+                let again = encode(stored.version, &stored.record).ok();
+                proptest::prop_assert_eq!(again.as_deref().and_then(decode), Some(stored));
+            }
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_share_commits_and_all_survive_a_reopen() {
         let path = temp_path("group");
