@@ -145,15 +145,20 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         access.protected
     }
 
-    /// When the session expires (milliseconds since boot), or `None`.
+    /// When the session expires (milliseconds since boot), or `None`
+    /// without a live session (one past its deadline that the sweeper has
+    /// not removed yet is not live).
     pub async fn expires_at(&self) -> Option<Instant> {
         let id = self.id.get()?;
+        let now = now();
         let inner = self.sessions.lock().await;
         inner
             .table
             .iter()
             .find(|(i, _)| *i == id)
-            .map(|(_, r)| r.deadlines.expires_at())
+            .map(|(_, r)| r.deadlines)
+            .filter(|deadlines| !deadlines.is_expired(now))
+            .map(|deadlines| deadlines.expires_at())
     }
 
     /// Stores `data` as a new session; the caller holds the lock.
