@@ -404,7 +404,8 @@ enum TtlArg {
 /// - Load is a `GET`. Create is `SET … NX PX`: atomic, never overwrites.
 /// - Save is a compare-and-swap on the version: a small Lua script (`GET`,
 ///   compare, then `SET … KEEPTTL`, or `SET … PX` when the deadline moved)
-///   called with `EVALSHA`.
+///   called with `EVALSHA`. The same script deletes on a version match
+///   ([`SessionStore::delete_version`], for `regenerate`).
 /// - Updates start from the store's last-seen copy (see
 ///   [`RedisConfig::with_write_cache`]): with one server an update is one
 ///   round trip.
