@@ -12,7 +12,7 @@
 //!
 //! Saving goes through [`FlashSnapshots::store`]. Restoring cannot go through
 //! [`FlashSnapshots::restore`]: it reads embassy-time's clock, and there is no
-//! time driver here. [`boot`] does what it does with an explicit `now`: it
+//! time driver here. `boot` does what it does with an explicit `now`: it
 //! reads the one sequential-storage map item under key `0u8` (the on-flash
 //! layout devices depend on) and hands it to
 //! [`restore_snapshot`](sesh::table::Table::restore_snapshot).

@@ -1,7 +1,7 @@
 //! Table behaviour: the same cases for every kind of table, on every target.
 //!
 //! Each function takes a constructor for an empty table of capacity 4 holding
-//! `u32` data; [`table_cases!`](crate::table_cases) lists them for one constructor.
+//! `u32` data; [`table_cases!`](macro@crate::table_cases) lists them for one constructor.
 
 use sesh::expiry::ExpiryPolicy;
 use sesh::table::{CreateError, InsertError, RegenerateError, RestoreError, Slots, Table};

@@ -17,7 +17,7 @@ pub trait RandomSource: Send + Sync + 'static {
 /// The operating system's CSPRNG (`getrandom`), read in blocks.
 ///
 /// One system call per session id would cost more than the rest of making a
-/// session, so each thread reads [`BLOCK`] bytes at once and hands them out;
+/// session, so each thread reads 512 bytes at once and hands them out;
 /// every byte is handed out once and wiped. A forked child starts a new
 /// block instead of repeating its parent's.
 #[derive(Debug, Default, Clone, Copy)]
