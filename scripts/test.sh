@@ -3,7 +3,7 @@
 #
 # 1. Installs what a fresh Debian machine lacks, only when it is missing:
 #    rustup targets and components, Debian packages.
-# 2. Runs every check: rustfmt, clippy, no_std builds for the MCU targets, the
+# 2. Runs every check: rustfmt, clippy, rustdoc, no_std builds for the MCU targets, the
 #    firmware size benchmark, cargo test, the browser tests (scripts/e2e.sh).
 #
 # Every check runs even when an earlier one failed, and the script exits
@@ -114,6 +114,11 @@ check_clippy() {
     run cargo clippy --workspace --all-targets --all-features -- -D warnings
 }
 
+check_docs() {
+    header "rustdoc (warnings are errors: broken links, private items)"
+    run env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+}
+
 check_mcu_builds() {
     header "no_std builds of sesh: ${MCU_TARGETS[*]}"
     for t in "${MCU_TARGETS[@]}"; do
@@ -160,7 +165,7 @@ check_e2e() {
 # -------------------------------------------------------------------- main --
 
 INSTALL_STEPS=(install_rust_targets install_rust_components install_debian_packages)
-CHECK_STEPS=(check_fmt check_clippy check_mcu_builds check_footprint check_firmware check_mcu_cases check_tests check_e2e)
+CHECK_STEPS=(check_fmt check_clippy check_docs check_mcu_builds check_footprint check_firmware check_mcu_cases check_tests check_e2e)
 
 started=$SECONDS
 
