@@ -97,20 +97,28 @@ pub fn sesh_app(store: impl sesh_tokio::SessionStore) -> Result<Router, BoxError
 
 const COUNT_KEY: &str = "count";
 
-async fn tower_counter(session: tower_sessions::Session) -> Result<String, StatusCode> {
-    count_call();
-    let n: u64 = session
-        .get(COUNT_KEY)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-        .unwrap_or_default();
-    let n = n.wrapping_add(1);
-    session
-        .insert(COUNT_KEY, n)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    Ok(body(n))
+/// The counter handler on one tower-sessions version's `Session` (0.14
+/// and 0.15 have the same API but distinct types).
+macro_rules! tower_counter {
+    ($name:ident, $session:ty) => {
+        async fn $name(session: $session) -> Result<String, StatusCode> {
+            count_call();
+            let n: u64 = session
+                .get(COUNT_KEY)
+                .await
+                .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+                .unwrap_or_default();
+            let n = n.wrapping_add(1);
+            session
+                .insert(COUNT_KEY, n)
+                .await
+                .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+            Ok(body(n))
+        }
+    };
 }
+
+tower_counter!(tower_counter, tower_sessions::Session);
 
 /// The counter app on tower-sessions 0.15 and its `MemoryStore`.
 pub fn tower_app() -> Router {
@@ -164,20 +172,7 @@ pub async fn sesh_redb_app(path: &str) -> Result<Router, BoxError> {
 /// sesh (one). One measured slightly faster for tower-sessions than four.
 const TOWER_REDIS_POOL: usize = 1;
 
-async fn tower14_counter(session: tower_sessions_14::Session) -> Result<String, StatusCode> {
-    count_call();
-    let n: u64 = session
-        .get(COUNT_KEY)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-        .unwrap_or_default();
-    let n = n.wrapping_add(1);
-    session
-        .insert(COUNT_KEY, n)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    Ok(body(n))
-}
+tower_counter!(tower14_counter, tower_sessions_14::Session);
 
 /// The counter app on tower-sessions 0.14 and tower-sessions-redis-store.
 pub async fn tower_redis_app(url: &str) -> Result<Router, BoxError> {
