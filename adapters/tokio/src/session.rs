@@ -115,7 +115,10 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
     /// Two requests on one session never lose each other's update: writers in
     /// this process take turns, and the store's compare-and-swap re-runs the
     /// closure on fresh data when another process won. So the closure may run
-    /// more than once: keep side effects out of it.
+    /// more than once: keep side effects out of it. Keep it short too: on an
+    /// in-process store ([`MemoryStore`](crate::MemoryStore)) it runs under
+    /// the lock of the store's shard, so other sessions of that shard wait
+    /// for it; do slow work before or after.
     pub async fn update<R>(&self, mut change: impl FnMut(&mut D) -> R) -> Result<R, SessionError> {
         self.inner
             .modify(|bytes, _| {
