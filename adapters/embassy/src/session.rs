@@ -217,6 +217,27 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         Ok(out)
     }
 
+    /// Replaces the data (no `D::default()` needed). Starts a session if
+    /// there is none.
+    pub async fn replace(&self, data: D) -> Result<(), SessionError>
+    where
+        R: TryCryptoRng,
+    {
+        let mut inner = self.sessions.lock().await;
+        let now = now();
+        if let Some(id) = self.live_id(&inner, now) {
+            let ((), access) = inner
+                .table
+                .update(&id, now, |d| *d = data)
+                .ok_or(SessionError::NotReady)?;
+            drop(inner);
+            self.note_access(id, access);
+            self.sessions.changed.signal(());
+            return Ok(());
+        }
+        self.create_locked(&mut inner, now, data).map(drop)
+    }
+
     /// Moves the session to a fresh id, keeping its data; call it at login.
     /// Without a live session it does nothing.
     pub async fn regenerate(&self) -> Result<(), SessionError>

@@ -54,3 +54,27 @@ fn read_sees_the_data_in_place_and_nothing_once_expired() {
         assert_eq!(session.get().await, None);
     });
 }
+
+/// A data type with no `Default`: `replace` starts and overwrites sessions
+/// of it (`update` needs `Default` to start one).
+#[derive(Debug, Clone, PartialEq)]
+struct Pin(u32);
+
+#[test]
+fn replace_starts_and_overwrites_a_session() {
+    block_on(async {
+        let sessions: &'static Sessions<NoopRawMutex, Pin, TestRng, 2> = Box::leak(Box::new(
+            Sessions::new(CookieConfig::new("sid"), ExpiryPolicy::new()),
+        ));
+        sessions
+            .init(TestRng(9), KeyRing::new(Key::new(&[1; 32]).unwrap()))
+            .await
+            .unwrap();
+        let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+        session.replace(Pin(1)).await.unwrap();
+        assert_eq!(session.get().await, Some(Pin(1)));
+        session.replace(Pin(2)).await.unwrap();
+        assert_eq!(session.get().await, Some(Pin(2)));
+        assert_eq!(sessions.occupancy().await.0, 1, "the same session");
+    });
+}
