@@ -3,6 +3,7 @@
 use core::cell::Cell;
 
 use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::mutex::MutexGuard;
 use picoserve::extract::{FromRef, FromRequestParts};
 use picoserve::request::RequestParts;
 use rand_core::TryCryptoRng;
@@ -202,14 +203,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         let mut inner = self.sessions.lock().await;
         let now = now();
         if let Some(id) = self.live_id(&inner, now) {
-            let (out, access) = inner
-                .table
-                .update(&id, now, change)
-                .ok_or(SessionError::NotReady)?;
-            drop(inner);
-            self.note_access(id, access);
-            self.sessions.changed.signal(());
-            return Ok(out);
+            return self.change_live(inner, id, now, change);
         }
         let mut data = D::default();
         let out = change(&mut data);
@@ -226,16 +220,28 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         let mut inner = self.sessions.lock().await;
         let now = now();
         if let Some(id) = self.live_id(&inner, now) {
-            let ((), access) = inner
-                .table
-                .update(&id, now, |d| *d = data)
-                .ok_or(SessionError::NotReady)?;
-            drop(inner);
-            self.note_access(id, access);
-            self.sessions.changed.signal(());
-            return Ok(());
+            return self.change_live(inner, id, now, |d| *d = data);
         }
         self.create_locked(&mut inner, now, data).map(drop)
+    }
+
+    /// Runs `change` on the live session `id`'s data, then releases the
+    /// table before noting the access.
+    fn change_live<T>(
+        &self,
+        mut inner: MutexGuard<'_, M, Inner<D, R, N>>,
+        id: SessionId,
+        now: Instant,
+        change: impl FnOnce(&mut D) -> T,
+    ) -> Result<T, SessionError> {
+        let (out, access) = inner
+            .table
+            .update(&id, now, change)
+            .ok_or(SessionError::NotReady)?;
+        drop(inner);
+        self.note_access(id, access);
+        self.sessions.changed.signal(());
+        Ok(out)
     }
 
     /// Moves the session to a fresh id, keeping its data; call it at login.
