@@ -9,16 +9,9 @@
 
 log() { printf '%s\n' "$*" >&2; }
 
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root for: $*"
-        return 1
-    fi
-}
+# as_root
+# shellcheck source=scripts/common.sh
+source "$ROOT/scripts/common.sh"
 
 # install_packages PACKAGE...: from Debian.
 install_packages() {
@@ -125,6 +118,8 @@ field() { # field NAME LINE
 # median of the numbers on stdin
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f–%.2f", lo, hi }'; }
+# fmt VALUE DIGITS: the value rounded, or "-" when there is none.
+fmt() { awk -v x="$1" -v p="$2" 'BEGIN { if (x == "nan" || x == "") print "-"; else printf "%." p "f", x }'; }
 col() { # col SCENARIO VARIANT COLUMN
     awk -F'\t' -v s="$1" -v v="$2" -v c="$3" '$2 == s && $3 == v { print $c }' "$RESULTS"
 }

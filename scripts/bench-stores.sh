@@ -278,7 +278,7 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------- report ------
 
-# median, minmax, col, ratios, verdict: scripts/bench-lib.sh
+# median, minmax, fmt, col, ratios, verdict: scripts/bench-lib.sh
 # total_ratios SCENARIO NUM DEN: (server + redis CPU) of NUM over DEN, per round
 total_ratios() {
     awk -F'\t' -v s="$1" -v a="$2" -v b="$3" '
@@ -286,7 +286,6 @@ total_ratios() {
         $2 == s && $3 == b { den[$1] = $8 + $9 }
         END { for (r in num) if (den[r] > 0) printf "%.4f\n", num[r] / den[r] }' "$RESULTS"
 }
-fmt() { awk -v x="$1" -v p="$2" 'BEGIN { if (x == "nan" || x == "") print "-"; else printf "%." p "f", x }'; }
 us() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else printf "%.2f", x / 1000 }'; }
 ms() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else printf "%.2f", x / 1000 }'; }
 has() { [[ -n "$(col "$1" "$2" 4)" ]]; }

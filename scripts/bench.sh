@@ -275,14 +275,13 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------- report ------
 
-# median, minmax, col, ratios, verdict: scripts/bench-lib.sh
+# median, minmax, fmt, col, ratios, verdict: scripts/bench-lib.sh
 mem_ratios() {
     awk -F'\t' '
         $2 == "sesh" { s[$1] = $6 }
         $2 == "tower-sessions" { t[$1] = $6 }
         END { for (r in s) if (t[r] > 0) printf "%.4f\n", s[r] / t[r] }' "$MEMORY"
 }
-fmt() { awk -v x="$1" -v p="$2" 'BEGIN { printf "%." p "f", x }'; }
 
 machine_facts
 

@@ -20,21 +20,9 @@ CHROMIUM=${CHROMIUM_PATH:-/usr/bin/chromium}
 # The whole browser run; each case has its own 60 s limit as well.
 E2E_TIMEOUT=${E2E_TIMEOUT:-300}
 
-run() {
-    printf '+ %s\n' "$*"
-    "$@"
-}
-
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "need root for: $*" >&2
-        return 1
-    fi
-}
+# run, as_root
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
 
 if [[ ! -x "$CHROMIUM" ]]; then
     run as_root apt-get update

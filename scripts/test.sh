@@ -29,23 +29,9 @@ header() {
     printf '\n==> %s\n' "$*"
 }
 
-# Echoes a command, then runs it.
-run() {
-    printf '+ %s\n' "$*"
-    "$@"
-}
-
-# Runs a command as root (directly, or through sudo when there is one).
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "need root for: $*" >&2
-        return 1
-    fi
-}
+# run, as_root
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
 
 # ---------------------------------------------------------------- installs --
 
