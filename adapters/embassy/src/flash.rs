@@ -6,16 +6,20 @@
 //! snapshot readable; the core's CRC refuses bytes damaged before they were
 //! written. Writes are wear-aware: [`run_persistence`] writes only after a
 //! change, coalesces changes over a delay, and a read-only request never
-//! changes anything.
+//! changes anything. Logins and logouts (`regenerate`, `set_protected`,
+//! `destroy`) are written at once, without the delay.
 //!
-//! ⚠️ Restoring brings back the last snapshot that was saved and intact: a
-//! session destroyed (logout) after it was written comes back until it
-//! expires, and if the newest item is damaged an older one may be restored.
-//! Keep the coalescing delay short, or call [`save_now`] after a logout.
+//! ⚠️ Restoring brings back the last snapshot that was saved and intact. A
+//! logout is in flash one write after its response (the persistence task
+//! runs as soon as the handler yields): a power cut inside that window
+//! brings the session back until it expires. Other changes (a counter, a
+//! refreshed deadline) can be lost for up to the coalescing delay. If the
+//! newest item is damaged an older one may be restored.
 
 use core::fmt;
 use core::ops::Range;
 
+use embassy_futures::select::select;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use embassy_time::{Duration, Timer};
 use embedded_storage_async::nor_flash::NorFlash;
@@ -148,8 +152,9 @@ impl<F: NorFlash> FlashSnapshots<F> {
 ///
 /// It waits for a change, then `coalesce` longer so that a burst of requests
 /// costs one write, then snapshots the table into `snapshot` (holding the
-/// lock only for that) and stores it. Errors are logged and retried at the
-/// next change.
+/// lock only for that) and stores it. A login or a logout cuts the wait
+/// short: a power cut right after one must not undo it. Errors are logged
+/// and retried at the next change.
 pub async fn run_persistence<M: RawMutex, D: Serialize, R, const N: usize, F: NorFlash>(
     sessions: &'static Sessions<M, D, R, N>,
     flash: &mut FlashSnapshots<F>,
@@ -159,7 +164,10 @@ pub async fn run_persistence<M: RawMutex, D: Serialize, R, const N: usize, F: No
 ) -> ! {
     loop {
         sessions.changed.wait().await;
-        Timer::after(coalesce).await;
+        if !sessions.urgent.signaled() {
+            select(Timer::after(coalesce), sessions.urgent.wait()).await;
+        }
+        sessions.urgent.reset();
         sessions.changed.reset();
         if let Err(e) = save_now(sessions, flash, snapshot, scratch).await {
             warn!(

@@ -263,7 +263,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
                     id,
                     expires_at: access.expires_at,
                 });
-                self.sessions.changed.signal(());
+                self.sessions.changed_urgently();
                 Ok(())
             }
             Err(RegenerateError::NotFound) => {
@@ -294,7 +294,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             .map_err(|_| SessionError::NotReady)?;
         drop(inner);
         self.note_access(id, access);
-        self.sessions.changed.signal(());
+        self.sessions.changed_urgently();
         Ok(())
     }
 
@@ -302,7 +302,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     pub async fn destroy(&self) {
         if let Some(id) = self.id.take() {
             self.sessions.lock().await.table.destroy(&id);
-            self.sessions.changed.signal(());
+            self.sessions.changed_urgently();
         }
         let had_cookie = self.presented || matches!(self.change.get(), CookieChange::Set { .. });
         self.change.set(if had_cookie {

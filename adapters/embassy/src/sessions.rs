@@ -47,6 +47,9 @@ pub struct Sessions<M: RawMutex, D, R, const N: usize> {
     cookie: CookieConfig<'static>,
     /// Raised after every change worth persisting; the flash writer waits on it.
     pub(crate) changed: Signal<M, ()>,
+    /// Raised with `changed` for a change a power cut must not undo (a login,
+    /// a logout): the flash writer saves it without its coalescing delay.
+    pub(crate) urgent: Signal<M, ()>,
 }
 
 impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
@@ -61,6 +64,7 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
             }),
             cookie,
             changed: Signal::new(),
+            urgent: Signal::new(),
         }
     }
 
@@ -112,6 +116,14 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
             self.changed.signal(());
         }
         purged
+    }
+}
+
+impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
+    /// Notes a change that must reach flash at once (login, logout).
+    pub(crate) fn changed_urgently(&self) {
+        self.urgent.signal(());
+        self.changed.signal(());
     }
 }
 

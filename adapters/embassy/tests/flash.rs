@@ -1084,3 +1084,54 @@ fn a_damaged_page_marker_does_not_stop_saving_for_good() {
         assert_eq!(contents(&restored).await, contents(&source).await);
     });
 }
+
+/// A logout (and a login) reaches flash without waiting out the coalescing
+/// delay, so a power cut right after it cannot undo it; an ordinary change
+/// still waits for the delay.
+#[test]
+fn logins_and_logouts_are_saved_without_the_coalescing_delay() {
+    block_on(async {
+        let sessions = leak(sessions(11).await);
+        let flash = Flash::new();
+        // Far longer than the test waits: only an urgent save can land.
+        let coalesce_ms = 60_000;
+        race(persistence(sessions, flash.clone(), coalesce_ms), async {
+            let ids = eight_sessions(sessions).await;
+            Timer::after_millis(50).await;
+            assert_eq!(
+                flash.ram().counters().writes,
+                0,
+                "new sessions wait for the coalescing delay"
+            );
+
+            let login = request(sessions, &ids[0]).await;
+            login.regenerate().await.unwrap();
+            login.set_protected(true).await.unwrap();
+            Timer::after_millis(50).await;
+            let (outcome, restored) = boot(&flash).await;
+            assert_eq!(outcome.unwrap(), CAPACITY, "the login is in flash at once");
+            assert_eq!(contents(&restored).await, contents(sessions).await);
+
+            let logout = request(sessions, &ids[1]).await;
+            logout.destroy().await;
+            Timer::after_millis(50).await;
+            let (outcome, restored) = boot(&flash).await;
+            assert_eq!(
+                outcome.unwrap(),
+                CAPACITY - 1,
+                "the logout is in flash at once"
+            );
+            assert_eq!(contents(&restored).await, contents(sessions).await);
+
+            let writes = flash.ram().counters().writes;
+            change(sessions, &ids[2]).await;
+            Timer::after_millis(50).await;
+            assert_eq!(
+                flash.ram().counters().writes,
+                writes,
+                "an ordinary change waits for the coalescing delay"
+            );
+        })
+        .await;
+    });
+}
