@@ -9,24 +9,37 @@
 //! flash with power-loss injection) to [`core_cases`]. That flash alone is
 //! module `ram_flash` (feature `ram-flash`, `no_std`).
 //!
+//! With feature `spec` (`no_std`, alloc), module `spec` holds the session
+//! settings a case asks a probe server for, and with `embassy-app` module
+//! `embassy_app` is the probe app for sesh-embassy, which both the host suite
+//! and the QEMU probe image (tests/qemu-probe) serve.
+//!
 //! With feature `http` (std), module `http` adds the HTTP-level suite that every
 //! adapter and store runs over real TCP: `session_tests!`.
 #![no_std]
 // Test code: an overflow or a bad index here is a bug in a case, not reachable from input.
 #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
+#[cfg(feature = "spec")]
+extern crate alloc;
 #[cfg(feature = "http")]
 extern crate std;
 
 pub mod case;
 pub mod cookie_cases;
+#[cfg(feature = "embassy-app")]
+pub mod embassy_app;
 #[cfg(feature = "flash")]
 pub mod flash_cases;
+#[cfg(feature = "spec")]
+pub mod form;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "ram-flash")]
 pub mod ram_flash;
 pub mod rng;
+#[cfg(feature = "spec")]
+pub mod spec;
 pub mod table_cases;
 
 /// An empty fixed table of capacity [`table_cases::CAPACITY`].

@@ -1114,3 +1114,53 @@ pub async fn data_over_the_limit_is_refused(make: impl MakeServer) {
     assert_eq!(resp.status, 400, "a bad N");
     server.stop().await;
 }
+
+/// Expiry on the server's real clock, end to end (sesh-embassy targets, whose
+/// clock cannot be moved; see `EMBASSY_LEFT_OUT`): a session with a 2 s
+/// idle timeout answers right after it starts, selects nothing once 2 s have
+/// passed, and sesh-embassy's sweeper (running beside the picoserve workers)
+/// has purged it from the table by then.
+pub async fn idle_timeout_on_the_real_clock(make: impl MakeServer) {
+    let spec = ServerSpec {
+        idle_timeout: sesh::Duration::from_secs(2),
+        absolute_lifetime: sesh::Duration::from_hours(1),
+        refresh_percent: 100,
+        ..ServerSpec::default()
+    };
+    let server = make.make(spec).await;
+    let first = get(&server, "/count", None).await;
+    assert_eq!((first.status, first.text().as_str()), (200, "1"));
+    let Some(cookie) = first.set_cookies().pop() else {
+        panic!("no session cookie")
+    };
+    assert_eq!(cookie.max_age(), Some(2), "Max-Age is the idle timeout");
+    let cookie = cookie.pair();
+    let alive = get(&server, "/peek", Some(&cookie)).await;
+    assert_eq!(alive.text(), "1", "alive before its idle deadline");
+    assert_eq!(stored(&server).await, 1);
+
+    server
+        .advance_clock(core::time::Duration::from_millis(2_100))
+        .await;
+    let expired = get(&server, "/peek", Some(&cookie)).await;
+    assert_eq!(
+        (expired.status, expired.text().as_str()),
+        (200, "0"),
+        "gone at its idle deadline"
+    );
+    assert!(
+        expired.set_cookies().is_empty(),
+        "an expired id sets nothing"
+    );
+    // The sweeper wakes at the deadline; allow it a moment on a busy machine.
+    let mut stored = server.stored_sessions().await.ok();
+    for _ in 0..100 {
+        if stored == Some(0) {
+            break;
+        }
+        tokio::time::sleep(core::time::Duration::from_millis(20)).await;
+        stored = server.stored_sessions().await.ok();
+    }
+    assert_eq!(stored, Some(0), "the sweeper purged the expired session");
+    server.stop().await;
+}

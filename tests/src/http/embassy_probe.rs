@@ -27,14 +27,10 @@
 //!
 //! # The probe app
 //!
-//! The routes of [`ROUTES`](super::ROUTES) with the semantics of
-//! [`axum_probe`](super::axum_probe), on a fixed table of [`CAPACITY`]
-//! sessions holding [`ProbeData`]. sesh-embassy stores data in place (no
-//! encoding), so the data limit of the [`ServerSpec`] is enforced by the
-//! handlers: [`ProbeData::data_len`] is checked before anything is written,
-//! and data over the limit answers 413 without storing. The blob can never
-//! exceed [`BLOB_CAPACITY`], so a spec with a larger limit behaves as if the
-//! limit were [`BLOB_CAPACITY`] for `/big`.
+//! [`crate::embassy_app`]: the routes of [`ROUTES`](super::ROUTES) with the
+//! semantics of [`axum_probe`](super::axum_probe), on a fixed table of
+//! [`CAPACITY`] sessions holding [`ProbeData`]; the QEMU probe image serves
+//! the same module.
 //!
 //! # What differs from sesh-tokio
 //!
@@ -46,12 +42,10 @@
 //!   from the new spec (cookie, expiry policy, keys), as a device rebooting
 //!   with its table restored would.
 
-use core::convert::Infallible;
 use std::borrow::ToOwned;
 use std::boxed::Box;
 use std::io;
 use std::net::SocketAddr;
-use std::string::{String, ToString};
 use std::sync::Arc;
 use std::vec;
 use std::vec::Vec;
@@ -62,48 +56,32 @@ use embassy_net::Stack;
 use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
-use picoserve::ResponseSent;
-use picoserve::extract::{FromRef, FromRequestParts, State};
-use picoserve::io::Read;
-use picoserve::request::RequestParts;
-use picoserve::response::{Connection, IntoResponse, Response, ResponseWriter, StatusCode};
-use picoserve::routing::{PathRouter, get, post};
-use picoserve::{Router, Timeouts};
-use sesh::ExpiryPolicy;
-use sesh::cookie::CookieConfig;
 use sesh_embassy::host_net::LinkedStacks;
-use sesh_embassy::{Keys, Session, SessionError, Sessions, WithSession};
+use sesh_embassy::{Keys, Sessions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{CSRF_HEADER, MAX_BIG_BYTES, ServerError, ServerSpec, TestServer, form_field};
+use super::{ServerError, ServerSpec, TestServer};
 
 /// Stack A's address, and stack B's: the in-memory link of sesh-embassy's
 /// `host_net` (feature `host-net`).
 pub use sesh_embassy::host_net::{CLIENT, SERVER};
 
-/// Sessions the probe's table holds.
-pub const CAPACITY: usize = 16;
-/// The largest blob `/big` can store.
-pub const BLOB_CAPACITY: usize = 4096;
-/// The longest user name `/login` can store.
-pub const USER_CAPACITY: usize = 64;
-/// picoserve workers on stack A, and bridge slots on stack B.
-pub const WORKERS: usize = 4;
-/// The HTTP port on stack A.
-pub const PORT: u16 = 80;
+pub use crate::embassy_app::{BLOB_CAPACITY, CAPACITY, PORT, ProbeData, USER_CAPACITY, WORKERS};
 
-/// Per-worker HTTP buffer: the whole request head must fit, and the suite
-/// sends one with 64 KiB of cookie junk.
-const HTTP_BUFFER: usize = 80 * 1024;
-/// Per-worker TCP buffers on stack A.
-const SERVER_TCP_BUFFER: usize = 8 * 1024;
+/// The RNG behind session ids: the OS's CSPRNG.
+pub type ProbeRng = rand_core::UnwrapErr<getrandom::SysRng>;
+
+/// The probe's table on the host.
+pub type ProbeSessions = crate::embassy_app::ProbeSessions<ProbeRng>;
+
+/// The probe router's state on the host.
+pub type ProbeState = crate::embassy_app::ProbeState<ProbeRng>;
+
 /// Per-slot TCP buffers on stack B.
 const BRIDGE_TCP_BUFFER: usize = 16 * 1024;
-/// Largest request body `/login` reads (a form).
-const FORM_CAPACITY: usize = 1024;
 /// Bytes moved per chunk across the thread boundary.
 const CHUNK: usize = 16 * 1024;
 /// Sockets per stack: a worker or bridge slot each, and spare.
@@ -112,320 +90,12 @@ const SOCKETS: usize = 2 * WORKERS;
 /// re-listens a moment after its previous connection closed).
 const CONNECT_ATTEMPTS: u32 = 2000;
 
-/// picoserve's settings: one request per connection, as the suite's client
-/// asks anyway (`Connection: close`).
-const SERVER_CONFIG: picoserve::Config = picoserve::Config::new(Timeouts {
-    start_read_request: embassy_time::Duration::from_secs(5),
-    persistent_start_read_request: embassy_time::Duration::from_secs(1),
-    read_request: embassy_time::Duration::from_secs(5),
-    write: embassy_time::Duration::from_secs(5),
-})
-.close_connection_after_response();
-
-// ------------------------------------------------------------- the app --
-
-/// The probe app's session data, in fixed-capacity fields.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ProbeData {
-    /// `/count`'s counter.
-    pub count: u64,
-    /// The user `/login` stored.
-    pub user: Option<heapless::String<USER_CAPACITY>>,
-    /// `/big`'s blob.
-    pub blob: heapless::Vec<u8, BLOB_CAPACITY>,
-}
-
-impl ProbeData {
-    /// The size the probe counts against `ServerSpec::max_data_len`: 8 bytes
-    /// of counter plus the user's and the blob's bytes.
-    pub fn data_len(&self) -> usize {
-        8 + self.user.as_ref().map_or(0, |u| u.len()) + self.blob.len()
-    }
-}
-
-/// The RNG behind session ids: the OS's CSPRNG.
-pub type ProbeRng = rand_core::UnwrapErr<getrandom::SysRng>;
-
-/// The probe's session table. `CriticalSectionRawMutex`, because the tokio
-/// side reads it (`stored_sessions`) from another thread.
-pub type ProbeSessions = Sessions<CriticalSectionRawMutex, ProbeData, ProbeRng, CAPACITY>;
-
-type ProbeSession = Session<CriticalSectionRawMutex, ProbeData, ProbeRng, CAPACITY>;
-
-/// The router's state: the leaked table and the data limit.
-#[derive(Clone, Copy)]
-pub struct ProbeState {
-    /// The sessions.
-    pub sessions: &'static ProbeSessions,
-    /// `ServerSpec::max_data_len`.
-    pub max_data_len: usize,
-}
-
-impl FromRef<ProbeState> for &'static ProbeSessions {
-    fn from_ref(state: &ProbeState) -> Self {
-        state.sessions
-    }
-}
-
-/// The data limit, as an extractor (`State<DataLimit>`).
-#[derive(Clone, Copy)]
-struct DataLimit(usize);
-
-impl FromRef<ProbeState> for DataLimit {
-    fn from_ref(state: &ProbeState) -> Self {
-        DataLimit(state.max_data_len)
-    }
-}
-
-/// The raw query string, owned (picoserve handlers cannot borrow the request).
-struct RawQuery(Option<String>);
-
-impl<'r, S> FromRequestParts<'r, S> for RawQuery {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(
-        _state: &'r S,
-        parts: &RequestParts<'r>,
-    ) -> Result<Self, Infallible> {
-        Ok(RawQuery(parts.query().map(|q| q.0.to_owned())))
-    }
-}
-
-/// The first `x-csrf-token` header, if it is UTF-8.
-struct CsrfHeader(Option<String>);
-
-impl<'r, S> FromRequestParts<'r, S> for CsrfHeader {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(
-        _state: &'r S,
-        parts: &RequestParts<'r>,
-    ) -> Result<Self, Infallible> {
-        let value = parts.headers().get(CSRF_HEADER);
-        Ok(CsrfHeader(
-            value.and_then(|v| v.as_str().ok()).map(str::to_owned),
-        ))
-    }
-}
-
-/// What a handler answers, before the session adds its cookie.
-enum Reply {
-    Text(StatusCode, String),
-    Error(SessionError),
-}
-
-impl IntoResponse for Reply {
-    async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
-        self,
-        connection: Connection<'_, R>,
-        writer: W,
-    ) -> Result<ResponseSent, W::Error> {
-        match self {
-            Reply::Text(status, body) => {
-                let response = Response::new(status, body.as_str());
-                writer.write_response(connection, response).await
-            }
-            Reply::Error(error) => error.write_to(connection, writer).await,
-        }
-    }
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Reply {
-    Reply::Text(status, body.into())
-}
-
-fn ok(body: impl Into<String>) -> Reply {
-    text(StatusCode::OK, body)
-}
-
-fn over_the_limit() -> Reply {
-    text(StatusCode::PAYLOAD_TOO_LARGE, "session data over the limit")
-}
-
-fn or_error(reply: Result<Reply, SessionError>) -> Reply {
-    reply.unwrap_or_else(Reply::Error)
-}
-
-async fn count(session: ProbeSession) -> WithSession<Reply> {
-    let n = session
-        .update(|d| {
-            d.count = d.count.saturating_add(1);
-            d.count
-        })
-        .await;
-    let reply = or_error(n.map(|n| ok(n.to_string())));
-    session.respond(reply).await
-}
-
-async fn peek(session: ProbeSession) -> WithSession<Reply> {
-    let n = session.read(|d| d.count).await.unwrap_or(0);
-    session.respond(ok(n.to_string())).await
-}
-
-async fn login(
-    session: ProbeSession,
-    RawQuery(query): RawQuery,
-    State(DataLimit(limit)): State<DataLimit>,
-    body: heapless::Vec<u8, FORM_CAPACITY>,
-) -> WithSession<Reply> {
-    let reply = or_error(log_in(&session, query, &body, limit).await);
-    session.respond(reply).await
-}
-
-async fn log_in(
-    session: &ProbeSession,
-    query: Option<String>,
-    body: &[u8],
-    limit: usize,
-) -> Result<Reply, SessionError> {
-    let user = query
-        .and_then(|q| form_field(q.as_bytes(), "user"))
-        .or_else(|| form_field(body, "user"))
-        .filter(|u| !u.is_empty());
-    let Some(user) = user else {
-        return Ok(text(StatusCode::BAD_REQUEST, "field user is missing"));
-    };
-    let Ok(stored) = heapless::String::<USER_CAPACITY>::try_from(user.as_str()) else {
-        return Ok(over_the_limit());
-    };
-    let after = ProbeData {
-        user: Some(stored.clone()),
-        ..session.get().await.unwrap_or_default()
-    };
-    if after.data_len() > limit {
-        return Ok(over_the_limit());
-    }
-    session.regenerate().await?;
-    session.set_protected(true).await?;
-    session.update(|d| d.user = Some(stored)).await?;
-    Ok(ok(user))
-}
-
-async fn me(session: ProbeSession) -> WithSession<Reply> {
-    let user = session.read(|d| d.user.clone()).await.flatten();
-    let reply = match user {
-        Some(user) if session.is_protected().await => ok(user.as_str()),
-        _ => text(StatusCode::UNAUTHORIZED, "not logged in"),
-    };
-    session.respond(reply).await
-}
-
-async fn logout(session: ProbeSession) -> WithSession<Reply> {
-    session.destroy().await;
-    session.respond(ok("bye")).await
-}
-
-async fn csrf(session: ProbeSession) -> WithSession<Reply> {
-    let token = session.csrf_token().await;
-    let reply = or_error(token.map(|t| ok(t.as_str())));
-    session.respond(reply).await
-}
-
-async fn csrf_check(session: ProbeSession, CsrfHeader(token): CsrfHeader) -> WithSession<Reply> {
-    let valid = match token {
-        Some(t) => session.verify_csrf(&t).await,
-        None => false,
-    };
-    let reply = if valid {
-        ok("ok")
-    } else {
-        text(StatusCode::FORBIDDEN, "bad csrf token")
-    };
-    session.respond(reply).await
-}
-
-async fn big(
-    session: ProbeSession,
-    RawQuery(query): RawQuery,
-    State(DataLimit(limit)): State<DataLimit>,
-) -> WithSession<Reply> {
-    let reply = or_error(store_blob(&session, query, limit).await);
-    session.respond(reply).await
-}
-
-async fn store_blob(
-    session: &ProbeSession,
-    query: Option<String>,
-    limit: usize,
-) -> Result<Reply, SessionError> {
-    let n = query
-        .and_then(|q| form_field(q.as_bytes(), "bytes"))
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|&n| n <= MAX_BIG_BYTES);
-    let Some(n) = n else {
-        return Ok(text(StatusCode::BAD_REQUEST, "bytes=N, N at most 1 MiB"));
-    };
-    // The size with the new blob, over the limit or the blob's capacity:
-    // refused before anything is written, so no session starts either.
-    let fits = |d: &ProbeData| n <= BLOB_CAPACITY && d.data_len() - d.blob.len() + n <= limit;
-    let fits_now = session.read(fits).await;
-    if !fits_now.unwrap_or_else(|| fits(&ProbeData::default())) {
-        return Ok(over_the_limit());
-    }
-    // Checked again under the table's lock, in case another request grew
-    // the data in between.
-    let stored = session
-        .update(|d| {
-            if !fits(d) {
-                return false;
-            }
-            d.blob.clear();
-            d.blob.resize(n, 0xA5).is_ok()
-        })
-        .await?;
-    Ok(if stored {
-        ok(n.to_string())
-    } else {
-        over_the_limit()
-    })
-}
-
-/// The probe routes of [`ROUTES`](super::ROUTES) over `state`. Each worker
-/// builds its own (naming the router's type for a `static` needs nightly).
-pub fn probe_router(state: ProbeState) -> Router<impl PathRouter> {
-    Router::new()
-        .route("/count", get(count))
-        .route("/peek", get(peek))
-        .route("/login", post(login))
-        .route("/me", get(me))
-        .route("/logout", post(logout))
-        .route("/csrf", get(csrf))
-        .route("/csrf-check", post(csrf_check))
-        .route("/big", get(big))
-        .with_state(state)
-}
-
-/// The cookie settings of `spec`. `Sessions` wants `CookieConfig<'static>`,
-/// so the strings are leaked (a few bytes per server).
-pub fn cookie_config(spec: &ServerSpec) -> CookieConfig<'static> {
-    fn leak(s: &str) -> &'static str {
-        Box::leak(s.to_owned().into_boxed_str())
-    }
-    let config = CookieConfig::new(leak(&spec.cookie_name))
-        .with_path(leak(&spec.path))
-        .with_same_site(spec.same_site)
-        .with_secure(spec.secure)
-        .with_http_only(spec.http_only);
-    match &spec.domain {
-        Some(domain) => config.with_domain(leak(domain)),
-        None => config,
-    }
-}
-
-/// The expiry policy of `spec`.
-pub fn policy(spec: &ServerSpec) -> ExpiryPolicy {
-    ExpiryPolicy::new()
-        .with_idle_timeout(spec.idle_timeout)
-        .with_absolute_lifetime(spec.absolute_lifetime)
-        .with_refresh_percent(spec.refresh_percent)
-}
-
 /// A new, initialised table for `spec`, leaked for the `'static` borrow
 /// that sesh-embassy's `Session` extractor needs.
 pub async fn new_sessions(spec: &ServerSpec) -> Result<&'static ProbeSessions, ServerError> {
     let keys: Keys = spec.key_ring()?;
     let sessions: &'static ProbeSessions =
-        Box::leak(Box::new(Sessions::new(cookie_config(spec), policy(spec))));
+        Box::leak(Box::new(Sessions::new(spec.cookie_config(), spec.policy())));
     sessions
         .init(rand_core::UnwrapErr(getrandom::SysRng), keys)
         .await?;
@@ -446,17 +116,6 @@ struct BridgedConnection {
 type Pending = Channel<CriticalSectionRawMutex, BridgedConnection, WORKERS>;
 
 /// One picoserve worker on stack A.
-async fn worker(id: usize, stack: Stack<'static>, state: ProbeState) -> ! {
-    let app = probe_router(state);
-    let mut tcp_rx = vec![0u8; SERVER_TCP_BUFFER];
-    let mut tcp_tx = vec![0u8; SERVER_TCP_BUFFER];
-    let mut http = vec![0u8; HTTP_BUFFER];
-    picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
-        .listen_and_serve(id, stack, PORT, &mut tcp_rx, &mut tcp_tx)
-        .await
-        .into_never()
-}
-
 /// One bridge slot on stack B: takes the next waiting connection, connects
 /// to stack A, relays, closes; forever.
 async fn bridge_slot(stack: Stack<'static>, pending: &Pending) -> ! {
@@ -559,7 +218,8 @@ async fn forward(
 /// the picoserve workers, the bridge slots and the sweeper.
 fn run_stacks(state: ProbeState, pending: Arc<Pending>, shutdown: oneshot::Receiver<()>) {
     let mut stacks = LinkedStacks::new::<SOCKETS>();
-    let workers: [_; WORKERS] = core::array::from_fn(|id| worker(id, stacks.server, state));
+    let workers: [_; WORKERS] =
+        core::array::from_fn(|id| crate::embassy_app::serve(id, stacks.server, state));
     let slots: [_; WORKERS] = core::array::from_fn(|_| bridge_slot(stacks.client, &pending));
     let everything = Box::pin(join5(
         stacks.server_runner.run(),
@@ -774,7 +434,7 @@ impl TestServer for EmbassyServer {
             let mut old = self.sessions.lock().await;
             let mut new = sessions.lock().await;
             core::mem::swap(old.table(), new.table());
-            new.table().set_policy(policy(&spec));
+            new.table().set_policy(spec.policy());
         }
         self.sessions = sessions;
         let running = Running::start(ProbeState {

@@ -72,18 +72,17 @@ pub mod client;
 #[cfg(feature = "embassy")]
 pub mod embassy_probe;
 pub mod example_process;
+pub mod qemu;
+pub mod qemu_probe;
 pub mod redis_server;
 
 use std::borrow::ToOwned;
 use std::boxed::Box;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::string::String;
-use std::vec::Vec;
 
-use sesh::Duration;
-use sesh::cookie::SameSite;
-use sesh::signing::{Key, KeyError, KeyRing};
+pub use crate::form::form_field;
+pub use crate::spec::{CSRF_HEADER, MAX_BIG_BYTES, ServerSpec};
 
 /// One route of the probe app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,81 +148,6 @@ pub const ROUTES: &[Route] = &[
         does: "stores N bytes (query bytes=N); an error status over the limit",
     },
 ];
-
-/// The header `/csrf-check` reads.
-pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// The largest `N` a probe app accepts in `/big?bytes=N`.
-pub const MAX_BIG_BYTES: usize = 1 << 20;
-
-/// The session settings a case asks the server for. Adapters translate it
-/// into their own configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerSpec {
-    /// Cookie name.
-    pub cookie_name: String,
-    /// `Path`.
-    pub path: String,
-    /// `Domain`, if any.
-    pub domain: Option<String>,
-    /// `SameSite`.
-    pub same_site: SameSite,
-    /// `Secure`.
-    pub secure: bool,
-    /// `HttpOnly`.
-    pub http_only: bool,
-    /// Idle timeout.
-    pub idle_timeout: Duration,
-    /// Absolute lifetime.
-    pub absolute_lifetime: Duration,
-    /// Refresh share of the idle timeout, in percent.
-    pub refresh_percent: u8,
-    /// Largest encoded session data, in bytes.
-    pub max_data_len: usize,
-    /// The signing secret.
-    pub key: [u8; 32],
-    /// Older secrets that still verify, newest first.
-    pub previous_keys: Vec<[u8; 32]>,
-}
-
-impl Default for ServerSpec {
-    /// The safe defaults: `sid`, `Path=/`, `Secure`, `HttpOnly`,
-    /// `SameSite=Lax`, 30 minutes idle, 8 hours absolute, refresh after 25 %,
-    /// 4 KiB of data, and a fixed test key.
-    fn default() -> Self {
-        ServerSpec {
-            cookie_name: "sid".to_owned(),
-            path: "/".to_owned(),
-            domain: None,
-            same_site: SameSite::Lax,
-            secure: true,
-            http_only: true,
-            idle_timeout: Duration::from_mins(30),
-            absolute_lifetime: Duration::from_hours(8),
-            refresh_percent: 25,
-            max_data_len: 4096,
-            key: [0x42; 32],
-            previous_keys: Vec::new(),
-        }
-    }
-}
-
-impl ServerSpec {
-    /// The key ring the server must use: `key` signs, every key verifies.
-    /// Cases use it to sign ids the server never issued.
-    pub fn key_ring<const K: usize>(&self) -> Result<KeyRing<K>, KeyError> {
-        self.previous_keys
-            .iter()
-            .try_fold(KeyRing::new(Key::new(&self.key)?), |ring, k| {
-                ring.with_previous(Key::new(k)?)
-            })
-    }
-
-    /// Whether the cookie carries `Secure` (`SameSite=None` forces it).
-    pub fn effective_secure(&self) -> bool {
-        self.secure || self.same_site == SameSite::None
-    }
-}
 
 /// An error a [`TestServer`] reports to the case, which then fails.
 pub type ServerError = Box<dyn std::error::Error + Send + Sync>;
@@ -366,56 +290,6 @@ pub fn run_case<Fut>(
     }
 }
 
-/// The value of field `name` in `application/x-www-form-urlencoded` text (a
-/// query string or a form body), percent-decoded, `+` read as a space.
-/// `None` when absent or not UTF-8 after decoding.
-///
-/// ```
-/// use sesh_tests::http::form_field;
-/// assert_eq!(form_field(b"a=1&user=Zo%C3%AB+B", "user").as_deref(), Some("Zoë B"));
-/// assert_eq!(form_field(b"a=1", "user"), None);
-/// ```
-pub fn form_field(input: &[u8], name: &str) -> Option<String> {
-    input
-        .split(|&b| b == b'&')
-        .filter_map(|pair| {
-            let eq = pair.iter().position(|&b| b == b'=');
-            let (k, v) = match eq {
-                Some(at) => (
-                    pair.get(..at).unwrap_or_default(),
-                    pair.get(at.saturating_add(1)..).unwrap_or_default(),
-                ),
-                None => (pair, &[][..]),
-            };
-            (percent_decode(k)? == name.as_bytes()).then(|| percent_decode(v))?
-        })
-        .next()
-        .and_then(|v| String::from_utf8(v).ok())
-}
-
-fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut bytes = input.iter().copied();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hi = hex_digit(bytes.next()?)?;
-                let lo = hex_digit(bytes.next()?)?;
-                out.push(hi.wrapping_mul(16).wrapping_add(lo));
-            }
-            other => out.push(other),
-        }
-    }
-    Some(out)
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
-}
-
 /// Makes one test per HTTP-level case for a server factory.
 ///
 /// `make_server` is a path to an `async fn(ServerSpec) -> T` where `T:
@@ -517,5 +391,86 @@ macro_rules! session_tests {
                 );
             }
         )+
+    };
+}
+
+/// The cases of the suite that cannot apply to sesh-embassy, with the
+/// reason: every sesh-embassy target (the host stack, the QEMU image) runs
+/// all the other cases through [`embassy_session_tests!`].
+pub const EMBASSY_LEFT_OUT: &[(&str, &str)] = &[
+    (
+        "store_error_answers_500",
+        "sesh-embassy has no store (sessions live in its own table), so no store call exists that could fail",
+    ),
+    (
+        "expired_id_selects_no_session",
+        "it advances the clock 61 s; sesh-embassy reads embassy-time's real clock, so that is 61 s of real waiting",
+    ),
+    (
+        "idle_timeout_expires_the_session",
+        "it advances the clock 60 s in two steps of 59.999 s and 1 ms; a real clock can neither be waited on that long nor stepped to the millisecond",
+    ),
+    (
+        "refresh_is_throttled",
+        "it advances the clock 94 s in steps that must land on exact seconds (20, 35, 55, 94); on a real clock that is 94 s of waiting with no exactness",
+    ),
+    (
+        "absolute_lifetime_caps_the_session",
+        "it advances the clock 100 s and checks Max-Age to the second (50, then 1); same reason, on a real clock",
+    ),
+];
+
+/// [`session_tests!`] for a sesh-embassy target: every case but those of
+/// [`EMBASSY_LEFT_OUT`], a check that each case of the suite is either run
+/// or left out with its reason, and `idle_timeout_on_the_real_clock`
+/// ([`cases::idle_timeout_on_the_real_clock`]), which checks expiry on the
+/// target's real clock instead.
+#[macro_export]
+macro_rules! embassy_session_tests {
+    ($make:path) => {
+        $crate::embassy_session_tests!($make;
+            routes_are_served,
+            counter_counts_with_the_cookie,
+            set_cookie_has_the_default_attributes,
+            set_cookie_has_the_configured_attributes,
+            reading_is_lazy,
+            forged_tag_selects_no_session,
+            tampered_id_selects_no_session,
+            unsigned_id_selects_no_session,
+            unknown_signed_id_selects_no_session,
+            cookie_headers_are_scanned_strictly,
+            cookie_header_abuse_selects_nothing,
+            login_regenerates_the_id,
+            logout_removes_the_cookie_and_the_session,
+            csrf_token_is_bound_to_the_session,
+            concurrent_increments_are_not_lost,
+            key_rotation_resigns_then_retires,
+            data_over_the_limit_is_refused,
+        );
+    };
+    ($make:path; $($case:ident),+ $(,)?) => {
+        $crate::session_tests!($make; $($case),+);
+
+        #[test]
+        fn every_case_runs_or_is_left_out_with_a_reason() {
+            let mut listed: ::std::vec::Vec<&str> = [$(stringify!($case)),+]
+                .into_iter()
+                .chain($crate::http::EMBASSY_LEFT_OUT.iter().map(|(name, _)| *name))
+                .collect();
+            let mut known: ::std::vec::Vec<&str> =
+                $crate::http::cases::CASES.iter().map(|(name, _)| *name).collect();
+            listed.sort_unstable();
+            known.sort_unstable();
+            assert_eq!(listed, known, "cases run here plus cases left out");
+        }
+
+        #[test]
+        fn idle_timeout_on_the_real_clock() {
+            $crate::http::run_case(
+                "idle_timeout_on_the_real_clock",
+                $crate::http::Runtime::CurrentThread,
+                || $crate::http::cases::idle_timeout_on_the_real_clock($make),
+            );
+        }
     };
 }

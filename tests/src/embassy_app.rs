@@ -1,0 +1,358 @@
+//! The probe app for sesh-embassy: the routes of the HTTP suite
+//! (`sesh_tests::http::ROUTES`) as picoserve handlers on a sesh-embassy table,
+//! `no_std` with `alloc` (feature `embassy-app`). The host suite serves it on
+//! an in-process embassy-net stack (`http::embassy_probe`); the QEMU probe
+//! image (`tests/qemu-probe`) serves the very same code on the emulated
+//! board's LAN9118.
+//!
+//! sesh-embassy stores data in place (no encoding), so the data limit of the
+//! `ServerSpec` is enforced by the handlers: [`ProbeData::data_len`] is
+//! checked before anything is written, and data over the limit answers 413
+//! without storing. The blob can never exceed [`BLOB_CAPACITY`], so a spec
+//! with a larger limit behaves as if the limit were [`BLOB_CAPACITY`] for
+//! `/big`.
+
+use alloc::borrow::ToOwned;
+use alloc::string::{String, ToString};
+use core::convert::Infallible;
+
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use picoserve::ResponseSent;
+use picoserve::extract::{FromRef, FromRequestParts, State};
+use picoserve::io::Read;
+use picoserve::request::RequestParts;
+use picoserve::response::{Connection, IntoResponse, Response, ResponseWriter, StatusCode};
+use picoserve::routing::{PathRouter, get, post};
+use picoserve::{Router, Timeouts};
+use rand_core::TryCryptoRng;
+use serde::{Deserialize, Serialize};
+use sesh_embassy::{Session, SessionError, Sessions, WithSession};
+
+use crate::form::form_field;
+use crate::spec::{CSRF_HEADER, MAX_BIG_BYTES};
+
+/// Sessions the probe's table holds.
+pub const CAPACITY: usize = 16;
+/// The largest blob `/big` can store.
+pub const BLOB_CAPACITY: usize = 4096;
+/// The longest user name `/login` can store.
+pub const USER_CAPACITY: usize = 64;
+/// Largest request body `/login` reads (a form).
+const FORM_CAPACITY: usize = 1024;
+/// picoserve workers (one connection each).
+pub const WORKERS: usize = 4;
+/// The HTTP port.
+pub const PORT: u16 = 80;
+/// Per-worker HTTP buffer: the whole request head must fit, and the suite
+/// sends one with 64 KiB of cookie junk.
+pub const HTTP_BUFFER: usize = 80 * 1024;
+/// Per-worker TCP buffers.
+pub const TCP_BUFFER: usize = 8 * 1024;
+
+/// picoserve's settings: one request per connection, as the suite's client
+/// asks anyway (`Connection: close`).
+const SERVER_CONFIG: picoserve::Config = picoserve::Config::new(Timeouts {
+    start_read_request: embassy_time::Duration::from_secs(5),
+    persistent_start_read_request: embassy_time::Duration::from_secs(1),
+    read_request: embassy_time::Duration::from_secs(5),
+    write: embassy_time::Duration::from_secs(5),
+})
+.close_connection_after_response();
+
+/// The probe app's session data, in fixed-capacity fields.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeData {
+    /// `/count`'s counter.
+    pub count: u64,
+    /// The user `/login` stored.
+    pub user: Option<heapless::String<USER_CAPACITY>>,
+    /// `/big`'s blob.
+    pub blob: heapless::Vec<u8, BLOB_CAPACITY>,
+}
+
+impl ProbeData {
+    /// The size the probe counts against `ServerSpec::max_data_len`: 8 bytes
+    /// of counter plus the user's and the blob's bytes.
+    pub fn data_len(&self) -> usize {
+        8 + self.user.as_ref().map_or(0, |u| u.len()) + self.blob.len()
+    }
+}
+
+/// The probe's session table over the session RNG `R`.
+/// `CriticalSectionRawMutex`, because the host suite reads it
+/// (`stored_sessions`) from another thread.
+pub type ProbeSessions<R> = Sessions<CriticalSectionRawMutex, ProbeData, R, CAPACITY>;
+
+type ProbeSession<R> = Session<CriticalSectionRawMutex, ProbeData, R, CAPACITY>;
+
+/// The router's state: the leaked table and the data limit.
+pub struct ProbeState<R: 'static> {
+    /// The sessions.
+    pub sessions: &'static ProbeSessions<R>,
+    /// `ServerSpec::max_data_len`.
+    pub max_data_len: usize,
+}
+
+// Not derived: a derive would ask `R: Clone`, and only the reference is copied.
+impl<R> Clone for ProbeState<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for ProbeState<R> {}
+
+impl<R> FromRef<ProbeState<R>> for &'static ProbeSessions<R> {
+    fn from_ref(state: &ProbeState<R>) -> Self {
+        state.sessions
+    }
+}
+
+/// The data limit, as an extractor (`State<DataLimit>`).
+#[derive(Clone, Copy)]
+struct DataLimit(usize);
+
+impl<R> FromRef<ProbeState<R>> for DataLimit {
+    fn from_ref(state: &ProbeState<R>) -> Self {
+        DataLimit(state.max_data_len)
+    }
+}
+
+/// The raw query string, owned (picoserve handlers cannot borrow the request).
+struct RawQuery(Option<String>);
+
+impl<'r, S> FromRequestParts<'r, S> for RawQuery {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        _state: &'r S,
+        parts: &RequestParts<'r>,
+    ) -> Result<Self, Infallible> {
+        Ok(RawQuery(parts.query().map(|q| q.0.to_owned())))
+    }
+}
+
+/// The first `x-csrf-token` header, if it is UTF-8.
+struct CsrfHeader(Option<String>);
+
+impl<'r, S> FromRequestParts<'r, S> for CsrfHeader {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        _state: &'r S,
+        parts: &RequestParts<'r>,
+    ) -> Result<Self, Infallible> {
+        let value = parts.headers().get(CSRF_HEADER);
+        Ok(CsrfHeader(
+            value.and_then(|v| v.as_str().ok()).map(str::to_owned),
+        ))
+    }
+}
+
+/// What a handler answers, before the session adds its cookie.
+enum Reply {
+    Text(StatusCode, String),
+    Error(SessionError),
+}
+
+impl IntoResponse for Reply {
+    async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
+        self,
+        connection: Connection<'_, R>,
+        writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        match self {
+            Reply::Text(status, body) => {
+                let response = Response::new(status, body.as_str());
+                writer.write_response(connection, response).await
+            }
+            Reply::Error(error) => error.write_to(connection, writer).await,
+        }
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Reply {
+    Reply::Text(status, body.into())
+}
+
+fn ok(body: impl Into<String>) -> Reply {
+    text(StatusCode::OK, body)
+}
+
+fn over_the_limit() -> Reply {
+    text(StatusCode::PAYLOAD_TOO_LARGE, "session data over the limit")
+}
+
+fn or_error(reply: Result<Reply, SessionError>) -> Reply {
+    reply.unwrap_or_else(Reply::Error)
+}
+
+async fn count<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
+    let n = session
+        .update(|d| {
+            d.count = d.count.saturating_add(1);
+            d.count
+        })
+        .await;
+    let reply = or_error(n.map(|n| ok(n.to_string())));
+    session.respond(reply).await
+}
+
+async fn peek<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
+    let n = session.read(|d| d.count).await.unwrap_or(0);
+    session.respond(ok(n.to_string())).await
+}
+
+async fn login<R: TryCryptoRng>(
+    session: ProbeSession<R>,
+    RawQuery(query): RawQuery,
+    State(DataLimit(limit)): State<DataLimit>,
+    body: heapless::Vec<u8, FORM_CAPACITY>,
+) -> WithSession<Reply> {
+    let reply = or_error(log_in(&session, query, &body, limit).await);
+    session.respond(reply).await
+}
+
+async fn log_in<R: TryCryptoRng>(
+    session: &ProbeSession<R>,
+    query: Option<String>,
+    body: &[u8],
+    limit: usize,
+) -> Result<Reply, SessionError> {
+    let user = query
+        .and_then(|q| form_field(q.as_bytes(), "user"))
+        .or_else(|| form_field(body, "user"))
+        .filter(|u| !u.is_empty());
+    let Some(user) = user else {
+        return Ok(text(StatusCode::BAD_REQUEST, "field user is missing"));
+    };
+    let Ok(stored) = heapless::String::<USER_CAPACITY>::try_from(user.as_str()) else {
+        return Ok(over_the_limit());
+    };
+    let after = ProbeData {
+        user: Some(stored.clone()),
+        ..session.get().await.unwrap_or_default()
+    };
+    if after.data_len() > limit {
+        return Ok(over_the_limit());
+    }
+    session.regenerate().await?;
+    session.set_protected(true).await?;
+    session.update(|d| d.user = Some(stored)).await?;
+    Ok(ok(user))
+}
+
+async fn me<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
+    let user = session.read(|d| d.user.clone()).await.flatten();
+    let reply = match user {
+        Some(user) if session.is_protected().await => ok(user.as_str()),
+        _ => text(StatusCode::UNAUTHORIZED, "not logged in"),
+    };
+    session.respond(reply).await
+}
+
+async fn logout<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
+    session.destroy().await;
+    session.respond(ok("bye")).await
+}
+
+async fn csrf<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
+    let token = session.csrf_token().await;
+    let reply = or_error(token.map(|t| ok(t.as_str())));
+    session.respond(reply).await
+}
+
+async fn csrf_check<R: TryCryptoRng>(
+    session: ProbeSession<R>,
+    CsrfHeader(token): CsrfHeader,
+) -> WithSession<Reply> {
+    let valid = match token {
+        Some(t) => session.verify_csrf(&t).await,
+        None => false,
+    };
+    let reply = if valid {
+        ok("ok")
+    } else {
+        text(StatusCode::FORBIDDEN, "bad csrf token")
+    };
+    session.respond(reply).await
+}
+
+async fn big<R: TryCryptoRng>(
+    session: ProbeSession<R>,
+    RawQuery(query): RawQuery,
+    State(DataLimit(limit)): State<DataLimit>,
+) -> WithSession<Reply> {
+    let reply = or_error(store_blob(&session, query, limit).await);
+    session.respond(reply).await
+}
+
+async fn store_blob<R: TryCryptoRng>(
+    session: &ProbeSession<R>,
+    query: Option<String>,
+    limit: usize,
+) -> Result<Reply, SessionError> {
+    let n = query
+        .and_then(|q| form_field(q.as_bytes(), "bytes"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n <= MAX_BIG_BYTES);
+    let Some(n) = n else {
+        return Ok(text(StatusCode::BAD_REQUEST, "bytes=N, N at most 1 MiB"));
+    };
+    // The size with the new blob, over the limit or the blob's capacity:
+    // refused before anything is written, so no session starts either.
+    let fits = |d: &ProbeData| n <= BLOB_CAPACITY && d.data_len() - d.blob.len() + n <= limit;
+    let fits_now = session.read(fits).await;
+    if !fits_now.unwrap_or_else(|| fits(&ProbeData::default())) {
+        return Ok(over_the_limit());
+    }
+    // Checked again under the table's lock, in case another request grew
+    // the data in between.
+    let stored = session
+        .update(|d| {
+            if !fits(d) {
+                return false;
+            }
+            d.blob.clear();
+            d.blob.resize(n, 0xA5).is_ok()
+        })
+        .await?;
+    Ok(if stored {
+        ok(n.to_string())
+    } else {
+        over_the_limit()
+    })
+}
+
+/// The probe routes of `sesh_tests::http::ROUTES` over `state`. Each worker
+/// builds its own (naming the router's type for a `static` needs nightly).
+pub fn probe_router<R: TryCryptoRng + 'static>(state: ProbeState<R>) -> Router<impl PathRouter> {
+    Router::new()
+        .route("/count", get(count::<R>))
+        .route("/peek", get(peek::<R>))
+        .route("/login", post(login::<R>))
+        .route("/me", get(me::<R>))
+        .route("/logout", post(logout::<R>))
+        .route("/csrf", get(csrf::<R>))
+        .route("/csrf-check", post(csrf_check::<R>))
+        .route("/big", get(big::<R>))
+        .with_state(state)
+}
+
+/// One worker: serves the probe app on [`PORT`] of `stack`, one connection
+/// at a time, forever. Its buffers ([`HTTP_BUFFER`], 2 × [`TCP_BUFFER`]) are
+/// on the heap, so that a task of this future stays small.
+pub async fn serve<R: TryCryptoRng + 'static>(
+    id: usize,
+    stack: embassy_net::Stack<'_>,
+    state: ProbeState<R>,
+) -> ! {
+    let app = probe_router(state);
+    let mut tcp_rx = alloc::vec![0u8; TCP_BUFFER];
+    let mut tcp_tx = alloc::vec![0u8; TCP_BUFFER];
+    let mut http = alloc::vec![0u8; HTTP_BUFFER];
+    picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
+        .listen_and_serve(id, stack, PORT, &mut tcp_rx, &mut tcp_tx)
+        .await
+        .into_never()
+}

@@ -1,0 +1,256 @@
+//! Firmware images in QEMU for tests: the `mps2-an386` machine (Cortex-M4F)
+//! with its LAN9118 Ethernet on QEMU's user network, guest ports forwarded
+//! to loopback ports of the host, semihosting for the image's output, its
+//! command line and its flash file.
+//!
+//! [`QemuMachine`] is one running QEMU, killed and reaped on drop (printing
+//! what the image wrote when the test is failing). [`image`] builds an image
+//! crate once per test process (a no-op when `scripts/test.sh` built it
+//! already) and returns the ELF.
+// A machine that fails to start fails its #[test] by panicking, with its output.
+#![allow(clippy::panic, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::string::String;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+use std::{eprintln, format};
+
+/// How long an image may take from QEMU's start to the line it waits for
+/// (DHCP included).
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Builds the image crate in `crate_dir` (relative to the repository root)
+/// in release with `cargo build --locked` (the folder's `.cargo/config.toml`
+/// picks the target) and returns the ELF of binary `bin`, once per process
+/// and crate. Panics with cargo's output when the build fails: a missing
+/// image is a failure, never a skipped test.
+pub fn image(crate_dir: &str, bin: &str, target_dir: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Mutex::default);
+    let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(elf) = built.get(crate_dir) {
+        return elf.clone();
+    }
+    let root = repo_root();
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--locked", "--bin", bin])
+        .current_dir(root.join(crate_dir))
+        .output()
+        .unwrap_or_else(|e| panic!("cargo does not start in {crate_dir}: {e}"));
+    assert!(
+        output.status.success(),
+        "building {crate_dir} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let elf = root
+        .join(target_dir)
+        .join("thumbv7em-none-eabihf/release")
+        .join(bin);
+    assert!(elf.is_file(), "no image at {}", elf.display());
+    built.insert(crate_dir.into(), elf.clone());
+    elf
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// What the image wrote so far, and whether QEMU has exited.
+#[derive(Default)]
+struct Output {
+    lines: Vec<String>,
+    closed: bool,
+}
+
+/// One QEMU running an image; killed and reaped on drop.
+pub struct QemuMachine {
+    child: Child,
+    output: Arc<(Mutex<Output>, Condvar)>,
+    forwards: Vec<(u16, u16)>,
+    started: Instant,
+}
+
+impl QemuMachine {
+    /// Starts `elf` with `args` on its semihosting command line (after the
+    /// program name) and each `(guest, host)` TCP port pair forwarded from
+    /// `127.0.0.1:host`, in `dir` (the image's relative paths are there).
+    /// QEMU's stdout and stderr (the image's semihosting output included)
+    /// are collected line by line.
+    pub fn start(elf: &Path, dir: &Path, args: &[&str], forwards: &[(u16, u16)]) -> QemuMachine {
+        let mut semihosting = String::from("enable=on,target=native,arg=firmware");
+        for arg in args {
+            // QEMU's option syntax: a comma inside a value is written twice.
+            semihosting.push_str(",arg=");
+            semihosting.push_str(&arg.replace(',', ",,"));
+        }
+        let mut nic = String::from("user,model=lan9118");
+        for (guest, host) in forwards {
+            nic.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
+        }
+        let mut child = Command::new("qemu-system-arm")
+            .args(["-machine", "mps2-an386", "-nographic", "-monitor", "none"])
+            .args(["-semihosting-config", &semihosting])
+            .args(["-nic", &nic])
+            .arg("-kernel")
+            .arg(elf)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("qemu-system-arm does not start: {e}"));
+        let output: Arc<(Mutex<Output>, Condvar)> = Arc::default();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let readers = [
+            collect(stdout, output.clone()),
+            collect(stderr, output.clone()),
+        ];
+        let closer = output.clone();
+        thread::spawn(move || {
+            for reader in readers {
+                let _ = reader.join();
+            }
+            let (lock, changed) = &*closer;
+            lock.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+            changed.notify_all();
+        });
+        QemuMachine {
+            child,
+            output,
+            forwards: forwards.to_vec(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The host address forwarded to `guest_port`.
+    pub fn addr(&self, guest_port: u16) -> SocketAddr {
+        let host = self
+            .forwards
+            .iter()
+            .find(|(guest, _)| *guest == guest_port)
+            .map(|(_, host)| *host)
+            .unwrap_or_else(|| panic!("guest port {guest_port} is not forwarded"));
+        SocketAddr::from(([127, 0, 0, 1], host))
+    }
+
+    /// When QEMU was started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Waits until the image has written a line containing `needle` and
+    /// returns it; `None` when QEMU exits or `timeout` passes first.
+    pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let (lock, changed) = &*self.output;
+        let mut output = lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(line) = output.lines.iter().find(|l| l.contains(needle)) {
+                return Some(line.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if output.closed || left.is_zero() {
+                return None;
+            }
+            output = changed
+                .wait_timeout(output, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Like [`QemuMachine::wait_for_line`], but panics with the whole output
+    /// when the line does not come.
+    pub fn expect_line(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_for_line(needle, timeout).unwrap_or_else(|| {
+            panic!(
+                "the image did not print {needle:?} within {timeout:?}; its output:\n{}",
+                self.output_text()
+            )
+        })
+    }
+
+    /// Every line the image and QEMU wrote so far.
+    pub fn output_text(&self) -> String {
+        let (lock, _) = &*self.output;
+        lock.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lines
+            .join("\n")
+    }
+
+    /// `SIGKILL` to QEMU (the machine stops at once, as with a power cut),
+    /// and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `timeout` for QEMU to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Panics (with the output) unless QEMU still runs.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("QEMU exited ({status}); output:\n{}", self.output_text());
+        }
+    }
+}
+
+impl Drop for QemuMachine {
+    fn drop(&mut self) {
+        self.kill();
+        if thread::panicking() {
+            eprintln!("--- QEMU output ---\n{}", self.output_text());
+        }
+    }
+}
+
+/// Reads `from` line by line into `output` until it closes.
+fn collect(
+    from: impl Read + Send + 'static,
+    output: Arc<(Mutex<Output>, Condvar)>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            let (lock, changed) = &*output;
+            lock.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .lines
+                .push(line);
+            changed.notify_all();
+        }
+    })
+}

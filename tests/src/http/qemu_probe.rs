@@ -1,0 +1,170 @@
+//! The probe app for sesh-embassy as a real microcontroller image in QEMU:
+//! the [`TestServer`] that runs the HTTP suite against `tests/qemu-probe`.
+//!
+//! The image (`tests/qemu-probe`, built for thumbv7em-none-eabihf on the
+//! `mps2-an386` board crate) serves [`crate::embassy_app`], the code the
+//! host suite serves on an in-process stack, through the board's LAN9118
+//! driver, embassy-net with DHCP from QEMU's user network, the board's
+//! embassy-time driver and its semihosting-backed flash. The suite's client
+//! reaches it on a loopback port that QEMU forwards to the guest's port 80.
+//!
+//! The image reads its settings from its semihosting command line:
+//! `--spec HEX` ([`ServerSpec::to_hex`]) and `--flash FILE`. A second guest
+//! port, [`CONTROL_PORT`], answers the harness: `GET /stored` (sessions in the
+//! table) and `POST /shutdown` (writes the table's snapshot to flash, then
+//! ends QEMU with status 0).
+//!
+//! [`TestServer::restart`] is a real reboot: the image saves its snapshot and
+//! exits, and a new QEMU boots the image with the new spec over the same
+//! flash file, restoring the table from it. The clock is the emulator's real
+//! time, so [`TestServer::advance_clock`] waits in real time (the cases that
+//! move the clock far are left out, as on the host embassy run), and there
+//! is no store that could fail.
+
+use std::format;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::client::Request;
+use super::qemu::{BOOT_TIMEOUT, QemuMachine, free_port, image};
+use super::{ServerError, ServerSpec, TestServer};
+
+/// The guest port of the probe app.
+pub const HTTP_PORT: u16 = 80;
+/// The guest port of the harness's control routes.
+pub const CONTROL_PORT: u16 = 81;
+/// How long the image may take to save its snapshot and exit.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The probe image's ELF, built on first use.
+pub fn probe_image() -> PathBuf {
+    image("tests/qemu-probe", "qemu-probe", "tests/qemu-probe/target")
+}
+
+/// A probe image running in QEMU, with its flash file in a directory of its
+/// own (removed on drop).
+pub struct QemuServer {
+    machine: Option<QemuMachine>,
+    dir: PathBuf,
+}
+
+impl QemuServer {
+    /// Boots the probe image with `spec` over a new, erased flash file and
+    /// waits until it answers on both ports.
+    pub async fn start(spec: ServerSpec) -> Result<QemuServer, ServerError> {
+        let dir = std::env::temp_dir().join(format!(
+            "sesh-qemu-probe-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut server = QemuServer { machine: None, dir };
+        server.boot(&spec).await?;
+        Ok(server)
+    }
+
+    /// The running machine (for its output).
+    pub fn machine(&self) -> Option<&QemuMachine> {
+        self.machine.as_ref()
+    }
+
+    async fn boot(&mut self, spec: &ServerSpec) -> Result<(), ServerError> {
+        let elf = probe_image();
+        let hex = spec.to_hex();
+        let args = ["--spec", hex.as_str(), "--flash", "flash.bin"];
+        let forwards = [(HTTP_PORT, free_port()), (CONTROL_PORT, free_port())];
+        let machine = QemuMachine::start(&elf, &self.dir, &args, &forwards);
+        if machine
+            .wait_for_line("probe: serving", BOOT_TIMEOUT)
+            .is_none()
+        {
+            return Err(format!(
+                "the probe image did not come up; its output:\n{}",
+                machine.output_text()
+            )
+            .into());
+        }
+        let control = machine.addr(CONTROL_PORT);
+        self.machine = Some(machine);
+        // QEMU accepts on the host port before the guest listens: ask until
+        // the guest itself answers.
+        for _ in 0..200 {
+            if Request::get("/stored")
+                .send(control)
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Err("the probe image does not answer on its control port".into())
+    }
+
+    fn running(&self) -> Result<&QemuMachine, ServerError> {
+        self.machine
+            .as_ref()
+            .ok_or_else(|| "the probe image is not running".into())
+    }
+}
+
+impl TestServer for QemuServer {
+    fn addr(&self) -> SocketAddr {
+        self.machine
+            .as_ref()
+            .map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |m| m.addr(HTTP_PORT))
+    }
+
+    async fn stored_sessions(&self) -> Result<usize, ServerError> {
+        let control = self.running()?.addr(CONTROL_PORT);
+        let response = Request::get("/stored").send(control).await?;
+        if response.status != 200 {
+            return Err(format!("/stored answered {}", response.status).into());
+        }
+        Ok(response.text().trim().parse()?)
+    }
+
+    fn set_store_failing(&self, _failing: bool) {
+        // sesh-embassy has no store: the cases that need one are left out.
+    }
+
+    async fn advance_clock(&self, by: core::time::Duration) {
+        // The emulator's clock is the host's real time.
+        tokio::time::sleep(by).await;
+    }
+
+    async fn restart(&mut self, spec: ServerSpec) -> Result<(), ServerError> {
+        let control = self.running()?.addr(CONTROL_PORT);
+        let response = Request::post("/shutdown").send(control).await?;
+        if response.status != 200 {
+            return Err(format!("/shutdown answered {}", response.status).into());
+        }
+        let mut machine = self.machine.take().ok_or("not running")?;
+        match machine.wait_exit(SHUTDOWN_TIMEOUT) {
+            Some(status) if status.success() => {}
+            other => {
+                return Err(format!(
+                    "the probe image did not shut down cleanly ({other:?}); output:\n{}",
+                    machine.output_text()
+                )
+                .into());
+            }
+        }
+        drop(machine);
+        self.boot(&spec).await
+    }
+
+    async fn stop(mut self) {
+        if let Some(mut machine) = self.machine.take() {
+            machine.kill();
+        }
+    }
+}
+
+impl Drop for QemuServer {
+    fn drop(&mut self) {
+        drop(self.machine.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
