@@ -14,6 +14,12 @@ use crate::id::{EncodedId, ParseIdError, SessionId};
 const ID_LABEL: &[u8] = b"sesh/id/v1";
 const CSRF_LABEL: &[u8] = b"sesh/csrf/v1";
 const LOG_LABEL: &[u8] = b"sesh/log/v1";
+/// Derives the key that seals snapshots from a signing key, so that a
+/// snapshot's seal and a cookie's tag are never made with the same key.
+const SNAPSHOT_LABEL: &[u8] = b"sesh/snapshot/v1";
+
+/// Length of a snapshot seal: HMAC-SHA256 truncated to 128 bits, as cookie tags.
+pub(crate) const SEAL_LEN: usize = 16;
 
 /// Shortest secret [`Key::new`] accepts, in bytes.
 ///
@@ -141,17 +147,43 @@ impl Key {
         } else {
             key.iter_mut().zip(secret).for_each(|(k, s)| *k = *s);
         }
+        Ok(Key::from_block(&key))
+    }
+
+    /// The pad states of a key already padded to one block.
+    fn from_block(key: &[u8; BLOCK]) -> Key {
         let pad = |byte: u8| {
-            let mut block = key;
+            let mut block = *key;
             block.iter_mut().for_each(|b| *b ^= byte);
             let mut state = SHA256_IV;
             sha2::block_api::compress256(&mut state, &[block]);
             state
         };
-        Ok(Key {
+        Key {
             inner: pad(0x36),
             outer: pad(0x5c),
-        })
+        }
+    }
+
+    /// The key HMAC(self, `label`): a separate key for another purpose, so
+    /// that no tag made for one purpose is ever valid for another.
+    fn derive(&self, label: &[u8]) -> Key {
+        let mut key = [0u8; BLOCK];
+        key.iter_mut()
+            .zip(self.mac(&[label]))
+            .for_each(|(k, d)| *k = d);
+        Key::from_block(&key)
+    }
+
+    /// A running HMAC-SHA256 under this key, for messages of any length.
+    fn stream(&self) -> MacStream {
+        MacStream {
+            state: self.inner,
+            outer: self.outer,
+            block: [0; BLOCK],
+            filled: 0,
+            total: 0,
+        }
     }
 
     /// HMAC-SHA256 of the concatenated `parts` (one block's worth at most).
@@ -176,6 +208,101 @@ impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Key(..)")
     }
+}
+
+/// HMAC-SHA256 over a message fed in pieces, from a key's pad states
+/// (snapshots are longer than the one block [`Key::mac`] takes).
+struct MacStream {
+    state: [u32; 8],
+    outer: [u32; 8],
+    block: [u8; BLOCK],
+    /// Bytes waiting in `block`.
+    filled: usize,
+    /// Message bytes fed so far.
+    total: u64,
+}
+
+impl MacStream {
+    fn update(&mut self, mut bytes: &[u8]) {
+        self.total = self
+            .total
+            .wrapping_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+        while !bytes.is_empty() {
+            let free = self.block.get_mut(self.filled..).unwrap_or_default();
+            let n = free.len().min(bytes.len());
+            let (now, rest) = bytes.split_at(n);
+            free.iter_mut().zip(now).for_each(|(b, d)| *b = *d);
+            self.filled = self.filled.saturating_add(n);
+            bytes = rest;
+            if self.filled == BLOCK {
+                sha2::block_api::compress256(&mut self.state, &[self.block]);
+                self.filled = 0;
+            }
+        }
+    }
+
+    fn finalize(mut self) -> [u8; 32] {
+        // SHA-256 padding; the length counts the key block hashed first.
+        let bits = self
+            .total
+            .wrapping_add(BLOCK as u64)
+            .wrapping_mul(8)
+            .to_be_bytes();
+        let mut tail = [0u8; 1 + BLOCK + 8];
+        let zeros = (BLOCK - 9).wrapping_sub(self.filled) % BLOCK;
+        if let Some(marker) = tail.first_mut() {
+            *marker = 0x80;
+        }
+        let len_at = 1usize.saturating_add(zeros);
+        tail.iter_mut()
+            .skip(len_at)
+            .zip(bits)
+            .for_each(|(t, b)| *t = b);
+        self.update_blocks_only(tail.get(..len_at.saturating_add(8)).unwrap_or_default());
+        let inner = state_bytes(&self.state);
+        let mut outer = self.outer;
+        compress_final(&mut outer, &[&inner]);
+        state_bytes(&outer)
+    }
+
+    /// `update` without counting the bytes: for the padding.
+    fn update_blocks_only(&mut self, bytes: &[u8]) {
+        let total = self.total;
+        self.update(bytes);
+        self.total = total;
+    }
+}
+
+/// A snapshot seal made with the ring's signing key (none for an empty
+/// ring): HMAC-SHA256, truncated to [`SEAL_LEN`], under a key derived from
+/// the signing key for snapshots only.
+pub(crate) fn seal<const K: usize>(keys: &KeyRing<K>, message: &[u8]) -> Option<[u8; SEAL_LEN]> {
+    let key = keys.current()?.derive(SNAPSHOT_LABEL);
+    let mut mac = key.stream();
+    mac.update(message);
+    Some(truncate(&mac.finalize()))
+}
+
+/// Whether some key of the ring sealed `message` with `presented`. Every
+/// key is tried and compared in constant time, as cookie tags are.
+pub(crate) fn seal_matches<const K: usize>(
+    keys: &KeyRing<K>,
+    message: &[u8],
+    presented: &[u8; SEAL_LEN],
+) -> bool {
+    let mut found = Choice::from(0);
+    for key in keys.keys.iter() {
+        let mut mac = key.derive(SNAPSHOT_LABEL).stream();
+        mac.update(message);
+        found |= truncate(&mac.finalize()).ct_eq(presented);
+    }
+    bool::from(found)
+}
+
+fn truncate(full: &[u8; 32]) -> [u8; SEAL_LEN] {
+    let mut out = [0u8; SEAL_LEN];
+    out.iter_mut().zip(full.iter()).for_each(|(o, b)| *o = *b);
+    out
 }
 
 /// Signing keys, newest first: the first key signs, every key verifies.
@@ -650,6 +777,78 @@ mod tests {
                 proptest::prop_assert_eq!(&key.tag(label, &id)[..], &full[..16]);
             }
         }
+    }
+
+    proptest::proptest! {
+        /// The streamed HMAC of a snapshot seal, under the derived key, is
+        /// HMAC-SHA256(HMAC-SHA256(secret, label), message) for messages of
+        /// any length (padding across block boundaries included).
+        #[test]
+        fn seals_match_the_hmac_crate(
+            secret in proptest::collection::vec(proptest::prelude::any::<u8>(), 32..100),
+            message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            split in 0usize..300,
+        ) {
+            let key = Key::new(&secret).unwrap();
+            let mut derive = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).unwrap();
+            derive.update(SNAPSHOT_LABEL);
+            let derived = derive.finalize().into_bytes();
+            let mut reference = <Hmac<Sha256> as KeyInit>::new_from_slice(&derived).unwrap();
+            reference.update(&message);
+            let full = reference.finalize().into_bytes();
+            // Fed in two pieces, split anywhere.
+            let (a, b) = message.split_at(split.min(message.len()));
+            let mut mac = key.derive(SNAPSHOT_LABEL).stream();
+            mac.update(a);
+            mac.update(b);
+            proptest::prop_assert_eq!(&mac.finalize()[..], &full[..]);
+            let ring = KeyRing::<1>::new(key);
+            let sealed = seal(&ring, &message).unwrap();
+            proptest::prop_assert_eq!(&sealed[..], &full[..SEAL_LEN]);
+            proptest::prop_assert!(seal_matches(&ring, &message, &sealed));
+        }
+    }
+
+    #[test]
+    fn every_length_around_the_block_boundaries_streams_right() {
+        let secret = [0x5a; 40];
+        for len in 0..200usize {
+            let message: std::vec::Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut reference = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).unwrap();
+            reference.update(&message);
+            let mut mac = Key::new(&secret).unwrap().stream();
+            for byte in &message {
+                mac.update(core::slice::from_ref(byte));
+            }
+            assert_eq!(
+                &mac.finalize()[..],
+                &reference.finalize().into_bytes()[..],
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_seal_verifies_under_any_key_of_the_ring_and_no_other() {
+        let old = KeyRing::<2>::new(Key::new(&[1; 32]).unwrap());
+        let sealed = seal(&old, b"snapshot").unwrap();
+        let mut rotated = old.clone();
+        rotated.rotate(Key::new(&[2; 32]).unwrap());
+        assert!(seal_matches(&rotated, b"snapshot", &sealed));
+        assert_ne!(seal(&rotated, b"snapshot"), Some(sealed));
+        assert!(!seal_matches(&rotated, b"snapshoT", &sealed));
+        let other = KeyRing::<1>::new(Key::new(&[3; 32]).unwrap());
+        assert!(!seal_matches(&other, b"snapshot", &sealed));
+        // A seal is not a cookie tag: the keys differ.
+        let id = SessionId::from_bytes([4; 16]);
+        assert_ne!(
+            &seal(&old, id.as_bytes()).unwrap()[..],
+            &Key::new(&[1; 32]).unwrap().mac(&[id.as_bytes()])[..SEAL_LEN]
+        );
+        assert_eq!(
+            seal(&KeyRing::<0>::new(Key::new(&[1; 32]).unwrap()), b"x"),
+            None
+        );
     }
 
     use super::*;

@@ -19,7 +19,7 @@ pub use fixed::FixedSlots;
 #[cfg(feature = "alloc")]
 pub use map::{IdHasher, MapSlots};
 pub use slots::{Entry, Slots};
-pub use snapshot::{RestoreError, SNAPSHOT_VERSION, SnapshotError};
+pub use snapshot::{RestoreError, SEALED_SNAPSHOT_VERSION, SNAPSHOT_VERSION, SnapshotError};
 
 use crate::expiry::{Deadlines, ExpiryPolicy};
 use crate::record::SessionRecord;

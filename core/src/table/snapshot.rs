@@ -1,15 +1,23 @@
-//! Whole-table snapshots: header, records, CRC.
+//! Whole-table snapshots: header, records, seal, CRC.
 //!
 //! Layout (little-endian):
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 4 | magic `SESH` |
-//! | 1 | snapshot format version ([`SNAPSHOT_VERSION`]) |
+//! | 1 | snapshot format version: [`SNAPSHOT_VERSION`] (plain) or [`SEALED_SNAPSHOT_VERSION`] |
 //! | 8 | `saved_at`, the caller's clock when written |
 //! | 4 | session count |
 //! | … | per session: 16 id bytes, then a [`SessionRecord`] |
+//! | 16 | sealed snapshots only: the seal, HMAC-SHA256 (truncated) of everything before it |
 //! | 4 | CRC-32 (IEEE) of everything before it |
+//!
+//! The CRC catches damage (a worn flash cell, a write cut short); anyone
+//! can recompute it. The seal catches deliberate change: it is keyed with
+//! a key derived from the signing key ("sesh/snapshot/v1"), so someone who
+//! can write the flash but does not hold the key can neither edit a
+//! session, nor move a record to another id (say, a logged-in session's
+//! record to an id they hold a cookie for), nor forge a snapshot.
 
 use core::fmt;
 
@@ -32,8 +40,14 @@ const MAGIC: [u8; 4] = *b"SESH";
 /// assert_eq!((&buf[..4], buf[4]), (&b"SESH"[..], SNAPSHOT_VERSION));
 /// ```
 pub const SNAPSHOT_VERSION: u8 = 1;
+/// The format version of sealed snapshots
+/// ([`Table::write_sealed_snapshot`]): the plain layout with a seal before
+/// the CRC.
+pub const SEALED_SNAPSHOT_VERSION: u8 = 2;
 const HEADER_LEN: usize = 4 + 1 + 8 + 4;
 const CRC_LEN: usize = 4;
+#[cfg(feature = "signed")]
+const SEAL_LEN: usize = crate::signing::SEAL_LEN;
 
 /// Why a snapshot could not be written.
 ///
@@ -53,6 +67,8 @@ pub enum SnapshotError {
     BufferTooSmall,
     /// A session's data could not be serialized.
     Serialize,
+    /// A sealed snapshot needs a key, and the key ring holds none.
+    NoKey,
 }
 
 impl fmt::Display for SnapshotError {
@@ -60,6 +76,7 @@ impl fmt::Display for SnapshotError {
         f.write_str(match self {
             SnapshotError::BufferTooSmall => "the buffer is too small for the snapshot",
             SnapshotError::Serialize => "a session's data could not be serialized",
+            SnapshotError::NoKey => "the key ring is empty: nothing to seal the snapshot with",
         })
     }
 }
@@ -95,10 +112,20 @@ pub enum RestoreError {
     Truncated,
     /// Not a sesh snapshot.
     BadMagic,
-    /// Written by a newer (or unknown) format version.
+    /// Written by a newer (or unknown) format version, or a sealed snapshot
+    /// given to [`Table::restore_snapshot`] (restore it with
+    /// [`Table::restore_sealed_snapshot`]).
     UnsupportedVersion(u8),
     /// The CRC does not match: the bytes were damaged.
     Checksum,
+    /// A plain snapshot (from [`Table::write_snapshot`], or written before
+    /// sesh sealed snapshots) where a sealed one is required: refused,
+    /// since anyone who can write the storage can make one.
+    Unsealed,
+    /// The seal does not verify: the snapshot was changed after it was
+    /// sealed (a record edited or moved to another id, with the CRC made
+    /// again), or sealed with a key that is not in the ring.
+    BadSeal,
     /// A record does not decode.
     Record(DecodeError),
     /// More sessions than the table holds.
@@ -117,6 +144,12 @@ impl fmt::Display for RestoreError {
             RestoreError::BadMagic => f.write_str("not a sesh snapshot"),
             RestoreError::UnsupportedVersion(v) => write!(f, "unsupported snapshot version {v}"),
             RestoreError::Checksum => f.write_str("the snapshot's checksum does not match"),
+            RestoreError::Unsealed => {
+                f.write_str("the snapshot is not sealed (written without a key): refused")
+            }
+            RestoreError::BadSeal => f.write_str(
+                "the snapshot's seal does not verify: it was changed, or sealed with another key",
+            ),
             RestoreError::Record(e) => write!(f, "a snapshot record is bad: {e}"),
             RestoreError::TooMany => f.write_str("the snapshot holds more sessions than the table"),
             RestoreError::Duplicate => f.write_str("the snapshot holds one id twice"),
@@ -169,7 +202,26 @@ struct Checked<'b> {
     records: &'b [u8],
 }
 
-fn check(bytes: &[u8]) -> Result<Checked<'_>, RestoreError> {
+/// Which snapshots a restore accepts.
+#[derive(Clone, Copy)]
+enum Accept<'k, const K: usize> {
+    /// Plain snapshots only ([`SNAPSHOT_VERSION`]).
+    Plain,
+    /// Sealed snapshots only, sealed by a key of this ring.
+    #[cfg(feature = "signed")]
+    Sealed(&'k crate::signing::KeyRing<K>),
+    #[cfg(not(feature = "signed"))]
+    #[allow(dead_code)] // only the signed build seals
+    Sealed(core::marker::PhantomData<&'k ()>),
+}
+
+/// Checks the header, the CRC and (for a sealed snapshot) the seal, in
+/// that order: damage reads as damage (`Checksum`), and only an intact
+/// snapshot can fail its seal.
+fn check<'b, const K: usize>(
+    bytes: &'b [u8],
+    accept: Accept<'_, K>,
+) -> Result<Checked<'b>, RestoreError> {
     let body_len = bytes
         .len()
         .checked_sub(CRC_LEN)
@@ -185,12 +237,26 @@ fn check(bytes: &[u8]) -> Result<Checked<'_>, RestoreError> {
         return Err(RestoreError::BadMagic);
     }
     let [version] = take::<1>(&mut cursor)?;
-    if version != SNAPSHOT_VERSION {
-        return Err(RestoreError::UnsupportedVersion(version));
+    match (version, accept) {
+        (SNAPSHOT_VERSION, Accept::Plain) | (SEALED_SNAPSHOT_VERSION, Accept::Sealed(_)) => {}
+        (SNAPSHOT_VERSION, Accept::Sealed(_)) => return Err(RestoreError::Unsealed),
+        _ => return Err(RestoreError::UnsupportedVersion(version)),
     }
     let stored_crc = u32::from_le_bytes(crc.try_into().map_err(|_| RestoreError::Truncated)?);
     if crc32(0, body) != stored_crc {
         return Err(RestoreError::Checksum);
+    }
+    #[cfg(feature = "signed")]
+    if let Accept::Sealed(keys) = accept {
+        let (sealed, seal) = cursor
+            .split_last_chunk::<SEAL_LEN>()
+            .ok_or(RestoreError::Truncated)?;
+        let signed_len = body.len().saturating_sub(SEAL_LEN);
+        let message = body.get(..signed_len).ok_or(RestoreError::Truncated)?;
+        if !crate::signing::seal_matches(keys, message, seal) {
+            return Err(RestoreError::BadSeal);
+        }
+        cursor = sealed;
     }
     let saved_at = Instant::from_millis(u64::from_le_bytes(take::<8>(&mut cursor)?));
     let count = u32::from_le_bytes(take::<4>(&mut cursor)?);
@@ -235,7 +301,75 @@ impl<S: Slots> Table<S> {
     /// after_reboot.restore_snapshot(&buf[..len], Instant::ZERO).unwrap();
     /// assert_eq!(after_reboot.peek(&id, Instant::ZERO), Some(&42));
     /// ```
+    ///
+    /// ⚠️ A plain snapshot is checked for damage (CRC), not for tampering:
+    /// anyone who can write where it is kept can edit it, or move a
+    /// logged-in session's record to an id of their own. To persist
+    /// sessions, use [`write_sealed_snapshot`](Self::write_sealed_snapshot).
     pub fn write_snapshot(&self, buf: &mut [u8], now: Instant) -> Result<usize, SnapshotError>
+    where
+        S::Data: Serialize,
+    {
+        let mut w = self.write_records(buf, now, SNAPSHOT_VERSION)?;
+        let crc = crc32(0, w.buf.get(..w.at).unwrap_or_default());
+        w.put(&crc.to_le_bytes())?;
+        Ok(w.at)
+    }
+
+    /// Writes every live session into `buf` as a sealed snapshot; returns
+    /// the bytes used (16 more than [`write_snapshot`](Self::write_snapshot)).
+    ///
+    /// The seal is an HMAC of the whole snapshot under a key derived from
+    /// the ring's signing key, so [`restore_sealed_snapshot`](Self::restore_sealed_snapshot)
+    /// refuses a snapshot edited, rearranged or made without that key.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::signing::{Key, KeyRing};
+    /// use sesh::{table::RestoreError, Instant, SessionTable};
+    /// let keys = KeyRing::<2>::new(Key::new(&[7; 32])?);
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 42)?;
+    /// let mut buf = [0u8; 256];
+    /// let len = table.write_sealed_snapshot(&mut buf, Instant::ZERO, &keys)?;
+    ///
+    /// let mut after_reboot = SessionTable::<u32, 4>::new();
+    /// after_reboot.restore_sealed_snapshot(&buf[..len], Instant::ZERO, &keys)?;
+    /// assert_eq!(after_reboot.peek(&id, Instant::ZERO), Some(&42));
+    ///
+    /// // Another key (someone who can write the flash, without the secret):
+    /// let theirs = KeyRing::<1>::new(Key::new(&[8; 32])?);
+    /// let mut refused = SessionTable::<u32, 4>::new();
+    /// let err = refused.restore_sealed_snapshot(&buf[..len], Instant::ZERO, &theirs);
+    /// assert_eq!(err, Err(RestoreError::BadSeal));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    #[cfg(feature = "signed")]
+    pub fn write_sealed_snapshot<const K: usize>(
+        &self,
+        buf: &mut [u8],
+        now: Instant,
+        keys: &crate::signing::KeyRing<K>,
+    ) -> Result<usize, SnapshotError>
+    where
+        S::Data: Serialize,
+    {
+        let mut w = self.write_records(buf, now, SEALED_SNAPSHOT_VERSION)?;
+        let seal = crate::signing::seal(keys, w.buf.get(..w.at).unwrap_or_default())
+            .ok_or(SnapshotError::NoKey)?;
+        w.put(&seal)?;
+        let crc = crc32(0, w.buf.get(..w.at).unwrap_or_default());
+        w.put(&crc.to_le_bytes())?;
+        Ok(w.at)
+    }
+
+    /// The header and the records, for either format.
+    fn write_records<'b>(
+        &self,
+        buf: &'b mut [u8],
+        now: Instant,
+        version: u8,
+    ) -> Result<Writer<'b>, SnapshotError>
     where
         S::Data: Serialize,
     {
@@ -247,7 +381,7 @@ impl<S: Slots> Table<S> {
         let count = u32::try_from(live().count()).map_err(|_| SnapshotError::BufferTooSmall)?;
         let mut w = Writer { buf, at: 0 };
         w.put(&MAGIC)?;
-        w.put(&[SNAPSHOT_VERSION])?;
+        w.put(&[version])?;
         w.put(&now.as_millis().to_le_bytes())?;
         w.put(&count.to_le_bytes())?;
         for entry in live() {
@@ -262,9 +396,7 @@ impl<S: Slots> Table<S> {
                 w.at.checked_add(used)
                     .ok_or(SnapshotError::BufferTooSmall)?;
         }
-        let crc = crc32(0, w.buf.get(..w.at).unwrap_or_default());
-        w.put(&crc.to_le_bytes())?;
-        Ok(w.at)
+        Ok(w)
     }
 
     /// Restores a snapshot into this empty table; returns the sessions restored.
@@ -294,14 +426,67 @@ impl<S: Slots> Table<S> {
     /// assert_eq!(restored.restore_snapshot(&buf[..len], Instant::ZERO), Ok(1));
     /// assert_eq!(restored.next_expiry(), Some(Instant::ZERO + Duration::from_mins(29)));
     /// ```
+    ///
+    /// ⚠️ This reads plain snapshots, which prove nothing about who wrote
+    /// them; a device restores with
+    /// [`restore_sealed_snapshot`](Self::restore_sealed_snapshot).
     pub fn restore_snapshot(&mut self, bytes: &[u8], now: Instant) -> Result<usize, RestoreError>
+    where
+        S::Data: DeserializeOwned,
+    {
+        self.restore_checked(bytes, now, Accept::<0>::Plain)
+    }
+
+    /// Restores a sealed snapshot ([`write_sealed_snapshot`](Self::write_sealed_snapshot))
+    /// into this empty table; returns the sessions restored.
+    ///
+    /// As [`restore_snapshot`](Self::restore_snapshot) (the reboot rule, all
+    /// or nothing), and the seal must verify under a key of `keys` (any of
+    /// them, so a snapshot written before a key rotation still restores):
+    /// a snapshot changed after it was sealed, or sealed with another key,
+    /// is [`RestoreError::BadSeal`], and a plain one
+    /// [`RestoreError::Unsealed`]. The table stays empty in every case.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::signing::{Key, KeyRing};
+    /// use sesh::{table::RestoreError, Instant, SessionTable};
+    /// let keys = KeyRing::<2>::new(Key::new(&[7; 32])?);
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// table.create(&mut rng, Instant::ZERO, 42)?;
+    /// let mut buf = [0u8; 256];
+    /// let len = table.write_snapshot(&mut buf, Instant::ZERO)?;
+    /// let mut restored = SessionTable::<u32, 4>::new();
+    /// let err = restored.restore_sealed_snapshot(&buf[..len], Instant::ZERO, &keys);
+    /// assert_eq!(err, Err(RestoreError::Unsealed));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    #[cfg(feature = "signed")]
+    pub fn restore_sealed_snapshot<const K: usize>(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        keys: &crate::signing::KeyRing<K>,
+    ) -> Result<usize, RestoreError>
+    where
+        S::Data: DeserializeOwned,
+    {
+        self.restore_checked(bytes, now, Accept::Sealed(keys))
+    }
+
+    fn restore_checked<const K: usize>(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        accept: Accept<'_, K>,
+    ) -> Result<usize, RestoreError>
     where
         S::Data: DeserializeOwned,
     {
         if !self.is_empty() {
             return Err(RestoreError::NotEmpty);
         }
-        let checked = check(bytes)?;
+        let checked = check(bytes, accept)?;
         let fits = usize::try_from(checked.count).is_ok_and(|n| n <= self.capacity());
         if !fits {
             return Err(RestoreError::TooMany);
@@ -336,5 +521,167 @@ impl<S: Slots> Table<S> {
     fn abandon(&mut self, error: RestoreError) -> Result<usize, RestoreError> {
         self.clear();
         Err(error)
+    }
+}
+
+#[cfg(all(test, feature = "signed"))]
+mod tests {
+    use super::*;
+    use crate::SessionTable;
+    use crate::signing::{Key, KeyRing};
+    use crate::test_rng::CountingRng;
+
+    type Small = SessionTable<u32, 4>;
+
+    fn protected(t: &Small, id: &SessionId) -> bool {
+        t.iter().any(|(i, r)| i == *id && r.protected)
+    }
+
+    fn keys() -> KeyRing<2> {
+        KeyRing::new(Key::new(&[7; 32]).unwrap())
+    }
+
+    /// Two sessions, the first protected; their ids.
+    fn table() -> (Small, SessionId, SessionId) {
+        let mut rng = CountingRng::default();
+        let mut t = Small::new();
+        let (admin, _) = t.create(&mut rng, Instant::ZERO, 1).unwrap();
+        t.set_protected(&admin, Instant::ZERO, true).unwrap();
+        let (guest, _) = t.create(&mut rng, Instant::ZERO, 2).unwrap();
+        (t, admin, guest)
+    }
+
+    fn sealed(t: &Small) -> std::vec::Vec<u8> {
+        let mut buf = [0u8; 256];
+        let len = t
+            .write_sealed_snapshot(&mut buf, Instant::ZERO, &keys())
+            .unwrap();
+        buf[..len].to_vec()
+    }
+
+    /// Writes the CRC again after an edit, as an attacker can.
+    fn fix_crc(bytes: &mut [u8]) {
+        let body = bytes.len() - CRC_LEN;
+        let crc = crc32(0, &bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    fn restore(bytes: &[u8]) -> (Result<usize, RestoreError>, Small) {
+        let mut t = Small::new();
+        let outcome = t.restore_sealed_snapshot(bytes, Instant::ZERO, &keys());
+        (outcome, t)
+    }
+
+    #[test]
+    fn a_sealed_snapshot_round_trips_and_is_sixteen_bytes_longer() {
+        let (t, admin, guest) = table();
+        let bytes = sealed(&t);
+        let mut plain = [0u8; 256];
+        let plain_len = t.write_snapshot(&mut plain, Instant::ZERO).unwrap();
+        assert_eq!(bytes.len(), plain_len + SEAL_LEN);
+        assert_eq!(bytes[4], SEALED_SNAPSHOT_VERSION);
+        let (outcome, restored) = restore(&bytes);
+        assert_eq!(outcome, Ok(2));
+        assert_eq!(restored.peek(&admin, Instant::ZERO), Some(&1));
+        assert_eq!(restored.peek(&guest, Instant::ZERO), Some(&2));
+        assert!(protected(&restored, &admin));
+        // A rotated ring still reads it; a plain restore refuses it.
+        let mut rotated = keys();
+        rotated.rotate(Key::new(&[8; 32]).unwrap());
+        let mut again = Small::new();
+        assert_eq!(
+            again.restore_sealed_snapshot(&bytes, Instant::ZERO, &rotated),
+            Ok(2)
+        );
+        let mut plain_reader = Small::new();
+        assert_eq!(
+            plain_reader.restore_snapshot(&bytes, Instant::ZERO),
+            Err(RestoreError::UnsupportedVersion(SEALED_SNAPSHOT_VERSION))
+        );
+    }
+
+    #[test]
+    fn a_record_moved_to_another_id_is_refused() {
+        let (t, admin, guest) = table();
+        let mut bytes = sealed(&t);
+        // Swap the two ids: the admin's record now sits under the guest's id.
+        let at = |id: &SessionId, bytes: &[u8]| {
+            bytes.windows(16).position(|w| w == id.as_bytes()).unwrap()
+        };
+        let (a, g) = (at(&admin, &bytes), at(&guest, &bytes));
+        bytes[a..a + 16].copy_from_slice(guest.as_bytes());
+        bytes[g..g + 16].copy_from_slice(admin.as_bytes());
+        fix_crc(&mut bytes);
+        let (outcome, restored) = restore(&bytes);
+        assert_eq!(outcome, Err(RestoreError::BadSeal));
+        assert!(restored.is_empty());
+        // The same edit without a seal check would have made the guest admin.
+        let mut plain = Small::new();
+        bytes[4] = SNAPSHOT_VERSION;
+        let unsealed_len = bytes.len() - SEAL_LEN;
+        let mut unsealed = bytes[..unsealed_len - CRC_LEN].to_vec();
+        unsealed.extend_from_slice(&[0; CRC_LEN]);
+        fix_crc(&mut unsealed);
+        assert_eq!(plain.restore_snapshot(&unsealed, Instant::ZERO), Ok(2));
+        assert!(protected(&plain, &guest));
+    }
+
+    #[test]
+    fn any_edit_with_a_fixed_crc_is_refused_and_damage_is_a_checksum_error() {
+        let (t, _, _) = table();
+        let bytes = sealed(&t);
+        for at in 0..bytes.len() - CRC_LEN {
+            let mut edited = bytes.clone();
+            edited[at] ^= 0x01;
+            let (damaged, restored) = restore(&edited);
+            assert!(damaged.is_err(), "byte {at}");
+            assert!(restored.is_empty(), "byte {at}");
+            fix_crc(&mut edited);
+            let (forged, restored) = restore(&edited);
+            assert!(
+                matches!(
+                    forged,
+                    Err(RestoreError::BadSeal
+                        | RestoreError::BadMagic
+                        | RestoreError::Unsealed
+                        | RestoreError::UnsupportedVersion(_))
+                ),
+                "byte {at}: {forged:?}"
+            );
+            assert!(restored.is_empty(), "byte {at}");
+            if at > 4 {
+                assert_eq!(forged, Err(RestoreError::BadSeal), "byte {at}");
+            }
+        }
+        let mut damaged = bytes.clone();
+        damaged[20] ^= 0x01;
+        assert_eq!(restore(&damaged).0, Err(RestoreError::Checksum));
+    }
+
+    #[test]
+    fn plain_snapshots_other_keys_and_empty_rings_are_refused() {
+        let (t, _, _) = table();
+        let mut buf = [0u8; 256];
+        let len = t.write_snapshot(&mut buf, Instant::ZERO).unwrap();
+        assert_eq!(restore(&buf[..len]).0, Err(RestoreError::Unsealed));
+        let theirs = KeyRing::<1>::new(Key::new(&[9; 32]).unwrap());
+        let len = t
+            .write_sealed_snapshot(&mut buf, Instant::ZERO, &theirs)
+            .unwrap();
+        assert_eq!(restore(&buf[..len]).0, Err(RestoreError::BadSeal));
+        let empty = KeyRing::<0>::new(Key::new(&[9; 32]).unwrap());
+        assert_eq!(
+            t.write_sealed_snapshot(&mut buf, Instant::ZERO, &empty),
+            Err(SnapshotError::NoKey)
+        );
+        // An empty ring verifies nothing.
+        let len = t
+            .write_sealed_snapshot(&mut buf, Instant::ZERO, &keys())
+            .unwrap();
+        let mut fresh = Small::new();
+        assert_eq!(
+            fresh.restore_sealed_snapshot(&buf[..len], Instant::ZERO, &empty),
+            Err(RestoreError::BadSeal)
+        );
     }
 }
