@@ -15,7 +15,9 @@
 //! time driver here. `boot` does what it does with an explicit `now`: it
 //! reads the one sequential-storage map item under key `0u8` (the on-flash
 //! layout devices depend on) and hands it to
-//! [`restore_snapshot`](sesh::table::Table::restore_snapshot).
+//! [`restore_sealed_snapshot`](sesh::table::Table::restore_sealed_snapshot)
+//! with the cases' key ring, as sesh-embassy does with the keys of its
+//! `Sessions`.
 
 use core::ops::Range;
 
@@ -24,6 +26,7 @@ use sequential_storage::cache::Cache;
 use sequential_storage::map::{MapConfig, MapStorage};
 use sesh::expiry::Deadlines;
 use sesh::record::SessionRecord;
+use sesh::signing::{Key, KeyRing};
 use sesh::table::RestoreError;
 use sesh::{Duration, ExpiryPolicy, Instant, SessionId, SessionTable};
 use sesh_embassy::flash::{FlashError, FlashSnapshots};
@@ -44,7 +47,7 @@ pub const PAGES: usize = 4;
 pub type Flash = RamFlash<PAGE, PAGES>;
 /// The snapshot range: the whole flash.
 pub const RANGE: Range<u32> = 0..(PAGE * PAGES) as u32;
-/// Snapshot buffer: a full table of 4 `u32` sessions takes about 130 bytes.
+/// Snapshot buffer: a full table of 4 `u32` sessions takes about 150 bytes.
 pub const SNAPSHOT_BUF: usize = 256;
 /// sequential-storage's buffer: the snapshot, its key and item header.
 pub const SCRATCH_BUF: usize = 320;
@@ -73,13 +76,21 @@ fn empty() -> Table {
     Table::new().with_policy(POLICY)
 }
 
+/// The signing keys snapshots are sealed with (sesh-embassy uses those of
+/// its `Sessions`).
+fn keys() -> Result<KeyRing<2>, Error> {
+    Key::new(&[0x5E; 32])
+        .map(KeyRing::new)
+        .map_err(|_| FlashError::NoKeys)
+}
+
 /// Saves `table` as [`sesh_embassy::flash::save_now`] does, with an explicit
 /// clock: snapshot it, then [`FlashSnapshots::store`].
 #[inline(never)] // its buffers and futures live only during the call
 fn save(table: &Table, flash: &mut Flash, now: Instant) -> Result<(), Error> {
     let mut snapshot = [0u8; SNAPSHOT_BUF];
     let len = table
-        .write_snapshot(&mut snapshot, now)
+        .write_sealed_snapshot(&mut snapshot, now, &keys()?)
         .map_err(FlashError::Snapshot)?;
     let bytes = snapshot.get(..len).ok_or(FlashError::BufferTooSmall)?;
     store(flash, bytes)
@@ -116,7 +127,7 @@ fn boot(flash: &mut Flash, table: &mut Table, now: Instant) -> Result<usize, Err
         return Ok(0);
     };
     table
-        .restore_snapshot(bytes, now)
+        .restore_sealed_snapshot(bytes, now, &keys()?)
         .map_err(FlashError::Restore)
 }
 
@@ -191,7 +202,7 @@ pub fn save_then_restore_gives_the_same_sessions() -> Outcome {
     // The stored item is the snapshot, byte for byte.
     let first = source(3)?;
     let mut snapshot = [0u8; SNAPSHOT_BUF];
-    let len = must!(first.write_snapshot(&mut snapshot, SAVED_AT));
+    let len = must!(first.write_sealed_snapshot(&mut snapshot, SAVED_AT, &must!(keys())));
     must!(save(&first, &mut flash, SAVED_AT));
     let mut scratch = [0u8; SCRATCH_BUF];
     let stored = must!(fetch(&mut flash, &mut scratch));
@@ -394,7 +405,7 @@ pub fn a_damaged_snapshot_in_flash_is_refused() -> Outcome {
     let good = source(2)?;
     must!(save(&good, &mut flash, SAVED_AT));
     let mut snapshot = [0u8; SNAPSHOT_BUF];
-    let len = must!(good.write_snapshot(&mut snapshot, SAVED_AT));
+    let len = must!(good.write_sealed_snapshot(&mut snapshot, SAVED_AT, &must!(keys())));
     for at in [0, 4, 5, 13, 20, len / 2, len - 5, len - 1] {
         let mut damaged = snapshot;
         damaged[at] ^= 0x10;

@@ -9,6 +9,21 @@
 //! changes anything. Logins and logouts (`regenerate`, `set_protected`,
 //! `destroy`) are written at once, without the delay.
 //!
+//! Snapshots are sealed ([`Table::write_sealed_snapshot`]): an HMAC under
+//! a key derived from the current signing key of [`Sessions`] covers the
+//! whole snapshot. Someone who can write the flash (a debug probe, a
+//! firmware bug, an update tool) but does not hold the key cannot edit a
+//! session, move a logged-in session's record to an id of theirs, or plant
+//! a snapshot: [`FlashSnapshots::restore`] refuses it
+//! ([`RestoreError::BadSeal`]), logs it, and the device starts with no
+//! sessions. Any key of the ring verifies, so a snapshot saved before a key
+//! rotation still restores. **Upgrading:** a snapshot written by an earlier
+//! sesh-embassy carries no seal and is refused ([`RestoreError::Unsealed`]):
+//! the first boot after the update starts with no sessions, and users sign
+//! in again.
+//!
+//! [`Table::write_sealed_snapshot`]: sesh::table::Table::write_sealed_snapshot
+//!
 //! ⚠️ Restoring brings back the last snapshot that was saved and intact. A
 //! logout is in flash one write after its response (the persistence task
 //! runs as soon as the handler yields): a power cut inside that window
@@ -49,6 +64,9 @@ pub enum FlashError<E> {
     Snapshot(SnapshotError),
     /// The stored snapshot was refused (it is left as it is; the table stays empty).
     Restore(RestoreError),
+    /// [`Sessions::init`] has not run: there is no key to seal or check a
+    /// snapshot with.
+    NoKeys,
 }
 
 impl<E: fmt::Debug> fmt::Display for FlashError<E> {
@@ -60,6 +78,9 @@ impl<E: fmt::Debug> fmt::Display for FlashError<E> {
             FlashError::BufferTooSmall => f.write_str("the snapshot buffers are too small"),
             FlashError::Snapshot(e) => write!(f, "{e}"),
             FlashError::Restore(e) => write!(f, "{e}"),
+            FlashError::NoKeys => {
+                f.write_str("the sessions have no signing keys yet (Sessions::init)")
+            }
         }
     }
 }
@@ -126,9 +147,10 @@ impl<F: NorFlash> FlashSnapshots<F> {
     }
 
     /// Restores the newest snapshot into the (empty) table; returns the
-    /// sessions restored, 0 when there is none yet. A damaged snapshot is an
-    /// error and the table stays empty: the device starts with no sessions,
-    /// never with wrong ones.
+    /// sessions restored, 0 when there is none yet. A damaged snapshot, or
+    /// one whose seal does not verify under the keys [`Sessions::init`] was
+    /// given (call it first), is an error and the table stays empty: the
+    /// device starts with no sessions, never with wrong ones.
     pub async fn restore<M: RawMutex, D: DeserializeOwned, R, const N: usize>(
         &mut self,
         sessions: &Sessions<M, D, R, N>,
@@ -140,11 +162,22 @@ impl<F: NorFlash> FlashSnapshots<F> {
             .await
             .map_err(storage_error)?;
         let Some(bytes) = stored else { return Ok(0) };
-        let mut inner = sessions.lock().await;
-        inner
-            .table
-            .restore_snapshot(bytes, now())
-            .map_err(FlashError::Restore)
+        let mut guard = sessions.lock().await;
+        let inner = &mut *guard;
+        let keys = inner.keys.as_ref().ok_or(FlashError::NoKeys)?;
+        let restored = inner.table.restore_sealed_snapshot(bytes, now(), keys);
+        match restored {
+            Err(RestoreError::BadSeal) => {
+                warn!(
+                    "the session snapshot's seal does not verify (changed, or another key): refused"
+                )
+            }
+            Err(RestoreError::Unsealed) => {
+                warn!("the session snapshot is not sealed (an older sesh-embassy?): refused")
+            }
+            _ => {}
+        }
+        restored.map_err(FlashError::Restore)
     }
 }
 
@@ -178,7 +211,7 @@ pub async fn run_persistence<M: RawMutex, D: Serialize, R, const N: usize, F: No
     }
 }
 
-/// Snapshots the table and stores it now.
+/// Snapshots the table, sealed with the current signing key, and stores it now.
 pub async fn save_now<M: RawMutex, D: Serialize, R, const N: usize, F: NorFlash>(
     sessions: &Sessions<M, D, R, N>,
     flash: &mut FlashSnapshots<F>,
@@ -187,9 +220,10 @@ pub async fn save_now<M: RawMutex, D: Serialize, R, const N: usize, F: NorFlash>
 ) -> Result<(), FlashError<F::Error>> {
     let len = {
         let inner = sessions.lock().await;
+        let keys = inner.keys.as_ref().ok_or(FlashError::NoKeys)?;
         inner
             .table
-            .write_snapshot(snapshot, now())
+            .write_sealed_snapshot(snapshot, now(), keys)
             .map_err(FlashError::Snapshot)?
     };
     let bytes = snapshot.get(..len).ok_or(FlashError::BufferTooSmall)?;

@@ -199,7 +199,7 @@ async fn snapshot_len(sessions: &Table) -> usize {
         .lock()
         .await
         .table()
-        .write_snapshot(&mut buf, now())
+        .write_sealed_snapshot(&mut buf, now(), &keys())
         .unwrap()
 }
 
@@ -629,7 +629,7 @@ fn a_damaged_snapshot_in_flash_is_refused_and_the_table_stays_empty() {
             .lock()
             .await
             .table()
-            .write_snapshot(&mut bytes, now())
+            .write_sealed_snapshot(&mut bytes, now(), &keys())
             .unwrap();
         for at in [0, 4, 5, 13, 20, len / 2, len - 5, len - 1] {
             let mut damaged = bytes;
@@ -671,7 +671,9 @@ fn a_damaged_snapshot_in_flash_is_refused_and_the_table_stays_empty() {
         for i in 0..(CAPACITY as u32 + 1) {
             big.create(&mut rng, now(), data("many", i)).unwrap();
         }
-        let len = big.write_snapshot(&mut bytes, now()).unwrap();
+        let len = big
+            .write_sealed_snapshot(&mut bytes, now(), &keys())
+            .unwrap();
         snaps.store(&mut scratch, &bytes[..len]).await.unwrap();
         let (outcome, restored) = boot(&flash).await;
         assert!(
@@ -685,6 +687,155 @@ fn a_damaged_snapshot_in_flash_is_refused_and_the_table_stays_empty() {
         let (outcome, restored) = boot(&flash).await;
         assert_eq!(outcome.unwrap(), 3);
         assert_eq!(contents(&restored).await, contents(&source).await);
+    });
+}
+
+/// Writes the core's CRC again after an edit, as anyone who can write the
+/// flash can (it is a checksum, not a secret).
+fn fix_crc(bytes: &mut [u8]) {
+    let body = bytes.len() - 4;
+    let crc = crc32(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// CRC-32 (IEEE), bit by bit: what the core writes after a snapshot.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = (c >> 1) ^ (0xEDB8_8320 & (c & 1).wrapping_neg());
+        }
+    }
+    !c
+}
+
+/// Someone who can write the flash but does not hold the key: the admin's
+/// record moved under their own id, a session edited, a snapshot of their
+/// own making. Each keeps its CRC right; each is refused at boot, logged,
+/// and the device starts with no sessions. Through the public API the
+/// attacker's cookie then selects nothing, logged in or not.
+#[test]
+fn a_snapshot_changed_without_the_key_is_refused_at_boot() {
+    block_on(async {
+        let flash = Flash::new();
+        let mut snaps = snapshots(&flash);
+        let mut scratch = [0u8; SCRATCH_BUF];
+        let source = sessions(12).await;
+        // Ids of known bytes (16 × 0xA1 and 16 × 0xB2), to find them in the snapshot.
+        let (admin_bytes, mallory_bytes) = ([0xA1; 16], [0xB2; 16]);
+        let (admin, mallory) = (
+            SessionId::parse("oaGhoaGhoaGhoaGhoaGhoQ").unwrap(),
+            SessionId::parse("srKysrKysrKysrKysrKysg").unwrap(),
+        );
+        for (id, user, protected) in [(admin, "admin", true), (mallory, "mallory", false)] {
+            let record = SessionRecord {
+                deadlines: ExpiryPolicy::new().start(now()),
+                protected,
+                data: data(user, 1),
+            };
+            source
+                .lock()
+                .await
+                .table()
+                .insert(id, record, now())
+                .unwrap();
+        }
+        let mut bytes = [0u8; SNAPSHOT_BUF];
+        let len = source
+            .lock()
+            .await
+            .table()
+            .write_sealed_snapshot(&mut bytes, now(), &keys())
+            .unwrap();
+        let sealed = bytes[..len].to_vec();
+        let at = |id: &[u8; 16]| sealed.windows(16).position(|w| w == id).unwrap();
+
+        // (1) The ids swapped: the admin's record under mallory's id.
+        let mut swapped = sealed.clone();
+        let (a, m) = (at(&admin_bytes), at(&mallory_bytes));
+        swapped[a..a + 16].copy_from_slice(&mallory_bytes);
+        swapped[m..m + 16].copy_from_slice(&admin_bytes);
+        fix_crc(&mut swapped);
+        // (2) Mallory's data edited (every byte after her id, one at a time).
+        let mut edits = Vec::new();
+        for offset in 16..24 {
+            let mut edited = sealed.clone();
+            edited[m + offset] ^= 0x01;
+            fix_crc(&mut edited);
+            edits.push(edited);
+        }
+        // (3) A snapshot made with another key, and a plain one.
+        let theirs = KeyRing::<1>::new(Key::new(&[0xEE; 32]).unwrap());
+        let forged_len = source
+            .lock()
+            .await
+            .table()
+            .write_sealed_snapshot(&mut bytes, now(), &theirs)
+            .unwrap();
+        let forged = bytes[..forged_len].to_vec();
+        let plain_len = source
+            .lock()
+            .await
+            .table()
+            .write_snapshot(&mut bytes, now())
+            .unwrap();
+        let plain = bytes[..plain_len].to_vec();
+
+        let cases = [
+            (&swapped, RestoreError::BadSeal),
+            (&forged, RestoreError::BadSeal),
+        ]
+        .into_iter()
+        .chain(edits.iter().map(|e| (e, RestoreError::BadSeal)))
+        .chain([(&plain, RestoreError::Unsealed)]);
+        for (n, (image, expected)) in cases.enumerate() {
+            snaps.store(&mut scratch, image).await.unwrap();
+            let (outcome, restored) = boot(&flash).await;
+            match outcome {
+                Err(FlashError::Restore(e)) => assert_eq!(e, expected, "case {n}"),
+                other => panic!("case {n}: {other:?}"),
+            }
+            assert!(contents(&restored).await.is_empty(), "case {n}");
+            let restored = leak(restored);
+            for id in [&admin, &mallory] {
+                let session = request(restored, id).await;
+                assert_eq!(session.get().await, None, "case {n}");
+                assert!(!session.is_protected().await, "case {n}");
+            }
+        }
+
+        // The untouched snapshot restores, under a rotated ring as well.
+        snaps.store(&mut scratch, &sealed).await.unwrap();
+        let rotated = Sessions::new(CookieConfig::new("sid"), ExpiryPolicy::new());
+        let ring = KeyRing::new(Key::new(&[2; 32]).unwrap())
+            .with_previous(Key::new(&[1; 32]).unwrap())
+            .unwrap();
+        rotated.init(TestRng(3), ring).await.unwrap();
+        let outcome = snapshots(&flash).restore(&rotated, &mut scratch).await;
+        assert_eq!(outcome.unwrap(), 2);
+        let restored: Table = rotated;
+        assert_eq!(contents(&restored).await, contents(&source).await);
+    });
+}
+
+#[test]
+fn without_keys_nothing_is_saved_or_restored() {
+    block_on(async {
+        let flash = Flash::new();
+        let source = sessions(13).await;
+        let mut rng = TestRng(1313);
+        create(&source, &mut rng, data("ada", 1), true).await;
+        save(&source, &mut snapshots(&flash)).await.unwrap();
+        let uninitialised: Table = Sessions::new(CookieConfig::new("sid"), ExpiryPolicy::new());
+        let mut scratch = [0u8; SCRATCH_BUF];
+        let restored = snapshots(&flash)
+            .restore(&uninitialised, &mut scratch)
+            .await;
+        assert!(matches!(restored, Err(FlashError::NoKeys)), "{restored:?}");
+        assert!(contents(&uninitialised).await.is_empty());
+        let saved = save(&uninitialised, &mut snapshots(&flash)).await;
+        assert!(matches!(saved, Err(FlashError::NoKeys)), "{saved:?}");
     });
 }
 
@@ -739,7 +890,9 @@ fn restore_after_reboot_keeps_each_sessions_remaining_lifetime() {
 
         let flash = Flash::new();
         let mut bytes = [0u8; SNAPSHOT_BUF];
-        let len = before.write_snapshot(&mut bytes, saved_at).unwrap();
+        let len = before
+            .write_sealed_snapshot(&mut bytes, saved_at, &keys())
+            .unwrap();
         let mut scratch = [0u8; SCRATCH_BUF];
         snapshots(&flash)
             .store(&mut scratch, &bytes[..len])
@@ -793,7 +946,12 @@ fn restore_after_reboot_keeps_each_sessions_remaining_lifetime() {
             .expect("no item under key 0");
         assert_eq!(stored, &bytes[..len]);
         let mut after = SessionTable::<Data, CAPACITY>::new().with_policy(POLICY);
-        assert_eq!(after.restore_snapshot(stored, Instant::ZERO).unwrap(), 2);
+        assert_eq!(
+            after
+                .restore_sealed_snapshot(stored, Instant::ZERO, &keys())
+                .unwrap(),
+            2
+        );
         let expiry = |id: &SessionId| {
             after
                 .iter()
@@ -809,7 +967,9 @@ fn restore_after_reboot_keeps_each_sessions_remaining_lifetime() {
         // A shorter policy after the update caps what was saved.
         let mut capped = SessionTable::<Data, CAPACITY>::new()
             .with_policy(POLICY.with_idle_timeout(Duration::from_secs(15)));
-        capped.restore_snapshot(stored, Instant::ZERO).unwrap();
+        capped
+            .restore_sealed_snapshot(stored, Instant::ZERO, &keys())
+            .unwrap();
         let idle_now = capped
             .iter()
             .find(|(i, _)| *i == idle)
