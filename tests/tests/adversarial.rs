@@ -92,6 +92,7 @@ async fn flood(when_full: WhenFull) -> (usize, usize, usize) {
     let stored = sesh_tokio::SessionStore::occupancy(&*store)
         .await
         .unwrap()
+        .unwrap()
         .sessions;
     (ok, refused, stored)
 }
@@ -162,6 +163,7 @@ async fn a_failing_rng_fails_closed_with_503() {
         sesh_tokio::SessionStore::occupancy(&*store)
             .await
             .unwrap()
+            .unwrap()
             .sessions,
         0
     );
@@ -203,6 +205,7 @@ async fn a_repeating_rng_never_overwrites_or_returns_another_session() {
     assert_eq!(
         sesh_tokio::SessionStore::occupancy(&*store)
             .await
+            .unwrap()
             .unwrap()
             .sessions,
         1

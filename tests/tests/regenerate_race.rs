@@ -93,7 +93,7 @@ impl<S: SessionStore> SessionStore for RacingStore<S> {
         self.inner.purge_expired(now).await
     }
 
-    async fn occupancy(&self) -> Result<Occupancy, StoreError> {
+    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
         self.inner.occupancy().await
     }
 }

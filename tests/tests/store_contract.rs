@@ -12,6 +12,7 @@
 use sesh::expiry::ExpiryPolicy;
 use sesh::record::SessionRecord;
 use sesh::{Duration, Instant, SessionId};
+use sesh_tokio::StoreError;
 use sesh_tokio::store::{Created, MemoryStore, Removed, Saved, SessionStore, StoreKey};
 
 fn id() -> SessionId {
@@ -121,7 +122,7 @@ async fn contract(store: &impl SessionStore) {
             .unwrap(),
         Saved::Missing
     );
-    assert!(store.occupancy().await.unwrap().sessions <= 1);
+    assert!(store.occupancy().await.unwrap().unwrap().sessions <= 1);
 }
 
 async fn purges(store: &impl SessionStore) {
@@ -149,10 +150,108 @@ async fn purges(store: &impl SessionStore) {
     );
 }
 
+/// The bound every store keeps (finding 1 of issue 14), for a store of
+/// at most 4 sessions: expired sessions go first, then the least recently
+/// used unprotected one; a protected session is never evicted, and when
+/// only protected ones are left a create (anonymous or not) is refused with
+/// `StoreError::Full` and changes nothing. The counts are the store's own.
+async fn bounds(store: &impl SessionStore) {
+    let t0 = Instant::from_secs(10_000);
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let count = || async { store.occupancy().await.unwrap().unwrap() };
+    let admin = id();
+    let mut protected_record = record(b"admin", at(0));
+    protected_record.protected = true;
+    store
+        .create(&admin, &protected_record, at(0))
+        .await
+        .unwrap();
+    let anon: Vec<SessionId> = (1..=3).map(|_| id()).collect();
+    for (i, a) in anon.iter().enumerate() {
+        let now = at(i as u64 + 1);
+        assert_eq!(
+            store.create(a, &record(b"anon", now), now).await.unwrap(),
+            Created::Stored(1)
+        );
+    }
+    let occupancy = count().await;
+    assert_eq!((occupancy.sessions, occupancy.capacity), (4, Some(4)));
+    // The first anonymous session is used again (saved with a refreshed
+    // deadline): the second is now the least recently used.
+    let seen = store.load(&anon[0], at(4)).await.unwrap().unwrap();
+    let saved = store
+        .save(&anon[0], &record(b"anon", at(4)), seen.version, at(4))
+        .await
+        .unwrap();
+    assert!(matches!(saved, Saved::Stored(_)), "{saved:?}");
+    let newcomer = id();
+    store
+        .create(&newcomer, &record(b"new", at(5)), at(5))
+        .await
+        .unwrap();
+    let now = at(5);
+    assert!(
+        store.load(&admin, now).await.unwrap().is_some(),
+        "the protected session stays"
+    );
+    assert_eq!(
+        store.load(&anon[1], now).await.unwrap(),
+        None,
+        "the least recently used went"
+    );
+    for kept in [&anon[0], &anon[2], &newcomer] {
+        assert!(store.load(kept, now).await.unwrap().is_some());
+    }
+    assert_eq!(count().await.sessions, 4);
+    // Everyone logs in: full of protected sessions.
+    for s in [&anon[0], &anon[2], &newcomer] {
+        let seen = store.load(s, now).await.unwrap().unwrap();
+        let mut logged_in = seen.record.clone();
+        logged_in.protected = true;
+        let saved = store.save(s, &logged_in, seen.version, now).await.unwrap();
+        assert!(matches!(saved, Saved::Stored(_)), "{saved:?}");
+    }
+    let refused = id();
+    let err = store.create(&refused, &record(b"late", now), now).await;
+    assert!(matches!(err, Err(StoreError::Full)), "{err:?}");
+    let err = store.create(&refused, &protected_record, now).await;
+    assert!(
+        matches!(err, Err(StoreError::Full)),
+        "a protected create: {err:?}"
+    );
+    assert_eq!(store.load(&refused, now).await.unwrap(), None);
+    for s in [&admin, &anon[0], &anon[2], &newcomer] {
+        let loaded = store.load(s, now).await.unwrap().unwrap();
+        assert!(loaded.record.protected, "nobody was logged out");
+    }
+    assert_eq!(count().await.sessions, 4);
+    // A logout makes room; then, once every session has expired, the
+    // expired ones go first and a create finds room with no purge run.
+    store.delete(&anon[0]).await.unwrap();
+    assert_eq!(count().await.sessions, 3);
+    let late = id();
+    store
+        .create(&late, &record(b"late", now), now)
+        .await
+        .unwrap();
+    let much_later = at(1_000);
+    let fresh = id();
+    assert_eq!(
+        store
+            .create(&fresh, &record(b"fresh", much_later), much_later)
+            .await
+            .unwrap(),
+        Created::Stored(1)
+    );
+    assert!(store.load(&fresh, much_later).await.unwrap().is_some());
+    assert!(count().await.sessions <= 4);
+}
+
 #[tokio::test]
 async fn memory_store_keeps_the_contract() {
     contract(&MemoryStore::new(100)).await;
     purges(&MemoryStore::new(100)).await;
+    bounds(&MemoryStore::new(4)).await;
 }
 
 mod redb_store {
@@ -170,6 +269,142 @@ mod redb_store {
             .await
             .unwrap();
         purges(&fresh).await;
+        let bounded = RedbStore::open(dir.path().join("b.redb"), StoreKey::new(&[5; 32]).unwrap())
+            .await
+            .unwrap()
+            .with_max_sessions(4);
+        bounds(&bounded).await;
+    }
+
+    const SESSIONS: redb::TableDefinition<&[u8], &[u8]> =
+        redb::TableDefinition::new("sesh_sessions_v2");
+
+    /// Runs `change` on the raw sessions table of the file at `path` (the
+    /// store closed): what someone with write access to the file can do.
+    fn tamper(path: &std::path::Path, change: impl FnOnce(&mut redb::Table<&[u8], &[u8]>)) {
+        let db = redb::Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut sessions = txn.open_table(SESSIONS).unwrap();
+            change(&mut sessions);
+        }
+        txn.commit().unwrap();
+    }
+
+    fn value(table: &redb::Table<&[u8], &[u8]>, key: &[u8; 16]) -> Vec<u8> {
+        use redb::ReadableTable;
+        table.get(key.as_slice()).unwrap().unwrap().value().to_vec()
+    }
+
+    /// Finding 4 of issue 14 on redb: with write access to the file (not
+    /// the secret), copying the admin's record onto the key of one's own
+    /// session, or editing one's record, makes nobody admin: the record
+    /// loads as absent and is deleted.
+    #[tokio::test]
+    async fn records_moved_or_edited_load_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let keys = StoreKey::new(&[5; 32]).unwrap();
+        let (admin, mallory) = (id(), id());
+        let now = Instant::from_secs(1);
+        let mut admin_record = record(b"admin", now);
+        admin_record.protected = true;
+        {
+            let store = RedbStore::open(&path, keys.clone()).await.unwrap();
+            store.create(&admin, &admin_record, now).await.unwrap();
+            store
+                .create(&mallory, &record(b"mallory", now), now)
+                .await
+                .unwrap();
+        }
+        let (a, m) = (keys.hash(&admin), keys.hash(&mallory));
+        tamper(&path, |t| {
+            let copied = value(t, &a);
+            t.insert(m.as_slice(), copied.as_slice()).unwrap();
+        });
+        let store = RedbStore::open(&path, keys.clone()).await.unwrap();
+        assert_eq!(
+            store.load(&mallory, now).await.unwrap(),
+            None,
+            "a moved record"
+        );
+        assert_eq!(
+            store.load(&admin, now).await.unwrap().unwrap().record,
+            admin_record
+        );
+        assert_eq!(
+            store.occupancy().await.unwrap().unwrap().sessions,
+            1,
+            "deleted"
+        );
+        // Edited in place: every byte, one at a time.
+        drop(store);
+        let mut original = Vec::new();
+        tamper(&path, |t| original = value(t, &a));
+        for at in 0..original.len() {
+            tamper(&path, |t| {
+                let mut edited = original.clone();
+                edited[at] ^= 0x01;
+                t.insert(a.as_slice(), edited.as_slice()).unwrap();
+            });
+            let store = RedbStore::open(&path, keys.clone()).await.unwrap();
+            assert_eq!(store.load(&admin, now).await.unwrap(), None, "byte {at}");
+        }
+        // The untouched record still loads; under another secret it does not.
+        tamper(&path, |t| {
+            t.insert(a.as_slice(), original.as_slice()).unwrap();
+        });
+        let other = RedbStore::open(&path, StoreKey::new(&[6; 32]).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(other.load(&admin, now).await.unwrap(), None);
+        drop(other);
+        tamper(&path, |t| {
+            t.insert(a.as_slice(), original.as_slice()).unwrap();
+        });
+        let store = RedbStore::open(&path, keys).await.unwrap();
+        assert_eq!(
+            store.load(&admin, now).await.unwrap().unwrap().record,
+            admin_record
+        );
+    }
+
+    /// A file of an older sesh (untagged records in `sesh_sessions_v1`):
+    /// its sessions are dropped at open, never read.
+    #[tokio::test]
+    async fn an_older_file_is_dropped_not_read() {
+        const OLD: redb::TableDefinition<&[u8], &[u8]> =
+            redb::TableDefinition::new("sesh_sessions_v1");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.redb");
+        let keys = StoreKey::new(&[5; 32]).unwrap();
+        let a = id();
+        let now = Instant::from_secs(1);
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut old = txn.open_table(OLD).unwrap();
+                let mut value = 1u64.to_le_bytes().to_vec();
+                value.extend(record(b"old", now).to_vec().unwrap());
+                old.insert(keys.hash(&a).as_slice(), value.as_slice())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = RedbStore::open(&path, keys).await.unwrap();
+        assert_eq!(store.load(&a, now).await.unwrap(), None);
+        assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 0);
+        drop(store);
+        use redb::{ReadableDatabase, TableHandle};
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let tables: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| t.name().to_owned())
+            .collect();
+        assert!(!tables.iter().any(|t| t.ends_with("_v1")), "{tables:?}");
     }
 
     #[tokio::test]
@@ -209,7 +444,7 @@ mod redb_store {
 mod redis_store {
     use super::*;
     use sesh_tests::http::redis_server::RedisServer;
-    use sesh_tokio::store::{RedisConfig, RedisStore};
+    use sesh_tokio::store::{EvictionPolicyRefused, RedisConfig, RedisStore};
 
     #[tokio::test]
     async fn keeps_the_contract() {
@@ -220,6 +455,32 @@ mod redis_store {
         )
         .unwrap();
         contract(&store).await;
+        let fresh = redis_store(&server, "t1p:");
+        purges(&fresh).await;
+        let bounded = RedisStore::new(
+            RedisConfig::new(server.url())
+                .with_prefix("t1b:")
+                .with_max_sessions(4),
+            StoreKey::new(&[5; 32]).unwrap(),
+        )
+        .unwrap();
+        bounds(&bounded).await;
+        // Two servers sharing the prefix share the bound.
+        let other = RedisStore::new(
+            RedisConfig::new(server.url())
+                .with_prefix("t1b:")
+                .with_max_sessions(4),
+            StoreKey::new(&[5; 32]).unwrap(),
+        )
+        .unwrap();
+        let now = Instant::from_secs(20_000);
+        let occupancy = other.occupancy().await.unwrap().unwrap();
+        assert_eq!(occupancy.capacity, Some(4));
+        assert!(occupancy.sessions <= 4);
+        for _ in 0..10 {
+            other.create(&id(), &record(b"x", now), now).await.unwrap();
+        }
+        assert_eq!(bounded.occupancy().await.unwrap().unwrap().sessions, 4);
     }
 
     fn redis_store(server: &RedisServer, prefix: &str) -> RedisStore {
@@ -230,12 +491,21 @@ mod redis_store {
         .unwrap()
     }
 
-    async fn keys(con: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<String> {
-        redis::cmd("KEYS")
-            .arg(pattern)
+    /// The session keys under `prefix` (32 hex digits after it), leaving
+    /// out the store's two sets (`prefix` + `unprotected` / `protected`).
+    async fn keys(con: &mut redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
+        let all: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
             .query_async(con)
             .await
-            .unwrap()
+            .unwrap();
+        all.into_iter()
+            .filter(|k| {
+                k.strip_prefix(prefix).is_some_and(|rest| {
+                    rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit())
+                })
+            })
+            .collect()
     }
 
     /// Damage to a stored value.
@@ -253,8 +523,8 @@ mod redis_store {
             .unwrap();
     }
 
-    /// The stored value: a 17-byte header (b'S', version and deadline as
-    /// big-endian u64), then the core's record.
+    /// The stored value: a 17-byte header (b'B', version and deadline as
+    /// big-endian u64), then the core's record, then a 16-byte tag.
     const HEADER: usize = 17;
 
     /// Damage the save script sees too (the header).
@@ -301,7 +571,7 @@ mod redis_store {
         store.create(&a, &record(b"x", now), now).await.unwrap();
         let client = redis::Client::open(server.url()).unwrap();
         let mut con = client.get_multiplexed_async_connection().await.unwrap();
-        let found = keys(&mut con, "t2:*").await;
+        let found = keys(&mut con, "t2:").await;
         assert_eq!(found.len(), 1);
         let key = found[0].clone();
         assert!(!key.contains(a.encode().as_str()), "raw id in a key");
@@ -312,15 +582,12 @@ mod redis_store {
             corrupt(&mut con, &key, *corruption).await;
             assert_eq!(store.load(&a, now).await.unwrap(), None, "{damage}");
             assert!(
-                keys(&mut con, "t2:*").await.is_empty(),
+                keys(&mut con, "t2:").await.is_empty(),
                 "{damage} was not deleted"
             );
             let saved = store.save(&a, &record(b"y", now), 1, now).await.unwrap();
             assert_eq!(saved, Saved::Missing, "{damage}");
-            assert!(
-                keys(&mut con, "t2:*").await.is_empty(),
-                "{damage} came back"
-            );
+            assert!(keys(&mut con, "t2:").await.is_empty(), "{damage} came back");
         }
         // Found by a save that starts from the store's cached copy (no
         // load first): missing, and deleted.
@@ -334,7 +601,7 @@ mod redis_store {
                 .await;
             assert_eq!(saved.unwrap(), Saved::Missing, "{damage}");
             assert!(
-                keys(&mut con, "t2:*").await.is_empty(),
+                keys(&mut con, "t2:").await.is_empty(),
                 "{damage} was not deleted"
             );
             assert_eq!(store.load(&a, now).await.unwrap(), None, "{damage}");
@@ -357,7 +624,7 @@ mod redis_store {
             .unwrap();
         let saved = store.save(&a, &record(b"y", now), 1, now).await.unwrap();
         assert_eq!(saved, Saved::Missing, "a hash, found by a save");
-        assert!(keys(&mut con, "t2:*").await.is_empty());
+        assert!(keys(&mut con, "t2:").await.is_empty());
         let _: () = redis::cmd("HSET")
             .arg(&key)
             .arg("v")
@@ -366,7 +633,7 @@ mod redis_store {
             .await
             .unwrap();
         assert_eq!(store.load(&a, now).await.unwrap(), None, "a hash");
-        assert!(keys(&mut con, "t2:*").await.is_empty());
+        assert!(keys(&mut con, "t2:").await.is_empty());
     }
 
     /// A record damaged behind an intact header with the expected version
@@ -380,7 +647,7 @@ mod redis_store {
         let a = id();
         let now = Instant::from_secs(1);
         store.create(&a, &record(b"x", now), now).await.unwrap();
-        let key = keys(&mut con, "t3:*").await.remove(0);
+        let key = keys(&mut con, "t3:").await.remove(0);
         corrupt(&mut con, &key, RECORD_DAMAGE[3].1).await;
         let cached = store.load_for_update(&a, now).await.unwrap().unwrap();
         let saved = store
@@ -406,7 +673,7 @@ mod redis_store {
         for round in 0..50 {
             let a = id();
             writer.create(&a, &record(b"x", now), now).await.unwrap();
-            let key = keys(&mut con, "t6:*").await.remove(0);
+            let key = keys(&mut con, "t6:").await.remove(0);
             corrupt(&mut con, &key, RECORD_DAMAGE[3].1).await;
             let cached = writer.load_for_update(&a, now).await.unwrap().unwrap();
             // The reader's GET goes out first, then the writer's repair,
@@ -522,7 +789,7 @@ mod redis_store {
         let a = id();
         let now = Instant::from_secs(100);
         store.create(&a, &record(b"x", now), now).await.unwrap();
-        let key = keys(&mut con, "t6:*").await.remove(0);
+        let key = keys(&mut con, "t6:").await.remove(0);
         let created = pttl(&mut con, &key).await;
         assert!((9_000..=10_000).contains(&created), "{created}");
         // The same deadline (10 s after `now`), a second later by the
@@ -567,5 +834,312 @@ mod redis_store {
             (fresh.record.data.as_slice(), fresh.version),
             (&b"2"[..], 2)
         );
+    }
+
+    /// Collects what `tracing` writes while a test runs.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    async fn value(con: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<u8> {
+        redis::cmd("GET").arg(key).query_async(con).await.unwrap()
+    }
+
+    async fn set(con: &mut redis::aio::MultiplexedConnection, key: &str, value: &[u8]) {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query_async(con)
+            .await
+            .unwrap();
+    }
+
+    /// Finding 4 of issue 14 on Redis: with write access to Redis (not the
+    /// secret), copying the admin's value onto the key of one's own
+    /// session, or editing one's value, makes nobody admin: the value loads
+    /// as absent, is deleted, and a warning is logged (without the id).
+    #[tokio::test]
+    async fn values_moved_or_edited_load_as_absent_and_are_logged() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let server = RedisServer::start().unwrap();
+        let store = redis_store(&server, "t7:");
+        let secret = StoreKey::new(&[5; 32]).unwrap();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let key_of = |id: &SessionId| {
+            let hex: String = secret.hash(id).iter().map(|b| format!("{b:02x}")).collect();
+            format!("t7:{hex}")
+        };
+        let (admin, mallory) = (id(), id());
+        let now = Instant::from_secs(1);
+        let mut admin_record = record(b"admin", now);
+        admin_record.protected = true;
+        store.create(&admin, &admin_record, now).await.unwrap();
+        store
+            .create(&mallory, &record(b"mallory", now), now)
+            .await
+            .unwrap();
+        let admin_value = value(&mut con, &key_of(&admin)).await;
+
+        // Moved: the admin's value under mallory's key.
+        set(&mut con, &key_of(&mallory), &admin_value).await;
+        assert_eq!(
+            store.load(&mallory, now).await.unwrap(),
+            None,
+            "a moved value"
+        );
+        assert!(
+            keys(&mut con, "t7:").await == vec![key_of(&admin)],
+            "deleted"
+        );
+        // And through the write path (a save from a fresh load) too.
+        set(&mut con, &key_of(&mallory), &admin_value).await;
+        assert_eq!(store.load_for_update(&mallory, now).await.unwrap(), None);
+        assert_eq!(
+            store.load(&admin, now).await.unwrap().unwrap().record,
+            admin_record,
+            "the admin's own value is untouched"
+        );
+        // Edited: every byte of the admin's value, one at a time.
+        for at in 0..admin_value.len() {
+            let mut edited = admin_value.clone();
+            edited[at] ^= 0x01;
+            set(&mut con, &key_of(&admin), &edited).await;
+            assert_eq!(store.load(&admin, now).await.unwrap(), None, "byte {at}");
+        }
+        // Another secret's value, and an older sesh's (untagged) one.
+        let stranger = redis_store_with_key(&server, "t7s:", [6; 32]);
+        let planted = id();
+        stranger.create(&planted, &admin_record, now).await.unwrap();
+        let theirs = keys(&mut con, "t7s:").await.remove(0);
+        let forged = value(&mut con, &theirs).await;
+        set(&mut con, &key_of(&planted), &forged).await;
+        assert_eq!(
+            store.load(&planted, now).await.unwrap(),
+            None,
+            "another secret"
+        );
+        let mut untagged = vec![b'S'];
+        untagged.extend(1u64.to_be_bytes());
+        untagged.extend(
+            admin_record
+                .deadlines
+                .expires_at()
+                .as_millis()
+                .to_be_bytes(),
+        );
+        untagged.extend(admin_record.to_vec().unwrap());
+        set(&mut con, &key_of(&admin), &untagged).await;
+        assert_eq!(store.load(&admin, now).await.unwrap(), None, "untagged");
+        assert!(keys(&mut con, "t7:").await.is_empty(), "all deleted");
+        assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 0);
+
+        let logs = captured.text();
+        assert!(logs.contains("not bound to its key"), "{logs}");
+        assert!(logs.contains("older sesh"), "{logs}");
+        for id in [&admin, &mallory, &planted] {
+            assert!(!logs.contains(id.encode().as_str()), "a raw id in the logs");
+        }
+    }
+
+    fn redis_store_with_key(server: &RedisServer, prefix: &str, secret: [u8; 32]) -> RedisStore {
+        RedisStore::new(
+            RedisConfig::new(server.url()).with_prefix(prefix),
+            StoreKey::new(&secret).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Finding 5 of issue 14: the status figure is two counters, never a
+    /// scan of the keyspace.
+    #[tokio::test]
+    async fn occupancy_reads_counters_not_the_keyspace() {
+        let server = RedisServer::start().unwrap();
+        let store = redis_store(&server, "t8:");
+        let now = Instant::from_secs(1);
+        for _ in 0..500 {
+            store.create(&id(), &record(b"x", now), now).await.unwrap();
+        }
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let occupancy = store.occupancy().await.unwrap().unwrap();
+        assert_eq!(occupancy.sessions, 500);
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(stats.contains("cmdstat_zcard:calls=2,"), "{stats}");
+        for scan in ["cmdstat_scan:", "cmdstat_keys:", "cmdstat_dbsize:"] {
+            assert!(!stats.contains(scan), "{scan} in {stats}");
+        }
+    }
+
+    /// Finding 1 of issue 14 on Redis: an `allkeys-*` eviction policy can
+    /// evict a logged-in session, so the store refuses such a Redis, at
+    /// `connect` and, for a lazy store, at its first command, and writes
+    /// nothing. The opt-out runs with a warning.
+    #[tokio::test]
+    async fn an_allkeys_eviction_policy_is_refused_at_start() {
+        let server =
+            RedisServer::start_with(&["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru"])
+                .unwrap();
+        let config = RedisConfig::new(server.url()).with_prefix("t9:");
+        let key = StoreKey::new(&[5; 32]).unwrap();
+        let refused = |e: &StoreError| match e {
+            StoreError::Backend(source) => source
+                .downcast_ref::<EvictionPolicyRefused>()
+                .is_some_and(|r| r.policy.as_deref() == Some("allkeys-lru")),
+            _ => false,
+        };
+        let err = RedisStore::connect(config.clone(), key.clone())
+            .await
+            .unwrap_err();
+        assert!(refused(&err), "{err}");
+        assert!(err.to_string().contains("allkeys-lru"), "{err}");
+        let lazy = RedisStore::new(config.clone(), key.clone()).unwrap();
+        let now = Instant::from_secs(1);
+        for _ in 0..2 {
+            let err = lazy
+                .create(&id(), &record(b"x", now), now)
+                .await
+                .unwrap_err();
+            assert!(refused(&err), "{err}");
+        }
+        assert!(refused(&lazy.load(&id(), now).await.unwrap_err()));
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let all: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(all.is_empty(), "nothing was written: {all:?}");
+        // ⚠️ The opt-out.
+        let unsafe_store = RedisStore::connect(config.allow_unsafe_eviction_policy(), key)
+            .await
+            .unwrap();
+        unsafe_store
+            .create(&id(), &record(b"x", now), now)
+            .await
+            .unwrap();
+    }
+
+    /// The admin logs in, then 15,000 anonymous sessions flood a Redis with
+    /// `maxmemory` 2 MB and `policy`. Redis runs out of memory; the
+    /// admin's session is never evicted. Returns what the flood got.
+    async fn flood(policy: &str, prefix: &str) -> (usize, usize, i64) {
+        let server =
+            RedisServer::start_with(&["--maxmemory", "2mb", "--maxmemory-policy", policy]).unwrap();
+        let store = RedisStore::connect(
+            RedisConfig::new(server.url()).with_prefix(prefix),
+            StoreKey::new(&[5; 32]).unwrap(),
+        )
+        .await
+        .unwrap();
+        let now = Instant::from_secs(1);
+        let admin = id();
+        // As the adapter logs in: a session, then marked protected.
+        store
+            .create(&admin, &record(b"admin", now), now)
+            .await
+            .unwrap();
+        let seen = store.load(&admin, now).await.unwrap().unwrap();
+        let mut logged_in = seen.record.clone();
+        logged_in.protected = true;
+        store
+            .save(&admin, &logged_in, seen.version, now)
+            .await
+            .unwrap();
+        let (mut stored, mut refused) = (0, 0);
+        let blob = vec![0x5a; 100];
+        for _ in 0..15_000 {
+            match store.create(&id(), &record(&blob, now), now).await {
+                Ok(Created::Stored(_)) => stored += 1,
+                Err(StoreError::Backend(e)) if e.to_string().contains("OOM") => refused += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            store.load(&admin, now).await.unwrap().map(|s| s.record),
+            Some(logged_in),
+            "{policy}: the logged-in session was evicted"
+        );
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let evicted = info
+            .lines()
+            .find_map(|l| l.strip_prefix("evicted_keys:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap();
+        println!(
+            "{policy}: {stored} sessions stored, {refused} refused (OOM), {evicted} keys evicted by Redis"
+        );
+        // A logout works even when Redis is out of memory.
+        store.delete(&admin).await.unwrap();
+        assert_eq!(
+            store.load(&admin, now).await.unwrap(),
+            None,
+            "{policy}: logout"
+        );
+        (stored, refused, evicted)
+    }
+
+    /// Finding 1 of issue 14, the attack itself: an LRU policy (volatile,
+    /// which sesh accepts) and a flood of anonymous clients. Redis evicts
+    /// anonymous sessions to make room, never the logged-in one, which
+    /// has no TTL.
+    #[tokio::test]
+    async fn a_volatile_lru_redis_keeps_the_logged_in_session_through_a_flood() {
+        let (stored, _refused, evicted) = flood("volatile-lru", "t10:").await;
+        assert!(stored > 0);
+        assert!(
+            evicted > 0,
+            "the flood never made Redis evict: the test proves nothing"
+        );
+    }
+
+    /// With `noeviction` Redis evicts nothing: once full, new sessions are
+    /// refused (the adapter answers 500), the logged-in one stays.
+    #[tokio::test]
+    async fn a_noeviction_redis_refuses_new_sessions_and_keeps_the_logged_in_one() {
+        let (stored, refused, evicted) = flood("noeviction", "t11:").await;
+        assert!(
+            stored > 0 && refused > 0,
+            "stored {stored}, refused {refused}"
+        );
+        assert_eq!(evicted, 0);
     }
 }

@@ -143,7 +143,7 @@ async fn a_full_disk_is_a_clear_error_and_committed_sessions_stay_intact() {
         .unwrap()
         .expect("the committed session survives");
     assert_eq!(loaded.record.data, b"committed");
-    assert_eq!(store.occupancy().await.unwrap().sessions, 1);
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 1);
 }
 
 #[tokio::test]
@@ -261,7 +261,7 @@ async fn the_store_opens_its_file_again_once_the_disk_has_room() {
         store.save(&kept, &record(b"saved"), 1, now).await.unwrap(),
         sesh_tokio::store::Saved::Stored(2)
     );
-    assert_eq!(store.occupancy().await.unwrap().sessions, 2);
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 2);
 }
 
 /// Over HTTP: 500 while the disk is full, then the same server counts on

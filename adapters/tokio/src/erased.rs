@@ -46,7 +46,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         now: Instant,
     ) -> BoxFuture<'a, Removed>;
     fn purge_expired(&self, now: Instant) -> BoxFuture<'_, usize>;
-    fn occupancy(&self) -> BoxFuture<'_, Occupancy>;
+    fn occupancy(&self) -> BoxFuture<'_, Option<Occupancy>>;
 }
 
 impl<T: SessionStore> DynStore for T {
@@ -112,7 +112,7 @@ impl<T: SessionStore> DynStore for T {
         Box::pin(SessionStore::purge_expired(self, now))
     }
 
-    fn occupancy(&self) -> BoxFuture<'_, Occupancy> {
+    fn occupancy(&self) -> BoxFuture<'_, Option<Occupancy>> {
         Box::pin(SessionStore::occupancy(self))
     }
 }

@@ -212,8 +212,10 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
         })
     }
 
-    /// How full the store is, for status pages.
-    pub async fn occupancy(&self) -> Result<crate::store::Occupancy, SessionError> {
+    /// How full the store is, for status pages: from the store's own
+    /// counts, never a scan; `None` when the store keeps none (say "not
+    /// counted" then).
+    pub async fn occupancy(&self) -> Result<Option<crate::store::Occupancy>, SessionError> {
         self.inner
             .shared
             .store

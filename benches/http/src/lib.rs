@@ -74,11 +74,13 @@ async fn sesh_counter(
 async fn sesh_stats(
     session: sesh_tokio::Session<Counter>,
 ) -> Result<String, sesh_tokio::SessionError> {
-    let occupancy = session.occupancy().await?;
+    let sessions = session
+        .occupancy()
+        .await?
+        .map_or_else(|| "-".to_owned(), |o| o.sessions.to_string());
     Ok(format!(
-        "calls={} sessions={}\n",
+        "calls={} sessions={sessions}\n",
         CALLS.load(Ordering::Relaxed),
-        occupancy.sessions
     ))
 }
 

@@ -104,14 +104,30 @@ pub struct Status<'a> {
     pub expires_at_ms: Option<u64>,
     /// Now, in milliseconds since the Unix epoch.
     pub now_ms: u64,
-    /// How full the session store is.
-    pub occupancy: Occupancy,
+    /// How full the session store is, from the store's own counts; `None`
+    /// when it keeps none (the page then says so: it never scans the store).
+    pub occupancy: Option<Occupancy>,
     /// The CSRF token for the logout form.
     pub csrf: &'a str,
 }
 
-fn sessions_are_one(status: &Status<'_>) -> bool {
-    status.occupancy.sessions == 1 && status.occupancy.capacity.is_none()
+/// The store line: "1 session in use", "3 of 100 sessions in use", or
+/// "not counted" for a store that keeps no count.
+fn store_line(occupancy: Option<Occupancy>) -> String {
+    let Some(occupancy) = occupancy else {
+        return "not counted".into();
+    };
+    let capacity = occupancy
+        .capacity
+        .map(|c| format!(" of {c}"))
+        .unwrap_or_default();
+    // "1 session", but "1 of 100 sessions".
+    let noun = if occupancy.sessions == 1 && occupancy.capacity.is_none() {
+        "session"
+    } else {
+        "sessions"
+    };
+    format!("{}{capacity} {noun} in use", occupancy.sessions)
 }
 
 /// The page of a signed-in user.
@@ -120,24 +136,13 @@ pub fn dashboard(status: &Status<'_>) -> String {
         .expires_at_ms
         .map(|at| expiry(at, status.now_ms))
         .unwrap_or_else(|| "unknown".into());
-    let capacity = status
-        .occupancy
-        .capacity
-        .map(|c| format!(" of {c}"))
-        .unwrap_or_default();
-    // "1 session", but "1 of 100 sessions".
-    let noun = if sessions_are_one(status) {
-        "session"
-    } else {
-        "sessions"
-    };
     let body = format!(
         r#"<h1>Device status</h1>
 <dl>
 <dt>Signed in as</dt><dd>{user}</dd>
 <dt>Page views</dt><dd>{visits} in this session</dd>
 <dt>Session expires</dt><dd>{expires}</dd>
-<dt>Session store</dt><dd>{sessions}{capacity} {noun} in use</dd>
+<dt>Session store</dt><dd>{store}</dd>
 </dl>
 <form method="post" action="/logout">
 <input type="hidden" name="csrf" value="{csrf}">
@@ -147,7 +152,7 @@ pub fn dashboard(status: &Status<'_>) -> String {
         user = escape(status.user),
         visits = status.visits,
         expires = escape(&expires),
-        sessions = status.occupancy.sessions,
+        store = escape(&store_line(status.occupancy)),
         csrf = escape(status.csrf),
     );
     page("Status", &body)
@@ -187,21 +192,30 @@ pub fn expiry(expires_ms: u64, now_ms: u64) -> String {
 mod tests {
     use super::{Occupancy, Status, dashboard};
 
-    fn page(sessions: usize, capacity: Option<usize>) -> String {
+    fn page(occupancy: Option<Occupancy>) -> String {
         dashboard(&Status {
             user: "admin",
             visits: 1,
             expires_at_ms: None,
             now_ms: 0,
-            occupancy: Occupancy { sessions, capacity },
+            occupancy,
             csrf: "t",
         })
     }
 
+    fn counted(sessions: usize, capacity: Option<usize>) -> String {
+        page(Some(Occupancy { sessions, capacity }))
+    }
+
     #[test]
     fn the_store_line_counts_in_good_english() {
-        assert!(page(1, None).contains("<dd>1 session in use</dd>"));
-        assert!(page(2, None).contains("<dd>2 sessions in use</dd>"));
-        assert!(page(1, Some(100)).contains("<dd>1 of 100 sessions in use</dd>"));
+        assert!(counted(1, None).contains("<dd>1 session in use</dd>"));
+        assert!(counted(2, None).contains("<dd>2 sessions in use</dd>"));
+        assert!(counted(1, Some(100)).contains("<dd>1 of 100 sessions in use</dd>"));
+    }
+
+    #[test]
+    fn a_store_without_counts_says_so() {
+        assert!(page(None).contains("<dd>not counted</dd>"));
     }
 }

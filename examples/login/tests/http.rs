@@ -129,7 +129,7 @@ impl Server {
 
     /// Sessions in the store.
     async fn sessions(&self) -> usize {
-        self.store.occupancy().await.unwrap().sessions
+        self.store.occupancy().await.unwrap().unwrap().sessions
     }
 
     /// Fetches the form: its cookie and CSRF token.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use sesh_tokio::store::{RedbStore, RedisConfig, RedisStore, StoreKey};
-use sesh_tokio::{MemoryStore, SessionConfig, SessionLayer};
+use sesh_tokio::{MemoryStore, SessionConfig, SessionLayer, StoreError};
 
 /// The database file unless `--store` says otherwise.
 pub const DEFAULT_REDB_PATH: &str = "./sesh-sessions.redb";
@@ -304,9 +304,22 @@ pub async fn open_layer(
         }
         StoreSpec::Redis(url) => {
             let key = StoreKey::new(secret).map_err(invalid_input)?;
-            let store = RedisStore::new(RedisConfig::new(url.as_str()), key)
-                .map_err(|e| invalid_input(format!("--store {spec}: {e}")))?;
-            tracing::info!(url = %spec, "sessions in Redis (connected on first use)");
+            let redis = RedisConfig::new(url.as_str());
+            // Connect now, so that a Redis whose eviction policy could drop
+            // logged-in sessions stops the server at start; one that is
+            // down is connected to on first use.
+            let store = match RedisStore::connect(redis.clone(), key.clone()).await {
+                Ok(store) => {
+                    tracing::info!(url = %spec, "sessions in Redis");
+                    store
+                }
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::warn!(url = %spec, error = %e, "Redis is not reachable yet: connecting on first use");
+                    RedisStore::new(redis, key)
+                        .map_err(|e| invalid_input(format!("--store {spec}: {e}")))?
+                }
+                Err(e) => return Err(invalid_input(format!("--store {spec}: {e}"))),
+            };
             SessionLayer::new(store, config).map_err(invalid_input)
         }
     }

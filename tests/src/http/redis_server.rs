@@ -1,11 +1,13 @@
 //! A real redis-server for tests: started on a free loopback port, stopped on drop.
 
+use std::borrow::ToOwned;
 use std::format;
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::string::{String, ToString};
 use std::time::Duration;
+use std::vec::Vec;
 
 /// A redis-server process on `127.0.0.1`, without persistence. It can be
 /// stopped and started again on the same port, to test outages.
@@ -13,13 +15,25 @@ use std::time::Duration;
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    config: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts redis-server on a free port (the test script installs it).
     pub fn start() -> io::Result<Self> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts redis-server with more settings, as command-line arguments
+    /// (`["--maxmemory", "2mb", "--maxmemory-policy", "volatile-lru"]`).
+    pub fn start_with(config: &[&str]) -> io::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut server = RedisServer { child: None, port };
+        let config = config.iter().map(|s| (*s).to_owned()).collect();
+        let mut server = RedisServer {
+            child: None,
+            port,
+            config,
+        };
         server.start_again()?;
         Ok(server)
     }
@@ -52,6 +66,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(&self.config)
             .stdout(Stdio::null())
             .spawn()?;
         for _ in 0..500 {

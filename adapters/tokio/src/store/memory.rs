@@ -298,12 +298,13 @@ impl SessionStore for MemoryStore {
             .sum())
     }
 
-    async fn occupancy(&self) -> Result<Occupancy, StoreError> {
+    /// The shards' lengths, summed: one lock and one read per shard.
+    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
         let sessions = self.lock_all().map(|shard| shard.len()).sum();
-        Ok(Occupancy {
+        Ok(Some(Occupancy {
             sessions,
             capacity: Some(self.max_sessions),
-        })
+        }))
     }
 }
 

@@ -9,12 +9,12 @@ mod redis;
 
 use std::future::Future;
 
-pub use key::StoreKey;
+pub use key::{StoreKey, TAG_LEN};
 pub use memory::MemoryStore;
 #[cfg(feature = "redb")]
 pub use redb::RedbStore;
 #[cfg(feature = "redis")]
-pub use redis::{RedisConfig, RedisStore};
+pub use redis::{EvictionPolicyRefused, RedisConfig, RedisStore};
 use sesh::expiry::Deadlines;
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
@@ -68,7 +68,8 @@ pub enum Removed {
     Missing,
 }
 
-/// How full a store is, for status pages.
+/// How full a store is, for status pages: from counts the store keeps as
+/// it goes, never from a scan of its sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Occupancy {
     /// Sessions stored (some may have expired and await the sweeper).
@@ -76,6 +77,10 @@ pub struct Occupancy {
     /// The most it holds, if it has a bound.
     pub capacity: Option<usize>,
 }
+
+/// The bound of a new [`RedbStore`] or [`RedisStore`] (the same as
+/// [`MemoryStore::default`]'s), until `with_max_sessions` sets another.
+pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
 
 /// A store failed. The adapter answers 500 (503 for `Full`) and logs the cause.
 #[derive(Debug)]
@@ -109,13 +114,34 @@ impl std::error::Error for StoreError {
 
 /// A session store. Every method takes the caller's `now`; none reads a clock.
 ///
-/// Stores key sessions by id; persistent stores key them by a keyed hash of
-/// the id, so their contents hand out no cookies.
+/// What every store must do:
+///
+/// - **Keys.** Stores key sessions by id; persistent stores key them by a
+///   keyed hash of the id ([`StoreKey::hash`]), so their contents hand out
+///   no cookies.
+/// - **Records bound to their keys.** A store whose bytes someone else can
+///   write (a database, a file, a Redis) is given a [`StoreKey`] when it is
+///   made, seals every record it writes to the key it writes it under
+///   ([`StoreKey::seal`]), and checks the tag on every read
+///   ([`StoreKey::open`]). A record moved to another key, edited, or
+///   written without the secret loads as absent, is deleted, and is logged
+///   (`tracing` warning, never with the id): write access to the database
+///   is not enough to become another user. An in-process store
+///   ([`MemoryStore`]) holds nothing anyone else can write and needs no key.
+/// - **Bounded, protected sessions protected.** A store holds at most a
+///   configured number of sessions. When a new session finds it full it
+///   drops expired sessions first, then the least recently used
+///   unprotected ones; it never evicts a protected (logged-in) session to
+///   make room, and when only protected sessions are left, `create` fails
+///   with [`StoreError::Full`] (503).
+/// - **Cheap counts.** [`occupancy`](SessionStore::occupancy) answers from
+///   counts the store keeps as it goes, never from a scan.
 pub trait SessionStore: Send + Sync + 'static {
     /// Returns the live session `id`, or `None` when there is none, it has
-    /// expired at `now`, or its bytes do not decode (the store deletes such a
-    /// record and logs it). An error means the store could not answer, never
-    /// "absent": the adapter must not create a session over it.
+    /// expired at `now`, its bytes do not decode, or its tag does not bind
+    /// them to this key (the store deletes such a record and logs it). An
+    /// error means the store could not answer, never "absent": the adapter
+    /// must not create a session over it.
     fn load(
         &self,
         id: &SessionId,
@@ -160,7 +186,8 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Stores a new session under `id`. If a live session already has that id
     /// it is left untouched and the answer is [`Created::IdTaken`]: a create
-    /// never overwrites.
+    /// never overwrites. A full store makes room as the trait's docs say, or
+    /// fails with [`StoreError::Full`] when only protected sessions are left.
     fn create(
         &self,
         id: &SessionId,
@@ -201,8 +228,14 @@ pub trait SessionStore: Send + Sync + 'static {
     fn purge_expired(&self, now: Instant)
     -> impl Future<Output = Result<usize, StoreError>> + Send;
 
-    /// How many sessions the store holds, and its bound.
-    fn occupancy(&self) -> impl Future<Output = Result<Occupancy, StoreError>> + Send;
+    /// How many sessions the store holds, and its bound, from counts the
+    /// store keeps (O(1): never a scan of its sessions, so a status page
+    /// that shows it costs the same with a million sessions as with one).
+    /// `None`, the default, when the store keeps no such count: a page then
+    /// says so instead of counting.
+    fn occupancy(&self) -> impl Future<Output = Result<Option<Occupancy>, StoreError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
@@ -270,7 +303,7 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
         T::purge_expired(self, now)
     }
 
-    fn occupancy(&self) -> impl Future<Output = Result<Occupancy, StoreError>> + Send {
+    fn occupancy(&self) -> impl Future<Output = Result<Option<Occupancy>, StoreError>> + Send {
         T::occupancy(self)
     }
 }

@@ -8,17 +8,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, Script, ServerErrorKind, Value};
+use redis::{ErrorKind, Script, ServerErrorKind};
 use sesh::record::{EncodeError, SessionRecord};
 use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
-use super::{Created, Occupancy, Removed, Saved, SessionStore, StoreError, StoredSession};
+use super::{
+    Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Saved, SessionStore, StoreError,
+    StoredSession,
+};
 
 // ------------------------------------------------------------ encoding --
 
-/// The first byte of every stored value: `S`, this layout.
-const TAG: u8 = b'S';
+/// The first byte of every stored value: `B`, this layout (records bound to
+/// their keys).
+const TAG: u8 = b'B';
+
+/// The first byte of the layout before records carried a tag: such a value
+/// is refused (deleted, logged) like any other that is not bound to its key.
+const UNTAGGED: u8 = b'S';
 
 /// Tag, version (8 bytes, big-endian) and deadline (8 bytes, big-endian
 /// milliseconds), in front of the record.
@@ -30,15 +38,78 @@ const HEADER_LEN: usize = 17;
 /// does not fit is encoded again into a vector of its own size.
 const RECORD_OVERHEAD: usize = 32;
 
+/// Creates a session, making room first if the store is full.
+///
+/// `KEYS`: the session's key, the set of unprotected sessions and the set
+/// of protected ones (sorted sets of store keys in hex, scored by the
+/// session's deadline in milliseconds). `ARGV`: the value, the TTL in
+/// milliseconds (`0`: no TTL, for a protected session), the session's
+/// member (its key without the prefix), its deadline, the caller's now
+/// (milliseconds), the bound, and the key prefix.
+///
+/// A key that exists is taken (even past its deadline by the caller's
+/// clock: the adapter then draws another id). Every create drops a few
+/// sessions whose deadline has passed (so that the sets follow the keys
+/// Redis expired, and protected sessions, which have no TTL, are deleted
+/// even without a sweeper), and takes the first two unprotected sessions
+/// off their set if Redis evicted them itself (a `volatile-*` policy
+/// evicts the least recently used first, which are those). A full store
+/// drops more expired sessions, then evicts unprotected sessions in
+/// deadline order (the least recently used: a session in use has its
+/// deadline moved on), never a protected one.
+///
+/// Returns 1 stored, 0 id taken, 2 full of protected sessions.
+const CREATE: &str = r"
+local function prune(set, limit)
+  local gone = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[5], 'LIMIT', 0, limit)
+  for _, m in ipairs(gone) do redis.call('DEL', ARGV[7] .. m) end
+  if #gone > 0 then redis.call('ZREM', set, unpack(gone)) end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+prune(KEYS[3], 2)
+prune(KEYS[2], 2)
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 1)) do
+  if redis.call('EXISTS', ARGV[7] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
+end
+local max = tonumber(ARGV[6])
+local n = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+if n >= max then
+  prune(KEYS[3], 256)
+  prune(KEYS[2], 256)
+  n = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+  local evicted = 0
+  while n >= max and evicted < 64 do
+    local victim = redis.call('ZPOPMIN', KEYS[2])
+    if #victim == 0 then break end
+    redis.call('DEL', ARGV[7] .. victim[1])
+    n = n - 1
+    evicted = evicted + 1
+  end
+  if n >= max and evicted == 0 then return 2 end
+end
+if ARGV[2] == '0' then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('ZREM', KEYS[3], ARGV[3])
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+end
+return 1";
+
 /// Compare-and-swap on the version in the value's header.
 ///
-/// `KEYS[1]`: the session's key. `ARGV`: the expected version (8 bytes,
+/// `KEYS`: as [`CREATE`]'s. `ARGV`: the expected version (8 bytes,
 /// big-endian, as in the header), the new value, the caller's now in
 /// milliseconds as two 32-bit halves (high, low; so that the comparison is
-/// exact for any `u64`), and the TTL in milliseconds, or `0` to keep the
-/// key's TTL (the deadline did not move: the caller's copy of the expected
-/// version has the new record's deadline), or `d` to delete the key
-/// instead (compare-and-delete; the value is then empty).
+/// exact for any `u64`), what to do with the TTL: milliseconds, `0` to keep
+/// the key's TTL (the deadline did not move: the caller's copy of the
+/// expected version has the new record's deadline and flag), `p` for none
+/// (a protected session), or `d` to delete the key instead
+/// (compare-and-delete; the value is then empty); then which set the
+/// session goes in (`u` unprotected, `p` protected, empty: unchanged), its
+/// member and its deadline.
 ///
 /// Returns 1 stored (or deleted), 2 conflict (another version), 0 missing (no key, or
 /// its deadline is at or before the caller's now), 3 missing because the
@@ -46,15 +117,17 @@ const RECORD_OVERHEAD: usize = 32;
 ///
 /// The header is read with `string.byte` and compared with `==` only:
 /// Redis sets the locale's collation, and ordered string comparisons
-/// would depend on it. A value whose record bytes were damaged behind an
-/// intact header with the expected version is replaced: the caller's copy
-/// is that version's, so the save repairs it (a `load` would have reported
-/// it absent and deleted it).
+/// would depend on it. A value whose record bytes (or tag) were damaged
+/// behind an intact header with the expected version is replaced: the
+/// caller's copy is that version's, so the save repairs it (a `load` would
+/// have reported it absent and deleted it).
 const SAVE: &str = r"
 local cur = redis.pcall('GET', KEYS[1])
 if not cur then return 0 end
-if type(cur) ~= 'string' or #cur < 17 or string.byte(cur, 1) ~= 83 then
+if type(cur) ~= 'string' or #cur < 17 or string.byte(cur, 1) ~= 66 then
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[7])
+  redis.call('ZREM', KEYS[3], ARGV[7])
   return 3
 end
 local a, b, c, d, e, f, g, h = string.byte(cur, 10, 17)
@@ -65,29 +138,69 @@ if hi < nhi or (hi == nhi and lo <= nlo) then return 0 end
 if string.sub(cur, 2, 9) ~= ARGV[1] then return 2 end
 if ARGV[5] == 'd' then
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[7])
+  redis.call('ZREM', KEYS[3], ARGV[7])
+  return 1
 elseif ARGV[5] == '0' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+elseif ARGV[5] == 'p' then
+  redis.call('SET', KEYS[1], ARGV[2])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
 end
+if ARGV[6] == 'u' then
+  redis.call('ZREM', KEYS[3], ARGV[7])
+  redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7])
+elseif ARGV[6] == 'p' then
+  redis.call('ZREM', KEYS[2], ARGV[7])
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
+end
 return 1";
 
-/// Deletes an undecodable value, unless it changed since it was read: a
-/// save that repaired it in between (see [`SAVE`]) must not be lost.
+/// Deletes a value that is no session of this store, unless it changed
+/// since it was read: a save that repaired it in between (see [`SAVE`])
+/// must not be lost.
 ///
-/// `KEYS[1]`: the session's key. `ARGV[1]`: the value as read (empty for
-/// one that was not a string). A value that is still not a string is
-/// deleted too. Returns 1 deleted, 0 kept (changed or gone).
+/// `KEYS`: as [`CREATE`]'s. `ARGV`: the value as read (empty for one that
+/// was not a string), and the session's member. A value that is still not
+/// a string is deleted too. Returns 1 deleted, 0 kept (changed or gone).
 const DISCARD: &str = r"
 local cur = redis.pcall('GET', KEYS[1])
 if type(cur) == 'table' or cur == ARGV[1] then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('ZREM', KEYS[3], ARGV[2])
   return redis.call('DEL', KEYS[1])
 end
 return 0";
 
+/// Deletes the sessions whose deadline is at or before the caller's now,
+/// up to a batch from each set.
+///
+/// `KEYS`: the unprotected and the protected set. `ARGV`: now
+/// (milliseconds), the key prefix, the batch. Returns how many went.
+const PURGE: &str = r"
+local n = 0
+for _, set in ipairs(KEYS) do
+  local gone = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+  for _, m in ipairs(gone) do redis.call('DEL', ARGV[2] .. m) end
+  if #gone > 0 then redis.call('ZREM', set, unpack(gone)) end
+  n = n + #gone
+end
+return n";
+
+/// How many expired sessions one [`PURGE`] call deletes from each set, so
+/// that a large purge never blocks Redis for long.
+const PURGE_BATCH: usize = 500;
+
 /// The value stored for a session: [`TAG`], `version` and the record's
-/// deadline, then the record.
-fn encode_value(version: u64, record: &SessionRecord<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
+/// deadline, then the record, then the tag that binds all of it to the
+/// store key `hash` ([`StoreKey::seal`]).
+fn encode_value(
+    keys: &StoreKey,
+    hash: &[u8; 16],
+    version: u64,
+    record: &SessionRecord<Vec<u8>>,
+) -> Result<Vec<u8>, StoreError> {
     let backend = |e: EncodeError| StoreError::Backend(Box::new(e));
     let guess = HEADER_LEN
         .saturating_add(RECORD_OVERHEAD)
@@ -95,17 +208,20 @@ fn encode_value(version: u64, record: &SessionRecord<Vec<u8>>) -> Result<Vec<u8>
     let mut value = vec![0u8; guess];
     let (header, body) = value.split_at_mut(HEADER_LEN.min(guess));
     write_header(header, version, record);
-    let used = match record.encode(body) {
-        Ok(bytes) => bytes.len(),
+    match record.encode(body) {
+        Ok(bytes) => {
+            let used = bytes.len();
+            value.truncate(HEADER_LEN.saturating_add(used));
+        }
         Err(EncodeError::BufferTooSmall) => {
             let body = record.to_vec().map_err(backend)?;
             value.truncate(HEADER_LEN);
             value.extend_from_slice(&body);
-            return Ok(value);
         }
         Err(e) => return Err(backend(e)),
-    };
-    value.truncate(HEADER_LEN.saturating_add(used));
+    }
+    value.reserve_exact(super::TAG_LEN);
+    keys.seal(hash, &mut value);
     Ok(value)
 }
 
@@ -117,23 +233,54 @@ fn write_header(header: &mut [u8], version: u64, record: &SessionRecord<Vec<u8>>
     header.iter_mut().zip(fields).for_each(|(h, f)| *h = f);
 }
 
-/// Reads a stored value; `None` unless it is in this layout, the record
-/// decodes and the header's deadline is the record's own (the one the save
-/// script checks).
-fn decode_value(bytes: &[u8]) -> Option<StoredSession> {
-    let (&tag, rest) = bytes.split_first()?;
-    if tag != TAG {
-        return None;
+/// Why a stored value is not a session of this store (never a panic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bad {
+    /// Written by a sesh that did not tag records.
+    Untagged,
+    /// The tag does not bind it to this key: moved from another key,
+    /// edited, or written without the secret.
+    Unbound,
+    /// Not in this layout at all, or a record this build does not read.
+    Undecodable,
+}
+
+impl Bad {
+    fn log(self, key: &str, deleted: bool) {
+        let what = match self {
+            Bad::Untagged => "session record of an older sesh (untagged)",
+            Bad::Unbound => "session record not bound to its key (moved or edited)",
+            Bad::Undecodable => "undecodable session record",
+        };
+        if deleted {
+            tracing::warn!(key, "{what} deleted");
+        } else {
+            tracing::warn!(key, "{what} seen; rewritten since, kept");
+        }
     }
-    let (version, rest) = rest.split_first_chunk::<8>()?;
-    let (deadline, body) = rest.split_first_chunk::<8>()?;
-    let record = SessionRecord::<Vec<u8>>::decode(body).ok()?;
-    (u64::from_be_bytes(*deadline) == record.deadlines.expires_at().as_millis()).then_some(
-        StoredSession {
-            record,
-            version: u64::from_be_bytes(*version),
-        },
-    )
+}
+
+/// Reads a stored value: a session only if it is in this layout, its tag
+/// binds it to `hash`, the record decodes and the header's deadline is the
+/// record's own (the one the save script checks).
+fn decode_value(keys: &StoreKey, hash: &[u8; 16], bytes: &[u8]) -> Result<StoredSession, Bad> {
+    match bytes.first() {
+        Some(&TAG) => {}
+        Some(&UNTAGGED) => return Err(Bad::Untagged),
+        _ => return Err(Bad::Undecodable),
+    }
+    let bytes = keys.open(hash, bytes).ok_or(Bad::Unbound)?;
+    let rest = bytes.get(1..).ok_or(Bad::Undecodable)?;
+    let (version, rest) = rest.split_first_chunk::<8>().ok_or(Bad::Undecodable)?;
+    let (deadline, body) = rest.split_first_chunk::<8>().ok_or(Bad::Undecodable)?;
+    let record = SessionRecord::<Vec<u8>>::decode(body).map_err(|_| Bad::Undecodable)?;
+    if u64::from_be_bytes(*deadline) != record.deadlines.expires_at().as_millis() {
+        return Err(Bad::Undecodable);
+    }
+    Ok(StoredSession {
+        record,
+        version: u64::from_be_bytes(*version),
+    })
 }
 
 fn ttl_millis(record: &SessionRecord<Vec<u8>>, now: Instant) -> u64 {
@@ -181,12 +328,13 @@ struct Cached {
 }
 
 /// What a save needs from the cache: the store key's hash, and the cached
-/// copy's version and deadline.
+/// copy's version, deadline and flag.
 #[derive(Clone, Copy)]
 struct CachedKey {
     hash: [u8; 16],
     version: u64,
     expires_at: Instant,
+    protected: bool,
 }
 
 /// One shard: two generations. Writes go to `young`; when it holds its
@@ -252,6 +400,7 @@ impl WriteCache {
             hash: hit.hash,
             version: hit.stored.version,
             expires_at: hit.stored.record.deadlines.expires_at(),
+            protected: hit.stored.record.protected,
         })
     }
 
@@ -303,12 +452,16 @@ pub struct RedisConfig {
     connections: usize,
     timeout: Duration,
     write_cache: usize,
+    max_sessions: usize,
+    allow_unsafe_eviction: bool,
 }
 
 impl RedisConfig {
     /// Redis at `url` (`redis://host:port/db`), key prefix `sesh:`, one
     /// multiplexed connection, 1 s timeouts, a write cache of 10,000
-    /// sessions.
+    /// sessions, at most [`DEFAULT_MAX_SESSIONS`] sessions, and a Redis
+    /// whose eviction policy cannot drop a logged-in session (see
+    /// [`RedisStore`]).
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
@@ -316,7 +469,42 @@ impl RedisConfig {
             connections: 1,
             timeout: Duration::from_secs(1),
             write_cache: 10_000,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            allow_unsafe_eviction: false,
         }
+    }
+
+    /// Sets the most sessions the store holds, across every server that
+    /// shares the prefix (default [`DEFAULT_MAX_SESSIONS`]). A new session
+    /// beyond it evicts the least recently used unprotected one, or is
+    /// refused with [`StoreError::Full`] (503) when only protected sessions
+    /// are left. Size Redis's `maxmemory` for it: a session takes about
+    /// 150 bytes plus its data.
+    ///
+    /// ```
+    /// let config = sesh_tokio::store::RedisConfig::new("redis://127.0.0.1:6379/0")
+    ///     .with_max_sessions(1_000_000);
+    /// ```
+    pub fn with_max_sessions(mut self, max_sessions: usize) -> Self {
+        self.max_sessions = max_sessions;
+        self
+    }
+
+    /// ⚠️ Lets the store run on a Redis whose `maxmemory-policy` is an
+    /// `allkeys-*` policy, or whose policy it cannot read (`INFO` denied),
+    /// with a warning in the log instead of a refusal. Redis may then evict
+    /// any key when memory runs out: a logged-in user's session (they are
+    /// signed out), and the sets sesh counts and bounds sessions with (the
+    /// bound and the counts then drift until those sessions expire). Only
+    /// for a Redis whose memory can never fill.
+    ///
+    /// ```
+    /// let config = sesh_tokio::store::RedisConfig::new("redis://127.0.0.1:6379/0")
+    ///     .allow_unsafe_eviction_policy();
+    /// ```
+    pub fn allow_unsafe_eviction_policy(mut self) -> Self {
+        self.allow_unsafe_eviction = true;
+        self
     }
 
     /// Sets the key prefix (default `sesh:`), so several apps can share a database.
@@ -378,71 +566,203 @@ impl RedisConfig {
 
 // --------------------------------------------------------------- store --
 
+/// What the save script does with the key's TTL.
+#[derive(Clone, Copy)]
+enum TtlArg {
+    /// Sets it to this many milliseconds (an unprotected session).
+    Millis(u64),
+    /// Keeps it (nothing it depends on changed).
+    Keep,
+    /// Removes it (a protected session: see [`RedisStore`]).
+    Persist,
+    /// Deletes the key instead of storing (compare-and-delete).
+    Delete,
+}
+
+/// Which set the save script puts the session in.
+#[derive(Clone, Copy)]
+enum IndexArg {
+    Unchanged,
+    Unprotected,
+    Protected,
+}
+
 /// What the save script does once the version matches.
 enum Then<'a> {
-    /// Stores `value`; `ttl` in milliseconds, 0 keeps the key's TTL.
-    Set { value: &'a [u8], ttl: u64 },
+    /// Stores `value` with this TTL, in this set, scored by `deadline`.
+    Set {
+        value: &'a [u8],
+        ttl: TtlArg,
+        index: IndexArg,
+        deadline: u64,
+    },
     /// Deletes the key.
     Delete,
 }
 
-/// The script's last argument.
-enum TtlArg {
-    Millis(u64),
-    Delete,
+/// The Redis store refused to run: the server's `maxmemory-policy` lets
+/// Redis evict logged-in sessions ([`RedisStore`] says which policies do),
+/// or the store could not read it. Every call of that store fails with it
+/// (as [`StoreError::Backend`]) until the server's policy is changed and
+/// the store made again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvictionPolicyRefused {
+    /// The policy the server reported; `None` when it could not be read.
+    pub policy: Option<String>,
+    /// Why it could not be read, if it could not.
+    pub unreadable: Option<String>,
+}
+
+impl std::fmt::Display for EvictionPolicyRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.policy, &self.unreadable) {
+            (Some(policy), _) => write!(
+                f,
+                "Redis maxmemory-policy is {policy}: Redis may evict any key when memory runs out, \
+                 a logged-in user's session included, so sesh refuses this Redis. Set \
+                 maxmemory-policy to noeviction or a volatile-* policy (sesh stores logged-in \
+                 sessions without a TTL, so those never evict them), or accept the risk with \
+                 RedisConfig::allow_unsafe_eviction_policy"
+            ),
+            (None, reason) => write!(
+                f,
+                "cannot read Redis's maxmemory-policy ({}), so sesh cannot tell whether Redis may \
+                 evict logged-in sessions: refused. Allow INFO for this user, or accept the risk \
+                 with RedisConfig::allow_unsafe_eviction_policy",
+                reason.as_deref().unwrap_or("no answer")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EvictionPolicyRefused {}
+
+/// The eviction-policy check: made before the store's first command, once.
+#[derive(Debug)]
+struct PolicyCheck {
+    allow_unsafe: bool,
+    /// `Some(None)`: checked, fine. `Some(Some(refusal))`: refused for good.
+    outcome: tokio::sync::OnceCell<Option<EvictionPolicyRefused>>,
+}
+
+/// What `INFO memory` says about eviction: `(maxmemory, maxmemory_policy)`.
+fn eviction_settings(info: &str) -> (Option<u64>, Option<&str>) {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+    };
+    (
+        field("maxmemory").and_then(|m| m.trim().parse().ok()),
+        field("maxmemory_policy").map(str::trim),
+    )
+}
+
+/// Whether Redis may evict a key without a TTL under `policy`.
+fn evicts_any_key(policy: &str) -> bool {
+    policy.starts_with("allkeys-")
 }
 
 /// Sessions in Redis.
 ///
 /// - Each session is one string value under `prefix + hex(keyed hash of the
 ///   id)`, so `KEYS *` shows no usable id. The value is a 17-byte header
-///   (the byte `S`, the version and the deadline in milliseconds, both
-///   big-endian `u64`) followed by the core's postcard record
-///   ([`SessionRecord::encode`]).
-/// - Its TTL is the session's deadline, so Redis drops expired sessions
-///   itself. The caller's `now` still decides liveness, as in every store.
-/// - Load is a `GET`. Create is `SET … NX PX`: atomic, never overwrites.
-/// - Save is a compare-and-swap on the version: a small Lua script (`GET`,
-///   compare, then `SET … KEEPTTL`, or `SET … PX` when the deadline moved)
-///   called with `EVALSHA`. The same script deletes on a version match
-///   ([`SessionStore::delete_version`], for `regenerate`).
+///   (the byte `B`, the version and the deadline in milliseconds, both
+///   big-endian `u64`), the core's postcard record
+///   ([`SessionRecord::encode`]), and a 16-byte tag that binds the value to
+///   its key ([`StoreKey::seal`]): a value copied to another session's key
+///   or edited, by anyone who can write to Redis but does not hold the
+///   secret, loads as absent and is deleted and logged. Values of an older
+///   sesh (untagged, first byte `S`) are refused the same way: their users
+///   sign in again.
+/// - Two sorted sets, `prefix + "unprotected"` and `prefix + "protected"`,
+///   list the sessions' keys scored by their deadline. The scripts below
+///   keep them in step with the values, so that
+///   [`occupancy`](SessionStore::occupancy) is two `ZCARD`s and a full store
+///   finds its least recently used anonymous session in O(log n).
+/// - An unprotected session's TTL is its deadline, so Redis drops it
+///   itself. A protected (logged-in) session has **no TTL**, so that no
+///   `volatile-*` eviction policy can ever pick it; it is deleted after its
+///   deadline by the next creates (each removes a few expired sessions) or
+///   by [`purge_expired`](SessionStore::purge_expired) (run a
+///   [`Sweeper`](crate::Sweeper)). The caller's `now` decides liveness, as
+///   in every store: a session past its deadline is absent whether or not
+///   it is still in Redis.
+/// - **Bounded** ([`RedisConfig::with_max_sessions`]): a create that finds
+///   the store full drops expired sessions, then evicts unprotected ones,
+///   least recently used first (deadline order: a session in use has its
+///   deadline moved on at each refresh); never a protected one. When only
+///   protected sessions are left it is refused ([`StoreError::Full`], 503).
+/// - Load is a `GET`. Create, save and compare-and-delete are small Lua
+///   scripts called with `EVALSHA` (a create: check the key is free, make
+///   room if full, `SET` with or without `PX`, `ZADD`; a save: compare the
+///   version, `SET … KEEPTTL` or with the new TTL, and move the key between
+///   the sets when its deadline or flag changed). Delete is `DEL` and
+///   `ZREM`s in one round trip, which Redis accepts even when out of memory.
 /// - Updates start from the store's last-seen copy (see
 ///   [`RedisConfig::with_write_cache`]): with one server an update is one
 ///   round trip.
-/// - A value that does not decode is reported absent, deleted (unless it
-///   changed since it was read) and logged.
 /// - Connections reconnect on their own after Redis restarts; while it is
 ///   down every call fails after the timeout with [`StoreError::Unavailable`].
+///
+/// **Redis's own eviction.** Before its first command the store reads the
+/// server's `maxmemory-policy` (`INFO memory`):
+///
+/// | policy | what holds |
+/// |---|---|
+/// | `noeviction` (Redis's default) | Redis evicts nothing. At `maxmemory`, creates and saves fail (500) until memory frees; loads, logouts and logged-in sessions are unaffected. |
+/// | `volatile-lru`, `volatile-lfu`, `volatile-random`, `volatile-ttl` | Redis evicts only keys with a TTL: anonymous sessions (and other apps' volatile keys), never a logged-in session or the two sets. When memory is full of keys without a TTL, as `noeviction`. |
+/// | `allkeys-lru`, `allkeys-lfu`, `allkeys-random` | Redis may evict any key, a logged-in session or the sets included: **refused** with [`EvictionPolicyRefused`] (every call fails; [`connect`](Self::connect) fails at once). ⚠️ [`RedisConfig::allow_unsafe_eviction_policy`] turns the refusal into a warning. |
+///
+/// A policy that cannot be read (`INFO` denied by an ACL) is refused the
+/// same way. The check runs once, at the first command; a policy changed
+/// later (`CONFIG SET`) is not seen, so set it in the server's
+/// configuration. Keep `maxmemory` above what the bound needs (about 150
+/// bytes plus the data per session) so that sesh's own bound, not Redis,
+/// decides which anonymous sessions go.
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Arc<[ConnectionManager]>,
     next: Arc<AtomicUsize>,
     prefix: Arc<str>,
+    unprotected_set: Arc<str>,
+    protected_set: Arc<str>,
     key: StoreKey,
+    create: Arc<Script>,
     save: Arc<Script>,
     discard: Arc<Script>,
+    purge: Arc<Script>,
     cache: Option<Arc<WriteCache>>,
+    max_sessions: usize,
+    policy: Arc<PolicyCheck>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field("max_sessions", &self.max_sessions)
             .finish_non_exhaustive()
     }
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
-    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+    if unavailable_error(&e) {
         StoreError::Unavailable(Box::new(e))
     } else {
         StoreError::Backend(Box::new(e))
     }
 }
 
+/// A script's answer that is none of those it returns.
+fn unexpected(script: &str, answer: i64) -> StoreError {
+    StoreError::Backend(format!("the {script} script answered {answer}").into())
+}
+
 impl RedisStore {
     /// Connects lazily: the server may be down at start-up; calls fail with
-    /// [`StoreError::Unavailable`] until it is up.
+    /// [`StoreError::Unavailable`] until it is up. The eviction-policy
+    /// check runs before the first command (see [`RedisStore`]);
+    /// [`connect`](Self::connect) runs it at once.
     pub fn new(config: RedisConfig, key: StoreKey) -> Result<Self, StoreError> {
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
@@ -457,15 +777,113 @@ impl RedisStore {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(unavailable)?;
+        let set = |name: &str| -> Arc<str> { format!("{}{name}", config.prefix).into() };
         Ok(RedisStore {
             pool: pool.into(),
             next: Arc::new(AtomicUsize::new(0)),
+            unprotected_set: set("unprotected"),
+            protected_set: set("protected"),
             prefix: config.prefix.into(),
             key,
+            create: Arc::new(Script::new(CREATE)),
             save: Arc::new(Script::new(SAVE)),
             discard: Arc::new(Script::new(DISCARD)),
+            purge: Arc::new(Script::new(PURGE)),
             cache: WriteCache::new(config.write_cache).map(Arc::new),
+            max_sessions: config.max_sessions,
+            policy: Arc::new(PolicyCheck {
+                allow_unsafe: config.allow_unsafe_eviction,
+                outcome: tokio::sync::OnceCell::new(),
+            }),
         })
+    }
+
+    /// Connects now and checks the server's eviction policy: fails with
+    /// [`StoreError::Unavailable`] if Redis cannot be reached, and with
+    /// [`EvictionPolicyRefused`] (as [`StoreError::Backend`]) if its policy
+    /// may evict logged-in sessions.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
+    /// let config = RedisConfig::new("redis://127.0.0.1:6379/0").with_max_sessions(500_000);
+    /// let store = RedisStore::connect(config, StoreKey::new(&[5; 32])?).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(config: RedisConfig, key: StoreKey) -> Result<Self, StoreError> {
+        let store = RedisStore::new(config, key)?;
+        store.checked().await?;
+        Ok(store)
+    }
+
+    /// The bound ([`RedisConfig::with_max_sessions`]).
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
+    /// Fails unless the eviction-policy check passed (running it the
+    /// first time). A refusal is for good; a Redis that cannot be reached
+    /// is checked again at the next call.
+    async fn checked(&self) -> Result<(), StoreError> {
+        let outcome = match self.policy.outcome.get() {
+            Some(outcome) => outcome,
+            None => {
+                self.policy
+                    .outcome
+                    .get_or_try_init(|| self.check_policy())
+                    .await?
+            }
+        };
+        match outcome {
+            None => Ok(()),
+            Some(refused) => Err(StoreError::Backend(Box::new(refused.clone()))),
+        }
+    }
+
+    async fn check_policy(&self) -> Result<Option<EvictionPolicyRefused>, StoreError> {
+        let mut con = self.connection()?;
+        let info: Result<String, _> = redis::cmd("INFO").arg("memory").query_async(&mut con).await;
+        let refusal = match info {
+            Ok(info) => match eviction_settings(&info) {
+                (maxmemory, Some(policy)) if evicts_any_key(policy) => {
+                    tracing::debug!(?maxmemory, policy, "Redis eviction settings");
+                    Some(EvictionPolicyRefused {
+                        policy: Some(policy.to_owned()),
+                        unreadable: None,
+                    })
+                }
+                (maxmemory, Some(policy)) => {
+                    tracing::info!(
+                        ?maxmemory,
+                        policy,
+                        "Redis cannot evict logged-in sessions under this policy"
+                    );
+                    None
+                }
+                (_, None) => Some(EvictionPolicyRefused {
+                    policy: None,
+                    unreadable: Some("INFO memory has no maxmemory_policy".into()),
+                }),
+            },
+            Err(e) if unavailable_error(&e) => return Err(unavailable(e)),
+            Err(e) => Some(EvictionPolicyRefused {
+                policy: None,
+                unreadable: Some(e.to_string()),
+            }),
+        };
+        match refusal {
+            Some(refusal) if self.policy.allow_unsafe => {
+                tracing::warn!(
+                    "⚠️ {refusal} (allowed by RedisConfig::allow_unsafe_eviction_policy: running anyway)"
+                );
+                Ok(None)
+            }
+            Some(refusal) => {
+                tracing::error!("{refusal}");
+                Ok(Some(refusal))
+            }
+            None => Ok(None),
+        }
     }
 
     fn connection(&self) -> Result<ConnectionManager, StoreError> {
@@ -492,13 +910,20 @@ impl RedisStore {
             .map_or_else(|| self.key.hash(id), |k| k.hash)
     }
 
+    /// The session's member in the sets: its key without the prefix.
+    fn member(hash: &[u8; 16]) -> String {
+        let mut member = String::with_capacity(32);
+        for &b in hash {
+            member.push(hex_digit(b >> 4));
+            member.push(hex_digit(b));
+        }
+        member
+    }
+
     fn redis_key(&self, hash: &[u8; 16]) -> String {
         let mut key = String::with_capacity(self.prefix.len().saturating_add(32));
         key.push_str(&self.prefix);
-        for &b in hash {
-            key.push(hex_digit(b >> 4));
-            key.push(hex_digit(b));
-        }
+        key.push_str(&Self::member(hash));
         key
     }
 
@@ -514,12 +939,48 @@ impl RedisStore {
         }
     }
 
+    /// `EVALSHA` of `script` on the session's key and the two sets; the
+    /// caller adds the arguments.
+    fn script_cmd(&self, script: &Script, key: &str, capacity: usize) -> redis::Cmd {
+        let mut cmd = redis::Cmd::with_capacity(14, capacity.saturating_add(200));
+        cmd.arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(3)
+            .arg(key)
+            .arg(&*self.unprotected_set)
+            .arg(&*self.protected_set);
+        cmd
+    }
+
+    /// Runs a script command; loads the script first if Redis does not
+    /// have it (a new or restarted server).
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        cmd: &redis::Cmd,
+    ) -> Result<T, redis::RedisError> {
+        let mut con = self
+            .connection()
+            .map_err(|_| redis::RedisError::from((ErrorKind::Client, "empty Redis pool")))?;
+        match cmd.query_async(&mut con).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                script.load_async(&mut con).await?;
+                cmd.query_async(&mut con).await
+            }
+            answer => answer,
+        }
+    }
+
     async fn load_hashed(
         &self,
         id: &SessionId,
         hash: [u8; 16],
         now: Instant,
     ) -> Result<Option<StoredSession>, StoreError> {
+        if let Err(e) = self.checked().await {
+            self.forget(id);
+            return Err(e);
+        }
         let key = self.redis_key(&hash);
         let mut con = self.connection()?;
         let value: Option<Vec<u8>> = match redis::cmd("GET").arg(&key).query_async(&mut con).await {
@@ -536,72 +997,71 @@ impl RedisStore {
             self.forget(id);
             return Ok(None);
         };
-        match decode_value(&value) {
-            Some(stored) if !stored.record.deadlines.is_expired(now) => {
+        match decode_value(&self.key, &hash, &value) {
+            Ok(stored) if !stored.record.deadlines.is_expired(now) => {
                 self.remember(id, hash, stored.clone());
                 Ok(Some(stored))
             }
-            Some(_) => {
+            Ok(_) => {
                 self.forget(id);
                 Ok(None)
             }
-            None => {
+            Err(bad) => {
                 self.forget(id);
-                let deleted: i64 = self
-                    .discard
-                    .key(&key)
-                    .arg(&value)
-                    .invoke_async(&mut con)
-                    .await
-                    .map_err(unavailable)?;
-                if deleted == 1 {
-                    tracing::warn!("undecodable session record deleted");
-                } else {
-                    tracing::warn!("undecodable session record seen; rewritten since, kept");
-                }
+                let mut cmd = self.script_cmd(&self.discard, &key, value.len());
+                cmd.arg(&value).arg(Self::member(&hash));
+                let deleted: i64 = self.run(&self.discard, &cmd).await.map_err(unavailable)?;
+                bad.log(&key, deleted == 1);
                 Ok(None)
             }
         }
     }
 
-    /// Runs the save script; loads it first if Redis does not have it (a
-    /// new or restarted server).
+    /// Runs the save script on `key`.
     async fn run_save(
         &self,
-        key: &str,
+        hash: &[u8; 16],
         expected_version: u64,
         now: Instant,
         then: Then<'_>,
-    ) -> Result<i64, redis::RedisError> {
+    ) -> Result<i64, StoreError> {
+        self.checked().await?;
+        let key = self.redis_key(hash);
         let now = now.as_millis();
-        let (value, ttl) = match then {
-            Then::Set { value, ttl } => (value, TtlArg::Millis(ttl)),
-            Then::Delete => (&[][..], TtlArg::Delete),
+        let (value, ttl, index, deadline) = match then {
+            Then::Set {
+                value,
+                ttl,
+                index,
+                deadline,
+            } => (value, ttl, index, deadline),
+            Then::Delete => (&[][..], TtlArg::Delete, IndexArg::Unchanged, 0),
         };
-        let mut cmd = redis::Cmd::with_capacity(9, value.len().saturating_add(160));
-        cmd.arg("EVALSHA")
-            .arg(self.save.get_hash())
-            .arg(1)
-            .arg(key)
-            .arg(&expected_version.to_be_bytes()[..])
+        let mut cmd = self.script_cmd(&self.save, &key, value.len());
+        cmd.arg(&expected_version.to_be_bytes()[..])
             .arg(value)
             .arg(now >> 32)
             .arg(now & 0xffff_ffff);
         match ttl {
             TtlArg::Millis(ttl) => cmd.arg(ttl),
+            TtlArg::Keep => cmd.arg("0"),
+            TtlArg::Persist => cmd.arg("p"),
             TtlArg::Delete => cmd.arg("d"),
         };
-        let mut con = self
-            .connection()
-            .map_err(|_| redis::RedisError::from((ErrorKind::Client, "empty Redis pool")))?;
-        match cmd.query_async(&mut con).await {
-            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                self.save.load_async(&mut con).await?;
-                cmd.query_async(&mut con).await
-            }
-            answer => answer,
-        }
+        cmd.arg(match index {
+            IndexArg::Unchanged => "",
+            IndexArg::Unprotected => "u",
+            IndexArg::Protected => "p",
+        })
+        .arg(Self::member(hash))
+        .arg(deadline);
+        self.run(&self.save, &cmd).await.map_err(unavailable)
     }
+}
+
+/// Whether `e` means Redis could not be reached (as [`unavailable`] sorts).
+fn unavailable_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
 }
 
 impl SessionStore for RedisStore {
@@ -635,35 +1095,49 @@ impl SessionStore for RedisStore {
         now: Instant,
     ) -> Result<Created, StoreError> {
         const VERSION: u64 = 1;
-        let value = encode_value(VERSION, record)?;
+        self.checked().await?;
         let hash = self.key.hash(id);
-        let mut con = self.connection()?;
-        // NX: a key that exists is taken, even when its deadline is past the
-        // caller's now but Redis has not dropped it yet. The adapter then
-        // retries with a fresh 128-bit id, so this costs nothing.
-        let answer: Value = redis::cmd("SET")
-            .arg(self.redis_key(&hash))
-            .arg(&value)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_millis(record, now))
-            .query_async(&mut con)
-            .await
-            .map_err(|e| {
-                self.forget(id);
-                unavailable(e)
-            })?;
-        Ok(if answer == Value::Nil {
-            self.forget(id);
-            Created::IdTaken
+        let value = encode_value(&self.key, &hash, VERSION, record)?;
+        let key = self.redis_key(&hash);
+        let ttl = if record.protected {
+            0
         } else {
-            let stored = StoredSession {
-                record: record.clone(),
-                version: VERSION,
-            };
-            self.remember(id, hash, stored);
-            Created::Stored(VERSION)
-        })
+            ttl_millis(record, now)
+        };
+        let mut cmd = self.script_cmd(&self.create, &key, value.len());
+        cmd.arg(&value)
+            .arg(ttl)
+            .arg(Self::member(&hash))
+            .arg(record.deadlines.expires_at().as_millis())
+            .arg(now.as_millis())
+            .arg(self.max_sessions)
+            .arg(&*self.prefix);
+        let answer: i64 = self.run(&self.create, &cmd).await.map_err(|e| {
+            self.forget(id);
+            unavailable(e)
+        })?;
+        match answer {
+            1 => {
+                let stored = StoredSession {
+                    record: record.clone(),
+                    version: VERSION,
+                };
+                self.remember(id, hash, stored);
+                Ok(Created::Stored(VERSION))
+            }
+            0 => {
+                self.forget(id);
+                Ok(Created::IdTaken)
+            }
+            2 => {
+                self.forget(id);
+                Err(StoreError::Full)
+            }
+            other => {
+                self.forget(id);
+                Err(unexpected("create", other))
+            }
+        }
     }
 
     async fn save(
@@ -674,26 +1148,34 @@ impl SessionStore for RedisStore {
         now: Instant,
     ) -> Result<Saved, StoreError> {
         let version = expected_version.wrapping_add(1);
-        let value = encode_value(version, record)?;
         let cached = self.cache.as_ref().and_then(|c| c.key(id));
         let hash = cached.map_or_else(|| self.key.hash(id), |c| c.hash);
+        let value = encode_value(&self.key, &hash, version, record)?;
         // The stored value, if it is the expected version, is the cached
-        // copy: when the deadline did not move, the key's TTL is still right
-        // (most saves: the refresh is throttled).
+        // copy: when neither the deadline nor the flag moved, the key's TTL
+        // and its place in the sets are still right (most saves: the
+        // refresh is throttled).
         let deadline = record.deadlines.expires_at();
-        let ttl = match cached {
-            Some(c) if c.version == expected_version && c.expires_at == deadline => 0,
-            _ => ttl_millis(record, now),
+        let unchanged = cached.is_some_and(|c| {
+            c.version == expected_version
+                && c.expires_at == deadline
+                && c.protected == record.protected
+        });
+        let (ttl, index) = match (unchanged, record.protected) {
+            (true, _) => (TtlArg::Keep, IndexArg::Unchanged),
+            (false, true) => (TtlArg::Persist, IndexArg::Protected),
+            (false, false) => (
+                TtlArg::Millis(ttl_millis(record, now)),
+                IndexArg::Unprotected,
+            ),
         };
-        let key = self.redis_key(&hash);
-        let outcome = self
-            .run_save(
-                &key,
-                expected_version,
-                now,
-                Then::Set { value: &value, ttl },
-            )
-            .await;
+        let then = Then::Set {
+            value: &value,
+            ttl,
+            index,
+            deadline: deadline.as_millis(),
+        };
+        let outcome = self.run_save(&hash, expected_version, now, then).await;
         match outcome {
             Ok(1) => {
                 let stored = StoredSession {
@@ -718,17 +1200,34 @@ impl SessionStore for RedisStore {
             }
             Err(e) => {
                 self.forget(id);
-                Err(unavailable(e))
+                Err(e)
             }
         }
     }
 
+    /// `DEL`, then `ZREM` from both sets, in one round trip: commands Redis
+    /// runs even when it is out of memory (a `MULTI` would be refused
+    /// then), so that a logout always works. The value goes first: the
+    /// session is gone even if the connection drops before the `ZREM`s,
+    /// and a set entry left behind is only pruned later.
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let key = self.redis_key(&self.hash(id));
+        let hash = self.hash(id);
         self.forget(id);
+        self.checked().await?;
+        let member = Self::member(&hash);
         let mut con = self.connection()?;
-        let _: () = redis::cmd("DEL")
-            .arg(key)
+        let _: () = redis::pipe()
+            .cmd("DEL")
+            .arg(self.redis_key(&hash))
+            .ignore()
+            .cmd("ZREM")
+            .arg(&*self.unprotected_set)
+            .arg(&member)
+            .ignore()
+            .cmd("ZREM")
+            .arg(&*self.protected_set)
+            .arg(&member)
+            .ignore()
             .query_async(&mut con)
             .await
             .map_err(unavailable)?;
@@ -741,12 +1240,11 @@ impl SessionStore for RedisStore {
         expected_version: u64,
         now: Instant,
     ) -> Result<Removed, StoreError> {
-        let key = self.redis_key(&self.hash(id));
+        let hash = self.hash(id);
         self.forget(id);
         let outcome = self
-            .run_save(&key, expected_version, now, Then::Delete)
-            .await
-            .map_err(unavailable)?;
+            .run_save(&hash, expected_version, now, Then::Delete)
+            .await?;
         Ok(match outcome {
             1 => Removed::Deleted,
             2 => Removed::Conflict,
@@ -758,35 +1256,49 @@ impl SessionStore for RedisStore {
         })
     }
 
-    async fn purge_expired(&self, _now: Instant) -> Result<usize, StoreError> {
-        // Redis drops each key at its TTL, which is the session's deadline.
-        Ok(0)
+    /// Deletes the sessions past their deadline at `now`, by the sets, in
+    /// batches; returns how many. Redis already dropped the unprotected
+    /// ones at their TTL (this takes them off the sets); protected ones,
+    /// which have no TTL, go here or at the next creates.
+    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
+        self.checked().await?;
+        let mut purged = 0usize;
+        loop {
+            let mut cmd = redis::Cmd::with_capacity(8, 128);
+            cmd.arg("EVALSHA")
+                .arg(self.purge.get_hash())
+                .arg(2)
+                .arg(&*self.unprotected_set)
+                .arg(&*self.protected_set)
+                .arg(now.as_millis())
+                .arg(&*self.prefix)
+                .arg(PURGE_BATCH);
+            let n: usize = self.run(&self.purge, &cmd).await.map_err(unavailable)?;
+            purged = purged.saturating_add(n);
+            if n == 0 {
+                return Ok(purged);
+            }
+        }
     }
 
-    async fn occupancy(&self) -> Result<Occupancy, StoreError> {
+    /// Two `ZCARD`s in one round trip: O(1), however many sessions there
+    /// are. Counts sessions past their deadline until they are purged, as
+    /// every store does.
+    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
+        self.checked().await?;
         let mut con = self.connection()?;
-        let pattern = format!("{}*", self.prefix);
-        let mut cursor: u64 = 0;
-        let mut sessions = 0usize;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut con)
-                .await
-                .map_err(unavailable)?;
-            sessions = sessions.saturating_add(keys.len());
-            if next == 0 {
-                return Ok(Occupancy {
-                    sessions,
-                    capacity: None,
-                });
-            }
-            cursor = next;
-        }
+        let (unprotected, protected): (usize, usize) = redis::pipe()
+            .cmd("ZCARD")
+            .arg(&*self.unprotected_set)
+            .cmd("ZCARD")
+            .arg(&*self.protected_set)
+            .query_async(&mut con)
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(Occupancy {
+            sessions: unprotected.saturating_add(protected),
+            capacity: Some(self.max_sessions),
+        }))
     }
 }
 
@@ -803,48 +1315,78 @@ mod tests {
         }
     }
 
+    fn keys() -> StoreKey {
+        StoreKey::new(&[5; 32]).unwrap_or_else(|_| unreachable!())
+    }
+
+    const HASH: [u8; 16] = [7; 16];
+
     #[test]
     fn values_round_trip_and_damage_is_absent() {
+        let keys = keys();
         let r = record(b"hello");
-        let value = encode_value(7, &r).unwrap_or_default();
+        let value = encode_value(&keys, &HASH, 7, &r).unwrap_or_default();
         assert_eq!(value.first(), Some(&TAG));
-        let stored = decode_value(&value);
+        let stored = decode_value(&keys, &HASH, &value);
         assert_eq!(
             stored,
-            Some(StoredSession {
+            Ok(StoredSession {
                 record: r.clone(),
                 version: 7
             })
         );
-        // Every truncation, and every single-byte change of the tag or the
-        // deadline, is absent; none panics.
+        // Every truncation, and every single-byte change, is absent; none
+        // panics.
         for len in 0..value.len() {
-            assert_eq!(decode_value(value.get(..len).unwrap_or_default()), None);
+            let cut = value.get(..len).unwrap_or_default();
+            assert!(decode_value(&keys, &HASH, cut).is_err());
         }
-        for at in (0..1).chain(9..HEADER_LEN) {
+        for at in 0..value.len() {
             let mut damaged = value.clone();
             if let Some(b) = damaged.get_mut(at) {
                 *b ^= 0x40;
             }
-            assert_eq!(decode_value(&damaged), None, "byte {at}");
+            assert!(decode_value(&keys, &HASH, &damaged).is_err(), "byte {at}");
         }
         let mut trailing = value.clone();
         trailing.push(0);
-        assert_eq!(decode_value(&trailing), None);
-        assert_eq!(decode_value(&[0xff; 64]), None);
+        assert_eq!(decode_value(&keys, &HASH, &trailing), Err(Bad::Unbound));
+        assert_eq!(
+            decode_value(&keys, &HASH, &[0xff; 64]),
+            Err(Bad::Undecodable)
+        );
+        // Bound to its key and to the secret.
+        assert_eq!(decode_value(&keys, &[8; 16], &value), Err(Bad::Unbound));
+        let stranger = StoreKey::new(&[6; 32]).unwrap_or_else(|_| unreachable!());
+        assert_eq!(decode_value(&stranger, &HASH, &value), Err(Bad::Unbound));
+        // The layout of an older sesh (no tag) is refused.
+        let mut untagged = value.clone();
+        untagged.truncate(value.len() - super::super::TAG_LEN);
+        if let Some(first) = untagged.first_mut() {
+            *first = UNTAGGED;
+        }
+        assert_eq!(decode_value(&keys, &HASH, &untagged), Err(Bad::Untagged));
     }
 
     proptest::proptest! {
         /// Stored bytes are never trusted: any value decodes to a session
-        /// or to `None`, never a panic; a session that decodes is stored
-        /// again as itself.
+        /// or to an error, never a panic, even with a valid tag; a session
+        /// that decodes is stored again as itself.
         #[test]
         fn any_stored_value_is_a_session_or_absent(
             bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96)
         ) {
-            if let Some(stored) = decode_value(&bytes) {
-                let again = encode_value(stored.version, &stored.record).ok();
-                proptest::prop_assert_eq!(again.as_deref().and_then(decode_value), Some(stored));
+            let keys = keys();
+            proptest::prop_assert!(decode_value(&keys, &HASH, &bytes).is_err());
+            let mut sealed = bytes.clone();
+            if let Some(first) = sealed.first_mut() {
+                *first = TAG;
+            }
+            keys.seal(&HASH, &mut sealed);
+            if let Ok(stored) = decode_value(&keys, &HASH, &sealed) {
+                let again = encode_value(&keys, &HASH, stored.version, &stored.record).ok();
+                let decoded = again.as_deref().map(|a| decode_value(&keys, &HASH, a));
+                proptest::prop_assert_eq!(decoded, Some(Ok(stored)));
             }
         }
 
@@ -863,17 +1405,42 @@ mod tests {
                 protected,
                 data,
             };
-            let value = encode_value(version, &record).ok();
-            let decoded = value.as_deref().and_then(decode_value);
-            proptest::prop_assert_eq!(decoded, Some(StoredSession { record, version }));
+            let keys = keys();
+            let value = encode_value(&keys, &HASH, version, &record).ok();
+            let decoded = value.as_deref().map(|v| decode_value(&keys, &HASH, v));
+            proptest::prop_assert_eq!(decoded, Some(Ok(StoredSession { record, version })));
         }
     }
 
     #[test]
     fn large_records_are_encoded_whole() {
+        let keys = keys();
         let r = record(&[9; 100_000]);
-        let value = encode_value(1, &r).unwrap_or_default();
-        assert_eq!(decode_value(&value).map(|s| s.record), Some(r));
+        let value = encode_value(&keys, &HASH, 1, &r).unwrap_or_default();
+        assert_eq!(decode_value(&keys, &HASH, &value).map(|s| s.record), Ok(r));
+    }
+
+    #[test]
+    fn info_memory_gives_the_eviction_settings() {
+        let info = "# Memory\r\nused_memory:1\r\nmaxmemory:2097152\r\nmaxmemory_human:2.00M\r\n\
+                    maxmemory_policy:allkeys-lru\r\nmem_fragmentation_ratio:1.2\r\n";
+        assert_eq!(
+            eviction_settings(info),
+            (Some(2_097_152), Some("allkeys-lru"))
+        );
+        assert_eq!(eviction_settings("# Memory\r\n"), (None, None));
+        for policy in ["allkeys-lru", "allkeys-lfu", "allkeys-random"] {
+            assert!(evicts_any_key(policy), "{policy}");
+        }
+        for policy in [
+            "noeviction",
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+        ] {
+            assert!(!evicts_any_key(policy), "{policy}");
+        }
     }
 
     #[tokio::test]

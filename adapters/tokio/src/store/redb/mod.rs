@@ -7,21 +7,40 @@ use std::path::Path;
 use std::sync::Arc;
 
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
     WriteTransaction,
 };
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
-use super::{Created, Occupancy, Removed, Saved, SessionStore, StoreError, StoredSession};
+use super::{
+    Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Saved, SessionStore, StoreError,
+    StoredSession,
+};
 use handle::{DatabaseHandle, Opener, is_io_failure};
 use writer::{Job, Ran, Reply, Writer, echo};
 
-/// Store key (16-byte keyed hash of the id) → version (8 bytes, little-endian) + core record.
-const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v1");
+/// Store key (16-byte keyed hash of the id) → version (8 bytes,
+/// little-endian), the core record, and the tag that binds both to the
+/// store key ([`StoreKey::seal`]).
+const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v2");
 /// Expiry index: deadline (8 bytes, big-endian, so byte order is time order) + store key → ().
-const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1");
+const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v2");
+/// The unprotected sessions in eviction order, keyed as [`EXPIRY`]: the
+/// first is the one whose deadline comes first (see [`RedbStore`]).
+const UNPROTECTED: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_unprotected_v2");
+
+/// The tables of sesh before records carried a tag (dropped at open).
+const SESSIONS_V1: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v1");
+const EXPIRY_V1: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1");
+
+/// The most expired sessions a full store drops for one new session
+/// (the sweeper drops the rest).
+const PURGE_BATCH: usize = 256;
+/// The most unprotected sessions a full store evicts for one new session:
+/// one normally, more while it is over a bound that was lowered.
+const EVICT_BATCH: usize = 64;
 
 /// Sessions in a redb database file: the default store of the examples.
 ///
@@ -33,6 +52,24 @@ const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1"
 /// keyed hashes ([`StoreKey`]). An expiry index makes
 /// [`purge_expired`](SessionStore::purge_expired) proportional to what it
 /// removes. Reads run on tokio's blocking pool.
+///
+/// **Records are bound to their keys**: each ends with a tag
+/// ([`StoreKey::seal`]) checked on every read, so a record copied to
+/// another key or edited in the file loads as absent, and is deleted and
+/// logged. Files written by an earlier sesh (tables `sesh_sessions_v1`,
+/// untagged) are not read: their sessions are dropped when the store
+/// opens the file, with a warning, and their users sign in again.
+///
+/// **Bounded** ([`with_max_sessions`](Self::with_max_sessions), default
+/// [`DEFAULT_MAX_SESSIONS`]): a new session that finds the store full
+/// first drops expired sessions, then evicts the unprotected session whose
+/// deadline comes first (the least recently used, to the precision of the
+/// refresh: a session in use has its deadline moved on at least once per
+/// refresh interval); a protected (logged-in) session is never evicted, and
+/// when only protected sessions are left the new one is refused
+/// ([`StoreError::Full`], 503). The count is redb's own table length,
+/// kept in the same transaction as every write, so
+/// [`occupancy`](SessionStore::occupancy) costs one read.
 ///
 /// After an I/O error (disk full, a failing disk) redb refuses every later
 /// transaction until the file is opened again. A store made by
@@ -50,8 +87,9 @@ const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v1"
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<DatabaseHandle>,
-    key: StoreKey,
+    key: Arc<StoreKey>,
     writer: Arc<Writer>,
+    max_sessions: usize,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -64,22 +102,55 @@ fn backend(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Backend(Box::new(e.into()))
 }
 
-/// The stored bytes: version, then the core's record encoding.
-fn encode(version: u64, record: &SessionRecord<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
+/// The stored bytes: version, the core's record encoding, and the tag that
+/// binds them to `key`.
+fn encode(
+    keys: &StoreKey,
+    key: &[u8; 16],
+    version: u64,
+    record: &SessionRecord<Vec<u8>>,
+) -> Result<Vec<u8>, StoreError> {
     let body = record
         .to_vec()
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
-    let mut out = Vec::with_capacity(8usize.saturating_add(body.len()));
+    let mut out = Vec::with_capacity(
+        8usize
+            .saturating_add(body.len())
+            .saturating_add(super::TAG_LEN),
+    );
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&body);
+    keys.seal(key, &mut out);
     Ok(out)
 }
 
-/// Reads stored bytes; `None` when they are not a record (never a panic).
-fn decode(bytes: &[u8]) -> Option<StoredSession> {
-    let (version, body) = bytes.split_first_chunk::<8>()?;
-    let record = SessionRecord::<Vec<u8>>::decode(body).ok()?;
-    Some(StoredSession {
+/// Why stored bytes are not a session (never a panic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bad {
+    /// The tag does not bind them to this key: moved from another key,
+    /// edited, written without the secret, or written by an older sesh.
+    Unbound,
+    /// Bound, but not a record this build reads.
+    Undecodable,
+}
+
+impl Bad {
+    fn log(self) {
+        match self {
+            Bad::Unbound => {
+                tracing::warn!("session record not bound to its key (moved or edited) deleted")
+            }
+            Bad::Undecodable => tracing::warn!("undecodable session record deleted"),
+        }
+    }
+}
+
+/// Reads the bytes stored at `key`.
+fn decode(keys: &StoreKey, key: &[u8; 16], bytes: &[u8]) -> Result<StoredSession, Bad> {
+    let bytes = keys.open(key, bytes).ok_or(Bad::Unbound)?;
+    let (version, body) = bytes.split_first_chunk::<8>().ok_or(Bad::Undecodable)?;
+    let record = SessionRecord::<Vec<u8>>::decode(body).map_err(|_| Bad::Undecodable)?;
+    Ok(StoredSession {
         record,
         version: u64::from_le_bytes(*version),
     })
@@ -93,72 +164,181 @@ fn expiry_key(deadline: Instant, key: &[u8; 16]) -> [u8; 24] {
     out
 }
 
-/// Reads the live session at `key` inside a write transaction, deleting a
-/// record that does not decode.
-fn live(
-    txn: &WriteTransaction,
-    key: &[u8; 16],
-    now: Instant,
-) -> Result<Option<StoredSession>, StoreError> {
-    let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
-    let found = sessions
-        .get(key.as_slice())
-        .map_err(backend)?
-        .map(|v| decode(v.value()).ok_or(()));
-    match found {
-        None => Ok(None),
-        Some(Ok(stored)) if !stored.record.deadlines.is_expired(now) => Ok(Some(stored)),
-        Some(Ok(_)) => Ok(None),
-        Some(Err(())) => {
-            tracing::warn!("undecodable session record deleted");
-            sessions.remove(key.as_slice()).map_err(backend)?;
-            Ok(None)
+/// The tables a write uses, opened once per job.
+struct Tables<'t> {
+    sessions: Table<'t, &'static [u8], &'static [u8]>,
+    expiry: Table<'t, &'static [u8], ()>,
+    unprotected: Table<'t, &'static [u8], ()>,
+    keys: &'t StoreKey,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction, keys: &'t StoreKey) -> Result<Self, StoreError> {
+        Ok(Tables {
+            sessions: txn.open_table(SESSIONS).map_err(backend)?,
+            expiry: txn.open_table(EXPIRY).map_err(backend)?,
+            unprotected: txn.open_table(UNPROTECTED).map_err(backend)?,
+            keys,
+        })
+    }
+
+    /// What is stored at `key`, live or not; `None` when nothing is.
+    fn stored(&self, key: &[u8; 16]) -> Result<Option<Result<StoredSession, Bad>>, StoreError> {
+        Ok(self
+            .sessions
+            .get(key.as_slice())
+            .map_err(backend)?
+            .map(|v| decode(self.keys, key, v.value())))
+    }
+
+    /// The live session at `key`. Bytes that are not a session bound to
+    /// `key` are deleted (their index entries, if any, go when purged).
+    fn live(&mut self, key: &[u8; 16], now: Instant) -> Result<Option<StoredSession>, StoreError> {
+        match self.stored(key)? {
+            None => Ok(None),
+            Some(Ok(stored)) => Ok((!stored.record.deadlines.is_expired(now)).then_some(stored)),
+            Some(Err(bad)) => {
+                bad.log();
+                self.sessions.remove(key.as_slice()).map_err(backend)?;
+                Ok(None)
+            }
         }
     }
-}
 
-/// Writes a record and its expiry entry, replacing `old`'s entry.
-fn put(
-    txn: &WriteTransaction,
-    key: &[u8; 16],
-    old: Option<&StoredSession>,
-    version: u64,
-    record: &SessionRecord<Vec<u8>>,
-) -> Result<(), StoreError> {
-    let bytes = encode(version, record)?;
-    let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
-    let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
-    if let Some(old) = old {
-        expiry
-            .remove(expiry_key(old.record.deadlines.expires_at(), key).as_slice())
-            .map_err(backend)?;
+    /// Removes `old`'s index entries.
+    fn unindex(&mut self, key: &[u8; 16], old: &StoredSession) -> Result<(), StoreError> {
+        let entry = expiry_key(old.record.deadlines.expires_at(), key);
+        self.expiry.remove(entry.as_slice()).map_err(backend)?;
+        if !old.record.protected {
+            self.unprotected.remove(entry.as_slice()).map_err(backend)?;
+        }
+        Ok(())
     }
-    sessions
-        .insert(key.as_slice(), bytes.as_slice())
-        .map_err(backend)?;
-    expiry
-        .insert(
-            expiry_key(record.deadlines.expires_at(), key).as_slice(),
-            (),
-        )
-        .map_err(backend)?;
-    Ok(())
-}
 
-/// Removes the record at `key` and its expiry entry.
-fn remove(txn: &WriteTransaction, key: &[u8; 16]) -> Result<(), StoreError> {
-    let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
-    let old = sessions
-        .remove(key.as_slice())
-        .map_err(backend)?
-        .and_then(|v| decode(v.value()));
-    if let Some(old) = old {
-        let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
-        expiry
-            .remove(expiry_key(old.record.deadlines.expires_at(), key).as_slice())
+    /// Writes a record and its index entries, replacing `old`'s entries.
+    fn put(
+        &mut self,
+        key: &[u8; 16],
+        old: Option<&StoredSession>,
+        version: u64,
+        record: &SessionRecord<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let bytes = encode(self.keys, key, version, record)?;
+        if let Some(old) = old {
+            self.unindex(key, old)?;
+        }
+        self.sessions
+            .insert(key.as_slice(), bytes.as_slice())
             .map_err(backend)?;
+        let entry = expiry_key(record.deadlines.expires_at(), key);
+        self.expiry.insert(entry.as_slice(), ()).map_err(backend)?;
+        if !record.protected {
+            self.unprotected
+                .insert(entry.as_slice(), ())
+                .map_err(backend)?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Removes the record at `key` and its index entries; whether there was one.
+    fn remove(&mut self, key: &[u8; 16]) -> Result<bool, StoreError> {
+        let old = self
+            .sessions
+            .remove(key.as_slice())
+            .map_err(backend)?
+            .map(|v| decode(self.keys, key, v.value()));
+        match old {
+            Some(Ok(old)) => self.unindex(key, &old).map(|()| true),
+            Some(Err(_)) => Ok(true),
+            None => Ok(false),
+        }
+    }
+
+    fn len(&self) -> Result<u64, StoreError> {
+        self.sessions.len().map_err(backend)
+    }
+
+    /// Removes up to `limit` sessions expired at `now`, by the expiry
+    /// index; returns how many records went.
+    fn purge(&mut self, now: Instant, limit: usize) -> Result<usize, StoreError> {
+        // Every entry whose deadline is at or before now (deadline `now` has expired).
+        let end = expiry_key(now, &[0xff; 16]);
+        let due: Vec<Vec<u8>> = self
+            .expiry
+            .range::<&[u8]>(..=end.as_slice())
+            .map_err(backend)?
+            .take(limit)
+            .map(|entry| entry.map(|(k, _)| k.value().to_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let mut removed = 0usize;
+        for entry in &due {
+            self.expiry.remove(entry.as_slice()).map_err(backend)?;
+            self.unprotected.remove(entry.as_slice()).map_err(backend)?;
+            let Some(key) = entry.get(8..).and_then(|k| <&[u8; 16]>::try_from(k).ok()) else {
+                continue;
+            };
+            // Only remove the record if it is not live: a newer one keeps
+            // its own entries. A record that is no session goes too.
+            let stale = match self.stored(key)? {
+                None => false,
+                Some(Ok(s)) => s.record.deadlines.is_expired(now),
+                Some(Err(_)) => true,
+            };
+            if stale {
+                self.sessions.remove(key.as_slice()).map_err(backend)?;
+                removed = removed.saturating_add(1);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Makes room for one more session under a bound of `max`: expired
+    /// sessions first, then the unprotected ones in eviction order; never a
+    /// protected one. [`StoreError::Full`] when only protected ones are left.
+    fn make_room(&mut self, now: Instant, max: usize) -> Result<(), StoreError> {
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        if self.len()? < max {
+            return Ok(());
+        }
+        self.purge(now, PURGE_BATCH)?;
+        let mut evicted = 0usize;
+        // Entries left behind by a deleted bad record are skipped; bound the
+        // work of one create all the same.
+        let mut looked = 0usize;
+        while self.len()? >= max && evicted < EVICT_BATCH && looked < PURGE_BATCH {
+            looked = looked.saturating_add(1);
+            let Some(entry) = self
+                .unprotected
+                .pop_first()
+                .map_err(backend)?
+                .map(|(k, _)| k.value().to_vec())
+            else {
+                break;
+            };
+            let Some(key) = entry.get(8..).and_then(|k| <&[u8; 16]>::try_from(k).ok()) else {
+                continue;
+            };
+            let victim = match self.stored(key)? {
+                Some(Ok(s)) => {
+                    !s.record.protected
+                        && expiry_key(s.record.deadlines.expires_at(), key).as_slice()
+                            == entry.as_slice()
+                }
+                Some(Err(_)) => true,
+                None => false,
+            };
+            if victim {
+                self.expiry.remove(entry.as_slice()).map_err(backend)?;
+                self.sessions.remove(key.as_slice()).map_err(backend)?;
+                evicted = evicted.saturating_add(1);
+            }
+        }
+        if self.len()? >= max && evicted == 0 {
+            return Err(StoreError::Full);
+        }
+        Ok(())
+    }
 }
 
 impl RedbStore {
@@ -205,21 +385,58 @@ impl RedbStore {
         Self::start(DatabaseHandle::new(db, None), key).await
     }
 
+    /// Sets the most sessions the store holds (default
+    /// [`DEFAULT_MAX_SESSIONS`]): a new session beyond it evicts the least
+    /// recently used unprotected one, or is refused with
+    /// [`StoreError::Full`] (503) when only protected sessions are left.
+    /// Set it so that the file fits its disk: a session takes about 100
+    /// bytes plus its data, twice over while redb rewrites pages.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sesh_tokio::store::{RedbStore, StoreKey};
+    /// let store = RedbStore::open("sessions.redb", StoreKey::new(&[5; 32])?)
+    ///     .await?
+    ///     .with_max_sessions(10_000);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_max_sessions(mut self, max_sessions: usize) -> Self {
+        self.max_sessions = max_sessions;
+        self
+    }
+
+    /// The bound ([`with_max_sessions`](Self::with_max_sessions)).
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
     async fn start(db: DatabaseHandle, key: StoreKey) -> Result<Self, StoreError> {
         let db = Arc::new(db);
         let store = RedbStore {
             writer: Arc::new(Writer::spawn(db.clone())?),
             db,
-            key,
+            key: Arc::new(key),
+            max_sessions: DEFAULT_MAX_SESSIONS,
         };
-        // Create the tables up front so that read transactions find them.
-        store
+        // Create the tables up front so that read transactions find them,
+        // and drop those of an older sesh, whose records carry no tag.
+        let dropped = store
             .write(|txn| {
                 txn.open_table(SESSIONS).map_err(backend)?;
                 txn.open_table(EXPIRY).map_err(backend)?;
-                Ok(())
+                txn.open_table(UNPROTECTED).map_err(backend)?;
+                let old = txn.open_table(SESSIONS_V1).map_err(backend)?.len();
+                txn.delete_table(SESSIONS_V1).map_err(backend)?;
+                txn.delete_table(EXPIRY_V1).map_err(backend)?;
+                old.map_err(backend)
             })
             .await?;
+        if dropped > 0 {
+            tracing::warn!(
+                sessions = dropped,
+                "dropped the sessions an older sesh stored without binding tags: their users sign in again"
+            );
+        }
         Ok(store)
     }
 
@@ -294,20 +511,22 @@ impl SessionStore for RedbStore {
         now: Instant,
     ) -> Result<Option<StoredSession>, StoreError> {
         let key = self.key.hash(id);
+        let keys = self.key.clone();
         let found = self
             .blocking(move |db| {
                 let txn = db.begin_read().map_err(backend)?;
                 let sessions = txn.open_table(SESSIONS).map_err(backend)?;
                 let value = sessions.get(key.as_slice()).map_err(backend)?;
-                Ok(value.map(|v| decode(v.value()).ok_or(())))
+                Ok(value.map(|v| decode(&keys, &key, v.value())))
             })
             .await?;
         match found {
             None => Ok(None),
             Some(Ok(stored)) => Ok((!stored.record.deadlines.is_expired(now)).then_some(stored)),
-            Some(Err(())) => {
-                // Treated as absent; `live` deletes it inside a write.
-                self.write(move |txn| live(txn, &key, now).map(drop))
+            Some(Err(_)) => {
+                // Treated as absent; `live` deletes it (and logs it) inside a write.
+                let keys = self.key.clone();
+                self.write(move |txn| Tables::open(txn, &keys)?.live(&key, now).map(drop))
                     .await?;
                 Ok(None)
             }
@@ -322,11 +541,21 @@ impl SessionStore for RedbStore {
     ) -> Result<Created, StoreError> {
         let key = self.key.hash(id);
         let record = record.clone();
+        let (keys, max) = (self.key.clone(), self.max_sessions);
         self.write(move |txn| {
-            if live(txn, &key, now)?.is_some() {
-                return Ok(Created::IdTaken);
+            let mut tables = Tables::open(txn, &keys)?;
+            match tables.stored(&key)? {
+                Some(Ok(old)) if !old.record.deadlines.is_expired(now) => {
+                    return Ok(Created::IdTaken);
+                }
+                // Expired, or not a session: out of the way first.
+                Some(_) => {
+                    tables.remove(&key)?;
+                }
+                None => {}
             }
-            put(txn, &key, None, 1, &record)?;
+            tables.make_room(now, max)?;
+            tables.put(&key, None, 1, &record)?;
             Ok(Created::Stored(1))
         })
         .await
@@ -341,15 +570,17 @@ impl SessionStore for RedbStore {
     ) -> Result<Saved, StoreError> {
         let key = self.key.hash(id);
         let record = record.clone();
+        let keys = self.key.clone();
         self.write(move |txn| {
-            let Some(old) = live(txn, &key, now)? else {
+            let mut tables = Tables::open(txn, &keys)?;
+            let Some(old) = tables.live(&key, now)? else {
                 return Ok(Saved::Missing);
             };
             if old.version != expected_version {
                 return Ok(Saved::Conflict);
             }
             let version = expected_version.wrapping_add(1);
-            put(txn, &key, Some(&old), version, &record)?;
+            tables.put(&key, Some(&old), version, &record)?;
             Ok(Saved::Stored(version))
         })
         .await
@@ -357,7 +588,9 @@ impl SessionStore for RedbStore {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = self.key.hash(id);
-        self.write(move |txn| remove(txn, &key)).await
+        let keys = self.key.clone();
+        self.write(move |txn| Tables::open(txn, &keys)?.remove(&key).map(drop))
+            .await
     }
 
     async fn delete_version(
@@ -367,54 +600,35 @@ impl SessionStore for RedbStore {
         now: Instant,
     ) -> Result<Removed, StoreError> {
         let key = self.key.hash(id);
-        self.write(move |txn| match live(txn, &key, now)? {
-            None => Ok(Removed::Missing),
-            Some(old) if old.version != expected_version => Ok(Removed::Conflict),
-            Some(_) => remove(txn, &key).map(|()| Removed::Deleted),
+        let keys = self.key.clone();
+        self.write(move |txn| {
+            let mut tables = Tables::open(txn, &keys)?;
+            match tables.live(&key, now)? {
+                None => Ok(Removed::Missing),
+                Some(old) if old.version != expected_version => Ok(Removed::Conflict),
+                Some(_) => tables.remove(&key).map(|_| Removed::Deleted),
+            }
         })
         .await
     }
 
     async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
-        self.write(move |txn| {
-            let mut expiry = txn.open_table(EXPIRY).map_err(backend)?;
-            let mut sessions = txn.open_table(SESSIONS).map_err(backend)?;
-            // Every entry whose deadline is at or before now (deadline `now` has expired).
-            let end = expiry_key(now, &[0xff; 16]);
-            let due: Vec<Vec<u8>> = expiry
-                .range::<&[u8]>(..=end.as_slice())
-                .map_err(backend)?
-                .map(|entry| entry.map(|(k, _)| k.value().to_vec()))
-                .collect::<Result<_, _>>()
-                .map_err(backend)?;
-            for entry in &due {
-                expiry.remove(entry.as_slice()).map_err(backend)?;
-                if let Some(key) = entry.get(8..) {
-                    // Only remove the record if it is still the one this entry indexed.
-                    let stale = sessions
-                        .get(key)
-                        .map_err(backend)?
-                        .and_then(|v| decode(v.value()))
-                        .is_none_or(|s| s.record.deadlines.is_expired(now));
-                    if stale {
-                        sessions.remove(key).map_err(backend)?;
-                    }
-                }
-            }
-            Ok(due.len())
-        })
-        .await
+        let keys = self.key.clone();
+        self.write(move |txn| Tables::open(txn, &keys)?.purge(now, usize::MAX))
+            .await
     }
 
-    async fn occupancy(&self) -> Result<Occupancy, StoreError> {
-        self.blocking(|db| {
+    /// redb keeps each table's length in its root: one read, no scan.
+    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
+        let capacity = Some(self.max_sessions);
+        self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let sessions = txn.open_table(SESSIONS).map_err(backend)?;
             let n = sessions.len().map_err(backend)?;
-            Ok(Occupancy {
+            Ok(Some(Occupancy {
                 sessions: usize::try_from(n).unwrap_or(usize::MAX),
-                capacity: None,
-            })
+                capacity,
+            }))
         })
         .await
     }
@@ -448,12 +662,44 @@ mod tests {
         /// again as itself.
         #[test]
         fn any_stored_value_is_a_session_or_absent(
-            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96)
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+            key: [u8; 16],
         ) {
-            if let Some(stored) = decode(&bytes) {
-                let again = encode(stored.version, &stored.record).ok();
-                proptest::prop_assert_eq!(again.as_deref().and_then(decode), Some(stored));
+            let keys = StoreKey::new(&[5; 32]).unwrap();
+            // Untagged bytes are never a session.
+            proptest::prop_assert!(decode(&keys, &key, &bytes).is_err());
+            // Tagged ones (as if written with the secret) decode or are
+            // refused, never a panic.
+            let mut sealed = bytes.clone();
+            keys.seal(&key, &mut sealed);
+            if let Ok(stored) = decode(&keys, &key, &sealed) {
+                let again = encode(&keys, &key, stored.version, &stored.record).ok();
+                let decoded = again.as_deref().map(|a| decode(&keys, &key, a));
+                proptest::prop_assert_eq!(decoded, Some(Ok(stored)));
             }
+        }
+
+        /// Every record round-trips under its key, and under no other.
+        #[test]
+        fn records_are_bound_to_their_keys(
+            version: u64,
+            protected: bool,
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            key: [u8; 16],
+            other: [u8; 16],
+        ) {
+            let keys = StoreKey::new(&[5; 32]).unwrap();
+            let record = SessionRecord { protected, data, ..record(0) };
+            let bytes = encode(&keys, &key, version, &record).unwrap();
+            proptest::prop_assert_eq!(
+                decode(&keys, &key, &bytes),
+                Ok(StoredSession { record, version })
+            );
+            if other != key {
+                proptest::prop_assert_eq!(decode(&keys, &other, &bytes), Err(Bad::Unbound));
+            }
+            let stranger = StoreKey::new(&[6; 32]).unwrap();
+            proptest::prop_assert_eq!(decode(&stranger, &key, &bytes), Err(Bad::Unbound));
         }
     }
 
