@@ -49,12 +49,17 @@ pub struct ServerSpec {
     pub key: [u8; 32],
     /// Older secrets that still verify, newest first.
     pub previous_keys: Vec<[u8; 32]>,
+    /// The most sessions the server's store holds; `None`: the store's
+    /// default. A table whose size is fixed at build time (sesh-embassy's
+    /// probe: `embassy_app::CAPACITY`, 16) serves only a spec that asks for
+    /// that size or none.
+    pub max_sessions: Option<usize>,
 }
 
 impl Default for ServerSpec {
     /// The safe defaults: `sid`, `Path=/`, `Secure`, `HttpOnly`,
     /// `SameSite=Lax`, 30 minutes idle, 8 hours absolute, refresh after 25 %,
-    /// 4 KiB of data, and a fixed test key.
+    /// 4 KiB of data, a fixed test key, and the store's default bound.
     fn default() -> Self {
         ServerSpec {
             cookie_name: "sid".to_owned(),
@@ -69,6 +74,7 @@ impl Default for ServerSpec {
             max_data_len: 4096,
             key: [0x42; 32],
             previous_keys: Vec::new(),
+            max_sessions: None,
         }
     }
 }
@@ -178,6 +184,7 @@ mod tests {
             domain: Some("example.test".to_owned()),
             same_site: SameSite::None,
             previous_keys: alloc::vec![[7; 32], [8; 32]],
+            max_sessions: Some(16),
             ..ServerSpec::default()
         };
         let hex = spec.to_hex();

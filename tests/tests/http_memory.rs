@@ -7,7 +7,10 @@ use sesh_tests::http::axum_probe::TokioServer;
 use sesh_tokio::MemoryStore;
 
 async fn memory_server(spec: ServerSpec) -> TokioServer<MemoryStore> {
-    TokioServer::start(MemoryStore::default(), spec)
+    let store = spec
+        .max_sessions
+        .map_or_else(MemoryStore::default, MemoryStore::new);
+    TokioServer::start(store, spec)
         .await
         .expect("the probe server starts")
 }

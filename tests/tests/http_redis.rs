@@ -23,11 +23,13 @@ struct WithRedis {
 
 async fn redis_server(spec: ServerSpec) -> WithRedis {
     let redis = RedisServer::start().expect("redis-server starts");
-    let store = RedisStore::new(
-        RedisConfig::new(redis.url()),
-        StoreKey::new(&[5; 32]).expect("a store key"),
-    )
-    .expect("a Redis store");
+    let mut config = RedisConfig::new(redis.url());
+    if let Some(max) = spec.max_sessions {
+        config = config.with_max_sessions(max);
+    }
+    let store = RedisStore::connect(config, StoreKey::new(&[5; 32]).expect("a store key"))
+        .await
+        .expect("a Redis store");
     let app = TokioServer::start(store, spec)
         .await
         .expect("the probe server starts");
@@ -79,4 +81,5 @@ sesh_tests::session_tests!(redis_server;
     store_error_answers_500,
     key_rotation_resigns_then_retires,
     data_over_the_limit_is_refused,
+    a_flood_never_evicts_a_logged_in_session,
 );

@@ -61,7 +61,16 @@ pub const CASES: &[(&str, Runtime)] = &[
     ("store_error_answers_500", Runtime::CurrentThread),
     ("key_rotation_resigns_then_retires", Runtime::CurrentThread),
     ("data_over_the_limit_is_refused", Runtime::CurrentThread),
+    (
+        "a_flood_never_evicts_a_logged_in_session",
+        Runtime::CurrentThread,
+    ),
 ];
+
+/// The bound [`a_flood_never_evicts_a_logged_in_session`] asks for: the
+/// size of sesh-embassy's probe table (`embassy_app::CAPACITY`), which is
+/// fixed at build time, so that every server can serve it.
+pub const FLOOD_BOUND: usize = 16;
 
 /// The runtime case `name` needs (current-thread for unknown names).
 pub fn runtime_of(name: &str) -> Runtime {
@@ -1112,6 +1121,98 @@ pub async fn data_over_the_limit_is_refused(make: impl MakeServer) {
     );
     let resp = get(&server, "/big?bytes=lots", Some(&cookie)).await;
     assert_eq!(resp.status, 400, "a bad N");
+    server.stop().await;
+}
+
+/// A bounded store under a flood of anonymous clients (finding 1 of issue
+/// 14): a store of [`FLOOD_BOUND`] sessions takes three times as many new
+/// visitors and stays within its bound, and the logged-in user stays logged
+/// in (anonymous sessions go first). Once every session is logged in, a new
+/// visitor, and a new login, is refused with 503 and no cookie, and nobody
+/// is logged out; a logout makes room again.
+pub async fn a_flood_never_evicts_a_logged_in_session(make: impl MakeServer) {
+    let spec = ServerSpec {
+        max_sessions: Some(FLOOD_BOUND),
+        ..ServerSpec::default()
+    };
+    let server = make_server(&make, &spec).await;
+    let login = |user: String| {
+        let server = &server;
+        let spec = &spec;
+        async move {
+            let resp = post(server, &format!("/login?user={user}"), None).await;
+            assert_answer(&resp, 200, &user, "login");
+            session_cookie(&resp, spec, "login").pair()
+        }
+    };
+    let alice = login("alice".to_owned()).await;
+
+    for i in 0..3 * FLOOD_BOUND {
+        let resp = get(&server, "/count", None).await;
+        assert_answer(&resp, 200, "1", &format!("anonymous visitor {i}"));
+        session_cookie(&resp, &spec, "anonymous visitor");
+    }
+    let n = stored(&server).await;
+    assert!(
+        n <= FLOOD_BOUND,
+        "{n} sessions stored, over the bound of {FLOOD_BOUND}"
+    );
+    assert_answer(
+        &get(&server, "/me", Some(&alice)).await,
+        200,
+        "alice",
+        "alice after the flood",
+    );
+
+    // Everyone else logs in: the anonymous sessions make room.
+    let mut users = vec![("alice".to_owned(), alice)];
+    for i in 1..FLOOD_BOUND {
+        let user = format!("user{i}");
+        let cookie = login(user.clone()).await;
+        users.push((user, cookie));
+    }
+    assert_eq!(
+        stored(&server).await,
+        FLOOD_BOUND,
+        "full of logged-in sessions"
+    );
+    let resp = get(&server, "/count", None).await;
+    assert_eq!(
+        resp.status, 503,
+        "a new visitor in a store full of logged-in sessions"
+    );
+    assert_no_set_cookie(&resp, "a refused visitor");
+    let resp = post(&server, "/login?user=late", None).await;
+    assert_eq!(
+        resp.status, 503,
+        "a new login in a store full of logged-in sessions"
+    );
+    assert_no_set_cookie(&resp, "a refused login");
+    for (user, cookie) in &users {
+        assert_answer(
+            &get(&server, "/me", Some(cookie)).await,
+            200,
+            user,
+            "every logged-in user is still logged in",
+        );
+    }
+    assert_eq!(stored(&server).await, FLOOD_BOUND);
+
+    // A logout frees a place for the next visitor.
+    let resp = post(&server, "/logout", Some(&users[1].1)).await;
+    assert_eq!(resp.status, 200, "logout");
+    assert_answer(
+        &get(&server, "/count", None).await,
+        200,
+        "1",
+        "after a logout",
+    );
+    assert_answer(
+        &get(&server, "/me", Some(&users[0].1)).await,
+        200,
+        "alice",
+        "alice at the end",
+    );
     server.stop().await;
 }
 

@@ -93,6 +93,14 @@ const CONNECT_ATTEMPTS: u32 = 2000;
 /// A new, initialised table for `spec`, leaked for the `'static` borrow
 /// that sesh-embassy's `Session` extractor needs.
 pub async fn new_sessions(spec: &ServerSpec) -> Result<&'static ProbeSessions, ServerError> {
+    if spec.max_sessions.is_some_and(|n| n != CAPACITY) {
+        return Err(std::format!(
+            "sesh-embassy's probe table holds {CAPACITY} sessions (fixed at build time); \
+             the spec asks for {:?}",
+            spec.max_sessions
+        )
+        .into());
+    }
     let keys: Keys = spec.key_ring()?;
     let sessions: &'static ProbeSessions =
         Box::leak(Box::new(Sessions::new(spec.cookie_config(), spec.policy())));

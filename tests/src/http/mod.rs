@@ -347,6 +347,7 @@ macro_rules! session_tests {
             store_error_answers_500,
             key_rotation_resigns_then_retires,
             data_over_the_limit_is_refused,
+            a_flood_never_evicts_a_logged_in_session,
         );
 
         #[test]
@@ -374,6 +375,7 @@ macro_rules! session_tests {
                 "store_error_answers_500",
                 "key_rotation_resigns_then_retires",
                 "data_over_the_limit_is_refused",
+                "a_flood_never_evicts_a_logged_in_session",
             ];
             let known: ::std::vec::Vec<&str> =
                 $crate::http::cases::CASES.iter().map(|(name, _)| *name).collect();
@@ -446,6 +448,7 @@ macro_rules! embassy_session_tests {
             concurrent_increments_are_not_lost,
             key_rotation_resigns_then_retires,
             data_over_the_limit_is_refused,
+            a_flood_never_evicts_a_logged_in_session,
         );
     };
     ($make:path; $($case:ident),+ $(,)?) => {
