@@ -662,7 +662,8 @@ fn evicts_any_key(policy: &str) -> bool {
     policy.starts_with("allkeys-")
 }
 
-/// Sessions in Redis.
+/// Sessions in Redis (a single server, or a primary with replicas; not
+/// Redis Cluster: the scripts touch session keys they are handed by name).
 ///
 /// - Each session is one string value under `prefix + hex(keyed hash of the
 ///   id)`, so `KEYS *` shows no usable id. The value is a 17-byte header
