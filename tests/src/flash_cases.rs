@@ -7,8 +7,8 @@
 //! and can cut the power in the middle of any write or erase. It lives inside
 //! each case, on the stack: 4 pages of 512 bytes, two of them (4 KiB) in the
 //! cases that keep a copy to start from again. The deepest case takes about
-//! 7.5 KiB of stack on a Cortex-M, which leaves room on a 16 KiB part; 1 KiB
-//! pages would take about 11.5 KiB.
+//! 7.9 KiB of stack on a Cortex-M (the snapshot seal included), which leaves
+//! room on a 16 KiB part; 1 KiB pages would take about 11.5 KiB.
 //!
 //! Saving goes through [`FlashSnapshots::store`]. Restoring cannot go through
 //! [`FlashSnapshots::restore`]: it reads embassy-time's clock, and there is no

@@ -1142,4 +1142,97 @@ mod redis_store {
         );
         assert_eq!(evicted, 0);
     }
+
+    /// The two sets follow the values: every session is in the set of its
+    /// flag, scored by its deadline, with a TTL only when unprotected; no
+    /// member points nowhere. Checked after each step of a pseudo-random
+    /// run of creates, saves (deadlines and flags moving), deletes,
+    /// compare-and-deletes, purges and evictions (a bound of 8).
+    #[tokio::test]
+    async fn the_sets_follow_the_sessions() {
+        let server = RedisServer::start().unwrap();
+        let store = RedisStore::new(
+            RedisConfig::new(server.url())
+                .with_prefix("t12:")
+                .with_max_sessions(8),
+            StoreKey::new(&[5; 32]).unwrap(),
+        )
+        .unwrap();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let ids: Vec<SessionId> = (0..12).map(|_| id()).collect();
+        let mut seed = 0x5e55_1012_u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for step in 0..400u64 {
+            let id = &ids[next(12) as usize];
+            let now = Instant::from_secs(step);
+            let policy = ExpiryPolicy::new().with_idle_timeout(Duration::from_secs(5 + next(40)));
+            let record = SessionRecord {
+                deadlines: policy.start(now),
+                protected: next(3) == 0,
+                data: vec![step as u8],
+            };
+            match next(6) {
+                0 | 1 => match store.create(id, &record, now).await {
+                    Ok(_) | Err(StoreError::Full) => {}
+                    Err(e) => panic!("{e}"),
+                },
+                2 | 3 => {
+                    let seen = if next(2) == 0 {
+                        store.load_for_update(id, now).await.unwrap()
+                    } else {
+                        store.load(id, now).await.unwrap()
+                    };
+                    if let Some(seen) = seen {
+                        store.save(id, &record, seen.version, now).await.unwrap();
+                    }
+                }
+                4 => {
+                    if next(2) == 0 {
+                        store.delete(id).await.unwrap();
+                    } else if let Some(seen) = store.load(id, now).await.unwrap() {
+                        store.delete_version(id, seen.version, now).await.unwrap();
+                    }
+                }
+                _ => {
+                    store.purge_expired(now).await.unwrap();
+                }
+            }
+            let mut want: Vec<(String, bool, u64)> = Vec::new();
+            for key in keys(&mut con, "t12:").await {
+                let value = value(&mut con, &key).await;
+                let deadline = u64::from_be_bytes(value[9..17].try_into().unwrap());
+                let ttl: i64 = redis::cmd("PTTL")
+                    .arg(&key)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                let protected = ttl == -1;
+                want.push((key["t12:".len()..].to_owned(), protected, deadline));
+            }
+            let mut got: Vec<(String, bool, u64)> = Vec::new();
+            for (set, protected) in [("t12:unprotected", false), ("t12:protected", true)] {
+                let members: Vec<(String, u64)> = redis::cmd("ZRANGE")
+                    .arg(set)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                got.extend(members.into_iter().map(|(m, d)| (m, protected, d)));
+            }
+            want.sort();
+            got.sort();
+            assert!(want.len() <= 8, "step {step}: over the bound");
+            assert_eq!(got, want, "step {step}");
+            let counted = store.occupancy().await.unwrap().unwrap().sessions;
+            assert_eq!(counted, want.len(), "step {step}: occupancy");
+        }
+    }
 }
