@@ -35,7 +35,7 @@ const SECRET: &str = "a test secret that is 32 bytes!!";
 /// Connect, read and write timeout of one request.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// The redb table of sessions (see adapters/tokio/src/store/redb.rs).
-const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v1");
+const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v2");
 
 // ------------------------------------------------------------- processes --
 
@@ -613,8 +613,9 @@ fn corrupt_the_one_redb_record(db: &Path, corrupt: Damage) {
     txn.commit().unwrap();
 }
 
-/// Ways to damage a stored value (an 8-byte version, then the core's record
-/// encoding): none of them decodes.
+/// Ways to damage a stored value (an 8-byte version, the core's record
+/// encoding and the 16-byte tag that binds them to the key): none of them
+/// passes the tag.
 const REDB_DAMAGE: [(&str, Damage); 4] = [
     ("every byte 0xff", |v| vec![0xff; v.len()]),
     ("cut short", |v| v[..v.len() - 3].to_vec()),
@@ -646,7 +647,7 @@ fn a_corrupted_redb_record_gives_a_fresh_session() {
         server.assert_running();
         let log = server.log_text();
         assert!(
-            log.contains("undecodable session record deleted"),
+            log.contains("session record not bound to its key (moved or edited) deleted"),
             "{damage}: not logged\n{log}"
         );
     }

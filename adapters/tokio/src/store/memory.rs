@@ -9,7 +9,8 @@ use sesh::table::{IdHasher, InsertError};
 use sesh::{AllocSessionTable, Duration, Instant, SessionId};
 
 use super::{
-    Created, InPlaceEdit, Occupancy, Removed, Saved, SessionStore, StoreError, StoredSession,
+    Created, DEFAULT_MAX_SESSIONS, InPlaceEdit, Occupancy, Removed, Saved, SessionStore,
+    StoreError, StoredSession,
 };
 
 /// What one slot of the memory store holds besides the core's record.
@@ -79,9 +80,9 @@ const NO_POLICY: ExpiryPolicy = ExpiryPolicy::new()
 const MIN_PER_SHARD: usize = 256;
 
 impl Default for MemoryStore {
-    /// 100,000 sessions over 16 shards.
+    /// [`DEFAULT_MAX_SESSIONS`] (100,000) sessions over 16 shards.
     fn default() -> Self {
-        MemoryStore::new(100_000)
+        MemoryStore::new(DEFAULT_MAX_SESSIONS)
     }
 }
 
