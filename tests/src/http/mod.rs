@@ -398,7 +398,7 @@ macro_rules! session_tests {
 
 /// The cases of the suite that cannot apply to sesh-embassy, with the
 /// reason: every sesh-embassy target (the host stack, the QEMU image) runs
-/// all the other cases through [`embassy_session_tests!`].
+/// all the other cases through [`embassy_session_tests!`](crate::embassy_session_tests).
 pub const EMBASSY_LEFT_OUT: &[(&str, &str)] = &[
     (
         "store_error_answers_500",
