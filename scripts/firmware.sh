@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# Builds the board binary of examples/firmware (STM32H743ZI, Ethernet, the
-# login UI on picoserve) in release for thumbv7em-none-eabihf and prints its
-# size (Berkeley: .text, .data, .bss) and how long the build took.
+# Builds the NUCLEO-H743ZI board image (examples/boards/nucleo-h743zi: the
+# login UI on picoserve, STM32H743ZI Ethernet) in release and prints its size
+# (Berkeley: .text, .data, .bss) and how long the build took.
 #
 #   scripts/firmware.sh
 #   FIRMWARE_PROFILE=footprint scripts/firmware.sh   # opt-level "z", panic abort
+#   FIRMWARE_BOARD=mps2-an386 scripts/firmware.sh    # another board crate
 #
-# The binary exists only for bare-metal targets; on the host it is an empty
-# `main`, so host builds never compile embassy-stm32.
+# Each board crate picks its target in its own .cargo/config.toml, so the
+# build runs from the board's folder.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TARGET=thumbv7em-none-eabihf
 PROFILE=${FIRMWARE_PROFILE:-release}
-BIN=stm32h743
+BOARD=${FIRMWARE_BOARD:-nucleo-h743zi}
+BOARD_DIR=examples/boards/$BOARD
 
 if ! command -v arm-none-eabi-size >/dev/null 2>&1; then
     echo "firmware: arm-none-eabi-size not found (apt-get install binutils-arm-none-eabi)" >&2
@@ -22,15 +23,15 @@ if ! command -v arm-none-eabi-size >/dev/null 2>&1; then
 fi
 
 started=$SECONDS
-cargo build -p firmware --bin "$BIN" --target "$TARGET" --profile "$PROFILE"
+(cd "$BOARD_DIR" && cargo build --locked --bin "$BOARD" --profile "$PROFILE")
 elapsed=$((SECONDS - started))
 
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-elf="${target_dir:-target}/$TARGET/$PROFILE/$BIN"
+target=$(sed -n 's/^target = "\(.*\)"/\1/p' "$BOARD_DIR/.cargo/config.toml")
+elf="examples/boards/target/$target/$PROFILE/$BOARD"
 
 echo
 arm-none-eabi-size -B -d "$elf"
 read -r text data bss _ < <(arm-none-eabi-size -B -d "$elf" | awk 'NR == 2')
 echo
-echo "firmware ($BIN, $TARGET, profile $PROFILE): .text ${text} B, .data ${data} B, .bss ${bss} B;" \
+echo "firmware ($BOARD, $target, profile $PROFILE): .text ${text} B, .data ${data} B, .bss ${bss} B;" \
     "flash $((text + data)) B, static RAM $((data + bss)) B; build ${elapsed}s"

@@ -220,3 +220,17 @@ pub(crate) async fn logout<R: TryCryptoRng>(
     };
     session.respond(reply).await
 }
+
+/// The table's occupancy as JSON (the test-only stats port).
+pub(crate) async fn stats<R>(
+    picoserve::extract::State(sessions): picoserve::extract::State<&'static crate::AppSessions<R>>,
+) -> impl IntoResponse {
+    use core::fmt::Write as _;
+    let (used, capacity) = sessions.occupancy().await;
+    let mut body = heapless::String::<64>::new();
+    // 64 bytes hold two numbers of at most 20 digits and the keys.
+    let _ = write!(body, "{{\"sessions\":{used},\"capacity\":{capacity}}}");
+    Response::ok(body)
+        .with_header("Content-Type", "application/json")
+        .with_header("Cache-Control", "no-store")
+}

@@ -88,10 +88,11 @@ impl Display for Page {
             self.visits
         )?;
         if let Some(secs) = self.expires_in_secs {
+            // The exact seconds ride along for scripts (and the restart tests).
             let mins = secs.div_ceil(60);
             writeln!(
                 f,
-                "<p class=\"muted\">Session expires in {mins} min without use</p>"
+                "<p class=\"muted\" data-expires-in=\"{secs}\">Session expires in {mins} min without use</p>"
             )?;
         }
         let (used, capacity) = self.occupancy;

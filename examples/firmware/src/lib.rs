@@ -11,8 +11,10 @@
 //! | `POST /logout` | form `csrf`: destroys the session, removal cookie, 303 to `/` |
 //!
 //! The app is generic over the network stack (any `embassy_net::Stack`) and
-//! over the session RNG, so the board binary (`src/bin/stm32h743.rs`) and the
-//! host tests (`tests/`) serve the very same code. Each web worker task calls
+//! over the session RNG, so the board crates (`examples/boards/*`: the
+//! NUCLEO-H743ZI, and QEMU's mps2-an386 as a real image in the emulator),
+//! the host binary `firmware-host` and the host tests (`tests/`) serve the
+//! very same code. Each web worker task calls
 //! [`serve`], which builds the router with [`router`]: naming the router's
 //! type in a `static` would need nightly Rust.
 //!
@@ -53,8 +55,10 @@ pub use html::escape;
 pub const CAPACITY: usize = 16;
 
 /// picoserve worker tasks (one TCP connection each). The board spawns this
-/// many; the network stack needs a socket for each.
-pub const WORKERS: usize = 4;
+/// many; the network stack needs a socket for each. A browser opens up to 6
+/// connections to one host, and smoltcp has no listen backlog: a connection
+/// that finds every worker busy is refused (RST), so there are more.
+pub const WORKERS: usize = 8;
 
 /// The HTTP port.
 pub const PORT: u16 = 80;
@@ -153,6 +157,35 @@ pub async fn serve_on<R: TryCryptoRng + 'static>(
     let mut http = [0u8; HTTP_BUFFER];
     picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
         .listen_and_serve(id, stack, port, &mut tcp_rx, &mut tcp_tx)
+        .await
+        .into_never()
+}
+
+/// ⚠️ For tests only, never on a product (it tells anyone how many sessions
+/// exist): `GET /` answers the table's occupancy as JSON,
+/// `{"sessions":N,"capacity":16}`. The emulator image
+/// (examples/boards/mps2-an386, knob `--stats-port`, through
+/// [`serve_stats_on`]) and `firmware-host --stats-addr` serve it for the
+/// browser tests.
+pub fn stats_router<R: 'static>(sessions: &'static AppSessions<R>) -> Router<impl PathRouter> {
+    Router::new()
+        .route("/", get(handlers::stats::<R>))
+        .with_state(sessions)
+}
+
+/// ⚠️ For tests only: serves [`stats_router`] on `port` of `stack`, one
+/// connection at a time, forever.
+pub async fn serve_stats_on<R: 'static>(
+    stack: embassy_net::Stack<'_>,
+    port: u16,
+    sessions: &'static AppSessions<R>,
+) -> ! {
+    let app = stats_router(sessions);
+    let mut tcp_rx = [0u8; 512];
+    let mut tcp_tx = [0u8; 512];
+    let mut http = [0u8; 1024];
+    picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
+        .listen_and_serve("stats", stack, port, &mut tcp_rx, &mut tcp_tx)
         .await
         .into_never()
 }

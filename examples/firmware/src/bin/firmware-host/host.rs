@@ -9,8 +9,7 @@ use getrandom::SysRng;
 use sesh::Duration;
 use sesh::signing::{Key, KeyRing};
 use sesh_embassy::Sessions;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// The session table of the host server, with the OS's CSPRNG.
 type HostSessions = AppSessions<SysRng>;
@@ -189,14 +188,23 @@ async fn run(args: Args) -> Result<(), String> {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
         println!("firmware-host stats on http://{stats_bound}/");
-        tokio::task::spawn_local(serve_stats(stats, sessions));
+        tokio::task::spawn_local(serve(stats, Rc::new(firmware::stats_router(sessions))));
     }
     tokio::task::spawn_local(async move {
         sesh_embassy::run_sweeper(sessions).await;
     });
     println!("firmware-host listening on http://{bound}/");
 
-    let app = Rc::new(firmware::router(sessions));
+    serve(listener, Rc::new(firmware::router(sessions))).await;
+    Ok(())
+}
+
+/// Serves `app` on every connection `listener` accepts, each in a task of
+/// its own, with the board's picoserve settings and buffer size.
+async fn serve<P: picoserve::routing::PathRouter + 'static>(
+    listener: TcpListener,
+    app: Rc<picoserve::Router<P>>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -219,43 +227,6 @@ async fn run(args: Args) -> Result<(), String> {
             }
         });
     }
-}
-
-/// Answers every connection on `listener` with the table's occupancy as JSON.
-async fn serve_stats(listener: TcpListener, sessions: &'static HostSessions) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::task::spawn_local(async move {
-            let _ = answer_stats(stream, sessions).await;
-        });
-    }
-}
-
-async fn answer_stats(
-    mut stream: TcpStream,
-    sessions: &'static HostSessions,
-) -> std::io::Result<()> {
-    // Reads the request head (and ignores it), at most 4 KiB.
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 4096 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(buf.get(..n).unwrap_or_default());
-    }
-    let (in_use, capacity) = sessions.occupancy().await;
-    let body = format!("{{\"sessions\":{in_use},\"capacity\":{capacity}}}\n");
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n\
-         Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
 }
 
 #[cfg(test)]

@@ -43,28 +43,8 @@
 //! The cookie is sent without `Secure`, as on the board: plain HTTP. Keep it
 //! on a loopback address.
 
-#![cfg_attr(target_os = "none", no_std, no_main)]
-
-#[cfg(not(target_os = "none"))]
 mod host;
 
-#[cfg(not(target_os = "none"))]
 fn main() -> std::process::ExitCode {
     host::main()
-}
-
-// On a bare-metal target, where the feature pulls in nothing (see
-// Cargo.toml), this binary is an idle image, so that building every binary
-// of the package for the board with `--features host-server` still works.
-#[cfg(target_os = "none")]
-mod not_on_the_board {
-    use embassy_stm32 as _; // The interrupt vector table for cortex-m-rt.
-    use panic_halt as _;
-
-    #[cortex_m_rt::entry]
-    fn main() -> ! {
-        loop {
-            cortex_m::asm::wfi();
-        }
-    }
 }
