@@ -356,3 +356,60 @@ pub async fn serve<R: TryCryptoRng + 'static>(
         .await
         .into_never()
 }
+
+/// The HTTP buffers that connection slots ([`serve_slot`]) borrow while they
+/// serve. With more slots than buffers, the connections beyond those being
+/// served wait, accepted, with their request in their own small TCP buffer:
+/// a listen backlog, which smoltcp lacks (a connection that finds no
+/// listening socket gets a RST).
+pub struct HttpBuffers<const N: usize> {
+    free: embassy_sync::channel::Channel<CriticalSectionRawMutex, alloc::vec::Vec<u8>, N>,
+}
+
+impl<const N: usize> HttpBuffers<N> {
+    /// `N` buffers of [`HTTP_BUFFER`] bytes, on the heap.
+    pub fn new() -> Self {
+        let free = embassy_sync::channel::Channel::new();
+        for _ in 0..N {
+            let _ = free.try_send(alloc::vec![0u8; HTTP_BUFFER]);
+        }
+        HttpBuffers { free }
+    }
+}
+
+impl<const N: usize> Default for HttpBuffers<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Per-slot TCP buffers: a request head up to this size waits in the slot
+/// while every HTTP buffer is in use.
+pub const SLOT_TCP_BUFFER: usize = 2 * 1024;
+
+/// One connection slot: accepts a connection on [`PORT`] of `stack`, waits
+/// for one of `buffers`, serves the connection with it, and repeats forever.
+/// Spawn more slots than buffers for a backlog.
+pub async fn serve_slot<R: TryCryptoRng + 'static, const N: usize>(
+    stack: embassy_net::Stack<'_>,
+    state: ProbeState<R>,
+    buffers: &HttpBuffers<N>,
+) -> ! {
+    let app = probe_router(state);
+    let mut tcp_rx = alloc::vec![0u8; SLOT_TCP_BUFFER];
+    let mut tcp_tx = alloc::vec![0u8; SLOT_TCP_BUFFER];
+    loop {
+        let mut socket = embassy_net::tcp::TcpSocket::new(stack, &mut tcp_rx, &mut tcp_tx);
+        socket.set_timeout(Some(embassy_time::Duration::from_secs(30)));
+        if socket.accept(PORT).await.is_err() {
+            continue;
+        }
+        let mut http = buffers.free.receive().await;
+        // A connection that fails only ends itself.
+        let _ = picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
+            .serve(socket)
+            .await;
+        // Never waits: at most N buffers exist.
+        buffers.free.send(http).await;
+    }
+}

@@ -102,7 +102,7 @@ impl QemuMachine {
             semihosting.push_str(",arg=");
             semihosting.push_str(&arg.replace(',', ",,"));
         }
-        let mut nic = String::from("user,model=lan9118");
+        let mut nic = String::from("user,id=net0,model=lan9118");
         for (guest, host) in forwards {
             nic.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
         }
@@ -110,6 +110,39 @@ impl QemuMachine {
             .args(["-machine", "mps2-an386", "-nographic", "-monitor", "none"])
             .args(["-semihosting-config", &semihosting])
             .args(["-nic", &nic])
+            // The user network (libslirp) runs in QEMU's main loop, asleep in
+            // ppoll() on the sockets and timeout slirp gave it; a frame the
+            // image sends reaches slirp on the vCPU thread, and nothing wakes
+            // the main loop then (QEMU 7.2, libslirp 4.7): a request waits
+            // unread in the forwarded socket the guest's SYN-ACK has just
+            // connected, up to slirp's 499 ms timer. These redirectors pass
+            // the image's frames through a socket pair (`slirp.sock` in
+            // `dir`) so that the main loop hands them to slirp itself and
+            // polls afresh. `slirp-in` must come first: a netdev's rx filters
+            // run last to first. See scripts/qemu-firmware.sh.
+            .args([
+                "-chardev",
+                "socket,id=slirp-in,path=slirp.sock,server=on,wait=off",
+            ])
+            .args(["-chardev", "socket,id=slirp-out,path=slirp.sock"])
+            .args([
+                "-object",
+                "filter-redirector,id=slirp-rx-in,netdev=net0,queue=rx,indev=slirp-in",
+            ])
+            .args([
+                "-object",
+                "filter-redirector,id=slirp-rx-out,netdev=net0,queue=rx,outdev=slirp-out",
+            ])
+            .args(
+                std::env::var("SESH_PCAP")
+                    .map(|f| {
+                        std::vec![
+                            "-object".into(),
+                            format!("filter-dump,id=dump0,netdev=net0,file={f},maxlen=2000")
+                        ]
+                    })
+                    .unwrap_or_default(),
+            )
             .arg("-kernel")
             .arg(elf)
             .current_dir(dir)
