@@ -43,9 +43,13 @@ export function newContext(browser) {
   });
 }
 
-export const SCREENSHOTS = process.env.SESH_E2E_SCREENSHOTS ?? path.join(REPO, 'docs', 'screenshots');
+// Test runs write their pictures under target/ (ignored), so that a run
+// leaves the work tree as it was; `SESH_E2E_SCREENSHOTS=docs/screenshots`
+// refreshes the committed ones.
+export const SCREENSHOTS =
+  process.env.SESH_E2E_SCREENSHOTS ?? path.join(REPO, 'target', 'e2e-screenshots');
 
-/** Saves a PNG of the page as docs/screenshots/<name>. */
+/** Saves a PNG of the page as <SCREENSHOTS>/<name>. */
 export async function screenshot(page, name) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, name), fullPage: true });

@@ -4,13 +4,16 @@
 // - `firmware`: examples/firmware's app (picoserve + sesh-embassy) served on
 //   the host by its `firmware-host` binary (feature `host-server`), sessions
 //   in the firmware's RAM table only.
+// - `qemu`: the same app as a real microcontroller image
+//   (examples/boards/mps2-an386) in QEMU, started by scripts/qemu-firmware.sh;
+//   sessions in the image's flash (a host file), so they survive a restart.
 //
 // Both serve `GET /` (login form or status page), `POST /login`, `GET /me`
 // and `POST /logout`, with the demo account admin / admin.
 
 import path from 'node:path';
 
-import { Server, binary, helpText } from './servers.js';
+import { REPO, Server, binary, freePort, helpText } from './servers.js';
 
 /** A signing secret for the tests (at least 32 bytes). */
 export const SECRET = 'e2e-test-secret-0123456789abcdef-0123456789';
@@ -35,6 +38,16 @@ function loginIdleFlag() {
 
 const LOGIN_IDLE = loginIdleFlag();
 
+/** The firmware's visit counter (shown signed in or not). */
+const firmwareVisits = (page) => capture(page, /<p class="count">(\d+)<\/p>/, 'visit counter');
+
+/** Sessions in a firmware's table, from its test-only stats port. */
+async function firmwareSessions(server) {
+  const res = await fetch(`${server.urls.stats}/`);
+  const { sessions } = await res.json();
+  return sessions;
+}
+
 /** The first integer that `re` captures in the page's HTML. */
 async function capture(page, re, what) {
   const html = await page.content();
@@ -54,6 +67,7 @@ export const TARGETS = [
     noTokenStatus: 403,
     /** Sessions survive a restart (redb file, same secret). */
     persistent: true,
+    keptIn: 'same redb file, same secret',
     /** Seconds of the default idle timeout (sesh-tokio's default). */
     defaultIdleSecs: 30 * 60,
     /** Whether an idle timeout can be set on the command line. */
@@ -108,15 +122,48 @@ export const TARGETS = [
       return Server.start('firmware-host', binary('firmware-host'), args, { SESH_SECRET: SECRET });
     },
     /** The visit counter (shown signed in or not). */
-    visits: (page) => capture(page, /<p class="count">(\d+)<\/p>/, 'visit counter'),
+    visits: firmwareVisits,
     /**
      * Sessions in the table, from firmware-host's `--stats-addr` side port
      * (the firmware's page does not show them).
      */
-    async sessionsInUse(server) {
-      const res = await fetch(`${server.urls.stats}/`);
-      const { sessions } = await res.json();
-      return sessions;
+    sessionsInUse: firmwareSessions,
+  },
+  {
+    name: 'qemu',
+    title: 'the firmware image in QEMU (mps2-an386: Cortex-M4F, LAN9118, flash file)',
+    sameSite: 'Strict',
+    noTokenStatus: 400,
+    /** Sessions live in the image's flash: a host file in `dir`. */
+    persistent: true,
+    keptIn: 'same flash file',
+    /**
+     * The firmware writes a login or logout to flash at once, other changes
+     * (the visit counter) after 5 s, so a restart waits that long first.
+     */
+    settleBeforeRestartMs: 7_000,
+    defaultIdleSecs: 10 * 60,
+    idleFlag: { flag: '--idle-timeout', value: String },
+    async start({ dir, port = 0, idleSecs }) {
+      const httpPort = port === 0 ? await freePort() : port;
+      const knobs = ['--stats-port', String(await freePort())];
+      if (idleSecs !== undefined) {
+        knobs.push('--idle-timeout', String(idleSecs));
+      }
+      const args = [
+        path.join(REPO, 'scripts', 'qemu-firmware.sh'),
+        '--no-build',
+        '--port',
+        String(httpPort),
+        '--flash',
+        path.join(dir, 'flash.bin'),
+        '--',
+        ...knobs,
+      ];
+      return Server.start('qemu-firmware', 'bash', args);
     },
+    visits: firmwareVisits,
+    /** Sessions in the image's table, from its test-only `--stats-port`. */
+    sessionsInUse: firmwareSessions,
   },
 ];

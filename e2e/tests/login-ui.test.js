@@ -1,6 +1,7 @@
 // The login web UIs in a real browser: Debian's Chromium, headless, driven by
-// playwright-core, against the host `login` example and the host-run firmware
-// UI (`firmware-host`). Every case runs against both; where a case cannot
+// playwright-core, against the host `login` example, the host-run firmware
+// UI (`firmware-host`) and the firmware image in QEMU. Every case runs against
+// all three; where a case cannot
 // apply as such to one of them, its name says so and it asserts what does
 // apply.
 //
@@ -196,7 +197,7 @@ for (const target of TARGETS) {
     });
 
     const restartName = target.persistent
-      ? 'a restart of the server (same redb file, same secret) keeps the user logged in'
+      ? `a restart of the server (${target.keptIn}) keeps the user logged in`
       : 'a restart of the server signs the user out (RAM-only table on the host: restart ' +
         'persistence is the login example on redb, and flash on the board)';
     it(restartName, CASE, async () => {
@@ -207,6 +208,9 @@ for (const target of TARGETS) {
           await page.reload();
           assert.equal(await target.visits(page), 2);
           const held = await sessionCookie(context, base);
+          if (target.settleBeforeRestartMs) {
+            await sleep(target.settleBeforeRestartMs);
+          }
 
           const restarted = await handle.restart();
           assert.equal(restarted.url, base, 'same address after the restart');
