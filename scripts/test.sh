@@ -23,6 +23,11 @@ if [[ "${CI:-}" == "true" ]]; then
 fi
 
 MCU_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+HOST_TARGET=$(rustc -vV | sed -n 's/^host: //p')
+# Crates outside the host workspace, each with its own .cargo/config.toml:
+# the board images and the QEMU probe image.
+BOARD_WORKSPACE=examples/boards
+QEMU_PROBE=tests/qemu-probe
 RUST_COMPONENTS=(rustfmt clippy)
 
 header() {
@@ -93,6 +98,9 @@ install_debian_packages() {
 check_fmt() {
     header "rustfmt"
     run cargo fmt --all -- --check "${FMT_FLAGS[@]}"
+    for dir in "$BOARD_WORKSPACE" "$QEMU_PROBE" tests/mcu; do
+        (cd "$dir" && run cargo fmt --all -- --check "${FMT_FLAGS[@]}")
+    done
 }
 
 check_clippy() {
@@ -122,10 +130,19 @@ check_footprint() {
 }
 
 check_firmware() {
-    header "firmware example: STM32H743 board binary (thumbv7em-none-eabihf, release)"
-    # The board binary only exists for target_os = "none", so lint it there.
+    header "firmware: the board images (examples/boards) and the QEMU probe image, release, sizes"
+    # The app library, linted for the target it runs on.
     run cargo clippy -p firmware --target thumbv7em-none-eabihf -- -D warnings
-    run bash scripts/firmware.sh
+    for board in nucleo-h743zi mps2-an386; do
+        (cd "$BOARD_WORKSPACE/$board" && run cargo clippy --locked --release -- -D warnings)
+        run env FIRMWARE_BOARD="$board" bash scripts/firmware.sh
+    done
+    # The LAN9118 driver against its device model, on the host.
+    (cd "$BOARD_WORKSPACE/mps2-an386" && run cargo clippy --locked --lib --tests --target "$HOST_TARGET" -- -D warnings)
+    (cd "$BOARD_WORKSPACE/mps2-an386" && run cargo test --locked --lib --target "$HOST_TARGET")
+    # The image the HTTP suite boots in QEMU (tests/tests/http_qemu.rs).
+    (cd "$QEMU_PROBE" && run cargo clippy --locked --release -- -D warnings)
+    (cd "$QEMU_PROBE" && run cargo build --locked --release)
 }
 
 check_mcu_cases() {
