@@ -35,6 +35,7 @@ pub mod rng;
 #[cfg(feature = "signed")]
 pub mod signing;
 pub mod table;
+pub mod throttle;
 
 pub use expiry::ExpiryPolicy;
 pub use id::{EncodedId, ParseIdError, SessionId};

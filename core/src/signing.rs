@@ -167,7 +167,7 @@ impl Key {
 
     /// The key HMAC(self, `label`): a separate key for another purpose, so
     /// that no tag made for one purpose is ever valid for another.
-    fn derive(&self, label: &[u8]) -> Key {
+    pub(crate) fn derive(&self, label: &[u8]) -> Key {
         let mut key = [0u8; BLOCK];
         key.iter_mut()
             .zip(self.mac(&[label]))
@@ -297,6 +297,13 @@ pub(crate) fn seal_matches<const K: usize>(
         found |= truncate(&mac.finalize()).ct_eq(presented);
     }
     bool::from(found)
+}
+
+/// HMAC-SHA256 under `key` of `message` (any length), truncated to 128 bits.
+pub(crate) fn mac_128(key: &Key, message: &[u8]) -> [u8; 16] {
+    let mut mac = key.stream();
+    mac.update(message);
+    truncate(&mac.finalize())
 }
 
 fn truncate(full: &[u8; 32]) -> [u8; SEAL_LEN] {
