@@ -89,19 +89,67 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
         // A shared cache must never store a response that sets a session (Flask CVE-2023-30861).
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if outcome.accessed
+    let uses_cookie = outcome.accessed
         || matches!(
             outcome.cookie,
             CookieChange::Set { .. } | CookieChange::Remove
-        )
-    {
-        let already = headers.get_all(VARY).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.to_ascii_lowercase().contains("cookie"))
-        });
-        if !already {
-            headers.append(VARY, HeaderValue::from_static("Cookie"));
-        }
+        );
+    if uses_cookie && !varies_on_cookie(headers.get_all(VARY).iter()) {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
     }
     response
+}
+
+/// Whether `Vary` values already name `Cookie` (or `*`): as a
+/// comma-separated list of field names, compared whole and without regard
+/// to case (RFC 9110 §12.5.5), so that `Vary: X-Cookie-Consent` or
+/// `Vary: Cookies` does not count. An unreadable value names nothing.
+fn varies_on_cookie<'a>(values: impl Iterator<Item = &'a HeaderValue>) -> bool {
+    values
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|name| name == "*" || name.eq_ignore_ascii_case("cookie"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varies(values: &[&[u8]]) -> bool {
+        let values: Vec<HeaderValue> = values
+            .iter()
+            .filter_map(|v| HeaderValue::from_bytes(v).ok())
+            .collect();
+        varies_on_cookie(values.iter())
+    }
+
+    #[test]
+    fn vary_is_read_as_a_list_of_names() {
+        for yes in [
+            &[&b"Cookie"[..]][..],
+            &[b"cookie"],
+            &[b"COOKIE"],
+            &[b"Accept-Encoding, Cookie"],
+            &[b"Accept-Encoding,cookie ,Origin"],
+            &[b"Accept-Encoding", b" Cookie "],
+            &[b"*"],
+            &[b"Origin, *"],
+        ] {
+            assert!(varies(yes), "{yes:?}");
+        }
+        for no in [
+            &[][..],
+            &[&b"X-Cookie-Consent"[..]],
+            &[b"Cookies"],
+            &[b"Set-Cookie"],
+            &[b"Accept-Encoding, Cookie-Policy"],
+            &[b"Cookie\xff"],
+            &[b"\xffCookie"],
+            &[b"", b"Origin"],
+            &[b"**"],
+        ] {
+            assert!(!varies(no), "{no:?}");
+        }
+    }
 }

@@ -96,3 +96,39 @@ async fn reading_stores_nothing_and_sets_no_cookie() {
     let (status, set, body) = send(&app, "/peek", None).await;
     assert_eq!((status, set, body.as_str()), (StatusCode::OK, None, "0"));
 }
+
+/// A handler's own `Vary` names a header that merely contains "cookie": the
+/// layer still adds `Vary: Cookie`; one that names `Cookie` (any case) or
+/// `*` is left as it is.
+#[tokio::test]
+async fn vary_cookie_is_added_unless_a_token_names_it() {
+    for (own, expected) in [
+        ("X-Cookie-Consent", &["X-Cookie-Consent", "Cookie"][..]),
+        ("Cookies", &["Cookies", "Cookie"]),
+        ("Accept-Encoding, COOKIE", &["Accept-Encoding, COOKIE"]),
+        ("*", &["*"]),
+    ] {
+        let config = SessionConfig::new(&[7; 32]).unwrap().with_secure(false);
+        let app = Router::new()
+            .route(
+                "/",
+                get(move |session: Session<Visits>| async move {
+                    session.update(|v| v.count += 1).await?;
+                    Ok::<_, SessionError>(([(header::VARY, own)], "ok"))
+                }),
+            )
+            .layer(SessionLayer::new(MemoryStore::default(), config).unwrap());
+        let res = app
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert!(res.headers().contains_key(header::SET_COOKIE));
+        let vary: Vec<&str> = res
+            .headers()
+            .get_all(header::VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(vary, expected, "handler's Vary: {own}");
+    }
+}
