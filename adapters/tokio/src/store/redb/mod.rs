@@ -353,9 +353,22 @@ impl<'t> Tables<'t> {
 impl RedbStore {
     /// Opens (or creates) the database file at `path`, and opens it again
     /// after an I/O error.
+    ///
+    /// A new file is created with mode 0600 on Unix (redb alone would leave
+    /// it to the umask, often 0644: every local user could read the
+    /// sessions); an existing file readable by group or others is opened
+    /// with a warning.
     pub async fn open(path: impl AsRef<Path>, key: StoreKey) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
-        Self::with_opener(move || Database::create(&path), key).await
+        Self::with_opener(
+            move || {
+                create_private(&path)
+                    .map_err(|e| redb::DatabaseError::Storage(redb::StorageError::Io(e)))?;
+                Database::create(&path)
+            },
+            key,
+        )
+        .await
     }
 
     /// Opens the database with `opener`, for example with builder settings
@@ -643,9 +656,56 @@ impl SessionStore for RedbStore {
     }
 }
 
+/// Makes `path` an empty file only its owner may read and write, unless it
+/// exists (redb initialises an empty file); warns about an existing one that
+/// others may read.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(path)
+                && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0
+            {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the session database is readable by other users: `chmod 600` it"
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_file_is_private_and_an_existing_one_is_left_as_it_is() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let path = temp_path("mode");
+        let store = RedbStore::open(&path, StoreKey::new(&[5; 32]).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(mode(&path), 0o600);
+        drop(store);
+        // It opens again, and a file someone made 0644 is not changed.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let again = RedbStore::open(&path, StoreKey::new(&[5; 32]).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(mode(&path), 0o644);
+        drop(again);
+        let _ = std::fs::remove_file(&path);
+    }
 
     fn temp_path(name: &str) -> std::path::PathBuf {
         let nanos = std::time::SystemTime::now()
