@@ -23,6 +23,7 @@ mod session;
 mod state;
 pub mod store;
 mod sweeper;
+pub mod throttle;
 
 pub use clock::HostClock;
 pub use config::{KEY_RING_SIZE, Keys, SessionConfig};
