@@ -2,7 +2,7 @@
 //!
 //! | `--store` | sessions | secret without `--secret`/`SESH_SECRET` |
 //! |---|---|---|
-//! | `redb:PATH` (default `redb:./sesh-sessions.redb`) | one crash-safe file: they survive a restart, even `SIGKILL` | made once, kept in `PATH.secret` (mode 0600) and reused |
+//! | `redb:PATH` (default `redb:./sesh-sessions.redb`) | one crash-safe file (made with mode 0600): they survive a restart, even `SIGKILL` | made once, kept in `PATH.secret` (mode 0600) and reused; refused if another user owns it or others may read or write it |
 //! | `memory` | this process only | a fresh random one per start |
 //! | `redis://HOST:PORT/DB` | a Redis database that several servers share | none: refuses to start, since every server must sign with the same one |
 //!
@@ -168,6 +168,10 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 /// then linked into place, which fails if the name exists: a crash leaves no
 /// half-written secret, and of two servers starting at once, one wins and the
 /// other reads the winner's.
+///
+/// On Unix an existing file is used only if this process's user owns it and
+/// group and others have no permission on it; otherwise it is an error
+/// (`PermissionDenied`), and the file is left as it is.
 pub fn load_or_create_secret(path: &Path) -> io::Result<Vec<u8>> {
     match read_secret(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -208,7 +212,11 @@ pub fn load_or_create_secret(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 fn read_secret(path: &Path) -> io::Result<Vec<u8>> {
-    let text = fs::read_to_string(path)?;
+    let mut file = fs::File::open(path)?;
+    // The file opened, not the name: checked and read through one handle.
+    check_private(&file.metadata()?)?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut file, &mut text)?;
     let secret = unhex(text.trim())
         .filter(|s| s.len() >= GENERATED_SECRET_LEN)
         .ok_or_else(|| {
@@ -218,7 +226,6 @@ fn read_secret(path: &Path) -> io::Result<Vec<u8>> {
                  (existing sessions are then lost), or pass --secret",
             )
         })?;
-    warn_if_readable_by_others(path);
     tracing::info!(path = %path.display(), "signing with the secret kept in this file");
     Ok(secret)
 }
@@ -262,21 +269,43 @@ fn sync_parent(path: &Path) {
     let _ = path;
 }
 
+/// Refuses a secret file that another user owns (they chose the secret,
+/// and can read it) or that group or others may read or write (they can
+/// forge every cookie): on Unix, only a file of this process's user with
+/// mode 0600 (or stricter) is used.
 #[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            path = %path.display(),
-            "the secret file is readable by other users: `chmod 600` it"
-        );
+fn check_private(meta: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "belongs to user {} rather than to this server's user ({me}): whoever owns \
+                 it chose the secret and can forge every cookie. Delete it (a new one is made), \
+                 or pass --secret",
+                meta.uid()
+            ),
+        ));
     }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "has mode {mode:04o}: other users can read (or change) the secret and forge \
+                 every cookie. `chmod 600` it if nobody else has read it, else delete it (a \
+                 new one is made, and every session signs out)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}
+fn check_private(_meta: &fs::Metadata) -> io::Result<()> {
+    Ok(())
+}
 
 fn invalid_input(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
@@ -402,6 +431,51 @@ mod tests {
         }
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_others_can_read_or_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb.secret");
+        let secret = load_or_create_secret(&path).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o602, 0o660, 0o666] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = load_or_create_secret(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{mode:o}");
+            assert!(err.to_string().contains("chmod 600"), "{err}");
+            // Left as it is: never replaced by a new secret.
+            assert_eq!(
+                fs::read_to_string(&path).unwrap(),
+                format!("{}\n", hex(&secret))
+            );
+        }
+        for mode in [0o600, 0o400] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(load_or_create_secret(&path).unwrap(), secret, "{mode:o}");
+        }
+    }
+
+    /// Needs root to give the file away; as another user it checks only
+    /// that the file of this user is accepted.
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_of_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb.secret");
+        let secret = load_or_create_secret(&path).unwrap();
+        assert_eq!(load_or_create_secret(&path).unwrap(), secret);
+        if rustix::process::geteuid().is_root() {
+            // `nobody`, say: anyone but us.
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let err = load_or_create_secret(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+            assert!(err.to_string().contains("belongs to user 65534"), "{err}");
+            let err = default_secret(&StoreSpec::Redb(dir.path().join("s.redb")), "SESH_SECRET")
+                .unwrap_err();
+            assert!(err.contains("belongs to user 65534"), "{err}");
+        }
     }
 
     #[test]
