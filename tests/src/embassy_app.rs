@@ -387,9 +387,31 @@ impl<const N: usize> Default for HttpBuffers<N> {
 /// while every HTTP buffer is in use.
 pub const SLOT_TCP_BUFFER: usize = 2 * 1024;
 
+/// How long a slot's connection may go without any segment from the client
+/// before smoltcp aborts it and frees the slot.
+pub const SLOT_IDLE_TIMEOUT: embassy_time::Duration = embassy_time::Duration::from_secs(30);
+/// After this long without traffic a slot's connection sends a keep-alive,
+/// which the client's stack acknowledges: a live client keeps its accepted
+/// connection however long it waits before sending, while a gone one (whose
+/// FIN or RST was lost) is found within [`SLOT_IDLE_TIMEOUT`].
+pub const SLOT_KEEP_ALIVE: embassy_time::Duration = embassy_time::Duration::from_secs(10);
+
 /// One connection slot: accepts a connection on [`PORT`] of `stack`, waits
-/// for one of `buffers`, serves the connection with it, and repeats forever.
+/// until its request starts to arrive (or the client closes it), then for
+/// one of `buffers`, serves the connection with it, and repeats forever.
 /// Spawn more slots than buffers for a backlog.
+///
+/// A buffer goes only to a connection with something to read, like
+/// `TCP_DEFER_ACCEPT`: picoserve's clock for the request's first byte
+/// (`start_read_request`, 5 s) starts when it is handed the connection, and
+/// clients may connect long before they send. The suite's most concurrent
+/// case opens all its connections first and sends after; QEMU's user network
+/// listens on the forwarded port with a backlog of 1, so the host's connects
+/// trickle in over seconds (each SYN dropped by the full queue costs the
+/// client a 1 s retransmission), and connections that got a buffer at once
+/// used to be closed by that timeout before their request came (100 clients
+/// take 5 to 20 s to connect). A connection waiting for its request holds
+/// only its slot, kept alive by [`SLOT_KEEP_ALIVE`].
 pub async fn serve_slot<R: TryCryptoRng + 'static, const N: usize>(
     stack: embassy_net::Stack<'_>,
     state: ProbeState<R>,
@@ -400,10 +422,12 @@ pub async fn serve_slot<R: TryCryptoRng + 'static, const N: usize>(
     let mut tcp_tx = alloc::vec![0u8; SLOT_TCP_BUFFER];
     loop {
         let mut socket = embassy_net::tcp::TcpSocket::new(stack, &mut tcp_rx, &mut tcp_tx);
-        socket.set_timeout(Some(embassy_time::Duration::from_secs(30)));
+        socket.set_timeout(Some(SLOT_IDLE_TIMEOUT));
+        socket.set_keep_alive(Some(SLOT_KEEP_ALIVE));
         if socket.accept(PORT).await.is_err() {
             continue;
         }
+        readable_or_closed(&socket).await;
         let mut http = buffers.free.receive().await;
         // A connection that fails only ends itself.
         let _ = picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
@@ -412,4 +436,20 @@ pub async fn serve_slot<R: TryCryptoRng + 'static, const N: usize>(
         // Never waits: at most N buffers exist.
         buffers.free.send(http).await;
     }
+}
+
+/// Waits until `socket` has data to read or can receive no more (the client
+/// closed or reset it, or it timed out). embassy-net's `wait_read_ready`
+/// alone waits for data only; smoltcp wakes the same waker on every state
+/// change, so the state is checked each time it fires.
+async fn readable_or_closed(socket: &embassy_net::tcp::TcpSocket<'_>) {
+    let mut data = core::pin::pin!(socket.wait_read_ready());
+    core::future::poll_fn(|cx| {
+        if data.as_mut().poll(cx).is_ready() || !socket.may_recv() {
+            core::task::Poll::Ready(())
+        } else {
+            core::task::Poll::Pending
+        }
+    })
+    .await
 }

@@ -133,16 +133,6 @@ impl QemuMachine {
                 "-object",
                 "filter-redirector,id=slirp-rx-out,netdev=net0,queue=rx,outdev=slirp-out",
             ])
-            .args(
-                std::env::var("SESH_PCAP")
-                    .map(|f| {
-                        std::vec![
-                            "-object".into(),
-                            format!("filter-dump,id=dump0,netdev=net0,file={f},maxlen=2000")
-                        ]
-                    })
-                    .unwrap_or_default(),
-            )
             .arg("-kernel")
             .arg(elf)
             .current_dir(dir)
