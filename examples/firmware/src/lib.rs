@@ -39,9 +39,15 @@ mod handlers;
 pub mod host_net;
 mod html;
 
+use core::future::{Future, poll_fn};
+use core::pin::pin;
+use core::task::Poll;
+
+use embassy_net::tcp::{State, TcpReader, TcpSocket, TcpWriter};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use picoserve::io::ReadExt;
 use picoserve::routing::{PathRouter, get, post};
-use picoserve::{Router, Timeouts};
+use picoserve::{Router, Timeouts, Timer};
 use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
 use sesh::cookie::{CookieConfig, SameSite};
@@ -151,14 +157,170 @@ pub async fn serve_on<R: TryCryptoRng + 'static>(
     port: u16,
     sessions: &'static AppSessions<R>,
 ) -> ! {
+    // `id` names the worker in picoserve's logs, which this crate does not
+    // enable; kept so that the workers' signature stays the same.
+    let _ = id;
     let app = router(sessions);
     let mut tcp_rx = [0u8; TCP_RX];
     let mut tcp_tx = [0u8; TCP_TX];
     let mut http = [0u8; HTTP_BUFFER];
-    picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
-        .listen_and_serve(id, stack, port, &mut tcp_rx, &mut tcp_tx)
-        .await
-        .into_never()
+    serve_connections(&app, stack, port, &mut tcp_rx, &mut tcp_tx, &mut http).await
+}
+
+/// Accepts a connection on `port`, serves it with [`SERVER_CONFIG`] through
+/// [`Connection`], and repeats forever: picoserve's `listen_and_serve`
+/// (same keep-alive and timeout settings) with our own closing.
+async fn serve_connections<P: PathRouter>(
+    app: &Router<P>,
+    stack: embassy_net::Stack<'_>,
+    port: u16,
+    tcp_rx: &mut [u8],
+    tcp_tx: &mut [u8],
+    http: &mut [u8],
+) -> ! {
+    loop {
+        let mut socket = TcpSocket::new(stack, tcp_rx, tcp_tx);
+        if socket.accept(port).await.is_err() {
+            continue;
+        }
+        socket.set_keep_alive(Some(embassy_time::Duration::from_secs(30)));
+        socket.set_timeout(Some(embassy_time::Duration::from_secs(45)));
+        // A failed connection (timeout, reset) only ends itself.
+        let _ = picoserve::Server::new(app, &SERVER_CONFIG, http)
+            .serve(Connection(socket))
+            .await;
+    }
+}
+
+/// How long a closing connection waits for the ACK of its FIN once the
+/// client has closed too and acknowledged every byte of the response, when
+/// both sides closed at once (TCP state CLOSING). Long enough for the ACK of
+/// any client that sends a plain one (well under 1 ms on the emulator, a few
+/// ms on a LAN); far shorter than the 1 s smoltcp waits before it sends the
+/// FIN again. See [`Connection`].
+pub const CLOSING_LINGER: embassy_time::Duration = embassy_time::Duration::from_millis(10);
+
+/// A served TCP connection: picoserve's graceful shutdown for embassy-net,
+/// except that a simultaneous close does not hold the worker for a second.
+///
+/// picoserve closes a connection by sending its FIN, reading until the
+/// client's FIN, then flushing until its FIN is acknowledged (up to the
+/// write timeout). When the client closes at the same moment (it has read
+/// the whole response and closes while our FIN is on its way), both FINs
+/// cross and smoltcp enters CLOSING. A peer running BSD's TCP code (QEMU's
+/// user network, libslirp, does) then acknowledges our FIN only inside a
+/// retransmission of its own FIN; smoltcp 0.13 takes that segment for a
+/// keep-alive (its sequence number is one below the receive window), answers
+/// it with an ACK and drops it, ACK included. Our FIN then counts as
+/// unacknowledged until smoltcp's retransmission timer (1 s at least) sends
+/// it again, and the worker waits all that time: under a burst of short
+/// connections, a few such closes leave no worker listening and new
+/// connections are refused with RST.
+///
+/// Here, once the client's FIN is in and every byte of the response is
+/// acknowledged, a connection in CLOSING waits at most [`CLOSING_LINGER`]
+/// for the ACK of its FIN, then lets the socket go. Nothing is lost: the
+/// client has the whole response and has closed its side; a segment it
+/// still sends (the ACK, its FIN again) gets a RST, which ends its side.
+/// Every other close is picoserve's: flushed until the FIN is acknowledged,
+/// within the write timeout.
+pub struct Connection<'s>(pub TcpSocket<'s>);
+
+impl<'s, Runtime> picoserve::io::Socket<Runtime> for Connection<'s> {
+    type Error = embassy_net::tcp::Error;
+    type ReadHalf<'a>
+        = TcpReader<'a>
+    where
+        Self: 'a;
+    type WriteHalf<'a>
+        = TcpWriter<'a>
+    where
+        Self: 'a;
+
+    fn split(&mut self) -> (TcpReader<'_>, TcpWriter<'_>) {
+        self.0.split()
+    }
+
+    /// picoserve's: resets the connection and waits until the RST is sent.
+    async fn abort<T: Timer<Runtime>>(
+        self,
+        timeouts: &Timeouts,
+        timer: &T,
+    ) -> Result<(), picoserve::Error<Self::Error>> {
+        let mut socket = self.0;
+        TcpSocket::abort(&mut socket);
+        timer
+            .run_with_timeout(timeouts.write, socket.flush())
+            .await
+            .map_err(picoserve::Error::WriteTimeout)?
+            .map_err(picoserve::Error::Write)
+    }
+
+    async fn shutdown<T: Timer<Runtime>>(
+        self,
+        timeouts: &Timeouts,
+        timer: &T,
+    ) -> Result<(), picoserve::Error<Self::Error>> {
+        let mut socket = self.0;
+        socket.close();
+
+        // As picoserve: read (and discard) until the client's FIN, within the
+        // read timeout, while the response and our FIN go out.
+        {
+            let (mut rx, mut tx) = socket.split();
+            let mut client_closed =
+                pin!(timer.run_with_timeout(timeouts.read_request, rx.discard_all_data()));
+            let mut flushed = pin!(tx.flush());
+            let mut flush_done = false;
+            poll_fn(|cx| {
+                if let Poll::Ready(read) = client_closed.as_mut().poll(cx) {
+                    return Poll::Ready(match read {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err(picoserve::Error::Read(e)),
+                        Err(timeout) => Err(picoserve::Error::ReadTimeout(timeout)),
+                    });
+                }
+                // A write error (a reset) ends the close at once.
+                if !flush_done && let Poll::Ready(flush) = flushed.as_mut().poll(cx) {
+                    flush_done = true;
+                    if let Err(e) = flush {
+                        return Poll::Ready(Err(picoserve::Error::Write(e)));
+                    }
+                }
+                Poll::Pending
+            })
+            .await?;
+        }
+
+        // Flush until our FIN is acknowledged, within the write timeout; or,
+        // in CLOSING, until every byte of the response is acknowledged.
+        let flushed_or_closing = poll_fn(|cx| {
+            // embassy-net's flush future keeps no state: a new one each
+            // time registers this task's waker, which smoltcp wakes when
+            // the send buffer drains and when the state changes.
+            let flush = pin!(socket.flush()).poll(cx);
+            if let Poll::Ready(flush) = flush {
+                return Poll::Ready(Some(flush));
+            }
+            if socket.state() == State::Closing && socket.send_queue() == 0 {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        });
+        match timer
+            .run_with_timeout(timeouts.write, flushed_or_closing)
+            .await
+            .map_err(picoserve::Error::WriteTimeout)?
+        {
+            Some(flush) => flush.map_err(picoserve::Error::Write),
+            None => {
+                // The response is delivered: a short wait for a plain ACK of
+                // our FIN, then the socket goes whatever came.
+                let _ = timer.run_with_timeout(CLOSING_LINGER, socket.flush()).await;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// ⚠️ For tests only, never on a product (it tells anyone how many sessions
@@ -184,8 +346,5 @@ pub async fn serve_stats_on<R: 'static>(
     let mut tcp_rx = [0u8; 512];
     let mut tcp_tx = [0u8; 512];
     let mut http = [0u8; 1024];
-    picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
-        .listen_and_serve("stats", stack, port, &mut tcp_rx, &mut tcp_tx)
-        .await
-        .into_never()
+    serve_connections(&app, stack, port, &mut tcp_rx, &mut tcp_tx, &mut http).await
 }
