@@ -5,7 +5,7 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /` | the login form (with the session's CSRF token), or the status page when signed in |
-//! | `POST /login` | `username`, `password`, `csrf`: 403 without a valid token, 401 for wrong credentials, else a new session id and 303 to `/` |
+//! | `POST /login` | `username`, `password`, `csrf`: 403 without a valid token, 429 with `Retry-After` while the client address or the user name is backing off (the password is not even checked), 401 for wrong credentials, else a new session id and 303 to `/` |
 //! | `GET /me` | 200 with the user name when signed in, else 401 |
 //! | `POST /logout` | `csrf`: 403 without a valid token, else the session is destroyed and 303 to `/` |
 //!
@@ -14,27 +14,46 @@
 //!
 //! Sessions live in the store `--store` names ([`store`]): by default a redb
 //! file, so a restart (even a crash) keeps everyone signed in.
+//!
+//! **Login throttling.** Every login attempt with a valid CSRF token is
+//! counted, before the password is checked, per client address (the TCP
+//! peer: serve with [`axum::Router::into_make_service_with_connect_info`],
+//! as [`serve_layer`] does) and per user name ([`LoginThrottle`]): 3
+//! attempts are free, then each waits 1 s, 2 s, 4 s, … up to 15 minutes, and
+//! a refused attempt is answered 429 with `Retry-After`, whatever the
+//! password. A right password forgets both counts. Behind a reverse proxy
+//! every client has the proxy's address, so the per-address count is shared
+//! (the per-user count still holds); `X-Forwarded-For` is not trusted.
+//!
+//! **The password** is kept only as an Argon2id hash (RustCrypto `argon2`,
+//! OWASP's parameters: 19 MiB, 2 passes) with a random salt; checking it
+//! runs on the blocking pool, at most as many at once as the machine has
+//! cores.
 
 pub mod cli;
 pub mod html;
 
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use sesh_tokio::throttle::LoginThrottle;
 use sesh_tokio::{Session, SessionConfig, SessionError, SessionLayer, SessionStore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 pub use sesh_example_support::store::{self, StoreSpec};
 
@@ -57,13 +76,20 @@ pub struct Account {
     pub visits: u64,
 }
 
-/// The one demo account.
+/// The one account: its user name, and an Argon2id hash of its password
+/// under a random salt. The password itself is not kept.
 #[derive(Clone)]
 pub struct Credentials {
     user: String,
     user_digest: [u8; 32],
-    password_digest: [u8; 32],
+    salt: [u8; SALT_LEN],
+    password_hash: [u8; HASH_LEN],
 }
+
+/// Bytes of the random salt.
+const SALT_LEN: usize = 16;
+/// Bytes of the Argon2id output.
+const HASH_LEN: usize = 32;
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,22 +99,55 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// SHA-256 only gives both sides of a comparison the same length, so that
-/// comparing them in constant time reveals neither content nor length.
-/// (A real device stores a password hash such as Argon2 instead.)
+/// Why [`Credentials::new`] made none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsError {
+    /// The operating system gave no randomness for the salt.
+    NoRandomness,
+    /// Argon2 refused (the password is longer than it takes, or no memory).
+    Hash(String),
+}
+
+impl std::fmt::Display for CredentialsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialsError::NoRandomness => f.write_str("no randomness for the password's salt"),
+            CredentialsError::Hash(e) => write!(f, "cannot hash the password: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CredentialsError {}
+
+/// Argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane): the
+/// `argon2` crate's defaults.
+fn argon2id(password: &str, salt: &[u8; SALT_LEN]) -> Result<[u8; HASH_LEN], CredentialsError> {
+    let mut out = [0u8; HASH_LEN];
+    argon2::Argon2::default()
+        .hash_password_into(password.as_bytes(), salt, &mut out)
+        .map_err(|e| CredentialsError::Hash(e.to_string()))?;
+    Ok(out)
+}
+
+/// SHA-256 only gives both user names of a comparison the same length, so
+/// that comparing them in constant time reveals neither content nor length.
 fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
 impl Credentials {
-    /// The account `user` with `password`.
-    pub fn new(user: impl Into<String>, password: &str) -> Self {
+    /// The account `user` with `password`, of which only a salted Argon2id
+    /// hash is kept (this takes a few tens of milliseconds).
+    pub fn new(user: impl Into<String>, password: &str) -> Result<Self, CredentialsError> {
         let user = user.into();
-        Credentials {
+        let mut salt = [0u8; SALT_LEN];
+        getrandom::fill(&mut salt).map_err(|_| CredentialsError::NoRandomness)?;
+        Ok(Credentials {
             user_digest: digest(&user),
-            password_digest: digest(password),
+            password_hash: argon2id(password, &salt)?,
+            salt,
             user,
-        }
+        })
     }
 
     /// The user name.
@@ -96,11 +155,16 @@ impl Credentials {
         &self.user
     }
 
-    /// Whether `user` and `password` match, in time independent of where
-    /// they differ (both are always compared).
+    /// Whether `user` and `password` match. The password is always hashed,
+    /// whatever the user name, and both are compared in constant time, so
+    /// the answer's timing tells neither which was wrong nor where. Slow
+    /// (Argon2id): call it off the async threads.
     pub fn check(&self, user: &str, password: &str) -> bool {
         let user_ok = digest(user).ct_eq(&self.user_digest);
-        let password_ok = digest(password).ct_eq(&self.password_digest);
+        let password_ok = match argon2id(password, &self.salt) {
+            Ok(hash) => hash.ct_eq(&self.password_hash),
+            Err(_) => subtle::Choice::from(0),
+        };
         bool::from(user_ok & password_ok)
     }
 }
@@ -135,12 +199,21 @@ impl std::fmt::Debug for Options {
     }
 }
 
+/// The session cookie's name: `__Host-sid` when it carries `Secure` (the
+/// browser then refuses it from plain HTTP, from a subdomain, or with a
+/// `Domain` or another `Path`, so nobody can plant or overwrite it), else
+/// `sid` (a `__Host-` cookie must be `Secure`).
+pub fn cookie_name(secure_cookies: bool) -> &'static str {
+    if secure_cookies { "__Host-sid" } else { "sid" }
+}
+
 /// The session settings from `options` (sesh's safe defaults otherwise:
-/// cookie `sid`, `HttpOnly`, `SameSite=Lax`, `Path=/`, 30 minutes idle,
-/// 8 hours absolute).
+/// `HttpOnly`, `SameSite=Lax`, `Path=/`, 30 minutes idle, 8 hours
+/// absolute), with the cookie [`cookie_name`] gives.
 pub fn session_config(options: &Options) -> io::Result<SessionConfig> {
     Ok(SessionConfig::new(&options.secret)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+        .with_cookie_name(cookie_name(options.secure_cookies))
         .with_secure(options.secure_cookies))
     .map(|config| match options.idle_timeout {
         Some(idle) => config.with_idle_timeout(idle),
@@ -161,17 +234,58 @@ pub async fn open_layer(options: &Options) -> io::Result<SessionLayer> {
     store::open_layer(&options.store, &options.secret, session_config(options)?).await
 }
 
-/// The application, with sessions from `layer`, admitting `credentials`.
-pub fn app(layer: SessionLayer, credentials: Credentials) -> Router {
+/// What the handlers share.
+#[derive(Clone)]
+struct AppState {
+    credentials: Arc<Credentials>,
+    throttle: LoginThrottle,
+    /// Password checks running at once: each takes 19 MiB for a moment.
+    hashing: Arc<Semaphore>,
+}
+
+/// The application, with sessions from `layer`, admitting `credentials`,
+/// counting login attempts in `throttle`. Serve it with connect info
+/// ([`axum::Router::into_make_service_with_connect_info`]`::<SocketAddr>`),
+/// or every client shares one per-address count.
+pub fn app(layer: SessionLayer, credentials: Credentials, throttle: LoginThrottle) -> Router {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let state = AppState {
+        credentials: Arc::new(credentials),
+        throttle,
+        hashing: Arc::new(Semaphore::new(cores)),
+    };
     Router::new()
         .route("/", get(index))
         .route("/login", post(login))
         .route("/me", get(me))
         .route("/logout", post(logout))
-        .with_state(Arc::new(credentials))
+        .with_state(state)
         .layer(layer)
         // Outside the session layer, so that its error responses get them too.
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The TCP peer's address, from axum's connect info; without it (a server
+/// not started with connect info), the unspecified address, which every
+/// such client then shares.
+struct ClientAddr(IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                Some(ConnectInfo(addr)) => addr.ip(),
+                None => {
+                    tracing::warn!(
+                        "no client address (serve with connect info): one login count for all"
+                    );
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                }
+            },
+        ))
+    }
 }
 
 async fn security_headers(mut response: Response) -> Response {
@@ -241,17 +355,37 @@ fn forbidden() -> Response {
 }
 
 async fn login(
-    State(credentials): State<Arc<Credentials>>,
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     session: Session<Account>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, SessionError> {
-    // Creates no session: without one, no token is valid.
+    // Creates no session: without one, no token is valid. Checked first, so
+    // that posts without the form's token never count against a user.
     if !session.verify_csrf(&form.csrf).await? {
         tracing::info!("login refused: missing or invalid CSRF token");
         return Ok(forbidden());
     }
-    if !credentials.check(&form.username, &form.password) {
-        tracing::info!("login refused: wrong user name or password");
+    // Counted before the password is checked; refused, the password is
+    // not even looked at.
+    let attempt = match state.throttle.begin(client, &form.username) {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            tracing::warn!(%client, by = ?throttled.by(), "login refused: backing off");
+            let message = format!(
+                "Too many failed attempts. Try again in {} s.",
+                throttled.retry_after_secs()
+            );
+            let page = html::login(&form.csrf, &form.username, Some(&message));
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Html(page)).into_response();
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, throttled.retry_after_header());
+            return Ok(response);
+        }
+    };
+    if !check_password(&state, &form).await {
+        tracing::info!(%client, "login refused: wrong user name or password");
         // Nothing is written: the token just verified, so it goes back as is.
         let page = html::login(
             &form.csrf,
@@ -260,6 +394,8 @@ async fn login(
         );
         return Ok((StatusCode::UNAUTHORIZED, Html(page)).into_response());
     }
+    attempt.succeeded();
+    let credentials = &state.credentials;
     // A new id: one planted in this browser before login is now useless.
     session.regenerate().await?;
     let user = credentials.user().to_owned();
@@ -273,6 +409,19 @@ async fn login(
     session.set_protected(true).await?;
     tracing::info!(user = %credentials.user(), "signed in");
     Ok(Redirect::to("/").into_response())
+}
+
+/// [`Credentials::check`] on the blocking pool, a few at a time. A failure
+/// to run it (no permit, a panic) counts as a wrong password.
+async fn check_password(state: &AppState, form: &LoginForm) -> bool {
+    let Ok(_permit) = state.hashing.acquire().await else {
+        return false;
+    };
+    let credentials = Arc::clone(&state.credentials);
+    let (user, password) = (form.username.clone(), form.password.clone());
+    tokio::task::spawn_blocking(move || credentials.check(&user, &password))
+        .await
+        .unwrap_or(false)
 }
 
 /// The user name, or 401.
@@ -320,17 +469,177 @@ pub async fn serve_with_shutdown(
 }
 
 /// Serves the application with sessions from `layer`, admitting
-/// `credentials`, on `listener`, with a sweeper purging the store of expired
-/// sessions, until `shutdown` completes; then lets requests in flight finish.
+/// `credentials`, on `listener` with connect info (for the login
+/// throttle's per-address count), with a sweeper purging the store of
+/// expired sessions, until `shutdown` completes; then lets requests in
+/// flight finish.
 pub async fn serve_layer(
     listener: tokio::net::TcpListener,
     layer: SessionLayer,
     credentials: Credentials,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let throttle = LoginThrottle::new().map_err(io::Error::other)?;
     // Runs as long as it is alive, i.e. as long as this function.
     let _sweeper = layer.spawn_sweeper(SWEEP_PERIOD);
-    axum::serve(listener, app(layer, credentials))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = app(layer, credentials, throttle);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use axum::body::Body;
+    use axum::http::header::{COOKIE, SET_COOKIE};
+    use axum::http::{Request, header::CONTENT_TYPE};
+    use sesh::throttle::ThrottlePolicy;
+    use sesh_tokio::{HostClock, MemoryStore};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const PASSWORD: &str = "correct horse battery staple";
+
+    fn options(secure_cookies: bool) -> Options {
+        Options {
+            secret: b"a test secret that is 32 bytes!!".to_vec(),
+            secure_cookies,
+            credentials: Credentials::new("admin", PASSWORD).unwrap(),
+            store: StoreSpec::Memory,
+            idle_timeout: None,
+        }
+    }
+
+    /// The app with waits of 1 s, 2 s, … on the (paused) tokio clock.
+    fn test_app(options: &Options) -> Router {
+        let throttle = LoginThrottle::new()
+            .unwrap()
+            .with_policy(ThrottlePolicy::new(), HostClock::new());
+        app(
+            layer(MemoryStore::default(), options).unwrap(),
+            options.credentials.clone(),
+            throttle,
+        )
+    }
+
+    async fn send(app: &Router, request: Request<Body>) -> Response {
+        app.clone().oneshot(request).await.unwrap()
+    }
+
+    /// The form's cookie pair and CSRF token.
+    async fn form(app: &Router) -> (String, String) {
+        let response = send(app, Request::get("/").body(Body::empty()).unwrap()).await;
+        let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        let (_, rest) = body.split_once(r#"name="csrf" value=""#).unwrap();
+        (cookie, rest.split('"').next().unwrap().to_owned())
+    }
+
+    fn post_login(
+        from: Option<SocketAddr>,
+        cookie: &str,
+        csrf: &str,
+        password: &str,
+    ) -> Request<Body> {
+        let mut request = Request::post("/login")
+            .header(COOKIE, cookie)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "username=admin&password={}&csrf={csrf}",
+                password.replace(' ', "+")
+            )))
+            .unwrap();
+        if let Some(addr) = from {
+            request.extensions_mut().insert(ConnectInfo(addr));
+        }
+        request
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_runs_on_the_clock_and_a_right_password_waits_too() {
+        let options = options(false);
+        let app = test_app(&options);
+        let (cookie, csrf) = form(&app).await;
+        let client: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+        for _ in 0..3 {
+            let r = send(&app, post_login(Some(client), &cookie, &csrf, "guess")).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let r = send(&app, post_login(Some(client), &cookie, &csrf, PASSWORD)).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[RETRY_AFTER], "1");
+        assert_eq!(r.headers()[CONTENT_SECURITY_POLICY], CSP);
+        assert!(!r.headers().contains_key(SET_COOKIE));
+
+        tokio::time::advance(Duration::from_millis(999)).await;
+        let r = send(&app, post_login(Some(client), &cookie, &csrf, PASSWORD)).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let r = send(&app, post_login(Some(client), &cookie, &csrf, PASSWORD)).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_connect_info_every_client_shares_one_count() {
+        let options = options(false);
+        let app = test_app(&options);
+        let (cookie, csrf) = form(&app).await;
+        // Three different users from "nowhere": the shared address count.
+        for _ in 0..3 {
+            let r = send(&app, post_login(None, &cookie, &csrf, "guess")).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let r = send(&app, post_login(None, &cookie, &csrf, PASSWORD)).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[tokio::test]
+    async fn secure_cookies_are_host_prefixed() {
+        for (secure, prefix) in [(true, "__Host-sid="), (false, "sid=")] {
+            let app = test_app(&options(secure));
+            let response = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
+            let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
+            assert!(cookie.starts_with(prefix), "{cookie}");
+            assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
+            assert!(
+                cookie.contains("; Path=/") && !cookie.contains("Domain"),
+                "{cookie}"
+            );
+        }
+        assert_eq!(cookie_name(true), "__Host-sid");
+        let config = session_config(&options(true)).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn only_a_salted_hash_of_the_password_is_kept() {
+        let a = Credentials::new("admin", PASSWORD).unwrap();
+        let b = Credentials::new("admin", PASSWORD).unwrap();
+        assert_ne!(a.salt, b.salt);
+        assert_ne!(a.password_hash, b.password_hash, "salted");
+        assert_ne!(&a.password_hash[..], &Sha256::digest(PASSWORD)[..]);
+        assert!(a.check("admin", PASSWORD) && b.check("admin", PASSWORD));
+        for (user, password) in [
+            ("admin", "Correct horse battery staple"),
+            ("Admin", PASSWORD),
+            ("", ""),
+        ] {
+            assert!(!a.check(user, password), "{user}/{password}");
+        }
+        let shown = format!("{a:?}");
+        assert!(
+            !shown.contains(PASSWORD) && shown.contains("admin"),
+            "{shown}"
+        );
+    }
 }

@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
     server::run(
         "login",
         USAGE,
-        cli::parse,
+        |args, secret| cli::env_password().and_then(|password| cli::parse(args, secret, password)),
         login::open_layer,
         async |listener, layer, options| {
             login::serve_layer(listener, layer, options.credentials, shutdown_signal()).await

@@ -16,7 +16,9 @@ use reqwest::header::{
     CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE, X_FRAME_OPTIONS,
 };
 use reqwest::{Client, StatusCode};
-use sesh_tokio::{MemoryStore, SessionStore};
+use sesh::throttle::ThrottlePolicy;
+use sesh_tokio::throttle::LoginThrottle;
+use sesh_tokio::{HostClock, MemoryStore, SessionStore};
 
 const SECRET: &[u8] = b"a test secret that is 32 bytes!!";
 const USER: &str = "admin";
@@ -71,21 +73,28 @@ impl Answer {
 }
 
 async fn start() -> Server {
+    start_with(LoginThrottle::new().unwrap()).await
+}
+
+/// A server counting login attempts in `throttle`.
+async fn start_with(throttle: LoginThrottle) -> Server {
     let store = Arc::new(MemoryStore::default());
     let options = Options {
         secret: SECRET.to_vec(),
         secure_cookies: false,
-        credentials: Credentials::new(USER, PASSWORD),
+        credentials: Credentials::new(USER, PASSWORD).unwrap(),
         store: StoreSpec::Memory,
         idle_timeout: None,
     };
     let app = login::app(
         login::layer(store.clone(), &options).unwrap(),
         options.credentials,
+        throttle,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             panic!("server failed: {e}");
         }
@@ -120,7 +129,18 @@ impl Server {
     }
 
     async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
-        let mut request = self.client.post(format!("{}{path}", self.url)).form(form);
+        self.post_from(&self.client, path, cookie, form).await
+    }
+
+    /// [`post`](Self::post) with another client (another source address).
+    async fn post_from(
+        &self,
+        client: &Client,
+        path: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = client.post(format!("{}{path}", self.url)).form(form);
         if let Some(c) = cookie {
             request = request.header(COOKIE, c);
         }
@@ -245,7 +265,8 @@ async fn wrong_credentials_answer_401_and_store_no_session() {
     let (cookie, csrf) = server.form().await;
     assert_eq!(server.sessions().await, 1);
 
-    for (user, password) in [(USER, "admin"), ("root", PASSWORD), ("", "")] {
+    // Two: a third would leave the next attempt waiting (see below).
+    for (user, password) in [(USER, "admin"), ("root", PASSWORD)] {
         let answer = server
             .post(
                 "/login",
@@ -391,4 +412,181 @@ async fn logout_needs_the_token_and_removes_the_cookie() {
     );
     let page = server.get("/", Some(&cookie)).await;
     assert!(page.body.contains(r#"action="/login""#), "{}", page.body);
+}
+
+/// A client whose connections come from `source` (any of 127.0.0.0/8 is
+/// this machine's loopback).
+fn client_from(source: [u8; 4]) -> Client {
+    Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .unwrap()
+}
+
+/// Waits of 300 ms, 600 ms, …, so that a test can sit one out.
+fn short_waits() -> LoginThrottle {
+    LoginThrottle::new().unwrap().with_policy(
+        ThrottlePolicy::new().with_base_delay(sesh::Duration::from_millis(300)),
+        HostClock::new(),
+    )
+}
+
+async fn try_login(
+    server: &Server,
+    client: &Client,
+    cookie: &str,
+    csrf: &str,
+    user: &str,
+    password: &str,
+) -> Answer {
+    server
+        .post_from(
+            client,
+            "/login",
+            Some(cookie),
+            &[("username", user), ("password", password), ("csrf", csrf)],
+        )
+        .await
+}
+
+/// Issue 14, finding 3: many wrong passwords with one CSRF token, then the
+/// right one. After three, every attempt waits, and the right password
+/// during the wait does not sign in; once the wait is over it does.
+#[tokio::test]
+async fn after_three_failures_even_the_right_password_gets_429() {
+    let server = start_with(short_waits()).await;
+    let (cookie, csrf) = server.form().await;
+    for _ in 0..3 {
+        let answer = try_login(&server, &server.client, &cookie, &csrf, USER, "guess").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let mut refused = 0;
+    for password in ["guess", PASSWORD, "guess", PASSWORD] {
+        let answer = try_login(&server, &server.client, &cookie, &csrf, USER, password).await;
+        if answer.status == StatusCode::SEE_OTHER {
+            break;
+        }
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{password}");
+        refused += 1;
+        assert_eq!(answer.header(reqwest::header::RETRY_AFTER), Some("1"));
+        assert_eq!(
+            answer.header(reqwest::header::CACHE_CONTROL),
+            Some("no-store")
+        );
+        assert!(
+            answer
+                .body
+                .contains("Too many failed attempts. Try again in 1 s."),
+            "{}",
+            answer.body
+        );
+        assert_eq!(answer.csrf(), csrf, "the form comes back");
+        assert!(
+            answer.set_cookies().is_empty(),
+            "not signed in: no new session id"
+        );
+        assert_eq!(
+            server.get("/me", Some(&cookie)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(refused, 4, "no attempt within the wait is let through");
+    assert_eq!(server.sessions().await, 1);
+
+    tokio::time::sleep(std::time::Duration::from_millis(320)).await;
+    let cookie = server.sign_in(&cookie, &csrf).await;
+    assert_eq!(
+        server.get("/me", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+
+    // The right password forgot the failures: three more are free again.
+    let (cookie, csrf) = server.form().await;
+    for _ in 0..3 {
+        let answer = try_login(&server, &server.client, &cookie, &csrf, USER, "guess").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let answer = try_login(&server, &server.client, &cookie, &csrf, USER, "guess").await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Failures for one user name from several addresses hold that user back
+/// everywhere; another name from a fresh address is not held back, and
+/// one address is held back whatever name it tries.
+#[tokio::test]
+async fn the_user_and_the_address_are_counted_apart() {
+    let server = start_with(LoginThrottle::new().unwrap()).await;
+    let (cookie, csrf) = server.form().await;
+    for n in 2..5 {
+        let client = client_from([127, 0, 0, n]);
+        let answer = try_login(&server, &client, &cookie, &csrf, USER, "guess").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "127.0.0.{n}");
+    }
+    let fresh = client_from([127, 0, 0, 5]);
+    let answer = try_login(&server, &fresh, &cookie, &csrf, USER, PASSWORD).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the user waits"
+    );
+    let answer = try_login(&server, &fresh, &cookie, &csrf, "operator", "guess").await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNAUTHORIZED,
+        "another name is not held back"
+    );
+
+    let one = client_from([127, 0, 0, 6]);
+    for user in ["a", "b", "c"] {
+        let answer = try_login(&server, &one, &cookie, &csrf, user, "guess").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let answer = try_login(&server, &one, &cookie, &csrf, "d", "guess").await;
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address waits"
+    );
+}
+
+/// Posts without the form's token are refused before they are counted:
+/// they cannot hold a user back.
+#[tokio::test]
+async fn posts_without_a_valid_token_are_not_counted() {
+    let server = start().await;
+    let (cookie, csrf) = server.form().await;
+    for _ in 0..10 {
+        let answer = try_login(&server, &server.client, &cookie, "forged", USER, "guess").await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    }
+    server.sign_in(&cookie, &csrf).await;
+}
+
+/// A burst of wrong passwords sent at once is counted whole: at most the
+/// three free ones are checked.
+#[tokio::test]
+async fn a_burst_in_flight_at_once_gets_three_checks() {
+    let server = Arc::new(start().await);
+    let (cookie, csrf) = server.form().await;
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let (server, cookie, csrf) = (server.clone(), cookie.clone(), csrf.clone());
+        burst.spawn(async move {
+            try_login(&server, &server.client, &cookie, &csrf, USER, "guess")
+                .await
+                .status
+        });
+    }
+    let statuses = burst.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (3, 27), "{statuses:?}");
 }
