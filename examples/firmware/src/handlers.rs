@@ -2,7 +2,7 @@
 //! which adds the one `Set-Cookie` the reply needs, if any.
 
 use picoserve::ResponseSent;
-use picoserve::extract::Form;
+use picoserve::extract::{Form, State};
 use picoserve::io::Read;
 use picoserve::response::{
     Connection, IntoResponse, Redirect, Response, ResponseWriter, StatusCode,
@@ -10,19 +10,13 @@ use picoserve::response::{
 use rand_core::TryCryptoRng;
 use serde::Deserialize;
 use sesh_embassy::{SessionError, WithSession};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use crate::html::{Html, Page};
+use crate::html::{Html, Notice, Page};
+use crate::login::Login;
 use crate::{AppSession, USER_LEN};
 
 /// Form fields are bounded: a longer value fails the form (400).
 const FIELD_LEN: usize = 64;
-
-/// The demo account. A real device stores a salted, slow hash (PBKDF2,
-/// Argon2) of a password set at provisioning, never one in the image.
-const DEMO_USER: &str = "admin";
-const DEMO_PASSWORD: &str = "admin";
 
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
@@ -39,6 +33,8 @@ pub(crate) struct CsrfForm {
 /// What a handler answers, before the session adds its cookie.
 pub(crate) enum Reply {
     Page(StatusCode, Page),
+    /// 429 with the form and `Retry-After: secs`.
+    Throttled(Page, u64),
     SeeOther(&'static str),
     Text(StatusCode, &'static str),
     User(heapless::String<USER_LEN>),
@@ -67,6 +63,12 @@ impl IntoResponse for Reply {
         match self {
             Reply::Page(status, page) => {
                 let response = Response::new(status, Html(page)).with_headers(PAGE_HEADERS);
+                writer.write_response(connection, response).await
+            }
+            Reply::Throttled(page, secs) => {
+                let response = Response::new(StatusCode::TOO_MANY_REQUESTS, Html(page))
+                    .with_headers(PAGE_HEADERS)
+                    .with_header("Retry-After", secs);
                 writer.write_response(connection, response).await
             }
             Reply::SeeOther(location) => Redirect::to(location).write_to(connection, writer).await,
@@ -98,12 +100,18 @@ async fn current_user<R: TryCryptoRng>(
 }
 
 /// `GET /`: counts the view, then shows the user or the login form.
-pub(crate) async fn index<R: TryCryptoRng>(session: AppSession<R>) -> WithSession<Reply> {
-    let reply = or_error(index_page(&session).await);
+pub(crate) async fn index<R: TryCryptoRng>(
+    State(login): State<&'static Login>,
+    session: AppSession<R>,
+) -> WithSession<Reply> {
+    let reply = or_error(index_page(login, &session).await);
     session.respond(reply).await
 }
 
-async fn index_page<R: TryCryptoRng>(session: &AppSession<R>) -> Result<Reply, SessionError> {
+async fn index_page<R: TryCryptoRng>(
+    login: &Login,
+    session: &AppSession<R>,
+) -> Result<Reply, SessionError> {
     let protected = session.is_protected().await;
     // One atomic read-modify-write; stores a new session if there is none.
     let account = session
@@ -118,6 +126,7 @@ async fn index_page<R: TryCryptoRng>(session: &AppSession<R>) -> Result<Reply, S
         visits: account.visits,
         csrf,
         error: None,
+        demo: login.is_demo(),
         occupancy: session.occupancy().await,
         expires_in_secs: expires_in_secs(session).await,
     };
@@ -133,25 +142,38 @@ async fn expires_in_secs<R: TryCryptoRng>(session: &AppSession<R>) -> Option<u64
     )
 }
 
-/// Compares both fields in constant time: the digests have one length, and
-/// `&` on `Choice` does not short-circuit.
-fn credentials_match(username: &str, password: &str) -> bool {
-    let user_ok = Sha256::digest(username.as_bytes()).ct_eq(&Sha256::digest(DEMO_USER.as_bytes()));
-    let password_ok =
-        Sha256::digest(password.as_bytes()).ct_eq(&Sha256::digest(DEMO_PASSWORD.as_bytes()));
-    bool::from(user_ok & password_ok)
+/// The login form again, with `notice`, on the live session (the token
+/// verified, so nothing new is stored).
+async fn form_again<R: TryCryptoRng>(
+    login: &Login,
+    session: &AppSession<R>,
+    notice: Notice,
+) -> Result<Page, SessionError> {
+    let csrf = session.csrf_token().await?;
+    let visits = session.read(|account| account.visits).await.unwrap_or(0);
+    Ok(Page {
+        user: None,
+        visits,
+        csrf,
+        error: Some(notice),
+        demo: login.is_demo(),
+        occupancy: session.occupancy().await,
+        expires_in_secs: expires_in_secs(session).await,
+    })
 }
 
 /// `POST /login`.
 pub(crate) async fn login<R: TryCryptoRng>(
+    State(login): State<&'static Login>,
     session: AppSession<R>,
     Form(form): Form<LoginForm>,
 ) -> WithSession<Reply> {
-    let reply = or_error(log_in(&session, &form).await);
+    let reply = or_error(log_in(login, &session, &form).await);
     session.respond(reply).await
 }
 
 async fn log_in<R: TryCryptoRng>(
+    login: &Login,
     session: &AppSession<R>,
     form: &LoginForm,
 ) -> Result<Reply, SessionError> {
@@ -163,22 +185,29 @@ async fn log_in<R: TryCryptoRng>(
             "bad or missing CSRF token\n",
         ));
     }
-    if !credentials_match(&form.username, &form.password) {
-        // The session is live (the token verified): the form reuses it and
-        // nothing new is stored.
-        let csrf = session.csrf_token().await?;
-        let visits = session.read(|account| account.visits).await.unwrap_or(0);
-        let page = Page {
-            user: None,
-            visits,
-            csrf,
-            error: Some("Wrong user name or password."),
-            occupancy: session.occupancy().await,
-            expires_in_secs: expires_in_secs(session).await,
-        };
+    // Counted before the password is checked (after the token, so that
+    // posts without the form cannot hold a user back); refused, the
+    // password is not even looked at.
+    let attempt = match login.begin(&form.username, sesh_embassy::now()) {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            let secs = refused.retry_after().as_secs_ceil().max(1);
+            let page = form_again(login, session, Notice::TryAgainIn(secs)).await?;
+            return Ok(Reply::Throttled(page, secs));
+        }
+    };
+    if !attempt
+        .credentials()
+        .check(&form.username, &form.password)
+        .await
+    {
+        // Counted already: the attempt is simply dropped.
+        let page = form_again(login, session, Notice::WrongCredentials).await?;
         return Ok(Reply::Page(StatusCode::UNAUTHORIZED, page));
     }
-    let Ok(user) = heapless::String::try_from(DEMO_USER) else {
+    let name = attempt.credentials().user();
+    login.succeeded(attempt);
+    let Ok(user) = heapless::String::try_from(name) else {
         return Ok(Reply::Text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "user name too long\n",

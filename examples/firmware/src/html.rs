@@ -49,7 +49,10 @@ pub(crate) struct Page {
     /// For the login or the logout form.
     pub csrf: CsrfToken,
     /// Shown above the login form.
-    pub error: Option<&'static str>,
+    pub error: Option<Notice>,
+    /// Whether the demo account is the one that signs in (the form then
+    /// says so).
+    pub demo: bool,
     /// Sessions in the table, and its capacity.
     pub occupancy: (usize, usize),
     /// Seconds until the session expires, if there is one.
@@ -110,9 +113,10 @@ impl Display for Page {
             )?;
         } else {
             if let Some(error) = self.error {
-                writeln!(f, "<p class=\"error\" role=\"alert\">{}</p>", escape(error))?;
+                // Fixed text and a number: nothing to escape.
+                writeln!(f, "<p class=\"error\" role=\"alert\">{error}</p>")?;
             }
-            write!(
+            writeln!(
                 f,
                 "<form method=\"post\" action=\"/login\">\
                  <label for=\"username\">User name</label>\
@@ -120,12 +124,34 @@ impl Display for Page {
                  <label for=\"password\">Password</label>\
                  <input id=\"password\" type=\"password\" name=\"password\" autocomplete=\"current-password\" maxlength=\"{max}\" required>\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                 <button type=\"submit\">Log in</button></form>\n\
-                 <p class=\"muted\">Demo account: admin / admin</p>\n",
+                 <button type=\"submit\">Log in</button></form>",
                 max = crate::USER_LEN,
             )?;
+            if self.demo {
+                f.write_str("<p class=\"muted\">Demo account: admin / admin</p>\n")?;
+            }
         }
         f.write_str(TAIL)
+    }
+}
+
+/// What the login form says above itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// The user name or the password was wrong.
+    WrongCredentials,
+    /// Throttled: try again in this many seconds.
+    TryAgainIn(u64),
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::WrongCredentials => f.write_str("Wrong user name or password."),
+            Notice::TryAgainIn(secs) => {
+                write!(f, "Too many failed attempts. Try again in {secs} s.")
+            }
+        }
     }
 }
 

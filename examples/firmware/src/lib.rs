@@ -28,7 +28,11 @@
 //! }
 //! ```
 //!
-//! The demo credentials are `admin` / `admin`.
+//! [`router`] and [`serve`] admit the account in [`LOGIN`]: the demo
+//! account `admin` / `admin` ([`Credentials::DEMO`], for the emulator, the
+//! host server and the tests) until the board provisions its own with
+//! [`Login::provision`] at boot (a board image must: see [`login`]). Login
+//! attempts are throttled per user name and for the whole device.
 #![no_std]
 
 #[cfg(feature = "host-net")]
@@ -38,6 +42,7 @@ mod handlers;
 #[cfg(feature = "host-net")]
 pub mod host_net;
 mod html;
+pub mod login;
 
 use core::future::{Future, poll_fn};
 use core::pin::pin;
@@ -55,6 +60,7 @@ use sesh::{Duration, ExpiryPolicy};
 use sesh_embassy::{Session, Sessions};
 
 pub use html::escape;
+pub use login::{Credentials, CredentialsError, Login};
 
 /// Sessions the table holds. A new anonymous session evicts the oldest
 /// anonymous one when the table is full; logged-in sessions are never evicted.
@@ -127,16 +133,29 @@ pub const TCP_TX: usize = 2048;
 /// See [`TCP_RX`].
 pub const HTTP_BUFFER: usize = 2048;
 
-/// The app's routes, with the session table as state.
+/// The account and the login attempt counts that [`router`] (and so
+/// [`serve`]) uses: [`Credentials::DEMO`] until [`Login::provision`].
+pub static LOGIN: Login = Login::new(Credentials::DEMO);
+
+/// The app's routes, with the session table and [`LOGIN`] as state.
 pub fn router<R: TryCryptoRng + 'static>(
     sessions: &'static AppSessions<R>,
+) -> Router<impl PathRouter> {
+    router_with_login(sessions, &LOGIN)
+}
+
+/// The app's routes, admitting the account of `login` and counting
+/// attempts there (tests give each server its own).
+pub fn router_with_login<R: TryCryptoRng + 'static>(
+    sessions: &'static AppSessions<R>,
+    login: &'static Login,
 ) -> Router<impl PathRouter> {
     Router::new()
         .route("/", get(handlers::index::<R>))
         .route("/login", post(handlers::login::<R>))
         .route("/me", get(handlers::me::<R>))
         .route("/logout", post(handlers::logout::<R>))
-        .with_state(sessions)
+        .with_state(login::AppState { sessions, login })
 }
 
 /// One web worker: accepts a connection on [`PORT`] of `stack`, serves it,
@@ -330,7 +349,7 @@ impl<'s, Runtime> picoserve::io::Socket<Runtime> for Connection<'s> {
 /// [`serve_stats_on`]) and `firmware-host --stats-addr` serve it for the
 /// browser tests.
 pub fn stats_router<R: 'static>(sessions: &'static AppSessions<R>) -> Router<impl PathRouter> {
-    Router::new()
+    Router::<_, &'static AppSessions<R>>::new()
         .route("/", get(handlers::stats::<R>))
         .with_state(sessions)
 }

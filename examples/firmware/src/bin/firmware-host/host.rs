@@ -37,11 +37,20 @@ OPTIONS:
                              SESH_SECRET) [default: random per start]
     --stats-addr <IP:PORT>   Also answer on this address with the table's
                              occupancy as JSON (for tests only)
+    --hash-password          Read a password from standard input, print its
+                             PHC string for a board image's build-time
+                             SESH_ADMIN_PASSWORD_HASH, and exit
+    --iterations <N>         PBKDF2 iterations for --hash-password
+                             [default: 50000]
     -h, --help               Print this help
 
 Sessions live in RAM only: a restart signs everyone out. The cookie has no
-`Secure` (plain HTTP, as on the board): use a loopback address.
+`Secure` (plain HTTP, as on the board): use a loopback address. The account
+is the demo one, admin / admin, as in the emulator.
 ";
+
+/// PBKDF2 iterations `--hash-password` uses unless `--iterations` says.
+const DEFAULT_ITERATIONS: u32 = 50_000;
 
 /// The parsed flags.
 struct Args {
@@ -53,6 +62,7 @@ struct Args {
 
 enum Command {
     Run(Args),
+    HashPassword { iterations: u32 },
     Help,
 }
 
@@ -63,6 +73,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
         secret: None,
         stats_addr: None,
     };
+    let mut hash_password = false;
+    let mut iterations = DEFAULT_ITERATIONS;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -82,6 +94,13 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
             "--addr" => parsed.addr = parse_addr(&flag, &value()?)?,
             "--stats-addr" => parsed.stats_addr = Some(parse_addr(&flag, &value()?)?),
             "--secret" => parsed.secret = Some(value()?),
+            "--hash-password" => hash_password = true,
+            "--iterations" => {
+                let text = value()?;
+                iterations = text.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("--iterations `{text}` is not a whole number above 0")
+                })?;
+            }
             "--idle-timeout" => {
                 let text = value()?;
                 let secs: u64 = text.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
@@ -92,7 +111,29 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
             other => return Err(format!("unknown argument `{other}` (try --help)")),
         }
     }
+    if hash_password {
+        return Ok(Command::HashPassword { iterations });
+    }
     Ok(Command::Run(parsed))
+}
+
+/// `--hash-password`: the PHC string of the first line of standard input
+/// (without its line ending), under 16 random bytes of salt.
+fn hash_password(iterations: u32) -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| format!("no OS randomness: {e}"))?;
+    firmware::Credentials::hash_phc(password, &salt, iterations)
+        .map(|phc| phc.as_str().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_addr(flag: &str, text: &str) -> Result<SocketAddr, String> {
@@ -124,6 +165,18 @@ pub(crate) fn main() -> ExitCode {
     let env_secret = std::env::var(SECRET_ENV).ok();
     let mut args = match parse(std::env::args().skip(1)) {
         Ok(Command::Run(args)) => args,
+        Ok(Command::HashPassword { iterations }) => {
+            return match hash_password(iterations) {
+                Ok(phc) => {
+                    println!("{phc}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("firmware-host: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Ok(Command::Help) => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
