@@ -291,7 +291,30 @@ mod tests {
     fn run(args: &[&str]) -> Result<Args, String> {
         match parse(args.iter().map(|s| s.to_string()))? {
             Command::Run(args) => Ok(args),
+            Command::HashPassword { iterations } => Err(format!("hash {iterations}")),
             Command::Help => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn hash_password_flags() {
+        assert_eq!(
+            run(&["--hash-password"]).err().as_deref(),
+            Some("hash 50000")
+        );
+        assert_eq!(
+            run(&["--iterations=1000", "--hash-password"])
+                .err()
+                .as_deref(),
+            Some("hash 1000")
+        );
+        for bad in ["0", "-1", "many"] {
+            assert!(
+                run(&["--hash-password", "--iterations", bad])
+                    .err()
+                    .is_some_and(|e| e.contains("--iterations")),
+                "{bad}"
+            );
         }
     }
 

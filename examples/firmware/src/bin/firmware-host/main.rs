@@ -31,6 +31,10 @@
 //! - **Idle timeout**: `--idle-timeout SECS` replaces the idle timeout of
 //!   [`firmware::POLICY`] (10 minutes), so that tests can watch a session
 //!   expire; the absolute lifetime stays.
+//! - **Account**: the demo account admin / admin ([`firmware::LOGIN`]'s),
+//!   as in the emulator; a board image provisions its own.
+//!   `--hash-password` prints the PHC string a board image is built with
+//!   (the password read from standard input) and exits.
 //! - **Stats**: `--stats-addr IP:PORT` (off by default) answers every request
 //!   on a second port with `{"sessions":N,"capacity":16}`: how many slots of
 //!   the table are in use (live, or expired and not yet swept), which the
