@@ -1,5 +1,5 @@
 //! Login throttling for a server: the core's
-//! [`AttemptLimiter`](sesh::throttle::AttemptLimiter) once per client
+//! [`AttemptLimiter`] once per client
 //! address and once per user name, behind one lock, on the [`HostClock`].
 //!
 //! ```
