@@ -7,6 +7,11 @@
 #   FIRMWARE_PROFILE=footprint scripts/firmware.sh   # opt-level "z", panic abort
 #   FIRMWARE_BOARD=mps2-an386 scripts/firmware.sh    # another board crate
 #
+# The NUCLEO image needs its admin password's hash at build time,
+# SESH_ADMIN_PASSWORD_HASH (from `firmware-host --hash-password`); the value
+# `random` makes one from a random password that nobody keeps, for builds
+# that only measure or check the image (CI).
+#
 # Each board crate picks its target in its own .cargo/config.toml, so the
 # build runs from the board's folder.
 set -euo pipefail
@@ -20,6 +25,12 @@ BOARD_DIR=examples/boards/$BOARD
 if ! command -v arm-none-eabi-size >/dev/null 2>&1; then
     echo "firmware: arm-none-eabi-size not found (apt-get install binutils-arm-none-eabi)" >&2
     exit 1
+fi
+
+if [[ $BOARD == nucleo-h743zi ]]; then
+    # shellcheck source=scripts/common.sh
+    source scripts/common.sh
+    need_admin_password_hash
 fi
 
 started=$SECONDS

@@ -131,6 +131,10 @@ check_footprint() {
 
 check_firmware() {
     header "firmware: the board images (examples/boards) and the QEMU probe image, release, sizes"
+    # The NUCLEO image's admin password hash: one random password, once, so
+    # that its clippy and build runs compile the same image.
+    SESH_ADMIN_PASSWORD_HASH=random
+    need_admin_password_hash
     # The app library, linted for the target it runs on.
     run cargo clippy -p firmware --target thumbv7em-none-eabihf -- -D warnings
     for board in nucleo-h743zi mps2-an386; do

@@ -25,6 +25,11 @@
 //!
 //! **Cookies.** Served over plain HTTP, so without `Secure` (see
 //! [`firmware::COOKIE`]).
+//!
+//! **The admin password** is a required build-time value: the PBKDF2 hash in
+//! `SESH_ADMIN_PASSWORD_HASH` (make one with `firmware-host --hash-password`;
+//! see the README). The image holds the hash, never the password, and there
+//! is no default: the build fails without it.
 #![no_std]
 #![no_main]
 
@@ -55,6 +60,14 @@ bind_interrupts!(struct Irqs {
 type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
 type Trng = Rng<'static, RNG>;
 type Storage = Flash<'static, Async>;
+
+/// The admin account, from the required build-time `SESH_ADMIN_PASSWORD_HASH`.
+#[allow(clippy::panic)] // evaluated at compile time: a bad value fails the build
+const ADMIN: firmware::Credentials =
+    match firmware::Credentials::from_phc("admin", env!("SESH_ADMIN_PASSWORD_HASH")) {
+        Ok(credentials) => credentials,
+        Err(e) => panic!("{}", e.as_str()),
+    };
 
 /// Every worker shares this one table.
 static SESSIONS: AppSessions<ChaCha20Rng> = firmware::new_sessions();
@@ -233,6 +246,8 @@ async fn main(spawner: Spawner) {
         net_seed,
     );
     spawner.spawn(net_task(runner).unwrap_or_else(|_| halt()));
+    // The provisioned account replaces the demo one before anyone can log in.
+    firmware::LOGIN.provision(ADMIN);
     for id in 0..WORKERS {
         spawner.spawn(web_task(id, stack).unwrap_or_else(|_| halt()));
     }
