@@ -101,6 +101,47 @@ pub(crate) fn decode16(text: &[u8]) -> Result<[u8; 16], Base64Error> {
     Ok(out)
 }
 
+#[cfg(any(feature = "signed", test))]
+/// Characters in an encoded 24-byte value (a pre-session form token).
+pub(crate) const ENCODED_24_LEN: usize = 32;
+
+#[cfg(any(feature = "signed", test))]
+/// Encodes 24 bytes (eight whole triples, so no padding) as 32 characters.
+pub(crate) fn encode24(bytes: &[u8; 24]) -> [u8; ENCODED_24_LEN] {
+    let mut out = [0u8; ENCODED_24_LEN];
+    for (t, q) in bytes.chunks_exact(3).zip(out.chunks_exact_mut(4)) {
+        if let ([a, b, c], [w, x, y, z]) = (t, q) {
+            *w = symbol(a >> 2);
+            *x = symbol((a << 4) | (b >> 4));
+            *y = symbol((b << 2) | (c >> 6));
+            *z = symbol(*c);
+        }
+    }
+    out
+}
+
+#[cfg(any(feature = "signed", test))]
+/// Decodes exactly 32 base64url characters into 24 bytes.
+pub(crate) fn decode24(text: &[u8]) -> Result<[u8; 24], Base64Error> {
+    if text.len() != ENCODED_24_LEN {
+        return Err(Base64Error::Length);
+    }
+    let mut out = [0u8; 24];
+    for (q, t) in text.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
+        if let ([w, x, y, z], [a, b, c]) = (q, t) {
+            let (w, x) = (sextet(*w), sextet(*x));
+            let (y, z) = (sextet(*y), sextet(*z));
+            let (Some(w), Some(x), Some(y), Some(z)) = (w, x, y, z) else {
+                return Err(Base64Error::Alphabet);
+            };
+            *a = (w << 2) | (x >> 4);
+            *b = (x << 4) | (y >> 2);
+            *c = (y << 6) | z;
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +183,12 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(text: Vec<u8>) {
             let _ = decode16(&text);
+            let _ = decode24(&text);
+        }
+
+        #[test]
+        fn any_24_bytes_round_trip(bytes: [u8; 24]) {
+            proptest::prop_assert_eq!(decode24(&encode24(&bytes)), Ok(bytes));
         }
     }
 }

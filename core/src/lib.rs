@@ -30,6 +30,8 @@ mod time;
 
 pub mod cookie;
 pub mod expiry;
+#[cfg(feature = "signed")]
+pub mod presession;
 pub mod record;
 pub mod rng;
 #[cfg(feature = "signed")]

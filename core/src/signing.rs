@@ -187,7 +187,7 @@ impl Key {
     }
 
     /// HMAC-SHA256 of the concatenated `parts` (one block's worth at most).
-    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+    pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut inner = self.inner;
         compress_final(&mut inner, parts);
         let mut outer = self.outer;
@@ -636,6 +636,16 @@ impl<const K: usize> KeyRing<K> {
 
     fn current(&self) -> Option<&Key> {
         self.keys.first()
+    }
+
+    /// The key that signs (none for an empty ring).
+    pub(crate) fn signing_key(&self) -> Option<&Key> {
+        self.current()
+    }
+
+    /// Every key, newest first.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.keys.iter()
     }
 
     fn tag_text(&self, label: &[u8], id: &SessionId) -> [u8; base64::ENCODED_LEN] {

@@ -139,6 +139,18 @@ impl<'a> CookieConfig<'a> {
         self
     }
 
+    /// Renames the cookie, keeping every attribute (the pre-session cookie,
+    /// [`PreCookieName`](crate::presession::PreCookieName), is made this way).
+    ///
+    /// ```
+    /// let c = sesh::cookie::CookieConfig::new("sid").with_secure(false).with_name("sid-pre");
+    /// assert_eq!((c.name(), c.secure()), ("sid-pre", false));
+    /// ```
+    pub const fn with_name(mut self, name: &'a str) -> Self {
+        self.name = name;
+        self
+    }
+
     /// Sets `Path` (default `/`).
     ///
     /// ```
