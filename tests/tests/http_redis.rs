@@ -82,4 +82,6 @@ sesh_tests::session_tests!(redis_server;
     key_rotation_resigns_then_retires,
     data_over_the_limit_is_refused,
     a_flood_never_evicts_a_logged_in_session,
+    an_anonymous_form_token_stores_nothing,
+    an_anonymous_flood_stores_nothing_and_locks_nobody_out,
 );

@@ -6,7 +6,8 @@ use picoserve::response::{
     Body, Connection, HeadersIter, IntoResponse, Response, ResponseWriter, StatusCode,
 };
 use sesh::cookie::{CookieConfig, write_removal, write_set_cookie};
-use sesh::{Instant, SessionId};
+use sesh::presession::{PreCookieName, PreSession};
+use sesh::{Duration, Instant, SessionId};
 
 use crate::sessions::Keys;
 
@@ -24,11 +25,14 @@ pub(crate) enum CookieChange {
 /// The handler's response plus the session's cookie header, made by
 /// [`Session::respond`](crate::Session::respond).
 ///
-/// picoserve appends headers and never replaces them, so sesh adds exactly
-/// one `Set-Cookie` here and nowhere else.
+/// picoserve appends headers and never replaces them, so sesh adds its
+/// `Set-Cookie` headers here and nowhere else: the session cookie's, and the
+/// pre-session cookie's when [`Session::csrf_token`](crate::Session::csrf_token)
+/// made a form token for a visitor without a session.
 pub struct WithSession<T> {
     inner: T,
     set_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
+    pre_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
     /// The response depends on the session cookie even though it is unchanged.
     vary: bool,
     failed: bool,
@@ -48,6 +52,7 @@ impl<T> WithSession<T> {
                 return WithSession {
                     inner,
                     set_cookie: None,
+                    pre_cookie: None,
                     vary: presented,
                     failed: false,
                 };
@@ -64,9 +69,33 @@ impl<T> WithSession<T> {
         WithSession {
             inner,
             set_cookie: (!failed).then_some(value),
+            pre_cookie: None,
             vary: true,
             failed,
         }
+    }
+
+    /// Adds the pre-session cookie `pre` with its `Max-Age`.
+    pub(crate) fn with_pre_session(
+        mut self,
+        pre: Option<(PreSession, Duration)>,
+        cookie: &CookieConfig<'_>,
+    ) -> Self {
+        let Some((pre, max_age)) = pre else {
+            return self;
+        };
+        let mut value = heapless::String::new();
+        let written = PreCookieName::for_session_cookie(cookie.name())
+            .map_err(|_| core::fmt::Error)
+            .and_then(|name| {
+                write_set_cookie(&mut value, &name.config(*cookie), pre.encode(), max_age)
+            });
+        if written.is_err() {
+            self.failed = true;
+        }
+        self.pre_cookie = Some(value);
+        self.vary = true;
+        self
     }
 }
 
@@ -89,6 +118,7 @@ impl<T: IntoResponse> IntoResponse for WithSession<T> {
                 AddSessionHeaders {
                     inner: response_writer,
                     set_cookie: self.set_cookie,
+                    pre_cookie: self.pre_cookie,
                     vary: self.vary,
                 },
             )
@@ -99,6 +129,7 @@ impl<T: IntoResponse> IntoResponse for WithSession<T> {
 struct AddSessionHeaders<W> {
     inner: W,
     set_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
+    pre_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
     vary: bool,
 }
 
@@ -110,8 +141,19 @@ impl<W: ResponseWriter> ResponseWriter for AddSessionHeaders<W> {
         connection: Connection<'_, R>,
         response: Response<H, B>,
     ) -> Result<ResponseSent, Self::Error> {
-        match &self.set_cookie {
-            Some(value) => {
+        match (&self.set_cookie, &self.pre_cookie) {
+            (Some(value), Some(pre)) => {
+                let headers = [
+                    ("Set-Cookie", value.as_str()),
+                    ("Set-Cookie", pre.as_str()),
+                    ("Cache-Control", "no-store"),
+                    ("Vary", "Cookie"),
+                ];
+                self.inner
+                    .write_response(connection, response.with_headers(headers))
+                    .await
+            }
+            (Some(value), None) | (None, Some(value)) => {
                 let headers = [
                     ("Set-Cookie", value.as_str()),
                     ("Cache-Control", "no-store"),
@@ -121,12 +163,12 @@ impl<W: ResponseWriter> ResponseWriter for AddSessionHeaders<W> {
                     .write_response(connection, response.with_headers(headers))
                     .await
             }
-            None if self.vary => {
+            (None, None) if self.vary => {
                 self.inner
                     .write_response(connection, response.with_header("Vary", "Cookie"))
                     .await
             }
-            None => self.inner.write_response(connection, response).await,
+            (None, None) => self.inner.write_response(connection, response).await,
         }
     }
 }

@@ -8,7 +8,7 @@ use picoserve::extract::{FromRef, FromRequestParts};
 use picoserve::request::RequestParts;
 use rand_core::TryCryptoRng;
 use sesh::cookie::{CookieScan, ScanOutcome};
-use sesh::signing::CsrfToken;
+use sesh::presession::{FormToken, PreCookieName, PreSession};
 use sesh::table::{Access, CreateError, RegenerateError};
 use sesh::{Instant, SessionId};
 
@@ -34,6 +34,10 @@ pub struct Session<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize
     presented: bool,
     needs_resign: bool,
     change: Cell<CookieChange>,
+    /// The pre-session cookie the request presented (one value that parses).
+    presented_pre: Option<PreSession>,
+    /// The pre-session cookie to (re)send: a form token was made for it.
+    pre_cookie: Cell<Option<PreSession>>,
 }
 
 impl<'r, S, M, D, R, const N: usize> FromRequestParts<'r, S> for Session<M, D, R, N>
@@ -69,9 +73,18 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         sessions: &'static Sessions<M, D, R, N>,
         headers: impl Iterator<Item = &'h [u8]>,
     ) -> Self {
+        let pre_name = PreCookieName::for_session_cookie(sessions.cookie().name()).ok();
         let mut scan = CookieScan::new(sessions.cookie().name());
-        headers.for_each(|h| scan.feed(h));
+        let mut pre_scan = CookieScan::new(pre_name.as_ref().map_or("", PreCookieName::as_str));
+        headers.for_each(|h| {
+            scan.feed(h);
+            pre_scan.feed(h);
+        });
         let outcome = scan.outcome();
+        let presented_pre = match (&pre_name, pre_scan.outcome()) {
+            (Some(_), ScanOutcome::Found(value)) => PreSession::parse(value).ok(),
+            _ => None,
+        };
         let verified = match outcome {
             ScanOutcome::Found(value) => {
                 let inner = sessions.lock().await;
@@ -85,6 +98,8 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             presented: !matches!(outcome, ScanOutcome::Absent),
             needs_resign: verified.is_some_and(|v| v.needs_resign()),
             change: Cell::new(CookieChange::Keep),
+            presented_pre,
+            pre_cookie: Cell::new(None),
         }
     }
 
@@ -312,38 +327,57 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         });
     }
 
-    /// The CSRF token for this session, derived from its id with the signing
-    /// key. Starts a session if there is none, since a token must be bound
-    /// to one.
-    pub async fn csrf_token(&self) -> Result<CsrfToken, SessionError>
+    /// The CSRF token for a form. Stores nothing, and never starts a
+    /// session.
+    ///
+    /// With a live session it is the session's token
+    /// ([`FormToken::Session`], derived from its id, so it changes at every
+    /// regenerate). Without one (an anonymous visitor's login form) it is a
+    /// pre-session token ([`FormToken::PreSession`], see
+    /// [`sesh::presession`]): bound to the pre-session cookie
+    /// (`<cookie name>-pre`; the request's, else a new random one that
+    /// [`respond`](Self::respond) sets with the idle timeout as its
+    /// `Max-Age`), valid for the idle timeout. At login the first write
+    /// creates the session; the pre-session cookie is left to expire (it
+    /// holds no rights and names nothing stored).
+    pub async fn csrf_token(&self) -> Result<FormToken, SessionError>
     where
-        D: Default,
         R: TryCryptoRng,
     {
         let mut inner = self.sessions.lock().await;
         let now = now();
-        let id = match self.live_id(&inner, now) {
-            Some(id) => id,
-            None => self.create_locked(&mut inner, now, D::default())?,
-        };
-        inner
-            .keys
-            .as_ref()
-            .map(|k| k.csrf_token(&id))
-            .ok_or(SessionError::NotReady)
-    }
-
-    /// Checks a CSRF token in constant time; false without a live session.
-    pub async fn verify_csrf(&self, token: &str) -> bool {
-        let Some(id) = self.id.get() else {
-            return false;
-        };
-        let inner = self.sessions.lock().await;
-        inner.table.contains(&id, now())
-            && inner
+        if let Some(id) = self.live_id(&inner, now) {
+            return inner
                 .keys
                 .as_ref()
-                .is_some_and(|k| k.verify_csrf(&id, token))
+                .map(|k| FormToken::Session(k.csrf_token(&id)))
+                .ok_or(SessionError::NotReady);
+        }
+        let inner = &mut *inner;
+        let pre = match self.presented_pre.or(self.pre_cookie.get()) {
+            Some(pre) => pre,
+            None => {
+                let rng = inner.rng.as_mut().ok_or(SessionError::NotReady)?;
+                PreSession::generate(rng).map_err(|_| SessionError::Rng)?
+            }
+        };
+        let expires_at = now.saturating_add(inner.table.policy().idle_timeout());
+        let keys = inner.keys.as_ref().ok_or(SessionError::NotReady)?;
+        self.pre_cookie.set(Some(pre));
+        Ok(FormToken::PreSession(keys.pre_csrf_token(&pre, expires_at)))
+    }
+
+    /// Checks a CSRF token in constant time: with a live session, against
+    /// the session's token only (a login kills the forms served before it);
+    /// without one, as a pre-session token against the pre-session cookie
+    /// the request presented and its expiry. False for anything else.
+    pub async fn verify_csrf(&self, token: &str) -> bool {
+        let inner = self.sessions.lock().await;
+        let now = now();
+        let id = self.live_id(&inner, now);
+        inner.keys.as_ref().is_some_and(|k| {
+            k.verify_form_token(id.as_ref(), self.presented_pre.as_ref(), token, now)
+        })
     }
 
     /// Wraps the handler's response so that it carries the cookie change, if
@@ -352,6 +386,10 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     /// Handlers should not add these headers themselves (picoserve appends).
     pub async fn respond<T>(self, response: T) -> WithSession<T> {
         let inner = self.sessions.lock().await;
+        let pre = self
+            .pre_cookie
+            .get()
+            .map(|pre| (pre, inner.table.policy().idle_timeout()));
         WithSession::new(
             response,
             self.change.get(),
@@ -359,5 +397,6 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             self.sessions.cookie(),
             inner.keys.as_ref(),
         )
+        .with_pre_session(pre, self.sessions.cookie())
     }
 }

@@ -5,6 +5,7 @@ use embassy_sync::mutex::{Mutex, MutexGuard};
 use embassy_sync::signal::Signal;
 use rand_core::TryCryptoRng;
 use sesh::cookie::{CookieConfig, CookieConfigError};
+use sesh::presession::PreCookieName;
 use sesh::signing::KeyRing;
 use sesh::{ExpiryPolicy, SessionTable};
 
@@ -82,6 +83,10 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
         R: TryCryptoRng,
     {
         self.cookie.validate()?;
+        // The pre-session cookie (`<name>-pre`) must be valid too.
+        let pre = PreCookieName::for_session_cookie(self.cookie.name())
+            .map_err(|_| CookieConfigError::InvalidName)?;
+        pre.config(self.cookie).validate()?;
         let mut inner = self.inner.lock().await;
         inner.rng = Some(rng);
         inner.keys = Some(keys);

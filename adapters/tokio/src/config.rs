@@ -3,6 +3,7 @@
 use sesh::Duration;
 use sesh::cookie::{CookieConfig, CookieConfigError, SameSite};
 use sesh::expiry::ExpiryPolicy;
+use sesh::presession::PreCookieName;
 use sesh::signing::{Key, KeyError, KeyRing};
 
 /// How many keys the ring holds: the signing key and older ones that verify.
@@ -227,8 +228,20 @@ impl SessionConfig {
         }
     }
 
-    /// Checks the cookie settings; [`SessionLayer::new`](crate::SessionLayer::new) calls it.
+    /// The pre-session cookie's name: the cookie name followed by `-pre`
+    /// (see [`sesh::presession`]); `None` when that exceeds 64 bytes, which
+    /// [`validate`](Self::validate) refuses.
+    pub fn pre_cookie_name(&self) -> Option<PreCookieName> {
+        PreCookieName::for_session_cookie(&self.cookie_name).ok()
+    }
+
+    /// Checks the cookie settings, for the session cookie and the
+    /// pre-session cookie; [`SessionLayer::new`](crate::SessionLayer::new) calls it.
     pub fn validate(&self) -> Result<(), CookieConfigError> {
-        self.cookie().validate()
+        self.cookie().validate()?;
+        let name = self
+            .pre_cookie_name()
+            .ok_or(CookieConfigError::InvalidName)?;
+        name.config(self.cookie()).validate()
     }
 }

@@ -76,11 +76,18 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
         }
         CookieChange::Remove => Some(write_removal(&mut value, &cookie)),
     };
+    let mut pre_value = String::new();
+    let pre_written = outcome.pre_cookie.map(|pre| {
+        let name = config.pre_cookie_name().ok_or(std::fmt::Error)?;
+        let max_age = config.policy().idle_timeout();
+        write_set_cookie(&mut pre_value, &name.config(cookie), pre.encode(), max_age)
+    });
     let headers = response.headers_mut();
-    if let Some(written) = written {
+    for (written, value) in [(written, &value), (pre_written, &pre_value)] {
+        let Some(written) = written else { continue };
         let header = written
             .ok()
-            .and_then(|()| HeaderValue::from_str(&value).ok());
+            .and_then(|()| HeaderValue::from_str(value).ok());
         let Some(header) = header else {
             tracing::error!("could not format the Set-Cookie header");
             return error_response(StatusCode::INTERNAL_SERVER_ERROR);
@@ -90,6 +97,7 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let uses_cookie = outcome.accessed
+        || outcome.pre_cookie.is_some()
         || matches!(
             outcome.cookie,
             CookieChange::Set { .. } | CookieChange::Remove

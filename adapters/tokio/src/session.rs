@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sesh::Instant;
-use sesh::signing::CsrfToken;
+use sesh::presession::FormToken;
 
 use crate::error::SessionError;
 use crate::state::RequestSession;
@@ -186,30 +186,37 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
             .map(|(_, s)| s.record.deadlines.expires_at()))
     }
 
-    /// The session's CSRF token, for a hidden form field or a header. It is
-    /// derived from the session id with the signing key, so it needs no
-    /// storage and changes at every regenerate. Starts a session if there is
-    /// none, since a token must be bound to one.
-    pub async fn csrf_token(&self) -> Result<CsrfToken, SessionError> {
-        let id = match self.inner.current().await? {
-            Some((id, _)) => id,
-            None => {
-                self.update(|_| ()).await?;
-                match self.inner.current().await? {
-                    Some((id, _)) => id,
-                    None => return Err(SessionError::Contended),
-                }
-            }
-        };
-        Ok(self.inner.shared.config.keys().csrf_token(&id))
+    /// The CSRF token for a form, for a hidden form field or a header.
+    /// Stores nothing, and never starts a session.
+    ///
+    /// With a live session it is the session's token
+    /// ([`FormToken::Session`]): derived from the session id with the signing
+    /// key, so it changes at every regenerate. Without one (an anonymous
+    /// visitor's login form) it is a pre-session token
+    /// ([`FormToken::PreSession`], see [`sesh::presession`]): bound to the
+    /// pre-session cookie (`<cookie name>-pre`; the request's, else a new
+    /// random one the response sets), valid for the idle timeout. The response
+    /// then (re)sends that cookie with the idle timeout as its `Max-Age`, so
+    /// the cookie outlives every token made for it, and carries
+    /// `Cache-Control: no-store` and `Vary: Cookie`.
+    ///
+    /// At login the first write (or [`regenerate`](Self::regenerate))
+    /// creates the session as before; the pre-session cookie is left to
+    /// expire: it holds no rights, and it is bound to nothing stored.
+    pub async fn csrf_token(&self) -> Result<FormToken, SessionError> {
+        Ok(match self.inner.current().await? {
+            Some((id, _)) => FormToken::Session(self.inner.shared.config.keys().csrf_token(&id)),
+            None => FormToken::PreSession(self.inner.pre_csrf_token()?),
+        })
     }
 
-    /// Checks a CSRF token in constant time; false without a live session.
+    /// Checks a CSRF token in constant time: with a live session, against
+    /// the session's token only (a login kills the forms served before it);
+    /// without one, as a pre-session token against the pre-session cookie
+    /// the request presented and its expiry. False for anything else.
     pub async fn verify_csrf(&self, token: &str) -> Result<bool, SessionError> {
-        Ok(match self.inner.current().await? {
-            Some((id, _)) => self.inner.shared.config.keys().verify_csrf(&id, token),
-            None => false,
-        })
+        let id = self.inner.current().await?.map(|(id, _)| id);
+        Ok(self.inner.verify_form_token(id, token))
     }
 
     /// How full the store is, for status pages: from the store's own

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sesh::cookie::{CookieScan, ScanOutcome};
 use sesh::expiry::Deadlines;
+use sesh::presession::{PreCsrfToken, PreSession};
 use sesh::record::SessionRecord;
 use sesh::table::ID_ATTEMPTS;
 use sesh::{Instant, SessionId};
@@ -72,6 +73,8 @@ struct Progress {
     cookie: CookieChange,
     store_failed: Option<http::StatusCode>,
     accessed: bool,
+    /// The pre-session cookie to send: a form token was made for it.
+    pre_cookie: Option<PreSession>,
 }
 
 /// One request's session: created by the service, used by handlers, read
@@ -79,6 +82,8 @@ struct Progress {
 pub(crate) struct RequestSession {
     pub(crate) shared: Arc<Shared>,
     presented: Option<Presented>,
+    /// The pre-session cookie the request presented (exactly one value that parses).
+    presented_pre: Option<PreSession>,
     cookie_sent: bool,
     progress: Mutex<Progress>,
 }
@@ -89,6 +94,8 @@ pub(crate) struct Outcome {
     /// The status the response must carry because the store failed.
     pub(crate) store_failed: Option<http::StatusCode>,
     pub(crate) accessed: bool,
+    /// The pre-session cookie to (re)send, with the token's lifetime.
+    pub(crate) pre_cookie: Option<PreSession>,
 }
 
 impl RequestSession {
@@ -118,15 +125,27 @@ impl RequestSession {
             ScanOutcome::Malformed | ScanOutcome::Absent => None,
         };
         let cookie_sent = !matches!(outcome, ScanOutcome::Absent);
+        let presented_pre = shared.config.pre_cookie_name().and_then(|name| {
+            let mut scan = CookieScan::new(name.as_str());
+            for value in headers.get_all(http::header::COOKIE) {
+                scan.feed(value.as_bytes());
+            }
+            match scan.outcome() {
+                ScanOutcome::Found(value) => PreSession::parse(value).ok(),
+                _ => None,
+            }
+        });
         let progress = Progress {
             current: Current::Unloaded,
             cookie: CookieChange::Keep,
             store_failed: None,
             accessed: false,
+            pre_cookie: None,
         };
         RequestSession {
             shared,
             presented,
+            presented_pre,
             cookie_sent,
             progress: Mutex::new(progress),
         }
@@ -157,6 +176,38 @@ impl RequestSession {
         let mut p = self.progress();
         p.current = current;
         p.accessed = true;
+    }
+
+    /// A form token bound to the pre-session cookie: the one presented, else
+    /// a new one. Stores nothing; the response (re)sends the cookie, so it
+    /// lives as long as the token (the idle timeout).
+    pub(crate) fn pre_csrf_token(&self) -> Result<PreCsrfToken, SessionError> {
+        let pre = {
+            let mut p = self.progress();
+            let pre = match self.presented_pre.or(p.pre_cookie) {
+                Some(pre) => pre,
+                None => PreSession::generate(&mut SourceRng(self.shared.random.as_ref()))
+                    .map_err(|_| SessionError::Rng)?,
+            };
+            p.pre_cookie = Some(pre);
+            p.accessed = true;
+            pre
+        };
+        let expires_at = self
+            .now()
+            .saturating_add(self.shared.config.policy().idle_timeout());
+        Ok(self.shared.config.keys().pre_csrf_token(&pre, expires_at))
+    }
+
+    /// Checks a form token against the live session (`id`) or the
+    /// pre-session cookie presented.
+    pub(crate) fn verify_form_token(&self, id: Option<SessionId>, token: &str) -> bool {
+        self.shared.config.keys().verify_form_token(
+            id.as_ref(),
+            self.presented_pre.as_ref(),
+            token,
+            self.now(),
+        )
     }
 
     fn set_cookie(&self, change: CookieChange) {
@@ -503,6 +554,7 @@ impl RequestSession {
             cookie,
             store_failed: p.store_failed,
             accessed: p.accessed,
+            pre_cookie: p.pre_cookie,
         }
     }
 }

@@ -99,7 +99,8 @@ async fn current_user<R: TryCryptoRng>(
     session.read(|account| account.user.clone()).await.flatten()
 }
 
-/// `GET /`: counts the view, then shows the user or the login form.
+/// `GET /`: for a signed-in user, counts the view and shows the user; for
+/// anyone else, the login form, storing nothing (issue 14, finding 1).
 pub(crate) async fn index<R: TryCryptoRng>(
     State(login): State<&'static Login>,
     session: AppSession<R>,
@@ -112,18 +113,26 @@ async fn index_page<R: TryCryptoRng>(
     login: &Login,
     session: &AppSession<R>,
 ) -> Result<Reply, SessionError> {
-    let protected = session.is_protected().await;
-    // One atomic read-modify-write; stores a new session if there is none.
-    let account = session
-        .update(|account| {
-            account.visits = account.visits.saturating_add(1);
-            account.clone()
-        })
-        .await?;
-    let csrf = session.csrf_token().await?;
+    // Only a signed-in session counts its views: an anonymous page view
+    // stores nothing, so a flood of them can fill nothing.
+    let account = if session.is_protected().await {
+        // One atomic read-modify-write of the live session.
+        let account = session
+            .update(|account| {
+                account.visits = account.visits.saturating_add(1);
+                account.clone()
+            })
+            .await?;
+        Some(account)
+    } else {
+        None
+    };
+    // The session's token when signed in; else a pre-session token, bound
+    // to a cookie of its own.
+    let csrf = token_text(session.csrf_token().await?.as_str());
     let page = Page {
-        user: account.user.filter(|_| protected),
-        visits: account.visits,
+        visits: account.as_ref().map_or(0, |account| account.visits),
+        user: account.and_then(|account| account.user),
         csrf,
         error: None,
         demo: login.is_demo(),
@@ -142,19 +151,24 @@ async fn expires_in_secs<R: TryCryptoRng>(session: &AppSession<R>) -> Option<u64
     )
 }
 
-/// The login form again, with `notice`, on the live session (the token
-/// verified, so nothing new is stored).
+/// A form token as the page's field (every token fits: 22 or 32 characters).
+fn token_text(token: &str) -> heapless::String<{ sesh::presession::PRE_CSRF_TOKEN_LEN }> {
+    heapless::String::try_from(token).unwrap_or_default()
+}
+
+/// The login form again, with `notice` and the form's token `csrf`, which
+/// just verified: it goes back as it is, and nothing is stored or set.
 async fn form_again<R: TryCryptoRng>(
     login: &Login,
     session: &AppSession<R>,
+    csrf: &str,
     notice: Notice,
 ) -> Result<Page, SessionError> {
-    let csrf = session.csrf_token().await?;
     let visits = session.read(|account| account.visits).await.unwrap_or(0);
     Ok(Page {
         user: None,
         visits,
-        csrf,
+        csrf: token_text(csrf),
         error: Some(notice),
         demo: login.is_demo(),
         occupancy: session.occupancy().await,
@@ -177,8 +191,8 @@ async fn log_in<R: TryCryptoRng>(
     session: &AppSession<R>,
     form: &LoginForm,
 ) -> Result<Reply, SessionError> {
-    // The token is bound to the session the form was served with; without a
-    // live session it fails, so this never creates one.
+    // The token is bound to the pre-session cookie the form was served
+    // with (or to the session); checking it never creates a session.
     if !session.verify_csrf(&form.csrf).await {
         return Ok(Reply::Text(
             StatusCode::FORBIDDEN,
@@ -192,7 +206,7 @@ async fn log_in<R: TryCryptoRng>(
         Ok(attempt) => attempt,
         Err(refused) => {
             let secs = refused.retry_after().as_secs_ceil().max(1);
-            let page = form_again(login, session, Notice::TryAgainIn(secs)).await?;
+            let page = form_again(login, session, &form.csrf, Notice::TryAgainIn(secs)).await?;
             return Ok(Reply::Throttled(page, secs));
         }
     };
@@ -202,7 +216,7 @@ async fn log_in<R: TryCryptoRng>(
         .await
     {
         // Counted already: the attempt is simply dropped.
-        let page = form_again(login, session, Notice::WrongCredentials).await?;
+        let page = form_again(login, session, &form.csrf, Notice::WrongCredentials).await?;
         return Ok(Reply::Page(StatusCode::UNAUTHORIZED, page));
     }
     let name = attempt.credentials().user();

@@ -4,7 +4,6 @@ use core::fmt::{self, Display, Write as _};
 
 use picoserve::io::Write;
 use picoserve::response::Content;
-use sesh::signing::CsrfToken;
 
 /// `text` with `& < > " '` escaped, for HTML text and quoted attributes.
 ///
@@ -45,9 +44,12 @@ impl Display for Escaped<'_> {
 pub(crate) struct Page {
     /// The logged-in user; `None` shows the login form.
     pub user: Option<heapless::String<{ crate::USER_LEN }>>,
+    /// Page views of the signed-in session; 0 for an anonymous visitor
+    /// (nothing is stored for them).
     pub visits: u32,
-    /// For the login or the logout form.
-    pub csrf: CsrfToken,
+    /// For the login form (bound to the pre-session cookie: nothing is
+    /// stored for it) or the logout form (bound to the session).
+    pub csrf: heapless::String<{ sesh::presession::PRE_CSRF_TOKEN_LEN }>,
     /// Shown above the login form.
     pub error: Option<Notice>,
     /// Whether the demo account is the one that signs in (the form then

@@ -83,7 +83,8 @@ async fn log_in(client: &mut Client<'_>) -> Response {
 fn login_counter_logout() {
     static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
     run(&SESSIONS, 1, |mut client| async move {
-        // Logged out: the form, with a token bound to a new session.
+        // Logged out: the form, with a token bound to a new pre-session
+        // cookie; nothing is stored (issue 14, finding 1).
         let page = client.get("/").await.unwrap();
         assert_eq!(page.status, 200);
         assert_eq!(
@@ -94,9 +95,12 @@ fn login_counter_logout() {
         assert!(!page.body.contains("Signed in"));
         assert_eq!(page.header("cache-control"), Some("no-store"));
         let set_cookie = page.header("set-cookie").unwrap();
-        assert!(set_cookie.starts_with("sid="), "{set_cookie}");
+        assert!(set_cookie.starts_with("sid-pre="), "{set_cookie}");
         assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
-        let anonymous = client.cookie("sid").unwrap().to_owned();
+        assert_eq!(visits(&page), 0, "an anonymous view counts nothing");
+        let anonymous = client.cookie("sid-pre").unwrap().to_owned();
+        assert_eq!(client.cookie("sid"), None);
+        assert_eq!(SESSIONS.occupancy().await.0, 0);
         assert_eq!(client.get("/me").await.unwrap().status, 401);
 
         let token = csrf(&page);
@@ -114,10 +118,7 @@ fn login_counter_logout() {
         assert_eq!(answer.status, 303);
         assert_eq!(answer.header("location"), Some("/"));
         let logged_in = client.cookie("sid").unwrap().to_owned();
-        assert_ne!(
-            logged_in, anonymous,
-            "login must move the session to a new id"
-        );
+        assert_eq!(SESSIONS.occupancy().await.0, 1);
 
         let me = client.get("/me").await.unwrap();
         assert_eq!((me.status, me.body.as_str()), (200, "admin"));
@@ -132,9 +133,9 @@ fn login_counter_logout() {
             last = Some(page);
         }
 
-        // The pre-login id is dead (fixation defence).
+        // The pre-session cookie names no session.
         let mut attacker = Client::new(client.stack(), SERVER, PORT);
-        attacker.set_cookie("sid", &anonymous);
+        attacker.set_cookie("sid-pre", &anonymous);
         assert_eq!(attacker.get("/me").await.unwrap().status, 401);
 
         let token = csrf(&last.unwrap());
@@ -206,7 +207,7 @@ fn forged_cookies_are_refused() {
 fn csrf_and_credentials_are_checked() {
     static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
     run(&SESSIONS, 3, |mut client| async move {
-        // No session, so no token can verify.
+        // No form was served, so no token can verify.
         let answer = client
             .post_form(
                 "/login",
@@ -220,8 +221,8 @@ fn csrf_and_credentials_are_checked() {
 
         let page = client.get("/").await.unwrap();
         let token = csrf(&page);
-        let cookie = client.cookie("sid").unwrap().to_owned();
-        assert_eq!(SESSIONS.occupancy().await.0, 1);
+        let cookie = client.cookie("sid-pre").unwrap().to_owned();
+        assert_eq!(SESSIONS.occupancy().await.0, 0, "the form stores nothing");
 
         // A token from elsewhere is refused.
         let answer = client
@@ -237,8 +238,8 @@ fn csrf_and_credentials_are_checked() {
             .unwrap();
         assert_eq!(answer.status, 403);
 
-        // Wrong password: 401, the form again with an error, the same
-        // session (no new cookie, nothing new stored).
+        // Wrong password: 401, the form again with an error and the same
+        // token; nothing set, nothing stored.
         let answer = client
             .post_form(
                 "/login",
@@ -255,8 +256,9 @@ fn csrf_and_credentials_are_checked() {
         assert!(answer.body.contains("action=\"/login\""));
         assert_eq!(csrf(&answer), token);
         assert_eq!(answer.header("set-cookie"), None);
-        assert_eq!(client.cookie("sid"), Some(cookie.as_str()));
-        assert_eq!(SESSIONS.occupancy().await.0, 1);
+        assert_eq!(client.cookie("sid-pre"), Some(cookie.as_str()));
+        assert_eq!(client.cookie("sid"), None);
+        assert_eq!(SESSIONS.occupancy().await.0, 0);
         assert_eq!(client.get("/me").await.unwrap().status, 401);
 
         // Wrong user, and markup in the user name, are just wrong.
@@ -274,7 +276,7 @@ fn csrf_and_credentials_are_checked() {
         assert_eq!(answer.status, 401);
         assert!(!answer.body.contains("<b>"));
 
-        // Logged in, a logout without the token is refused.
+        // Logged in, a logout with the form's token from before is refused.
         assert_eq!(log_in(&mut client).await.status, 303);
         let answer = client
             .post_form("/logout", &[("csrf", &token)])
@@ -285,32 +287,49 @@ fn csrf_and_credentials_are_checked() {
     });
 }
 
+/// Issue 14, finding 1: a flood of cookie-less visitors (20 requests used
+/// to lock out a pending login form) stores nothing, so it neither evicts
+/// anyone nor breaks a form that is open.
 #[test]
 fn anonymous_flood_keeps_the_login() {
     static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
     run(&SESSIONS, 4, |mut client| async move {
         assert_eq!(log_in(&mut client).await.status, 303);
         assert_eq!(visits(&client.get("/").await.unwrap()), 1);
+        // A second browser with the login form open.
+        let mut pending = Client::new(client.stack(), SERVER, PORT);
+        let form = pending.get("/").await.unwrap();
+        let token = csrf(&form);
 
-        // Three tables' worth of cookie-less visitors, each storing a session.
-        let mut first_visitor = None;
+        // Three tables' worth of cookie-less visitors: none stores anything.
         for _ in 0..3 * CAPACITY {
             let mut visitor = Client::new(client.stack(), SERVER, PORT);
             let page = visitor.get("/").await.unwrap();
             assert_eq!(page.status, 200);
-            assert_eq!(visits(&page), 1);
-            assert!(visitor.cookie("sid").is_some());
-            first_visitor.get_or_insert(visitor);
+            assert_eq!(visits(&page), 0);
+            assert!(visitor.cookie("sid").is_none());
+            assert!(visitor.cookie("sid-pre").is_some());
         }
-        assert_eq!(SESSIONS.occupancy().await, (CAPACITY, CAPACITY));
-
-        // The oldest anonymous session made room; the login did not.
-        let mut first_visitor = first_visitor.unwrap();
-        let page = first_visitor.get("/").await.unwrap();
-        assert_eq!(visits(&page), 1, "the first visitor's session was evicted");
+        assert_eq!(SESSIONS.occupancy().await.0, 1, "only the login");
 
         let me = client.get("/me").await.unwrap();
         assert_eq!((me.status, me.body.as_str()), (200, "admin"));
         assert_eq!(visits(&client.get("/").await.unwrap()), 2);
+
+        // The pending form still signs in.
+        let answer = pending
+            .post_form(
+                "/login",
+                &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("csrf", &token),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 303);
+        assert_eq!(pending.get("/me").await.unwrap().status, 200);
+        assert_eq!(SESSIONS.occupancy().await.0, 2);
     });
 }

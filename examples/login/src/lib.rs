@@ -336,7 +336,8 @@ async fn index(session: Session<Account>) -> Result<Response, SessionError> {
             return Ok(Html(html::dashboard(&status)).into_response());
         }
     }
-    // The token binds the form to this browser's session (creating one).
+    // Anonymous: the token binds the form to this browser's pre-session
+    // cookie, and nothing is stored (issue 14, finding 1).
     let csrf = session.csrf_token().await?;
     Ok(Html(html::login(csrf.as_str(), "", None)).into_response())
 }
@@ -360,7 +361,8 @@ async fn login(
     session: Session<Account>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, SessionError> {
-    // Creates no session: without one, no token is valid. Checked first, so
+    // Creates no session: the token must be the form's, bound to this
+    // browser's pre-session cookie (or its session). Checked first, so
     // that posts without the form's token never count against a user.
     if !session.verify_csrf(&form.csrf).await? {
         tracing::info!("login refused: missing or invalid CSRF token");
@@ -605,9 +607,11 @@ mod tests {
 
     #[tokio::test]
     async fn secure_cookies_are_host_prefixed() {
-        for (secure, prefix) in [(true, "__Host-sid="), (false, "sid=")] {
+        // The login form sets the pre-session cookie, named after the session's.
+        for (secure, prefix) in [(true, "__Host-sid-pre="), (false, "sid-pre=")] {
             let app = test_app(&options(secure));
             let response = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
+            assert_eq!(response.headers().get_all(SET_COOKIE).iter().count(), 1);
             let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
             assert!(cookie.starts_with(prefix), "{cookie}");
             assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");

@@ -54,7 +54,21 @@ impl Answer {
         pair
     }
 
-    /// The value of the hidden `csrf` field.
+    /// The `sid-pre=…` pair of the only `Set-Cookie`: the pre-session
+    /// cookie a form's token is bound to while nothing is stored.
+    fn pre_cookie(&self) -> String {
+        let all = self.set_cookies();
+        assert_eq!(all.len(), 1, "{all:?}");
+        let pair = all[0].split(';').next().unwrap().to_owned();
+        assert!(
+            pair.starts_with("sid-pre=") && pair.len() == 8 + 22,
+            "{pair}"
+        );
+        pair
+    }
+
+    /// The value of the hidden `csrf` field: 22 characters for a session's
+    /// token, 32 for an anonymous form's.
     fn csrf(&self) -> String {
         let marker = r#"name="csrf" value=""#;
         let (_, rest) = self
@@ -63,7 +77,7 @@ impl Answer {
             .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
         let (token, _) = rest.split_once('"').unwrap();
         let token = token.to_owned();
-        assert_eq!(token.len(), 22, "{token}");
+        assert!(token.len() == 22 || token.len() == 32, "{token}");
         token
     }
 
@@ -152,14 +166,14 @@ impl Server {
         self.store.occupancy().await.unwrap().unwrap().sessions
     }
 
-    /// Fetches the form: its cookie and CSRF token.
+    /// Fetches the form as a new visitor: its pre-session cookie and CSRF token.
     async fn form(&self) -> (String, String) {
         let form = self.get("/", None).await;
         assert_eq!(form.status, StatusCode::OK);
-        (form.cookie(), form.csrf())
+        (form.pre_cookie(), form.csrf())
     }
 
-    /// Signs in from the form's session; returns the new cookie.
+    /// Signs in from the form (its pre-session cookie); returns the session cookie.
     async fn sign_in(&self, cookie: &str, csrf: &str) -> String {
         let answer = self
             .post(
@@ -174,6 +188,8 @@ impl Server {
     }
 }
 
+/// Issue 14, finding 1: the form of an anonymous visitor stores nothing; its
+/// token is bound to the pre-session cookie.
 #[tokio::test]
 async fn the_form_carries_a_csrf_token_and_a_cookie() {
     let server = start().await;
@@ -189,27 +205,38 @@ async fn the_form_carries_a_csrf_token_and_a_cookie() {
             .contains(r#"<form method="post" action="/login">"#)
     );
     assert!(form.body.contains(r#"name="username""#) && form.body.contains(r#"name="password""#));
-    form.csrf();
+    assert_eq!(form.csrf().len(), 32, "an anonymous form's token");
     assert_eq!(
         form.set_cookies()[0]
             .split_once(';')
             .map(|(_, attributes)| attributes),
         Some(" Path=/; Max-Age=1800; HttpOnly; SameSite=Lax")
     );
-    form.cookie();
+    form.pre_cookie();
+    assert_eq!(
+        form.header(reqwest::header::CACHE_CONTROL),
+        Some("no-store")
+    );
     assert_eq!(
         form.header(CONTENT_SECURITY_POLICY),
         Some("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
     );
     assert_eq!(form.header(X_FRAME_OPTIONS), Some("DENY"));
-    assert_eq!(server.sessions().await, 1);
+    assert_eq!(
+        server.sessions().await,
+        0,
+        "an anonymous form stores nothing"
+    );
 
-    // The same browser keeps its session and token.
-    let (cookie, csrf) = (form.cookie(), form.csrf());
+    // The same browser keeps its pre-session (sent again, so that it lives
+    // as long as the new token), and either token signs in.
+    let (cookie, csrf) = (form.pre_cookie(), form.csrf());
     let again = server.get("/", Some(&cookie)).await;
-    assert!(again.set_cookies().is_empty(), "{:?}", again.set_cookies());
-    assert_eq!(again.csrf(), csrf);
-    assert_eq!(server.sessions().await, 1);
+    assert_eq!(again.pre_cookie(), cookie);
+    assert_eq!(again.csrf().len(), 32);
+    assert_eq!(server.sessions().await, 0);
+    server.sign_in(&cookie, &csrf).await;
+    assert_eq!(server.sessions().await, 1, "the login's session alone");
 }
 
 #[tokio::test]
@@ -231,7 +258,7 @@ async fn login_without_a_valid_csrf_token_is_forbidden() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    // The right token without its session (a cross-site post from a page that stole it).
+    // The right token without its pre-session cookie (a cross-site post from a page that stole it).
     let answer = server
         .post("/login", None, &[right[0], right[1], ("csrf", &csrf)])
         .await;
@@ -241,7 +268,7 @@ async fn login_without_a_valid_csrf_token_is_forbidden() {
         "{:?}",
         answer.set_cookies()
     );
-    // Another session's token.
+    // The token with another visitor's pre-session cookie.
     let (other_cookie, _) = server.form().await;
     let answer = server
         .post(
@@ -252,7 +279,7 @@ async fn login_without_a_valid_csrf_token_is_forbidden() {
         .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
 
-    assert_eq!(server.sessions().await, 2, "only the two forms' sessions");
+    assert_eq!(server.sessions().await, 0, "the forms store nothing");
     assert_eq!(
         server.get("/me", Some(&cookie)).await.status,
         StatusCode::UNAUTHORIZED
@@ -263,7 +290,7 @@ async fn login_without_a_valid_csrf_token_is_forbidden() {
 async fn wrong_credentials_answer_401_and_store_no_session() {
     let server = start().await;
     let (cookie, csrf) = server.form().await;
-    assert_eq!(server.sessions().await, 1);
+    assert_eq!(server.sessions().await, 0);
 
     // Two: a third would leave the next attempt waiting (see below).
     for (user, password) in [(USER, "admin"), ("root", PASSWORD)] {
@@ -290,7 +317,7 @@ async fn wrong_credentials_answer_401_and_store_no_session() {
             "{:?}",
             answer.set_cookies()
         );
-        assert_eq!(server.sessions().await, 1, "no new stored session");
+        assert_eq!(server.sessions().await, 0, "nothing stored");
     }
     assert_eq!(
         server.get("/me", Some(&cookie)).await.status,
@@ -331,11 +358,8 @@ async fn login_moves_the_session_to_a_new_id() {
     let server = start().await;
     let (before, csrf) = server.form().await;
     let after = server.sign_in(&before, &csrf).await;
-    assert_ne!(
-        after, before,
-        "a new session id at login (fixation defence)"
-    );
-    assert_eq!(server.sessions().await, 1, "the pre-login session is gone");
+    assert!(before.starts_with("sid-pre=") && after.starts_with("sid="));
+    assert_eq!(server.sessions().await, 1, "the login's session alone");
 
     let me = server.get("/me", Some(&after)).await;
     assert_eq!((me.status, me.body.trim()), (StatusCode::OK, USER));
@@ -352,7 +376,7 @@ async fn the_status_page_shows_the_session() {
     let server = start().await;
     let (before, old_csrf) = server.form().await;
     let cookie = server.sign_in(&before, &old_csrf).await;
-    // Another visitor's anonymous session, to count.
+    // Another visitor's form, which stores nothing.
     server.form().await;
 
     let page = server.get("/", Some(&cookie)).await;
@@ -361,7 +385,7 @@ async fn the_status_page_shows_the_session() {
     assert!(page.body.contains("1 in this session"), "{}", page.body);
     assert!(page.body.contains(" GMT (in 30 minutes)"), "{}", page.body);
     assert!(
-        page.body.contains("2 of 100000 sessions in use"),
+        page.body.contains("1 of 100000 sessions in use"),
         "{}",
         page.body
     );
@@ -493,7 +517,7 @@ async fn after_three_failures_even_the_right_password_gets_429() {
         );
     }
     assert_eq!(refused, 4, "no attempt within the wait is let through");
-    assert_eq!(server.sessions().await, 1);
+    assert_eq!(server.sessions().await, 0);
 
     tokio::time::sleep(std::time::Duration::from_millis(320)).await;
     let cookie = server.sign_in(&cookie, &csrf).await;

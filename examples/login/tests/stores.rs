@@ -43,6 +43,8 @@ fn start_login(dir: &Path, args: &[&str], secret: Option<&str>) -> Login {
 struct Answer {
     status: u16,
     cookie: Option<String>,
+    /// The pre-session cookie an anonymous form's token is bound to.
+    pre_cookie: Option<String>,
     body: String,
 }
 
@@ -51,6 +53,12 @@ impl Answer {
         self.cookie
             .clone()
             .unwrap_or_else(|| panic!("no session cookie set: {self:?}"))
+    }
+
+    fn pre_cookie(&self) -> String {
+        self.pre_cookie
+            .clone()
+            .unwrap_or_else(|| panic!("no pre-session cookie set: {self:?}"))
     }
 
     fn csrf(&self) -> String {
@@ -87,14 +95,21 @@ fn send(addr: SocketAddr, path: &str, cookie: Option<&str>, form: Option<&str>) 
     let (head, body) = raw.split_once("\r\n\r\n").expect("a whole response");
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let cookie = lines
+    let pairs: Vec<String> = lines
         .filter_map(|line| line.split_once(':'))
         .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
         .map(|(_, value)| value.trim().split(';').next().unwrap().to_owned())
-        .find(|pair| pair.starts_with("sid=") && pair.len() > 4);
+        .collect();
+    let find = |prefix: &str| {
+        pairs
+            .iter()
+            .find(|pair| pair.starts_with(prefix) && pair.len() > prefix.len())
+            .cloned()
+    };
     Answer {
         status,
-        cookie,
+        cookie: find("sid="),
+        pre_cookie: find("sid-pre="),
         body: body.to_owned(),
     }
 }
@@ -103,7 +118,9 @@ fn send(addr: SocketAddr, path: &str, cookie: Option<&str>, form: Option<&str>) 
 fn sign_in(addr: SocketAddr) -> String {
     let form = send(addr, "/", None, None);
     assert_eq!(form.status, 200);
-    let (cookie, csrf) = (form.new_cookie(), form.csrf());
+    // An anonymous form: a pre-session cookie, nothing stored.
+    assert_eq!(form.cookie, None, "{form:?}");
+    let (cookie, csrf) = (form.pre_cookie(), form.csrf());
     let answer = send(
         addr,
         "/login",

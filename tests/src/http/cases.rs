@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::vec::Vec;
 use std::{format, vec};
 
-use sesh::SessionId;
 use sesh::cookie::SameSite;
-use sesh::signing::KeyRing;
+use sesh::presession::PreSession;
+use sesh::signing::{Key, KeyRing};
+use sesh::{Instant, SessionId};
 
 use super::client::{Connection, Request, Response, SetCookie};
 use super::{CSRF_HEADER, MakeServer, ROUTES, Runtime, ServerSpec, TestServer};
@@ -63,6 +64,14 @@ pub const CASES: &[(&str, Runtime)] = &[
     ("data_over_the_limit_is_refused", Runtime::CurrentThread),
     (
         "a_flood_never_evicts_a_logged_in_session",
+        Runtime::CurrentThread,
+    ),
+    (
+        "an_anonymous_form_token_stores_nothing",
+        Runtime::CurrentThread,
+    ),
+    (
+        "an_anonymous_flood_stores_nothing_and_locks_nobody_out",
         Runtime::CurrentThread,
     ),
 ];
@@ -763,19 +772,20 @@ pub async fn logout_removes_the_cookie_and_the_session(make: impl MakeServer) {
     server.stop().await;
 }
 
-/// The CSRF token is stable within a session, refused with another or no
-/// session, and changes at login.
+/// The CSRF token of a live session is stable within it, refused with
+/// another or no session, and changes at login.
 pub async fn csrf_token_is_bound_to_the_session(make: impl MakeServer) {
     let spec = ServerSpec::default();
     let server = make_server(&make, &spec).await;
-    let resp = get(&server, "/csrf", None).await;
-    assert_eq!(resp.status, 200, "/csrf starts a session");
+    let cookie = new_session(&server, &spec, "/count").await.pair();
+    let resp = get(&server, "/csrf", Some(&cookie)).await;
+    assert_eq!(resp.status, 200, "/csrf of a live session");
     let token = resp.text();
     assert!(
         token.len() == 22 && is_base64url(&token),
         "token {token:?} is 22 base64url characters"
     );
-    let cookie = session_cookie(&resp, &spec, "/csrf").pair();
+    assert_no_set_cookie(&resp, "/csrf of a live session");
     assert_eq!(stored(&server).await, 1);
     let again = get(&server, "/csrf", Some(&cookie)).await;
     assert_answer(&again, 200, &token, "the same token again");
@@ -818,8 +828,9 @@ pub async fn concurrent_increments_are_not_lost(make: impl MakeServer) {
     const CLIENTS: usize = 100;
     let spec = ServerSpec::default();
     let server = make_server(&make, &spec).await;
-    let resp = get(&server, "/csrf", None).await;
-    let cookie = session_cookie(&resp, &spec, "/csrf").pair();
+    // An empty blob starts a session without counting.
+    let resp = get(&server, "/big?bytes=0", None).await;
+    let cookie = session_cookie(&resp, &spec, "/big?bytes=0").pair();
     assert_answer(
         &get(&server, "/peek", Some(&cookie)).await,
         200,
@@ -999,7 +1010,7 @@ pub async fn store_error_answers_500(make: impl MakeServer) {
         ("GET", "/count", None),
         ("GET", "/peek", Some(cookie.as_str())),
         ("POST", "/login?user=alice", Some(cookie.as_str())),
-        ("GET", "/csrf", None),
+        ("GET", "/csrf", Some(cookie.as_str())),
     ] {
         let context = format!(
             "{method} {target} (cookie: {}) on a failing store",
@@ -1263,5 +1274,234 @@ pub async fn idle_timeout_on_the_real_clock(make: impl MakeServer) {
         stored = server.stored_sessions().await.ok();
     }
     assert_eq!(stored, Some(0), "the sweeper purged the expired session");
+    server.stop().await;
+}
+
+/// The pre-session cookie's name for `spec`: the session cookie's and `-pre`.
+fn pre_cookie_name(spec: &ServerSpec) -> String {
+    format!("{}-pre", spec.cookie_name)
+}
+
+/// `GET /csrf` of a visitor without a session: a 32-character form token
+/// and the pre-session cookie (the one presented, sent again, or a new
+/// one), with the cache headers; nothing else is set. Returns the token and
+/// the cookie's pair.
+async fn anonymous_form(
+    server: &impl TestServer,
+    spec: &ServerSpec,
+    presented: Option<&str>,
+    context: &str,
+) -> (String, String) {
+    let resp = get(server, "/csrf", presented).await;
+    assert_eq!(resp.status, 200, "{context}: {}", resp.text());
+    let token = resp.text();
+    assert!(
+        token.len() == sesh::presession::PRE_CSRF_TOKEN_LEN && is_base64url(&token),
+        "{context}: form token {token:?} is 32 base64url characters"
+    );
+    let mut all = resp.set_cookies();
+    assert_eq!(
+        all.len(),
+        1,
+        "{context}: expected the pre-session cookie alone, got {:?}",
+        resp.header_all("set-cookie")
+    );
+    let Some(cookie) = all.pop() else {
+        panic!("{context}: no Set-Cookie");
+    };
+    assert_eq!(
+        cookie.name,
+        pre_cookie_name(spec),
+        "{context}: {}",
+        cookie.raw
+    );
+    assert!(
+        PreSession::parse(&cookie.value).is_ok(),
+        "{context}: pre-session value {:?} is 22 base64url characters",
+        cookie.value
+    );
+    // The session cookie's attributes, always HttpOnly, for the idle timeout.
+    let pre_spec = ServerSpec {
+        http_only: true,
+        ..spec.clone()
+    };
+    assert_attributes(
+        &cookie,
+        &pre_spec,
+        spec.idle_timeout.as_secs_ceil(),
+        context,
+    );
+    assert_cache_headers(&resp, context);
+    if let Some(presented) = presented {
+        assert_eq!(
+            cookie.pair(),
+            presented,
+            "{context}: the presented pre-session is kept"
+        );
+    }
+    (token, cookie.pair())
+}
+
+/// `POST /csrf-check` with `cookie` and `token`; the status.
+async fn csrf_check(server: &impl TestServer, cookie: Option<&str>, token: Option<&str>) -> u16 {
+    let mut req = Request::post("/csrf-check").maybe_cookie(cookie);
+    if let Some(t) = token {
+        req = req.header(CSRF_HEADER, t);
+    }
+    send(server, req).await.status
+}
+
+/// A visitor without a session gets a form token (issue 14, finding 1)
+/// without anything being stored, even while the store fails: it is bound
+/// to a random pre-session cookie, verifies only with that cookie, and is
+/// refused forged, changed, expired, under another key or with another
+/// visitor's cookie. Logging in with it creates the one session, whose
+/// token is then the session-bound one, and the form token dies.
+pub async fn an_anonymous_form_token_stores_nothing(make: impl MakeServer) {
+    let spec = ServerSpec::default();
+    let server = make_server(&make, &spec).await;
+    let (token, pre) = anonymous_form(&server, &spec, None, "a new visitor's form").await;
+    assert_eq!(stored(&server).await, 0, "a form token stores nothing");
+
+    let check = send(
+        &server,
+        Request::post("/csrf-check")
+            .cookie(&pre)
+            .header(CSRF_HEADER, &token),
+    )
+    .await;
+    assert_eq!(check.status, 200, "the form token with its pre-session");
+    assert_no_set_cookie(&check, "a checked form token");
+    assert_eq!(
+        csrf_check(&server, None, Some(&token)).await,
+        403,
+        "without the pre-session"
+    );
+    assert_eq!(
+        csrf_check(&server, Some(&pre), None).await,
+        403,
+        "without a token"
+    );
+    assert_eq!(
+        csrf_check(&server, Some(&pre), Some(&flip_first(&token))).await,
+        403,
+        "a changed token"
+    );
+    let (other_token, other) = anonymous_form(&server, &spec, None, "another visitor").await;
+    assert_ne!(other, pre, "every visitor gets a pre-session of their own");
+    assert_eq!(
+        csrf_check(&server, Some(&other), Some(&token)).await,
+        403,
+        "the token with another visitor's pre-session"
+    );
+    assert_eq!(
+        csrf_check(&server, Some(&pre), Some(&other_token)).await,
+        403,
+        "another visitor's token"
+    );
+    let (again, _) = anonymous_form(&server, &spec, Some(&pre), "the form again").await;
+    assert_eq!(
+        csrf_check(&server, Some(&pre), Some(&again)).await,
+        200,
+        "a second form"
+    );
+
+    // Made with the spec's own key for this pre-session: only the expiry differs.
+    let value = pre.split_once('=').map_or("", |(_, v)| v);
+    let presession = match PreSession::parse(value) {
+        Ok(p) => p,
+        Err(e) => panic!("pre-session {value:?}: {e}"),
+    };
+    let ring = match spec.key_ring::<RING>() {
+        Ok(r) => r,
+        Err(e) => panic!("the spec's keys: {e}"),
+    };
+    let expired = ring.pre_csrf_token(&presession, Instant::from_millis(1));
+    assert_eq!(
+        csrf_check(&server, Some(&pre), Some(expired.as_str())).await,
+        403,
+        "an expired token"
+    );
+    let lasting = ring.pre_csrf_token(&presession, Instant::from_millis(u64::MAX));
+    assert_eq!(
+        csrf_check(&server, Some(&pre), Some(lasting.as_str())).await,
+        200,
+        "the same token unexpired"
+    );
+    assert_ne!(spec.key, [0x17; 32], "another key than the server's");
+    let foreign = match Key::new(&[0x17; 32]) {
+        Ok(k) => KeyRing::<1>::new(k).pre_csrf_token(&presession, Instant::from_millis(u64::MAX)),
+        Err(e) => panic!("key: {e}"),
+    };
+    assert_eq!(
+        csrf_check(&server, Some(&pre), Some(foreign.as_str())).await,
+        403,
+        "a token under another key"
+    );
+
+    // No store call is made for a form token.
+    server.set_store_failing(true);
+    anonymous_form(&server, &spec, None, "a form while the store fails").await;
+    server.set_store_failing(false);
+    assert_eq!(stored(&server).await, 0, "still nothing stored");
+
+    // Logging in creates the session; its token is bound to it.
+    let resp = post(&server, "/login?user=alice", Some(&pre)).await;
+    assert_answer(&resp, 200, "alice", "login from the form");
+    let login = session_cookie(&resp, &spec, "login").pair();
+    assert_eq!(stored(&server).await, 1, "the login's session");
+    let both = format!("{login}; {pre}");
+    let bound = get(&server, "/csrf", Some(&both)).await;
+    assert_eq!(bound.status, 200, "/csrf after login");
+    assert_eq!(bound.text().len(), 22, "a session-bound token after login");
+    assert_no_set_cookie(&bound, "/csrf after login");
+    assert_eq!(
+        csrf_check(&server, Some(&both), Some(&bound.text())).await,
+        200,
+        "the session's token"
+    );
+    assert_eq!(
+        csrf_check(&server, Some(&both), Some(&token)).await,
+        403,
+        "the form token from before login, with both cookies"
+    );
+    assert_eq!(stored(&server).await, 1);
+    server.stop().await;
+}
+
+/// A flood of anonymous form views and page views (issue 14, finding 1:
+/// 20 requests used to lock out the firmware's login form) stores nothing,
+/// even on a store bounded to [`FLOOD_BOUND`] sessions, and a visitor whose
+/// form was open before the flood still logs in with its token.
+pub async fn an_anonymous_flood_stores_nothing_and_locks_nobody_out(make: impl MakeServer) {
+    let spec = ServerSpec {
+        max_sessions: Some(FLOOD_BOUND),
+        ..ServerSpec::default()
+    };
+    let server = make_server(&make, &spec).await;
+    let (token, pre) = anonymous_form(&server, &spec, None, "the pending form").await;
+    for i in 0..4 * FLOOD_BOUND {
+        let context = format!("anonymous visitor {i}");
+        anonymous_form(&server, &spec, None, &context).await;
+        let peek = get(&server, "/peek", None).await;
+        assert_answer(&peek, 200, "0", &context);
+        assert_no_set_cookie(&peek, &context);
+    }
+    assert_eq!(stored(&server).await, 0, "the flood stored nothing");
+    assert_eq!(
+        csrf_check(&server, Some(&pre), Some(&token)).await,
+        200,
+        "the pending form's token after the flood"
+    );
+    let resp = post(&server, "/login?user=alice", Some(&pre)).await;
+    assert_answer(&resp, 200, "alice", "login after the flood");
+    let login = session_cookie(&resp, &spec, "login").pair();
+    assert_answer(
+        &get(&server, "/me", Some(&login)).await,
+        200,
+        "alice",
+        "alice is logged in",
+    );
+    assert_eq!(stored(&server).await, 1, "only the login's session");
     server.stop().await;
 }

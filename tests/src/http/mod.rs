@@ -39,8 +39,8 @@
 //! | `POST /login` | regenerates the id, marks the session protected and stores the user from the query or form field `user` (400 without one); answers the user |
 //! | `GET /me` | answers the user of a protected session, else 401 |
 //! | `POST /logout` | destroys the session |
-//! | `GET /csrf` | answers the session's CSRF token (starting a session if there is none) |
-//! | `POST /csrf-check` | 200 when header `x-csrf-token` holds the session's token, else 403 |
+//! | `GET /csrf` | answers the form's CSRF token: the session's with a live session, else a pre-session token (setting the pre-session cookie `<name>-pre`); stores nothing |
+//! | `POST /csrf-check` | 200 when header `x-csrf-token` holds the session's token or the pre-session cookie's form token, else 403 |
 //! | `GET /big?bytes=N` | stores a blob of `N` bytes (400 for a bad `N`); an error status when the data is over the limit |
 //!
 //! A session error is answered as the adapter answers it (sesh-tokio: 500,
@@ -133,13 +133,13 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/csrf",
         example: "/csrf",
-        does: "answers the session's CSRF token",
+        does: "answers the form's CSRF token (the session's, else a pre-session token); stores nothing",
     },
     Route {
         method: "POST",
         path: "/csrf-check",
         example: "/csrf-check",
-        does: "200 when header x-csrf-token holds the session's token, else 403",
+        does: "200 when header x-csrf-token holds the session's or the pre-session's token, else 403",
     },
     Route {
         method: "GET",
@@ -348,6 +348,8 @@ macro_rules! session_tests {
             key_rotation_resigns_then_retires,
             data_over_the_limit_is_refused,
             a_flood_never_evicts_a_logged_in_session,
+            an_anonymous_form_token_stores_nothing,
+            an_anonymous_flood_stores_nothing_and_locks_nobody_out,
         );
 
         #[test]
@@ -376,6 +378,8 @@ macro_rules! session_tests {
                 "key_rotation_resigns_then_retires",
                 "data_over_the_limit_is_refused",
                 "a_flood_never_evicts_a_logged_in_session",
+                "an_anonymous_form_token_stores_nothing",
+                "an_anonymous_flood_stores_nothing_and_locks_nobody_out",
             ];
             let known: ::std::vec::Vec<&str> =
                 $crate::http::cases::CASES.iter().map(|(name, _)| *name).collect();
@@ -449,6 +453,8 @@ macro_rules! embassy_session_tests {
             key_rotation_resigns_then_retires,
             data_over_the_limit_is_refused,
             a_flood_never_evicts_a_logged_in_session,
+            an_anonymous_form_token_stores_nothing,
+            an_anonymous_flood_stores_nothing_and_locks_nobody_out,
         );
     };
     ($make:path; $($case:ident),+ $(,)?) => {
