@@ -164,6 +164,11 @@ check_tests() {
     run cargo test -p sesh-embassy --features flash
 }
 
+check_package() {
+    header "cargo package: sesh, sesh-tokio and sesh-embassy, as crates.io would get them (built from the packages)"
+    run cargo package --locked -p sesh -p sesh-tokio -p sesh-embassy
+}
+
 check_e2e() {
     header "end-to-end: both login UIs in headless Chromium (e2e/, node --test)"
     run bash scripts/e2e.sh
@@ -172,7 +177,7 @@ check_e2e() {
 # -------------------------------------------------------------------- main --
 
 INSTALL_STEPS=(install_rust_targets install_rust_components install_debian_packages)
-CHECK_STEPS=(check_fmt check_clippy check_docs check_mcu_builds check_footprint check_firmware check_mcu_cases check_tests check_e2e)
+CHECK_STEPS=(check_fmt check_clippy check_docs check_package check_mcu_builds check_footprint check_firmware check_mcu_cases check_tests check_e2e)
 
 started=$SECONDS
 
