@@ -61,8 +61,15 @@ pub(crate) fn fill<R: TryCryptoRng + ?Sized>(rng: &mut R, buf: &mut [u8]) -> Res
 ///
 /// Only wrap a generator that really is cryptographic (a hardware TRNG, or a
 /// ChaCha generator seeded from one). The 0.9 `TryCryptoRng` bound is the
-/// generator author's promise of that; `RoscRng` on the RP2040 does not make it
-/// and is refused at compile time.
+/// generator author's promise of that, and this bridge can check nothing
+/// more. ⚠️ embassy-rp makes that promise for `RoscRng` too, so the bridge
+/// accepts it, but on the RP2040 it reads the ring oscillator's `RANDOMBIT`
+/// one bit at a time: the bits are biased and correlated (they follow the
+/// oscillator's frequency, voltage and temperature), nothing conditions them,
+/// and the datasheet does not offer them as a cryptographic source. Prefer
+/// the RP2350's `Trng`; on an RP2040, hash many ROSC bits (with anything
+/// unique to the device) into a seed for a ChaCha generator, or provision a
+/// seed at manufacture.
 #[cfg(feature = "rand_core_09")]
 #[derive(Debug)]
 pub struct Rng09<R>(pub R);
