@@ -115,4 +115,13 @@ export async function sessionCookie(context, base) {
   return cookies.find((c) => c.name === 'sid');
 }
 
+/**
+ * The pre-session cookie (`sid-pre`) the browser holds for `base`: what a
+ * login form's CSRF token is bound to while nothing is stored.
+ */
+export async function preSessionCookie(context, base) {
+  const cookies = await context.cookies(base);
+  return cookies.find((c) => c.name === 'sid-pre');
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -38,7 +38,7 @@ function loginIdleFlag() {
 
 const LOGIN_IDLE = loginIdleFlag();
 
-/** The firmware's visit counter (shown signed in or not). */
+/** The firmware's visit counter (0 for an anonymous visitor: nothing is stored for one). */
 const firmwareVisits = (page) => capture(page, /<p class="count">(\d+)<\/p>/, 'visit counter');
 
 /** Sessions in a firmware's table, from its test-only stats port. */
