@@ -248,10 +248,7 @@ impl<const K: usize> KeyRing<K> {
     /// ```
     pub fn pre_csrf_token(&self, pre: &PreSession, expires_at: Instant) -> PreCsrfToken {
         let expiry = expires_at.as_millis().to_be_bytes();
-        let tag = self
-            .signing_key()
-            .map(|key| key.pre_csrf_tag(&pre.message(&expiry)))
-            .unwrap_or_default();
+        let tag = self.signing_key().pre_csrf_tag(&pre.message(&expiry));
         let mut raw = [0u8; 24];
         for (r, b) in raw.iter_mut().zip(expiry.iter().chain(tag.iter())) {
             *r = *b;

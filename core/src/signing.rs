@@ -276,11 +276,11 @@ impl MacStream {
 /// A snapshot seal made with the ring's signing key (none for an empty
 /// ring): HMAC-SHA256, truncated to [`SEAL_LEN`], under a key derived from
 /// the signing key for snapshots only.
-pub(crate) fn seal<const K: usize>(keys: &KeyRing<K>, message: &[u8]) -> Option<[u8; SEAL_LEN]> {
-    let key = keys.current()?.derive(SNAPSHOT_LABEL);
+pub(crate) fn seal<const K: usize>(keys: &KeyRing<K>, message: &[u8]) -> [u8; SEAL_LEN] {
+    let key = keys.current().derive(SNAPSHOT_LABEL);
     let mut mac = key.stream();
     mac.update(message);
-    Some(truncate(&mac.finalize()))
+    truncate(&mac.finalize())
 }
 
 /// Whether some key of the ring sealed `message` with `presented`. Every
@@ -291,7 +291,7 @@ pub(crate) fn seal_matches<const K: usize>(
     presented: &[u8; SEAL_LEN],
 ) -> bool {
     let mut found = Choice::from(0);
-    for key in keys.keys.iter() {
+    for key in keys.keys() {
         let mut mac = key.derive(SNAPSHOT_LABEL).stream();
         mac.update(message);
         found |= truncate(&mac.finalize()).ct_eq(presented);
@@ -336,7 +336,10 @@ fn truncate(full: &[u8; 32]) -> [u8; SEAL_LEN] {
 /// ```
 #[derive(Clone, Debug)]
 pub struct KeyRing<const K: usize> {
-    keys: heapless::Vec<Key, K>,
+    /// The key that signs: a ring always has one.
+    current: Key,
+    /// Older keys that still verify, newest first; at most `K - 1` of them.
+    older: heapless::Vec<Key, K>,
 }
 
 /// A signed cookie value: the id, a dot and the tag (45 characters).
@@ -547,11 +550,20 @@ impl<const K: usize> KeyRing<K> {
     /// assert_eq!(ring.len(), 1);
     /// # Ok::<(), sesh::signing::KeyError>(())
     /// ```
+    ///
+    /// A ring must hold at least the current key: `KeyRing::<0>` does not
+    /// compile.
+    ///
+    /// ```compile_fail
+    /// let ring = sesh::signing::KeyRing::<0>::new(sesh::signing::Key::new(&[9; 32])?);
+    /// # Ok::<(), sesh::signing::KeyError>(())
+    /// ```
     pub fn new(current: Key) -> Self {
-        let mut keys = heapless::Vec::new();
-        // K == 0 cannot sign anything; `sign` then yields tags nobody verifies.
-        let _ = keys.push(current);
-        KeyRing { keys }
+        const { assert!(K > 0, "a KeyRing needs room for at least its current key") };
+        KeyRing {
+            current,
+            older: heapless::Vec::new(),
+        }
     }
 
     /// Adds an older key that still verifies but no longer signs.
@@ -563,7 +575,10 @@ impl<const K: usize> KeyRing<K> {
     /// # Ok::<(), sesh::signing::KeyError>(())
     /// ```
     pub fn with_previous(mut self, older: Key) -> Result<Self, KeyError> {
-        self.keys.push(older).map_err(|_| KeyError::RingFull)?;
+        if self.len() >= K {
+            return Err(KeyError::RingFull);
+        }
+        self.older.push(older).map_err(|_| KeyError::RingFull)?;
         Ok(self)
     }
 
@@ -577,13 +592,18 @@ impl<const K: usize> KeyRing<K> {
     /// # Ok::<(), sesh::signing::KeyError>(())
     /// ```
     pub fn rotate(&mut self, key: Key) -> Option<Key> {
-        let dropped = if self.keys.is_full() {
-            self.keys.pop()
+        let previous = core::mem::replace(&mut self.current, key);
+        if K == 1 {
+            // No room for an older key: the previous one goes.
+            return Some(previous);
+        }
+        let dropped = if self.len() >= K {
+            self.older.pop()
         } else {
             None
         };
-        // There is room now, unless K == 0.
-        let _ = self.keys.insert(0, key);
+        // Cannot fail: at most K - 2 older keys are left, in room for K.
+        let _ = self.older.insert(0, previous);
         dropped
     }
 
@@ -602,11 +622,7 @@ impl<const K: usize> KeyRing<K> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn retire_oldest(&mut self) -> Option<Key> {
-        if self.keys.len() > 1 {
-            self.keys.pop()
-        } else {
-            None
-        }
+        self.older.pop()
     }
 
     /// The number of keys.
@@ -619,37 +635,36 @@ impl<const K: usize> KeyRing<K> {
     /// # Ok::<(), sesh::signing::KeyError>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.older.len().saturating_add(1)
     }
 
-    /// Always false for a ring made with [`KeyRing::new`] (K ≥ 1).
+    /// Always false: a ring holds at least its signing key.
     ///
     /// ```
     /// use sesh::signing::{Key, KeyRing};
     /// assert!(!KeyRing::<1>::new(Key::new(&[1; 32])?).is_empty());
-    /// assert!(KeyRing::<0>::new(Key::new(&[1; 32])?).is_empty()); // no room for any key
     /// # Ok::<(), sesh::signing::KeyError>(())
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        false
     }
 
-    fn current(&self) -> Option<&Key> {
-        self.keys.first()
+    fn current(&self) -> &Key {
+        &self.current
     }
 
-    /// The key that signs (none for an empty ring).
-    pub(crate) fn signing_key(&self) -> Option<&Key> {
+    /// The key that signs.
+    pub(crate) fn signing_key(&self) -> &Key {
         self.current()
     }
 
     /// Every key, newest first.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &Key> {
-        self.keys.iter()
+        core::iter::once(&self.current).chain(self.older.iter())
     }
 
     fn tag_text(&self, label: &[u8], id: &SessionId) -> [u8; base64::ENCODED_LEN] {
-        let tag = self.current().map(|k| k.tag(label, id)).unwrap_or_default();
+        let tag = self.current().tag(label, id);
         base64::encode16(&tag)
     }
 
@@ -697,7 +712,7 @@ impl<const K: usize> KeyRing<K> {
     fn match_key(&self, label: &[u8], id: &SessionId, presented: &[u8; 16]) -> Option<usize> {
         let mut found = Choice::from(0);
         let mut index = 0usize;
-        for (i, key) in self.keys.iter().enumerate() {
+        for (i, key) in self.keys().enumerate() {
             let hit = key.tag(label, id).ct_eq(presented) & !found;
             index = if bool::from(hit) { i } else { index };
             found |= hit;
@@ -756,10 +771,7 @@ impl<const K: usize> KeyRing<K> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn log_tag(&self, id: &SessionId) -> LogTag {
-        let [a, b, c, d, ..] = self
-            .current()
-            .map(|k| k.tag(LOG_LABEL, id))
-            .unwrap_or_default();
+        let [a, b, c, d, ..] = self.current().tag(LOG_LABEL, id);
         LogTag(u32::from_be_bytes([a, b, c, d]))
     }
 }
@@ -820,7 +832,7 @@ mod tests {
             mac.update(b);
             proptest::prop_assert_eq!(&mac.finalize()[..], &full[..]);
             let ring = KeyRing::<1>::new(key);
-            let sealed = seal(&ring, &message).unwrap();
+            let sealed = seal(&ring, &message);
             proptest::prop_assert_eq!(&sealed[..], &full[..SEAL_LEN]);
             proptest::prop_assert!(seal_matches(&ring, &message, &sealed));
         }
@@ -848,23 +860,19 @@ mod tests {
     #[test]
     fn a_seal_verifies_under_any_key_of_the_ring_and_no_other() {
         let old = KeyRing::<2>::new(Key::new(&[1; 32]).unwrap());
-        let sealed = seal(&old, b"snapshot").unwrap();
+        let sealed = seal(&old, b"snapshot");
         let mut rotated = old.clone();
         rotated.rotate(Key::new(&[2; 32]).unwrap());
         assert!(seal_matches(&rotated, b"snapshot", &sealed));
-        assert_ne!(seal(&rotated, b"snapshot"), Some(sealed));
+        assert_ne!(seal(&rotated, b"snapshot"), sealed);
         assert!(!seal_matches(&rotated, b"snapshoT", &sealed));
         let other = KeyRing::<1>::new(Key::new(&[3; 32]).unwrap());
         assert!(!seal_matches(&other, b"snapshot", &sealed));
         // A seal is not a cookie tag: the keys differ.
         let id = SessionId::from_bytes([4; 16]);
         assert_ne!(
-            &seal(&old, id.as_bytes()).unwrap()[..],
+            &seal(&old, id.as_bytes())[..],
             &Key::new(&[1; 32]).unwrap().mac(&[id.as_bytes()])[..SEAL_LEN]
-        );
-        assert_eq!(
-            seal(&KeyRing::<0>::new(Key::new(&[1; 32]).unwrap()), b"x"),
-            None
         );
     }
 
