@@ -1,5 +1,7 @@
 //! Signed-id verification on arbitrary text: never panics, and accepts only
-//! the one canonical signature of an id.
+//! the one canonical signature of an id. The same for pre-session form
+//! tokens: arbitrary text, split into a cookie and a token, never panics and
+//! never verifies (that would take the key).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,4 +16,19 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(ring.sign(&verified.id()).to_string(), text);
     }
     let _ = ring.verify_csrf(&sesh::SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap_or_else(|_| unreachable!()), text);
+    let cut = text.len().min(22);
+    if let (Some(cookie), Some(token)) = (text.get(..cut), text.get(cut..)) {
+        if let Ok(pre) = sesh::presession::PreSession::parse(cookie) {
+            // A token made without the key is a MAC forgery: it never verifies.
+            assert!(
+                ring.verify_pre_csrf(&pre, token, sesh::Instant::ZERO).is_err(),
+                "a form token verified without the key: {text:?}"
+            );
+        }
+    }
+    let _ = ring.verify_pre_csrf(
+        &sesh::presession::PreSession::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap_or_else(|_| unreachable!()),
+        text,
+        sesh::Instant::ZERO,
+    );
 });
