@@ -132,3 +132,68 @@ async fn vary_cookie_is_added_unless_a_token_names_it() {
         assert_eq!(vary, expected, "handler's Vary: {own}");
     }
 }
+
+/// A form page: the CSRF token of a visitor with or without a session.
+async fn form(session: Session<Visits>) -> Result<String, SessionError> {
+    Ok(session.csrf_token().await?.to_string())
+}
+
+/// 200 when the `token` query parameter verifies, else 403.
+async fn check(
+    session: Session<Visits>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<StatusCode, SessionError> {
+    let token = query
+        .as_deref()
+        .and_then(|q| q.strip_prefix("token="))
+        .unwrap_or("");
+    Ok(if session.verify_csrf(token).await? {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    })
+}
+
+/// Issue 14, finding 1: an anonymous form token is valid for the idle
+/// timeout (here 60 s) on the layer's clock, and only with its pre-session
+/// cookie; nothing is stored for it.
+#[tokio::test(start_paused = true)]
+async fn a_form_token_expires_with_the_idle_timeout() {
+    let store = std::sync::Arc::new(MemoryStore::default());
+    let config = SessionConfig::new(&[7; 32])
+        .unwrap()
+        .with_secure(false)
+        .with_idle_timeout(sesh::Duration::from_secs(60));
+    let app = Router::new()
+        .route("/form", get(form))
+        .route("/check", get(check))
+        .layer(SessionLayer::new(store.clone(), config).unwrap());
+    let (status, set, token) = send(&app, "/form", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(token.len(), 32, "{token}");
+    let set = set.expect("the pre-session cookie");
+    assert!(
+        set.starts_with("sid-pre=") && set.contains("Max-Age=60"),
+        "{set}"
+    );
+    let pre = set.split(';').next().unwrap().to_owned();
+    use sesh_tokio::SessionStore as _;
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 0);
+
+    let path = format!("/check?token={token}");
+    tokio::time::advance(std::time::Duration::from_millis(59_999)).await;
+    assert_eq!(send(&app, &path, Some(&pre)).await.0, StatusCode::OK);
+    assert_eq!(send(&app, &path, None).await.0, StatusCode::FORBIDDEN);
+    tokio::time::advance(std::time::Duration::from_millis(1)).await;
+    assert_eq!(
+        send(&app, &path, Some(&pre)).await.0,
+        StatusCode::FORBIDDEN,
+        "expired at the idle timeout"
+    );
+    // A new form for the same browser: the same cookie, a fresh token.
+    let (_, again, fresh) = send(&app, "/form", Some(&pre)).await;
+    assert_eq!(again.unwrap().split(';').next(), Some(pre.as_str()));
+    let path = format!("/check?token={fresh}");
+    assert_eq!(send(&app, &path, Some(&pre)).await.0, StatusCode::OK);
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 0);
+}
