@@ -1,5 +1,7 @@
 //! Logging shim: routes to `defmt` or `log` by feature, or compiles to nothing.
-//! With both features on, defmt wins (so `--all-features` builds).
+//! With both features on, defmt wins (so `--all-features` builds). What the
+//! core logs: a snapshot restored or refused (and why), a full table evicting
+//! or refusing, a throttled login attempt.
 #![allow(unused_macros)]
 
 macro_rules! debug {

@@ -490,8 +490,11 @@ impl<S: Slots> Table<S> {
             return true;
         }
         if self.when_full == WhenFull::Refuse {
+            debug!("table full: a new session is refused");
             return false;
         }
+        // A full table under load is what an operator wants to see.
+        debug!("table full: evicting the least recently used unprotected sessions");
         #[cfg(feature = "alloc")]
         if self.slots.capacity() > LARGE_TABLE {
             return self.evict_oldest(self.slots.capacity() / 16);

@@ -467,7 +467,13 @@ impl<S: Slots> Table<S> {
     where
         S::Data: DeserializeOwned,
     {
-        self.restore_checked(bytes, now, Accept::Sealed(keys))
+        let restored = self.restore_checked(bytes, now, Accept::Sealed(keys));
+        match &restored {
+            Ok(n) => debug!("snapshot: {} sessions restored", n),
+            // A refused snapshot leaves the device without sessions: say why.
+            Err(e) => warn!("snapshot refused: {}", e),
+        }
+        restored
     }
 
     fn restore_checked<const K: usize>(
