@@ -11,7 +11,9 @@
 //!   window in which a logout can come back is one flash write after its
 //!   response ([`URGENT_WINDOW`] bounds it here).
 //! - A flood of new clients, far more than the 16-slot table holds, evicts
-//!   no logged-in session, and the firmware keeps answering without a fault.
+//!   no logged-in session (their login forms store nothing: each gets a
+//!   pre-session cookie and no session), and the firmware keeps answering
+//!   without a fault.
 //! - A panic, a hard fault and a stack overflow each end QEMU with a
 //!   non-zero status and a readable message, instead of a hang.
 #![allow(missing_docs, clippy::expect_used, clippy::panic)]
@@ -87,10 +89,24 @@ fn session_cookie(response: &Response) -> String {
         .pair()
 }
 
+/// The `sid-pre` cookie a login form sets, as `sid-pre=value`: what the
+/// form's CSRF token is bound to (no session is stored for it).
+fn pre_session_cookie(response: &Response) -> String {
+    response
+        .set_cookies_named("sid-pre")
+        .pop()
+        .unwrap_or_else(|| panic!("no sid-pre cookie in {response:?}"))
+        .pair()
+}
+
 /// Logs in as the demo user; returns the new session's cookie.
 async fn log_in(addr: SocketAddr) -> String {
     let page = Request::get("/").send(addr).await.expect("GET /");
-    let anonymous = session_cookie(&page);
+    assert!(
+        page.set_cookies_named("sid").is_empty(),
+        "the form stores no session"
+    );
+    let anonymous = pre_session_cookie(&page);
     let form = format!(
         "username=admin&password=admin&csrf={}",
         csrf_of(&page.text())
@@ -221,6 +237,10 @@ async fn a_flood_of_new_clients_evicts_no_logged_in_session() {
         for request in batch {
             let response = request.await.expect("joined").expect("an answer");
             assert_eq!(response.status, 200, "{}", response.text());
+            assert!(
+                response.set_cookies_named("sid").is_empty(),
+                "an anonymous view stores no session"
+            );
             answered += 1;
         }
     }
