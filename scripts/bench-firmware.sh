@@ -208,7 +208,9 @@ report=$OUT/report.md
     echo "in QEMU $(qemu-system-arm --version | awk 'NR == 1 { print $4 }') (\`-machine mps2-an386\`, LAN9118 on the user network, host port forwarded),"
     echo "beside the same app on the host (\`firmware-host\`, picoserve on tokio), in the same run: $ROUNDS rounds,"
     echo "\`wrk -t1 -c$CONNECTIONS -d${DURATION}s\` on \`GET /\`. The emulator runs the guest far slower than a chip"
-    echo "would (TCG translation on one host core), so its req/s are a relative figure. Machine: $cpu_model,"
+    echo "would (TCG translation on one host core), so its req/s are a relative figure. Returning: a signed-in"
+    echo "session's cookie on every request (a visit counter update each); new: no cookie (the login form with a"
+    echo "fresh form token and pre-session cookie; nothing is stored). Machine: $cpu_model,"
     echo "$(nproc) CPUs; commit $commit$dirty."
     echo
     echo "| image (release, \`arm-none-eabi-size -B\`) | \`.text\` | \`.data\` | \`.bss\` |"
