@@ -170,7 +170,7 @@ check_package() {
 }
 
 check_e2e() {
-    header "end-to-end: both login UIs in headless Chromium (e2e/, node --test)"
+    header "end-to-end: the login UIs (login, firmware-host, the firmware image in QEMU) in headless Chromium (e2e/, node --test)"
     run bash scripts/e2e.sh
 }
 
