@@ -10,7 +10,7 @@
 //!   the next deadline (at most [`MAX_ALARM_CYCLES`], about 86 s, then it
 //!   is simply set again), it interrupts on reaching 0 and is stopped.
 //!
-//! Between deadlines no interrupt fires, so the executor's `wfe` sleeps and
+//! Between deadlines no interrupt fires, so the executor's `wfi` sleeps and
 //! QEMU idles. embassy-time ticks at 1 MHz (`tick-hz-1_000_000`): 25 cycles
 //! a tick, exactly, so the clock never drifts from QEMU's virtual time
 //! (which follows the host's clock while the guest runs).
