@@ -5,15 +5,15 @@
 
 use std::process::ExitCode;
 
-use counter::cli::{self, USAGE};
+use clap::Parser;
+use counter::cli::{Args, Cli};
 use sesh_example_support::server::{self, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     server::run(
         "counter",
-        USAGE,
-        cli::parse,
+        Args::from(Cli::parse()),
         counter::open_layer,
         async |listener, layer, _options| {
             counter::serve_layer(listener, layer, shutdown_signal()).await

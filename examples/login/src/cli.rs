@@ -7,7 +7,10 @@
 
 use std::net::SocketAddr;
 
-use sesh_example_support::cli::{self as shared, ServerArgs};
+use clap::builder::NonEmptyStringValueParser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use sesh_example_support::cli::{self as shared, AFTER_HELP, ServerArgs, SessionFlags};
 use sesh_example_support::server::ExampleArgs;
 
 use crate::{Credentials, DEFAULT_ADDR, Options};
@@ -24,32 +27,39 @@ pub const DEFAULT_PASSWORD: &str = "admin";
 /// The environment variable that may hold the password (`--password` wins).
 pub const PASSWORD_ENV: &str = "SESH_LOGIN_PASSWORD";
 
-/// What `--help` prints.
-pub const USAGE: &str = concat!(
-    "\
-login: a firmware-style admin page on sesh-tokio (login, CSRF, logout)
+/// login: a firmware-style admin page on sesh-tokio (login, CSRF, logout)
+#[derive(Parser)]
+#[command(name = "login", after_help = AFTER_HELP, args_override_self = true)]
+pub struct Cli {
+    /// Address to listen on
+    #[arg(long, value_name = "IP:PORT", default_value = DEFAULT_ADDR, value_parser = parse_addr)]
+    pub addr: SocketAddr,
+    /// The account's user name
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_USER, value_parser = NonEmptyStringValueParser::new())]
+    pub user: String,
+    /// The account's password (prefer SESH_LOGIN_PASSWORD: arguments are
+    /// visible to every user of the machine). Without either, the server
+    /// starts only on a loopback address, with the demo password `admin`
+    #[arg(
+        long,
+        value_name = "PASS",
+        env = PASSWORD_ENV,
+        hide_env_values = true,
+        value_parser = NonEmptyStringValueParser::new()
+    )]
+    pub password: Option<String>,
+    /// ⚠️ Sign sessions out after this many idle seconds [default: 1800];
+    /// longer leaves an unattended browser signed in for longer
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: Option<u64>,
+    /// The flags every host example takes.
+    #[command(flatten)]
+    pub session: SessionFlags,
+}
 
-USAGE:
-    login [OPTIONS]
-
-OPTIONS:
-    --addr <IP:PORT>      Address to listen on [default: 127.0.0.1:3001]
-    --user <NAME>         The account's user name [default: admin]
-    --password <PASS>     The account's password (prefer SESH_LOGIN_PASSWORD:
-                          arguments are visible to every user of the
-                          machine). Without either, the server starts only on
-                          a loopback address, with the demo password `admin`
-    --idle-timeout <SECS> ⚠️ Sign sessions out after this many idle seconds
-                          [default: 1800]; longer leaves an unattended browser
-                          signed in for longer
-",
-    sesh_example_support::common_usage!(),
-    "    SESH_LOGIN_PASSWORD   The account's password (see --password)
-"
-);
-
-/// What the command line asks for.
-pub type Command = shared::Command<Args>;
+fn parse_addr(value: &str) -> Result<SocketAddr, String> {
+    shared::parse_addr(value, DEFAULT_ADDR)
+}
 
 /// The parsed flags.
 #[derive(Clone, PartialEq, Eq)]
@@ -103,56 +113,34 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// The value of [`PASSWORD_ENV`], if set; an error if it is not UTF-8.
-pub fn env_password() -> Result<Option<String>, String> {
-    match std::env::var(PASSWORD_ENV) {
-        Ok(p) => Ok(Some(p)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{PASSWORD_ENV} is not valid UTF-8")),
-    }
+/// Parses the command line (`args`, with the program name first): the flags
+/// win over [`SECRET_ENV`] and [`PASSWORD_ENV`].
+pub fn try_parse_from<I, T>(args: I) -> Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let from_env = matches.value_source("password") == Some(ValueSource::EnvVariable);
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok(Args {
+        server: cli.session.with_addr(cli.addr),
+        user: cli.user,
+        password: cli.password.map(|p| {
+            if from_env {
+                Password::Env(p)
+            } else {
+                Password::Flag(p)
+            }
+        }),
+        idle_timeout: cli.idle_timeout.map(sesh::Duration::from_secs),
+    })
 }
 
-/// Parses the arguments (without the program name). `env_secret` is the
-/// value of [`SECRET_ENV`] and `env_password` that of [`PASSWORD_ENV`];
-/// `--secret` and `--password` win over them.
-pub fn parse(
-    args: impl IntoIterator<Item = String>,
-    env_secret: Option<String>,
-    env_password: Option<String>,
-) -> Result<Command, String> {
-    let mut user = DEFAULT_USER.to_owned();
-    let mut password = env_password.map(Password::Env);
-    let mut idle_timeout = None;
-    let command = shared::parse(args, env_secret, DEFAULT_ADDR, |flag| {
-        match flag.name() {
-            "--user" => user = flag.value()?,
-            "--password" => password = Some(Password::Flag(flag.value()?)),
-            "--idle-timeout" => {
-                let value = flag.value()?;
-                let secs: u64 = value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
-                    format!("--idle-timeout `{value}` is not a whole number of seconds above 0")
-                })?;
-                idle_timeout = Some(sesh::Duration::from_secs(secs));
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    })?;
-    let server = match command {
-        shared::Command::Run(server) => server,
-        shared::Command::Help => return Ok(Command::Help),
-    };
-    if user.is_empty() || password.as_ref().is_some_and(|p| p.as_str().is_empty()) {
-        return Err(format!(
-            "--user and --password (or {PASSWORD_ENV}) must not be empty"
-        ));
-    }
-    Ok(Command::Run(Args {
-        server,
-        user,
-        password,
-        idle_timeout,
-    }))
+/// Parses this process's command line; prints `--help` or a usage error
+/// and exits (with 2 for an error) as clap does.
+pub fn parse() -> Args {
+    try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
 }
 
 impl Args {
@@ -225,27 +213,34 @@ mod tests {
     use super::*;
     use crate::StoreSpec;
 
-    fn run_env(args: &[&str], env: Option<&str>, password: Option<&str>) -> Result<Args, String> {
-        let command = parse(
-            args.iter().map(|s| s.to_string()),
-            env.map(str::to_owned),
-            password.map(str::to_owned),
-        )?;
-        match command {
-            Command::Run(a) => Ok(a),
-            Command::Help => Err("help".into()),
+    /// The flags, with the environment's secret and password (if any) cleared.
+    fn run(args: &[&str]) -> Result<Args, clap::Error> {
+        let mut a = try_parse_from(std::iter::once("login").chain(args.iter().copied()))?;
+        if !args.contains(&"--secret") {
+            a.server.secret = None;
         }
+        if matches!(a.password, Some(Password::Env(_))) {
+            a.password = None;
+        }
+        Ok(a)
     }
 
-    fn run(args: &[&str], env: Option<&str>) -> Result<Args, String> {
-        run_env(args, env, None)
+    fn with_secret(args: &[&str]) -> Args {
+        let mut a = run(args).unwrap();
+        a.server.secret = Some(SECRET.to_owned());
+        a
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn defaults() {
-        let args = run(&[], None).unwrap();
+        let args = run(&[]).unwrap();
         assert_eq!(args.server.addr, DEFAULT_ADDR.parse().unwrap());
         assert_eq!(
             (args.user.as_str(), args.password.as_ref()),
@@ -257,32 +252,43 @@ mod tests {
             StoreSpec::Redb("./sesh-sessions.redb".into())
         );
         // Not the default file: it would land in the crate's directory.
-        let options = run(&["--store", "memory"], None)
-            .unwrap()
-            .into_options()
-            .unwrap();
+        let options = run(&["--store", "memory"]).unwrap().into_options().unwrap();
         assert!(!options.secure_cookies, "loopback: plain-HTTP demo");
         assert_eq!(options.secret.len(), MIN_SECRET_LEN);
         // Loopback without a password: the demo account.
         assert!(options.credentials.check("admin", "admin"));
-        assert!(USAGE.contains("--store <STORE>"));
-        assert!(USAGE.contains(PASSWORD_ENV));
+    }
+
+    #[test]
+    fn help_lists_every_flag_and_variable() {
+        let help = Cli::command().render_long_help().to_string();
+        for text in [
+            "--addr <IP:PORT>",
+            "[default: 127.0.0.1:3001]",
+            "--user <NAME>",
+            "--password <PASS>",
+            "[env: SESH_LOGIN_PASSWORD",
+            // e2e/lib/targets.js finds the flag with /(--idle(?:-timeout)?)[ =]<([^>]+)>/.
+            "--idle-timeout <SECS>",
+            "--store <STORE>",
+            "[env: SESH_SECRET",
+            "RUST_LOG",
+        ] {
+            assert!(help.contains(text), "{text} missing from:\n{help}");
+        }
     }
 
     #[test]
     fn flags() {
-        let args = run(
-            &[
-                "--addr=0.0.0.0:80",
-                "--user",
-                "root",
-                "--password=hunter2",
-                "--idle-timeout",
-                "60",
-            ],
-            Some(SECRET),
-        )
-        .unwrap();
+        let args = with_secret(&[
+            "--addr=0.0.0.0:80",
+            "--user",
+            "root",
+            "--password=hunter2",
+            "--idle-timeout",
+            "60",
+        ]);
+        assert_eq!(args.password, Some(Password::Flag("hunter2".into())));
         let options = args.into_options().unwrap();
         assert!(options.secure_cookies);
         assert_eq!(options.secret, SECRET.as_bytes());
@@ -290,7 +296,7 @@ mod tests {
         assert!(!options.credentials.check("admin", "admin"));
         assert!(!options.credentials.check("root", "admin"));
         assert_eq!(options.idle_timeout, Some(sesh::Duration::from_secs(60)));
-        let a = run(&["--store=memory", "--secure-cookies"], Some(SECRET)).unwrap();
+        let a = with_secret(&["--store=memory", "--secure-cookies"]);
         let options = a.into_options().unwrap();
         assert!(options.secure_cookies);
         assert_eq!(options.store, StoreSpec::Memory);
@@ -299,8 +305,7 @@ mod tests {
     #[test]
     fn off_loopback_a_password_is_required() {
         for addr in ["0.0.0.0:80", "[::]:80", "192.0.2.1:3001"] {
-            let err = run(&["--addr", addr, "--store=memory"], Some(SECRET))
-                .unwrap()
+            let err = with_secret(&["--addr", addr, "--store=memory"])
                 .into_options()
                 .unwrap_err();
             assert!(
@@ -308,20 +313,15 @@ mod tests {
                 "{addr}: {err}"
             );
         }
-        // The environment's password, or the flag's, lets it start.
-        let options = run_env(
-            &["--addr=0.0.0.0:80", "--store=memory"],
-            Some(SECRET),
-            Some("s3cret"),
-        )
-        .unwrap()
-        .into_options()
-        .unwrap();
+        // A given password lets it start (the environment's: tests/stores.rs).
+        let mut args = with_secret(&["--addr=0.0.0.0:80", "--store=memory"]);
+        args.password = Some(Password::Env("s3cret".into()));
+        let options = args.into_options().unwrap();
         assert!(options.credentials.check("admin", "s3cret"));
         assert!(!options.credentials.check("admin", "admin"));
         // On any loopback address the demo account stays.
         for addr in ["127.0.0.1:0", "127.1.2.3:0", "[::1]:0"] {
-            let options = run(&["--addr", addr, "--store=memory"], None)
+            let options = run(&["--addr", addr, "--store=memory"])
                 .unwrap()
                 .into_options()
                 .unwrap();
@@ -330,40 +330,34 @@ mod tests {
     }
 
     #[test]
-    fn the_flag_password_wins_over_the_environment() {
-        let a = run_env(&["--password", "flag"], None, Some("env")).unwrap();
-        assert_eq!(a.password, Some(Password::Flag("flag".into())));
-        let a = run_env(&[], None, Some("env")).unwrap();
-        assert_eq!(a.password, Some(Password::Env("env".into())));
-        assert!(run_env(&[], None, Some("")).is_err(), "an empty password");
-    }
-
-    #[test]
     fn refuses_bad_input() {
         // The shared checks (see sesh_example_support::cli) reach login's options.
-        assert!(
-            run(&["--secret", "short"], None)
-                .unwrap()
-                .into_options()
-                .is_err()
-        );
-        let redis = run(&["--store", "redis://127.0.0.1:6379/0"], None).unwrap();
+        let short = run(&["--secret", "short"]).unwrap();
+        assert!(short.into_options().is_err());
+        let redis = run(&["--store", "redis://127.0.0.1:6379/0"]).unwrap();
         assert!(redis.into_options().is_err(), "Redis needs a given secret");
-        assert!(run(&["--password="], None).is_err());
-        assert!(run(&["--user"], None).is_err());
-        for bad in ["0", "-1", "1.5", "soon"] {
-            assert!(run(&["--idle-timeout", bad], None).is_err(), "{bad}");
+        for bad in [
+            &["--password="][..],
+            &["--user="],
+            &["--user"],
+            &["--secure-cookies", "--insecure-cookies"],
+            &["--nope"],
+        ] {
+            let err = run(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
         }
-        assert!(run(&["--secure-cookies", "--insecure-cookies"], None).is_err());
-        let err = run(&["--addr", "localhost"], None).unwrap_err();
-        assert!(err.contains("e.g. 127.0.0.1:3001"), "{err}");
-        assert!(run(&["--nope"], None).is_err());
-        assert_eq!(run(&["--help"], None), Err("help".into()));
+        for bad in ["0", "-1", "1.5", "soon"] {
+            let err = run(&["--idle-timeout", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}: {err}");
+        }
+        let err = run(&["--addr", "localhost"]).unwrap_err();
+        assert!(err.to_string().contains("e.g. 127.0.0.1:3001"), "{err}");
+        assert_eq!(run(&["--help"]).unwrap_err().exit_code(), 0);
     }
 
     #[test]
     fn debug_hides_secrets() {
-        let a = run(&["--secret", SECRET, "--password", "hunter2"], None).unwrap();
+        let a = run(&["--secret", SECRET, "--password", "hunter2"]).unwrap();
         let shown = format!("{a:?}");
         assert!(
             !shown.contains(SECRET) && !shown.contains("hunter2"),

@@ -5,15 +5,13 @@
 
 use std::process::ExitCode;
 
-use login::cli::{self, USAGE};
 use sesh_example_support::server::{self, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     server::run(
         "login",
-        USAGE,
-        |args, secret| cli::env_password().and_then(|password| cli::parse(args, secret, password)),
+        login::cli::parse(),
         login::open_layer,
         async |listener, layer, options| {
             login::serve_layer(listener, layer, options.credentials, shutdown_signal()).await

@@ -162,6 +162,43 @@ fn help_lists_the_store_option_and_redis_needs_a_secret() {
     );
 }
 
+/// The password from the environment: off loopback it lets the server past
+/// the password check (to the port, which 192.0.2.1 cannot give: exit 1);
+/// without it the server refuses (exit 2), and an empty one is a usage error.
+#[test]
+fn the_password_comes_from_the_environment() {
+    const PASSWORD_ENV: &str = "SESH_LOGIN_PASSWORD";
+    let dir = tempfile::tempdir().unwrap();
+    let run = |password: Option<&str>| {
+        let mut command = Command::new(BIN);
+        command
+            .args(["--addr", "192.0.2.1:1", "--store", "memory"])
+            .current_dir(dir.path())
+            .env(SECRET_ENV, SECRET)
+            .env_remove(PASSWORD_ENV);
+        if let Some(password) = password {
+            command.env(PASSWORD_ENV, password);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(None);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refusing") && stderr.contains(PASSWORD_ENV),
+        "{stderr}"
+    );
+    let (code, stderr) = run(Some(PASSWORD));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot listen on 192.0.2.1:1"), "{stderr}");
+    let (code, stderr) = run(Some(""));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--password"), "{stderr}");
+}
+
 /// The default store, no secret given: after `SIGKILL` and a start on the
 /// same directory, the user is still signed in and can sign out.
 #[test]

@@ -1,56 +1,22 @@
-//! The flags every host example takes, and how they become
-//! [`SessionOptions`]: `--addr`, `--store`, `--secret` (or [`SECRET_ENV`]),
-//! `--secure-cookies`/`--insecure-cookies` and `-h`/`--help`.
+//! The flags every host example takes ([`SessionFlags`]: `--store`,
+//! `--secret` or [`SECRET_ENV`], `--secure-cookies`/`--insecure-cookies`),
+//! parsed by clap, and how they and `--addr` become [`SessionOptions`].
 //!
-//! A tiny hand-written parser: `--flag value` or `--flag=value`. Any other
-//! flag goes to the example's own parser (see [`parse`]).
+//! Each example's own `Cli` (derive [`clap::Parser`]) holds `--addr`, with
+//! its default, flattens [`SessionFlags`] and adds its own flags.
 
 use std::net::SocketAddr;
 
 use crate::store::{self, StoreSpec};
-
-/// The `--help` lines of the shared flags after `--addr` (whose default each
-/// example states itself), and of the environment: for an example's `USAGE`,
-/// `concat!("…OPTIONS:\n    --addr …\n", its own flags, common_usage!())`.
-#[macro_export]
-macro_rules! common_usage {
-    () => {
-        "    --store <STORE>       Where sessions live [default: redb:./sesh-sessions.redb]
-                            redb:PATH    a crash-safe file: sessions survive a
-                                         restart, even a crash
-                            memory       this process only: a restart loses
-                                         every session
-                            redis://HOST:PORT/DB
-                                         a Redis database that several
-                                         servers share (needs --secret)
-    --secret <SECRET>     Cookie signing secret, at least 32 bytes (prefer the
-                          SESH_SECRET environment variable: arguments are
-                          visible to every user of the machine). Without
-                          either: with redb:PATH a random secret is made once
-                          and kept in PATH.secret (mode 0600); with memory a
-                          random one is made per start; with redis:// the
-                          server refuses to start.
-    --insecure-cookies    ⚠️ Send the session cookie without `Secure`, so a
-                          browser keeps it over plain http://. The cookie
-                          then crosses the network in clear text: only for
-                          localhost. This is the default on a loopback
-                          address, since the demo serves plain HTTP.
-    --secure-cookies      Keep `Secure` even on a loopback address (behind a
-                          TLS-terminating proxy on the same machine).
-    -h, --help            Print this help
-
-ENVIRONMENT:
-    SESH_SECRET           Cookie signing secret (see --secret)
-    RUST_LOG              Log filter [default: info]
-"
-    };
-}
 
 /// The environment variable that may hold the signing secret.
 pub const SECRET_ENV: &str = "SESH_SECRET";
 
 /// The fewest bytes a signing secret may have.
 pub const MIN_SECRET_LEN: usize = 32;
+
+/// The end of every example's `--help`: the environment clap does not list.
+pub const AFTER_HELP: &str = "Environment:\n  RUST_LOG  Log filter [default: info]";
 
 /// Whether the session cookie carries `Secure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,16 +41,85 @@ impl CookieSecurity {
     }
 }
 
-/// What the command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command<A> {
-    /// Run the server with these arguments.
-    Run(A),
-    /// Print the usage and exit.
-    Help,
+/// Parses `--addr`: an IP address and port, e.g. `example` (the example's
+/// default, named in the error).
+pub fn parse_addr(value: &str, example: &str) -> Result<SocketAddr, String> {
+    value
+        .parse()
+        .map_err(|e| format!("not an IP address and port ({e}), e.g. {example}"))
 }
 
-/// The flags every host example takes.
+/// The flags every host example takes, after `--addr`.
+#[derive(clap::Args, Clone, PartialEq, Eq)]
+pub struct SessionFlags {
+    /// Where sessions live
+    #[arg(
+        long,
+        value_name = "STORE",
+        default_value = store::DEFAULT_STORE,
+        long_help = "Where sessions live:
+  redb:PATH             a crash-safe file: sessions survive a restart, even a crash
+  memory                this process only: a restart loses every session
+  redis://HOST:PORT/DB  a Redis database that several servers share (needs --secret)"
+    )]
+    pub store: StoreSpec,
+    /// Cookie signing secret, at least 32 bytes (prefer the environment variable)
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = SECRET_ENV,
+        hide_env_values = true,
+        long_help = "Cookie signing secret, at least 32 bytes (prefer the SESH_SECRET \
+environment variable: arguments are visible to every user of the machine). Without either: \
+with redb:PATH a random secret is made once and kept in PATH.secret (mode 0600); with memory \
+a random one is made per start; with redis:// the server refuses to start."
+    )]
+    pub secret: Option<String>,
+    /// ⚠️ Send the session cookie without `Secure` (only for localhost)
+    #[arg(
+        long,
+        conflicts_with = "secure_cookies",
+        long_help = "⚠️ Send the session cookie without `Secure`, so a browser keeps it over \
+plain http://. The cookie then crosses the network in clear text: only for localhost. This is \
+the default on a loopback address, since the demo serves plain HTTP."
+    )]
+    pub insecure_cookies: bool,
+    /// Keep `Secure` even on a loopback address (behind a TLS-terminating proxy)
+    #[arg(long)]
+    pub secure_cookies: bool,
+}
+
+impl std::fmt::Debug for SessionFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionFlags")
+            .field("store", &self.store)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("insecure_cookies", &self.insecure_cookies)
+            .field("secure_cookies", &self.secure_cookies)
+            .finish()
+    }
+}
+
+impl SessionFlags {
+    /// The flags with the address the example listens on.
+    pub fn with_addr(self, addr: SocketAddr) -> ServerArgs {
+        let cookies = if self.secure_cookies {
+            CookieSecurity::Secure
+        } else if self.insecure_cookies {
+            CookieSecurity::Insecure
+        } else {
+            CookieSecurity::Auto
+        };
+        ServerArgs {
+            addr,
+            secret: self.secret,
+            cookies,
+            store: self.store,
+        }
+    }
+}
+
+/// The flags every host example takes, with the address.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServerArgs {
     /// Where to listen.
@@ -106,108 +141,6 @@ impl std::fmt::Debug for ServerArgs {
             .field("store", &self.store)
             .finish()
     }
-}
-
-/// A flag [`parse`] does not know itself, offered to the example's parser.
-pub struct Flag<'a> {
-    name: String,
-    inline: Option<String>,
-    rest: &'a mut dyn Iterator<Item = String>,
-}
-
-impl Flag<'_> {
-    /// The flag as written, without an `=value`.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The flag's value: after `=`, or the next argument.
-    pub fn value(&mut self) -> Result<String, String> {
-        value_of(&self.name, self.inline.take(), self.rest)
-    }
-}
-
-/// Parses the arguments (without the program name). `env_secret` is the
-/// value of [`SECRET_ENV`]; `--secret` wins over it. `--addr` defaults to
-/// `default_addr`.
-///
-/// A flag not listed above goes to `own_flag`, which takes its value if it
-/// has one and says whether it knew the flag; an unknown flag is an error.
-pub fn parse(
-    args: impl IntoIterator<Item = String>,
-    env_secret: Option<String>,
-    default_addr: &str,
-    mut own_flag: impl FnMut(&mut Flag<'_>) -> Result<bool, String>,
-) -> Result<Command<ServerArgs>, String> {
-    let mut addr: SocketAddr = default_addr
-        .parse()
-        .map_err(|e| format!("bad default address: {e}"))?;
-    let mut secret = None;
-    let mut cookies = CookieSecurity::Auto;
-    let mut store = StoreSpec::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--addr" => {
-                let value = value_of(&flag, inline, &mut args)?;
-                addr = value.parse().map_err(|e| {
-                    format!(
-                        "--addr `{value}` is not an IP address and port ({e}), e.g. {default_addr}"
-                    )
-                })?;
-            }
-            "--secret" => secret = Some(value_of(&flag, inline, &mut args)?),
-            "--store" => store = value_of(&flag, inline, &mut args)?.parse()?,
-            "--insecure-cookies" | "--secure-cookies" => {
-                if inline.is_some() {
-                    return Err(format!("{flag} takes no value"));
-                }
-                let wanted = if flag == "--secure-cookies" {
-                    CookieSecurity::Secure
-                } else {
-                    CookieSecurity::Insecure
-                };
-                if cookies != CookieSecurity::Auto && cookies != wanted {
-                    return Err("--secure-cookies and --insecure-cookies exclude each other".into());
-                }
-                cookies = wanted;
-            }
-            _ => {
-                let mut own = Flag {
-                    name: flag,
-                    inline,
-                    rest: &mut args,
-                };
-                if !own_flag(&mut own)? {
-                    return Err(format!("unknown argument `{}` (try --help)", own.name));
-                }
-            }
-        }
-    }
-    Ok(Command::Run(ServerArgs {
-        addr,
-        secret: secret.or(env_secret),
-        cookies,
-        store,
-    }))
-}
-
-/// The flag's value: after `=`, or the next argument.
-fn value_of(
-    flag: &str,
-    inline: Option<String>,
-    rest: &mut dyn Iterator<Item = String>,
-) -> Result<String, String> {
-    inline
-        .or_else(|| rest.next())
-        .ok_or_else(|| format!("{flag} needs a value"))
 }
 
 /// Where sessions live, and how the server signs and sends its session cookie.
@@ -280,36 +213,52 @@ impl ServerArgs {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
+    use clap::{CommandFactory, Parser};
+
     use super::*;
 
     const DEFAULT_ADDR: &str = "127.0.0.1:3000";
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-    /// The shared flags alone, plus `--extra VALUE` as an example's own.
-    fn run(args: &[&str], env: Option<&str>) -> Result<ServerArgs, String> {
-        let command = parse(
-            args.iter().map(|s| s.to_string()),
-            env.map(str::to_owned),
-            DEFAULT_ADDR,
-            |flag| match flag.name() {
-                "--extra" => flag.value().map(|_| true),
-                _ => Ok(false),
-            },
-        )?;
-        match command {
-            Command::Run(a) => Ok(a),
-            Command::Help => Err("help".into()),
-        }
+    /// The shared flags as an example takes them.
+    #[derive(Parser, Debug)]
+    #[command(name = "example", args_override_self = true)]
+    struct Cli {
+        #[arg(long, default_value = DEFAULT_ADDR, value_parser = |s: &str| parse_addr(s, DEFAULT_ADDR))]
+        addr: SocketAddr,
+        #[command(flatten)]
+        session: SessionFlags,
+    }
+
+    fn run(args: &[&str]) -> Result<ServerArgs, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("example").chain(args.iter().copied()))?;
+        Ok(cli.session.with_addr(cli.addr))
+    }
+
+    fn with_secret(args: &[&str]) -> ServerArgs {
+        let mut a = run(args).unwrap();
+        a.secret.get_or_insert_with(|| SECRET.to_owned());
+        a
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
+        assert_eq!(
+            store::DEFAULT_STORE.parse::<StoreSpec>(),
+            Ok(StoreSpec::default())
+        );
     }
 
     #[test]
     fn defaults_to_loopback_without_secure() {
-        let args = run(&[], None).unwrap();
+        let args = run(&[]).unwrap();
         assert_eq!(args.addr, DEFAULT_ADDR.parse().unwrap());
-        assert_eq!(args.secret, None);
         assert_eq!(args.store, StoreSpec::Redb("./sesh-sessions.redb".into()));
+        assert_eq!(args.cookies, CookieSecurity::Auto);
         // Not the default file: it would land in the crate's directory.
-        let args = run(&["--store", "memory"], None).unwrap();
+        let mut args = run(&["--store", "memory"]).unwrap();
+        args.secret = None;
         let options = args.into_options().unwrap();
         assert!(!options.secure_cookies);
         assert_eq!(options.secret.len(), MIN_SECRET_LEN);
@@ -317,18 +266,26 @@ mod tests {
 
     #[test]
     fn the_store_flag() {
-        let a = run(&["--store=memory"], None).unwrap();
+        let a = run(&["--store=memory"]).unwrap();
         assert_eq!(a.store, StoreSpec::Memory);
-        let a = run(&["--store", "redis://127.0.0.1:6379/0"], Some(SECRET)).unwrap();
+        let a = with_secret(&["--store", "redis://127.0.0.1:6379/0"]);
         assert_eq!(a.store, StoreSpec::Redis("redis://127.0.0.1:6379/0".into()));
         assert_eq!(a.into_options().unwrap().secret, SECRET.as_bytes());
-        assert!(run(&["--store", "sqlite:x"], None).is_err());
-        assert!(run(&["--store"], None).is_err());
+        let err = run(&["--store", "sqlite:x"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("is not a store"), "{err}");
+        assert!(run(&["--store"]).is_err());
+        // The last one counts, as before clap.
+        assert_eq!(
+            run(&["--store=memory", "--store=memory"]).unwrap().store,
+            StoreSpec::Memory
+        );
     }
 
     #[test]
     fn redis_without_a_secret_refuses_to_start() {
-        let a = run(&["--store", "redis://127.0.0.1:6379/0"], None).unwrap();
+        let mut a = run(&["--store", "redis://127.0.0.1:6379/0"]).unwrap();
+        a.secret = None;
         let err = a.into_options().unwrap_err();
         assert!(
             err.contains("--secret") && err.contains(SECRET_ENV),
@@ -341,89 +298,102 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("s.redb");
         let flag = format!("--store=redb:{}", db.display());
-        let first = run(&[&flag], None).unwrap().into_options().unwrap();
+        let no_secret = || {
+            let mut a = run(&[&flag]).unwrap();
+            a.secret = None;
+            a.into_options().unwrap()
+        };
+        let first = no_secret();
         assert_eq!(first.secret.len(), MIN_SECRET_LEN);
         assert!(store::secret_path(&db).exists());
-        let again = run(&[&flag], None).unwrap().into_options().unwrap();
-        assert_eq!(again.secret, first.secret);
+        assert_eq!(no_secret().secret, first.secret);
         // A given secret wins over the file.
-        let given = run(&[&flag], Some(SECRET)).unwrap().into_options().unwrap();
+        let given = run(&[&flag, "--secret", SECRET])
+            .unwrap()
+            .into_options()
+            .unwrap();
         assert_eq!(given.secret, SECRET.as_bytes());
     }
 
     #[test]
     fn secure_by_default_off_loopback() {
-        let args = run(&["--addr", "0.0.0.0:8080"], Some(SECRET)).unwrap();
-        let options = args.into_options().unwrap();
+        let options = with_secret(&["--addr", "0.0.0.0:8080"])
+            .into_options()
+            .unwrap();
         assert!(options.secure_cookies);
         assert_eq!(options.secret, SECRET.as_bytes());
     }
 
     #[test]
     fn flags_override_the_default() {
-        let a = run(&["--addr=[::1]:1", "--secure-cookies"], Some(SECRET)).unwrap();
+        let a = with_secret(&["--addr=[::1]:1", "--secure-cookies"]);
         assert!(a.into_options().unwrap().secure_cookies);
-        let a = run(
-            &["--addr", "192.0.2.1:1", "--insecure-cookies"],
-            Some(SECRET),
-        )
-        .unwrap();
+        let a = with_secret(&["--addr", "192.0.2.1:1", "--insecure-cookies"]);
         assert!(!a.into_options().unwrap().secure_cookies);
-        assert!(run(&["--secure-cookies", "--insecure-cookies"], None).is_err());
-    }
-
-    #[test]
-    fn the_flag_secret_wins_over_the_environment() {
-        let other = "another secret of at least 32 bytes!";
-        let a = run(&["--secret", other], Some(SECRET)).unwrap();
-        assert_eq!(a.into_options().unwrap().secret, other.as_bytes());
-    }
-
-    #[test]
-    fn own_flags_take_their_value() {
-        let a = run(&["--extra", "x", "--store=memory", "--extra=y"], None).unwrap();
-        assert_eq!(a.store, StoreSpec::Memory);
-        assert_eq!(run(&["--extra"], None), Err("--extra needs a value".into()));
+        let err = run(&["--secure-cookies", "--insecure-cookies"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
         assert_eq!(
-            run(&["--nope=1"], None),
-            Err("unknown argument `--nope` (try --help)".into())
+            run(&["--secure-cookies", "--secure-cookies"])
+                .unwrap()
+                .cookies,
+            CookieSecurity::Secure
         );
     }
 
     #[test]
     fn refuses_bad_input() {
-        assert!(
-            run(&["--secret", "short"], None)
-                .unwrap()
-                .into_options()
-                .is_err()
-        );
-        assert!(run(&["--addr"], None).is_err());
-        let err = run(&["--addr", "localhost"], None).unwrap_err();
-        assert!(err.contains("e.g. 127.0.0.1:3000"), "{err}");
-        assert!(run(&["--insecure-cookies=yes"], None).is_err());
-        assert!(run(&["--nope"], None).is_err());
-        assert_eq!(run(&["-h"], None), Err("help".into()));
-        assert_eq!(run(&["--help"], None), Err("help".into()));
+        let short = run(&["--secret", "short"]).unwrap();
+        assert!(short.into_options().is_err());
+        assert!(run(&["--addr"]).is_err());
+        let err = run(&["--addr", "localhost"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("e.g. 127.0.0.1:3000"), "{err}");
+        assert!(run(&["--insecure-cookies=yes"]).is_err());
+        assert!(run(&["--nope"]).is_err());
+        for help in ["-h", "--help"] {
+            let err = run(&[help]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+            assert_eq!(err.exit_code(), 0);
+        }
+    }
+
+    #[test]
+    fn help_lists_the_flags_and_the_environment() {
+        let help = Cli::command()
+            .after_help(AFTER_HELP)
+            .render_long_help()
+            .to_string();
+        for text in [
+            "--addr <ADDR>",
+            "--store <STORE>",
+            "[default: redb:./sesh-sessions.redb]",
+            "redis://HOST:PORT/DB",
+            "--secret <SECRET>",
+            "[env: SESH_SECRET",
+            "--insecure-cookies",
+            "--secure-cookies",
+            "RUST_LOG",
+        ] {
+            assert!(help.contains(text), "{text} missing from:\n{help}");
+        }
     }
 
     #[test]
     fn debug_hides_the_secret() {
-        let a = run(
-            &[
-                "--secret",
-                SECRET,
-                "--store",
-                "redis://u:hunter2@127.0.0.1/0",
-            ],
-            None,
-        )
+        let a = run(&[
+            "--secret",
+            SECRET,
+            "--store",
+            "redis://u:hunter2@127.0.0.1/0",
+        ])
         .unwrap();
         let shown = format!("{a:?}");
         assert!(
             !shown.contains(SECRET) && !shown.contains("hunter2"),
             "{shown}"
         );
+        let cli = Cli::try_parse_from(["example", "--secret", SECRET]).unwrap();
+        assert!(!format!("{cli:?}").contains(SECRET));
         let options = SessionOptions {
             secret: SECRET.as_bytes().to_vec(),
             secure_cookies: true,

@@ -1,5 +1,5 @@
 //! The start-up every host example binary shares ([`run`]): logging, the
-//! command line, the store, the listener, and a graceful stop at Ctrl-C.
+//! store, the listener, and a graceful stop at Ctrl-C.
 
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use sesh_tokio::SessionLayer;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Command, SECRET_ENV, ServerArgs, SessionOptions};
+use crate::cli::{ServerArgs, SessionOptions};
 
 /// An example's parsed command line, as [`run`] needs it.
 pub trait ExampleArgs {
@@ -35,19 +35,19 @@ impl ExampleArgs for ServerArgs {
     }
 }
 
-/// Runs an example binary called `name`: sets up logging (`RUST_LOG`,
-/// default `info`, on stderr), parses the command line with `parse` (printing
-/// `usage` for `--help` or a bad flag), opens the session layer with
-/// `open_layer` before taking the port (so that a database another server
-/// holds fails first), prints `<name> listening on http://ADDR/` and serves
-/// with `serve` (which should stop at [`shutdown_signal`]).
+/// Runs an example binary called `name` with its parsed command line
+/// `args` (clap already printed `--help` or a usage error and exited with
+/// 2): sets up logging (`RUST_LOG`, default `info`, on stderr), opens the
+/// session layer with `open_layer` before taking the port (so that a
+/// database another server holds fails first), prints
+/// `<name> listening on http://ADDR/` and serves with `serve` (which should
+/// stop at [`shutdown_signal`]).
 ///
-/// Exits with 2 for a usage error, 1 when the store, the port or the server
-/// fails.
+/// Exits with 2 when the options are refused (a usage error), 1 when the
+/// store, the port or the server fails.
 pub async fn run<A: ExampleArgs>(
     name: &str,
-    usage: &str,
-    parse: impl FnOnce(std::iter::Skip<std::env::Args>, Option<String>) -> Result<Command<A>, String>,
+    args: A,
     open_layer: impl AsyncFnOnce(&A::Options) -> io::Result<SessionLayer>,
     serve: impl AsyncFnOnce(TcpListener, SessionLayer, A::Options) -> io::Result<()>,
 ) -> ExitCode {
@@ -59,25 +59,6 @@ pub async fn run<A: ExampleArgs>(
         )
         .init();
 
-    let env_secret = match std::env::var(SECRET_ENV) {
-        Ok(s) => Some(s),
-        Err(std::env::VarError::NotPresent) => None,
-        Err(std::env::VarError::NotUnicode(_)) => {
-            eprintln!("{name}: {SECRET_ENV} is not valid UTF-8");
-            return ExitCode::from(2);
-        }
-    };
-    let args = match parse(std::env::args().skip(1), env_secret) {
-        Ok(Command::Run(args)) => args,
-        Ok(Command::Help) => {
-            print!("{usage}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("{name}: {e}\n\n{usage}");
-            return ExitCode::from(2);
-        }
-    };
     let addr = args.addr();
     let options = match args.into_options() {
         Ok(o) => o,

@@ -21,6 +21,9 @@ use sesh_tokio::{MemoryStore, SessionConfig, SessionLayer, StoreError};
 /// The database file unless `--store` says otherwise.
 pub const DEFAULT_REDB_PATH: &str = "./sesh-sessions.redb";
 
+/// `--store`'s default: the redb file [`DEFAULT_REDB_PATH`].
+pub const DEFAULT_STORE: &str = "redb:./sesh-sessions.redb";
+
 /// How many random bytes a generated secret has.
 pub const GENERATED_SECRET_LEN: usize = 32;
 
