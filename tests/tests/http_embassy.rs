@@ -4,9 +4,10 @@
 //! listener and is bridged onto an embassy-net `TcpSocket` from a second
 //! stack across an in-memory IP link (see `sesh_tests::http::embassy_probe`).
 //!
-//! Every case of `sesh_tests::http::cases` runs except those of
-//! `sesh_tests::http::EMBASSY_LEFT_OUT`, which lists each with its reason
-//! (no store to fail; clock moves that a real clock cannot make).
+//! Every case of `sesh_tests::http::cases` runs except those that need what
+//! sesh-embassy lacks (`sesh_tests::http::Capability`: a store to fail, a
+//! clock to move); `every_case_runs_or_is_skipped_with_a_reason` prints each
+//! with its reason.
 //!
 //! Why the clock cannot be moved: `sesh_embassy::now()` reads embassy-time's
 //! global driver, and in every workspace test build that is the std driver,

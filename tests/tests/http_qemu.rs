@@ -7,8 +7,8 @@
 //! (see `sesh_tests::http::qemu_probe`).
 //!
 //! The same cases run as on the host embassy stack, and the same ones are
-//! left out (`sesh_tests::http::EMBASSY_LEFT_OUT`): the emulator's clock is
-//! the host's real time. A key rotation restarts the image for real: it
+//! skipped (`embassy_session_tests!`: no store, no movable clock): the
+//! emulator's clock is the host's real time. A key rotation restarts the image for real: it
 //! saves its table to the flash file, QEMU exits, and a new QEMU boots it
 //! with the new keys and restores the table.
 #![allow(missing_docs, clippy::expect_used)]

@@ -17,64 +17,26 @@ use sesh::signing::{Key, KeyRing};
 use sesh::{Instant, SessionId};
 
 use super::client::{Connection, Request, Response, SetCookie};
-use super::{CSRF_HEADER, MakeServer, ROUTES, Runtime, ServerSpec, TestServer};
+use super::{CSRF_HEADER, Capability, Case, MakeServer, ROUTES, Runtime, ServerSpec, TestServer};
 use crate::rng::TestRng;
 
-/// Every case, in the order `session_tests!` lists them, with its runtime.
-pub const CASES: &[(&str, Runtime)] = &[
-    ("routes_are_served", Runtime::CurrentThread),
-    ("counter_counts_with_the_cookie", Runtime::CurrentThread),
-    (
-        "set_cookie_has_the_default_attributes",
-        Runtime::CurrentThread,
-    ),
-    (
-        "set_cookie_has_the_configured_attributes",
-        Runtime::CurrentThread,
-    ),
-    ("reading_is_lazy", Runtime::CurrentThread),
-    ("forged_tag_selects_no_session", Runtime::CurrentThread),
-    ("tampered_id_selects_no_session", Runtime::CurrentThread),
-    ("unsigned_id_selects_no_session", Runtime::CurrentThread),
-    (
-        "unknown_signed_id_selects_no_session",
-        Runtime::CurrentThread,
-    ),
-    ("expired_id_selects_no_session", Runtime::Paused),
-    (
-        "cookie_headers_are_scanned_strictly",
-        Runtime::CurrentThread,
-    ),
-    (
-        "cookie_header_abuse_selects_nothing",
-        Runtime::CurrentThread,
-    ),
-    ("login_regenerates_the_id", Runtime::CurrentThread),
-    (
-        "logout_removes_the_cookie_and_the_session",
-        Runtime::CurrentThread,
-    ),
-    ("csrf_token_is_bound_to_the_session", Runtime::CurrentThread),
-    ("concurrent_increments_are_not_lost", Runtime::MultiThread),
-    ("idle_timeout_expires_the_session", Runtime::Paused),
-    ("refresh_is_throttled", Runtime::Paused),
-    ("absolute_lifetime_caps_the_session", Runtime::Paused),
-    ("store_error_answers_500", Runtime::CurrentThread),
-    ("key_rotation_resigns_then_retires", Runtime::CurrentThread),
-    ("data_over_the_limit_is_refused", Runtime::CurrentThread),
-    (
-        "a_flood_never_evicts_a_logged_in_session",
-        Runtime::CurrentThread,
-    ),
-    (
-        "an_anonymous_form_token_stores_nothing",
-        Runtime::CurrentThread,
-    ),
-    (
-        "an_anonymous_flood_stores_nothing_and_locks_nobody_out",
-        Runtime::CurrentThread,
-    ),
-];
+/// The callback of [`for_each_case!`](crate::for_each_case) that makes [`CASES`].
+macro_rules! case_list {
+    (() $($name:ident: $rt:ident, needs [$($need:ident),*];)*) => {
+        /// Every case, in the order of the case table
+        /// ([`for_each_case!`](crate::for_each_case)), with its runtime and
+        /// what it needs of a backend.
+        pub const CASES: &[Case] = &[$(
+            Case {
+                name: stringify!($name),
+                runtime: Runtime::$rt,
+                needs: &[$(Capability::$need),*],
+            },
+        )*];
+    };
+}
+
+crate::for_each_case!((case_list));
 
 /// The bound [`a_flood_never_evicts_a_logged_in_session`] asks for: the
 /// size of sesh-embassy's probe table (`embassy_app::CAPACITY`), which is
@@ -85,8 +47,8 @@ pub const FLOOD_BOUND: usize = 16;
 pub fn runtime_of(name: &str) -> Runtime {
     CASES
         .iter()
-        .find(|(n, _)| *n == name)
-        .map_or(Runtime::CurrentThread, |(_, r)| *r)
+        .find(|case| case.name == name)
+        .map_or(Runtime::CurrentThread, |case| case.runtime)
 }
 
 /// Ring size for checking cookies: enough for every spec the cases build.
@@ -1228,7 +1190,7 @@ pub async fn a_flood_never_evicts_a_logged_in_session(make: impl MakeServer) {
 }
 
 /// Expiry on the server's real clock, end to end (sesh-embassy targets, whose
-/// clock cannot be moved; see `EMBASSY_LEFT_OUT`): a session with a 2 s
+/// clock cannot be moved; see [`Capability::MovableClock`]): a session with a 2 s
 /// idle timeout answers right after it starts, selects nothing once 2 s have
 /// passed, and sesh-embassy's sweeper (running beside the picoserve workers)
 /// has purged it from the table by then.

@@ -290,6 +290,131 @@ pub fn run_case<Fut>(
     }
 }
 
+/// What a case needs of a backend beyond the probe app's routes. A backend
+/// that lacks one says so (`session_tests!(make; lacks: [..])`), and the
+/// cases that need it are skipped there, with [`Capability::reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// A clock the case can move ([`TestServer::advance_clock`]), on a
+    /// paused runtime ([`Runtime::Paused`]).
+    MovableClock,
+    /// A store whose every call can be made to fail
+    /// ([`TestServer::set_store_failing`]).
+    FailingStore,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: &[Self] = &[Self::MovableClock, Self::FailingStore];
+
+    /// Why a case that needs this cannot run on a backend that lacks it.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::MovableClock => {
+                "it moves the server's clock (TestServer::advance_clock) by up to 100 s, in steps \
+                 that must land exactly (to the millisecond; Max-Age to the second); a real clock \
+                 (sesh-embassy reads embassy-time's, on the host and in QEMU) can neither be \
+                 waited on that long nor stepped exactly, and a store client that keeps a timer \
+                 pending (Redis: its response timeout) makes tokio jump a paused clock to that \
+                 timer, so the case would test tokio, not sesh"
+            }
+            Self::FailingStore => {
+                "it makes every store call fail (TestServer::set_store_failing); a backend with \
+                 no store (sesh-embassy keeps its sessions in its own table) has no store call \
+                 that could fail"
+            }
+        }
+    }
+}
+
+/// One case of the suite, as [`cases::CASES`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    /// The name of the case: its function in [`cases`] and its `#[test]`.
+    pub name: &'static str,
+    /// The runtime it runs on.
+    pub runtime: Runtime,
+    /// What it needs of a backend.
+    pub needs: &'static [Capability],
+}
+
+impl Case {
+    /// The first capability of `lacks` that the case needs: the case is
+    /// skipped on a backend that lacks it. `None`: the case runs there.
+    pub fn skipped_for(&self, lacks: &[Capability]) -> Option<Capability> {
+        self.needs.iter().copied().find(|need| lacks.contains(need))
+    }
+}
+
+/// The case table, the one list of the HTTP-level cases: each entry is
+/// `name: Runtime, needs [Capability, ..];`, where `name` is the case's
+/// function in [`cases`], `Runtime` a variant of [`Runtime`] and each
+/// capability a variant of [`Capability`].
+///
+/// `for_each_case!((path::to::callback) args..)` invokes
+/// `path::to::callback! { (args..) name: Runtime, needs [..]; .. }` with
+/// every entry. [`cases::CASES`] and [`session_tests!`](crate::session_tests)
+/// are generated from it; a new case is one line here and its function.
+#[macro_export]
+macro_rules! for_each_case {
+    (($($callback:tt)*) $($args:tt)*) => {
+        $($callback)*! { ($($args)*)
+            routes_are_served: CurrentThread, needs [];
+            counter_counts_with_the_cookie: CurrentThread, needs [];
+            set_cookie_has_the_default_attributes: CurrentThread, needs [];
+            set_cookie_has_the_configured_attributes: CurrentThread, needs [];
+            reading_is_lazy: CurrentThread, needs [];
+            forged_tag_selects_no_session: CurrentThread, needs [];
+            tampered_id_selects_no_session: CurrentThread, needs [];
+            unsigned_id_selects_no_session: CurrentThread, needs [];
+            unknown_signed_id_selects_no_session: CurrentThread, needs [];
+            expired_id_selects_no_session: Paused, needs [MovableClock];
+            cookie_headers_are_scanned_strictly: CurrentThread, needs [];
+            cookie_header_abuse_selects_nothing: CurrentThread, needs [];
+            login_regenerates_the_id: CurrentThread, needs [];
+            logout_removes_the_cookie_and_the_session: CurrentThread, needs [];
+            csrf_token_is_bound_to_the_session: CurrentThread, needs [];
+            concurrent_increments_are_not_lost: MultiThread, needs [];
+            idle_timeout_expires_the_session: Paused, needs [MovableClock];
+            refresh_is_throttled: Paused, needs [MovableClock];
+            absolute_lifetime_caps_the_session: Paused, needs [MovableClock];
+            store_error_answers_500: CurrentThread, needs [FailingStore];
+            key_rotation_resigns_then_retires: CurrentThread, needs [];
+            data_over_the_limit_is_refused: CurrentThread, needs [];
+            a_flood_never_evicts_a_logged_in_session: CurrentThread, needs [];
+            an_anonymous_form_token_stores_nothing: CurrentThread, needs [];
+            an_anonymous_flood_stores_nothing_and_locks_nobody_out: CurrentThread, needs [];
+        }
+    };
+}
+
+/// Checks a backend's coverage of the suite: every case of
+/// [`cases::CASES`] either runs there or is skipped because the backend
+/// lacks a capability it needs, with that capability's reason, which is
+/// printed. Each capability in `lacks` must skip some case (else the
+/// declaration is stale), and some case must run.
+/// [`session_tests!`](crate::session_tests) makes a test that calls it.
+#[allow(clippy::panic)] // A gap fails the calling #[test].
+pub fn check_coverage(lacks: &[Capability]) {
+    let mut ran = 0_usize;
+    for case in cases::CASES {
+        match case.skipped_for(lacks) {
+            None => ran = ran.saturating_add(1),
+            Some(lacked) => {
+                let reason = lacked.reason();
+                assert!(!reason.is_empty(), "{lacked:?} has no reason");
+                std::println!("skipped {} (needs {lacked:?}): {reason}", case.name);
+            }
+        }
+    }
+    assert!(ran > 0, "no case runs on this backend");
+    for lacked in lacks {
+        if !cases::CASES.iter().any(|c| c.needs.contains(lacked)) {
+            panic!("the backend declares it lacks {lacked:?}, which no case needs");
+        }
+    }
+}
+
 /// Makes one test per HTTP-level case for a server factory.
 ///
 /// `make_server` is a path to an `async fn(ServerSpec) -> T` where `T:
@@ -302,6 +427,18 @@ pub fn run_case<Fut>(
 /// that the runtime kind is chosen per case and the calling crate needs
 /// neither tokio's macros nor its `test-util` feature.
 ///
+/// The cases come from the case table, [`for_each_case!`](crate::for_each_case).
+/// A backend that lacks a [`Capability`](crate::http::Capability) says so,
+/// and the cases that need it get no test there:
+///
+/// - `session_tests!(make_server)` runs every case.
+/// - `session_tests!(make_server; lacks: [MovableClock])` runs every case
+///   that needs none of the capabilities listed.
+///
+/// Either way it adds `every_case_runs_or_is_skipped_with_a_reason`
+/// ([`check_coverage`](crate::http::check_coverage)), which prints each
+/// skipped case with its reason.
+///
 /// The tests are named after the cases, so invoke it once per module; for
 /// several stores in one file, give each its own module:
 ///
@@ -309,169 +446,97 @@ pub fn run_case<Fut>(
 /// # use sesh_tests::http::{ServerSpec, axum_probe::TokioServer};
 /// # use sesh_tokio::MemoryStore;
 /// # async fn memory_server(spec: ServerSpec) -> TokioServer<MemoryStore> { unimplemented!() }
-/// # async fn sharded_server(spec: ServerSpec) -> TokioServer<MemoryStore> { unimplemented!() }
+/// # async fn real_clock_server(spec: ServerSpec) -> TokioServer<MemoryStore> { unimplemented!() }
 /// mod memory { sesh_tests::session_tests!(super::memory_server); }
-/// // Only some cases, for an adapter that lacks a knob (say which and why):
-/// mod sharded { sesh_tests::session_tests!(super::sharded_server; counter_counts_with_the_cookie, reading_is_lazy); }
+/// mod real_clock { sesh_tests::session_tests!(super::real_clock_server; lacks: [MovableClock]); }
 /// # fn main() {}
 /// ```
-///
-/// - `session_tests!(make_server)` runs every case of
-///   [`cases::CASES`](crate::http::cases::CASES), plus a test that the list
-///   is complete.
-/// - `session_tests!(make_server; case_a, case_b)` runs only those (for an
-///   adapter that cannot offer a knob yet; say why next to the call).
 #[macro_export]
 macro_rules! session_tests {
     ($make:path) => {
-        $crate::session_tests!($make;
-            routes_are_served,
-            counter_counts_with_the_cookie,
-            set_cookie_has_the_default_attributes,
-            set_cookie_has_the_configured_attributes,
-            reading_is_lazy,
-            forged_tag_selects_no_session,
-            tampered_id_selects_no_session,
-            unsigned_id_selects_no_session,
-            unknown_signed_id_selects_no_session,
-            expired_id_selects_no_session,
-            cookie_headers_are_scanned_strictly,
-            cookie_header_abuse_selects_nothing,
-            login_regenerates_the_id,
-            logout_removes_the_cookie_and_the_session,
-            csrf_token_is_bound_to_the_session,
-            concurrent_increments_are_not_lost,
-            idle_timeout_expires_the_session,
-            refresh_is_throttled,
-            absolute_lifetime_caps_the_session,
-            store_error_answers_500,
-            key_rotation_resigns_then_retires,
-            data_over_the_limit_is_refused,
-            a_flood_never_evicts_a_logged_in_session,
-            an_anonymous_form_token_stores_nothing,
-            an_anonymous_flood_stores_nothing_and_locks_nobody_out,
+        $crate::session_tests!($make; lacks: []);
+    };
+    ($make:path; lacks: [$($lack:ident),* $(,)?]) => {
+        $crate::__session_tests_flags!(
+            ($make) [$($lack)*] [MovableClock: no, FailingStore: no]
         );
 
         #[test]
-        fn session_tests_list_every_case() {
-            let listed = [
-                "routes_are_served",
-                "counter_counts_with_the_cookie",
-                "set_cookie_has_the_default_attributes",
-                "set_cookie_has_the_configured_attributes",
-                "reading_is_lazy",
-                "forged_tag_selects_no_session",
-                "tampered_id_selects_no_session",
-                "unsigned_id_selects_no_session",
-                "unknown_signed_id_selects_no_session",
-                "expired_id_selects_no_session",
-                "cookie_headers_are_scanned_strictly",
-                "cookie_header_abuse_selects_nothing",
-                "login_regenerates_the_id",
-                "logout_removes_the_cookie_and_the_session",
-                "csrf_token_is_bound_to_the_session",
-                "concurrent_increments_are_not_lost",
-                "idle_timeout_expires_the_session",
-                "refresh_is_throttled",
-                "absolute_lifetime_caps_the_session",
-                "store_error_answers_500",
-                "key_rotation_resigns_then_retires",
-                "data_over_the_limit_is_refused",
-                "a_flood_never_evicts_a_logged_in_session",
-                "an_anonymous_form_token_stores_nothing",
-                "an_anonymous_flood_stores_nothing_and_locks_nobody_out",
-            ];
-            let known: ::std::vec::Vec<&str> =
-                $crate::http::cases::CASES.iter().map(|(name, _)| *name).collect();
-            assert_eq!(listed.as_slice(), known.as_slice());
+        fn every_case_runs_or_is_skipped_with_a_reason() {
+            $crate::http::check_coverage(&[$($crate::http::Capability::$lack),*]);
         }
-    };
-    ($make:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::http::run_case(
-                    stringify!($case),
-                    $crate::http::cases::runtime_of(stringify!($case)),
-                    || $crate::http::cases::$case($make),
-                );
-            }
-        )+
     };
 }
 
-/// The cases of the suite that cannot apply to sesh-embassy, with the
-/// reason: every sesh-embassy target (the host stack, the QEMU image) runs
-/// all the other cases through [`embassy_session_tests!`](crate::embassy_session_tests).
-pub const EMBASSY_LEFT_OUT: &[(&str, &str)] = &[
-    (
-        "store_error_answers_500",
-        "sesh-embassy has no store (sessions live in its own table), so no store call exists that could fail",
-    ),
-    (
-        "expired_id_selects_no_session",
-        "it advances the clock 61 s; sesh-embassy reads embassy-time's real clock, so that is 61 s of real waiting",
-    ),
-    (
-        "idle_timeout_expires_the_session",
-        "it advances the clock 60 s in two steps of 59.999 s and 1 ms; a real clock can neither be waited on that long nor stepped to the millisecond",
-    ),
-    (
-        "refresh_is_throttled",
-        "it advances the clock 94 s in steps that must land on exact seconds (20, 35, 55, 94); on a real clock that is 94 s of waiting with no exactness",
-    ),
-    (
-        "absolute_lifetime_caps_the_session",
-        "it advances the clock 100 s and checks Max-Age to the second (50, then 1); same reason, on a real clock",
-    ),
-];
+/// Turns a `lacks` list into one flag per capability, then makes the tests.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __session_tests_flags {
+    (($make:path) [] $flags:tt) => {
+        $crate::for_each_case!(($crate::__session_tests_cases) ($make) $flags);
+    };
+    (($make:path) [MovableClock $($rest:ident)*] [MovableClock: $c:tt, FailingStore: $s:tt]) => {
+        $crate::__session_tests_flags!(
+            ($make) [$($rest)*] [MovableClock: yes, FailingStore: $s]
+        );
+    };
+    (($make:path) [FailingStore $($rest:ident)*] [MovableClock: $c:tt, FailingStore: $s:tt]) => {
+        $crate::__session_tests_flags!(
+            ($make) [$($rest)*] [MovableClock: $c, FailingStore: yes]
+        );
+    };
+}
 
-/// [`session_tests!`] for a sesh-embassy target: every case but those of
-/// [`EMBASSY_LEFT_OUT`], a check that each case of the suite is either run
-/// or left out with its reason, and `idle_timeout_on_the_real_clock`
+/// The callback of [`for_each_case!`](crate::for_each_case) for
+/// [`session_tests!`](crate::session_tests).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __session_tests_cases {
+    ((($make:path) $flags:tt) $($name:ident: $rt:ident, needs [$($need:ident),*];)*) => {
+        $(
+            $crate::__session_test_case!($flags [$($need)*] $name $rt ($make));
+        )*
+    };
+}
+
+/// One case's test, unless the backend lacks something it needs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __session_test_case {
+    ($flags:tt [] $name:ident $rt:ident ($make:path)) => {
+        #[test]
+        fn $name() {
+            $crate::http::run_case(
+                stringify!($name),
+                $crate::http::Runtime::$rt,
+                || $crate::http::cases::$name($make),
+            );
+        }
+    };
+    ([MovableClock: no, FailingStore: $s:tt] [MovableClock $($rest:ident)*] $name:ident $rt:ident ($make:path)) => {
+        $crate::__session_test_case!(
+            [MovableClock: no, FailingStore: $s] [$($rest)*] $name $rt ($make)
+        );
+    };
+    ([MovableClock: $c:tt, FailingStore: no] [FailingStore $($rest:ident)*] $name:ident $rt:ident ($make:path)) => {
+        $crate::__session_test_case!(
+            [MovableClock: $c, FailingStore: no] [$($rest)*] $name $rt ($make)
+        );
+    };
+    // The backend lacks the capability: no test (check_coverage reports it).
+    ([MovableClock: yes, FailingStore: $s:tt] [MovableClock $($rest:ident)*] $name:ident $rt:ident ($make:path)) => {};
+    ([MovableClock: $c:tt, FailingStore: yes] [FailingStore $($rest:ident)*] $name:ident $rt:ident ($make:path)) => {};
+}
+
+/// [`session_tests!`] for a sesh-embassy target, which lacks a movable
+/// clock and a store (see [`Capability::reason`]), plus
+/// `idle_timeout_on_the_real_clock`
 /// ([`cases::idle_timeout_on_the_real_clock`]), which checks expiry on the
 /// target's real clock instead.
 #[macro_export]
 macro_rules! embassy_session_tests {
     ($make:path) => {
-        $crate::embassy_session_tests!($make;
-            routes_are_served,
-            counter_counts_with_the_cookie,
-            set_cookie_has_the_default_attributes,
-            set_cookie_has_the_configured_attributes,
-            reading_is_lazy,
-            forged_tag_selects_no_session,
-            tampered_id_selects_no_session,
-            unsigned_id_selects_no_session,
-            unknown_signed_id_selects_no_session,
-            cookie_headers_are_scanned_strictly,
-            cookie_header_abuse_selects_nothing,
-            login_regenerates_the_id,
-            logout_removes_the_cookie_and_the_session,
-            csrf_token_is_bound_to_the_session,
-            concurrent_increments_are_not_lost,
-            key_rotation_resigns_then_retires,
-            data_over_the_limit_is_refused,
-            a_flood_never_evicts_a_logged_in_session,
-            an_anonymous_form_token_stores_nothing,
-            an_anonymous_flood_stores_nothing_and_locks_nobody_out,
-        );
-    };
-    ($make:path; $($case:ident),+ $(,)?) => {
-        $crate::session_tests!($make; $($case),+);
-
-        #[test]
-        fn every_case_runs_or_is_left_out_with_a_reason() {
-            let mut listed: ::std::vec::Vec<&str> = [$(stringify!($case)),+]
-                .into_iter()
-                .chain($crate::http::EMBASSY_LEFT_OUT.iter().map(|(name, _)| *name))
-                .collect();
-            let mut known: ::std::vec::Vec<&str> =
-                $crate::http::cases::CASES.iter().map(|(name, _)| *name).collect();
-            listed.sort_unstable();
-            known.sort_unstable();
-            assert_eq!(listed, known, "cases run here plus cases left out");
-        }
+        $crate::session_tests!($make; lacks: [MovableClock, FailingStore]);
 
         #[test]
         fn idle_timeout_on_the_real_clock() {
