@@ -50,7 +50,12 @@ pub struct Cli {
     pub password: Option<String>,
     /// ⚠️ Sign sessions out after this many idle seconds [default: 1800];
     /// longer leaves an unattended browser signed in for longer
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..),
+        allow_negative_numbers = true
+    )]
     pub idle_timeout: Option<u64>,
     /// The flags every host example takes.
     #[command(flatten)]
@@ -349,6 +354,7 @@ mod tests {
         for bad in ["0", "-1", "1.5", "soon"] {
             let err = run(&["--idle-timeout", bad]).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad}: {err}");
+            assert!(err.to_string().contains("--idle-timeout"), "{bad}: {err}");
         }
         let err = run(&["--addr", "localhost"]).unwrap_err();
         assert!(err.to_string().contains("e.g. 127.0.0.1:3001"), "{err}");

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
 
+use clap::Parser;
 use firmware::AppSessions;
 use getrandom::SysRng;
 use sesh::Duration;
@@ -23,36 +24,64 @@ const SECRET_ENV: &str = "SESH_SECRET";
 /// The fewest bytes a signing secret may have.
 const MIN_SECRET_LEN: usize = 32;
 
-const USAGE: &str = "\
-firmware-host: the firmware's login UI (picoserve + sesh-embassy) on the host
-
-USAGE:
-    firmware-host [OPTIONS]
-
-OPTIONS:
-    --addr <IP:PORT>         Address to listen on [default: 127.0.0.1:3002]
-    --idle-timeout <SECS>    Idle timeout of a session [default: the
-                             firmware's, 600]
-    --secret <SECRET>        Cookie signing secret, at least 32 bytes (prefer
-                             SESH_SECRET) [default: random per start]
-    --stats-addr <IP:PORT>   Also answer on this address with the table's
-                             occupancy as JSON (for tests only)
-    --hash-password          Read a password from standard input, print its
-                             PHC string for a board image's build-time
-                             SESH_ADMIN_PASSWORD_HASH, and exit
-    --iterations <N>         PBKDF2 iterations for --hash-password
-                             [default: 50000]
-    -h, --help               Print this help
-
-Sessions live in RAM only: a restart signs everyone out. The cookie has no
-`Secure` (plain HTTP, as on the board): use a loopback address. The account
-is the demo one, admin / admin, as in the emulator.
-";
-
 /// PBKDF2 iterations `--hash-password` uses unless `--iterations` says.
 const DEFAULT_ITERATIONS: u32 = 50_000;
 
-/// The parsed flags.
+/// firmware-host: the firmware's login UI (picoserve + sesh-embassy) on the host
+#[derive(Parser)]
+#[command(
+    name = "firmware-host",
+    args_override_self = true,
+    after_help = "\
+Sessions live in RAM only: a restart signs everyone out. The cookie has no
+`Secure` (plain HTTP, as on the board): use a loopback address. The account
+is the demo one, admin / admin, as in the emulator."
+)]
+struct Cli {
+    /// Address to listen on
+    #[arg(long, value_name = "IP:PORT", default_value = DEFAULT_ADDR)]
+    addr: SocketAddr,
+    /// Idle timeout of a session [default: the firmware's, 600]
+    #[arg(
+        long,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..),
+        allow_negative_numbers = true
+    )]
+    idle_timeout: Option<u64>,
+    /// Cookie signing secret, at least 32 bytes (prefer SESH_SECRET) [default: random per start]
+    #[arg(long, value_name = "SECRET", env = SECRET_ENV, hide_env_values = true, value_parser = parse_secret)]
+    secret: Option<String>,
+    /// Also answer on this address with the table's occupancy as JSON (for tests only)
+    #[arg(long, value_name = "IP:PORT")]
+    stats_addr: Option<SocketAddr>,
+    /// Read a password from standard input, print its PHC string for a board
+    /// image's build-time SESH_ADMIN_PASSWORD_HASH, and exit
+    #[arg(long)]
+    hash_password: bool,
+    /// PBKDF2 iterations for --hash-password
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_ITERATIONS,
+        value_parser = clap::value_parser!(u32).range(1..),
+        allow_negative_numbers = true
+    )]
+    iterations: u32,
+}
+
+/// `--secret`: at least [`MIN_SECRET_LEN`] bytes.
+fn parse_secret(secret: &str) -> Result<String, String> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "the secret has {} bytes; it needs at least {MIN_SECRET_LEN}",
+            secret.len()
+        ));
+    }
+    Ok(secret.to_owned())
+}
+
+/// The flags of the server.
 struct Args {
     addr: SocketAddr,
     idle_timeout: Option<Duration>,
@@ -60,61 +89,15 @@ struct Args {
     stats_addr: Option<SocketAddr>,
 }
 
-enum Command {
-    Run(Args),
-    HashPassword { iterations: u32 },
-    Help,
-}
-
-fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
-    let mut parsed = Args {
-        addr: parse_addr("--addr", DEFAULT_ADDR)?,
-        idle_timeout: None,
-        secret: None,
-        stats_addr: None,
-    };
-    let mut hash_password = false;
-    let mut iterations = DEFAULT_ITERATIONS;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--addr" => parsed.addr = parse_addr(&flag, &value()?)?,
-            "--stats-addr" => parsed.stats_addr = Some(parse_addr(&flag, &value()?)?),
-            "--secret" => parsed.secret = Some(value()?),
-            "--hash-password" => hash_password = true,
-            "--iterations" => {
-                let text = value()?;
-                iterations = text.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                    format!("--iterations `{text}` is not a whole number above 0")
-                })?;
-            }
-            "--idle-timeout" => {
-                let text = value()?;
-                let secs: u64 = text.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
-                    format!("--idle-timeout `{text}` is not a number of seconds > 0")
-                })?;
-                parsed.idle_timeout = Some(Duration::from_secs(secs));
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
+impl From<Cli> for Args {
+    fn from(cli: Cli) -> Args {
+        Args {
+            addr: cli.addr,
+            idle_timeout: cli.idle_timeout.map(Duration::from_secs),
+            secret: cli.secret,
+            stats_addr: cli.stats_addr,
         }
     }
-    if hash_password {
-        return Ok(Command::HashPassword { iterations });
-    }
-    Ok(Command::Run(parsed))
 }
 
 /// `--hash-password`: the PHC string of the first line of standard input
@@ -134,11 +117,6 @@ fn hash_password(iterations: u32) -> Result<String, String> {
     firmware::Credentials::hash_phc(password, &salt, iterations)
         .map(|phc| phc.as_str().to_owned())
         .map_err(|e| e.to_string())
-}
-
-fn parse_addr(flag: &str, text: &str) -> Result<SocketAddr, String> {
-    text.parse()
-        .map_err(|e| format!("{flag} `{text}` is not an IP address and port ({e})"))
 }
 
 /// The signing key ring: the given secret, or 32 fresh random bytes.
@@ -162,31 +140,20 @@ fn keys(secret: Option<String>) -> Result<sesh_embassy::Keys, String> {
 }
 
 pub(crate) fn main() -> ExitCode {
-    let env_secret = std::env::var(SECRET_ENV).ok();
-    let mut args = match parse(std::env::args().skip(1)) {
-        Ok(Command::Run(args)) => args,
-        Ok(Command::HashPassword { iterations }) => {
-            return match hash_password(iterations) {
-                Ok(phc) => {
-                    println!("{phc}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("firmware-host: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        Ok(Command::Help) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("firmware-host: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    args.secret = args.secret.or(env_secret);
+    let cli = Cli::parse();
+    if cli.hash_password {
+        return match hash_password(cli.iterations) {
+            Ok(phc) => {
+                println!("{phc}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("firmware-host: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let args = Args::from(cli);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -286,51 +253,66 @@ async fn serve<P: picoserve::routing::PathRouter + 'static>(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
+    use clap::CommandFactory;
+
     use super::*;
 
-    fn run(args: &[&str]) -> Result<Args, String> {
-        match parse(args.iter().map(|s| s.to_string()))? {
-            Command::Run(args) => Ok(args),
-            Command::HashPassword { iterations } => Err(format!("hash {iterations}")),
-            Command::Help => Err("help".into()),
+    fn run(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("firmware-host").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
+        let help = Cli::command().render_help().to_string();
+        for text in [
+            "--addr <IP:PORT>",
+            "[default: 127.0.0.1:3002]",
+            // e2e/lib/targets.js passes `--idle-timeout SECS`.
+            "--idle-timeout <SECS>",
+            "--secret <SECRET>",
+            "[env: SESH_SECRET",
+            "--stats-addr <IP:PORT>",
+            "--hash-password",
+            "--iterations <N>",
+            "[default: 50000]",
+            "Sessions live in RAM only",
+        ] {
+            assert!(help.contains(text), "{text} missing from:\n{help}");
         }
     }
 
     #[test]
     fn hash_password_flags() {
-        assert_eq!(
-            run(&["--hash-password"]).err().as_deref(),
-            Some("hash 50000")
-        );
-        assert_eq!(
-            run(&["--iterations=1000", "--hash-password"])
-                .err()
-                .as_deref(),
-            Some("hash 1000")
-        );
+        let cli = run(&["--hash-password"]).unwrap();
+        assert!(cli.hash_password);
+        assert_eq!(cli.iterations, 50_000);
+        let cli = run(&["--iterations=1000", "--hash-password"]).unwrap();
+        assert_eq!((cli.hash_password, cli.iterations), (true, 1000));
         for bad in ["0", "-1", "many"] {
-            assert!(
-                run(&["--hash-password", "--iterations", bad])
-                    .err()
-                    .is_some_and(|e| e.contains("--iterations")),
-                "{bad}"
-            );
+            let err = run(&["--hash-password", "--iterations", bad])
+                .err()
+                .unwrap();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.to_string().contains("--iterations"), "{bad}: {err}");
         }
     }
 
     #[test]
     fn flags() {
-        let a = run(&[]).unwrap();
+        let a = Args::from(run(&[]).unwrap());
         assert_eq!(a.addr, DEFAULT_ADDR.parse().unwrap());
-        assert!(a.idle_timeout.is_none() && a.stats_addr.is_none() && a.secret.is_none());
-        let a = run(&[
-            "--addr=127.0.0.1:0",
-            "--idle-timeout",
-            "2",
-            "--stats-addr",
-            "127.0.0.1:9",
-        ])
-        .unwrap();
+        assert!(a.idle_timeout.is_none() && a.stats_addr.is_none());
+        let a = Args::from(
+            run(&[
+                "--addr=127.0.0.1:0",
+                "--idle-timeout",
+                "2",
+                "--stats-addr",
+                "127.0.0.1:9",
+            ])
+            .unwrap(),
+        );
         assert_eq!(a.addr.port(), 0);
         assert_eq!(a.idle_timeout, Some(Duration::from_secs(2)));
         assert_eq!(a.stats_addr, Some("127.0.0.1:9".parse().unwrap()));
@@ -339,17 +321,22 @@ mod tests {
             &["--idle-timeout", "2s"],
             &["--addr", "localhost"],
             &["--addr"],
+            &["--secret", "too short"],
             &["--nope"],
         ] {
-            assert!(run(bad).is_err(), "{bad:?}");
+            let err = run(bad).err().unwrap();
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
         }
-        assert_eq!(run(&["-h"]).err().as_deref(), Some("help"));
+        assert_eq!(run(&["-h"]).err().unwrap().exit_code(), 0);
     }
 
     #[test]
     fn secrets() {
+        let secret = "x".repeat(MIN_SECRET_LEN);
+        let a = Args::from(run(&["--secret", &secret]).unwrap());
+        assert_eq!(a.secret, Some(secret.clone()));
         assert!(keys(Some("too short".into())).is_err());
-        assert!(keys(Some("x".repeat(MIN_SECRET_LEN))).is_ok());
+        assert!(keys(Some(secret)).is_ok());
         assert!(keys(None).is_ok());
     }
 }
