@@ -389,21 +389,32 @@ macro_rules! for_each_case {
 }
 
 /// Checks a backend's coverage of the suite: every case of
-/// [`cases::CASES`] either runs there or is skipped because the backend
-/// lacks a capability it needs, with that capability's reason, which is
-/// printed. Each capability in `lacks` must skip some case (else the
-/// declaration is stale), and some case must run.
-/// [`session_tests!`](crate::session_tests) makes a test that calls it.
+/// [`cases::CASES`] either has a test there (`has_test`, as
+/// [`session_tests!`](crate::session_tests) generated them: name and whether
+/// the case got one) or is skipped because the backend lacks a capability it
+/// needs, with that capability's reason, which is printed; and the two
+/// agree with [`Case::skipped_for`]. Each capability in `lacks` must skip
+/// some case (else the declaration is stale), and some case must run.
 #[allow(clippy::panic)] // A gap fails the calling #[test].
-pub fn check_coverage(lacks: &[Capability]) {
+pub fn check_coverage(lacks: &[Capability], has_test: &[(&str, bool)]) {
+    let listed: std::vec::Vec<&str> = has_test.iter().map(|(name, _)| *name).collect();
+    let known: std::vec::Vec<&str> = cases::CASES.iter().map(|case| case.name).collect();
+    assert_eq!(listed, known, "the generated tests and cases::CASES");
     let mut ran = 0_usize;
-    for case in cases::CASES {
-        match case.skipped_for(lacks) {
-            None => ran = ran.saturating_add(1),
-            Some(lacked) => {
+    for (case, (_, tested)) in cases::CASES.iter().zip(has_test) {
+        match (case.skipped_for(lacks), tested) {
+            (None, true) => ran = ran.saturating_add(1),
+            (Some(lacked), false) => {
                 let reason = lacked.reason();
                 assert!(!reason.is_empty(), "{lacked:?} has no reason");
                 std::println!("skipped {} (needs {lacked:?}): {reason}", case.name);
+            }
+            (None, false) => panic!("{} is neither run nor skipped with a reason", case.name),
+            (Some(lacked), true) => {
+                panic!(
+                    "{} runs, though it needs {lacked:?}, which the backend lacks",
+                    case.name
+                )
             }
         }
     }
@@ -458,13 +469,8 @@ macro_rules! session_tests {
     };
     ($make:path; lacks: [$($lack:ident),* $(,)?]) => {
         $crate::__session_tests_flags!(
-            ($make) [$($lack)*] [MovableClock: no, FailingStore: no]
+            ($make) [$($lack),*] [$($lack)*] [MovableClock: no, FailingStore: no]
         );
-
-        #[test]
-        fn every_case_runs_or_is_skipped_with_a_reason() {
-            $crate::http::check_coverage(&[$($crate::http::Capability::$lack),*]);
-        }
     };
 }
 
@@ -472,60 +478,80 @@ macro_rules! session_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __session_tests_flags {
-    (($make:path) [] $flags:tt) => {
-        $crate::for_each_case!(($crate::__session_tests_cases) ($make) $flags);
+    (($make:path) $lacks:tt [] $flags:tt) => {
+        $crate::for_each_case!(($crate::__session_tests_cases) ($make) $lacks $flags);
     };
-    (($make:path) [MovableClock $($rest:ident)*] [MovableClock: $c:tt, FailingStore: $s:tt]) => {
+    (($make:path) $lacks:tt [MovableClock $($rest:ident)*] [MovableClock: $c:tt, FailingStore: $s:tt]) => {
         $crate::__session_tests_flags!(
-            ($make) [$($rest)*] [MovableClock: yes, FailingStore: $s]
+            ($make) $lacks [$($rest)*] [MovableClock: yes, FailingStore: $s]
         );
     };
-    (($make:path) [FailingStore $($rest:ident)*] [MovableClock: $c:tt, FailingStore: $s:tt]) => {
+    (($make:path) $lacks:tt [FailingStore $($rest:ident)*] [MovableClock: $c:tt, FailingStore: $s:tt]) => {
         $crate::__session_tests_flags!(
-            ($make) [$($rest)*] [MovableClock: $c, FailingStore: yes]
+            ($make) $lacks [$($rest)*] [MovableClock: $c, FailingStore: yes]
         );
     };
 }
 
 /// The callback of [`for_each_case!`](crate::for_each_case) for
-/// [`session_tests!`](crate::session_tests).
+/// [`session_tests!`](crate::session_tests): a test per case the backend
+/// can run, and the coverage check, given which cases got a test.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __session_tests_cases {
-    ((($make:path) $flags:tt) $($name:ident: $rt:ident, needs [$($need:ident),*];)*) => {
+    (
+        (($make:path) [$($lack:ident),*] $flags:tt)
+        $($name:ident: $rt:ident, needs [$($need:ident),*];)*
+    ) => {
         $(
-            $crate::__session_test_case!($flags [$($need)*] $name $rt ($make));
+            $crate::__if_case_runs!($flags [$($need)*] {
+                #[test]
+                fn $name() {
+                    $crate::http::run_case(
+                        stringify!($name),
+                        $crate::http::Runtime::$rt,
+                        || $crate::http::cases::$name($make),
+                    );
+                }
+            } {});
         )*
-    };
-}
 
-/// One case's test, unless the backend lacks something it needs.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __session_test_case {
-    ($flags:tt [] $name:ident $rt:ident ($make:path)) => {
         #[test]
-        fn $name() {
-            $crate::http::run_case(
-                stringify!($name),
-                $crate::http::Runtime::$rt,
-                || $crate::http::cases::$name($make),
+        fn every_case_runs_or_is_skipped_with_a_reason() {
+            $crate::http::check_coverage(
+                &[$($crate::http::Capability::$lack),*],
+                &[$(
+                    (
+                        stringify!($name),
+                        $crate::__if_case_runs!($flags [$($need)*] { true } { false }),
+                    )
+                ),*],
             );
         }
     };
-    ([MovableClock: no, FailingStore: $s:tt] [MovableClock $($rest:ident)*] $name:ident $rt:ident ($make:path)) => {
-        $crate::__session_test_case!(
-            [MovableClock: no, FailingStore: $s] [$($rest)*] $name $rt ($make)
-        );
+}
+
+/// `{ then }` when a backend with these capability flags has every
+/// capability of the list, else `{ otherwise }`: the one place that decides
+/// whether a case runs on a backend.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_case_runs {
+    ($flags:tt [] { $($then:tt)* } { $($otherwise:tt)* }) => {
+        $($then)*
     };
-    ([MovableClock: $c:tt, FailingStore: no] [FailingStore $($rest:ident)*] $name:ident $rt:ident ($make:path)) => {
-        $crate::__session_test_case!(
-            [MovableClock: $c, FailingStore: no] [$($rest)*] $name $rt ($make)
-        );
+    ([MovableClock: no, FailingStore: $s:tt] [MovableClock $($rest:ident)*] $then:tt $otherwise:tt) => {
+        $crate::__if_case_runs! {[MovableClock: no, FailingStore: $s] [$($rest)*] $then $otherwise}
     };
-    // The backend lacks the capability: no test (check_coverage reports it).
-    ([MovableClock: yes, FailingStore: $s:tt] [MovableClock $($rest:ident)*] $name:ident $rt:ident ($make:path)) => {};
-    ([MovableClock: $c:tt, FailingStore: yes] [FailingStore $($rest:ident)*] $name:ident $rt:ident ($make:path)) => {};
+    ([MovableClock: $c:tt, FailingStore: no] [FailingStore $($rest:ident)*] $then:tt $otherwise:tt) => {
+        $crate::__if_case_runs! {[MovableClock: $c, FailingStore: no] [$($rest)*] $then $otherwise}
+    };
+    ([MovableClock: yes, FailingStore: $s:tt] [MovableClock $($rest:ident)*] $then:tt { $($otherwise:tt)* }) => {
+        $($otherwise)*
+    };
+    ([MovableClock: $c:tt, FailingStore: yes] [FailingStore $($rest:ident)*] $then:tt { $($otherwise:tt)* }) => {
+        $($otherwise)*
+    };
 }
 
 /// [`session_tests!`] for a sesh-embassy target, which lacks a movable
