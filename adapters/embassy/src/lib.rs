@@ -2,10 +2,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), no_std)]
 
-// Under cfg(test) the crate has std already.
-#[cfg(all(feature = "host-net", not(test)))]
-extern crate std;
-
 #[macro_use]
 mod fmt;
 
@@ -13,8 +9,6 @@ mod clock;
 mod error;
 #[cfg(feature = "flash")]
 pub mod flash;
-#[cfg(feature = "host-net")]
-pub mod host_net;
 mod response;
 mod session;
 mod sessions;

@@ -3,7 +3,7 @@
 //! client with a cookie jar.
 //!
 //! Nothing leaves the process: the link and the two stacks are
-//! sesh-embassy's (`sesh_embassy::host_net`, feature `host-net`). [`Pair`]
+//! `sesh-host-net`'s (the unpublished crate in `tests/host-net`). [`Pair`]
 //! builds a server stack on [`SERVER`] and a client stack on [`CLIENT`] and
 //! drives both.
 //!
@@ -33,9 +33,9 @@ use embassy_futures::select::{Either, select};
 use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_net::{Ipv4Address, Runner, Stack};
 use embassy_time::Duration;
-use sesh_embassy::host_net::LinkedStacks;
+use sesh_host_net::LinkedStacks;
 
-pub use sesh_embassy::host_net::{CLIENT, MTU, Port, SERVER, ip_config, link};
+pub use sesh_host_net::{CLIENT, MTU, Port, SERVER, ip_config, link};
 
 /// Sockets on each stack (the server needs one per worker).
 pub const SOCKETS: usize = 8;

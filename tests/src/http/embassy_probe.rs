@@ -22,8 +22,8 @@
 //! connection), the slot closes B's socket properly (`close()`, then
 //! `flush()`) and the tokio side shuts the client's connection down. So every
 //! request the suite sends crosses smoltcp twice and picoserve once. Both
-//! stacks and the link between them are sesh-embassy's
-//! `host_net::LinkedStacks` (feature `host-net`).
+//! stacks and the link between them are `sesh_host_net::LinkedStacks` (the
+//! unpublished crate in `tests/host-net`).
 //!
 //! # The probe app
 //!
@@ -56,8 +56,8 @@ use embassy_net::Stack;
 use embassy_net::tcp::{ConnectError, TcpSocket};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
-use sesh_embassy::host_net::LinkedStacks;
 use sesh_embassy::{Keys, Sessions};
+use sesh_host_net::LinkedStacks;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -65,9 +65,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::{ServerError, ServerSpec, TestServer};
 
-/// Stack A's address, and stack B's: the in-memory link of sesh-embassy's
-/// `host_net` (feature `host-net`).
-pub use sesh_embassy::host_net::{CLIENT, SERVER};
+/// Stack A's address, and stack B's: the in-memory link of
+/// `sesh_host_net`.
+pub use sesh_host_net::{CLIENT, SERVER};
 
 pub use crate::embassy_app::{BLOB_CAPACITY, CAPACITY, PORT, ProbeData, USER_CAPACITY, WORKERS};
 

@@ -1,6 +1,8 @@
-//! Host-only test support (feature `host-net`, needs std): two embassy-net
-//! TCP/IP stacks on an in-memory link, to serve a picoserve app and talk to
-//! it in one process, with no network device and no OS socket.
+//! Host-only test support (std, unpublished): two embassy-net TCP/IP stacks
+//! on an in-memory link, to serve a picoserve app and talk to it in one
+//! process, with no network device and no OS socket. Used by sesh-tests
+//! (feature `embassy`) and by the firmware example's tests (feature
+//! `host-net`).
 //!
 //! [`link`] joins two [`Port`]s, each an `embassy_net::driver::Driver` of
 //! medium IP (no Ethernet, no ARP) whose packets go into the other port's
@@ -8,7 +10,7 @@
 //! client stack at [`CLIENT`] on such a link; the caller runs both runners.
 //!
 //! ```no_run
-//! use sesh_embassy::host_net::{LinkedStacks, SERVER};
+//! use sesh_host_net::{LinkedStacks, SERVER};
 //!
 //! let stacks = LinkedStacks::new::<8>();
 //! // Run `stacks.server_runner.run()` and `stacks.client_runner.run()`
@@ -159,7 +161,7 @@ pub fn ip_config(address: Ipv4Address) -> Config {
     Config::ipv4_static(StaticConfigV4 {
         address: Ipv4Cidr::new(address, 24),
         gateway: None,
-        dns_servers: heapless::Vec::new(),
+        dns_servers: Default::default(),
     })
 }
 
