@@ -93,6 +93,13 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
         }
     }
 
+    fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> Option<&mut Entry<D>> {
+        debug_assert!(self.get(&new_id).is_none(), "rekey onto a stored id");
+        let entry = self.get_mut(id)?;
+        entry.id = new_id;
+        Some(entry)
+    }
+
     fn remove(&mut self, id: &SessionId) -> Option<Entry<D>> {
         let at = self.position(id)?;
         let taken = self.slots.get_mut(at)?.take();

@@ -136,6 +136,20 @@ impl<D> Slots for MapSlots<D> {
         Ok(())
     }
 
+    fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> Option<&mut Entry<D>> {
+        debug_assert!(self.get(&new_id).is_none(), "rekey onto a stored id");
+        let (mut entry, _) = self.table.find_entry(hash(id), is(id)).ok()?.remove();
+        entry.id = new_id;
+        // Bypasses `insert`'s bound: the entry just left, so the length is
+        // what it was, and `insert_unique` cannot fail.
+        let h = hash(&new_id);
+        Some(
+            self.table
+                .insert_unique(h, entry, |e| hash(&e.id))
+                .into_mut(),
+        )
+    }
+
     fn remove(&mut self, id: &SessionId) -> Option<Entry<D>> {
         self.table
             .find_entry(hash(id), is(id))

@@ -687,16 +687,19 @@ impl<S: Slots> Table<S> {
             FreshIdError::Rng => RegenerateError::Rng,
             FreshIdError::Collision => RegenerateError::Collision,
         })?;
-        let mut entry = self.slots.remove(id).ok_or(RegenerateError::NotFound)?;
-        entry.id = new_id;
-        entry.deadlines = self.policy.start(now);
-        entry.last_access = self.next_use();
-        self.note_deadline(&entry.deadlines);
-        let access = Access::of(&entry.deadlines, true, entry.protected);
-        // The slot just freed takes it back, so this cannot be full.
-        self.slots
-            .insert(entry)
-            .map_err(|_| RegenerateError::NotFound)?;
+        let deadlines = self.policy.start(now);
+        let last_access = self.next_use();
+        // The entry changes its id in place (it keeps its slot): there is no
+        // remove-then-insert that could fail and drop the session. `id` is
+        // stored (checked above), so `None` is only an honest "not found".
+        let entry = self
+            .slots
+            .rekey(id, new_id)
+            .ok_or(RegenerateError::NotFound)?;
+        entry.deadlines = deadlines;
+        entry.last_access = last_access;
+        let access = Access::of(&deadlines, true, entry.protected);
+        self.note_deadline(&deadlines);
         Ok((new_id, access))
     }
 

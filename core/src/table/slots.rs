@@ -70,6 +70,11 @@ pub trait Slots: sealed::Sealed {
     ) -> Option<&mut Entry<Self::Data>>;
     /// Stores an entry whose id is not present; hands it back when full.
     fn insert(&mut self, entry: Entry<Self::Data>) -> Result<(), Entry<Self::Data>>;
+    /// Gives the entry for `id` the id `new_id` in place: it keeps its
+    /// slot, so no room is needed and nothing can be lost on the way.
+    /// `None` (and no change) if no entry has `id`. `new_id` must name no
+    /// entry (the table draws it with `fresh_id`).
+    fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> Option<&mut Entry<Self::Data>>;
     /// Takes the entry for `id` out.
     fn remove(&mut self, id: &SessionId) -> Option<Entry<Self::Data>>;
     /// Keeps the entries for which `keep` is true; returns how many went.

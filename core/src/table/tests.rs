@@ -73,3 +73,41 @@ fn a_large_full_table_evicts_exactly_its_oldest_sixteenth() {
         assert_eq!(t.contains(id, now), !expect_gone, "session {i}");
     }
 }
+
+/// Regenerate moves the entry in place: a table at its bound (every slot
+/// used, every session protected, nothing to evict) still keeps the session
+/// under its new id, with its data and flag, and no slot changes hands.
+fn regenerate_in_a_full_table_keeps_the_session<S: Slots<Data = u8>>(mut t: Table<S>) {
+    let mut rng = CountingRng::default();
+    let now = Instant::ZERO;
+    let (a, _) = t.create(&mut rng, now, 1).unwrap();
+    let (b, _) = t.create(&mut rng, now, 2).unwrap();
+    t.set_protected(&a, now, true).unwrap();
+    t.set_protected(&b, now, true).unwrap();
+    assert_eq!(t.len(), t.capacity());
+    let later = now + Duration::from_secs(5);
+    let (a2, access) = t.regenerate(&a, &mut rng, later).unwrap();
+    assert!(access.protected && access.refreshed);
+    assert!(!t.contains(&a, later));
+    assert_eq!(t.peek(&a2, later), Some(&1));
+    assert_eq!(t.peek(&b, later), Some(&2));
+    assert_eq!((t.len(), t.protected_len()), (2, 2));
+    assert_eq!(
+        t.regenerate(&a, &mut rng, later),
+        Err(RegenerateError::NotFound)
+    );
+    assert_eq!(t.len(), 2);
+}
+
+#[test]
+fn regenerate_in_a_full_fixed_table_keeps_the_session() {
+    regenerate_in_a_full_table_keeps_the_session(SessionTable::<u8, 2>::new());
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn regenerate_at_the_bound_of_a_map_table_keeps_the_session() {
+    regenerate_in_a_full_table_keeps_the_session(
+        crate::AllocSessionTable::<u8>::with_max_sessions(2),
+    );
+}
