@@ -15,7 +15,9 @@ pub enum SessionError {
     Rng,
     /// The RNG repeated live ids on every attempt.
     Collision,
-    /// [`Sessions::init`](crate::Sessions::init) has not run yet.
+    /// [`Sessions::init`](crate::Sessions::init) has not run yet (no RNG
+    /// or keys): a start-up ordering bug, 500. It means nothing else: an
+    /// operation on a session that is not live starts a new one instead.
     NotReady,
 }
 

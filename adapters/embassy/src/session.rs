@@ -3,13 +3,12 @@
 use core::cell::Cell;
 
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use embassy_sync::mutex::MutexGuard;
 use picoserve::extract::{FromRef, FromRequestParts};
 use picoserve::request::RequestParts;
 use rand_core::TryCryptoRng;
 use sesh::cookie::{CookieScan, ScanOutcome};
 use sesh::presession::{FormToken, PreCookieName, PreSession};
-use sesh::table::{Access, CreateError, RegenerateError};
+use sesh::table::{Access, CreateError, NotFound, RegenerateError};
 use sesh::{Instant, SessionId};
 
 use crate::clock::now;
@@ -217,9 +216,11 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     {
         let mut inner = self.sessions.lock().await;
         let now = now();
-        if let Some(id) = self.live_id(&inner, now) {
-            return self.change_live(inner, id, now, change);
-        }
+        // One lookup: without a live session the closure comes back unrun.
+        let change = match self.change_live(&mut inner, now, change, |d, change| change(d)) {
+            Ok(out) => return Ok(out),
+            Err(change) => change,
+        };
         let mut data = D::default();
         let out = change(&mut data);
         self.create_locked(&mut inner, now, data)?;
@@ -234,26 +235,26 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     {
         let mut inner = self.sessions.lock().await;
         let now = now();
-        if let Some(id) = self.live_id(&inner, now) {
-            return self.change_live(inner, id, now, |d| *d = data);
+        // One lookup: without a live session the data comes back unstored.
+        match self.change_live(&mut inner, now, data, |d, data| *d = data) {
+            Ok(()) => Ok(()),
+            Err(data) => self.create_locked(&mut inner, now, data).map(drop),
         }
-        self.create_locked(&mut inner, now, data).map(drop)
     }
 
-    /// Runs `change` on the live session `id`'s data, then releases the
-    /// table before noting the access.
-    fn change_live<T>(
+    /// Runs `change` with `value` on the live session's data and notes the
+    /// access; hands `value` back, unused, without a live session.
+    fn change_live<V, T>(
         &self,
-        mut inner: MutexGuard<'_, M, Inner<D, R, N>>,
-        id: SessionId,
+        inner: &mut Inner<D, R, N>,
         now: Instant,
-        change: impl FnOnce(&mut D) -> T,
-    ) -> Result<T, SessionError> {
-        let (out, access) = inner
-            .table
-            .update(&id, now, change)
-            .ok_or(SessionError::NotReady)?;
-        drop(inner);
+        value: V,
+        change: impl FnOnce(&mut D, V) -> T,
+    ) -> Result<T, V> {
+        let Some(id) = self.id.get() else {
+            return Err(value);
+        };
+        let (out, access) = inner.table.update_with(&id, now, value, change)?;
         self.note_access(id, access);
         self.sessions.changed.signal(());
         Ok(out)
@@ -299,14 +300,29 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     {
         let mut inner = self.sessions.lock().await;
         let now = now();
-        let id = match self.live_id(&inner, now) {
-            Some(id) => id,
-            None => self.create_locked(&mut inner, now, D::default())?,
+        let live = self
+            .id
+            .get()
+            .and_then(|id| Some((id, inner.table.set_protected(&id, now, protected).ok()?)));
+        let (id, access) = match live {
+            Some(live) => live,
+            None => {
+                let id = self.create_locked(&mut inner, now, D::default())?;
+                match inner.table.set_protected(&id, now, protected) {
+                    Ok(access) => (id, access),
+                    // Created at `now` and already expired: only a policy
+                    // with a zero idle timeout or lifetime does that. There
+                    // is nothing to mark; the response's cookie (set by the
+                    // create, `Max-Age=0`) already ends it, as `update`'s would.
+                    Err(NotFound) => {
+                        debug_assert!(!inner.table.contains(&id, now));
+                        drop(inner);
+                        self.sessions.changed_urgently();
+                        return Ok(());
+                    }
+                }
+            }
         };
-        let access = inner
-            .table
-            .set_protected(&id, now, protected)
-            .map_err(|_| SessionError::NotReady)?;
         drop(inner);
         self.note_access(id, access);
         self.sessions.changed_urgently();

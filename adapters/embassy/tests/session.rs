@@ -78,3 +78,60 @@ fn replace_starts_and_overwrites_a_session() {
         assert_eq!(sessions.occupancy().await.0, 1, "the same session");
     });
 }
+
+/// `set_protected` without a live session starts one and marks it. Under a
+/// policy that ends a session the moment it starts (a zero idle timeout),
+/// there is nothing to mark: it answers `Ok` like `update` does (the
+/// response's cookie ends the session), no longer a 500 "not initialised".
+#[test]
+fn set_protected_starts_a_session_and_survives_a_zero_timeout() {
+    block_on(async {
+        let sessions = leaked_sessions(ExpiryPolicy::new()).await;
+        let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+        session.set_protected(true).await.unwrap();
+        assert!(session.is_protected().await);
+        session.set_protected(false).await.unwrap();
+        assert!(!session.is_protected().await);
+        assert_eq!(sessions.occupancy().await.0, 1, "the same session");
+
+        let policy = ExpiryPolicy::new().with_idle_timeout(Duration::from_millis(0));
+        let sessions = leaked_sessions(policy).await;
+        let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+        session.set_protected(true).await.unwrap();
+        assert!(!session.is_protected().await, "expired as it started");
+        assert_eq!(session.get().await, None);
+        session.update(|d| d.visits = 1).await.unwrap();
+        assert_eq!(
+            session.get().await,
+            None,
+            "update stores a dead session too"
+        );
+    });
+}
+
+/// `update` and `replace` on a session that has just expired start a new
+/// session with the change applied (one lookup; the change is never lost
+/// and never reported as an error).
+#[test]
+fn update_and_replace_after_expiry_start_a_new_session() {
+    block_on(async {
+        let policy = ExpiryPolicy::new().with_idle_timeout(Duration::from_millis(50));
+        let sessions = leaked_sessions(policy).await;
+        let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+        session.update(|d| d.visits = 1).await.unwrap();
+        Timer::after_millis(80).await;
+        session.update(|d| d.visits += 1).await.unwrap();
+        assert_eq!(
+            session.get().await.map(|d| d.visits),
+            Some(1),
+            "from default"
+        );
+        Timer::after_millis(80).await;
+        let data = Data {
+            visits: 9,
+            user: heapless::String::new(),
+        };
+        session.replace(data.clone()).await.unwrap();
+        assert_eq!(session.get().await, Some(data));
+    });
+}

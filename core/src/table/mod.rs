@@ -399,8 +399,38 @@ impl<S: Slots> Table<S> {
         now: Instant,
         change: impl FnOnce(&mut S::Data) -> R,
     ) -> Option<(R, Access)> {
-        let (entry, access) = self.touch(id, now)?;
-        Some((change(&mut entry.data), access))
+        self.update_with(id, now, change, |data, change| change(data))
+            .ok()
+    }
+
+    /// [`update`](Self::update) with a value for the change that comes back
+    /// (`Err(value)`, nothing run) when no live session has `id`. A caller
+    /// that then starts a session with that value (or closure) has nothing
+    /// left over that "cannot" be missing.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<String, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, "old".into()).unwrap();
+    /// let set = |d: &mut String, new: String| *d = new;
+    /// assert!(table.update_with(&id, Instant::ZERO, "new".into(), set).is_ok());
+    /// assert_eq!(table.peek(&id, Instant::ZERO).map(String::as_str), Some("new"));
+    /// table.destroy(&id);
+    /// let back = table.update_with(&id, Instant::ZERO, "kept".to_string(), set);
+    /// assert_eq!(back.unwrap_err(), "kept");
+    /// ```
+    pub fn update_with<V, R>(
+        &mut self,
+        id: &SessionId,
+        now: Instant,
+        value: V,
+        change: impl FnOnce(&mut S::Data, V) -> R,
+    ) -> Result<(R, Access), V> {
+        match self.touch(id, now) {
+            Some((entry, access)) => Ok((change(&mut entry.data, value), access)),
+            None => Err(value),
+        }
     }
 
     /// Changes a live session's whole record (data, flag and deadlines) in
