@@ -66,7 +66,10 @@ impl Bytes {
 /// [`StoreError::Full`]. The bound is `max_sessions` in total, split evenly.
 #[derive(Debug)]
 pub struct MemoryStore {
-    shards: Box<[Mutex<AllocSessionTable<Versioned>>]>,
+    /// Never empty, by construction: shard 0, then the others. Every id
+    /// has a shard, so no lookup can fail for want of one.
+    first: Mutex<AllocSessionTable<Versioned>>,
+    rest: Box<[Mutex<AllocSessionTable<Versioned>>]>,
     max_sessions: usize,
 }
 
@@ -110,15 +113,14 @@ impl MemoryStore {
         // to global: every shard holds at least MIN_PER_SHARD sessions.
         let shards = shards.clamp(1, (max_sessions / MIN_PER_SHARD).max(1));
         let per_shard = max_sessions.div_ceil(shards);
-        let shards = (0..shards)
-            .map(|_| {
-                let mut table = AllocSessionTable::with_max_sessions(per_shard);
-                table.set_policy(NO_POLICY);
-                Mutex::new(table)
-            })
-            .collect();
+        let shard = || {
+            let mut table = AllocSessionTable::with_max_sessions(per_shard);
+            table.set_policy(NO_POLICY);
+            Mutex::new(table)
+        };
         MemoryStore {
-            shards,
+            first: shard(),
+            rest: (1..shards).map(|_| shard()).collect(),
             max_sessions,
         }
     }
@@ -132,7 +134,7 @@ impl MemoryStore {
     /// let store = sesh_tokio::MemoryStore::new(1_000).when_full(WhenFull::Refuse);
     /// ```
     pub fn when_full(self, when_full: sesh::table::WhenFull) -> Self {
-        for shard in self.shards.iter() {
+        for shard in self.all_shards() {
             shard
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -146,29 +148,31 @@ impl MemoryStore {
         self.max_sessions
     }
 
-    fn shard(
-        &self,
-        id: &SessionId,
-    ) -> Result<MutexGuard<'_, AllocSessionTable<Versioned>>, StoreError> {
+    fn all_shards(&self) -> impl Iterator<Item = &Mutex<AllocSessionTable<Versioned>>> {
+        core::iter::once(&self.first).chain(self.rest.iter())
+    }
+
+    fn shard(&self, id: &SessionId) -> MutexGuard<'_, AllocSessionTable<Versioned>> {
         // The shard's map buckets by the low bits of the same hash: pick the
         // shard from other bits so each shard uses its whole map.
         let hash = std::hash::BuildHasherDefault::<IdHasher>::default().hash_one(id);
-        let count = u64::try_from(self.shards.len()).unwrap_or(1).max(1);
+        let count = u64::try_from(self.rest.len())
+            .unwrap_or(0)
+            .saturating_add(1);
         let index = usize::try_from((hash >> 40).checked_rem(count).unwrap_or(0)).unwrap_or(0);
-        let shard = self
-            .shards
-            .get(index)
-            .ok_or(StoreError::Backend("memory store has no shard".into()))?;
+        let shard = index
+            .checked_sub(1)
+            .and_then(|i| self.rest.get(i))
+            .unwrap_or(&self.first);
         // A poisoned shard only means a panic elsewhere while it was held; the
         // table's invariants hold between calls, so keep serving it.
-        Ok(shard
+        shard
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_all(&self) -> impl Iterator<Item = MutexGuard<'_, AllocSessionTable<Versioned>>> {
-        self.shards
-            .iter()
+        self.all_shards()
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
@@ -179,7 +183,7 @@ impl SessionStore for MemoryStore {
         id: &SessionId,
         now: Instant,
     ) -> Result<Option<StoredSession>, StoreError> {
-        let mut shard = self.shard(id)?;
+        let mut shard = self.shard(id);
         Ok(shard.update_record(id, now, |r| StoredSession {
             record: SessionRecord {
                 deadlines: *r.deadlines,
@@ -197,10 +201,7 @@ impl SessionStore for MemoryStore {
         now: Instant,
         edit: InPlaceEdit<'_>,
     ) -> Option<Result<Option<StoredSession>, StoreError>> {
-        let mut shard = match self.shard(id) {
-            Ok(shard) => shard,
-            Err(e) => return Some(Err(e)),
-        };
+        let mut shard = self.shard(id);
         let edited = shard.update_record(id, now, |stored| {
             let mut deadlines = *stored.deadlines;
             let mut protected = *stored.protected;
@@ -236,7 +237,7 @@ impl SessionStore for MemoryStore {
                 data: Bytes::new(&record.data),
             },
         };
-        match self.shard(id)?.insert(*id, stored, now) {
+        match self.shard(id).insert(*id, stored, now) {
             Ok(_) => Ok(Created::Stored(1)),
             Err(InsertError::Exists(_)) => Ok(Created::IdTaken),
             Err(InsertError::Full(_)) => Err(StoreError::Full),
@@ -252,7 +253,7 @@ impl SessionStore for MemoryStore {
         expected_version: u64,
         now: Instant,
     ) -> Result<Saved, StoreError> {
-        let mut shard = self.shard(id)?;
+        let mut shard = self.shard(id);
         let outcome = shard.update_record(id, now, |stored| {
             if stored.data.version != expected_version {
                 return Saved::Conflict;
@@ -270,7 +271,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.shard(id)?.destroy(id);
+        self.shard(id).destroy(id);
         Ok(())
     }
 
@@ -280,7 +281,7 @@ impl SessionStore for MemoryStore {
         expected_version: u64,
         now: Instant,
     ) -> Result<Removed, StoreError> {
-        let mut shard = self.shard(id)?;
+        let mut shard = self.shard(id);
         let outcome = match shard.peek(id, now) {
             None => Removed::Missing,
             Some(stored) if stored.version != expected_version => Removed::Conflict,
@@ -352,6 +353,37 @@ mod tests {
             Some(Ok(None))
         ));
         assert_eq!(store.load(&id, now).await.unwrap(), Some(edited));
+    }
+
+    /// Every id has a shard (there is no "no shard" error any more): with
+    /// one shard or several, every session created loads back and counts.
+    #[tokio::test]
+    async fn every_id_has_a_shard_whatever_the_shard_count() {
+        let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
+        let now = Instant::ZERO;
+        for shards in [0, 1, 3, 16] {
+            let store = MemoryStore::with_shards(16 * MIN_PER_SHARD, shards);
+            let record = SessionRecord {
+                deadlines: sesh::ExpiryPolicy::new().start(now),
+                protected: false,
+                data: b"x".to_vec(),
+            };
+            let ids: Vec<SessionId> = (0..64)
+                .map(|_| SessionId::generate(&mut rng).unwrap())
+                .collect();
+            for id in &ids {
+                assert_eq!(
+                    store.create(id, &record, now).await.unwrap(),
+                    Created::Stored(1)
+                );
+            }
+            for id in &ids {
+                assert!(store.load(id, now).await.unwrap().is_some(), "{shards}");
+            }
+            let occupancy = store.occupancy().await.unwrap().unwrap();
+            assert_eq!(occupancy.sessions, 64, "{shards} shards");
+            assert_eq!(store.lock_all().count(), shards.max(1), "{shards}");
+        }
     }
 
     #[test]

@@ -754,6 +754,21 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     }
 }
 
+/// The [`SAVE`] script's answer to a delete. An answer it never gives is a
+/// backend fault, not "missing": regenerate would take that for a logout.
+fn removed_of(answer: i64) -> Result<Removed, StoreError> {
+    match answer {
+        0 => Ok(Removed::Missing),
+        1 => Ok(Removed::Deleted),
+        2 => Ok(Removed::Conflict),
+        3 => {
+            tracing::warn!("undecodable session record deleted");
+            Ok(Removed::Missing)
+        }
+        other => Err(unexpected("save", other)),
+    }
+}
+
 /// A script's answer that is none of those it returns.
 fn unexpected(script: &str, answer: i64) -> StoreError {
     StoreError::Backend(format!("the {script} script answered {answer}").into())
@@ -1195,9 +1210,15 @@ impl SessionStore for RedisStore {
                 tracing::warn!("undecodable session record deleted");
                 Ok(Saved::Missing)
             }
-            Ok(_) => {
+            Ok(0) => {
                 self.forget(id);
                 Ok(Saved::Missing)
+            }
+            // Not one of the script's answers: a backend fault, never taken
+            // for "missing" (the caller would start a second session).
+            Ok(other) => {
+                self.forget(id);
+                Err(unexpected("save", other))
             }
             Err(e) => {
                 self.forget(id);
@@ -1246,15 +1267,7 @@ impl SessionStore for RedisStore {
         let outcome = self
             .run_save(&hash, expected_version, now, Then::Delete)
             .await?;
-        Ok(match outcome {
-            1 => Removed::Deleted,
-            2 => Removed::Conflict,
-            3 => {
-                tracing::warn!("undecodable session record deleted");
-                Removed::Missing
-            }
-            _ => Removed::Missing,
-        })
+        removed_of(outcome)
     }
 
     /// Deletes the sessions past their deadline at `now`, by the sets, in
@@ -1318,6 +1331,23 @@ mod tests {
 
     fn keys() -> StoreKey {
         StoreKey::new(&[5; 32]).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Only the script's own answers map to an outcome; any other is a
+    /// backend error, never "missing" (which regenerate takes for a logout).
+    #[test]
+    fn a_delete_answer_the_script_never_gives_is_a_backend_error() {
+        assert_eq!(removed_of(0).ok(), Some(Removed::Missing));
+        assert_eq!(removed_of(1).ok(), Some(Removed::Deleted));
+        assert_eq!(removed_of(2).ok(), Some(Removed::Conflict));
+        assert_eq!(removed_of(3).ok(), Some(Removed::Missing));
+        for answer in [-1, 4, 7] {
+            let err = removed_of(answer).err().map(|e| e.to_string());
+            assert_eq!(
+                err.as_deref(),
+                Some(format!("session store failed: the save script answered {answer}").as_str())
+            );
+        }
     }
 
     const HASH: [u8; 16] = [7; 16];
