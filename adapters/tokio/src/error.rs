@@ -22,7 +22,12 @@ pub enum SessionError {
     },
     /// The data could not be encoded.
     Encode(postcard::Error),
-    /// Too many concurrent writers kept winning the compare-and-swap (503).
+    /// Other writers to this session (requests on other servers, or
+    /// sharing no lock with this one) won every compare-and-swap of an
+    /// update, or every compare-and-delete of a `regenerate`, for all its
+    /// attempts (503). It means contention and nothing else. Nothing was
+    /// lost: the session keeps the winners' data (and, after `regenerate`,
+    /// its old id); the client may retry.
     Contended,
     /// The request did not pass through a `SessionLayer`.
     MissingLayer,
