@@ -197,3 +197,103 @@ async fn a_form_token_expires_with_the_idle_timeout() {
     assert_eq!(send(&app, &path, Some(&pre)).await.0, StatusCode::OK);
     assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 0);
 }
+
+/// A store where another writer always wins: every compare-and-swap and
+/// every compare-and-delete answers `Conflict`. Everything else is the
+/// memory store's (with no in-place edit, so updates use compare-and-swap).
+struct AlwaysOvertaken(MemoryStore);
+
+impl sesh_tokio::SessionStore for AlwaysOvertaken {
+    async fn load(
+        &self,
+        id: &sesh::SessionId,
+        now: sesh::Instant,
+    ) -> Result<Option<sesh_tokio::store::StoredSession>, sesh_tokio::StoreError> {
+        self.0.load(id, now).await
+    }
+    async fn create(
+        &self,
+        id: &sesh::SessionId,
+        record: &sesh::record::SessionRecord<Vec<u8>>,
+        now: sesh::Instant,
+    ) -> Result<sesh_tokio::store::Created, sesh_tokio::StoreError> {
+        self.0.create(id, record, now).await
+    }
+    async fn save(
+        &self,
+        _: &sesh::SessionId,
+        _: &sesh::record::SessionRecord<Vec<u8>>,
+        _: u64,
+        _: sesh::Instant,
+    ) -> Result<sesh_tokio::store::Saved, sesh_tokio::StoreError> {
+        Ok(sesh_tokio::store::Saved::Conflict)
+    }
+    async fn delete(&self, id: &sesh::SessionId) -> Result<(), sesh_tokio::StoreError> {
+        self.0.delete(id).await
+    }
+    async fn delete_version(
+        &self,
+        _: &sesh::SessionId,
+        _: u64,
+        _: sesh::Instant,
+    ) -> Result<sesh_tokio::store::Removed, sesh_tokio::StoreError> {
+        Ok(sesh_tokio::store::Removed::Conflict)
+    }
+    async fn purge_expired(&self, now: sesh::Instant) -> Result<usize, sesh_tokio::StoreError> {
+        self.0.purge_expired(now).await
+    }
+    async fn occupancy(
+        &self,
+    ) -> Result<Option<sesh_tokio::store::Occupancy>, sesh_tokio::StoreError> {
+        self.0.occupancy().await
+    }
+}
+
+/// `Contended` is what endless contention gives, and only that: an update
+/// or a regenerate that loses every attempt answers 503, and the session is
+/// still there, unchanged, under its old id (nothing lost).
+#[tokio::test]
+async fn losing_every_compare_and_swap_is_contended_and_loses_nothing() {
+    let config = SessionConfig::new(&[7; 32]).unwrap().with_secure(false);
+    let app =
+        Router::new()
+            .route("/", get(count))
+            .route("/peek", get(peek))
+            .route(
+                "/regenerate",
+                get(|session: Session<Visits>| async move {
+                    session.regenerate().await.map(|()| "moved")
+                }),
+            )
+            .route(
+                "/occupancy",
+                get(|session: Session<Visits>| async move {
+                    let occupancy = session.occupancy().await?.map(|o| o.sessions);
+                    Ok::<_, SessionError>(occupancy.unwrap_or(0).to_string())
+                }),
+            )
+            .layer(SessionLayer::new(AlwaysOvertaken(MemoryStore::default()), config).unwrap());
+    let (status, set, body) = send(&app, "/", None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "1"), "a create");
+    let pair = set.unwrap().split(';').next().unwrap().to_owned();
+
+    let (status, set, _) = send(&app, "/", Some(&pair)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(set, None);
+    assert_eq!(
+        SessionError::Contended.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    let (status, set, _) = send(&app, "/regenerate", Some(&pair)).await;
+    assert_eq!((status, set), (StatusCode::SERVICE_UNAVAILABLE, None));
+
+    let (status, _, body) = send(&app, "/peek", Some(&pair)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "1"),
+        "kept, old id"
+    );
+    let (_, _, sessions) = send(&app, "/occupancy", None).await;
+    assert_eq!(sessions, "1", "each attempt's new copy was removed again");
+}
