@@ -11,20 +11,57 @@ use tokio::sync::{Mutex, MutexGuard};
 /// settles races between processes.
 #[derive(Debug)]
 pub(crate) struct Stripes {
-    locks: Box<[Mutex<()>]>,
+    /// Never empty, by construction: every id has a lock, so no turn is
+    /// ever skipped (an update, a regenerate and a destroy of one session
+    /// in this process always take turns).
+    first: Mutex<()>,
+    rest: Box<[Mutex<()>]>,
 }
 
 impl Stripes {
     pub(crate) fn new(count: usize) -> Self {
         Stripes {
-            locks: (0..count.max(1)).map(|_| Mutex::new(())).collect(),
+            first: Mutex::new(()),
+            rest: (1..count).map(|_| Mutex::new(())).collect(),
         }
     }
 
-    pub(crate) async fn lock(&self, id: &SessionId) -> Option<MutexGuard<'_, ()>> {
+    pub(crate) async fn lock(&self, id: &SessionId) -> MutexGuard<'_, ()> {
         let hash = std::hash::BuildHasherDefault::<sesh::table::IdHasher>::default().hash_one(id);
-        let count = u64::try_from(self.locks.len()).ok()?.max(1);
-        let index = usize::try_from((hash >> 16).checked_rem(count)?).ok()?;
-        Some(self.locks.get(index)?.lock().await)
+        let count = u64::try_from(self.rest.len())
+            .unwrap_or(0)
+            .saturating_add(1);
+        let index = usize::try_from((hash >> 16).checked_rem(count).unwrap_or(0)).unwrap_or(0);
+        let lock = index
+            .checked_sub(1)
+            .and_then(|i| self.rest.get(i))
+            .unwrap_or(&self.first);
+        lock.lock().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every id gets a turn, whatever the stripe count (0 means one), and
+    /// one id always maps to the same lock.
+    #[tokio::test]
+    async fn every_id_has_a_lock() {
+        let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
+        for count in [0, 1, 2, 64] {
+            let stripes = Stripes::new(count);
+            for _ in 0..32 {
+                let id = SessionId::generate(&mut rng).unwrap();
+                let turn = stripes.lock(&id).await;
+                assert!(
+                    tokio::time::timeout(std::time::Duration::from_millis(1), stripes.lock(&id))
+                        .await
+                        .is_err(),
+                    "the same id waits for its turn ({count} stripes)"
+                );
+                drop(turn);
+            }
+        }
     }
 }
