@@ -35,12 +35,7 @@
 //! attempts are throttled per user name and for the whole device.
 #![no_std]
 
-#[cfg(feature = "host-net")]
-extern crate std;
-
 mod handlers;
-#[cfg(feature = "host-net")]
-pub mod host_net;
 mod html;
 pub mod login;
 

@@ -12,7 +12,6 @@
 
 use embassy_net::Stack;
 use embassy_time::Timer;
-use firmware::host_net::{Client, Pair, Response, SERVER};
 use firmware::login::{DEVICE_POLICY, USER_POLICY};
 use firmware::{AppSessions, Credentials, Login, PORT};
 use rand_chacha::ChaCha20Rng;
@@ -20,6 +19,8 @@ use rand_core::SeedableRng;
 use sesh::Duration;
 use sesh::signing::{Key, KeyRing};
 use sesh::throttle::ThrottlePolicy;
+use sesh_tests::http::client::Response;
+use sesh_tests::http::embassy_client::{Client, Pair, SERVER};
 
 type TestRng = ChaCha20Rng;
 
@@ -78,7 +79,7 @@ async fn try_login(client: &mut Client<'_>, token: &str, user: &str, password: &
 async fn form(client: &mut Client<'_>) -> (Response, String) {
     let page = client.get("/").await.unwrap();
     assert_eq!(page.status, 200);
-    let token = page.input_value("csrf").expect("a CSRF field").to_owned();
+    let token = page.input_value("csrf").expect("a CSRF field");
     (page, token)
 }
 
@@ -98,17 +99,21 @@ fn after_three_failures_even_the_right_password_gets_429() {
         for password in ["admin", "guess", "admin"] {
             let answer = try_login(&mut client, &token, "admin", password).await;
             assert_eq!(answer.status, 429, "{password}");
-            assert_eq!(answer.header("retry-after"), Some("1"));
-            assert_eq!(answer.header("cache-control"), Some("no-store"));
+            assert_eq!(answer.header("retry-after").as_deref(), Some("1"));
+            assert_eq!(answer.header("cache-control").as_deref(), Some("no-store"));
             assert!(
                 answer
-                    .body
+                    .text()
                     .contains("Too many failed attempts. Try again in 1 s."),
                 "{}",
-                answer.body
+                answer.text()
             );
-            assert_eq!(answer.input_value("csrf"), Some(token.as_str()));
-            assert_eq!(answer.header("set-cookie"), None, "not signed in");
+            assert_eq!(answer.input_value("csrf").as_deref(), Some(token.as_str()));
+            assert_eq!(
+                answer.header_all("set-cookie"),
+                Vec::<String>::new(),
+                "not signed in"
+            );
             assert_eq!(client.get("/me").await.unwrap().status, 401);
         }
         Timer::after_millis(350).await;
@@ -146,7 +151,7 @@ fn other_names_share_a_count_and_the_device_has_one() {
         // Five counted on the device: it waits now, whatever the name.
         let answer = try_login(&mut client, &token, "admin", "admin").await;
         assert_eq!(answer.status, 429, "the device waits");
-        assert_eq!(answer.header("retry-after"), Some("1"));
+        assert_eq!(answer.header("retry-after").as_deref(), Some("1"));
         Timer::after_millis(1_050).await;
         assert_eq!(
             try_login(&mut client, &token, "admin", "admin")
@@ -168,10 +173,10 @@ fn provisioned_credentials_replace_the_demo_account() {
     let root = Credentials::from_phc("root", PHC).unwrap();
     run(&SESSIONS, &LOGIN, 23, |mut client| async move {
         let (page, _) = form(&mut client).await;
-        assert!(page.body.contains("Demo account: admin / admin"));
+        assert!(page.text().contains("Demo account: admin / admin"));
         LOGIN.provision(root);
         let (page, token) = form(&mut client).await;
-        assert!(!page.body.contains("Demo account"), "{}", page.body);
+        assert!(!page.text().contains("Demo account"), "{}", page.text());
         assert_eq!(
             try_login(&mut client, &token, "admin", "admin")
                 .await
@@ -188,6 +193,6 @@ fn provisioned_credentials_replace_the_demo_account() {
                 .status,
             303
         );
-        assert_eq!(client.get("/me").await.unwrap().body, "root");
+        assert_eq!(client.get("/me").await.unwrap().text(), "root");
     });
 }

@@ -1,8 +1,8 @@
 //! Host-only test support (std, unpublished): two embassy-net TCP/IP stacks
 //! on an in-memory link, to serve a picoserve app and talk to it in one
 //! process, with no network device and no OS socket. Used by sesh-tests
-//! (feature `embassy`) and by the firmware example's tests (feature
-//! `host-net`).
+//! (feature `embassy`: the HTTP suite's embassy backend and its
+//! `embassy_client`, which the firmware example's tests use).
 //!
 //! [`link`] joins two [`Port`]s, each an `embassy_net::driver::Driver` of
 //! medium IP (no Ethernet, no ARP) whose packets go into the other port's

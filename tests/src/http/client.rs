@@ -1,5 +1,11 @@
-//! A minimal HTTP/1.1 client over real TCP, for talking to any server under
+//! The one HTTP/1.1 client of the tests, for talking to any server under
 //! test (hyper through axum, picoserve, …) byte for byte.
+//!
+//! The wire format is transport-independent: [`Request::to_bytes`] writes a
+//! request and [`read_response_with`] reads a response from any source of
+//! bytes. Here they run over tokio TCP ([`Request::send`], [`Connection`],
+//! [`Request::send_blocking`] for plain `#[test]`s); `embassy_client`
+//! (feature `embassy`) runs them over an embassy-net socket.
 //!
 //! It writes exactly the headers it is given, in order, so a case can send
 //! several `Cookie:` headers or raw bytes that are not UTF-8, and it reads
@@ -8,15 +14,17 @@
 //! connection. Each request uses its own connection and asks the server to
 //! close it (`Connection: close`).
 
+use core::future::Future;
 use std::borrow::ToOwned;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::string::{String, ToString};
+use std::time::Duration;
 use std::vec::Vec;
 use std::{format, vec};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// The largest response head (status line and headers) read.
 pub const MAX_HEAD_LEN: usize = 64 * 1024;
@@ -88,6 +96,11 @@ impl Request {
             .body(body.as_bytes())
     }
 
+    /// Sets a urlencoded form of `fields` as the body ([`form_urlencode`]).
+    pub fn form_fields(self, fields: &[(&str, &str)]) -> Self {
+        self.form(&form_urlencode(fields))
+    }
+
     /// Sets the body; `Content-Length` is added when the request is written.
     pub fn body(mut self, body: impl AsRef<[u8]>) -> Self {
         self.body = body.as_ref().to_vec();
@@ -140,7 +153,25 @@ impl Request {
     pub async fn send(&self, addr: SocketAddr) -> io::Result<Response> {
         Connection::open(addr).await?.send(self).await
     }
+
+    /// [`send`](Self::send) for a plain `#[test]` (on a runtime of its own),
+    /// bounded by [`BLOCKING_TIMEOUT`]. Only connecting fails with
+    /// `ConnectionRefused`, so that error means the server never saw the
+    /// request.
+    pub fn send_blocking(&self, addr: SocketAddr) -> io::Result<Response> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            tokio::time::timeout(BLOCKING_TIMEOUT, self.send(addr))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no response in time"))?
+        })
+    }
 }
+
+/// How long [`Request::send_blocking`] waits for a whole response.
+pub const BLOCKING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An open connection, so that a case can connect many clients first and
 /// send their requests together.
@@ -154,6 +185,23 @@ impl Connection {
     /// Connects to `addr`.
     pub async fn open(addr: SocketAddr) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream,
+            host: addr.to_string(),
+        })
+    }
+
+    /// Connects to `addr` from the local address `source` (any of
+    /// 127.0.0.0/8 is loopback), for servers that tell clients apart by
+    /// address.
+    pub async fn open_from(addr: SocketAddr, source: IpAddr) -> io::Result<Self> {
+        let socket = match source {
+            IpAddr::V4(_) => TcpSocket::new_v4()?,
+            IpAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.bind(SocketAddr::new(source, 0))?;
+        let stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Connection {
             stream,
@@ -220,6 +268,111 @@ impl Response {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// The `value` of the first `<input … name="{name}" … value="…">` in
+    /// the body, such as a form's CSRF token.
+    ///
+    /// ```
+    /// # use sesh_tests::http::client::Response;
+    /// let page = Response { status: 200, reason: String::new(), headers: vec![],
+    ///     body: br#"<input type="hidden" name="csrf" value="t0k">"#.to_vec() };
+    /// assert_eq!(page.input_value("csrf").as_deref(), Some("t0k"));
+    /// ```
+    pub fn input_value(&self, name: &str) -> Option<String> {
+        let body = self.text();
+        let marker = format!("name=\"{name}\"");
+        let at = body.find(&marker)?;
+        let tag_start = body.get(..at)?.rfind('<')?;
+        let tag_end = at.checked_add(body.get(at..)?.find('>')?)?;
+        let tag = body.get(tag_start..tag_end)?;
+        let value = tag.split("value=\"").nth(1)?;
+        value.split('"').next().map(ToOwned::to_owned)
+    }
+}
+
+/// A browser's cookie jar in miniature: it keeps what `Set-Cookie` says
+/// (removal by an empty value or `Max-Age` ≤ 0 included) and sends it all
+/// back in one `Cookie:` header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CookieJar {
+    cookies: Vec<(String, String)>,
+}
+
+impl CookieJar {
+    /// The value of cookie `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a cookie by hand (for example a forged one).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.cookies.retain(|(n, _)| n != name);
+        self.cookies.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Empties the jar.
+    pub fn clear(&mut self) {
+        self.cookies.clear();
+    }
+
+    /// Follows every `Set-Cookie` of `response`.
+    pub fn update(&mut self, response: &Response) {
+        for cookie in response.set_cookies() {
+            let removed = cookie.value.is_empty()
+                || cookie
+                    .attribute("max-age")
+                    .flatten()
+                    .is_some_and(|age| age.trim() == "0" || age.trim().starts_with('-'));
+            self.cookies.retain(|(n, _)| *n != cookie.name);
+            if !removed {
+                self.cookies.push((cookie.name, cookie.value));
+            }
+        }
+    }
+
+    /// `request` with the jar's cookies in one `Cookie:` header.
+    pub fn add_to(&self, request: Request) -> Request {
+        if self.cookies.is_empty() {
+            return request;
+        }
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        request.cookie(pairs.join("; "))
+    }
+}
+
+/// `application/x-www-form-urlencoded` for `fields`.
+///
+/// ```
+/// use sesh_tests::http::client::form_urlencode;
+/// assert_eq!(form_urlencode(&[("user", "a b"), ("csrf", "x&y")]), "user=a%20b&csrf=x%26y");
+/// ```
+pub fn form_urlencode(fields: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        for (j, text) in [name, value].into_iter().enumerate() {
+            if j > 0 {
+                out.push('=');
+            }
+            for byte in text.bytes() {
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+                    out.push(char::from(byte));
+                } else {
+                    out.push_str(&format!("%{byte:02X}"));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One `Set-Cookie` header value, split into its parts.
@@ -299,21 +452,39 @@ fn bad_data(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
 
+/// A source of response bytes: a socket of any network stack.
+pub trait ReadBytes {
+    /// Reads into `buf` as `AsyncRead` does: 0 at the end of the stream.
+    fn read_bytes(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>>;
+}
+
+impl ReadBytes for TcpStream {
+    async fn read_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf).await
+    }
+}
+
+impl ReadBytes for &[u8] {
+    async fn read_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(self, buf)
+    }
+}
+
 /// Buffered reading of one response.
-struct Reader<'a> {
-    stream: &'a mut TcpStream,
+struct Reader<'a, R> {
+    source: &'a mut R,
     buf: Vec<u8>,
     eof: bool,
 }
 
-impl Reader<'_> {
+impl<R: ReadBytes> Reader<'_, R> {
     /// Reads more bytes; false at the end of the stream.
     async fn fill(&mut self) -> io::Result<bool> {
         if self.eof {
             return Ok(false);
         }
         let mut chunk = vec![0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).await?;
+        let n = self.source.read_bytes(&mut chunk).await?;
         if n == 0 {
             self.eof = true;
             return Ok(false);
@@ -428,7 +599,7 @@ fn header_text<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Vec<&'h [u8]
         .collect()
 }
 
-async fn read_chunked(reader: &mut Reader<'_>) -> io::Result<Vec<u8>> {
+async fn read_chunked<R: ReadBytes>(reader: &mut Reader<'_, R>) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let line = reader.take_until(b"\r\n", 4096).await?;
@@ -459,8 +630,21 @@ async fn read_chunked(reader: &mut Reader<'_>) -> io::Result<Vec<u8>> {
 
 /// Reads one response (skipping interim 1xx ones) from `stream`.
 pub async fn read_response(stream: &mut TcpStream) -> io::Result<Response> {
+    read_response_with(stream).await
+}
+
+/// Reads one response (skipping interim 1xx ones) from any byte source.
+///
+/// ```
+/// use sesh_tests::http::client::read_response_with;
+/// let mut wire: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let response = runtime.block_on(read_response_with(&mut wire)).unwrap();
+/// assert_eq!((response.status, response.text().as_str()), (200, "hi"));
+/// ```
+pub async fn read_response_with(source: &mut impl ReadBytes) -> io::Result<Response> {
     let mut reader = Reader {
-        stream,
+        source,
         buf: Vec::new(),
         eof: false,
     };

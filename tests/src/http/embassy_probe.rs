@@ -19,8 +19,8 @@
 //! sweeper. The tokio side accepts connections on `127.0.0.1:0`; for each,
 //! a bridge slot opens an embassy-net `TcpSocket` from B to A and the bytes
 //! are pumped both ways. When picoserve closes its end (one request per
-//! connection), the slot closes B's socket properly (`close()`, then
-//! `flush()`) and the tokio side shuts the client's connection down. So every
+//! connection), the slot closes B's socket properly
+//! ([`with_connection`]) and the tokio side shuts the client's connection down. So every
 //! request the suite sends crosses smoltcp twice and picoserve once. Both
 //! stacks and the link between them are `sesh_host_net::LinkedStacks` (the
 //! unpublished crate in `tests/host-net`).
@@ -53,7 +53,7 @@ use std::vec::Vec;
 use embassy_futures::join::{join, join_array, join5};
 use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
-use embassy_net::tcp::{ConnectError, TcpSocket};
+use embassy_net::tcp::TcpSocket;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
 use sesh_embassy::{Keys, Sessions};
@@ -63,6 +63,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::embassy_client::with_connection;
 use super::{ServerError, ServerSpec, TestServer};
 
 /// Stack A's address, and stack B's: the in-memory link of
@@ -86,9 +87,6 @@ const BRIDGE_TCP_BUFFER: usize = 16 * 1024;
 const CHUNK: usize = 16 * 1024;
 /// Sockets per stack: a worker or bridge slot each, and spare.
 const SOCKETS: usize = 2 * WORKERS;
-/// Connect attempts per connection while no worker is listening (a worker
-/// re-listens a moment after its previous connection closed).
-const CONNECT_ATTEMPTS: u32 = 2000;
 
 /// A new, initialised table for `spec`, leaked for the `'static` borrow
 /// that sesh-embassy's `Session` extractor needs.
@@ -141,33 +139,12 @@ async fn bridge(
     tx: &mut [u8],
     mut connection: BridgedConnection,
 ) {
-    let mut attempt = 0;
-    loop {
-        let mut socket = TcpSocket::new(stack, &mut *rx, &mut *tx);
-        socket.set_timeout(Some(embassy_time::Duration::from_secs(10)));
-        socket.set_nagle_enabled(false);
-        match socket.connect((SERVER, PORT)).await {
-            Ok(()) => {
-                relay(&mut socket, &mut connection).await;
-                socket.close();
-                // Sends the FIN and waits for its ACK, so that picoserve's
-                // worker sees the end at once; an error only means the
-                // server is gone already.
-                let _ = socket.flush().await;
-                return;
-            }
-            // No worker listens this instant: it re-listens a moment after
-            // its previous connection closed.
-            Err(ConnectError::ConnectionReset) if attempt < CONNECT_ATTEMPTS => {
-                attempt += 1;
-                drop(socket);
-                embassy_time::Timer::after_millis(1).await;
-            }
-            Err(e) => {
-                log_problem(&std::format!("bridge: connect to the probe failed: {e:?}"));
-                return;
-            }
-        }
+    let relayed = with_connection(stack, (rx, tx), (SERVER, PORT), async |socket| {
+        relay(socket, &mut connection).await;
+    })
+    .await;
+    if let Err(e) = relayed {
+        log_problem(&std::format!("bridge: connect to the probe failed: {e:?}"));
     }
 }
 

@@ -70,6 +70,8 @@ pub mod axum_probe;
 pub mod cases;
 pub mod client;
 #[cfg(feature = "embassy")]
+pub mod embassy_client;
+#[cfg(feature = "embassy")]
 pub mod embassy_probe;
 pub mod example_process;
 pub mod qemu;
