@@ -154,6 +154,14 @@ impl fmt::Debug for PreSession {
     }
 }
 
+// Like `Debug`: the value is a secret the form tokens are bound to.
+#[cfg(feature = "defmt")]
+impl defmt::Format for PreSession {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "PreSession(..)")
+    }
+}
+
 /// A form token for a pre-session: 32 base64url characters, valid until the
 /// expiry it carries.
 ///

@@ -27,6 +27,7 @@ extern crate std;
 
 pub mod case;
 pub mod cookie_cases;
+pub mod decision_cases;
 #[cfg(feature = "embassy-app")]
 pub mod embassy_app;
 #[cfg(feature = "flash")]
@@ -47,12 +48,13 @@ pub fn fixed_table() -> sesh::SessionTable<u32, { table_cases::CAPACITY }> {
     sesh::SessionTable::new()
 }
 
-/// Every core case on the fixed table, plus the cookie and signing cases,
-/// plus the flash cases with feature `flash`.
+/// Every core case on the fixed table, plus the cookie, signing and cookie
+/// decision cases, plus the flash cases with feature `flash`.
 pub fn core_cases() -> impl Iterator<Item = case::Case> {
     table_cases!("fixed", crate::fixed_table)
         .into_iter()
         .chain(cookie_cases::COOKIE_CASES)
+        .chain(decision_cases::DECISION_CASES)
         .chain(flash_case_list())
 }
 

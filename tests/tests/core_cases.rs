@@ -72,6 +72,16 @@ fn cookie_and_signing_cases() {
     }
 }
 
+/// The cookie decision cases: the header rules both adapters follow.
+#[test]
+fn cookie_decision_cases() {
+    for case in sesh_tests::decision_cases::DECISION_CASES {
+        if let Err(failure) = (case.run)() {
+            panic!("{}: {failure}", case.name);
+        }
+    }
+}
+
 /// The flash persistence cases (feature `flash`): the same bodies the MCU runner runs.
 mod flash {
     macro_rules! flash_tests {
