@@ -21,7 +21,7 @@ use sesh_tests::http::redis_server::RedisServer;
 use sesh_tests::http::{ServerSpec, TestServer};
 use sesh_tokio::store::{
     Created, MemoryStore, Occupancy, RedbStore, RedisConfig, RedisStore, Removed, Saved,
-    SessionStore, StoreError, StoreKey, StoredSession,
+    SessionStore, StoreFuture, StoreKey, StoredSession,
 };
 
 /// A real store, plus "another server": armed, it saves `count + 100` to
@@ -46,55 +46,57 @@ impl<S: SessionStore> RacingStore<S> {
 }
 
 impl<S: SessionStore> SessionStore for RacingStore<S> {
-    async fn load(
-        &self,
-        id: &SessionId,
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> Result<Option<StoredSession>, StoreError> {
-        self.inner.load(id, now).await
+    ) -> StoreFuture<'a, Option<StoredSession>> {
+        self.inner.load(id, now)
     }
 
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         now: Instant,
-    ) -> Result<Created, StoreError> {
-        self.inner.create(id, record, now).await
+    ) -> StoreFuture<'a, Created> {
+        self.inner.create(id, record, now)
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Saved, StoreError> {
-        self.inner.save(id, record, expected_version, now).await
+    ) -> StoreFuture<'a, Saved> {
+        self.inner.save(id, record, expected_version, now)
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.inner.delete(id).await
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        self.inner.delete(id)
     }
 
-    async fn delete_version(
-        &self,
-        id: &SessionId,
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Removed, StoreError> {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            self.race(id, now).await;
-        }
-        self.inner.delete_version(id, expected_version, now).await
+    ) -> StoreFuture<'a, Removed> {
+        Box::pin(async move {
+            if self.armed.swap(false, Ordering::SeqCst) {
+                self.race(id, now).await;
+            }
+            self.inner.delete_version(id, expected_version, now).await
+        })
     }
 
-    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
-        self.inner.purge_expired(now).await
+    fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
+        self.inner.purge_expired(now)
     }
 
-    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
-        self.inner.occupancy().await
+    fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
+        self.inner.occupancy()
     }
 }
 

@@ -89,7 +89,7 @@ impl SessionLayer {
     /// # Ok(()) }
     /// ```
     pub fn spawn_sweeper(&self, period: std::time::Duration) -> Sweeper {
-        Sweeper::spawn_erased(self.shared.store.clone(), self.shared.clock, period)
+        Sweeper::spawn_dyn(self.shared.store.clone(), self.shared.clock, period)
     }
 }
 

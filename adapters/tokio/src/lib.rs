@@ -13,7 +13,6 @@
 
 mod clock;
 mod config;
-mod erased;
 mod error;
 mod future;
 mod layer;

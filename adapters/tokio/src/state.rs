@@ -11,18 +11,17 @@ use sesh::{Instant, SessionId};
 
 use crate::clock::HostClock;
 use crate::config::SessionConfig;
-use crate::erased::DynStore;
 use crate::error::SessionError;
 use crate::locks::Stripes;
 use crate::random::{RandomSource, SourceRng};
-use crate::store::{Created, Removed, Saved, StoredSession};
+use crate::store::{Created, Removed, Saved, SessionStore, StoredSession};
 
 /// How often a writer retries a compare-and-swap another process won.
 const SAVE_ATTEMPTS: usize = 64;
 
 /// Shared by every request through one layer.
 pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) config: SessionConfig,
     pub(crate) clock: HostClock,
     pub(crate) random: Arc<dyn RandomSource>,

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::HostClock;
-use crate::erased::DynStore;
 use crate::store::SessionStore;
 
 /// Runs [`SessionStore::purge_expired`] every `period` until dropped.
@@ -28,11 +27,11 @@ pub struct Sweeper {
 impl Sweeper {
     /// Starts the task on the current tokio runtime.
     pub fn spawn<S: SessionStore>(store: Arc<S>, clock: HostClock, period: Duration) -> Self {
-        Sweeper::spawn_erased(store, clock, period)
+        Sweeper::spawn_dyn(store, clock, period)
     }
 
-    pub(crate) fn spawn_erased(
-        store: Arc<dyn DynStore>,
+    pub(crate) fn spawn_dyn(
+        store: Arc<dyn SessionStore>,
         clock: HostClock,
         period: Duration,
     ) -> Self {

@@ -204,48 +204,48 @@ async fn a_form_token_expires_with_the_idle_timeout() {
 struct AlwaysOvertaken(MemoryStore);
 
 impl sesh_tokio::SessionStore for AlwaysOvertaken {
-    async fn load(
-        &self,
-        id: &sesh::SessionId,
+    fn load<'a>(
+        &'a self,
+        id: &'a sesh::SessionId,
         now: sesh::Instant,
-    ) -> Result<Option<sesh_tokio::store::StoredSession>, sesh_tokio::StoreError> {
-        self.0.load(id, now).await
+    ) -> sesh_tokio::store::StoreFuture<'a, Option<sesh_tokio::store::StoredSession>> {
+        self.0.load(id, now)
     }
-    async fn create(
-        &self,
-        id: &sesh::SessionId,
-        record: &sesh::record::SessionRecord<Vec<u8>>,
+    fn create<'a>(
+        &'a self,
+        id: &'a sesh::SessionId,
+        record: &'a sesh::record::SessionRecord<Vec<u8>>,
         now: sesh::Instant,
-    ) -> Result<sesh_tokio::store::Created, sesh_tokio::StoreError> {
-        self.0.create(id, record, now).await
+    ) -> sesh_tokio::store::StoreFuture<'a, sesh_tokio::store::Created> {
+        self.0.create(id, record, now)
     }
-    async fn save(
-        &self,
-        _: &sesh::SessionId,
-        _: &sesh::record::SessionRecord<Vec<u8>>,
+    fn save<'a>(
+        &'a self,
+        _: &'a sesh::SessionId,
+        _: &'a sesh::record::SessionRecord<Vec<u8>>,
         _: u64,
         _: sesh::Instant,
-    ) -> Result<sesh_tokio::store::Saved, sesh_tokio::StoreError> {
-        Ok(sesh_tokio::store::Saved::Conflict)
+    ) -> sesh_tokio::store::StoreFuture<'a, sesh_tokio::store::Saved> {
+        Box::pin(async move { Ok(sesh_tokio::store::Saved::Conflict) })
     }
-    async fn delete(&self, id: &sesh::SessionId) -> Result<(), sesh_tokio::StoreError> {
-        self.0.delete(id).await
+    fn delete<'a>(&'a self, id: &'a sesh::SessionId) -> sesh_tokio::store::StoreFuture<'a, ()> {
+        self.0.delete(id)
     }
-    async fn delete_version(
-        &self,
-        _: &sesh::SessionId,
+    fn delete_version<'a>(
+        &'a self,
+        _: &'a sesh::SessionId,
         _: u64,
         _: sesh::Instant,
-    ) -> Result<sesh_tokio::store::Removed, sesh_tokio::StoreError> {
-        Ok(sesh_tokio::store::Removed::Conflict)
+    ) -> sesh_tokio::store::StoreFuture<'a, sesh_tokio::store::Removed> {
+        Box::pin(async move { Ok(sesh_tokio::store::Removed::Conflict) })
     }
-    async fn purge_expired(&self, now: sesh::Instant) -> Result<usize, sesh_tokio::StoreError> {
-        self.0.purge_expired(now).await
+    fn purge_expired(&self, now: sesh::Instant) -> sesh_tokio::store::StoreFuture<'_, usize> {
+        self.0.purge_expired(now)
     }
-    async fn occupancy(
+    fn occupancy(
         &self,
-    ) -> Result<Option<sesh_tokio::store::Occupancy>, sesh_tokio::StoreError> {
-        self.0.occupancy().await
+    ) -> sesh_tokio::store::StoreFuture<'_, Option<sesh_tokio::store::Occupancy>> {
+        self.0.occupancy()
     }
 }
 

@@ -35,7 +35,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
-use sesh_tokio::store::{Created, Occupancy, Removed, Saved, StoredSession};
+use sesh_tokio::store::{Created, Occupancy, Removed, Saved, StoreFuture, StoredSession};
 use sesh_tokio::{KEY_RING_SIZE, Session, SessionConfig, SessionLayer, SessionStore, StoreError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -233,59 +233,73 @@ impl<S> FailingStore<S> {
 }
 
 impl<S: SessionStore> SessionStore for FailingStore<S> {
-    async fn load(
-        &self,
-        id: &SessionId,
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> Result<Option<StoredSession>, StoreError> {
-        self.check()?;
-        self.inner.load(id, now).await
+    ) -> StoreFuture<'a, Option<StoredSession>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.load(id, now).await
+        })
     }
 
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         now: Instant,
-    ) -> Result<Created, StoreError> {
-        self.check()?;
-        self.inner.create(id, record, now).await
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.create(id, record, now).await
+        })
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Saved, StoreError> {
-        self.check()?;
-        self.inner.save(id, record, expected_version, now).await
+    ) -> StoreFuture<'a, Saved> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.save(id, record, expected_version, now).await
+        })
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.delete(id).await
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.delete(id).await
+        })
     }
 
-    async fn delete_version(
-        &self,
-        id: &SessionId,
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Removed, StoreError> {
-        self.check()?;
-        self.inner.delete_version(id, expected_version, now).await
+    ) -> StoreFuture<'a, Removed> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.delete_version(id, expected_version, now).await
+        })
     }
 
-    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
-        self.check()?;
-        self.inner.purge_expired(now).await
+    fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.purge_expired(now).await
+        })
     }
 
-    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
-        self.check()?;
-        self.inner.occupancy().await
+    fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.occupancy().await
+        })
     }
 }
 

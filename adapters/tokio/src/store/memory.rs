@@ -10,7 +10,7 @@ use sesh::{AllocSessionTable, Duration, Instant, SessionId};
 
 use super::{
     Created, DEFAULT_MAX_SESSIONS, InPlaceEdit, Occupancy, Removed, Saved, SessionStore,
-    StoreError, StoredSession,
+    StoreError, StoreFuture, StoredSession,
 };
 
 /// What one slot of the memory store holds besides the core's record.
@@ -178,20 +178,22 @@ impl MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    async fn load(
-        &self,
-        id: &SessionId,
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> Result<Option<StoredSession>, StoreError> {
-        let mut shard = self.shard(id);
-        Ok(shard.update_record(id, now, |r| StoredSession {
-            record: SessionRecord {
-                deadlines: *r.deadlines,
-                protected: *r.protected,
-                data: r.data.data.as_slice().to_vec(),
-            },
-            version: r.data.version,
-        }))
+    ) -> StoreFuture<'a, Option<StoredSession>> {
+        Box::pin(async move {
+            let mut shard = self.shard(id);
+            Ok(shard.update_record(id, now, |r| StoredSession {
+                record: SessionRecord {
+                    deadlines: *r.deadlines,
+                    protected: *r.protected,
+                    data: r.data.data.as_slice().to_vec(),
+                },
+                version: r.data.version,
+            }))
+        })
     }
 
     /// One lookup under the shard's lock: no compare-and-swap, no second lookup.
@@ -223,90 +225,102 @@ impl SessionStore for MemoryStore {
         Some(Ok(edited.flatten()))
     }
 
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         now: Instant,
-    ) -> Result<Created, StoreError> {
-        let stored = SessionRecord {
-            deadlines: record.deadlines,
-            protected: record.protected,
-            data: Versioned {
-                version: 1,
-                data: Bytes::new(&record.data),
-            },
-        };
-        match self.shard(id).insert(*id, stored, now) {
-            Ok(_) => Ok(Created::Stored(1)),
-            Err(InsertError::Exists(_)) => Ok(Created::IdTaken),
-            Err(InsertError::Full(_)) => Err(StoreError::Full),
-            // Already expired: there is nothing to keep, as if stored and purged.
-            Err(InsertError::Expired(_)) => Ok(Created::Stored(1)),
-        }
-    }
-
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
-        expected_version: u64,
-        now: Instant,
-    ) -> Result<Saved, StoreError> {
-        let mut shard = self.shard(id);
-        let outcome = shard.update_record(id, now, |stored| {
-            if stored.data.version != expected_version {
-                return Saved::Conflict;
-            }
-            let version = expected_version.wrapping_add(1);
-            *stored.deadlines = record.deadlines;
-            *stored.protected = record.protected;
-            *stored.data = Versioned {
-                version,
-                data: Bytes::new(&record.data),
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            let stored = SessionRecord {
+                deadlines: record.deadlines,
+                protected: record.protected,
+                data: Versioned {
+                    version: 1,
+                    data: Bytes::new(&record.data),
+                },
             };
-            Saved::Stored(version)
-        });
-        Ok(outcome.unwrap_or(Saved::Missing))
+            match self.shard(id).insert(*id, stored, now) {
+                Ok(_) => Ok(Created::Stored(1)),
+                Err(InsertError::Exists(_)) => Ok(Created::IdTaken),
+                Err(InsertError::Full(_)) => Err(StoreError::Full),
+                // Already expired: there is nothing to keep, as if stored and purged.
+                Err(InsertError::Expired(_)) => Ok(Created::Stored(1)),
+            }
+        })
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.shard(id).destroy(id);
-        Ok(())
-    }
-
-    async fn delete_version(
-        &self,
-        id: &SessionId,
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Removed, StoreError> {
-        let mut shard = self.shard(id);
-        let outcome = match shard.peek(id, now) {
-            None => Removed::Missing,
-            Some(stored) if stored.version != expected_version => Removed::Conflict,
-            Some(_) => {
-                shard.destroy(id);
-                Removed::Deleted
-            }
-        };
-        Ok(outcome)
+    ) -> StoreFuture<'a, Saved> {
+        Box::pin(async move {
+            let mut shard = self.shard(id);
+            let outcome = shard.update_record(id, now, |stored| {
+                if stored.data.version != expected_version {
+                    return Saved::Conflict;
+                }
+                let version = expected_version.wrapping_add(1);
+                *stored.deadlines = record.deadlines;
+                *stored.protected = record.protected;
+                *stored.data = Versioned {
+                    version,
+                    data: Bytes::new(&record.data),
+                };
+                Saved::Stored(version)
+            });
+            Ok(outcome.unwrap_or(Saved::Missing))
+        })
     }
 
-    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
-        Ok(self
-            .lock_all()
-            .map(|mut shard| shard.purge_expired(now))
-            .sum())
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.shard(id).destroy(id);
+            Ok(())
+        })
+    }
+
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Removed> {
+        Box::pin(async move {
+            let mut shard = self.shard(id);
+            let outcome = match shard.peek(id, now) {
+                None => Removed::Missing,
+                Some(stored) if stored.version != expected_version => Removed::Conflict,
+                Some(_) => {
+                    shard.destroy(id);
+                    Removed::Deleted
+                }
+            };
+            Ok(outcome)
+        })
+    }
+
+    fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            Ok(self
+                .lock_all()
+                .map(|mut shard| shard.purge_expired(now))
+                .sum())
+        })
     }
 
     /// The shards' lengths, summed: one lock and one read per shard.
-    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
-        let sessions = self.lock_all().map(|shard| shard.len()).sum();
-        Ok(Some(Occupancy {
-            sessions,
-            capacity: Some(self.max_sessions),
-        }))
+    fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
+        Box::pin(async move {
+            let sessions = self.lock_all().map(|shard| shard.len()).sum();
+            Ok(Some(Occupancy {
+                sessions,
+                capacity: Some(self.max_sessions),
+            }))
+        })
     }
 }
 

@@ -8,6 +8,7 @@ mod redb;
 mod redis;
 
 use std::future::Future;
+use std::pin::Pin;
 
 pub use key::{StoreKey, TAG_LEN};
 pub use memory::MemoryStore;
@@ -18,6 +19,12 @@ pub use redis::{EvictionPolicyRefused, RedisConfig, RedisStore};
 use sesh::expiry::Deadlines;
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
+
+/// What every async [`SessionStore`] method returns: a boxed future, so
+/// that the trait is usable as `dyn SessionStore` (the layer holds an
+/// `Arc<dyn SessionStore>`). An implementation writes
+/// `Box::pin(async move { ... })`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// A session as a store holds it: the core's record with the data encoded,
 /// and a version for compare-and-swap.
@@ -136,17 +143,22 @@ impl std::error::Error for StoreError {
 ///   with [`StoreError::Full`] (503).
 /// - **Cheap counts.** [`occupancy`](SessionStore::occupancy) answers from
 ///   counts the store keeps as it goes, never from a scan.
+///
+/// Each async method returns a [`StoreFuture`] (a boxed future), so the
+/// trait is usable as `dyn SessionStore`: write a body as
+/// `Box::pin(async move { ... })`; a wrapper store returns the future of
+/// the store it wraps as it is.
 pub trait SessionStore: Send + Sync + 'static {
     /// Returns the live session `id`, or `None` when there is none, it has
     /// expired at `now`, its bytes do not decode, or its tag does not bind
     /// them to this key (the store deletes such a record and logs it). An
     /// error means the store could not answer, never "absent": the adapter
     /// must not create a session over it.
-    fn load(
-        &self,
-        id: &SessionId,
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send;
+    ) -> StoreFuture<'a, Option<StoredSession>>;
 
     /// Loads the session `id` for a read-modify-write that ends in
     /// [`save`](SessionStore::save). The answer may come from a copy this
@@ -156,11 +168,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// live session absent or expired when [`load`](SessionStore::load)
     /// would not. The default is [`load`](SessionStore::load); a store with a
     /// network round trip per call overrides it to save one.
-    fn load_for_update(
-        &self,
-        id: &SessionId,
+    fn load_for_update<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send {
+    ) -> StoreFuture<'a, Option<StoredSession>> {
         self.load(id, now)
     }
 
@@ -188,26 +200,26 @@ pub trait SessionStore: Send + Sync + 'static {
     /// it is left untouched and the answer is [`Created::IdTaken`]: a create
     /// never overwrites. A full store makes room as the trait's docs say, or
     /// fails with [`StoreError::Full`] when only protected sessions are left.
-    fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         now: Instant,
-    ) -> impl Future<Output = Result<Created, StoreError>> + Send;
+    ) -> StoreFuture<'a, Created>;
 
     /// Replaces the session `id` if its stored version is `expected_version`
     /// (compare-and-swap). A different version gives [`Saved::Conflict`]; no
     /// live session gives [`Saved::Missing`]. Either way nothing is written.
-    fn save(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         expected_version: u64,
         now: Instant,
-    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
+    ) -> StoreFuture<'a, Saved>;
 
     /// Removes the session `id`; removing an absent one is not an error.
-    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
 
     /// Removes the session `id` if its stored version is `expected_version`
     /// (compare-and-delete), atomically with respect to every other write
@@ -216,42 +228,43 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// `regenerate` moves a session to a new id with it, so that an update
     /// another server saved meanwhile is never deleted with the old id.
-    fn delete_version(
-        &self,
-        id: &SessionId,
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
         expected_version: u64,
         now: Instant,
-    ) -> impl Future<Output = Result<Removed, StoreError>> + Send;
+    ) -> StoreFuture<'a, Removed>;
 
     /// Removes every session expired at `now`; returns how many. Stores whose
     /// backend expires keys itself (Redis TTLs) may return 0.
-    fn purge_expired(&self, now: Instant)
-    -> impl Future<Output = Result<usize, StoreError>> + Send;
+    fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize>;
 
     /// How many sessions the store holds, and its bound, from counts the
     /// store keeps (O(1): never a scan of its sessions, so a status page
     /// that shows it costs the same with a million sessions as with one).
     /// `None`, the default, when the store keeps no such count: a page then
     /// says so instead of counting.
-    fn occupancy(&self) -> impl Future<Output = Result<Option<Occupancy>, StoreError>> + Send {
-        async { Ok(None) }
+    fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
+        Box::pin(std::future::ready(Ok(None)))
     }
 }
 
-impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
-    fn load(
-        &self,
-        id: &SessionId,
+/// An `Arc` of a store is that store, so a caller can keep a handle to
+/// the store it gives the layer (to inspect it, or for a [`Sweeper`](crate::Sweeper)).
+impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send {
+    ) -> StoreFuture<'a, Option<StoredSession>> {
         T::load(self, id, now)
     }
 
-    fn load_for_update(
-        &self,
-        id: &SessionId,
+    fn load_for_update<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send {
+    ) -> StoreFuture<'a, Option<StoredSession>> {
         T::load_for_update(self, id, now)
     }
 
@@ -264,46 +277,43 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
         T::edit_in_place(self, id, now, edit)
     }
 
-    fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         now: Instant,
-    ) -> impl Future<Output = Result<Created, StoreError>> + Send {
+    ) -> StoreFuture<'a, Created> {
         T::create(self, id, record, now)
     }
 
-    fn save(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         expected_version: u64,
         now: Instant,
-    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+    ) -> StoreFuture<'a, Saved> {
         T::save(self, id, record, expected_version, now)
     }
 
-    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
         T::delete(self, id)
     }
 
-    fn delete_version(
-        &self,
-        id: &SessionId,
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
         expected_version: u64,
         now: Instant,
-    ) -> impl Future<Output = Result<Removed, StoreError>> + Send {
+    ) -> StoreFuture<'a, Removed> {
         T::delete_version(self, id, expected_version, now)
     }
 
-    fn purge_expired(
-        &self,
-        now: Instant,
-    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+    fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
         T::purge_expired(self, now)
     }
 
-    fn occupancy(&self) -> impl Future<Output = Result<Option<Occupancy>, StoreError>> + Send {
+    fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
         T::occupancy(self)
     }
 }

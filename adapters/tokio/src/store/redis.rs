@@ -15,7 +15,7 @@ use sesh::{Instant, SessionId};
 use super::key::StoreKey;
 use super::{
     Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Saved, SessionStore, StoreError,
-    StoredSession,
+    StoreFuture, StoredSession,
 };
 
 // ------------------------------------------------------------ encoding --
@@ -1081,150 +1081,156 @@ fn unavailable_error(e: &redis::RedisError) -> bool {
 }
 
 impl SessionStore for RedisStore {
-    async fn load(
-        &self,
-        id: &SessionId,
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> Result<Option<StoredSession>, StoreError> {
-        self.load_hashed(id, self.hash(id), now).await
+    ) -> StoreFuture<'a, Option<StoredSession>> {
+        Box::pin(async move { self.load_hashed(id, self.hash(id), now).await })
     }
 
-    async fn load_for_update(
-        &self,
-        id: &SessionId,
+    fn load_for_update<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> Result<Option<StoredSession>, StoreError> {
-        let hit = self.cache.as_ref().and_then(|c| c.get(id));
-        match hit {
-            // A copy that may be stale, never one that is expired: the
-            // save's compare-and-swap catches the first.
-            Some(hit) if !hit.stored.record.deadlines.is_expired(now) => Ok(Some(hit.stored)),
-            Some(hit) => self.load_hashed(id, hit.hash, now).await,
-            None => self.load_hashed(id, self.key.hash(id), now).await,
-        }
+    ) -> StoreFuture<'a, Option<StoredSession>> {
+        Box::pin(async move {
+            let hit = self.cache.as_ref().and_then(|c| c.get(id));
+            match hit {
+                // A copy that may be stale, never one that is expired: the
+                // save's compare-and-swap catches the first.
+                Some(hit) if !hit.stored.record.deadlines.is_expired(now) => Ok(Some(hit.stored)),
+                Some(hit) => self.load_hashed(id, hit.hash, now).await,
+                None => self.load_hashed(id, self.key.hash(id), now).await,
+            }
+        })
     }
 
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         now: Instant,
-    ) -> Result<Created, StoreError> {
-        const VERSION: u64 = 1;
-        self.checked().await?;
-        let hash = self.key.hash(id);
-        let value = encode_value(&self.key, &hash, VERSION, record)?;
-        let key = self.redis_key(&hash);
-        let ttl = if record.protected {
-            0
-        } else {
-            ttl_millis(record, now)
-        };
-        let mut cmd = self.script_cmd(&self.create, &key, value.len());
-        cmd.arg(&value)
-            .arg(ttl)
-            .arg(Self::member(&hash))
-            .arg(record.deadlines.expires_at().as_millis())
-            .arg(now.as_millis())
-            .arg(self.max_sessions)
-            .arg(&*self.prefix);
-        let answer: i64 = self.run(&self.create, &cmd).await.map_err(|e| {
-            self.forget(id);
-            unavailable(e)
-        })?;
-        match answer {
-            1 => {
-                let stored = StoredSession {
-                    record: record.clone(),
-                    version: VERSION,
-                };
-                self.remember(id, hash, stored);
-                Ok(Created::Stored(VERSION))
-            }
-            0 => {
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            const VERSION: u64 = 1;
+            self.checked().await?;
+            let hash = self.key.hash(id);
+            let value = encode_value(&self.key, &hash, VERSION, record)?;
+            let key = self.redis_key(&hash);
+            let ttl = if record.protected {
+                0
+            } else {
+                ttl_millis(record, now)
+            };
+            let mut cmd = self.script_cmd(&self.create, &key, value.len());
+            cmd.arg(&value)
+                .arg(ttl)
+                .arg(Self::member(&hash))
+                .arg(record.deadlines.expires_at().as_millis())
+                .arg(now.as_millis())
+                .arg(self.max_sessions)
+                .arg(&*self.prefix);
+            let answer: i64 = self.run(&self.create, &cmd).await.map_err(|e| {
                 self.forget(id);
-                Ok(Created::IdTaken)
+                unavailable(e)
+            })?;
+            match answer {
+                1 => {
+                    let stored = StoredSession {
+                        record: record.clone(),
+                        version: VERSION,
+                    };
+                    self.remember(id, hash, stored);
+                    Ok(Created::Stored(VERSION))
+                }
+                0 => {
+                    self.forget(id);
+                    Ok(Created::IdTaken)
+                }
+                2 => {
+                    self.forget(id);
+                    Err(StoreError::Full)
+                }
+                other => {
+                    self.forget(id);
+                    Err(unexpected("create", other))
+                }
             }
-            2 => {
-                self.forget(id);
-                Err(StoreError::Full)
-            }
-            other => {
-                self.forget(id);
-                Err(unexpected("create", other))
-            }
-        }
+        })
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Saved, StoreError> {
-        let version = expected_version.wrapping_add(1);
-        let cached = self.cache.as_ref().and_then(|c| c.key(id));
-        let hash = cached.map_or_else(|| self.key.hash(id), |c| c.hash);
-        let value = encode_value(&self.key, &hash, version, record)?;
-        // The stored value, if it is the expected version, is the cached
-        // copy: when neither the deadline nor the flag moved, the key's TTL
-        // and its place in the sets are still right (most saves: the
-        // refresh is throttled).
-        let deadline = record.deadlines.expires_at();
-        let unchanged = cached.is_some_and(|c| {
-            c.version == expected_version
-                && c.expires_at == deadline
-                && c.protected == record.protected
-        });
-        let (ttl, index) = match (unchanged, record.protected) {
-            (true, _) => (TtlArg::Keep, IndexArg::Unchanged),
-            (false, true) => (TtlArg::Persist, IndexArg::Protected),
-            (false, false) => (
-                TtlArg::Millis(ttl_millis(record, now)),
-                IndexArg::Unprotected,
-            ),
-        };
-        let then = Then::Set {
-            value: &value,
-            ttl,
-            index,
-            deadline: deadline.as_millis(),
-        };
-        let outcome = self.run_save(&hash, expected_version, now, then).await;
-        match outcome {
-            Ok(1) => {
-                let stored = StoredSession {
-                    record: record.clone(),
-                    version,
-                };
-                self.remember(id, hash, stored);
-                Ok(Saved::Stored(version))
+    ) -> StoreFuture<'a, Saved> {
+        Box::pin(async move {
+            let version = expected_version.wrapping_add(1);
+            let cached = self.cache.as_ref().and_then(|c| c.key(id));
+            let hash = cached.map_or_else(|| self.key.hash(id), |c| c.hash);
+            let value = encode_value(&self.key, &hash, version, record)?;
+            // The stored value, if it is the expected version, is the cached
+            // copy: when neither the deadline nor the flag moved, the key's TTL
+            // and its place in the sets are still right (most saves: the
+            // refresh is throttled).
+            let deadline = record.deadlines.expires_at();
+            let unchanged = cached.is_some_and(|c| {
+                c.version == expected_version
+                    && c.expires_at == deadline
+                    && c.protected == record.protected
+            });
+            let (ttl, index) = match (unchanged, record.protected) {
+                (true, _) => (TtlArg::Keep, IndexArg::Unchanged),
+                (false, true) => (TtlArg::Persist, IndexArg::Protected),
+                (false, false) => (
+                    TtlArg::Millis(ttl_millis(record, now)),
+                    IndexArg::Unprotected,
+                ),
+            };
+            let then = Then::Set {
+                value: &value,
+                ttl,
+                index,
+                deadline: deadline.as_millis(),
+            };
+            let outcome = self.run_save(&hash, expected_version, now, then).await;
+            match outcome {
+                Ok(1) => {
+                    let stored = StoredSession {
+                        record: record.clone(),
+                        version,
+                    };
+                    self.remember(id, hash, stored);
+                    Ok(Saved::Stored(version))
+                }
+                Ok(2) => {
+                    self.forget(id);
+                    Ok(Saved::Conflict)
+                }
+                Ok(3) => {
+                    self.forget(id);
+                    tracing::warn!("undecodable session record deleted");
+                    Ok(Saved::Missing)
+                }
+                Ok(0) => {
+                    self.forget(id);
+                    Ok(Saved::Missing)
+                }
+                // Not one of the script's answers: a backend fault, never taken
+                // for "missing" (the caller would start a second session).
+                Ok(other) => {
+                    self.forget(id);
+                    Err(unexpected("save", other))
+                }
+                Err(e) => {
+                    self.forget(id);
+                    Err(e)
+                }
             }
-            Ok(2) => {
-                self.forget(id);
-                Ok(Saved::Conflict)
-            }
-            Ok(3) => {
-                self.forget(id);
-                tracing::warn!("undecodable session record deleted");
-                Ok(Saved::Missing)
-            }
-            Ok(0) => {
-                self.forget(id);
-                Ok(Saved::Missing)
-            }
-            // Not one of the script's answers: a backend fault, never taken
-            // for "missing" (the caller would start a second session).
-            Ok(other) => {
-                self.forget(id);
-                Err(unexpected("save", other))
-            }
-            Err(e) => {
-                self.forget(id);
-                Err(e)
-            }
-        }
+        })
     }
 
     /// `DEL`, then `ZREM` from both sets, in one round trip: commands Redis
@@ -1232,87 +1238,95 @@ impl SessionStore for RedisStore {
     /// then), so that a logout always works. The value goes first: the
     /// session is gone even if the connection drops before the `ZREM`s,
     /// and a set entry left behind is only pruned later.
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let hash = self.hash(id);
-        self.forget(id);
-        self.checked().await?;
-        let member = Self::member(&hash);
-        let mut con = self.connection()?;
-        let _: () = redis::pipe()
-            .cmd("DEL")
-            .arg(self.redis_key(&hash))
-            .ignore()
-            .cmd("ZREM")
-            .arg(&*self.unprotected_set)
-            .arg(&member)
-            .ignore()
-            .cmd("ZREM")
-            .arg(&*self.protected_set)
-            .arg(&member)
-            .ignore()
-            .query_async(&mut con)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let hash = self.hash(id);
+            self.forget(id);
+            self.checked().await?;
+            let member = Self::member(&hash);
+            let mut con = self.connection()?;
+            let _: () = redis::pipe()
+                .cmd("DEL")
+                .arg(self.redis_key(&hash))
+                .ignore()
+                .cmd("ZREM")
+                .arg(&*self.unprotected_set)
+                .arg(&member)
+                .ignore()
+                .cmd("ZREM")
+                .arg(&*self.protected_set)
+                .arg(&member)
+                .ignore()
+                .query_async(&mut con)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
     }
 
-    async fn delete_version(
-        &self,
-        id: &SessionId,
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Removed, StoreError> {
-        let hash = self.hash(id);
-        self.forget(id);
-        let outcome = self
-            .run_save(&hash, expected_version, now, Then::Delete)
-            .await?;
-        removed_of(outcome)
+    ) -> StoreFuture<'a, Removed> {
+        Box::pin(async move {
+            let hash = self.hash(id);
+            self.forget(id);
+            let outcome = self
+                .run_save(&hash, expected_version, now, Then::Delete)
+                .await?;
+            removed_of(outcome)
+        })
     }
 
     /// Deletes the sessions past their deadline at `now`, by the sets, in
     /// batches; returns how many. Redis already dropped the unprotected
     /// ones at their TTL (this takes them off the sets); protected ones,
     /// which have no TTL, go here or at the next creates.
-    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
-        self.checked().await?;
-        let mut purged = 0usize;
-        loop {
-            let mut cmd = redis::Cmd::with_capacity(8, 128);
-            cmd.arg("EVALSHA")
-                .arg(self.purge.get_hash())
-                .arg(2)
-                .arg(&*self.unprotected_set)
-                .arg(&*self.protected_set)
-                .arg(now.as_millis())
-                .arg(&*self.prefix)
-                .arg(PURGE_BATCH);
-            let n: usize = self.run(&self.purge, &cmd).await.map_err(unavailable)?;
-            purged = purged.saturating_add(n);
-            if n == 0 {
-                return Ok(purged);
+    fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            self.checked().await?;
+            let mut purged = 0usize;
+            loop {
+                let mut cmd = redis::Cmd::with_capacity(8, 128);
+                cmd.arg("EVALSHA")
+                    .arg(self.purge.get_hash())
+                    .arg(2)
+                    .arg(&*self.unprotected_set)
+                    .arg(&*self.protected_set)
+                    .arg(now.as_millis())
+                    .arg(&*self.prefix)
+                    .arg(PURGE_BATCH);
+                let n: usize = self.run(&self.purge, &cmd).await.map_err(unavailable)?;
+                purged = purged.saturating_add(n);
+                if n == 0 {
+                    return Ok(purged);
+                }
             }
-        }
+        })
     }
 
     /// Two `ZCARD`s in one round trip: O(1), however many sessions there
     /// are. Counts sessions past their deadline until they are purged, as
     /// every store does.
-    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
-        self.checked().await?;
-        let mut con = self.connection()?;
-        let (unprotected, protected): (usize, usize) = redis::pipe()
-            .cmd("ZCARD")
-            .arg(&*self.unprotected_set)
-            .cmd("ZCARD")
-            .arg(&*self.protected_set)
-            .query_async(&mut con)
-            .await
-            .map_err(unavailable)?;
-        Ok(Some(Occupancy {
-            sessions: unprotected.saturating_add(protected),
-            capacity: Some(self.max_sessions),
-        }))
+    fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
+        Box::pin(async move {
+            self.checked().await?;
+            let mut con = self.connection()?;
+            let (unprotected, protected): (usize, usize) = redis::pipe()
+                .cmd("ZCARD")
+                .arg(&*self.unprotected_set)
+                .cmd("ZCARD")
+                .arg(&*self.protected_set)
+                .query_async(&mut con)
+                .await
+                .map_err(unavailable)?;
+            Ok(Some(Occupancy {
+                sessions: unprotected.saturating_add(protected),
+                capacity: Some(self.max_sessions),
+            }))
+        })
     }
 }
 

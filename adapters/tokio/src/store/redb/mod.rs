@@ -16,7 +16,7 @@ use sesh::{Instant, SessionId};
 use super::key::StoreKey;
 use super::{
     Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Saved, SessionStore, StoreError,
-    StoredSession,
+    StoreFuture, StoredSession,
 };
 use handle::{DatabaseHandle, Opener, is_io_failure};
 use writer::{Job, Ran, Reply, Writer, echo};
@@ -527,132 +527,148 @@ impl RedbStore {
 }
 
 impl SessionStore for RedbStore {
-    async fn load(
-        &self,
-        id: &SessionId,
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
         now: Instant,
-    ) -> Result<Option<StoredSession>, StoreError> {
-        let key = self.key.hash(id);
-        let keys = self.key.clone();
-        let found = self
-            .blocking(move |db| {
-                let txn = db.begin_read().map_err(backend)?;
-                let sessions = txn.open_table(SESSIONS).map_err(backend)?;
-                let value = sessions.get(key.as_slice()).map_err(backend)?;
-                Ok(value.map(|v| decode(&keys, &key, v.value())))
+    ) -> StoreFuture<'a, Option<StoredSession>> {
+        Box::pin(async move {
+            let key = self.key.hash(id);
+            let keys = self.key.clone();
+            let found = self
+                .blocking(move |db| {
+                    let txn = db.begin_read().map_err(backend)?;
+                    let sessions = txn.open_table(SESSIONS).map_err(backend)?;
+                    let value = sessions.get(key.as_slice()).map_err(backend)?;
+                    Ok(value.map(|v| decode(&keys, &key, v.value())))
+                })
+                .await?;
+            match found {
+                None => Ok(None),
+                Some(Ok(stored)) => {
+                    Ok((!stored.record.deadlines.is_expired(now)).then_some(stored))
+                }
+                Some(Err(_)) => {
+                    // Treated as absent; `live` deletes it (and logs it) inside a write.
+                    let keys = self.key.clone();
+                    self.write(move |txn| Tables::open(txn, &keys)?.live(&key, now).map(drop))
+                        .await?;
+                    Ok(None)
+                }
+            }
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            let key = self.key.hash(id);
+            let record = record.clone();
+            let (keys, max) = (self.key.clone(), self.max_sessions);
+            self.write(move |txn| {
+                let mut tables = Tables::open(txn, &keys)?;
+                match tables.stored(&key)? {
+                    Some(Ok(old)) if !old.record.deadlines.is_expired(now) => {
+                        return Ok(Created::IdTaken);
+                    }
+                    // Expired, or not a session: out of the way first.
+                    Some(_) => {
+                        tables.remove(&key)?;
+                    }
+                    None => {}
+                }
+                tables.make_room(now, max)?;
+                tables.put(&key, None, 1, &record)?;
+                Ok(Created::Stored(1))
             })
-            .await?;
-        match found {
-            None => Ok(None),
-            Some(Ok(stored)) => Ok((!stored.record.deadlines.is_expired(now)).then_some(stored)),
-            Some(Err(_)) => {
-                // Treated as absent; `live` deletes it (and logs it) inside a write.
-                let keys = self.key.clone();
-                self.write(move |txn| Tables::open(txn, &keys)?.live(&key, now).map(drop))
-                    .await?;
-                Ok(None)
-            }
-        }
-    }
-
-    async fn create(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
-        now: Instant,
-    ) -> Result<Created, StoreError> {
-        let key = self.key.hash(id);
-        let record = record.clone();
-        let (keys, max) = (self.key.clone(), self.max_sessions);
-        self.write(move |txn| {
-            let mut tables = Tables::open(txn, &keys)?;
-            match tables.stored(&key)? {
-                Some(Ok(old)) if !old.record.deadlines.is_expired(now) => {
-                    return Ok(Created::IdTaken);
-                }
-                // Expired, or not a session: out of the way first.
-                Some(_) => {
-                    tables.remove(&key)?;
-                }
-                None => {}
-            }
-            tables.make_room(now, max)?;
-            tables.put(&key, None, 1, &record)?;
-            Ok(Created::Stored(1))
+            .await
         })
-        .await
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &SessionRecord<Vec<u8>>,
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Saved, StoreError> {
-        let key = self.key.hash(id);
-        let record = record.clone();
-        let keys = self.key.clone();
-        self.write(move |txn| {
-            let mut tables = Tables::open(txn, &keys)?;
-            let Some(old) = tables.live(&key, now)? else {
-                return Ok(Saved::Missing);
-            };
-            if old.version != expected_version {
-                return Ok(Saved::Conflict);
-            }
-            let version = expected_version.wrapping_add(1);
-            tables.put(&key, Some(&old), version, &record)?;
-            Ok(Saved::Stored(version))
-        })
-        .await
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let key = self.key.hash(id);
-        let keys = self.key.clone();
-        self.write(move |txn| Tables::open(txn, &keys)?.remove(&key).map(drop))
+    ) -> StoreFuture<'a, Saved> {
+        Box::pin(async move {
+            let key = self.key.hash(id);
+            let record = record.clone();
+            let keys = self.key.clone();
+            self.write(move |txn| {
+                let mut tables = Tables::open(txn, &keys)?;
+                let Some(old) = tables.live(&key, now)? else {
+                    return Ok(Saved::Missing);
+                };
+                if old.version != expected_version {
+                    return Ok(Saved::Conflict);
+                }
+                let version = expected_version.wrapping_add(1);
+                tables.put(&key, Some(&old), version, &record)?;
+                Ok(Saved::Stored(version))
+            })
             .await
+        })
     }
 
-    async fn delete_version(
-        &self,
-        id: &SessionId,
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.key.hash(id);
+            let keys = self.key.clone();
+            self.write(move |txn| Tables::open(txn, &keys)?.remove(&key).map(drop))
+                .await
+        })
+    }
+
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
         expected_version: u64,
         now: Instant,
-    ) -> Result<Removed, StoreError> {
-        let key = self.key.hash(id);
-        let keys = self.key.clone();
-        self.write(move |txn| {
-            let mut tables = Tables::open(txn, &keys)?;
-            match tables.live(&key, now)? {
-                None => Ok(Removed::Missing),
-                Some(old) if old.version != expected_version => Ok(Removed::Conflict),
-                Some(_) => tables.remove(&key).map(|_| Removed::Deleted),
-            }
+    ) -> StoreFuture<'a, Removed> {
+        Box::pin(async move {
+            let key = self.key.hash(id);
+            let keys = self.key.clone();
+            self.write(move |txn| {
+                let mut tables = Tables::open(txn, &keys)?;
+                match tables.live(&key, now)? {
+                    None => Ok(Removed::Missing),
+                    Some(old) if old.version != expected_version => Ok(Removed::Conflict),
+                    Some(_) => tables.remove(&key).map(|_| Removed::Deleted),
+                }
+            })
+            .await
         })
-        .await
     }
 
-    async fn purge_expired(&self, now: Instant) -> Result<usize, StoreError> {
-        let keys = self.key.clone();
-        self.write(move |txn| Tables::open(txn, &keys)?.purge(now, usize::MAX))
-            .await
+    fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            let keys = self.key.clone();
+            self.write(move |txn| Tables::open(txn, &keys)?.purge(now, usize::MAX))
+                .await
+        })
     }
 
     /// redb keeps each table's length in its root: one read, no scan.
-    async fn occupancy(&self) -> Result<Option<Occupancy>, StoreError> {
-        let capacity = Some(self.max_sessions);
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let sessions = txn.open_table(SESSIONS).map_err(backend)?;
-            let n = sessions.len().map_err(backend)?;
-            Ok(Some(Occupancy {
-                sessions: usize::try_from(n).unwrap_or(usize::MAX),
-                capacity,
-            }))
+    fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
+        Box::pin(async move {
+            let capacity = Some(self.max_sessions);
+            self.blocking(move |db| {
+                let txn = db.begin_read().map_err(backend)?;
+                let sessions = txn.open_table(SESSIONS).map_err(backend)?;
+                let n = sessions.len().map_err(backend)?;
+                Ok(Some(Occupancy {
+                    sessions: usize::try_from(n).unwrap_or(usize::MAX),
+                    capacity,
+                }))
+            })
+            .await
         })
-        .await
     }
 }
 
