@@ -264,6 +264,21 @@ impl Response {
             .collect()
     }
 
+    /// `name=value` of the one `Set-Cookie` that gives cookie `name` a
+    /// value (`None` when none or several do; a removal has no value).
+    pub fn cookie_set(&self, name: &str) -> Option<String> {
+        let mut set: Vec<SetCookie> = self
+            .set_cookies_named(name)
+            .into_iter()
+            .filter(|c| !c.value.is_empty())
+            .collect();
+        if set.len() == 1 {
+            set.pop().map(|c| c.pair())
+        } else {
+            None
+        }
+    }
+
     /// The body as text (bytes that are not UTF-8 are replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()

@@ -9,12 +9,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::string::String;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::string::{String, ToString};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use std::{eprintln, format};
 
 /// The environment variable the examples read their secret from.
@@ -110,6 +110,50 @@ impl ExampleProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Sends `SIGINT` (Ctrl-C) and waits (up to 10 s) for the exit.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        send_signal(self.child.id(), "INT");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit 10 s after SIGINT");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Runs `bin ARGS` in `dir` to completion (for flags that make it
+    /// exit), with [`SECRET_ENV`] removed and then `env` set (a `None`
+    /// value removes the variable). Answers the status, stdout and stderr.
+    pub fn run_to_exit(
+        bin: &str,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> (ExitStatus, String, String) {
+        let mut command = Command::new(bin);
+        command
+            .args(args)
+            .current_dir(dir)
+            .env_remove(SECRET_ENV)
+            .stdin(Stdio::null());
+        for (name, value) in env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        let out = command
+            .output()
+            .unwrap_or_else(|e| panic!("{bin} does not run: {e}"));
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// `SIGKILL`, and waits for the process to be gone.
     pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");
@@ -124,6 +168,16 @@ impl ExampleProcess {
         let log = self.log_text();
         assert!(!log.contains("panicked"), "a panic in the log:\n{log}");
     }
+}
+
+/// Sends `signal` (`INT`, `STOP`, …) to process `pid` with kill(1).
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+    assert!(sent.success(), "kill -{signal} {pid}: {sent}");
 }
 
 impl Drop for ExampleProcess {

@@ -2,15 +2,19 @@
 
 use std::borrow::ToOwned;
 use std::format;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
-/// A redis-server process on `127.0.0.1`, without persistence. It can be
-/// stopped and started again on the same port, to test outages.
+use super::example_process::send_signal;
+
+/// A redis-server process on `127.0.0.1`, without persistence unless
+/// started [durable](Self::start_durable). It can be stopped and started
+/// again on the same port, to test outages.
 #[derive(Debug)]
 pub struct RedisServer {
     child: Option<Child>,
@@ -38,6 +42,24 @@ impl RedisServer {
         Ok(server)
     }
 
+    /// Starts redis-server with an append-only file in `dir`, fsynced on
+    /// every write: killed and started again, it has every acknowledged
+    /// write back.
+    pub fn start_durable(dir: &Path) -> io::Result<Self> {
+        let dir = dir
+            .to_str()
+            .ok_or_else(|| io::Error::other("a UTF-8 path"))?;
+        let durable = [
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            dir,
+        ];
+        RedisServer::start_with(&durable)
+    }
+
     /// The URL of database 0.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
@@ -51,8 +73,18 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port and waits until it accepts
-    /// connections (an empty database: persistence is off).
+    /// Sends `signal` (`STOP`, `CONT`, …) to the running server.
+    pub fn signal(&self, signal: &str) -> io::Result<()> {
+        let child = self.child.as_ref().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotConnected, "redis-server is not running")
+        })?;
+        send_signal(child.id(), signal);
+        Ok(())
+    }
+
+    /// Starts the server again on the same port and waits until it answers
+    /// `PING`, which it does once its data is loaded (an empty database
+    /// unless [durable](Self::start_durable)).
     pub fn start_again(&mut self) -> io::Result<()> {
         self.kill();
         let mut child = Command::new("redis-server")
@@ -68,11 +100,23 @@ impl RedisServer {
             ])
             .args(&self.config)
             .stdout(Stdio::null())
-            .spawn()?;
-        for _ in 0..500 {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "redis-server does not start ({e}); `bash scripts/test.sh` installs it \
+                         (Debian package redis-server)"
+                    ),
+                )
+            })?;
+        for _ in 0..2000 {
+            if self.pong() {
                 self.child = Some(child);
                 return Ok(());
+            }
+            if let Some(status) = child.try_wait()? {
+                return Err(io::Error::other(format!("redis-server exited: {status}")));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -82,6 +126,21 @@ impl RedisServer {
             io::ErrorKind::TimedOut,
             "redis-server did not start",
         ))
+    }
+}
+
+impl RedisServer {
+    /// Whether the server answers `PING` with `PONG`.
+    fn pong(&self) -> bool {
+        let attempt = || -> io::Result<bool> {
+            let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+            let mut reply = [0u8; 7];
+            stream.read_exact(&mut reply)?;
+            Ok(&reply == b"+PONG\r\n")
+        };
+        attempt().unwrap_or(false)
     }
 }
 
