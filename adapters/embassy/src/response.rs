@@ -5,97 +5,65 @@ use picoserve::io::Read;
 use picoserve::response::{
     Body, Connection, HeadersIter, IntoResponse, Response, ResponseWriter, StatusCode,
 };
-use sesh::cookie::{CookieConfig, write_removal, write_set_cookie};
-use sesh::presession::{PreCookieName, PreSession};
-use sesh::{Duration, Instant, SessionId};
+use sesh::cookie::{CookieConfig, CookieHeaders, SessionCookie, write_removal};
 
 use crate::sessions::Keys;
 
 /// Room for one `Set-Cookie` value: name, 45-character value, attributes.
 pub const SET_COOKIE_CAPACITY: usize = 256;
 
-/// What the response must do with the cookie.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CookieChange {
-    Keep,
-    Set { id: SessionId, expires_at: Instant },
-    Remove,
-}
-
-/// The handler's response plus the session's cookie header, made by
+/// The handler's response plus the session's headers, made by
 /// [`Session::respond`](crate::Session::respond).
 ///
 /// picoserve appends headers and never replaces them, so sesh adds its
-/// `Set-Cookie` headers here and nowhere else: the session cookie's, and the
-/// pre-session cookie's when [`Session::csrf_token`](crate::Session::csrf_token)
-/// made a form token for a visitor without a session.
+/// headers here and nowhere else, exactly as [`sesh::cookie::CookieDecision`]
+/// decided: the session cookie's `Set-Cookie`, the pre-session cookie's when
+/// [`Session::csrf_token`](crate::Session::csrf_token) made a form token for
+/// a visitor without a session, `Cache-Control: no-store` with either, and
+/// `Vary: Cookie` whenever the handler touched the session.
 pub struct WithSession<T> {
     inner: T,
+    /// `None` when a cookie did not fit: the response becomes a 500.
+    headers: Option<SessionHeaders>,
+}
+
+/// The header values [`WithSession`] adds.
+struct SessionHeaders {
     set_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
     pre_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
-    /// The response depends on the session cookie even though it is unchanged.
+    no_store: bool,
     vary: bool,
-    failed: bool,
 }
 
 impl<T> WithSession<T> {
     pub(crate) fn new(
         inner: T,
-        change: CookieChange,
-        presented: bool,
+        decided: CookieHeaders,
         cookie: &CookieConfig<'_>,
         keys: Option<&Keys>,
     ) -> Self {
-        let mut value = heapless::String::new();
-        let written = match (change, keys) {
-            (CookieChange::Keep, _) => {
-                return WithSession {
-                    inner,
-                    set_cookie: None,
-                    pre_cookie: None,
-                    vary: presented,
-                    failed: false,
-                };
-            }
-            (CookieChange::Set { id, expires_at }, Some(keys)) => {
-                let max_age = expires_at.saturating_duration_since(crate::clock::now());
-                write_set_cookie(&mut value, cookie, keys.sign(&id), max_age)
-            }
-            (CookieChange::Remove, _) => write_removal(&mut value, cookie),
-            (CookieChange::Set { .. }, None) => Err(core::fmt::Error),
+        let mut set_cookie = heapless::String::new();
+        let written = match (keys, decided.session()) {
+            (Some(keys), _) => decided.write_session_cookie(&mut set_cookie, cookie, keys),
+            (None, SessionCookie::Keep) => Ok(false),
+            // Before `init` no cookie verifies, but a logout still removes one.
+            (None, SessionCookie::Remove) => write_removal(&mut set_cookie, cookie).map(|()| true),
+            // No session exists before `init`; refuse rather than send it unsigned.
+            (None, SessionCookie::Set { .. }) => Err(core::fmt::Error),
         };
-        // A cookie that does not fit must not be half-sent: answer 500.
-        let failed = written.is_err();
-        WithSession {
-            inner,
-            set_cookie: (!failed).then_some(value),
-            pre_cookie: None,
-            vary: true,
-            failed,
-        }
-    }
-
-    /// Adds the pre-session cookie `pre` with its `Max-Age`.
-    pub(crate) fn with_pre_session(
-        mut self,
-        pre: Option<(PreSession, Duration)>,
-        cookie: &CookieConfig<'_>,
-    ) -> Self {
-        let Some((pre, max_age)) = pre else {
-            return self;
+        let mut pre_cookie = heapless::String::new();
+        let pre_written = decided.write_pre_session_cookie(&mut pre_cookie, cookie);
+        let headers = match (written, pre_written) {
+            (Ok(set), Ok(pre)) => Some(SessionHeaders {
+                set_cookie: set.then_some(set_cookie),
+                pre_cookie: pre.then_some(pre_cookie),
+                no_store: decided.no_store(),
+                vary: decided.vary_cookie(),
+            }),
+            // A cookie that does not fit must not be half-sent: answer 500.
+            _ => None,
         };
-        let mut value = heapless::String::new();
-        let written = PreCookieName::for_session_cookie(cookie.name())
-            .map_err(|_| core::fmt::Error)
-            .and_then(|name| {
-                write_set_cookie(&mut value, &name.config(*cookie), pre.encode(), max_age)
-            });
-        if written.is_err() {
-            self.failed = true;
-        }
-        self.pre_cookie = Some(value);
-        self.vary = true;
-        self
+        WithSession { inner, headers }
     }
 }
 
@@ -105,21 +73,20 @@ impl<T: IntoResponse> IntoResponse for WithSession<T> {
         connection: Connection<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
-        if self.failed {
+        let Some(headers) = self.headers else {
             let response = Response::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "session cookie too long\n",
-            );
+            )
+            .with_header("Cache-Control", "no-store");
             return response_writer.write_response(connection, response).await;
-        }
+        };
         self.inner
             .write_to(
                 connection,
                 AddSessionHeaders {
                     inner: response_writer,
-                    set_cookie: self.set_cookie,
-                    pre_cookie: self.pre_cookie,
-                    vary: self.vary,
+                    headers,
                 },
             )
             .await
@@ -128,9 +95,7 @@ impl<T: IntoResponse> IntoResponse for WithSession<T> {
 
 struct AddSessionHeaders<W> {
     inner: W,
-    set_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
-    pre_cookie: Option<heapless::String<SET_COOKIE_CAPACITY>>,
-    vary: bool,
+    headers: SessionHeaders,
 }
 
 impl<W: ResponseWriter> ResponseWriter for AddSessionHeaders<W> {
@@ -141,34 +106,17 @@ impl<W: ResponseWriter> ResponseWriter for AddSessionHeaders<W> {
         connection: Connection<'_, R>,
         response: Response<H, B>,
     ) -> Result<ResponseSent, Self::Error> {
-        match (&self.set_cookie, &self.pre_cookie) {
-            (Some(value), Some(pre)) => {
-                let headers = [
-                    ("Set-Cookie", value.as_str()),
-                    ("Set-Cookie", pre.as_str()),
-                    ("Cache-Control", "no-store"),
-                    ("Vary", "Cookie"),
-                ];
-                self.inner
-                    .write_response(connection, response.with_headers(headers))
-                    .await
-            }
-            (Some(value), None) | (None, Some(value)) => {
-                let headers = [
-                    ("Set-Cookie", value.as_str()),
-                    ("Cache-Control", "no-store"),
-                    ("Vary", "Cookie"),
-                ];
-                self.inner
-                    .write_response(connection, response.with_headers(headers))
-                    .await
-            }
-            (None, None) if self.vary => {
-                self.inner
-                    .write_response(connection, response.with_header("Vary", "Cookie"))
-                    .await
-            }
-            (None, None) => self.inner.write_response(connection, response).await,
-        }
+        let h = &self.headers;
+        // One array, not a chain: each chained header nests the response's
+        // type, and the firmware's async state machines are already deep.
+        let headers = [
+            h.set_cookie.as_deref().map(|v| ("Set-Cookie", v)),
+            h.pre_cookie.as_deref().map(|v| ("Set-Cookie", v)),
+            h.no_store.then_some(("Cache-Control", "no-store")),
+            h.vary.then_some(("Vary", "Cookie")),
+        ];
+        self.inner
+            .write_response(connection, response.with_headers(headers))
+            .await
     }
 }

@@ -6,14 +6,14 @@ use embassy_sync::blocking_mutex::raw::RawMutex;
 use picoserve::extract::{FromRef, FromRequestParts};
 use picoserve::request::RequestParts;
 use rand_core::TryCryptoRng;
-use sesh::cookie::{CookieScan, ScanOutcome};
+use sesh::cookie::{CookieDecision, CookieScan, RequestCookie, ScanOutcome};
 use sesh::presession::{FormToken, PreCookieName, PreSession};
 use sesh::table::{Access, CreateError, NotFound, RegenerateError};
 use sesh::{Instant, SessionId};
 
 use crate::clock::now;
 use crate::error::SessionError;
-use crate::response::{CookieChange, WithSession};
+use crate::response::WithSession;
 use crate::sessions::{Inner, Sessions};
 
 /// The request's session. Extract it in a handler; finish with
@@ -30,9 +30,8 @@ pub struct Session<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize
     sessions: &'static Sessions<M, D, R, N>,
     /// The id this request speaks for: the presented one, then any new one.
     id: Cell<Option<SessionId>>,
-    presented: bool,
-    needs_resign: bool,
-    change: Cell<CookieChange>,
+    /// What happened to the session: decides the response's headers.
+    decision: Cell<CookieDecision>,
     /// The pre-session cookie the request presented (one value that parses).
     presented_pre: Option<PreSession>,
     /// The pre-session cookie to (re)send: a form token was made for it.
@@ -91,29 +90,42 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             }
             _ => None,
         };
+        let request = match (outcome, verified) {
+            (ScanOutcome::Absent, _) => RequestCookie::Absent,
+            (_, Some(v)) if v.needs_resign() => RequestCookie::RetiredKey,
+            (_, Some(_)) => RequestCookie::Current,
+            (_, None) => RequestCookie::Refused,
+        };
         Session {
             sessions,
             id: Cell::new(verified.map(|v| v.id())),
-            presented: !matches!(outcome, ScanOutcome::Absent),
-            needs_resign: verified.is_some_and(|v| v.needs_resign()),
-            change: Cell::new(CookieChange::Keep),
+            decision: Cell::new(CookieDecision::new(request)),
             presented_pre,
             pre_cookie: Cell::new(None),
         }
     }
 
+    /// Records an event for the response's headers.
+    fn note(&self, event: impl FnOnce(&mut CookieDecision)) {
+        let mut decision = self.decision.get();
+        event(&mut decision);
+        self.decision.set(decision);
+    }
+
     fn note_access(&self, id: SessionId, access: Access) {
         if access.refreshed {
-            self.change.set(CookieChange::Set {
-                id,
-                expires_at: access.expires_at,
-            });
+            self.note(|d| d.refreshed(id, access.expires_at));
             self.sessions.changed.signal(());
-        } else if self.needs_resign && matches!(self.change.get(), CookieChange::Keep) {
-            self.change.set(CookieChange::Set {
-                id,
-                expires_at: access.expires_at,
-            });
+        } else {
+            self.note(|d| d.used(id, access.expires_at));
+        }
+    }
+
+    /// Records a lookup's result: a live session, or none.
+    fn note_lookup(&self, found: Option<(SessionId, Access)>) {
+        match found {
+            Some((id, access)) => self.note_access(id, access),
+            None => self.note(CookieDecision::missing),
         }
     }
 
@@ -131,13 +143,18 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     /// live session. The table stays locked while `read` runs: keep it
     /// short. For example `session.read(|account| account.visits)`.
     pub async fn read<T>(&self, read: impl FnOnce(&D) -> T) -> Option<T> {
-        let id = self.id.get()?;
+        let Some(id) = self.id.get() else {
+            self.note(CookieDecision::missing);
+            return None;
+        };
         let mut inner = self.sessions.lock().await;
-        let (data, access) = inner.table.get(&id, now())?;
-        let out = read(data);
+        let found = inner
+            .table
+            .get(&id, now())
+            .map(|(data, access)| (read(data), access));
         drop(inner);
-        self.note_access(id, access);
-        Some(out)
+        self.note_lookup(found.as_ref().map(|(_, access)| (id, *access)));
+        found.map(|(out, _)| out)
     }
 
     /// Sessions in the table (live or awaiting the sweeper) and its
@@ -149,31 +166,43 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     /// Whether the session is live and marked logged in.
     pub async fn is_protected(&self) -> bool {
         let Some(id) = self.id.get() else {
+            self.note(CookieDecision::missing);
             return false;
         };
         let mut inner = self.sessions.lock().await;
-        let Some((_, access)) = inner.table.get(&id, now()) else {
-            return false;
-        };
+        let access = inner.table.get(&id, now()).map(|(_, access)| access);
         drop(inner);
-        self.note_access(id, access);
-        access.protected
+        self.note_lookup(access.map(|access| (id, access)));
+        access.is_some_and(|access| access.protected)
     }
 
     /// When the session expires (milliseconds since boot), or `None`
     /// without a live session (one past its deadline that the sweeper has
     /// not removed yet is not live).
     pub async fn expires_at(&self) -> Option<Instant> {
-        let id = self.id.get()?;
-        let now = now();
         let inner = self.sessions.lock().await;
-        inner
-            .table
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, r)| r.deadlines)
-            .filter(|deadlines| !deadlines.is_expired(now))
-            .map(|deadlines| deadlines.expires_at())
+        let live = self.live(&inner, now());
+        drop(inner);
+        live.map(|(_, expires_at)| expires_at)
+    }
+
+    /// The live session and when it expires, without refreshing it;
+    /// recorded as a read (or as no session) for the response's headers.
+    fn live(&self, inner: &Inner<D, R, N>, now: Instant) -> Option<(SessionId, Instant)> {
+        let live = self.id.get().and_then(|id| {
+            inner
+                .table
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, r)| r.deadlines)
+                .filter(|deadlines| !deadlines.is_expired(now))
+                .map(|deadlines| (id, deadlines.expires_at()))
+        });
+        match live {
+            Some((id, expires_at)) => self.note(|d| d.used(id, expires_at)),
+            None => self.note(CookieDecision::missing),
+        }
+        live
     }
 
     /// Stores `data` as a new session; the caller holds the lock.
@@ -193,17 +222,9 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             CreateError::Collision(_) => SessionError::Collision,
         })?;
         self.id.set(Some(id));
-        self.change.set(CookieChange::Set {
-            id,
-            expires_at: access.expires_at,
-        });
+        self.note(|d| d.created(id, access.expires_at));
         self.sessions.changed.signal(());
         Ok(id)
-    }
-
-    /// The live id, if the presented (or new) id still names a session.
-    fn live_id(&self, inner: &Inner<D, R, N>, now: Instant) -> Option<SessionId> {
-        self.id.get().filter(|id| inner.table.contains(id, now))
     }
 
     /// Changes the data in one atomic read-modify-write (the table stays
@@ -214,6 +235,8 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         D: Default,
         R: TryCryptoRng,
     {
+        // The answer depends on the session even if the write fails.
+        self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
         let now = now();
         // One lookup: without a live session the closure comes back unrun.
@@ -233,6 +256,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     where
         R: TryCryptoRng,
     {
+        self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
         let now = now();
         // One lookup: without a live session the data comes back unstored.
@@ -267,23 +291,23 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         R: TryCryptoRng,
     {
         let Some(old) = self.id.get() else {
+            self.note(CookieDecision::missing);
             return Ok(());
         };
+        self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
         let inner = &mut *inner;
         let rng = inner.rng.as_mut().ok_or(SessionError::NotReady)?;
         match inner.table.regenerate(&old, rng, now()) {
             Ok((id, access)) => {
                 self.id.set(Some(id));
-                self.change.set(CookieChange::Set {
-                    id,
-                    expires_at: access.expires_at,
-                });
+                self.note(|d| d.regenerated(id, access.expires_at));
                 self.sessions.changed_urgently();
                 Ok(())
             }
             Err(RegenerateError::NotFound) => {
                 self.id.set(None);
+                self.note(CookieDecision::missing);
                 Ok(())
             }
             Err(RegenerateError::Rng) => Err(SessionError::Rng),
@@ -298,6 +322,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         D: Default,
         R: TryCryptoRng,
     {
+        self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
         let now = now();
         let live = self
@@ -335,12 +360,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             self.sessions.lock().await.table.destroy(&id);
             self.sessions.changed_urgently();
         }
-        let had_cookie = self.presented || matches!(self.change.get(), CookieChange::Set { .. });
-        self.change.set(if had_cookie {
-            CookieChange::Remove
-        } else {
-            CookieChange::Keep
-        });
+        self.note(CookieDecision::destroyed);
     }
 
     /// The CSRF token for a form. Stores nothing, and never starts a
@@ -362,7 +382,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     {
         let mut inner = self.sessions.lock().await;
         let now = now();
-        if let Some(id) = self.live_id(&inner, now) {
+        if let Some((id, _)) = self.live(&inner, now) {
             return inner
                 .keys
                 .as_ref()
@@ -380,6 +400,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         let expires_at = now.saturating_add(inner.table.policy().idle_timeout());
         let keys = inner.keys.as_ref().ok_or(SessionError::NotReady)?;
         self.pre_cookie.set(Some(pre));
+        self.note(|d| d.pre_session_issued(pre, expires_at));
         Ok(FormToken::PreSession(keys.pre_csrf_token(&pre, expires_at)))
     }
 
@@ -390,29 +411,27 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     pub async fn verify_csrf(&self, token: &str) -> bool {
         let inner = self.sessions.lock().await;
         let now = now();
-        let id = self.live_id(&inner, now);
+        let id = self.live(&inner, now).map(|(id, _)| id);
         inner.keys.as_ref().is_some_and(|k| {
             k.verify_form_token(id.as_ref(), self.presented_pre.as_ref(), token, now)
         })
     }
 
-    /// Wraps the handler's response so that it carries the cookie change, if
-    /// any, with `Cache-Control: no-store` and `Vary: Cookie`; a response to a
-    /// request that sent a session cookie gets `Vary: Cookie` in any case.
-    /// Handlers should not add these headers themselves (picoserve appends).
+    /// Wraps the handler's response so that it carries the headers
+    /// [`sesh::cookie::CookieDecision`] decides from what this request did
+    /// with the session: the cookie change, if any, with `Cache-Control:
+    /// no-store`, and `Vary: Cookie` whenever the session was touched (read,
+    /// written, or found absent), with or without a cookie in the request. A
+    /// handler that never touched the session gets no `Vary`, even when the
+    /// request sent a cookie. Handlers should not add these headers
+    /// themselves (picoserve appends).
     pub async fn respond<T>(self, response: T) -> WithSession<T> {
         let inner = self.sessions.lock().await;
-        let pre = self
-            .pre_cookie
-            .get()
-            .map(|pre| (pre, inner.table.policy().idle_timeout()));
         WithSession::new(
             response,
-            self.change.get(),
-            self.presented,
+            self.decision.get().decide(now()),
             self.sessions.cookie(),
             inner.keys.as_ref(),
         )
-        .with_pre_session(pre, self.sessions.cookie())
     }
 }
