@@ -1,5 +1,6 @@
-//! The `SessionStore` contract, checked on every store: memory, redb and a
-//! real redis-server started on a free loopback port.
+//! The `SessionStore` contract (`sesh_tokio::store::testing`, one test per
+//! case) on every store: memory, redb and a real redis-server started on a
+//! free loopback port; then what each backend promises beyond it.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -13,268 +14,30 @@ use sesh::expiry::ExpiryPolicy;
 use sesh::record::SessionRecord;
 use sesh::{Duration, Instant, SessionId};
 use sesh_tokio::StoreError;
-use sesh_tokio::store::{Created, MemoryStore, Removed, Saved, SessionStore, StoreKey};
+use sesh_tokio::store::testing::{new_id as id, record};
+use sesh_tokio::store::{Created, MemoryStore, Saved, SessionStore, StoreKey};
 
-fn id() -> SessionId {
-    SessionId::generate(&mut rand_core::UnwrapErr(getrandom::SysRng)).unwrap()
-}
+mod memory_store {
+    use super::*;
 
-fn record(data: &[u8], now: Instant) -> SessionRecord<Vec<u8>> {
-    let policy = ExpiryPolicy::new().with_idle_timeout(Duration::from_secs(10));
-    SessionRecord {
-        deadlines: policy.start(now),
-        protected: false,
-        data: data.to_vec(),
-    }
-}
-
-async fn contract(store: &impl SessionStore) {
-    let now = Instant::from_secs(1_000);
-    let a = id();
-    assert_eq!(store.load(&a, now).await.unwrap(), None);
-    assert_eq!(
-        store.create(&a, &record(b"one", now), now).await.unwrap(),
-        Created::Stored(1)
-    );
-    // A create never overwrites.
-    assert_eq!(
-        store.create(&a, &record(b"evil", now), now).await.unwrap(),
-        Created::IdTaken
-    );
-    let loaded = store.load(&a, now).await.unwrap().unwrap();
-    assert_eq!(loaded.record.data, b"one");
-    // Compare-and-swap.
-    let saved = store
-        .save(&a, &record(b"two", now), loaded.version, now)
-        .await
-        .unwrap();
-    let Saved::Stored(v2) = saved else {
-        panic!("{saved:?}")
-    };
-    assert_ne!(v2, loaded.version);
-    assert_eq!(
-        store
-            .save(&a, &record(b"stale", now), loaded.version, now)
-            .await
-            .unwrap(),
-        Saved::Conflict
-    );
-    assert_eq!(
-        store.load(&a, now).await.unwrap().unwrap().record.data,
-        b"two"
-    );
-    // Compare-and-delete: a stale version keeps the session.
-    let c = id();
-    store.create(&c, &record(b"c", now), now).await.unwrap();
-    let seen = store.load(&c, now).await.unwrap().unwrap();
-    let saved = store
-        .save(&c, &record(b"c2", now), seen.version, now)
-        .await
-        .unwrap();
-    let Saved::Stored(v) = saved else {
-        panic!("{saved:?}")
-    };
-    assert_eq!(
-        store.delete_version(&c, seen.version, now).await.unwrap(),
-        Removed::Conflict
-    );
-    assert_eq!(
-        store.load(&c, now).await.unwrap().unwrap().record.data,
-        b"c2"
-    );
-    assert_eq!(
-        store.delete_version(&c, v, now).await.unwrap(),
-        Removed::Deleted
-    );
-    assert_eq!(store.load(&c, now).await.unwrap(), None);
-    assert_eq!(
-        store.delete_version(&c, v, now).await.unwrap(),
-        Removed::Missing
-    );
-    // Delete, and a save never resurrects.
-    store.delete(&a).await.unwrap();
-    store.delete(&a).await.unwrap();
-    assert_eq!(store.load(&a, now).await.unwrap(), None);
-    assert_eq!(
-        store
-            .save(&a, &record(b"ghost", now), v2, now)
-            .await
-            .unwrap(),
-        Saved::Missing
-    );
-    assert_eq!(store.load(&a, now).await.unwrap(), None);
-    // Expiry: absent at the deadline; an expired id may be created again.
-    let b = id();
-    store.create(&b, &record(b"b", now), now).await.unwrap();
-    let deadline = now + Duration::from_secs(10);
-    assert!(
-        store
-            .load(&b, Instant::from_millis(deadline.as_millis() - 1))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert_eq!(store.load(&b, deadline).await.unwrap(), None);
-    assert_eq!(
-        store
-            .save(&b, &record(b"late", deadline), 1, deadline)
-            .await
-            .unwrap(),
-        Saved::Missing
-    );
-    assert!(store.occupancy().await.unwrap().unwrap().sessions <= 1);
-}
-
-async fn purges(store: &impl SessionStore) {
-    let now = Instant::from_secs(5_000);
-    for _ in 0..3 {
-        store.create(&id(), &record(b"x", now), now).await.unwrap();
-    }
-    let keep = id();
-    let later = now + Duration::from_secs(5);
-    store
-        .create(&keep, &record(b"keep", later), later)
-        .await
-        .unwrap();
-    let purged = store
-        .purge_expired(now + Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_eq!(purged, 3);
-    assert!(
-        store
-            .load(&keep, now + Duration::from_secs(10))
-            .await
-            .unwrap()
-            .is_some()
-    );
-}
-
-/// The bound every store keeps (finding 1 of issue 14), for a store of
-/// at most 4 sessions: expired sessions go first, then the least recently
-/// used unprotected one; a protected session is never evicted, and when
-/// only protected ones are left a create (anonymous or not) is refused with
-/// `StoreError::Full` and changes nothing. The counts are the store's own.
-async fn bounds(store: &impl SessionStore) {
-    let t0 = Instant::from_secs(10_000);
-    let at = |s: u64| t0 + Duration::from_secs(s);
-    let count = || async { store.occupancy().await.unwrap().unwrap() };
-    let admin = id();
-    let mut protected_record = record(b"admin", at(0));
-    protected_record.protected = true;
-    store
-        .create(&admin, &protected_record, at(0))
-        .await
-        .unwrap();
-    let anon: Vec<SessionId> = (1..=3).map(|_| id()).collect();
-    for (i, a) in anon.iter().enumerate() {
-        let now = at(i as u64 + 1);
-        assert_eq!(
-            store.create(a, &record(b"anon", now), now).await.unwrap(),
-            Created::Stored(1)
-        );
-    }
-    let occupancy = count().await;
-    assert_eq!((occupancy.sessions, occupancy.capacity), (4, Some(4)));
-    // The first anonymous session is used again (saved with a refreshed
-    // deadline): the second is now the least recently used.
-    let seen = store.load(&anon[0], at(4)).await.unwrap().unwrap();
-    let saved = store
-        .save(&anon[0], &record(b"anon", at(4)), seen.version, at(4))
-        .await
-        .unwrap();
-    assert!(matches!(saved, Saved::Stored(_)), "{saved:?}");
-    let newcomer = id();
-    store
-        .create(&newcomer, &record(b"new", at(5)), at(5))
-        .await
-        .unwrap();
-    let now = at(5);
-    assert!(
-        store.load(&admin, now).await.unwrap().is_some(),
-        "the protected session stays"
-    );
-    assert_eq!(
-        store.load(&anon[1], now).await.unwrap(),
-        None,
-        "the least recently used went"
-    );
-    for kept in [&anon[0], &anon[2], &newcomer] {
-        assert!(store.load(kept, now).await.unwrap().is_some());
-    }
-    assert_eq!(count().await.sessions, 4);
-    // Everyone logs in: full of protected sessions.
-    for s in [&anon[0], &anon[2], &newcomer] {
-        let seen = store.load(s, now).await.unwrap().unwrap();
-        let mut logged_in = seen.record.clone();
-        logged_in.protected = true;
-        let saved = store.save(s, &logged_in, seen.version, now).await.unwrap();
-        assert!(matches!(saved, Saved::Stored(_)), "{saved:?}");
-    }
-    let refused = id();
-    let err = store.create(&refused, &record(b"late", now), now).await;
-    assert!(matches!(err, Err(StoreError::Full)), "{err:?}");
-    let err = store.create(&refused, &protected_record, now).await;
-    assert!(
-        matches!(err, Err(StoreError::Full)),
-        "a protected create: {err:?}"
-    );
-    assert_eq!(store.load(&refused, now).await.unwrap(), None);
-    for s in [&admin, &anon[0], &anon[2], &newcomer] {
-        let loaded = store.load(s, now).await.unwrap().unwrap();
-        assert!(loaded.record.protected, "nobody was logged out");
-    }
-    assert_eq!(count().await.sessions, 4);
-    // A logout makes room; then, once every session has expired, the
-    // expired ones go first and a create finds room with no purge run.
-    store.delete(&anon[0]).await.unwrap();
-    assert_eq!(count().await.sessions, 3);
-    let late = id();
-    store
-        .create(&late, &record(b"late", now), now)
-        .await
-        .unwrap();
-    let much_later = at(1_000);
-    let fresh = id();
-    assert_eq!(
-        store
-            .create(&fresh, &record(b"fresh", much_later), much_later)
-            .await
-            .unwrap(),
-        Created::Stored(1)
-    );
-    assert!(store.load(&fresh, much_later).await.unwrap().is_some());
-    assert!(count().await.sessions <= 4);
-}
-
-#[tokio::test]
-async fn memory_store_keeps_the_contract() {
-    contract(&MemoryStore::new(100)).await;
-    purges(&MemoryStore::new(100)).await;
-    bounds(&MemoryStore::new(4)).await;
+    sesh_tokio::store_contract_tests!(|max_sessions| async move { MemoryStore::new(max_sessions) });
 }
 
 mod redb_store {
     use super::*;
     use sesh_tokio::store::RedbStore;
 
-    #[tokio::test]
-    async fn keeps_the_contract() {
+    /// A store in a new file, with the directory that holds it.
+    async fn make(max_sessions: usize) -> (RedbStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(dir.path().join("s.redb"), StoreKey::new(&[5; 32]).unwrap())
             .await
-            .unwrap();
-        contract(&store).await;
-        let fresh = RedbStore::open(dir.path().join("p.redb"), StoreKey::new(&[5; 32]).unwrap())
-            .await
-            .unwrap();
-        purges(&fresh).await;
-        let bounded = RedbStore::open(dir.path().join("b.redb"), StoreKey::new(&[5; 32]).unwrap())
-            .await
             .unwrap()
-            .with_max_sessions(4);
-        bounds(&bounded).await;
+            .with_max_sessions(max_sessions);
+        (store, dir)
     }
+
+    sesh_tokio::store_contract_tests!(make);
 
     const SESSIONS: redb::TableDefinition<&[u8], &[u8]> =
         redb::TableDefinition::new("sesh_sessions_v2");
@@ -446,41 +209,67 @@ mod redis_store {
     use sesh_tests::http::redis_server::RedisServer;
     use sesh_tokio::store::{EvictionPolicyRefused, RedisConfig, RedisStore};
 
-    #[tokio::test]
-    async fn keeps_the_contract() {
+    /// A store on a redis-server of its own (stopped with the guard).
+    async fn make(max_sessions: usize) -> (RedisStore, RedisServer) {
         let server = RedisServer::start().unwrap();
         let store = RedisStore::new(
-            RedisConfig::new(server.url()).with_prefix("t1:"),
-            StoreKey::new(&[5; 32]).unwrap(),
-        )
-        .unwrap();
-        contract(&store).await;
-        let fresh = redis_store(&server, "t1p:");
-        purges(&fresh).await;
-        let bounded = RedisStore::new(
             RedisConfig::new(server.url())
-                .with_prefix("t1b:")
-                .with_max_sessions(4),
+                .with_prefix("t1:")
+                .with_max_sessions(max_sessions),
             StoreKey::new(&[5; 32]).unwrap(),
         )
         .unwrap();
-        bounds(&bounded).await;
-        // Two servers sharing the prefix share the bound.
-        let other = RedisStore::new(
-            RedisConfig::new(server.url())
-                .with_prefix("t1b:")
-                .with_max_sessions(4),
-            StoreKey::new(&[5; 32]).unwrap(),
-        )
-        .unwrap();
+        (store, server)
+    }
+
+    sesh_tokio::store_contract_tests!(make);
+
+    /// The contract again with the write cache off: every
+    /// `load_for_update` reads Redis.
+    mod without_a_write_cache {
+        use super::*;
+
+        async fn make(max_sessions: usize) -> (RedisStore, RedisServer) {
+            let server = RedisServer::start().unwrap();
+            let store = RedisStore::new(
+                RedisConfig::new(server.url())
+                    .with_prefix("t5c:")
+                    .with_max_sessions(max_sessions)
+                    .with_write_cache(0),
+                StoreKey::new(&[5; 32]).unwrap(),
+            )
+            .unwrap();
+            (store, server)
+        }
+
+        sesh_tokio::store_contract_tests!(make);
+    }
+
+    /// Two servers sharing the prefix share the bound.
+    #[tokio::test]
+    async fn stores_sharing_a_prefix_share_the_bound() {
+        let server = RedisServer::start().unwrap();
+        let bounded = |prefix: &str| {
+            RedisStore::new(
+                RedisConfig::new(server.url())
+                    .with_prefix(prefix)
+                    .with_max_sessions(4),
+                StoreKey::new(&[5; 32]).unwrap(),
+            )
+            .unwrap()
+        };
+        let (one, other) = (bounded("t1b:"), bounded("t1b:"));
         let now = Instant::from_secs(20_000);
+        for _ in 0..3 {
+            one.create(&id(), &record(b"x", now), now).await.unwrap();
+        }
         let occupancy = other.occupancy().await.unwrap().unwrap();
-        assert_eq!(occupancy.capacity, Some(4));
-        assert!(occupancy.sessions <= 4);
+        assert_eq!((occupancy.sessions, occupancy.capacity), (3, Some(4)));
         for _ in 0..10 {
             other.create(&id(), &record(b"x", now), now).await.unwrap();
         }
-        assert_eq!(bounded.occupancy().await.unwrap().unwrap().sessions, 4);
+        assert_eq!(one.occupancy().await.unwrap().unwrap().sessions, 4);
+        assert_eq!(other.occupancy().await.unwrap().unwrap().sessions, 4);
     }
 
     fn redis_store(server: &RedisServer, prefix: &str) -> RedisStore {
@@ -821,7 +610,6 @@ mod redis_store {
         let key = StoreKey::new(&[5; 32]).unwrap();
         let one = RedisStore::new(config.clone().with_write_cache(0), key.clone()).unwrap();
         let two = RedisStore::new(config, key).unwrap();
-        contract(&one).await;
         let a = id();
         let now = Instant::from_secs(100);
         one.create(&a, &record(b"1", now), now).await.unwrap();

@@ -6,6 +6,9 @@ mod memory;
 mod redb;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -147,7 +150,9 @@ impl std::error::Error for StoreError {
 /// Each async method returns a [`StoreFuture`] (a boxed future), so the
 /// trait is usable as `dyn SessionStore`: write a body as
 /// `Box::pin(async move { ... })`; a wrapper store returns the future of
-/// the store it wraps as it is.
+/// the store it wraps as it is. The feature `testing` turns the rules above
+/// and below into tests for a store of your own ([`testing`],
+/// [`store_contract_tests!`](crate::store_contract_tests)).
 pub trait SessionStore: Send + Sync + 'static {
     /// Returns the live session `id`, or `None` when there is none, it has
     /// expired at `now`, its bytes do not decode, or its tag does not bind
