@@ -1,5 +1,6 @@
 //! The response future: adds `Set-Cookie` and cache headers once the
-//! application has answered.
+//! application has answered, exactly as [`sesh::cookie::CookieDecision`]
+//! decided them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,9 +10,8 @@ use std::task::{Context, Poll};
 use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
-use sesh::cookie::{write_removal, write_set_cookie};
 
-use crate::state::{CookieChange, RequestSession};
+use crate::state::RequestSession;
 
 pin_project! {
     /// The future [`SessionService`](crate::SessionService) returns.
@@ -60,49 +60,43 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
         // the like) belong outside the SessionLayer.
         return error_response(status);
     }
+    let decided = outcome.headers;
     let config = &session.shared.config;
     let cookie = config.cookie();
     let mut value = String::new();
-    let written = match outcome.cookie {
-        CookieChange::Keep => None,
-        CookieChange::Set { id, expires_at } => {
-            let max_age = expires_at.saturating_duration_since(session.now());
-            Some(write_set_cookie(
-                &mut value,
-                &cookie,
-                config.keys().sign(&id),
-                max_age,
-            ))
-        }
-        CookieChange::Remove => Some(write_removal(&mut value, &cookie)),
-    };
     let mut pre_value = String::new();
-    let pre_written = outcome.pre_cookie.map(|pre| {
-        let name = config.pre_cookie_name().ok_or(std::fmt::Error)?;
-        let max_age = config.policy().idle_timeout();
-        write_set_cookie(&mut pre_value, &name.config(cookie), pre.encode(), max_age)
-    });
-    let headers = response.headers_mut();
-    for (written, value) in [(written, &value), (pre_written, &pre_value)] {
-        let Some(written) = written else { continue };
-        let header = written
-            .ok()
-            .and_then(|()| HeaderValue::from_str(value).ok());
-        let Some(header) = header else {
-            tracing::error!("could not format the Set-Cookie header");
+    let written = decided
+        .write_session_cookie(&mut value, &cookie, config.keys())
+        .and_then(|set| {
+            Ok((
+                set,
+                decided.write_pre_session_cookie(&mut pre_value, &cookie)?,
+            ))
+        });
+    let Ok((set, pre)) = written else {
+        tracing::error!("could not format the Set-Cookie header");
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let mut values = Vec::with_capacity(2);
+    for value in [set.then_some(&value), pre.then_some(&pre_value)]
+        .into_iter()
+        .flatten()
+    {
+        let Ok(header) = HeaderValue::from_str(value) else {
+            tracing::error!("the Set-Cookie header is not a valid header value");
             return error_response(StatusCode::INTERNAL_SERVER_ERROR);
         };
+        values.push(header);
+    }
+    let headers = response.headers_mut();
+    for header in values {
         headers.append(SET_COOKIE, header);
+    }
+    if decided.no_store() {
         // A shared cache must never store a response that sets a session (Flask CVE-2023-30861).
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    let uses_cookie = outcome.accessed
-        || outcome.pre_cookie.is_some()
-        || matches!(
-            outcome.cookie,
-            CookieChange::Set { .. } | CookieChange::Remove
-        );
-    if uses_cookie && !varies_on_cookie(headers.get_all(VARY).iter()) {
+    if decided.vary_cookie() && !varies_on_cookie(headers.get_all(VARY).iter()) {
         headers.append(VARY, HeaderValue::from_static("Cookie"));
     }
     response

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sesh::cookie::{CookieScan, ScanOutcome};
+use sesh::cookie::{CookieDecision, CookieHeaders, CookieScan, RequestCookie, ScanOutcome};
 use sesh::expiry::Deadlines;
 use sesh::presession::{PreCsrfToken, PreSession};
 use sesh::record::SessionRecord;
@@ -26,13 +26,6 @@ pub(crate) struct Shared {
     pub(crate) clock: HostClock,
     pub(crate) random: Arc<dyn RandomSource>,
     pub(crate) stripes: Stripes,
-}
-
-/// The session cookie a request presented, after verification.
-#[derive(Clone, Copy)]
-pub(crate) struct Presented {
-    pub(crate) id: SessionId,
-    pub(crate) needs_resign: bool,
 }
 
 /// Where this request's session stands.
@@ -59,20 +52,12 @@ enum InPlace<R> {
     Done(Result<R, SessionError>),
 }
 
-/// What the response must do with the cookie.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CookieChange {
-    Keep,
-    Set { id: SessionId, expires_at: Instant },
-    Remove,
-}
-
 struct Progress {
     current: Current,
-    cookie: CookieChange,
+    /// What happened to the session: decides the response's headers.
+    decision: CookieDecision,
     store_failed: Option<http::StatusCode>,
-    accessed: bool,
-    /// The pre-session cookie to send: a form token was made for it.
+    /// The pre-session this request's form tokens are bound to.
     pre_cookie: Option<PreSession>,
 }
 
@@ -80,21 +65,19 @@ struct Progress {
 /// back when the response passes through.
 pub(crate) struct RequestSession {
     pub(crate) shared: Arc<Shared>,
-    presented: Option<Presented>,
+    /// The session id of the request's cookie, once verified.
+    presented: Option<SessionId>,
     /// The pre-session cookie the request presented (exactly one value that parses).
     presented_pre: Option<PreSession>,
-    cookie_sent: bool,
     progress: Mutex<Progress>,
 }
 
 /// What the response needs to know, read once the handler is done.
 pub(crate) struct Outcome {
-    pub(crate) cookie: CookieChange,
+    /// The cookie and cache headers, as the core decided them.
+    pub(crate) headers: CookieHeaders,
     /// The status the response must carry because the store failed.
     pub(crate) store_failed: Option<http::StatusCode>,
-    pub(crate) accessed: bool,
-    /// The pre-session cookie to (re)send, with the token's lifetime.
-    pub(crate) pre_cookie: Option<PreSession>,
 }
 
 impl RequestSession {
@@ -106,24 +89,22 @@ impl RequestSession {
             scan.feed(value.as_bytes());
         }
         let outcome = scan.outcome();
-        let presented = match outcome {
+        let (presented, request) = match outcome {
             ScanOutcome::Found(value) => match shared.config.keys().verify(value) {
-                Ok(v) => Some(Presented {
-                    id: v.id(),
-                    needs_resign: v.needs_resign(),
-                }),
+                Ok(v) if v.needs_resign() => (Some(v.id()), RequestCookie::RetiredKey),
+                Ok(v) => (Some(v.id()), RequestCookie::Current),
                 Err(e) => {
                     tracing::debug!(reason = %e, "session cookie refused");
-                    None
+                    (None, RequestCookie::Refused)
                 }
             },
             ScanOutcome::Ambiguous => {
                 tracing::debug!("several different session cookies: none selected");
-                None
+                (None, RequestCookie::Refused)
             }
-            ScanOutcome::Malformed | ScanOutcome::Absent => None,
+            ScanOutcome::Malformed => (None, RequestCookie::Refused),
+            ScanOutcome::Absent => (None, RequestCookie::Absent),
         };
-        let cookie_sent = !matches!(outcome, ScanOutcome::Absent);
         let presented_pre = shared.config.pre_cookie_name().and_then(|name| {
             let mut scan = CookieScan::new(name.as_str());
             for value in headers.get_all(http::header::COOKIE) {
@@ -136,16 +117,14 @@ impl RequestSession {
         });
         let progress = Progress {
             current: Current::Unloaded,
-            cookie: CookieChange::Keep,
+            decision: CookieDecision::new(request),
             store_failed: None,
-            accessed: false,
             pre_cookie: None,
         };
         RequestSession {
             shared,
             presented,
             presented_pre,
-            cookie_sent,
             progress: Mutex::new(progress),
         }
     }
@@ -172,29 +151,51 @@ impl RequestSession {
     }
 
     fn set_current(&self, current: Current) {
+        self.progress().current = current;
+    }
+
+    /// Records an event for the response's headers.
+    fn note(&self, event: impl FnOnce(&mut CookieDecision)) {
+        event(&mut self.progress().decision);
+    }
+
+    /// Where the session stands now, and the event that says so.
+    fn set_live(&self, id: SessionId, stored: StoredSession, refreshed: bool) {
+        let expires_at = stored.record.deadlines.expires_at();
         let mut p = self.progress();
-        p.current = current;
-        p.accessed = true;
+        p.current = Current::Live { id, stored };
+        if refreshed {
+            p.decision.refreshed(id, expires_at);
+        } else {
+            p.decision.used(id, expires_at);
+        }
+    }
+
+    fn set_absent(&self) {
+        let mut p = self.progress();
+        p.current = Current::Absent;
+        p.decision.missing();
     }
 
     /// A form token bound to the pre-session cookie: the one presented, else
     /// a new one. Stores nothing; the response (re)sends the cookie, so it
     /// lives as long as the token (the idle timeout).
     pub(crate) fn pre_csrf_token(&self) -> Result<PreCsrfToken, SessionError> {
+        let expires_at = self
+            .now()
+            .saturating_add(self.shared.config.policy().idle_timeout());
         let pre = {
             let mut p = self.progress();
+            p.decision.accessed();
             let pre = match self.presented_pre.or(p.pre_cookie) {
                 Some(pre) => pre,
                 None => PreSession::generate(&mut SourceRng(self.shared.random.as_ref()))
                     .map_err(|_| SessionError::Rng)?,
             };
             p.pre_cookie = Some(pre);
-            p.accessed = true;
+            p.decision.pre_session_issued(pre, expires_at);
             pre
         };
-        let expires_at = self
-            .now()
-            .saturating_add(self.shared.config.policy().idle_timeout());
         Ok(self.shared.config.keys().pre_csrf_token(&pre, expires_at))
     }
 
@@ -209,10 +210,6 @@ impl RequestSession {
         )
     }
 
-    fn set_cookie(&self, change: CookieChange) {
-        self.progress().cookie = change;
-    }
-
     /// The live session, loading it on first use and applying the throttled
     /// refresh (saved, and a new cookie sent) when it is due.
     pub(crate) async fn current(&self) -> Result<Option<(SessionId, StoredSession)>, SessionError> {
@@ -222,50 +219,45 @@ impl RequestSession {
             Current::Absent => return Ok(None),
             Current::Unloaded => {}
         }
+        self.note(CookieDecision::accessed);
         let Some(presented) = self.presented else {
-            self.set_current(Current::Absent);
+            self.set_absent();
             return Ok(None);
         };
         let now = self.now();
-        let loaded = match self.shared.store.load(&presented.id, now).await {
+        let loaded = match self.shared.store.load(&presented, now).await {
             Ok(l) => l,
             Err(e) => return self.failed(e),
         };
         let Some(mut stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
-            self.set_current(Current::Absent);
+            self.set_absent();
             return Ok(None);
         };
         let policy = self.shared.config.policy();
         stored.record.deadlines = policy.clamp(stored.record.deadlines, now);
+        let mut refreshed = false;
         if policy.touch(&mut stored.record.deadlines, now) {
             match self
                 .shared
                 .store
-                .save(&presented.id, &stored.record, stored.version, now)
+                .save(&presented, &stored.record, stored.version, now)
                 .await
             {
                 Ok(Saved::Stored(version)) => {
                     stored.version = version;
-                    let expires_at = stored.record.deadlines.expires_at();
-                    self.set_cookie(CookieChange::Set {
-                        id: presented.id,
-                        expires_at,
-                    });
+                    refreshed = true;
                 }
                 // Another request refreshed or changed it first; its answer carries the cookie.
                 Ok(Saved::Conflict) => {}
                 Ok(Saved::Missing) => {
-                    self.set_current(Current::Absent);
+                    self.set_absent();
                     return Ok(None);
                 }
                 Err(e) => return self.failed(e),
             }
         }
-        self.set_current(Current::Live {
-            id: presented.id,
-            stored: stored.clone(),
-        });
-        Ok(Some((presented.id, stored)))
+        self.set_live(presented, stored.clone(), refreshed);
+        Ok(Some((presented, stored)))
     }
 
     /// The id a write should start from: the live one, else the presented one.
@@ -273,7 +265,7 @@ impl RequestSession {
         match &self.progress().current {
             Current::Live { id, .. } => Some(*id),
             Current::Absent => None,
-            Current::Unloaded => self.presented.map(|p| p.id),
+            Current::Unloaded => self.presented,
         }
     }
 
@@ -288,6 +280,8 @@ impl RequestSession {
         &self,
         mut change: impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
     ) -> Result<R, SessionError> {
+        // The answer depends on the session even if the write fails.
+        self.note(CookieDecision::accessed);
         if let Some(id) = self.write_target() {
             // Turns also order an update against regenerate and destroy.
             let _turn = self.shared.stripes.lock(&id).await;
@@ -330,14 +324,7 @@ impl RequestSession {
                     .await
                 {
                     Ok(Saved::Stored(version)) => {
-                        let expires_at = record.deadlines.expires_at();
-                        self.set_current(Current::Live {
-                            id,
-                            stored: StoredSession { record, version },
-                        });
-                        if refreshed {
-                            self.set_cookie(CookieChange::Set { id, expires_at });
-                        }
+                        self.set_live(id, StoredSession { record, version }, refreshed);
                         return Ok(out);
                     }
                     Ok(Saved::Conflict) => continue,
@@ -383,11 +370,7 @@ impl RequestSession {
             (Err(e), _) => InPlace::Done(self.failed(e)),
             (Ok(_), Some(Err(e))) => InPlace::Done(Err(e)),
             (Ok(Some(stored)), Some(Ok(out))) => {
-                let expires_at = stored.record.deadlines.expires_at();
-                self.set_current(Current::Live { id, stored });
-                if refreshed {
-                    self.set_cookie(CookieChange::Set { id, expires_at });
-                }
+                self.set_live(id, stored, refreshed);
                 InPlace::Done(Ok(out))
             }
             // The edit never ran: no live session.
@@ -413,7 +396,7 @@ impl RequestSession {
             id,
             stored: StoredSession { record, version },
         });
-        self.set_cookie(CookieChange::Set { id, expires_at });
+        self.note(|d| d.created(id, expires_at));
         Ok(out)
     }
 
@@ -469,7 +452,7 @@ impl RequestSession {
                 Err(e) => return self.failed(e),
             };
             let Some(stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
-                self.set_current(Current::Absent);
+                self.set_absent();
                 return Ok(());
             };
             let record = SessionRecord {
@@ -496,16 +479,13 @@ impl RequestSession {
                         id: new,
                         stored: StoredSession { record, version },
                     });
-                    self.set_cookie(CookieChange::Set {
-                        id: new,
-                        expires_at,
-                    });
+                    self.note(|d| d.regenerated(new, expires_at));
                     return Ok(());
                 }
                 Ok(Removed::Conflict) => continue,
                 // Destroyed meanwhile (another server logged it out).
                 Ok(Removed::Missing) => {
-                    self.set_current(Current::Absent);
+                    self.set_absent();
                     return Ok(());
                 }
                 Err(e) => return self.failed(e),
@@ -516,6 +496,7 @@ impl RequestSession {
 
     /// Deletes the session and removes the cookie.
     pub(crate) async fn destroy(&self) -> Result<(), SessionError> {
+        self.note(CookieDecision::accessed);
         let target = self.write_target();
         if let Some(id) = target {
             let _turn = self.shared.stripes.lock(&id).await;
@@ -523,37 +504,19 @@ impl RequestSession {
                 return self.failed(e);
             }
         }
-        self.set_current(Current::Absent);
-        let had_cookie =
-            self.cookie_sent || matches!(self.progress().cookie, CookieChange::Set { .. });
-        self.set_cookie(if had_cookie {
-            CookieChange::Remove
-        } else {
-            CookieChange::Keep
-        });
+        let mut p = self.progress();
+        p.current = Current::Absent;
+        p.decision.destroyed();
         Ok(())
     }
 
     /// Read once the inner service has answered.
     pub(crate) fn outcome(&self) -> Outcome {
+        let now = self.now();
         let p = self.progress();
-        let mut cookie = p.cookie;
-        // A cookie signed by a retired key comes back signed by the current one.
-        if let (CookieChange::Keep, Current::Live { id, stored }, Some(presented)) =
-            (cookie, &p.current, self.presented)
-            && presented.needs_resign
-            && presented.id == *id
-        {
-            cookie = CookieChange::Set {
-                id: *id,
-                expires_at: stored.record.deadlines.expires_at(),
-            };
-        }
         Outcome {
-            cookie,
+            headers: p.decision.decide(now),
             store_failed: p.store_failed,
-            accessed: p.accessed,
-            pre_cookie: p.pre_cookie,
         }
     }
 }
