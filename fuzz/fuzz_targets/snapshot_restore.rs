@@ -27,18 +27,9 @@ fn check<S: Slots<Data = u32>>(mut table: Table<S>, bytes: &[u8], now: Instant, 
     }
 }
 
-/// CRC-32 (IEEE), so that half the inputs get a valid checksum and reach the
-/// record decoding instead of stopping at the CRC check.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = (c >> 1) ^ (0xEDB8_8320 & (c & 1).wrapping_neg());
-        }
-    }
-    !c
-}
+/// sesh's snapshot CRC-32 (IEEE), so that half the inputs get a valid
+/// checksum and reach the record decoding instead of stopping at the CRC check.
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 fuzz_target!(|data: &[u8]| {
     let Some((now, bytes)) = data.split_first_chunk::<8>() else { return };
@@ -49,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         // A real header in front, a correct CRC behind: only the records are fuzzed.
         owned = b"SESH\x01".to_vec();
         owned.extend_from_slice(bytes);
-        let crc = crc32(&owned);
+        let crc = CRC32.checksum(&owned);
         owned.extend_from_slice(&crc.to_le_bytes());
         &owned[..]
     } else {
