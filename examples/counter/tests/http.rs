@@ -8,14 +8,15 @@
     clippy::panic
 )]
 
+use std::net::SocketAddr;
+
 use counter::{Options, StoreSpec};
-use reqwest::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
-use reqwest::{Client, StatusCode};
+use sesh_tests::http::client::{Request, Response};
 
 const SECRET: &[u8] = b"a test secret that is 32 bytes!!";
 
-/// Starts a server with `Secure` on or off; returns its URL.
-async fn start(secure_cookies: bool) -> String {
+/// Starts a server with `Secure` on or off; returns its address.
+async fn start(secure_cookies: bool) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let options = Options {
@@ -28,116 +29,75 @@ async fn start(secure_cookies: bool) -> String {
             panic!("server failed: {e}");
         }
     });
-    format!("http://{addr}/")
+    addr
 }
 
-fn client() -> Client {
-    Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+async fn get(addr: SocketAddr, cookie: Option<&str>) -> Response {
+    let request = Request::get("/").maybe_cookie(cookie);
+    request.send(addr).await.unwrap()
 }
 
-struct Answer {
-    status: StatusCode,
-    set_cookies: Vec<String>,
-    cache_control: Option<String>,
-    body: String,
+/// The count in a 200's body.
+fn count(answer: &Response) -> u64 {
+    let body = answer.text();
+    assert_eq!(answer.status, 200, "{body}");
+    let n = body.split_whitespace().find_map(|w| w.parse().ok());
+    n.unwrap_or_else(|| panic!("no count in {body:?}"))
 }
 
-impl Answer {
-    /// The count in the body.
-    fn count(&self) -> u64 {
-        let digits: String = self
-            .body
-            .chars()
-            .skip_while(|c| !c.is_ascii_digit())
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits
-            .parse()
-            .unwrap_or_else(|_| panic!("no count in {:?}", self.body))
-    }
-
-    /// The `name=value` pair of the only `Set-Cookie`.
-    fn cookie_pair(&self) -> String {
-        assert_eq!(self.set_cookies.len(), 1, "{:?}", self.set_cookies);
-        self.set_cookies[0].split(';').next().unwrap().to_owned()
-    }
-}
-
-async fn get(client: &Client, url: &str, cookie: Option<&str>) -> Answer {
-    let mut request = client.get(url);
-    if let Some(c) = cookie {
-        request = request.header(COOKIE, c);
-    }
-    let response = request.send().await.unwrap();
-    let header = |name| {
-        response
-            .headers()
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    };
-    let set_cookies = header(SET_COOKIE);
-    let cache_control = header(CACHE_CONTROL).into_iter().next();
-    Answer {
-        status: response.status(),
-        set_cookies,
-        cache_control,
-        body: response.text().await.unwrap(),
-    }
+/// The `name=value` pair of the only `Set-Cookie`.
+fn cookie_pair(answer: &Response) -> String {
+    let all = answer.set_cookies();
+    assert_eq!(all.len(), 1, "{all:?}");
+    all[0].pair()
 }
 
 #[tokio::test]
 async fn counts_with_the_cookie_and_restarts_without() {
-    let url = start(false).await;
-    let client = client();
+    let addr = start(false).await;
 
-    let first = get(&client, &url, None).await;
-    assert_eq!(first.status, StatusCode::OK);
-    assert_eq!(first.count(), 1, "{}", first.body);
-    assert!(first.body.contains("visited"), "{}", first.body);
-    let cookie = first.cookie_pair();
+    let first = get(addr, None).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(count(&first), 1);
+    assert!(first.text().contains("visited"), "{}", first.text());
+    let cookie = cookie_pair(&first);
 
-    let second = get(&client, &url, Some(&cookie)).await;
-    assert_eq!(second.count(), 2);
+    let second = get(addr, Some(&cookie)).await;
+    assert_eq!(count(&second), 2);
+    let set = second.header_all("set-cookie");
     assert!(
-        second.set_cookies.is_empty(),
-        "nothing changed that needs a new cookie: {:?}",
-        second.set_cookies
+        set.is_empty(),
+        "nothing changed that needs a new cookie: {set:?}"
     );
-    assert_eq!(get(&client, &url, Some(&cookie)).await.count(), 3);
+    assert_eq!(count(&get(addr, Some(&cookie)).await), 3);
 
     // A new client starts at 1, and the first one goes on.
-    let other = get(&client, &url, None).await;
-    assert_eq!(other.count(), 1);
-    assert_ne!(other.cookie_pair(), cookie);
-    assert_eq!(get(&client, &url, Some(&cookie)).await.count(), 4);
+    let other = get(addr, None).await;
+    assert_eq!(count(&other), 1);
+    assert_ne!(cookie_pair(&other), cookie);
+    assert_eq!(count(&get(addr, Some(&cookie)).await), 4);
 }
 
 #[tokio::test]
 async fn a_forged_cookie_selects_no_session() {
-    let url = start(false).await;
-    let client = client();
-    let cookie = get(&client, &url, None).await.cookie_pair();
-    assert_eq!(get(&client, &url, Some(&cookie)).await.count(), 2);
+    let addr = start(false).await;
+    let cookie = cookie_pair(&get(addr, None).await);
+    assert_eq!(count(&get(addr, Some(&cookie)).await), 2);
 
     // Change the first character of the signature.
     let (id, tag) = cookie.split_once('.').unwrap();
     let first = if tag.starts_with('A') { 'B' } else { 'A' };
     let forged = format!("{id}.{first}{}", &tag[1..]);
-    let answer = get(&client, &url, Some(&forged)).await;
-    assert_eq!(answer.count(), 1);
-    assert_ne!(answer.cookie_pair(), cookie);
+    let answer = get(addr, Some(&forged)).await;
+    assert_eq!(count(&answer), 1);
+    assert_ne!(cookie_pair(&answer), cookie);
 }
 
 /// Checks `sid=<45 characters>` followed by exactly `attributes`.
-fn assert_set_cookie(answer: &Answer, attributes: &str) {
-    assert_eq!(answer.set_cookies.len(), 1, "{:?}", answer.set_cookies);
-    let header = &answer.set_cookies[0];
+fn assert_set_cookie(answer: &Response, attributes: &str) {
+    let all = answer.header_all("set-cookie");
+    assert_eq!(all.len(), 1, "{all:?}");
+    let header = &all[0];
     let (pair, rest) = header.split_once(';').unwrap();
     let value = pair.strip_prefix("sid=").unwrap();
     assert_eq!(value.len(), 45, "{value}");
@@ -148,26 +108,25 @@ fn assert_set_cookie(answer: &Answer, attributes: &str) {
         "{value}"
     );
     assert_eq!(format!(";{rest}"), attributes, "{header}");
-    assert_eq!(answer.cache_control.as_deref(), Some("no-store"));
+    assert_eq!(answer.header("cache-control").as_deref(), Some("no-store"));
 }
 
 #[tokio::test]
 async fn set_cookie_without_secure_for_plain_http() {
-    let url = start(false).await;
-    let answer = get(&client(), &url, None).await;
+    let addr = start(false).await;
+    let answer = get(addr, None).await;
     assert_set_cookie(&answer, "; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax");
 }
 
 #[tokio::test]
 async fn set_cookie_with_secure() {
-    let url = start(true).await;
-    let client = client();
-    let answer = get(&client, &url, None).await;
+    let addr = start(true).await;
+    let answer = get(addr, None).await;
     assert_set_cookie(
         &answer,
         "; Path=/; Max-Age=1800; HttpOnly; Secure; SameSite=Lax",
     );
     // The server does not care how the cookie came back: it still counts.
-    let cookie = answer.cookie_pair();
-    assert_eq!(get(&client, &url, Some(&cookie)).await.count(), 2);
+    let cookie = cookie_pair(&answer);
+    assert_eq!(count(&get(addr, Some(&cookie)).await), 2);
 }
