@@ -15,6 +15,9 @@ mod clock;
 mod config;
 mod error;
 mod future;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod guide;
 mod layer;
 mod locks;
 mod random;

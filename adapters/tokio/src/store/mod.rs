@@ -152,7 +152,8 @@ impl std::error::Error for StoreError {
 /// `Box::pin(async move { ... })`; a wrapper store returns the future of
 /// the store it wraps as it is. The feature `testing` turns the rules above
 /// and below into tests for a store of your own ([`testing`],
-/// [`store_contract_tests!`](crate::store_contract_tests)).
+/// [`store_contract_tests!`](crate::store_contract_tests)), and
+/// [Write your own store](crate::guide::custom_store) walks through one.
 pub trait SessionStore: Send + Sync + 'static {
     /// Returns the live session `id`, or `None` when there is none, it has
     /// expired at `now`, its bytes do not decode, or its tag does not bind

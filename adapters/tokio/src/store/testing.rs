@@ -25,6 +25,9 @@
 //! a fresh store with [`ROOMY`] or [`BOUND`] sessions at most, starts its
 //! clock at a different `now` and uses random ids, so stores that share a
 //! backend (one Redis, say) only need distinct key prefixes.
+//!
+//! [Write your own store](crate::guide::custom_store) walks through a store
+//! that passes them.
 
 // Test code: a failed step panics with what went wrong, and the cases do
 // small sums on timestamps and counts they choose themselves.
