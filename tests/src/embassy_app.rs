@@ -324,6 +324,11 @@ async fn store_blob<R: TryCryptoRng>(
     })
 }
 
+/// Extracts the session and never uses it: the response must not vary by cookie.
+async fn plain<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
+    session.respond(ok("plain")).await
+}
+
 /// The probe routes of `sesh_tests::http::ROUTES` over `state`. Each worker
 /// builds its own (naming the router's type for a `static` needs nightly).
 pub fn probe_router<R: TryCryptoRng + 'static>(state: ProbeState<R>) -> Router<impl PathRouter> {
@@ -336,6 +341,7 @@ pub fn probe_router<R: TryCryptoRng + 'static>(state: ProbeState<R>) -> Router<i
         .route("/csrf", get(csrf::<R>))
         .route("/csrf-check", post(csrf_check::<R>))
         .route("/big", get(big::<R>))
+        .route("/plain", get(plain::<R>))
         .with_state(state)
 }
 

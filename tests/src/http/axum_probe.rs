@@ -133,6 +133,11 @@ async fn big(session: Probe, RawQuery(query): RawQuery) -> Answer {
     Ok(text(StatusCode::OK, n.to_string()))
 }
 
+/// Extracts the session and never uses it: the response must not vary by cookie.
+async fn plain(_session: Probe) -> Answer {
+    Ok(text(StatusCode::OK, "plain"))
+}
+
 /// The probe routes of [`ROUTES`](super::ROUTES), without a session layer.
 pub fn probe_routes() -> Router {
     Router::new()
@@ -144,6 +149,7 @@ pub fn probe_routes() -> Router {
         .route("/csrf", get(csrf))
         .route("/csrf-check", post(csrf_check))
         .route("/big", get(big))
+        .route("/plain", get(plain))
 }
 
 /// The probe app behind a [`SessionLayer`] over `store` with `config`.

@@ -1467,3 +1467,131 @@ pub async fn an_anonymous_flood_stores_nothing_and_locks_nobody_out(make: impl M
     assert_eq!(stored(&server).await, 1, "only the login's session");
     server.stop().await;
 }
+
+// ------------------------------------------------- the headers' one decision --
+
+/// Whether `Vary` names `Cookie` (or `*`), and how many times it names it.
+fn vary_cookie_count(resp: &Response) -> usize {
+    resp.header_all("vary")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter(|v| v.trim().eq_ignore_ascii_case("cookie") || v.trim() == "*")
+        .count()
+}
+
+fn has_no_store(resp: &Response) -> bool {
+    resp.header_all("cache-control")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("no-store"))
+}
+
+/// The cache headers of `resp` follow the one rule both adapters share
+/// (`sesh::cookie::CookieDecision`): `Vary: Cookie` exactly when `varies`,
+/// named once; `Cache-Control: no-store` exactly with a `Set-Cookie`, which
+/// always varies.
+#[track_caller]
+fn assert_cache_rule(resp: &Response, varies: bool, context: &str) {
+    let vary = vary_cookie_count(resp);
+    assert_eq!(
+        vary,
+        usize::from(varies),
+        "{context}: Vary: Cookie {}expected, got Vary {:?}",
+        if varies { "" } else { "not " },
+        resp.header_all("vary")
+    );
+    let sets = !resp.header_all("set-cookie").is_empty();
+    assert_eq!(
+        has_no_store(resp),
+        sets,
+        "{context}: Cache-Control: no-store must come exactly with a Set-Cookie (Set-Cookie {:?}, Cache-Control {:?})",
+        resp.header_all("set-cookie"),
+        resp.header_all("cache-control")
+    );
+}
+
+/// `Vary: Cookie` goes on a response whose content may depend on the
+/// session: one whose handler read it (with or without a cookie in the
+/// request, also a cookie that selects nothing), and not on one whose
+/// handler never touched it, even when the request sent a cookie, so that
+/// caches may share it. Both adapters decide this in `sesh::cookie`.
+pub async fn vary_follows_what_the_handler_did_with_the_session(make: impl MakeServer) {
+    let spec = ServerSpec::default();
+    let server = make_server(&make, &spec).await;
+    let live = new_session(&server, &spec, "/count").await.pair();
+    let forged = pair_of(
+        &spec,
+        &format!("{}.AAAAAAAAAAAAAAAAAAAAAA", test_id(3).encode()),
+    );
+    for (cookie, who) in [
+        (None, "no cookie"),
+        (Some(live.as_str()), "a live session's cookie"),
+        (Some(forged.as_str()), "a forged cookie"),
+    ] {
+        let plain = get(&server, "/plain", cookie).await;
+        assert_answer(&plain, 200, "plain", &format!("/plain with {who}"));
+        assert_no_set_cookie(&plain, &format!("/plain with {who}"));
+        assert_cache_rule(&plain, false, &format!("/plain with {who}"));
+
+        let peek = get(&server, "/peek", cookie).await;
+        assert_eq!(peek.status, 200, "/peek with {who}");
+        assert_no_set_cookie(&peek, &format!("/peek with {who}"));
+        assert_cache_rule(&peek, true, &format!("/peek with {who}"));
+
+        let me = get(&server, "/me", cookie).await;
+        assert_no_set_cookie(&me, &format!("/me with {who}"));
+        assert_cache_rule(&me, true, &format!("/me with {who}"));
+    }
+    // Only the live session's /peek saw data; the others saw none.
+    assert_answer(&get(&server, "/peek", Some(&live)).await, 200, "1", "/peek");
+    assert_eq!(stored(&server).await, 1, "reads store nothing");
+    server.stop().await;
+}
+
+/// Every response that sets a cookie (a new session, a login, a removal,
+/// the pre-session cookie) carries `Cache-Control: no-store` and `Vary:
+/// Cookie`, and a response that sets none carries no `no-store` of sesh's; a
+/// cookie that selects nothing is removed at logout and only then.
+pub async fn every_set_cookie_comes_with_no_store_and_only_then(make: impl MakeServer) {
+    let spec = ServerSpec::default();
+    let server = make_server(&make, &spec).await;
+
+    let resp = get(&server, "/count", None).await;
+    let session = session_cookie(&resp, &spec, "a new session").pair();
+    assert_cache_rule(&resp, true, "a new session");
+    let resp = get(&server, "/count", Some(&session)).await;
+    assert_no_set_cookie(&resp, "a change without a refresh");
+    assert_cache_rule(&resp, true, "a change without a refresh");
+
+    let resp = get(&server, "/csrf", None).await;
+    assert_eq!(resp.status, 200, "an anonymous form");
+    assert_eq!(resp.set_cookies().len(), 1, "the pre-session cookie alone");
+    assert_cache_rule(&resp, true, "an anonymous form");
+
+    let resp = post(&server, "/login?user=alice", Some(&session)).await;
+    let login = session_cookie(&resp, &spec, "login").pair();
+    assert_cache_rule(&resp, true, "login");
+
+    let resp = post(&server, "/logout", Some(&login)).await;
+    let removal = session_cookie(&resp, &spec, "logout");
+    assert_eq!(removal.value, "", "logout removes the cookie");
+    assert_cache_rule(&resp, true, "logout");
+
+    let forged = pair_of(
+        &spec,
+        &format!("{}.AAAAAAAAAAAAAAAAAAAAAA", test_id(4).encode()),
+    );
+    let resp = get(&server, "/peek", Some(&forged)).await;
+    assert_no_set_cookie(&resp, "a forged cookie that is only read");
+    assert_cache_rule(&resp, true, "a forged cookie that is only read");
+    let resp = post(&server, "/logout", Some(&forged)).await;
+    let removal = session_cookie(&resp, &spec, "logout with a forged cookie");
+    assert_eq!(removal.value, "", "logout removes a forged cookie");
+    assert_cache_rule(&resp, true, "logout with a forged cookie");
+
+    let resp = post(&server, "/logout", None).await;
+    assert_no_set_cookie(&resp, "logout without a cookie");
+    assert_cache_rule(&resp, true, "logout without a cookie");
+    assert_eq!(stored(&server).await, 0, "nothing left stored");
+    server.stop().await;
+}

@@ -42,6 +42,7 @@
 //! | `GET /csrf` | answers the form's CSRF token: the session's with a live session, else a pre-session token (setting the pre-session cookie `<name>-pre`); stores nothing |
 //! | `POST /csrf-check` | 200 when header `x-csrf-token` holds the session's token or the pre-session cookie's form token, else 403 |
 //! | `GET /big?bytes=N` | stores a blob of `N` bytes (400 for a bad `N`); an error status when the data is over the limit |
+//! | `GET /plain` | answers `plain` without touching the session (the handler still extracts it) |
 //!
 //! A session error is answered as the adapter answers it (sesh-tokio: 500,
 //! or 503 when out of room or randomness).
@@ -61,8 +62,9 @@
 //! - A restart over the same store with another spec
 //!   ([`TestServer::restart`]), for key rotation.
 //!
-//! What the cases then expect, beyond the routes: a response that sets the
-//! cookie carries `Cache-Control: no-store` and `Vary: Cookie`; a store
+//! What the cases then expect, beyond the routes: a response that sets a
+//! cookie carries `Cache-Control: no-store` and `Vary: Cookie`, one that
+//! touched the session `Vary: Cookie`, one that did not neither; a store
 //! failure answers 500 with no cookie; data over the limit answers 413 or
 //! a 5xx and stores nothing. [`cases`] documents each case.
 
@@ -148,6 +150,12 @@ pub const ROUTES: &[Route] = &[
         path: "/big",
         example: "/big?bytes=1",
         does: "stores N bytes (query bytes=N); an error status over the limit",
+    },
+    Route {
+        method: "GET",
+        path: "/plain",
+        example: "/plain",
+        does: "answers plain without touching the session",
     },
 ];
 
@@ -386,6 +394,8 @@ macro_rules! for_each_case {
             a_flood_never_evicts_a_logged_in_session: CurrentThread, needs [];
             an_anonymous_form_token_stores_nothing: CurrentThread, needs [];
             an_anonymous_flood_stores_nothing_and_locks_nobody_out: CurrentThread, needs [];
+            vary_follows_what_the_handler_did_with_the_session: CurrentThread, needs [];
+            every_set_cookie_comes_with_no_store_and_only_then: CurrentThread, needs [];
         }
     };
 }
