@@ -43,6 +43,9 @@ use core::task::Poll;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use hmac::block_api::HmacCore;
+use hmac::digest::block_api::{Buffer, CoreProxy};
+use hmac::{Hmac, KeyInit, Mac};
 use sesh::throttle::{AttemptError, AttemptKey, AttemptLimiter, ThrottlePolicy};
 use sesh::{Duration, Instant};
 use sha2::{Digest, Sha256};
@@ -200,7 +203,10 @@ impl Credentials {
     /// workers go on meanwhile.
     pub async fn check(&self, user: &str, password: &str) -> bool {
         let user_ok = Sha256::digest(user.as_bytes()).ct_eq(&Sha256::digest(self.user.as_bytes()));
-        let mut pbkdf2 = Pbkdf2::new(password.as_bytes(), self.salt(), self.iterations);
+        let Some(mut pbkdf2) = Pbkdf2::new(password.as_bytes(), self.salt(), self.iterations)
+        else {
+            return false;
+        };
         while !pbkdf2.run(ITERATIONS_PER_YIELD) {
             yield_now().await;
         }
@@ -221,61 +227,23 @@ impl Credentials {
         if iterations == 0 {
             return Err(CredentialsError::Iterations);
         }
-        let mut pbkdf2 = Pbkdf2::new(password.as_bytes(), salt, iterations);
-        while !pbkdf2.run(u32::MAX) {}
+        let hash = pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password.as_bytes(), salt, iterations);
         let mut phc = heapless::String::new();
         write!(phc, "$pbkdf2-sha256$i={iterations}$").map_err(|_| CredentialsError::Format)?;
         encode_b64(&mut phc, salt).map_err(|_| CredentialsError::Format)?;
         phc.push('$').map_err(|_| CredentialsError::Format)?;
-        encode_b64(&mut phc, &pbkdf2.output()).map_err(|_| CredentialsError::Format)?;
+        encode_b64(&mut phc, &hash).map_err(|_| CredentialsError::Format)?;
         Ok(phc)
     }
 }
 
-/// HMAC-SHA256 under one key, its pad blocks hashed once.
-#[derive(Clone)]
-struct Hmac {
-    inner: Sha256,
-    outer: Sha256,
-}
-
-impl Hmac {
-    fn new(key: &[u8]) -> Self {
-        let mut block = [0u8; 64];
-        if key.len() > block.len() {
-            block
-                .iter_mut()
-                .zip(Sha256::digest(key))
-                .for_each(|(b, k)| *b = k);
-        } else {
-            block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
-        }
-        let pad = |byte: u8| {
-            let mut padded = block;
-            padded.iter_mut().for_each(|b| *b ^= byte);
-            Sha256::new().chain_update(padded)
-        };
-        Hmac {
-            inner: pad(0x36),
-            outer: pad(0x5c),
-        }
-    }
-
-    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut inner = self.inner.clone();
-        parts.iter().for_each(|p| inner.update(p));
-        self.outer
-            .clone()
-            .chain_update(inner.finalize())
-            .finalize()
-            .into()
-    }
-}
-
 /// PBKDF2-HMAC-SHA256 (RFC 8018) with a 32-byte output (one block), run a
-/// number of iterations at a time.
+/// number of iterations at a time: the `pbkdf2` crate has no way to stop
+/// and resume, and `check` yields between steps. The PRF is the `hmac`
+/// crate's keyed state, cloned per iteration. `hash_phc`, which need not
+/// yield, uses the `pbkdf2` crate, and the tests check both agree.
 struct Pbkdf2 {
-    prf: Hmac,
+    prf: HmacCore<Sha256>,
     /// The last U.
     u: [u8; 32],
     /// The XOR of every U so far.
@@ -284,22 +252,24 @@ struct Pbkdf2 {
 }
 
 impl Pbkdf2 {
-    fn new(password: &[u8], salt: &[u8], iterations: u32) -> Self {
-        let prf = Hmac::new(password);
-        let u = prf.mac(&[salt, &1u32.to_be_bytes()]);
-        Pbkdf2 {
+    /// `None` only if HMAC refused the password as a key, which it never
+    /// does (it takes keys of any length).
+    fn new(password: &[u8], salt: &[u8], iterations: u32) -> Option<Self> {
+        let prf = HmacCore::new_from_slice(password).ok()?;
+        let u = mac(&prf, &[salt, &1u32.to_be_bytes()]);
+        Some(Pbkdf2 {
             prf,
             u,
             t: u,
             left: iterations.saturating_sub(1),
-        }
+        })
     }
 
     /// Runs up to `most` iterations; whether the output is ready.
     fn run(&mut self, most: u32) -> bool {
         let now = self.left.min(most);
         for _ in 0..now {
-            self.u = self.prf.mac(&[&self.u]);
+            self.u = mac(&self.prf, &[&self.u]);
             self.t.iter_mut().zip(self.u).for_each(|(t, u)| *t ^= u);
         }
         self.left = self.left.saturating_sub(now);
@@ -309,6 +279,13 @@ impl Pbkdf2 {
     fn output(&self) -> [u8; 32] {
         self.t
     }
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under the keyed state `key`.
+fn mac(key: &HmacCore<Sha256>, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::compose(key.clone(), Buffer::<HmacCore<Sha256>>::default());
+    parts.iter().for_each(|part| mac.update(part));
+    mac.finalize().into_bytes().into()
 }
 
 /// Completes the second time it is polled: lets the executor run the
@@ -394,6 +371,8 @@ const fn b64_value(c: u8) -> Option<u32> {
 /// Standard base64 without padding into at most `N` bytes: the bytes and
 /// how many. `None` for a bad character, a length no encoding has, bits
 /// left over, or more than `N` bytes.
+/// Not the `base64` crate's: this is a `const fn`, so that a bad PHC string
+/// fails a board's build.
 const fn decode_b64<const N: usize>(mut text: &[u8]) -> Option<([u8; N], usize)> {
     let mut out = [0u8; N];
     let mut len = 0usize;
@@ -608,7 +587,7 @@ mod tests {
     }
 
     fn pbkdf2(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-        let mut p = Pbkdf2::new(password, salt, iterations);
+        let mut p = Pbkdf2::new(password, salt, iterations).unwrap();
         while !p.run(7) {}
         p.output()
     }
@@ -778,7 +757,7 @@ mod tests {
             iterations in 1u32..40,
         ) {
             let mut expected = [0u8; 32];
-            pbkdf2_crate::pbkdf2_hmac::<Sha256>(&password, &salt, iterations, &mut expected);
+            pbkdf2::pbkdf2_hmac::<Sha256>(&password, &salt, iterations, &mut expected);
             proptest::prop_assert_eq!(pbkdf2(&password, &salt, iterations), expected);
         }
     }
