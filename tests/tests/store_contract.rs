@@ -17,10 +17,34 @@ use sesh_tokio::StoreError;
 use sesh_tokio::store::testing::{new_id as id, record};
 use sesh_tokio::store::{Created, MemoryStore, Saved, SessionStore, StoreKey};
 
+/// Beyond the contract, which lets a store whose backend expires sessions
+/// itself answer 0: every store here counts exactly what a purge removed.
+async fn a_purge_counts_what_it_removed(store: &dyn SessionStore) {
+    let now = Instant::from_secs(5_000);
+    for _ in 0..3 {
+        store.create(&id(), &record(b"x", now), now).await.unwrap();
+    }
+    let keep = id();
+    let later = now + Duration::from_secs(5);
+    store
+        .create(&keep, &record(b"keep", later), later)
+        .await
+        .unwrap();
+    let then = now + Duration::from_secs(10);
+    assert_eq!(store.purge_expired(then).await.unwrap(), 3);
+    assert!(store.load(&keep, then).await.unwrap().is_some());
+    assert_eq!(store.purge_expired(then).await.unwrap(), 0);
+}
+
 mod memory_store {
     use super::*;
 
     sesh_tokio::store_contract_tests!(|max_sessions| async move { MemoryStore::new(max_sessions) });
+
+    #[tokio::test]
+    async fn a_purge_counts_what_it_removed() {
+        super::a_purge_counts_what_it_removed(&MemoryStore::new(100)).await;
+    }
 }
 
 mod redb_store {
@@ -38,6 +62,12 @@ mod redb_store {
     }
 
     sesh_tokio::store_contract_tests!(make);
+
+    #[tokio::test]
+    async fn a_purge_counts_what_it_removed() {
+        let (store, _dir) = make(100).await;
+        super::a_purge_counts_what_it_removed(&store).await;
+    }
 
     const SESSIONS: redb::TableDefinition<&[u8], &[u8]> =
         redb::TableDefinition::new("sesh_sessions_v2");
@@ -223,6 +253,12 @@ mod redis_store {
     }
 
     sesh_tokio::store_contract_tests!(make);
+
+    #[tokio::test]
+    async fn a_purge_counts_what_it_removed() {
+        let (store, _server) = make(100).await;
+        super::a_purge_counts_what_it_removed(&store).await;
+    }
 
     /// The contract again with the write cache off: every
     /// `load_for_update` reads Redis.
