@@ -750,6 +750,29 @@ mod tests {
             let _ = Credentials::from_phc("x", &text);
         }
 
+        /// The hand-written codec is the `base64` crate's STANDARD_NO_PAD,
+        /// strictness included (trailing bits, lengths, padding).
+        #[test]
+        fn base64_agrees_with_the_base64_crate(
+            bytes in proptest::collection::vec(0u8.., 0..64),
+            text in "[A-Za-z0-9+/=_-]{0,90}",
+        ) {
+            use base64::Engine as _;
+            let crate_ = base64::engine::general_purpose::STANDARD_NO_PAD;
+            let mut encoded = heapless::String::<100>::new();
+            encode_b64(&mut encoded, &bytes).unwrap();
+            let mut expected = [0u8; 100];
+            let n = crate_.encode_slice(&bytes, &mut expected).unwrap();
+            proptest::prop_assert_eq!(encoded.as_bytes(), &expected[..n]);
+            let mut out = [0u8; 90];
+            let theirs = crate_.decode_slice(text.as_bytes(), &mut out).ok().filter(|&n| n <= 64);
+            let ours = decode_b64::<64>(text.as_bytes());
+            proptest::prop_assert_eq!(ours.map(|(_, len)| len), theirs);
+            if let (Some((decoded, len)), Some(n)) = (ours, theirs) {
+                proptest::prop_assert_eq!(&decoded[..len], &out[..n]);
+            }
+        }
+
         #[test]
         fn pbkdf2_matches_the_pbkdf2_crate(
             password in proptest::collection::vec(0u8.., 0..100),
