@@ -1,51 +1,6 @@
 //! Which cookie and cache headers a response carries, decided once for every
-//! adapter from what happened to the session during the request.
-//!
-//! An adapter makes a [`CookieDecision`] from the request's session cookie
-//! ([`RequestCookie`]), reports each session event to it while the handler
-//! runs, and at the end writes the headers [`CookieDecision::decide`]
-//! answers ([`CookieHeaders`]), and no others. The rules:
-//!
-//! - **Session cookie** ([`SessionCookie`]): set when a session was created,
-//!   regenerated or refreshed, and when a live session was used whose cookie
-//!   was signed by a retired key (re-signed with the current one). Removed
-//!   when the session was destroyed and the request carried a session cookie
-//!   (valid or not: a forged or unknown one goes too). Otherwise left as it
-//!   is: a forged, unknown or expired cookie that is only read is not
-//!   removed, so the client keeps whatever a concurrent response set.
-//! - **Pre-session cookie** (feature `signed`, [`crate::presession`]): set
-//!   whenever a pre-session form token was made, with the token's lifetime.
-//! - **`Vary: Cookie`** when the response's content may depend on the
-//!   session: the handler read or changed the session or learned that there
-//!   is none (any event after [`CookieDecision::new`]), or a `Set-Cookie` of
-//!   ours goes out. A response that never touched the session does not vary,
-//!   even if the request sent a cookie, so caches may share it; one that read
-//!   the session varies even if the request sent none, so that a cache does
-//!   not hand an anonymous answer to a signed-in user (or back).
-//! - **`Cache-Control: no-store`** whenever a `Set-Cookie` of ours goes out:
-//!   a shared cache must never replay a cookie to another client.
-//!
-//! ```
-//! use sesh::cookie::{CookieDecision, RequestCookie, SessionCookie};
-//! use sesh::{Duration, Instant, SessionId};
-//! # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-//! let now = Instant::from_secs(100);
-//!
-//! // A request without a cookie whose handler wrote data: a session starts.
-//! let mut decision = CookieDecision::new(RequestCookie::Absent);
-//! decision.missing();
-//! let id = SessionId::generate(&mut rng)?;
-//! decision.created(id, now.saturating_add(Duration::from_mins(30)));
-//! let headers = decision.decide(now);
-//! assert_eq!(headers.session(), SessionCookie::Set { id, max_age: Duration::from_mins(30) });
-//! assert!(headers.vary_cookie() && headers.no_store());
-//!
-//! // A request with a cookie whose handler never looked at the session.
-//! let headers = CookieDecision::new(RequestCookie::Current).decide(now);
-//! assert_eq!(headers.session(), SessionCookie::Keep);
-//! assert!(!headers.vary_cookie() && !headers.no_store());
-//! # Ok::<(), sesh::RngError>(())
-//! ```
+//! adapter from what happened to the session during the request: see
+//! [`CookieDecision`].
 
 #[cfg(feature = "signed")]
 use core::fmt::{self, Write};
@@ -125,13 +80,61 @@ enum Pending {
 }
 
 /// Records what happened to one request's session and decides the response's
-/// `Set-Cookie`, `Vary: Cookie` and `Cache-Control: no-store` headers; the
-/// rules are in the [module documentation](self).
+/// `Set-Cookie`, `Vary: Cookie` and `Cache-Control: no-store` headers.
+///
+/// An adapter makes a [`CookieDecision`] from the request's session cookie
+/// ([`RequestCookie`]), reports each session event to it while the handler
+/// runs, and at the end writes the headers [`CookieDecision::decide`]
+/// answers ([`CookieHeaders`]), and no others. The rules:
+///
+/// - **Session cookie** ([`SessionCookie`]): set when a session was created,
+///   regenerated or refreshed, and when a live session was used whose cookie
+///   was signed by a retired key (re-signed with the current one). Removed
+///   when the session was destroyed and the request carried a session cookie
+///   (valid or not: a forged or unknown one goes too). Otherwise left as it
+///   is: a forged, unknown or expired cookie that is only read is not
+///   removed, so the client keeps whatever a concurrent response set.
+/// - **Pre-session cookie** (feature `signed`, [`crate::presession`]): set
+///   whenever a pre-session form token was made, with the token's lifetime.
+/// - **`Vary: Cookie`** when the response's content may depend on the
+///   session: the handler read or changed the session or learned that there
+///   is none (any event after [`CookieDecision::new`]), or a `Set-Cookie` of
+///   ours goes out. A response that never touched the session does not vary,
+///   even if the request sent a cookie, so caches may share it; one that read
+///   the session varies even if the request sent none, so that a cache does
+///   not hand an anonymous answer to a signed-in user (or back).
+/// - **`Cache-Control: no-store`** whenever a `Set-Cookie` of ours goes out:
+///   a shared cache must never replay a cookie to another client.
 ///
 /// It is `Copy`, allocates nothing, never panics and reads no clock: the
 /// adapter passes `now` to [`decide`](Self::decide). Report every event
 /// that happens; the order matters only as the events' order does (a
 /// session destroyed after it was created is gone).
+///
+/// ```
+/// use sesh::cookie::{CookieDecision, RequestCookie, SessionCookie};
+/// use sesh::{Duration, Instant, SessionId};
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let now = Instant::from_secs(100);
+///
+/// // A request without a cookie whose handler wrote data: a session starts.
+/// let mut decision = CookieDecision::new(RequestCookie::Absent);
+/// decision.missing();
+/// let id = SessionId::generate(&mut rng)?;
+/// decision.created(id, now.saturating_add(Duration::from_mins(30)));
+/// let headers = decision.decide(now);
+/// assert_eq!(headers.session(), SessionCookie::Set { id, max_age: Duration::from_mins(30) });
+/// assert!(headers.vary_cookie() && headers.no_store());
+///
+/// // A request with a cookie whose handler never looked at the session.
+/// let headers = CookieDecision::new(RequestCookie::Current).decide(now);
+/// assert_eq!(headers.session(), SessionCookie::Keep);
+/// assert!(!headers.vary_cookie() && !headers.no_store());
+/// # Ok::<(), sesh::RngError>(())
+/// ```
+///
+/// A cookie signed by a retired key is re-signed when its session is used;
+/// a logout removes the cookie:
 ///
 /// ```
 /// use sesh::cookie::{CookieDecision, RequestCookie, SessionCookie};
