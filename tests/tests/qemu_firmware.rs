@@ -67,10 +67,8 @@ fn quoted_after<'p>(page: &'p str, marker: &str) -> Option<&'p str> {
 }
 
 /// The value of `<input ... name="csrf" value="…">` on a page.
-fn csrf_of(page: &str) -> String {
-    quoted_after(page, "name=\"csrf\" value=\"")
-        .expect("a CSRF field")
-        .to_owned()
+fn csrf_of(page: &Response) -> String {
+    page.input_value("csrf").expect("a CSRF field")
 }
 
 /// `data-expires-in` of the page: the session's seconds left.
@@ -107,10 +105,7 @@ async fn log_in(addr: SocketAddr) -> String {
         "the form stores no session"
     );
     let anonymous = pre_session_cookie(&page);
-    let form = format!(
-        "username=admin&password=admin&csrf={}",
-        csrf_of(&page.text())
-    );
+    let form = format!("username=admin&password=admin&csrf={}", csrf_of(&page));
     let login = Request::post("/login")
         .cookie(&anonymous)
         .form(&form)
@@ -197,7 +192,7 @@ async fn a_logout_before_the_power_cut_stays_logged_out() {
         .expect("GET /");
     let logout = Request::post("/logout")
         .cookie(&cookie)
-        .form(&format!("csrf={}", csrf_of(&page.text())))
+        .form(&format!("csrf={}", csrf_of(&page)))
         .send(addr)
         .await
         .expect("POST /logout");
