@@ -5,7 +5,7 @@ use core::fmt;
 use picoserve::response::{IntoResponse, StatusCode};
 
 /// A session operation failed. Its response is 503 (out of room or
-/// randomness) or 500.
+/// randomness).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SessionError {
@@ -15,10 +15,6 @@ pub enum SessionError {
     Rng,
     /// The RNG repeated live ids on every attempt.
     Collision,
-    /// [`Sessions::init`](crate::Sessions::init) has not run yet (no RNG
-    /// or keys): a start-up ordering bug, 500. It means nothing else: an
-    /// operation on a session that is not live starts a new one instead.
-    NotReady,
 }
 
 impl fmt::Display for SessionError {
@@ -29,7 +25,6 @@ impl fmt::Display for SessionError {
             SessionError::Collision => {
                 "the random number generator keeps repeating live session ids"
             }
-            SessionError::NotReady => "sessions are not initialised",
         })
     }
 }
@@ -39,10 +34,7 @@ impl core::error::Error for SessionError {}
 impl SessionError {
     /// The status a response for this error carries.
     pub fn status(&self) -> StatusCode {
-        match self {
-            SessionError::NotReady => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        StatusCode::SERVICE_UNAVAILABLE
     }
 }
 

@@ -64,9 +64,6 @@ pub enum FlashError<E> {
     Snapshot(SnapshotError),
     /// The stored snapshot was refused (it is left as it is; the table stays empty).
     Restore(RestoreError),
-    /// [`Sessions::init`] has not run: there is no key to seal or check a
-    /// snapshot with.
-    NoKeys,
 }
 
 impl<E: fmt::Debug> fmt::Display for FlashError<E> {
@@ -78,9 +75,6 @@ impl<E: fmt::Debug> fmt::Display for FlashError<E> {
             FlashError::BufferTooSmall => f.write_str("the snapshot buffers are too small"),
             FlashError::Snapshot(e) => write!(f, "{e}"),
             FlashError::Restore(e) => write!(f, "{e}"),
-            FlashError::NoKeys => {
-                f.write_str("the sessions have no signing keys yet (Sessions::init)")
-            }
         }
     }
 }
@@ -148,8 +142,8 @@ impl<F: NorFlash> FlashSnapshots<F> {
 
     /// Restores the newest snapshot into the (empty) table; returns the
     /// sessions restored, 0 when there is none yet. A damaged snapshot, or
-    /// one whose seal does not verify under the keys [`Sessions::init`] was
-    /// given (call it first), is an error and the table stays empty: the
+    /// one whose seal does not verify under the keys of `sessions`, is an
+    /// error and the table stays empty: the
     /// device starts with no sessions, never with wrong ones.
     pub async fn restore<M: RawMutex, D: DeserializeOwned, R, const N: usize>(
         &mut self,
@@ -164,8 +158,9 @@ impl<F: NorFlash> FlashSnapshots<F> {
         let Some(bytes) = stored else { return Ok(0) };
         let mut guard = sessions.lock().await;
         let inner = &mut *guard;
-        let keys = inner.keys.as_ref().ok_or(FlashError::NoKeys)?;
-        let restored = inner.table.restore_sealed_snapshot(bytes, now(), keys);
+        let restored = inner
+            .table
+            .restore_sealed_snapshot(bytes, now(), &inner.keys);
         match restored {
             Err(RestoreError::BadSeal) => {
                 warn!(
@@ -220,10 +215,9 @@ pub async fn save_now<M: RawMutex, D: Serialize, R, const N: usize, F: NorFlash>
 ) -> Result<(), FlashError<F::Error>> {
     let len = {
         let inner = sessions.lock().await;
-        let keys = inner.keys.as_ref().ok_or(FlashError::NoKeys)?;
         inner
             .table
-            .write_sealed_snapshot(snapshot, now(), keys)
+            .write_sealed_snapshot(snapshot, now(), &inner.keys)
             .map_err(FlashError::Snapshot)?
     };
     let bytes = snapshot.get(..len).ok_or(FlashError::BufferTooSmall)?;

@@ -5,7 +5,7 @@ use picoserve::io::Read;
 use picoserve::response::{
     Body, Connection, HeadersIter, IntoResponse, Response, ResponseWriter, StatusCode,
 };
-use sesh::cookie::{CookieConfig, CookieHeaders, SessionCookie, write_removal};
+use sesh::cookie::{CookieConfig, CookieHeaders};
 
 use crate::sessions::Keys;
 
@@ -40,17 +40,10 @@ impl<T> WithSession<T> {
         inner: T,
         decided: CookieHeaders,
         cookie: &CookieConfig<'_>,
-        keys: Option<&Keys>,
+        keys: &Keys,
     ) -> Self {
         let mut set_cookie = heapless::String::new();
-        let written = match (keys, decided.session()) {
-            (Some(keys), _) => decided.write_session_cookie(&mut set_cookie, cookie, keys),
-            (None, SessionCookie::Keep) => Ok(false),
-            // Before `init` no cookie verifies, but a logout still removes one.
-            (None, SessionCookie::Remove) => write_removal(&mut set_cookie, cookie).map(|()| true),
-            // No session exists before `init`; refuse rather than send it unsigned.
-            (None, SessionCookie::Set { .. }) => Err(core::fmt::Error),
-        };
+        let written = decided.write_session_cookie(&mut set_cookie, cookie, keys);
         let mut pre_cookie = heapless::String::new();
         let pre_written = decided.write_pre_session_cookie(&mut pre_cookie, cookie);
         let headers = match (written, pre_written) {

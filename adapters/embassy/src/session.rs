@@ -84,10 +84,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             _ => None,
         };
         let verified = match outcome {
-            ScanOutcome::Found(value) => {
-                let inner = sessions.lock().await;
-                inner.keys.as_ref().and_then(|keys| keys.verify(value).ok())
-            }
+            ScanOutcome::Found(value) => sessions.lock().await.keys.verify(value).ok(),
             _ => None,
         };
         let request = match (outcome, verified) {
@@ -215,12 +212,14 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     where
         R: TryCryptoRng,
     {
-        let rng = inner.rng.as_mut().ok_or(SessionError::NotReady)?;
-        let (id, access) = inner.table.create(rng, now, data).map_err(|e| match e {
-            CreateError::Full(_) => SessionError::Full,
-            CreateError::Rng(_) => SessionError::Rng,
-            CreateError::Collision(_) => SessionError::Collision,
-        })?;
+        let (id, access) = inner
+            .table
+            .create(&mut inner.rng, now, data)
+            .map_err(|e| match e {
+                CreateError::Full(_) => SessionError::Full,
+                CreateError::Rng(_) => SessionError::Rng,
+                CreateError::Collision(_) => SessionError::Collision,
+            })?;
         self.id.set(Some(id));
         self.note(|d| d.created(id, access.expires_at));
         self.sessions.changed.signal(());
@@ -297,8 +296,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
         let inner = &mut *inner;
-        let rng = inner.rng.as_mut().ok_or(SessionError::NotReady)?;
-        match inner.table.regenerate(&old, rng, now()) {
+        match inner.table.regenerate(&old, &mut inner.rng, now()) {
             Ok((id, access)) => {
                 self.id.set(Some(id));
                 self.note(|d| d.regenerated(id, access.expires_at));
@@ -383,25 +381,19 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         let mut inner = self.sessions.lock().await;
         let now = now();
         if let Some((id, _)) = self.live(&inner, now) {
-            return inner
-                .keys
-                .as_ref()
-                .map(|k| FormToken::Session(k.csrf_token(&id)))
-                .ok_or(SessionError::NotReady);
+            return Ok(FormToken::Session(inner.keys.csrf_token(&id)));
         }
         let inner = &mut *inner;
         let pre = match self.presented_pre.or(self.pre_cookie.get()) {
             Some(pre) => pre,
-            None => {
-                let rng = inner.rng.as_mut().ok_or(SessionError::NotReady)?;
-                PreSession::generate(rng).map_err(|_| SessionError::Rng)?
-            }
+            None => PreSession::generate(&mut inner.rng).map_err(|_| SessionError::Rng)?,
         };
         let expires_at = now.saturating_add(inner.table.policy().idle_timeout());
-        let keys = inner.keys.as_ref().ok_or(SessionError::NotReady)?;
         self.pre_cookie.set(Some(pre));
         self.note(|d| d.pre_session_issued(pre, expires_at));
-        Ok(FormToken::PreSession(keys.pre_csrf_token(&pre, expires_at)))
+        Ok(FormToken::PreSession(
+            inner.keys.pre_csrf_token(&pre, expires_at),
+        ))
     }
 
     /// Checks a CSRF token in constant time: with a live session, against
@@ -412,9 +404,9 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         let inner = self.sessions.lock().await;
         let now = now();
         let id = self.live(&inner, now).map(|(id, _)| id);
-        inner.keys.as_ref().is_some_and(|k| {
-            k.verify_form_token(id.as_ref(), self.presented_pre.as_ref(), token, now)
-        })
+        inner
+            .keys
+            .verify_form_token(id.as_ref(), self.presented_pre.as_ref(), token, now)
     }
 
     /// Wraps the handler's response so that it carries the headers
@@ -431,7 +423,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             response,
             self.decision.get().decide(now()),
             self.sessions.cookie(),
-            inner.keys.as_ref(),
+            &inner.keys,
         )
     }
 }

@@ -15,24 +15,48 @@ pub type Keys = KeyRing<2>;
 /// What sits behind the mutex: the table, the RNG and the keys.
 pub struct Inner<D, R, const N: usize> {
     pub(crate) table: SessionTable<D, N>,
-    pub(crate) rng: Option<R>,
-    pub(crate) keys: Option<Keys>,
+    pub(crate) rng: R,
+    pub(crate) keys: Keys,
 }
 
 /// One session table shared by every picoserve worker task, behind an
-/// embassy-sync mutex. Make it a `static`:
+/// embassy-sync mutex.
+///
+/// Build it at boot, with its RNG and keys, into a
+/// [`StaticCell`](https://docs.rs/static_cell), as embassy-net's `Stack` is
+/// built: the cell is zero-initialised memory, so the table lands in `.bss`
+/// (a `static` built by a `const fn` would sit in `.data`, costing its size
+/// twice, in flash and in RAM), and there is no "not yet initialised" state
+/// for a handler to run into.
 ///
 /// ```
 /// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 /// use sesh::cookie::CookieConfig;
+/// use sesh::signing::{Key, KeyRing};
 /// use sesh_embassy::Sessions;
+/// use static_cell::StaticCell;
 /// # type Rng = rand_core::UnwrapErr<getrandom::SysRng>;
 ///
 /// #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 /// struct Account { user: Option<heapless::String<16>>, visits: u32 }
 ///
-/// static SESSIONS: Sessions<CriticalSectionRawMutex, Account, Rng, 16> =
-///     Sessions::new(CookieConfig::new("sid"), sesh::ExpiryPolicy::new());
+/// type AppSessions = Sessions<CriticalSectionRawMutex, Account, Rng, 16>;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // On a board: a ChaCha generator seeded from the TRNG, a provisioned key.
+/// # let rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// # let key = Key::new(&[7; 32])?;
+/// static SESSIONS: StaticCell<AppSessions> = StaticCell::new();
+/// let sessions: &'static AppSessions = SESSIONS.init(Sessions::new(
+///     rng,
+///     KeyRing::new(key),
+///     CookieConfig::new("sid"),
+///     sesh::ExpiryPolicy::new(),
+/// )?);
+/// // Hand `sessions` to the web workers, the sweeper, the flash writer.
+/// # let _ = sessions;
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// **Which raw mutex.** The mutex is held only for short, non-blocking table
@@ -54,23 +78,10 @@ pub struct Sessions<M: RawMutex, D, R, const N: usize> {
 }
 
 impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
-    /// Empty sessions with this cookie and expiry policy. Call
-    /// [`Sessions::init`] at boot, before serving.
-    pub const fn new(cookie: CookieConfig<'static>, policy: ExpiryPolicy) -> Self {
-        Sessions {
-            inner: Mutex::new(Inner {
-                table: SessionTable::new().with_policy(policy),
-                rng: None,
-                keys: None,
-            }),
-            cookie,
-            changed: Signal::new(),
-            urgent: Signal::new(),
-        }
-    }
-
-    /// Hands over the RNG and the signing keys, after checking the cookie
-    /// settings.
+    /// Empty sessions with their RNG, signing keys, cookie and expiry
+    /// policy, after checking the cookie settings (the session cookie's and
+    /// the pre-session cookie's, `<name>-pre`). Put the result in a
+    /// `StaticCell` at boot (see [`Sessions`]).
     ///
     /// The RNG must be cryptographic: the board's TRNG (embassy-nrf, esp-hal;
     /// or embassy-rp / embassy-stm32 through `sesh::rng::Rng09`), or a ChaCha
@@ -78,19 +89,29 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
     /// same ids after every boot: anyone who saw one boot's ids can predict
     /// the next. The keys must come from provisioning (flash, OTP), never
     /// from the firmware image.
-    pub async fn init(&self, rng: R, keys: Keys) -> Result<(), CookieConfigError>
+    pub fn new(
+        rng: R,
+        keys: Keys,
+        cookie: CookieConfig<'static>,
+        policy: ExpiryPolicy,
+    ) -> Result<Self, CookieConfigError>
     where
         R: TryCryptoRng,
     {
-        self.cookie.validate()?;
-        // The pre-session cookie (`<name>-pre`) must be valid too.
-        let pre = PreCookieName::for_session_cookie(self.cookie.name())
+        cookie.validate()?;
+        let pre = PreCookieName::for_session_cookie(cookie.name())
             .map_err(|_| CookieConfigError::InvalidName)?;
-        pre.config(self.cookie).validate()?;
-        let mut inner = self.inner.lock().await;
-        inner.rng = Some(rng);
-        inner.keys = Some(keys);
-        Ok(())
+        pre.config(cookie).validate()?;
+        Ok(Sessions {
+            inner: Mutex::new(Inner {
+                table: SessionTable::new().with_policy(policy),
+                rng,
+                keys,
+            }),
+            cookie,
+            changed: Signal::new(),
+            urgent: Signal::new(),
+        })
     }
 
     /// The cookie settings.

@@ -15,11 +15,12 @@ pub const SWEEP_IDLE: Duration = Duration::from_secs(60);
 /// ```no_run
 /// # use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 /// # type Rng = rand_core::UnwrapErr<getrandom::SysRng>;
-/// # static SESSIONS: sesh_embassy::Sessions<CriticalSectionRawMutex, u32, Rng, 8> =
-/// #     sesh_embassy::Sessions::new(sesh::cookie::CookieConfig::new("sid"), sesh::ExpiryPolicy::new());
-/// // In firmware, mark this `#[embassy_executor::task]` and spawn it.
-/// async fn sweeper() -> ! {
-///     sesh_embassy::run_sweeper(&SESSIONS).await
+/// type AppSessions = sesh_embassy::Sessions<CriticalSectionRawMutex, u32, Rng, 8>;
+///
+/// // In firmware, mark this `#[embassy_executor::task]` and spawn it with
+/// // the `&'static` its `StaticCell` gave at boot.
+/// async fn sweeper(sessions: &'static AppSessions) -> ! {
+///     sesh_embassy::run_sweeper(sessions).await
 /// }
 /// ```
 pub async fn run_sweeper<M: RawMutex, D, R, const N: usize>(

@@ -20,13 +20,9 @@ struct Data {
 type Table = Sessions<NoopRawMutex, Data, TestRng, 4>;
 
 async fn leaked_sessions(policy: ExpiryPolicy) -> &'static Table {
-    let sessions: &'static Table =
-        Box::leak(Box::new(Sessions::new(CookieConfig::new("sid"), policy)));
-    sessions
-        .init(TestRng(7), KeyRing::new(Key::new(&[1; 32]).unwrap()))
-        .await
-        .unwrap();
-    sessions
+    let keys = KeyRing::new(Key::new(&[1; 32]).unwrap());
+    let sessions = Sessions::new(TestRng(7), keys, CookieConfig::new("sid"), policy);
+    Box::leak(Box::new(sessions.unwrap()))
 }
 
 #[test]
@@ -63,13 +59,16 @@ struct Pin(u32);
 #[test]
 fn replace_starts_and_overwrites_a_session() {
     block_on(async {
+        let keys = KeyRing::new(Key::new(&[1; 32]).unwrap());
         let sessions: &'static Sessions<NoopRawMutex, Pin, TestRng, 2> = Box::leak(Box::new(
-            Sessions::new(CookieConfig::new("sid"), ExpiryPolicy::new()),
+            Sessions::new(
+                TestRng(9),
+                keys,
+                CookieConfig::new("sid"),
+                ExpiryPolicy::new(),
+            )
+            .unwrap(),
         ));
-        sessions
-            .init(TestRng(9), KeyRing::new(Key::new(&[1; 32]).unwrap()))
-            .await
-            .unwrap();
         let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
         session.replace(Pin(1)).await.unwrap();
         assert_eq!(session.get().await, Some(Pin(1)));

@@ -1,5 +1,5 @@
 //! The sesh login UI as firmware: picoserve on embassy-net, sessions in a
-//! `static` table of [`CAPACITY`] slots, no heap.
+//! table of [`CAPACITY`] slots, no heap.
 //!
 //! The same UI as the host `login` example:
 //!
@@ -20,12 +20,23 @@
 //!
 //! ```no_run
 //! # type MyRng = rand_core::UnwrapErr<getrandom::SysRng>;
-//! static SESSIONS: firmware::AppSessions<MyRng> = firmware::new_sessions();
+//! use static_cell::StaticCell;
 //!
 //! // On the board: `#[embassy_executor::task(pool_size = firmware::WORKERS)]`.
-//! async fn web(id: usize, stack: embassy_net::Stack<'static>) -> ! {
-//!     firmware::serve(id, stack, &SESSIONS).await
+//! async fn web(
+//!     id: usize,
+//!     stack: embassy_net::Stack<'static>,
+//!     sessions: &'static firmware::AppSessions<MyRng>,
+//! ) -> ! {
+//!     firmware::serve(id, stack, sessions).await
 //! }
+//!
+//! // At boot: the table, with the RNG and the provisioned keys, in .bss.
+//! # fn boot(rng: MyRng, keys: sesh_embassy::Keys) -> Option<&'static firmware::AppSessions<MyRng>> {
+//! static SESSIONS: StaticCell<firmware::AppSessions<MyRng>> = StaticCell::new();
+//! let sessions = SESSIONS.init(firmware::new_sessions(rng, keys).ok()?);
+//! # Some(sessions)
+//! # }
 //! ```
 //!
 //! [`router`] and [`serve`] admit the account in [`LOGIN`]: the demo
@@ -82,7 +93,7 @@ pub struct Account {
     pub visits: u32,
 }
 
-/// The shared session table: every worker uses the one `static`.
+/// The shared session table: every worker uses the one the board built.
 pub type AppSessions<R> = Sessions<CriticalSectionRawMutex, Account, R, CAPACITY>;
 
 /// A request's session.
@@ -104,11 +115,13 @@ pub const POLICY: ExpiryPolicy = ExpiryPolicy::new()
     .with_idle_timeout(Duration::from_mins(10))
     .with_absolute_lifetime(Duration::from_hours(8));
 
-/// The table for a `static`:
-/// `static SESSIONS: AppSessions<Rng> = firmware::new_sessions();`.
-/// Call [`Sessions::init`] with the RNG and keys before serving.
-pub const fn new_sessions<R>() -> AppSessions<R> {
-    Sessions::new(COOKIE, POLICY)
+/// The app's table with [`COOKIE`] and [`POLICY`], the session RNG and the
+/// provisioned keys; a board puts it in a `StaticCell` at boot.
+pub fn new_sessions<R: TryCryptoRng>(
+    rng: R,
+    keys: sesh_embassy::Keys,
+) -> Result<AppSessions<R>, sesh::cookie::CookieConfigError> {
+    Sessions::new(rng, keys, COOKIE, POLICY)
 }
 
 /// Server settings: one request per connection, so that a browser's idle

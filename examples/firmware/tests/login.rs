@@ -21,18 +21,26 @@ use rand_core::SeedableRng;
 use sesh::signing::{Key, KeyRing};
 use sesh_tests::http::client::{Request, Response};
 use sesh_tests::http::embassy_client::{Client, Pair, SERVER};
+use static_cell::StaticCell;
 
 type TestRng = ChaCha20Rng;
 
 /// Brings up the table, then runs `scenario` against two web workers (and
 /// the sweeper) on a fresh pair of stacks.
+/// The table, built as a board builds it: with its RNG and keys, in a
+/// `StaticCell`.
+fn boot(
+    cell: &'static StaticCell<AppSessions<TestRng>>,
+    seed: u8,
+) -> &'static AppSessions<TestRng> {
+    let keys = KeyRing::new(Key::new(&[seed; 32]).unwrap());
+    cell.init(firmware::new_sessions(ChaCha20Rng::from_seed([seed; 32]), keys).unwrap())
+}
+
 fn run<F: Future<Output = ()>>(
     sessions: &'static AppSessions<TestRng>,
-    seed: u8,
     scenario: impl FnOnce(Client<'static>) -> F,
 ) {
-    let keys = KeyRing::new(Key::new(&[seed; 32]).unwrap());
-    futures_executor::block_on(sessions.init(ChaCha20Rng::from_seed([seed; 32]), keys)).unwrap();
     let pair = Pair::new();
     let server = workers(pair.server, sessions);
     let client = Client::new(pair.client, SERVER, PORT);
@@ -79,8 +87,9 @@ async fn log_in(client: &mut Client<'_>) -> Response {
 
 #[test]
 fn login_counter_logout() {
-    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
-    run(&SESSIONS, 1, |mut client| async move {
+    static SESSIONS: StaticCell<AppSessions<TestRng>> = StaticCell::new();
+    let sessions = boot(&SESSIONS, 1);
+    run(sessions, |mut client| async move {
         // Logged out: the form, with a token bound to a new pre-session
         // cookie; nothing is stored (issue 14, finding 1).
         let page = client.get("/").await.unwrap();
@@ -103,7 +112,7 @@ fn login_counter_logout() {
         assert_eq!(visits(&page), 0, "an anonymous view counts nothing");
         let anonymous = client.cookie("sid-pre").unwrap().to_owned();
         assert_eq!(client.cookie("sid"), None);
-        assert_eq!(SESSIONS.occupancy().await.0, 0);
+        assert_eq!(sessions.occupancy().await.0, 0);
         assert_eq!(client.get("/me").await.unwrap().status, 401);
 
         let token = csrf(&page);
@@ -121,7 +130,7 @@ fn login_counter_logout() {
         assert_eq!(answer.status, 303);
         assert_eq!(answer.header("location").as_deref(), Some("/"));
         let logged_in = client.cookie("sid").unwrap().to_owned();
-        assert_eq!(SESSIONS.occupancy().await.0, 1);
+        assert_eq!(sessions.occupancy().await.0, 1);
 
         let me = client.get("/me").await.unwrap();
         assert_eq!((me.status, me.text().as_str()), (200, "admin"));
@@ -164,8 +173,9 @@ fn login_counter_logout() {
 
 #[test]
 fn forged_cookies_are_refused() {
-    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
-    run(&SESSIONS, 2, |mut client| async move {
+    static SESSIONS: StaticCell<AppSessions<TestRng>> = StaticCell::new();
+    let sessions = boot(&SESSIONS, 2);
+    run(sessions, |mut client| async move {
         assert_eq!(log_in(&mut client).await.status, 303);
         let real = client.cookie("sid").unwrap().to_owned();
         assert_eq!(client.get("/me").await.unwrap().status, 200);
@@ -203,8 +213,9 @@ fn forged_cookies_are_refused() {
 
 #[test]
 fn csrf_and_credentials_are_checked() {
-    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
-    run(&SESSIONS, 3, |mut client| async move {
+    static SESSIONS: StaticCell<AppSessions<TestRng>> = StaticCell::new();
+    let sessions = boot(&SESSIONS, 3);
+    run(sessions, |mut client| async move {
         // No form was served, so no token can verify.
         let answer = client
             .post_form(
@@ -215,12 +226,12 @@ fn csrf_and_credentials_are_checked() {
             .unwrap();
         assert_eq!(answer.status, 403);
         assert_eq!(answer.header_all("set-cookie"), Vec::<String>::new());
-        assert_eq!(SESSIONS.occupancy().await.0, 0);
+        assert_eq!(sessions.occupancy().await.0, 0);
 
         let page = client.get("/").await.unwrap();
         let token = csrf(&page);
         let cookie = client.cookie("sid-pre").unwrap().to_owned();
-        assert_eq!(SESSIONS.occupancy().await.0, 0, "the form stores nothing");
+        assert_eq!(sessions.occupancy().await.0, 0, "the form stores nothing");
 
         // A token from elsewhere is refused.
         let answer = client
@@ -256,7 +267,7 @@ fn csrf_and_credentials_are_checked() {
         assert_eq!(answer.header_all("set-cookie"), Vec::<String>::new());
         assert_eq!(client.cookie("sid-pre"), Some(cookie.as_str()));
         assert_eq!(client.cookie("sid"), None);
-        assert_eq!(SESSIONS.occupancy().await.0, 0);
+        assert_eq!(sessions.occupancy().await.0, 0);
         assert_eq!(client.get("/me").await.unwrap().status, 401);
 
         // Wrong user, and markup in the user name, are just wrong.
@@ -290,8 +301,9 @@ fn csrf_and_credentials_are_checked() {
 /// anyone nor breaks a form that is open.
 #[test]
 fn anonymous_flood_keeps_the_login() {
-    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
-    run(&SESSIONS, 4, |mut client| async move {
+    static SESSIONS: StaticCell<AppSessions<TestRng>> = StaticCell::new();
+    let sessions = boot(&SESSIONS, 4);
+    run(sessions, |mut client| async move {
         assert_eq!(log_in(&mut client).await.status, 303);
         assert_eq!(visits(&client.get("/").await.unwrap()), 1);
         // A second browser with the login form open.
@@ -308,7 +320,7 @@ fn anonymous_flood_keeps_the_login() {
             assert!(visitor.cookie("sid").is_none());
             assert!(visitor.cookie("sid-pre").is_some());
         }
-        assert_eq!(SESSIONS.occupancy().await.0, 1, "only the login");
+        assert_eq!(sessions.occupancy().await.0, 1, "only the login");
 
         let me = client.get("/me").await.unwrap();
         assert_eq!((me.status, me.text().as_str()), (200, "admin"));
@@ -328,6 +340,6 @@ fn anonymous_flood_keeps_the_login() {
             .unwrap();
         assert_eq!(answer.status, 303);
         assert_eq!(pending.get("/me").await.unwrap().status, 200);
-        assert_eq!(SESSIONS.occupancy().await.0, 2);
+        assert_eq!(sessions.occupancy().await.0, 2);
     });
 }

@@ -21,20 +21,28 @@ use sesh::signing::{Key, KeyRing};
 use sesh::throttle::ThrottlePolicy;
 use sesh_tests::http::client::Response;
 use sesh_tests::http::embassy_client::{Client, Pair, SERVER};
+use static_cell::StaticCell;
 
 type TestRng = ChaCha20Rng;
 
 /// Waits of 300 ms, 600 ms, … per user; the device's default policy.
 const SHORT: ThrottlePolicy = USER_POLICY.with_base_delay(Duration::from_millis(300));
 
+/// The table, built as a board builds it: with its RNG and keys, in a
+/// `StaticCell`.
+fn boot(
+    cell: &'static StaticCell<AppSessions<TestRng>>,
+    seed: u8,
+) -> &'static AppSessions<TestRng> {
+    let keys = KeyRing::new(Key::new(&[seed; 32]).unwrap());
+    cell.init(firmware::new_sessions(ChaCha20Rng::from_seed([seed; 32]), keys).unwrap())
+}
+
 fn run<F: Future<Output = ()>>(
     sessions: &'static AppSessions<TestRng>,
     login: &'static Login,
-    seed: u8,
     scenario: impl FnOnce(Client<'static>) -> F,
 ) {
-    let keys = KeyRing::new(Key::new(&[seed; 32]).unwrap());
-    futures_executor::block_on(sessions.init(ChaCha20Rng::from_seed([seed; 32]), keys)).unwrap();
     let pair = Pair::new();
     let server = workers(pair.server, sessions, login);
     let client = Client::new(pair.client, SERVER, PORT);
@@ -88,9 +96,10 @@ async fn form(client: &mut Client<'_>) -> (Response, String) {
 /// the wait it does.
 #[test]
 fn after_three_failures_even_the_right_password_gets_429() {
-    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
+    static SESSIONS: StaticCell<AppSessions<TestRng>> = StaticCell::new();
     static LOGIN: Login = Login::with_policies(Credentials::DEMO, SHORT, DEVICE_POLICY);
-    run(&SESSIONS, &LOGIN, 21, |mut client| async move {
+    let sessions = boot(&SESSIONS, 21);
+    run(sessions, &LOGIN, |mut client| async move {
         let (_, token) = form(&mut client).await;
         for _ in 0..3 {
             let answer = try_login(&mut client, &token, "admin", "guess").await;
@@ -127,13 +136,14 @@ fn after_three_failures_even_the_right_password_gets_429() {
 /// and the device as a whole waits once its free attempts are used up.
 #[test]
 fn other_names_share_a_count_and_the_device_has_one() {
-    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
+    static SESSIONS: StaticCell<AppSessions<TestRng>> = StaticCell::new();
     static LOGIN: Login = Login::with_policies(
         Credentials::DEMO,
         SHORT,
         DEVICE_POLICY.with_free_failures(5),
     );
-    run(&SESSIONS, &LOGIN, 22, |mut client| async move {
+    let sessions = boot(&SESSIONS, 22);
+    run(sessions, &LOGIN, |mut client| async move {
         let (_, token) = form(&mut client).await;
         for n in 0..3 {
             let answer = try_login(&mut client, &token, &format!("user{n}"), "x").await;
@@ -166,12 +176,13 @@ fn other_names_share_a_count_and_the_device_has_one() {
 /// signs in, and the page no longer offers it.
 #[test]
 fn provisioned_credentials_replace_the_demo_account() {
-    static SESSIONS: AppSessions<TestRng> = firmware::new_sessions();
+    static SESSIONS: StaticCell<AppSessions<TestRng>> = StaticCell::new();
     static LOGIN: Login = Login::new(Credentials::DEMO);
     const PHC: &str =
         "$pbkdf2-sha256$i=100$c29tZSBzYWx0IGJ5dGVz$BFzZHiRLagcwt6BguuXViyLML/L/uD3XwUvXu6a58+o";
     let root = Credentials::from_phc("root", PHC).unwrap();
-    run(&SESSIONS, &LOGIN, 23, |mut client| async move {
+    let sessions = boot(&SESSIONS, 23);
+    run(sessions, &LOGIN, |mut client| async move {
         let (page, _) = form(&mut client).await;
         assert!(page.text().contains("Demo account: admin / admin"));
         LOGIN.provision(root);

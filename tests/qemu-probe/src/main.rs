@@ -12,7 +12,7 @@
 //!
 //! ⚠️ Test plumbing: the control port tells and stops everything. Session
 //! data and buffers live on a heap here (the probe app uses `alloc`), unlike
-//! the firmware, whose table is a `static`.
+//! the firmware, whose table is in a `StaticCell` (`.bss`).
 #![no_std]
 #![no_main]
 
@@ -130,14 +130,15 @@ async fn boot_task(spawner: Spawner) {
     let keys = args.spec.key_ring().unwrap_or_else(|e| fail("keys", e));
     // 16 sessions of up to 4 KiB each: a 64 KiB value on its way to the
     // heap, which is why this image asks the board for a large stack.
-    let sessions: &'static ProbeSessions<Rng> = Box::leak(Box::new(Sessions::new(
-        args.spec.cookie_config(),
-        args.spec.policy(),
-    )));
-    sessions
-        .init(randomness.session_rng, keys)
-        .await
-        .unwrap_or_else(|e| fail("cookie settings", format_args!("{e:?}")));
+    let sessions: &'static ProbeSessions<Rng> = Box::leak(Box::new(
+        Sessions::new(
+            randomness.session_rng,
+            keys,
+            args.spec.cookie_config(),
+            args.spec.policy(),
+        )
+        .unwrap_or_else(|e| fail("cookie settings", format_args!("{e:?}"))),
+    ));
 
     let path = alloc::ffi::CString::new(args.flash).unwrap_or_else(|e| fail("--flash", e));
     let flash = HostFlash::open(&path, storage::CAPACITY).unwrap_or_else(|e| fail(args.flash, e));

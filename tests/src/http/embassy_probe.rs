@@ -100,12 +100,14 @@ pub async fn new_sessions(spec: &ServerSpec) -> Result<&'static ProbeSessions, S
         .into());
     }
     let keys: Keys = spec.key_ring()?;
-    let sessions: &'static ProbeSessions =
-        Box::leak(Box::new(Sessions::new(spec.cookie_config(), spec.policy())));
-    sessions
-        .init(rand_core::UnwrapErr(getrandom::SysRng), keys)
-        .await?;
-    Ok(sessions)
+    let sessions = Sessions::new(
+        rand_core::UnwrapErr(getrandom::SysRng),
+        keys,
+        spec.cookie_config(),
+        spec.policy(),
+    )?;
+    // One table per server (and restart), so leaked rather than a StaticCell.
+    Ok(Box::leak(Box::new(sessions)))
 }
 
 // ------------------------------------------------------- the bridge --

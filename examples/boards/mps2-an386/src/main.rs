@@ -133,13 +133,15 @@ async fn boot_task(spawner: Spawner) {
     // The session table, with the policy the knobs may change, then the
     // sessions saved before the last stop.
     static SESSIONS: StaticCell<AppSessions<ChaCha20Rng>> = StaticCell::new();
-    let sessions: &'static AppSessions<ChaCha20Rng> = SESSIONS.init(Sessions::new(
-        firmware::COOKIE,
-        knobs.policy(firmware::POLICY),
-    ));
-    if let Err(e) = sessions.init(session_rng, KeyRing::new(key)).await {
-        fail("cookie settings", format_args!("{e:?}"));
-    }
+    let sessions: &'static AppSessions<ChaCha20Rng> = SESSIONS.init(
+        Sessions::new(
+            session_rng,
+            KeyRing::new(key),
+            firmware::COOKIE,
+            knobs.policy(firmware::POLICY),
+        )
+        .unwrap_or_else(|e| fail("cookie settings", format_args!("{e:?}"))),
+    );
     let mut snapshots =
         FlashSnapshots::new(flash, storage::SNAPSHOTS).unwrap_or_else(|e| fail("snapshots", e));
     static SCRATCH: ConstStaticCell<[u8; SCRATCH_BUF]> = ConstStaticCell::new([0; SCRATCH_BUF]);

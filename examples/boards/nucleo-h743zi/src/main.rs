@@ -69,9 +69,6 @@ const ADMIN: firmware::Credentials =
         Err(e) => panic!("{}", e.as_str()),
     };
 
-/// Every worker shares this one table.
-static SESSIONS: AppSessions<ChaCha20Rng> = firmware::new_sessions();
-
 /// Offsets from the start of flash; see `memory.x`.
 const KEY_OFFSET: u32 = 0x1A_0000;
 const SNAPSHOTS: core::ops::Range<u32> = 0x1C_0000..0x20_0000;
@@ -163,29 +160,27 @@ async fn net_task(mut runner: Runner<'static, Device>) -> ! {
 }
 
 #[embassy_executor::task(pool_size = WORKERS)]
-async fn web_task(id: usize, stack: Stack<'static>) -> ! {
-    firmware::serve(id, stack, &SESSIONS).await
+async fn web_task(
+    id: usize,
+    stack: Stack<'static>,
+    sessions: &'static AppSessions<ChaCha20Rng>,
+) -> ! {
+    firmware::serve(id, stack, sessions).await
 }
 
 #[embassy_executor::task]
-async fn sweeper_task() -> ! {
-    sesh_embassy::run_sweeper(&SESSIONS).await
+async fn sweeper_task(sessions: &'static AppSessions<ChaCha20Rng>) -> ! {
+    sesh_embassy::run_sweeper(sessions).await
 }
 
 #[embassy_executor::task]
 async fn persistence_task(
+    sessions: &'static AppSessions<ChaCha20Rng>,
     mut snapshots: FlashSnapshots<Storage>,
     scratch: &'static mut [u8; SCRATCH_BUF],
 ) -> ! {
     static SNAPSHOT: ConstStaticCell<[u8; SNAPSHOT_BUF]> = ConstStaticCell::new([0; SNAPSHOT_BUF]);
-    run_persistence(
-        &SESSIONS,
-        &mut snapshots,
-        SNAPSHOT.take(),
-        scratch,
-        COALESCE,
-    )
-    .await
+    run_persistence(sessions, &mut snapshots, SNAPSHOT.take(), scratch, COALESCE).await
 }
 
 #[embassy_executor::main]
@@ -206,9 +201,12 @@ async fn main(spawner: Spawner) {
     let Some(key) = provision_key(&mut storage, &mut trng).await else {
         halt()
     };
-    if SESSIONS.init(session_rng, KeyRing::new(key)).await.is_err() {
+    // Every worker shares this one table; a StaticCell puts it in .bss.
+    static SESSIONS: StaticCell<AppSessions<ChaCha20Rng>> = StaticCell::new();
+    let Ok(sessions) = firmware::new_sessions(session_rng, KeyRing::new(key)) else {
         halt()
-    }
+    };
+    let sessions: &'static AppSessions<ChaCha20Rng> = SESSIONS.init(sessions);
     let Ok(mut snapshots) = FlashSnapshots::new(storage, SNAPSHOTS) else {
         halt()
     };
@@ -216,9 +214,9 @@ async fn main(spawner: Spawner) {
     let scratch = SCRATCH.take();
     // A damaged or missing snapshot leaves the table empty: the device
     // starts with no sessions, never with wrong ones.
-    let _restored = snapshots.restore(&SESSIONS, scratch).await;
-    spawner.spawn(persistence_task(snapshots, scratch).unwrap_or_else(|_| halt()));
-    spawner.spawn(sweeper_task().unwrap_or_else(|_| halt()));
+    let _restored = snapshots.restore(sessions, scratch).await;
+    spawner.spawn(persistence_task(sessions, snapshots, scratch).unwrap_or_else(|_| halt()));
+    spawner.spawn(sweeper_task(sessions).unwrap_or_else(|_| halt()));
 
     // Ethernet (RMII pins of the NUCLEO-H743ZI) and DHCP.
     static PACKETS: ConstStaticCell<PacketQueue<4, 4>> = ConstStaticCell::new(PacketQueue::new());
@@ -249,6 +247,6 @@ async fn main(spawner: Spawner) {
     // The provisioned account replaces the demo one before anyone can log in.
     firmware::LOGIN.provision(ADMIN);
     for id in 0..WORKERS {
-        spawner.spawn(web_task(id, stack).unwrap_or_else(|_| halt()));
+        spawner.spawn(web_task(id, stack, sessions).unwrap_or_else(|_| halt()));
     }
 }

@@ -179,14 +179,12 @@ async fn run(args: Args) -> Result<(), String> {
         Some(idle) => firmware::POLICY.with_idle_timeout(idle),
         None => firmware::POLICY,
     };
-    // The board's table is a `static`; a runtime policy needs a leaked one,
-    // which lives as long as the process just the same.
-    let sessions: &'static HostSessions =
-        Box::leak(Box::new(Sessions::new(firmware::COOKIE, policy)));
-    sessions
-        .init(SysRng, keys(args.secret)?)
-        .await
-        .map_err(|e| format!("bad cookie settings: {e:?}"))?;
+    // A board puts its table in a `StaticCell`; leaked, it lives as long as
+    // the process just the same.
+    let sessions: &'static HostSessions = Box::leak(Box::new(
+        Sessions::new(SysRng, keys(args.secret)?, firmware::COOKIE, policy)
+            .map_err(|e| format!("bad cookie settings: {e:?}"))?,
+    ));
 
     let listener = TcpListener::bind(args.addr)
         .await
