@@ -21,6 +21,7 @@ pub const SET_COOKIE_CAPACITY: usize = 256;
 /// [`Session::csrf_token`](crate::Session::csrf_token) made a form token for
 /// a visitor without a session, `Cache-Control: no-store` with either, and
 /// `Vary: Cookie` whenever the handler touched the session.
+#[must_use = "return it from the handler: it carries the session's Set-Cookie"]
 pub struct WithSession<T> {
     inner: T,
     /// `None` when a cookie did not fit: the response becomes a 500.

@@ -6,7 +6,7 @@ use embassy_sync::blocking_mutex::raw::RawMutex;
 use picoserve::extract::{FromRef, FromRequestParts};
 use picoserve::request::RequestParts;
 use rand_core::TryCryptoRng;
-use sesh::cookie::{CookieDecision, CookieScan, RequestCookie, ScanOutcome};
+use sesh::cookie::{CookieDecision, CookieScan, RequestCookie, ScanOutcome, SessionCookie};
 use sesh::presession::{FormToken, PreCookieName, PreSession};
 use sesh::table::{Access, CreateError, NotFound, RegenerateError};
 use sesh::{Instant, SessionId};
@@ -19,8 +19,9 @@ use crate::sessions::{Inner, Sessions};
 /// The request's session. Extract it in a handler; finish with
 /// [`Session::respond`], which adds the one `Set-Cookie` the response needs.
 ///
-/// The state must give access to the `static` [`Sessions`]: implement
-/// `picoserve::extract::FromRef<AppState>` for `&'static Sessions<…>`.
+/// The state must give access to the [`Sessions`] built at boot: implement
+/// `picoserve::extract::FromRef<AppState>` for `&'static Sessions<…>` (the
+/// reference its `StaticCell` gave).
 ///
 /// Every method locks the table only for the operation itself. Data comes
 /// out as an owned clone: picoserve handlers cannot borrow from the request.
@@ -36,6 +37,8 @@ pub struct Session<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize
     presented_pre: Option<PreSession>,
     /// The pre-session cookie to (re)send: a form token was made for it.
     pre_cookie: Cell<Option<PreSession>>,
+    /// [`Session::respond`] ran: the headers went into a [`WithSession`].
+    answered: bool,
 }
 
 impl<'r, S, M, D, R, const N: usize> FromRequestParts<'r, S> for Session<M, D, R, N>
@@ -99,6 +102,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             decision: Cell::new(CookieDecision::new(request)),
             presented_pre,
             pre_cookie: Cell::new(None),
+            answered: false,
         }
     }
 
@@ -417,7 +421,9 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     /// handler that never touched the session gets no `Vary`, even when the
     /// request sent a cookie. Handlers should not add these headers
     /// themselves (picoserve appends).
-    pub async fn respond<T>(self, response: T) -> WithSession<T> {
+    #[must_use = "return it from the handler: it carries the session's Set-Cookie"]
+    pub async fn respond<T>(mut self, response: T) -> WithSession<T> {
+        self.answered = true;
         let inner = self.sessions.lock().await;
         WithSession::new(
             response,
@@ -425,5 +431,27 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             self.sessions.cookie(),
             &inner.keys,
         )
+    }
+}
+
+/// A handler that changed its session but answered without
+/// [`Session::respond`] lost the `Set-Cookie`: the client never learns the
+/// new id (the session is orphaned until it expires) or keeps a removed one.
+/// The types make `respond` the only way to send session headers; this
+/// catches the handler that sends none.
+impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Drop for Session<M, D, R, N> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let lost = !matches!(
+            self.decision.get().decide(now()).session(),
+            SessionCookie::Keep
+        ) || self.pre_cookie.get().is_some();
+        if lost {
+            warn!(
+                "a handler changed its session but answered without Session::respond: no Set-Cookie was sent"
+            );
+        }
     }
 }
