@@ -14,8 +14,10 @@
 
 use alloc::borrow::ToOwned;
 use alloc::string::{String, ToString};
+use core::cell::Cell;
 use core::convert::Infallible;
 
+use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use picoserve::ResponseSent;
 use picoserve::extract::{FromRef, FromRequestParts, State};
@@ -26,7 +28,7 @@ use picoserve::routing::{PathRouter, get, post};
 use picoserve::{Router, Timeouts};
 use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
-use sesh_embassy::{Session, SessionError, Sessions, WithSession};
+use sesh_embassy::{Clock, Session, SessionError, Sessions, WithSession};
 
 use crate::form::form_field;
 use crate::spec::{CSRF_HEADER, MAX_BIG_BYTES};
@@ -81,9 +83,55 @@ impl ProbeData {
 /// The probe's session table over the session RNG `R`.
 /// `CriticalSectionRawMutex`, because the host suite reads it
 /// (`stored_sessions`) from another thread.
-pub type ProbeSessions<R> = Sessions<CriticalSectionRawMutex, ProbeData, R, CAPACITY>;
+pub type ProbeSessions<R> =
+    Sessions<CriticalSectionRawMutex, ProbeData, R, CAPACITY, 2, ProbeClock>;
 
-type ProbeSession<R> = Session<CriticalSectionRawMutex, ProbeData, R, CAPACITY>;
+type ProbeSession<R> = Session<CriticalSectionRawMutex, ProbeData, R, CAPACITY, 2, ProbeClock>;
+
+/// The probe table's clock: embassy-time's, or a [`ManualClock`] that a
+/// case moves (`TestServer::advance_clock`), so that a step of the suite's
+/// paused-clock cases lands to the millisecond.
+#[derive(Debug, Clone, Copy)]
+pub enum ProbeClock {
+    /// embassy-time's clock.
+    Real,
+    /// A clock that moves only when [`ManualClock::advance`] moves it.
+    Manual(&'static ManualClock),
+}
+
+impl Clock for ProbeClock {
+    fn now(&self) -> sesh::Instant {
+        match self {
+            ProbeClock::Real => sesh_embassy::now(),
+            ProbeClock::Manual(clock) => clock.now(),
+        }
+    }
+}
+
+/// A clock that stands still until it is moved: what a paused tokio clock
+/// is to sesh-tokio. A critical section, not an atomic: Cortex-M4 has no
+/// 64-bit atomics.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<CriticalSectionRawMutex, Cell<u64>>);
+
+impl ManualClock {
+    /// A clock standing at `at`.
+    pub const fn starting_at(at: sesh::Instant) -> Self {
+        ManualClock(Mutex::new(Cell::new(at.as_millis())))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: sesh::Duration) {
+        self.0
+            .lock(|ms| ms.set(ms.get().saturating_add(by.as_millis())));
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> sesh::Instant {
+        sesh::Instant::from_millis(self.0.lock(Cell::get))
+    }
+}
 
 /// The router's state: the leaked table and the data limit.
 pub struct ProbeState<R: 'static> {

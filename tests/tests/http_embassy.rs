@@ -4,19 +4,19 @@
 //! listener and is bridged onto an embassy-net `TcpSocket` from a second
 //! stack across an in-memory IP link (see `sesh_tests::http::embassy_probe`).
 //!
-//! Every case of `sesh_tests::http::cases` runs except those that need what
-//! sesh-embassy lacks (`sesh_tests::http::Capability`: a store to fail, a
-//! clock to move); `every_case_runs_or_is_skipped_with_a_reason` prints each
-//! with its reason.
+//! Every case of `sesh_tests::http::cases` runs except those that need a
+//! store to fail (`sesh_tests::http::Capability::FailingStore`: sesh-embassy
+//! keeps sessions in its own table); `every_case_runs_or_is_skipped_with_a_reason`
+//! prints them with the reason.
 //!
-//! Why the clock cannot be moved: `sesh_embassy::now()` reads embassy-time's
-//! global driver, and in every workspace test build that is the std driver,
-//! the process's real monotonic clock (sesh-embassy's and firmware's
-//! dev-dependencies enable `embassy-time/std`, and features unify). Its
-//! `mock-driver`, which could be advanced, cannot be built beside `std`:
-//! both define the symbol `_embassy_time_now`; and it would be one clock for
-//! every case running in parallel in this binary. `idle_timeout_on_the_real_clock`
-//! checks expiry on the real clock with a 2 s idle timeout instead.
+//! The paused-clock cases run: the probe's table reads a
+//! `sesh_tests::embassy_app::ManualClock` (sesh-embassy's injectable `Clock`)
+//! that stands still until the case moves it. embassy-time itself stays the
+//! std driver (its `mock-driver` cannot be built beside `std`, and would be
+//! one clock for every case in this binary): picoserve's and embassy-net's
+//! timers run on real time, only the sessions' time is manual.
+//! `idle_timeout_on_the_real_clock` checks expiry on embassy-time's real
+//! clock as well, as the QEMU image does.
 #![allow(missing_docs, clippy::expect_used)]
 
 use sesh_tests::http::ServerSpec;
@@ -28,4 +28,23 @@ async fn embassy_server(spec: ServerSpec) -> EmbassyServer {
         .expect("the embassy probe server starts")
 }
 
-sesh_tests::embassy_session_tests!(embassy_server);
+async fn embassy_server_on_the_real_clock(spec: ServerSpec) -> EmbassyServer {
+    EmbassyServer::start_on_the_real_clock(spec)
+        .await
+        .expect("the embassy probe server starts")
+}
+
+sesh_tests::session_tests!(embassy_server; lacks: [FailingStore]);
+
+#[test]
+fn idle_timeout_on_the_real_clock() {
+    sesh_tests::http::run_case(
+        "idle_timeout_on_the_real_clock",
+        sesh_tests::http::Runtime::CurrentThread,
+        || {
+            sesh_tests::http::cases::idle_timeout_on_the_real_clock(
+                embassy_server_on_the_real_clock,
+            )
+        },
+    );
+}

@@ -1,11 +1,23 @@
-//! embassy-time's clock as the core's `Instant`.
+//! The sessions' clock: embassy-time's by default, injectable for tests.
 
-/// Now, in milliseconds since boot.
-pub fn now() -> sesh::Instant {
-    sesh::Instant::from_millis(embassy_time::Instant::now().as_millis())
+/// Where [`Sessions`](crate::Sessions) reads the time: expiry, refresh and
+/// cookie `Max-Age` all come from it.
+pub trait Clock {
+    /// Now, in milliseconds since an origin that never moves back.
+    fn now(&self) -> sesh::Instant;
 }
 
-/// The embassy instant for a core instant.
-pub(crate) fn to_embassy(at: sesh::Instant) -> embassy_time::Instant {
-    embassy_time::Instant::from_millis(at.as_millis())
+/// embassy-time's clock (milliseconds since boot): the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmbassyClock;
+
+impl Clock for EmbassyClock {
+    fn now(&self) -> sesh::Instant {
+        now()
+    }
+}
+
+/// Now, on embassy-time's clock, in milliseconds since boot.
+pub fn now() -> sesh::Instant {
+    sesh::Instant::from_millis(embassy_time::Instant::now().as_millis())
 }

@@ -44,7 +44,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sesh::table::{RestoreError, SnapshotError};
 
-use crate::clock::now;
+use crate::clock::Clock;
 use crate::sessions::Sessions;
 
 const SNAPSHOT_KEY: u8 = 0;
@@ -145,9 +145,16 @@ impl<F: NorFlash> FlashSnapshots<F> {
     /// one whose seal does not verify under the keys of `sessions`, is an
     /// error and the table stays empty: the
     /// device starts with no sessions, never with wrong ones.
-    pub async fn restore<M: RawMutex, D: DeserializeOwned, R, const N: usize>(
+    pub async fn restore<
+        M: RawMutex,
+        D: DeserializeOwned,
+        R,
+        const N: usize,
+        const K: usize,
+        C: Clock,
+    >(
         &mut self,
-        sessions: &Sessions<M, D, R, N>,
+        sessions: &Sessions<M, D, R, N, K, C>,
         scratch: &mut [u8],
     ) -> Result<usize, FlashError<F::Error>> {
         let stored = self
@@ -160,7 +167,7 @@ impl<F: NorFlash> FlashSnapshots<F> {
         let inner = &mut *guard;
         let restored = inner
             .table
-            .restore_sealed_snapshot(bytes, now(), &inner.keys);
+            .restore_sealed_snapshot(bytes, sessions.now(), &inner.keys);
         match restored {
             Err(RestoreError::BadSeal) => {
                 warn!(
@@ -183,8 +190,16 @@ impl<F: NorFlash> FlashSnapshots<F> {
 /// lock only for that) and stores it. A login or a logout cuts the wait
 /// short: a power cut right after one must not undo it. Errors are logged
 /// and retried at the next change.
-pub async fn run_persistence<M: RawMutex, D: Serialize, R, const N: usize, F: NorFlash>(
-    sessions: &'static Sessions<M, D, R, N>,
+pub async fn run_persistence<
+    M: RawMutex,
+    D: Serialize,
+    R,
+    const N: usize,
+    const K: usize,
+    C: Clock,
+    F: NorFlash,
+>(
+    sessions: &'static Sessions<M, D, R, N, K, C>,
     flash: &mut FlashSnapshots<F>,
     snapshot: &mut [u8],
     scratch: &mut [u8],
@@ -207,8 +222,16 @@ pub async fn run_persistence<M: RawMutex, D: Serialize, R, const N: usize, F: No
 }
 
 /// Snapshots the table, sealed with the current signing key, and stores it now.
-pub async fn save_now<M: RawMutex, D: Serialize, R, const N: usize, F: NorFlash>(
-    sessions: &Sessions<M, D, R, N>,
+pub async fn save_now<
+    M: RawMutex,
+    D: Serialize,
+    R,
+    const N: usize,
+    const K: usize,
+    C: Clock,
+    F: NorFlash,
+>(
+    sessions: &Sessions<M, D, R, N, K, C>,
     flash: &mut FlashSnapshots<F>,
     snapshot: &mut [u8],
     scratch: &mut [u8],
@@ -217,7 +240,7 @@ pub async fn save_now<M: RawMutex, D: Serialize, R, const N: usize, F: NorFlash>
         let inner = sessions.lock().await;
         inner
             .table
-            .write_sealed_snapshot(snapshot, now(), &inner.keys)
+            .write_sealed_snapshot(snapshot, sessions.now(), &inner.keys)
             .map_err(FlashError::Snapshot)?
     };
     let bytes = snapshot.get(..len).ok_or(FlashError::BufferTooSmall)?;

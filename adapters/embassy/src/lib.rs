@@ -14,7 +14,7 @@ mod session;
 mod sessions;
 mod sweeper;
 
-pub use clock::now;
+pub use clock::{Clock, EmbassyClock, now};
 pub use error::SessionError;
 pub use response::{SET_COOKIE_CAPACITY, WithSession};
 pub use session::Session;

@@ -37,11 +37,11 @@ struct SessionHeaders {
 }
 
 impl<T> WithSession<T> {
-    pub(crate) fn new(
+    pub(crate) fn new<const K: usize>(
         inner: T,
         decided: CookieHeaders,
         cookie: &CookieConfig<'_>,
-        keys: &Keys,
+        keys: &Keys<K>,
     ) -> Self {
         let mut set_cookie = heapless::String::new();
         let written = decided.write_session_cookie(&mut set_cookie, cookie, keys);

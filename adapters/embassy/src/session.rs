@@ -11,7 +11,7 @@ use sesh::presession::{FormToken, PreCookieName, PreSession};
 use sesh::table::{Access, CreateError, NotFound, RegenerateError};
 use sesh::{Instant, SessionId};
 
-use crate::clock::now;
+use crate::clock::{Clock, EmbassyClock};
 use crate::error::SessionError;
 use crate::response::WithSession;
 use crate::sessions::{Inner, Sessions};
@@ -27,8 +27,15 @@ use crate::sessions::{Inner, Sessions};
 /// out as an owned clone: picoserve handlers cannot borrow from the request.
 /// A session is stored only once data is written (lazy), and a cookie whose
 /// id is unknown, expired, unsigned or forged selects nothing (strict).
-pub struct Session<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> {
-    sessions: &'static Sessions<M, D, R, N>,
+pub struct Session<
+    M: RawMutex + 'static,
+    D: 'static,
+    R: 'static,
+    const N: usize,
+    const K: usize = 2,
+    C: Clock + 'static = EmbassyClock,
+> {
+    sessions: &'static Sessions<M, D, R, N, K, C>,
     /// The id this request speaks for: the presented one, then any new one.
     id: Cell<Option<SessionId>>,
     /// What happened to the session: decides the response's headers.
@@ -41,12 +48,14 @@ pub struct Session<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize
     answered: bool,
 }
 
-impl<'r, S, M, D, R, const N: usize> FromRequestParts<'r, S> for Session<M, D, R, N>
+impl<'r, S, M, D, R, const N: usize, const K: usize, C> FromRequestParts<'r, S>
+    for Session<M, D, R, N, K, C>
 where
     M: RawMutex + 'static,
     D: 'static,
     R: 'static,
-    &'static Sessions<M, D, R, N>: FromRef<S>,
+    C: Clock + 'static,
+    &'static Sessions<M, D, R, N, K, C>: FromRef<S>,
 {
     type Rejection = core::convert::Infallible;
 
@@ -54,7 +63,7 @@ where
         state: &'r S,
         parts: &RequestParts<'r>,
     ) -> Result<Self, Self::Rejection> {
-        let sessions = <&'static Sessions<M, D, R, N>>::from_ref(state);
+        let sessions = <&'static Sessions<M, D, R, N, K, C>>::from_ref(state);
         Ok(Session::from_cookie_headers(
             sessions,
             parts.headers().iter().filter_map(|(name, value)| {
@@ -67,11 +76,17 @@ where
     }
 }
 
-impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D, R, N> {
+impl<M, D, R, const N: usize, const K: usize, C> Session<M, D, R, N, K, C>
+where
+    M: RawMutex + 'static,
+    D: 'static,
+    R: 'static,
+    C: Clock + 'static,
+{
     /// Reads the session cookie from the raw values of every `Cookie` header.
     /// Anything but one value that verifies selects no session.
     pub async fn from_cookie_headers<'h>(
-        sessions: &'static Sessions<M, D, R, N>,
+        sessions: &'static Sessions<M, D, R, N, K, C>,
         headers: impl Iterator<Item = &'h [u8]>,
     ) -> Self {
         let pre_name = PreCookieName::for_session_cookie(sessions.cookie().name()).ok();
@@ -151,7 +166,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         let mut inner = self.sessions.lock().await;
         let found = inner
             .table
-            .get(&id, now())
+            .get(&id, self.sessions.now())
             .map(|(data, access)| (read(data), access));
         drop(inner);
         self.note_lookup(found.as_ref().map(|(_, access)| (id, *access)));
@@ -171,7 +186,10 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
             return false;
         };
         let mut inner = self.sessions.lock().await;
-        let access = inner.table.get(&id, now()).map(|(_, access)| access);
+        let access = inner
+            .table
+            .get(&id, self.sessions.now())
+            .map(|(_, access)| access);
         drop(inner);
         self.note_lookup(access.map(|access| (id, access)));
         access.is_some_and(|access| access.protected)
@@ -182,14 +200,14 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     /// not removed yet is not live).
     pub async fn expires_at(&self) -> Option<Instant> {
         let inner = self.sessions.lock().await;
-        let live = self.live(&inner, now());
+        let live = self.live(&inner, self.sessions.now());
         drop(inner);
         live.map(|(_, expires_at)| expires_at)
     }
 
     /// The live session and when it expires, without refreshing it;
     /// recorded as a read (or as no session) for the response's headers.
-    fn live(&self, inner: &Inner<D, R, N>, now: Instant) -> Option<(SessionId, Instant)> {
+    fn live(&self, inner: &Inner<D, R, N, K>, now: Instant) -> Option<(SessionId, Instant)> {
         let live = self.id.get().and_then(|id| {
             inner
                 .table
@@ -209,7 +227,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     /// Stores `data` as a new session; the caller holds the lock.
     fn create_locked(
         &self,
-        inner: &mut Inner<D, R, N>,
+        inner: &mut Inner<D, R, N, K>,
         now: Instant,
         data: D,
     ) -> Result<SessionId, SessionError>
@@ -241,7 +259,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         // The answer depends on the session even if the write fails.
         self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
-        let now = now();
+        let now = self.sessions.now();
         // One lookup: without a live session the closure comes back unrun.
         let change = match self.change_live(&mut inner, now, change, |d, change| change(d)) {
             Ok(out) => return Ok(out),
@@ -261,7 +279,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     {
         self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
-        let now = now();
+        let now = self.sessions.now();
         // One lookup: without a live session the data comes back unstored.
         match self.change_live(&mut inner, now, data, |d, data| *d = data) {
             Ok(()) => Ok(()),
@@ -273,7 +291,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     /// access; hands `value` back, unused, without a live session.
     fn change_live<V, T>(
         &self,
-        inner: &mut Inner<D, R, N>,
+        inner: &mut Inner<D, R, N, K>,
         now: Instant,
         value: V,
         change: impl FnOnce(&mut D, V) -> T,
@@ -300,7 +318,10 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
         let inner = &mut *inner;
-        match inner.table.regenerate(&old, &mut inner.rng, now()) {
+        match inner
+            .table
+            .regenerate(&old, &mut inner.rng, self.sessions.now())
+        {
             Ok((id, access)) => {
                 self.id.set(Some(id));
                 self.note(|d| d.regenerated(id, access.expires_at));
@@ -326,7 +347,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     {
         self.note(CookieDecision::accessed);
         let mut inner = self.sessions.lock().await;
-        let now = now();
+        let now = self.sessions.now();
         let live = self
             .id
             .get()
@@ -383,7 +404,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         R: TryCryptoRng,
     {
         let mut inner = self.sessions.lock().await;
-        let now = now();
+        let now = self.sessions.now();
         if let Some((id, _)) = self.live(&inner, now) {
             return Ok(FormToken::Session(inner.keys.csrf_token(&id)));
         }
@@ -406,7 +427,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
     /// the request presented and its expiry. False for anything else.
     pub async fn verify_csrf(&self, token: &str) -> bool {
         let inner = self.sessions.lock().await;
-        let now = now();
+        let now = self.sessions.now();
         let id = self.live(&inner, now).map(|(id, _)| id);
         inner
             .keys
@@ -427,7 +448,7 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
         let inner = self.sessions.lock().await;
         WithSession::new(
             response,
-            self.decision.get().decide(now()),
+            self.decision.get().decide(self.sessions.now()),
             self.sessions.cookie(),
             &inner.keys,
         )
@@ -439,13 +460,19 @@ impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Session<M, D
 /// new id (the session is orphaned until it expires) or keeps a removed one.
 /// The types make `respond` the only way to send session headers; this
 /// catches the handler that sends none.
-impl<M: RawMutex + 'static, D: 'static, R: 'static, const N: usize> Drop for Session<M, D, R, N> {
+impl<M, D, R, const N: usize, const K: usize, C> Drop for Session<M, D, R, N, K, C>
+where
+    M: RawMutex + 'static,
+    D: 'static,
+    R: 'static,
+    C: Clock + 'static,
+{
     fn drop(&mut self) {
         if self.answered {
             return;
         }
         let lost = !matches!(
-            self.decision.get().decide(now()).session(),
+            self.decision.get().decide(self.sessions.now()).session(),
             SessionCookie::Keep
         ) || self.pre_cookie.get().is_some();
         if lost {

@@ -9,14 +9,18 @@ use sesh::presession::PreCookieName;
 use sesh::signing::KeyRing;
 use sesh::{ExpiryPolicy, SessionTable};
 
-/// Signing keys: the current one and one previous, for rotation.
-pub type Keys = KeyRing<2>;
+use crate::clock::{Clock, EmbassyClock};
+
+/// Signing keys: the current one and `K - 1` previous ones that still
+/// verify, for rotation. `K` is the const parameter of [`Sessions`] (2 by
+/// default: each key is about 80 bytes of RAM).
+pub type Keys<const K: usize = 2> = KeyRing<K>;
 
 /// What sits behind the mutex: the table, the RNG and the keys.
-pub struct Inner<D, R, const N: usize> {
+pub struct Inner<D, R, const N: usize, const K: usize = 2> {
     pub(crate) table: SessionTable<D, N>,
     pub(crate) rng: R,
-    pub(crate) keys: Keys,
+    pub(crate) keys: Keys<K>,
 }
 
 /// One session table shared by every picoserve worker task, behind an
@@ -67,9 +71,14 @@ pub struct Inner<D, R, const N: usize> {
 /// - `NoopRawMutex`: when every task that touches the sessions runs on one
 ///   thread-mode executor (the usual picoserve set-up); it costs nothing.
 /// - `ThreadModeRawMutex`: the same guarantee, checked at run time.
-pub struct Sessions<M: RawMutex, D, R, const N: usize> {
-    inner: Mutex<M, Inner<D, R, N>>,
+///
+/// **Parameters.** `N` sessions; a key ring of `K` keys (default 2: the
+/// current key and one previous); the clock `C` (default [`EmbassyClock`],
+/// embassy-time; tests pass their own with [`Sessions::with_clock`]).
+pub struct Sessions<M: RawMutex, D, R, const N: usize, const K: usize = 2, C = EmbassyClock> {
+    inner: Mutex<M, Inner<D, R, N, K>>,
     cookie: CookieConfig<'static>,
+    clock: C,
     /// Raised after every change worth persisting; the flash writer waits on it.
     pub(crate) changed: Signal<M, ()>,
     /// Raised with `changed` for a change a power cut must not undo (a login,
@@ -77,7 +86,7 @@ pub struct Sessions<M: RawMutex, D, R, const N: usize> {
     pub(crate) urgent: Signal<M, ()>,
 }
 
-impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
+impl<M: RawMutex, D, R, const N: usize, const K: usize> Sessions<M, D, R, N, K> {
     /// Empty sessions with their RNG, signing keys, cookie and expiry
     /// policy, after checking the cookie settings (the session cookie's and
     /// the pre-session cookie's, `<name>-pre`). Put the result in a
@@ -91,9 +100,26 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
     /// from the firmware image.
     pub fn new(
         rng: R,
-        keys: Keys,
+        keys: Keys<K>,
         cookie: CookieConfig<'static>,
         policy: ExpiryPolicy,
+    ) -> Result<Self, CookieConfigError>
+    where
+        R: TryCryptoRng,
+    {
+        Sessions::with_clock(rng, keys, cookie, policy, EmbassyClock)
+    }
+}
+
+impl<M: RawMutex, D, R, const N: usize, const K: usize, C: Clock> Sessions<M, D, R, N, K, C> {
+    /// [`Sessions::new`] on another clock than embassy-time's: a test's
+    /// manual clock, or a board's real-time clock.
+    pub fn with_clock(
+        rng: R,
+        keys: Keys<K>,
+        cookie: CookieConfig<'static>,
+        policy: ExpiryPolicy,
+        clock: C,
     ) -> Result<Self, CookieConfigError>
     where
         R: TryCryptoRng,
@@ -109,6 +135,7 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
                 keys,
             }),
             cookie,
+            clock,
             changed: Signal::new(),
             urgent: Signal::new(),
         })
@@ -119,8 +146,18 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
         &self.cookie
     }
 
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Now, on the sessions' clock.
+    pub fn now(&self) -> sesh::Instant {
+        self.clock.now()
+    }
+
     /// Locks the table (and RNG and keys). Keep the guard short.
-    pub async fn lock(&self) -> MutexGuard<'_, M, Inner<D, R, N>> {
+    pub async fn lock(&self) -> MutexGuard<'_, M, Inner<D, R, N, K>> {
         self.inner.lock().await
     }
 
@@ -137,7 +174,7 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
             .lock()
             .await
             .table
-            .purge_expired(crate::clock::now());
+            .purge_expired(self.clock.now());
         if purged > 0 {
             self.changed.signal(());
         }
@@ -145,7 +182,7 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
     }
 }
 
-impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
+impl<M: RawMutex, D, R, const N: usize, const K: usize, C> Sessions<M, D, R, N, K, C> {
     /// Notes a change that must reach flash at once (login, logout).
     pub(crate) fn changed_urgently(&self) {
         self.urgent.signal(());
@@ -153,7 +190,7 @@ impl<M: RawMutex, D, R, const N: usize> Sessions<M, D, R, N> {
     }
 }
 
-impl<D, R, const N: usize> Inner<D, R, N> {
+impl<D, R, const N: usize, const K: usize> Inner<D, R, N, K> {
     /// The table, for direct use (snapshots, status pages).
     pub fn table(&mut self) -> &mut SessionTable<D, N> {
         &mut self.table

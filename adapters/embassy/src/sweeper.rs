@@ -3,7 +3,7 @@
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use embassy_time::{Duration, Timer};
 
-use crate::clock::{now, to_embassy};
+use crate::clock::Clock;
 use crate::sessions::Sessions;
 
 /// The longest the sweeper sleeps when no session is due.
@@ -23,20 +23,24 @@ pub const SWEEP_IDLE: Duration = Duration::from_secs(60);
 ///     sesh_embassy::run_sweeper(sessions).await
 /// }
 /// ```
-pub async fn run_sweeper<M: RawMutex, D, R, const N: usize>(
-    sessions: &'static Sessions<M, D, R, N>,
+pub async fn run_sweeper<M: RawMutex, D, R, const N: usize, const K: usize, C: Clock>(
+    sessions: &'static Sessions<M, D, R, N, K, C>,
 ) -> ! {
     loop {
         let next = sessions.lock().await.table.next_expiry();
-        let latest = embassy_time::Instant::now().saturating_add(SWEEP_IDLE);
-        let wake = next.map(to_embassy).map_or(latest, |at| at.min(latest));
-        Timer::at(wake).await;
+        // A delay on the sessions' clock, slept on embassy-time's: the two
+        // may differ (a test's manual clock), so never an absolute instant.
+        let due = next.map_or(SWEEP_IDLE, |at| {
+            let ms = at.saturating_duration_since(sessions.now()).as_millis();
+            Duration::from_millis(ms).min(SWEEP_IDLE)
+        });
+        Timer::after(due).await;
         let purged = sessions.purge_expired().await;
         if purged > 0 {
             debug!(
                 "purged {} expired sessions at {}",
                 purged,
-                now().as_millis()
+                sessions.now().as_millis()
             );
         }
     }

@@ -134,3 +134,68 @@ fn update_and_replace_after_expiry_start_a_new_session() {
         assert_eq!(session.get().await, Some(data));
     });
 }
+
+/// A clock that moves only when told: what `Sessions::with_clock` is for.
+#[derive(Debug, Default)]
+struct StepClock(core::cell::Cell<u64>);
+
+impl sesh_embassy::Clock for &'static StepClock {
+    fn now(&self) -> sesh::Instant {
+        sesh::Instant::from_millis(self.0.get())
+    }
+}
+
+/// A ring of three keys (`K = 3`), on a manual clock: a cookie signed two
+/// rotations ago still selects its session, which expires exactly at its
+/// idle timeout on the injected clock, with no waiting.
+#[test]
+fn three_keys_and_a_manual_clock() {
+    block_on(async {
+        let clock: &'static StepClock = Box::leak(Box::default());
+        let key = |n: u8| Key::new(&[n; 32]).unwrap();
+        let policy = ExpiryPolicy::new().with_idle_timeout(Duration::from_secs(60));
+        let old: &'static Sessions<NoopRawMutex, Data, TestRng, 4, 3, &'static StepClock> =
+            Box::leak(Box::new(
+                Sessions::with_clock(
+                    TestRng(11),
+                    KeyRing::new(key(1)),
+                    CookieConfig::new("sid"),
+                    policy,
+                    clock,
+                )
+                .unwrap(),
+            ));
+        let session = Session::from_cookie_headers(old, core::iter::empty()).await;
+        session.update(|d| d.visits = 3).await.unwrap();
+        let id = old.lock().await.table().iter().next().map(|(id, _)| id);
+        let signed = KeyRing::<3>::new(key(1)).sign(&id.unwrap()).to_string();
+        // Two rotations later: the ring holds keys 3, 2 and 1.
+        let ring = KeyRing::<3>::new(key(3))
+            .with_previous(key(2))
+            .unwrap()
+            .with_previous(key(1))
+            .unwrap();
+        let new: &'static Sessions<NoopRawMutex, Data, TestRng, 4, 3, &'static StepClock> =
+            Box::leak(Box::new(
+                Sessions::with_clock(TestRng(12), ring, CookieConfig::new("sid"), policy, clock)
+                    .unwrap(),
+            ));
+        core::mem::swap(old.lock().await.table(), new.lock().await.table());
+        let cookie = format!("sid={signed}");
+        let again = Session::from_cookie_headers(new, [cookie.as_bytes()].into_iter()).await;
+        assert_eq!(
+            again.read(|d| d.visits).await,
+            Some(3),
+            "the oldest key verifies"
+        );
+        clock.0.set(59_999);
+        assert_eq!(again.read(|d| d.visits).await, Some(3), "alive at 59.999 s");
+        let last = Session::from_cookie_headers(new, [cookie.as_bytes()].into_iter()).await;
+        clock.0.set(59_999 + 60_000);
+        assert_eq!(
+            last.read(|d| d.visits).await,
+            None,
+            "expired on the manual clock"
+        );
+    });
+}

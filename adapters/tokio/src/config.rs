@@ -7,6 +7,13 @@ use sesh::presession::PreCookieName;
 use sesh::signing::{Key, KeyError, KeyRing};
 
 /// How many keys the ring holds: the signing key and older ones that verify.
+///
+/// sesh-embassy makes this a const parameter of its `Sessions` (`K`,
+/// default 2), because on a microcontroller each key is about 80 bytes of
+/// static RAM. Here the ring lives once per `SessionLayer` on the heap, so
+/// one size that covers any rotation schedule (three retired keys) costs
+/// nothing worth a type parameter on `SessionConfig`, `SessionLayer` and
+/// every `Session`.
 pub const KEY_RING_SIZE: usize = 4;
 
 /// The adapter's key ring.

@@ -37,7 +37,9 @@ use picoserve::{Router, Timeouts};
 use rand_chacha::ChaCha20Rng;
 use sesh_embassy::Sessions;
 use sesh_embassy::flash::{FlashSnapshots, run_persistence, save_now};
-use sesh_tests::embassy_app::{self, HttpBuffers, ProbeSessions, ProbeState, WORKERS};
+use sesh_tests::embassy_app::{
+    self, HttpBuffers, ProbeClock, ProbeSessions, ProbeState, WORKERS,
+};
 use sesh_tests::spec::ServerSpec;
 use static_cell::StaticCell;
 
@@ -131,11 +133,12 @@ async fn boot_task(spawner: Spawner) {
     // 16 sessions of up to 4 KiB each: a 64 KiB value on its way to the
     // heap, which is why this image asks the board for a large stack.
     let sessions: &'static ProbeSessions<Rng> = Box::leak(Box::new(
-        Sessions::new(
+        Sessions::with_clock(
             randomness.session_rng,
             keys,
             args.spec.cookie_config(),
             args.spec.policy(),
+            ProbeClock::Real,
         )
         .unwrap_or_else(|e| fail("cookie settings", format_args!("{e:?}"))),
     ));

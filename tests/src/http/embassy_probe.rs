@@ -36,8 +36,11 @@
 //!
 //! - There is no store: [`TestServer::set_store_failing`] has nothing to
 //!   switch (sesh-embassy keeps sessions in its own table).
-//! - The clock is embassy-time's std driver, that is the real monotonic
-//!   clock of the process: [`TestServer::advance_clock`] waits in real time.
+//! - The table's clock is a [`ManualClock`] that stands still until
+//!   [`TestServer::advance_clock`] moves it, as a paused tokio clock does for
+//!   sesh-tokio ([`EmbassyServer::start_on_the_real_clock`]: embassy-time's
+//!   std driver, the process's real clock). picoserve's and embassy-net's
+//!   timers stay on embassy-time: only the sessions' time is manual.
 //! - [`TestServer::restart`] moves the table into a new `Sessions` built
 //!   from the new spec (cookie, expiry policy, keys), as a device rebooting
 //!   with its table restored would.
@@ -70,7 +73,9 @@ use super::{ServerError, ServerSpec, TestServer};
 /// `sesh_host_net`.
 pub use sesh_host_net::{CLIENT, SERVER};
 
-pub use crate::embassy_app::{BLOB_CAPACITY, CAPACITY, PORT, ProbeData, USER_CAPACITY, WORKERS};
+pub use crate::embassy_app::{
+    BLOB_CAPACITY, CAPACITY, ManualClock, PORT, ProbeClock, ProbeData, USER_CAPACITY, WORKERS,
+};
 
 /// The RNG behind session ids: the OS's CSPRNG.
 pub type ProbeRng = rand_core::UnwrapErr<getrandom::SysRng>;
@@ -90,7 +95,10 @@ const SOCKETS: usize = 2 * WORKERS;
 
 /// A new, initialised table for `spec`, leaked for the `'static` borrow
 /// that sesh-embassy's `Session` extractor needs.
-pub async fn new_sessions(spec: &ServerSpec) -> Result<&'static ProbeSessions, ServerError> {
+pub async fn new_sessions(
+    spec: &ServerSpec,
+    clock: ProbeClock,
+) -> Result<&'static ProbeSessions, ServerError> {
     if spec.max_sessions.is_some_and(|n| n != CAPACITY) {
         return Err(std::format!(
             "sesh-embassy's probe table holds {CAPACITY} sessions (fixed at build time); \
@@ -100,11 +108,12 @@ pub async fn new_sessions(spec: &ServerSpec) -> Result<&'static ProbeSessions, S
         .into());
     }
     let keys: Keys = spec.key_ring()?;
-    let sessions = Sessions::new(
+    let sessions = Sessions::with_clock(
         rand_core::UnwrapErr(getrandom::SysRng),
         keys,
         spec.cookie_config(),
         spec.policy(),
+        clock,
     )?;
     // One table per server (and restart), so leaked rather than a StaticCell.
     Ok(Box::leak(Box::new(sessions)))
@@ -353,15 +362,31 @@ impl Drop for Running {
 /// [`TestServer`] for sesh-embassy.
 pub struct EmbassyServer {
     sessions: &'static ProbeSessions,
+    /// The table's clock; it carries over a restart.
+    clock: ProbeClock,
     running: Option<Running>,
     addr: SocketAddr,
 }
 
 impl EmbassyServer {
     /// Starts the probe app with the settings of `spec` over a new, empty
-    /// table, on the current tokio runtime.
+    /// table on a [`ManualClock`], on the current tokio runtime.
     pub async fn start(spec: ServerSpec) -> Result<Self, ServerError> {
-        let sessions = new_sessions(&spec).await?;
+        // Leaked: the table it serves is too. It starts where embassy-time
+        // is, so that instants look like a device's.
+        let clock: &'static ManualClock =
+            Box::leak(Box::new(ManualClock::starting_at(sesh_embassy::now())));
+        Self::start_on(spec, ProbeClock::Manual(clock)).await
+    }
+
+    /// [`start`](Self::start) with embassy-time's std driver as the table's
+    /// clock: [`TestServer::advance_clock`] then waits in real time.
+    pub async fn start_on_the_real_clock(spec: ServerSpec) -> Result<Self, ServerError> {
+        Self::start_on(spec, ProbeClock::Real).await
+    }
+
+    async fn start_on(spec: ServerSpec, clock: ProbeClock) -> Result<Self, ServerError> {
+        let sessions = new_sessions(&spec, clock).await?;
         let running = Running::start(ProbeState {
             sessions,
             max_data_len: spec.max_data_len,
@@ -369,6 +394,7 @@ impl EmbassyServer {
         .await?;
         Ok(EmbassyServer {
             sessions,
+            clock,
             addr: running.addr,
             running: Some(running),
         })
@@ -403,12 +429,19 @@ impl TestServer for EmbassyServer {
         }
     }
 
-    /// embassy-time's std driver follows the process's real monotonic
-    /// clock, so moving it forward means waiting, in real time.
+    /// Moves the [`ManualClock`]; on the real clock, waits in real time.
     async fn advance_clock(&self, by: core::time::Duration) {
-        let waited = tokio::task::spawn_blocking(move || std::thread::sleep(by)).await;
-        if let Err(e) = waited {
-            log_problem(&std::format!("advance_clock: {e}"));
+        match self.clock {
+            ProbeClock::Manual(clock) => {
+                let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+                clock.advance(sesh::Duration::from_millis(ms));
+            }
+            ProbeClock::Real => {
+                let waited = tokio::task::spawn_blocking(move || std::thread::sleep(by)).await;
+                if let Err(e) = waited {
+                    log_problem(&std::format!("advance_clock: {e}"));
+                }
+            }
         }
     }
 
@@ -416,7 +449,7 @@ impl TestServer for EmbassyServer {
     /// from `spec` into which the old table (every session) is moved.
     async fn restart(&mut self, spec: ServerSpec) -> Result<(), ServerError> {
         self.shut_down().await;
-        let sessions = new_sessions(&spec).await?;
+        let sessions = new_sessions(&spec, self.clock).await?;
         {
             let mut old = self.sessions.lock().await;
             let mut new = sessions.lock().await;

@@ -323,7 +323,7 @@ impl Capability {
             Self::MovableClock => {
                 "it moves the server's clock (TestServer::advance_clock) by up to 100 s, in steps \
                  that must land exactly (to the millisecond; Max-Age to the second); a real clock \
-                 (sesh-embassy reads embassy-time's, on the host and in QEMU) can neither be \
+                 (the QEMU image's sessions read embassy-time's) can neither be \
                  waited on that long nor stepped exactly, and a store client that keeps a timer \
                  pending (Redis: its response timeout) makes tokio jump a paused clock to that \
                  timer, so the case would test tokio, not sesh"
@@ -566,8 +566,9 @@ macro_rules! __if_case_runs {
     };
 }
 
-/// [`session_tests!`] for a sesh-embassy target, which lacks a movable
-/// clock and a store (see [`Capability::reason`]), plus
+/// [`session_tests!`] for a sesh-embassy target on embassy-time's real
+/// clock (the QEMU image), which lacks a movable clock and a store (see
+/// [`Capability::reason`]), plus
 /// `idle_timeout_on_the_real_clock`
 /// ([`cases::idle_timeout_on_the_real_clock`]), which checks expiry on the
 /// target's real clock instead.
