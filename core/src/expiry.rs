@@ -244,3 +244,82 @@ impl ExpiryPolicy {
         }
     }
 }
+
+/// How long one session lives, chosen per session (at login, say).
+///
+/// - [`Lifetime::Default`]: the table's [`ExpiryPolicy`]; the cookie carries
+///   `Max-Age`. Every session starts so.
+/// - [`Lifetime::Persistent`] ("remember me"): the session's own idle and
+///   absolute lifetimes (refreshed at the policy's refresh share); the
+///   cookie carries `Max-Age`. [`Lifetime::REMEMBER_ME`] is 30 days idle,
+///   90 days absolute.
+/// - [`Lifetime::BrowserSession`]: the policy's deadlines on the server, but
+///   the cookie has neither `Max-Age` nor `Expires`, so the browser drops it
+///   when it closes.
+///
+/// ```
+/// use sesh::{expiry::Lifetime, Duration, ExpiryPolicy, Instant};
+/// let policy = ExpiryPolicy::new();
+/// let own = policy.for_lifetime(Lifetime::REMEMBER_ME);
+/// assert_eq!(own.idle_timeout(), Duration::from_hours(24 * 30));
+/// assert_eq!(policy.for_lifetime(Lifetime::BrowserSession), policy);
+/// assert!(!Lifetime::BrowserSession.cookie_has_max_age());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Lifetime {
+    /// The table's policy, cookie with `Max-Age`.
+    #[default]
+    Default,
+    /// Its own idle timeout and absolute lifetime, cookie with `Max-Age`.
+    Persistent {
+        /// The idle timeout.
+        idle: Duration,
+        /// The absolute lifetime.
+        absolute: Duration,
+    },
+    /// The table's policy, cookie without `Max-Age` or `Expires`.
+    BrowserSession,
+}
+
+impl Lifetime {
+    /// Remember me: 30 days idle, 90 days absolute.
+    pub const REMEMBER_ME: Lifetime = Lifetime::Persistent {
+        idle: Duration::from_hours(24 * 30),
+        absolute: Duration::from_hours(24 * 90),
+    };
+
+    /// Whether the session's cookie carries `Max-Age` (false for a browser
+    /// session).
+    ///
+    /// ```
+    /// use sesh::expiry::Lifetime;
+    /// assert!(Lifetime::Default.cookie_has_max_age() && Lifetime::REMEMBER_ME.cookie_has_max_age());
+    /// ```
+    pub const fn cookie_has_max_age(&self) -> bool {
+        !matches!(self, Lifetime::BrowserSession)
+    }
+}
+
+impl ExpiryPolicy {
+    /// The policy that governs a session of `lifetime`: this one, or for a
+    /// persistent session its own idle and absolute lifetimes (with this
+    /// refresh share).
+    ///
+    /// ```
+    /// use sesh::{expiry::Lifetime, Duration, ExpiryPolicy};
+    /// let own = Lifetime::Persistent { idle: Duration::from_hours(1), absolute: Duration::from_hours(2) };
+    /// let p = ExpiryPolicy::new().for_lifetime(own);
+    /// assert_eq!((p.idle_timeout(), p.absolute_lifetime()), (Duration::from_hours(1), Duration::from_hours(2)));
+    /// ```
+    pub const fn for_lifetime(&self, lifetime: Lifetime) -> ExpiryPolicy {
+        match lifetime {
+            Lifetime::Persistent { idle, absolute } => ExpiryPolicy {
+                idle,
+                absolute,
+                refresh_percent: self.refresh_percent,
+            },
+            Lifetime::Default | Lifetime::BrowserSession => *self,
+        }
+    }
+}

@@ -30,6 +30,7 @@ mod time;
 
 pub mod cookie;
 pub mod expiry;
+pub mod owner;
 #[cfg(feature = "signed")]
 pub mod presession;
 pub mod record;

@@ -5,15 +5,23 @@ use core::fmt;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::expiry::Deadlines;
+use crate::owner::SessionMeta;
 
-/// The schema version written as the first byte of every record.
+/// The newest schema version, written as the first byte of a record with
+/// session metadata ([`SessionRecord::encode_with_meta`]): the version-1
+/// body followed by a [`SessionMeta`].
 ///
 /// ```
 /// use sesh::record::{DecodeError, SessionRecord, RECORD_VERSION};
 /// let newer = [RECORD_VERSION + 1];
-/// assert_eq!(SessionRecord::<u32>::decode(&newer), Err(DecodeError::UnknownVersion(2)));
+/// assert_eq!(SessionRecord::<u32>::decode(&newer), Err(DecodeError::UnknownVersion(3)));
 /// ```
-pub const RECORD_VERSION: u8 = 1;
+pub const RECORD_VERSION: u8 = 2;
+
+/// The version of a record without metadata, as [`SessionRecord::encode`]
+/// writes it (and every record before version 2 was). It decodes with no
+/// owner and the default lifetime.
+pub const RECORD_VERSION_WITHOUT_META: u8 = 1;
 
 /// One session as stored: its deadlines, its protected flag and its data.
 ///
@@ -31,7 +39,7 @@ pub const RECORD_VERSION: u8 = 1;
 /// let record = SessionRecord { deadlines: ExpiryPolicy::new().start(Instant::ZERO), protected: true, data: 7u32 };
 /// let mut buf = [0u8; 32];
 /// let bytes = record.encode(&mut buf)?;
-/// assert_eq!(bytes[0], sesh::record::RECORD_VERSION);
+/// assert_eq!(bytes[0], sesh::record::RECORD_VERSION_WITHOUT_META);
 /// assert_eq!(SessionRecord::<u32>::decode(bytes)?, record);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -126,8 +134,36 @@ impl<D: Serialize> SessionRecord<D> {
     /// ```
     pub fn encode<'b>(&self, buf: &'b mut [u8]) -> Result<&'b mut [u8], EncodeError> {
         let (version, body) = buf.split_first_mut().ok_or(EncodeError::BufferTooSmall)?;
-        *version = RECORD_VERSION;
+        *version = RECORD_VERSION_WITHOUT_META;
         let used = postcard::to_slice(self, body).map_err(encode_error)?.len();
+        buf.get_mut(..=used).ok_or(EncodeError::BufferTooSmall)
+    }
+
+    /// Encodes with the session's metadata (version [`RECORD_VERSION`]),
+    /// returning the bytes written.
+    ///
+    /// ```
+    /// use sesh::{owner::{SessionMeta, UserId}, record::SessionRecord, ExpiryPolicy, Instant};
+    /// let record = SessionRecord { deadlines: ExpiryPolicy::new().start(Instant::ZERO), protected: true, data: 1u8 };
+    /// let meta = SessionMeta { owner: Some(UserId::new(b"alice")?), ..SessionMeta::new(Instant::ZERO) };
+    /// let mut buf = [0u8; 64];
+    /// let bytes = record.encode_with_meta(&meta, &mut buf)?;
+    /// assert_eq!(SessionRecord::decode_with_meta(bytes)?, (record, Some(meta)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode_with_meta<'b>(
+        &self,
+        meta: &SessionMeta,
+        buf: &'b mut [u8],
+    ) -> Result<&'b mut [u8], EncodeError> {
+        let (version, body) = buf.split_first_mut().ok_or(EncodeError::BufferTooSmall)?;
+        *version = RECORD_VERSION;
+        let first = postcard::to_slice(self, body).map_err(encode_error)?.len();
+        let rest = body.get_mut(first..).ok_or(EncodeError::BufferTooSmall)?;
+        let second = postcard::to_slice(meta, rest).map_err(encode_error)?.len();
+        let used = first
+            .checked_add(second)
+            .ok_or(EncodeError::BufferTooSmall)?;
         buf.get_mut(..=used).ok_or(EncodeError::BufferTooSmall)
     }
 
@@ -144,8 +180,17 @@ impl<D: Serialize> SessionRecord<D> {
     /// ```
     #[cfg(feature = "alloc")]
     pub fn to_vec(&self) -> Result<alloc::vec::Vec<u8>, EncodeError> {
-        let out = alloc::vec![RECORD_VERSION];
+        let out = alloc::vec![RECORD_VERSION_WITHOUT_META];
         postcard::to_extend(self, out).map_err(encode_error)
+    }
+
+    /// Encodes with metadata into a new vector: the bytes of
+    /// [`encode_with_meta`](Self::encode_with_meta).
+    #[cfg(feature = "alloc")]
+    pub fn to_vec_with_meta(&self, meta: &SessionMeta) -> Result<alloc::vec::Vec<u8>, EncodeError> {
+        let out = alloc::vec![RECORD_VERSION];
+        let out = postcard::to_extend(self, out).map_err(encode_error)?;
+        postcard::to_extend(meta, out).map_err(encode_error)
     }
 }
 
@@ -162,22 +207,41 @@ impl<D: DeserializeOwned> SessionRecord<D> {
     /// assert_eq!(SessionRecord::<u16>::decode(&buf[..len + 1]), Err(DecodeError::TrailingBytes));
     /// # Ok::<(), sesh::record::EncodeError>(())
     /// ```
+    ///
+    /// Reads both versions; a version-2 record's metadata is checked and
+    /// dropped (a store that rewrites records keeps it with
+    /// [`decode_with_meta`](Self::decode_with_meta)).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (record, rest) = Self::decode_prefix(bytes)?;
+        Self::decode_with_meta(bytes).map(|(record, _)| record)
+    }
+
+    /// Decodes a whole record of either version, with its metadata: `None`
+    /// for a version-1 record (no owner, default lifetime, times unknown).
+    pub fn decode_with_meta(bytes: &[u8]) -> Result<(Self, Option<SessionMeta>), DecodeError> {
+        let (record, meta, rest) = Self::decode_prefix(bytes)?;
         if rest.is_empty() {
-            Ok(record)
+            Ok((record, meta))
         } else {
             Err(DecodeError::TrailingBytes)
         }
     }
 
     /// Decodes a record at the start of `bytes`, returning the rest.
-    pub(crate) fn decode_prefix(bytes: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
+    pub(crate) fn decode_prefix(
+        bytes: &[u8],
+    ) -> Result<(Self, Option<SessionMeta>, &[u8]), DecodeError> {
         let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
-        if version != RECORD_VERSION {
-            return Err(DecodeError::UnknownVersion(version));
+        let with_meta = match version {
+            RECORD_VERSION_WITHOUT_META => false,
+            RECORD_VERSION => true,
+            _ => return Err(DecodeError::UnknownVersion(version)),
+        };
+        let (record, rest) = postcard::take_from_bytes(body).map_err(|_| DecodeError::Corrupt)?;
+        if !with_meta {
+            return Ok((record, None, rest));
         }
-        postcard::take_from_bytes(body).map_err(|_| DecodeError::Corrupt)
+        let (meta, rest) = postcard::take_from_bytes(rest).map_err(|_| DecodeError::Corrupt)?;
+        Ok((record, Some(meta), rest))
     }
 }
 
@@ -210,10 +274,10 @@ mod tests {
         assert_eq!(SessionRecord::<Data>::decode(&bytes), Ok(record()));
         assert_eq!(SessionRecord::<Data>::decode(&[]), Err(DecodeError::Empty));
         let mut future = bytes.clone();
-        future[0] = 2;
+        future[0] = 3;
         assert_eq!(
             SessionRecord::<Data>::decode(&future),
-            Err(DecodeError::UnknownVersion(2))
+            Err(DecodeError::UnknownVersion(3))
         );
         for cut in 1..bytes.len() {
             assert!(
@@ -237,6 +301,50 @@ mod tests {
                 record().encode(&mut buf).err(),
                 Some(EncodeError::BufferTooSmall)
             );
+        }
+    }
+
+    /// Bytes written by version 1 (before metadata) still decode, with no
+    /// metadata; the record's deadlines at 10 s were 30 min and 8 h later.
+    #[test]
+    fn version_one_bytes_decode() {
+        let v1 = [
+            1u8, 208, 188, 110, 144, 182, 222, 13, 0, 5, b'h', b'e', b'l', b'l', b'o',
+        ];
+        let mut buf = [0u8; 64];
+        let written = record().encode(&mut buf).unwrap().to_vec();
+        assert_eq!(written, v1, "version 1 encoding changed");
+        assert_eq!(
+            SessionRecord::<Data>::decode_with_meta(&v1),
+            Ok((record(), None))
+        );
+    }
+
+    #[test]
+    fn meta_round_trips_and_truncation_is_refused() {
+        use crate::expiry::Lifetime;
+        use crate::owner::{Label, UserId};
+        let meta = SessionMeta {
+            owner: Some(UserId::new(&[9; 64]).unwrap()),
+            label: Label::new("Firefox").unwrap(),
+            created: Instant::from_secs(3),
+            last_seen: Instant::from_secs(4),
+            lifetime: Lifetime::REMEMBER_ME,
+        };
+        let mut buf = [0u8; 256];
+        let bytes = record().encode_with_meta(&meta, &mut buf).unwrap().to_vec();
+        assert_eq!(bytes[0], RECORD_VERSION);
+        assert_eq!(
+            SessionRecord::<Data>::decode_with_meta(&bytes),
+            Ok((record(), Some(meta.clone())))
+        );
+        assert_eq!(SessionRecord::<Data>::decode(&bytes), Ok(record()));
+        for cut in 1..bytes.len() {
+            assert!(SessionRecord::<Data>::decode(&bytes[..cut]).is_err());
+        }
+        for len in 0..bytes.len() {
+            let mut small = std::vec![0u8; len];
+            assert!(record().encode_with_meta(&meta, &mut small).is_err());
         }
     }
 

@@ -36,6 +36,7 @@ pub mod flash_cases;
 pub mod form;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod owner_cases;
 #[cfg(feature = "ram-flash")]
 pub mod ram_flash;
 pub mod rng;
@@ -48,11 +49,13 @@ pub fn fixed_table() -> sesh::SessionTable<u32, { table_cases::CAPACITY }> {
     sesh::SessionTable::new()
 }
 
-/// Every core case on the fixed table, plus the cookie, signing and cookie
-/// decision cases, plus the flash cases with feature `flash`.
+/// Every core case on the fixed table (table and owner cases), plus the
+/// cookie, signing and cookie decision cases, plus the flash cases with
+/// feature `flash`.
 pub fn core_cases() -> impl Iterator<Item = case::Case> {
     table_cases!("fixed", crate::fixed_table)
         .into_iter()
+        .chain(owner_cases!("fixed", crate::fixed_table))
         .chain(cookie_cases::COOKIE_CASES)
         .chain(decision_cases::DECISION_CASES)
         .chain(flash_case_list())

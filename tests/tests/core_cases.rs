@@ -63,6 +63,44 @@ fn every_case_is_listed_on_the_host() {
     assert_eq!(listed, 19);
 }
 
+/// The owner cases (issue 16) on both tables: the same bodies the MCU runner runs.
+mod owner {
+    macro_rules! owner_tests {
+        ($($case:ident),* $(,)?) => {
+            mod fixed {
+                $(#[test] fn $case() { crate::run(&sesh_tests::owner_cases!("fixed", sesh_tests::fixed_table), stringify!($case)); })*
+            }
+            mod alloc {
+                $(#[test] fn $case() { crate::run(&sesh_tests::owner_cases!("alloc", crate::alloc_table), stringify!($case)); })*
+            }
+
+            #[test]
+            fn every_owner_case_is_listed_on_the_host() {
+                let listed = [$(stringify!($case)),*];
+                let cases = sesh_tests::owner_cases!("fixed", sesh_tests::fixed_table);
+                assert_eq!(cases.len(), listed.len());
+                for case in cases {
+                    assert!(
+                        listed.iter().any(|name| case.name.ends_with(name)),
+                        "{} has no #[test] here",
+                        case.name
+                    );
+                }
+            }
+        };
+    }
+
+    owner_tests!(
+        listing_shows_each_session,
+        revoke_never_crosses_users,
+        revoke_all_keeps_the_current_one,
+        per_user_cap_ends_the_least_recently_used,
+        gone_sessions_leave_the_listing,
+        lifetimes_are_per_session,
+        owners_survive_a_snapshot,
+    );
+}
+
 #[test]
 fn cookie_and_signing_cases() {
     for case in sesh_tests::cookie_cases::COOKIE_CASES {

@@ -6,7 +6,7 @@
 use core::fmt::{self, Write};
 
 #[cfg(feature = "signed")]
-use super::{CookieConfig, write_removal, write_set_cookie};
+use super::{CookieConfig, write_removal, write_session_only_cookie, write_set_cookie};
 #[cfg(feature = "signed")]
 use crate::presession::{PreCookieName, PreSession};
 #[cfg(feature = "signed")]
@@ -161,6 +161,8 @@ pub struct CookieDecision {
     cookie: Pending,
     /// The live session to re-sign, when the request's cookie needs it.
     resign: Option<(SessionId, Instant)>,
+    /// The session's cookie is a browser-session cookie (no `Max-Age`).
+    browser_session: bool,
     #[cfg(feature = "signed")]
     pre_session: Option<(PreSession, Instant)>,
 }
@@ -179,6 +181,7 @@ impl CookieDecision {
             accessed: false,
             cookie: Pending::Keep,
             resign: None,
+            browser_session: false,
             #[cfg(feature = "signed")]
             pre_session: None,
         }
@@ -233,6 +236,34 @@ impl CookieDecision {
         self.resign = None;
     }
 
+    /// The session's cookie is a browser-session cookie
+    /// ([`Lifetime::BrowserSession`](crate::expiry::Lifetime)): a `Set`
+    /// carries neither `Max-Age` nor `Expires`
+    /// ([`CookieHeaders::browser_session`]). Report it whenever the
+    /// session's lifetime says so
+    /// ([`Lifetime::cookie_has_max_age`](crate::expiry::Lifetime::cookie_has_max_age)
+    /// is false), with or after the event that sets the cookie.
+    ///
+    /// ```
+    /// use sesh::cookie::{write_session_only_cookie, CookieConfig, CookieDecision, RequestCookie, SessionCookie};
+    /// use sesh::{Instant, SessionId};
+    /// # let id = SessionId::generate(&mut rand_core::UnwrapErr(getrandom::SysRng))?;
+    /// let mut decision = CookieDecision::new(RequestCookie::Current);
+    /// decision.regenerated(id, Instant::from_secs(1800));
+    /// decision.browser_session();
+    /// let headers = decision.decide(Instant::ZERO);
+    /// // What `write_session_cookie` (feature `signed`) then writes:
+    /// let mut out = String::new();
+    /// if let (SessionCookie::Set { id, .. }, true) = (headers.session(), headers.browser_session()) {
+    ///     write_session_only_cookie(&mut out, &CookieConfig::new("sid"), id.encode())?;
+    /// }
+    /// assert!(out.starts_with("sid=") && !out.contains("Max-Age") && !out.contains("Expires"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn browser_session(&mut self) {
+        self.browser_session = true;
+    }
+
     /// The session was destroyed. The cookie is removed if the request
     /// carried one (even one that selected nothing); a session created and
     /// destroyed within a request without a cookie leaves nothing to remove.
@@ -284,6 +315,7 @@ impl CookieDecision {
                 max_age: expires_at.saturating_duration_since(now),
             }),
             accessed: self.accessed,
+            browser_session: self.browser_session,
         }
     }
 }
@@ -297,6 +329,7 @@ pub struct CookieHeaders {
     #[cfg(feature = "signed")]
     pre_session: Option<PreSessionCookie>,
     accessed: bool,
+    browser_session: bool,
 }
 
 impl CookieHeaders {
@@ -309,6 +342,13 @@ impl CookieHeaders {
     #[cfg(feature = "signed")]
     pub const fn pre_session(&self) -> Option<PreSessionCookie> {
         self.pre_session
+    }
+
+    /// Whether a [`SessionCookie::Set`] is a browser-session cookie: written
+    /// without `Max-Age` or `Expires` ([`write_session_only_cookie`]), its
+    /// `max_age` only the server's deadline.
+    pub const fn browser_session(&self) -> bool {
+        self.browser_session
     }
 
     /// Whether any `Set-Cookie` of sesh goes out.
@@ -359,6 +399,9 @@ impl CookieHeaders {
     ) -> Result<bool, fmt::Error> {
         match self.session {
             SessionCookie::Keep => return Ok(false),
+            SessionCookie::Set { id, .. } if self.browser_session => {
+                write_session_only_cookie(out, config, keys.sign(&id))?
+            }
             SessionCookie::Set { id, max_age } => {
                 write_set_cookie(out, config, keys.sign(&id), max_age)?
             }
@@ -579,6 +622,38 @@ mod tests {
             d.decide(NOW)
                 .write_pre_session_cookie(&mut out, &CookieConfig::new(&long))
                 .is_err()
+        );
+    }
+
+    #[cfg(feature = "signed")]
+    #[test]
+    fn a_browser_session_cookie_has_no_max_age_but_a_removal_does() {
+        let keys = KeyRing::<1>::new(crate::signing::Key::new(&[1; 32]).unwrap());
+        let mut d = CookieDecision::new(RequestCookie::Current);
+        d.refreshed(id(5), at(60));
+        d.browser_session();
+        let h = d.decide(NOW);
+        assert!(h.browser_session() && h.no_store() && h.vary_cookie());
+        let mut out = std::string::String::new();
+        assert_eq!(
+            h.write_session_cookie(&mut out, &CookieConfig::new("sid"), &keys),
+            Ok(true)
+        );
+        let expected = std::format!(
+            "sid={}; Path=/; HttpOnly; Secure; SameSite=Lax",
+            keys.sign(&id(5))
+        );
+        assert_eq!(out, expected);
+        d.destroyed();
+        out.clear();
+        d.decide(NOW)
+            .write_session_cookie(&mut out, &CookieConfig::new("sid"), &keys)
+            .unwrap();
+        assert!(out.contains("Max-Age=0"), "{out}");
+        assert!(
+            !CookieDecision::new(RequestCookie::Current)
+                .decide(NOW)
+                .browser_session()
         );
     }
 }

@@ -15,4 +15,4 @@ pub use config::{CookieConfig, CookieConfigError, SameSite};
 pub use decision::PreSessionCookie;
 pub use decision::{CookieDecision, CookieHeaders, RequestCookie, SessionCookie};
 pub use scan::{CookieScan, ScanOutcome};
-pub use set_cookie::{MAX_AGE_LIMIT, write_removal, write_set_cookie};
+pub use set_cookie::{MAX_AGE_LIMIT, write_removal, write_session_only_cookie, write_set_cookie};

@@ -44,7 +44,27 @@ pub fn write_set_cookie<W: Write + ?Sized>(
         max_age
     };
     write!(out, "{}={}", config.name(), value)?;
-    write_attributes(out, config, max_age.as_secs_ceil())
+    write_attributes(out, config, Some(max_age.as_secs_ceil()))
+}
+
+/// Writes a `Set-Cookie` value for a browser-session cookie: neither
+/// `Max-Age` nor `Expires`, so the browser drops it when it closes (the
+/// server still ends the session at its deadlines). Otherwise as
+/// [`write_set_cookie`].
+///
+/// ```
+/// use sesh::cookie::{write_session_only_cookie, CookieConfig};
+/// let mut out: heapless::String<160> = heapless::String::new();
+/// write_session_only_cookie(&mut out, &CookieConfig::new("sid"), "v").unwrap();
+/// assert_eq!(out, "sid=v; Path=/; HttpOnly; Secure; SameSite=Lax");
+/// ```
+pub fn write_session_only_cookie<W: Write + ?Sized>(
+    out: &mut W,
+    config: &CookieConfig<'_>,
+    value: impl fmt::Display,
+) -> fmt::Result {
+    write!(out, "{}={}", config.name(), value)?;
+    write_attributes(out, config, None)
 }
 
 /// Writes a `Set-Cookie` value that deletes the session cookie.
@@ -60,19 +80,21 @@ pub fn write_set_cookie<W: Write + ?Sized>(
 /// ```
 pub fn write_removal<W: Write + ?Sized>(out: &mut W, config: &CookieConfig<'_>) -> fmt::Result {
     write!(out, "{}=", config.name())?;
-    write_attributes(out, config, 0)
+    write_attributes(out, config, Some(0))
 }
 
 fn write_attributes<W: Write + ?Sized>(
     out: &mut W,
     config: &CookieConfig<'_>,
-    max_age_secs: u64,
+    max_age_secs: Option<u64>,
 ) -> fmt::Result {
     write!(out, "; Path={}", config.path())?;
     if let Some(domain) = config.domain() {
         write!(out, "; Domain={domain}")?;
     }
-    write!(out, "; Max-Age={max_age_secs}")?;
+    if let Some(secs) = max_age_secs {
+        write!(out, "; Max-Age={secs}")?;
+    }
     if config.http_only() {
         out.write_str("; HttpOnly")?;
     }
@@ -115,6 +137,20 @@ mod tests {
             set(c, Duration::from_millis(1500)),
             "sid=v; Path=/; Max-Age=2; SameSite=Strict"
         );
+    }
+
+    #[test]
+    fn a_session_only_cookie_keeps_every_other_attribute() {
+        let mut s = String::new();
+        let c = CookieConfig::new("sid")
+            .with_domain("example.com")
+            .with_same_site(SameSite::Strict);
+        write_session_only_cookie(&mut s, &c, "v").unwrap();
+        assert_eq!(
+            s,
+            "sid=v; Path=/; Domain=example.com; HttpOnly; Secure; SameSite=Strict"
+        );
+        assert!(!s.contains("Max-Age") && !s.contains("Expires"));
     }
 
     #[test]

@@ -2,8 +2,13 @@
 
 use super::slots::{Entry, Sealed, Slots};
 use crate::SessionId;
+use crate::owner::UserId;
 
 /// `N` slots in an array; lookups scan them (N is small on a microcontroller).
+///
+/// A session's owner lives in its slot, and a user's sessions are found by
+/// the same scan of `N` slots: no index to keep in step, and no memory for
+/// one.
 ///
 /// ```
 /// use sesh::table::{FixedSlots, Table};
@@ -128,5 +133,28 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
     fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = None);
         self.len = 0;
+    }
+
+    fn set_owner(&mut self, id: &SessionId, owner: Option<UserId>) -> bool {
+        match self.get_mut(id) {
+            Some(entry) => {
+                entry.meta.owner = owner;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn owned_by<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = &'a Entry<D>> + 'a {
+        self.entries()
+            .filter(move |e| e.meta.owner.as_ref() == Some(user))
+    }
+
+    fn remove_owned(
+        &mut self,
+        user: &UserId,
+        mut remove_if: impl FnMut(&Entry<D>) -> bool,
+    ) -> usize {
+        self.retain(|e| !(e.meta.owner.as_ref() == Some(user) && remove_if(e)))
     }
 }

@@ -2,10 +2,13 @@
 
 use core::hash::Hasher;
 
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use hashbrown::HashTable;
 
 use super::slots::{Entry, Sealed, Slots};
 use crate::SessionId;
+use crate::owner::UserId;
 
 /// Hashes a [`SessionId`] by its first eight bytes.
 ///
@@ -48,6 +51,11 @@ impl Hasher for IdHasher {
 /// The id is stored once, inside the entry, and compared as plain bytes:
 /// a lookup runs only for ids whose signature verified (see [`IdHasher`]).
 ///
+/// An owner index (user → ids) changes with every entry that comes, goes,
+/// changes id or owner, so a user's sessions cost what that user's
+/// sessions cost. It is a `BTreeMap`: user ids are chosen by users, and an
+/// ordered map cannot be flooded with colliding keys.
+///
 /// ```
 /// use sesh::table::{MapSlots, Table};
 /// // The storage behind `AllocSessionTable<String>`.
@@ -57,6 +65,7 @@ impl Hasher for IdHasher {
 pub struct MapSlots<D> {
     table: HashTable<Entry<D>>,
     max: usize,
+    owners: BTreeMap<UserId, Vec<SessionId>>,
 }
 
 impl<D> core::fmt::Debug for MapSlots<D> {
@@ -76,6 +85,26 @@ fn is<D>(id: &SessionId) -> impl Fn(&Entry<D>) -> bool + '_ {
     move |e| e.id.as_bytes() == id.as_bytes()
 }
 
+/// Adds `id` under `owner` in the index.
+fn index(owners: &mut BTreeMap<UserId, Vec<SessionId>>, owner: Option<&UserId>, id: SessionId) {
+    if let Some(user) = owner {
+        owners.entry(user.clone()).or_default().push(id);
+    }
+}
+
+/// Takes `id` out of `owner`'s list, and the list out when it empties, so
+/// the index never outgrows the entries.
+fn unindex(owners: &mut BTreeMap<UserId, Vec<SessionId>>, owner: Option<&UserId>, id: &SessionId) {
+    let Some(user) = owner else { return };
+    let Some(ids) = owners.get_mut(user) else {
+        return;
+    };
+    ids.retain(|i| i.as_bytes() != id.as_bytes());
+    if ids.is_empty() {
+        owners.remove(user);
+    }
+}
+
 impl<D> MapSlots<D> {
     /// An empty map that holds at most `max` entries.
     ///
@@ -88,6 +117,7 @@ impl<D> MapSlots<D> {
         MapSlots {
             table: HashTable::new(),
             max,
+            owners: BTreeMap::new(),
         }
     }
 }
@@ -120,7 +150,8 @@ impl<D> Slots for MapSlots<D> {
     ) -> Option<&mut Entry<D>> {
         let found = self.table.find_entry(hash(id), is(id)).ok()?;
         if drop_if(found.get()) {
-            found.remove();
+            let (gone, _) = found.remove();
+            unindex(&mut self.owners, gone.meta.owner.as_ref(), &gone.id);
             None
         } else {
             Some(found.into_mut())
@@ -132,6 +163,7 @@ impl<D> Slots for MapSlots<D> {
             return Err(entry);
         }
         let h = hash(&entry.id);
+        index(&mut self.owners, entry.meta.owner.as_ref(), entry.id);
         self.table.insert_unique(h, entry, |e| hash(&e.id));
         Ok(())
     }
@@ -139,6 +171,8 @@ impl<D> Slots for MapSlots<D> {
     fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> Option<&mut Entry<D>> {
         debug_assert!(self.get(&new_id).is_none(), "rekey onto a stored id");
         let (mut entry, _) = self.table.find_entry(hash(id), is(id)).ok()?.remove();
+        unindex(&mut self.owners, entry.meta.owner.as_ref(), id);
+        index(&mut self.owners, entry.meta.owner.as_ref(), new_id);
         entry.id = new_id;
         // Bypasses `insert`'s bound: the entry just left, so the length is
         // what it was, and `insert_unique` cannot fail.
@@ -151,15 +185,21 @@ impl<D> Slots for MapSlots<D> {
     }
 
     fn remove(&mut self, id: &SessionId) -> Option<Entry<D>> {
-        self.table
-            .find_entry(hash(id), is(id))
-            .ok()
-            .map(|e| e.remove().0)
+        let (gone, _) = self.table.find_entry(hash(id), is(id)).ok()?.remove();
+        unindex(&mut self.owners, gone.meta.owner.as_ref(), &gone.id);
+        Some(gone)
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&Entry<D>) -> bool) -> usize {
         let before = self.table.len();
-        self.table.retain(|e| keep(e));
+        let owners = &mut self.owners;
+        self.table.retain(|e| {
+            let kept = keep(e);
+            if !kept {
+                unindex(owners, e.meta.owner.as_ref(), &e.id);
+            }
+            kept
+        });
         before.saturating_sub(self.table.len())
     }
 
@@ -169,5 +209,56 @@ impl<D> Slots for MapSlots<D> {
 
     fn clear(&mut self) {
         self.table.clear();
+        self.owners.clear();
+    }
+
+    fn set_owner(&mut self, id: &SessionId, owner: Option<UserId>) -> bool {
+        let Some(entry) = self.table.find_mut(hash(id), is(id)) else {
+            return false;
+        };
+        unindex(&mut self.owners, entry.meta.owner.as_ref(), id);
+        index(&mut self.owners, owner.as_ref(), *id);
+        entry.meta.owner = owner;
+        true
+    }
+
+    fn owned_by<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = &'a Entry<D>> + 'a {
+        self.owners
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.get(id))
+    }
+
+    fn remove_owned(
+        &mut self,
+        user: &UserId,
+        mut remove_if: impl FnMut(&Entry<D>) -> bool,
+    ) -> usize {
+        let ids = self.owners.get(user).cloned().unwrap_or_default();
+        let mut removed = 0usize;
+        for id in &ids {
+            if self.get(id).is_some_and(&mut remove_if) && self.remove(id).is_some() {
+                removed = removed.saturating_add(1);
+            }
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+impl<D> MapSlots<D> {
+    /// The index matches the entries exactly (for tests).
+    pub(crate) fn index_is_exact(&self) -> bool {
+        let indexed: usize = self.owners.values().map(Vec::len).sum();
+        let owned = self.table.iter().filter(|e| e.meta.owner.is_some()).count();
+        indexed == owned
+            && self.owners.iter().all(|(user, ids)| {
+                !ids.is_empty()
+                    && ids.iter().all(|id| {
+                        self.get(id)
+                            .is_some_and(|e| e.meta.owner.as_ref() == Some(user))
+                    })
+            })
     }
 }

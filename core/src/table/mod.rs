@@ -9,6 +9,7 @@ mod errors;
 mod fixed;
 #[cfg(feature = "alloc")]
 mod map;
+mod owners;
 mod slots;
 mod snapshot;
 
@@ -21,7 +22,8 @@ pub use map::{IdHasher, MapSlots};
 pub use slots::{Entry, Slots};
 pub use snapshot::{RestoreError, SEALED_SNAPSHOT_VERSION, SNAPSHOT_VERSION, SnapshotError};
 
-use crate::expiry::{Deadlines, ExpiryPolicy};
+use crate::expiry::{Deadlines, ExpiryPolicy, Lifetime};
+use crate::owner::{DEFAULT_MAX_SESSIONS_PER_USER, SessionMeta};
 use crate::record::SessionRecord;
 use crate::{Instant, SessionId};
 
@@ -134,6 +136,8 @@ pub struct Table<S> {
     /// purge): a full table skips the purge scan until it has passed.
     expiry_floor: Instant,
     when_full: WhenFull,
+    /// The most sessions one owner keeps (at least 1).
+    max_per_user: usize,
 }
 
 /// What a full table does for a new session once its expired sessions are gone.
@@ -166,6 +170,7 @@ impl<D, const N: usize> Table<FixedSlots<D, N>> {
             uses: 0,
             expiry_floor: Instant::MAX,
             when_full: WhenFull::EvictLeastRecentlyUsed,
+            max_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
         }
     }
 }
@@ -191,6 +196,7 @@ impl<D> Table<MapSlots<D>> {
             uses: 0,
             expiry_floor: Instant::MAX,
             when_full: WhenFull::EvictLeastRecentlyUsed,
+            max_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
         }
     }
 }
@@ -250,6 +256,32 @@ impl<S: Slots> Table<S> {
     pub const fn with_when_full(mut self, when_full: WhenFull) -> Self {
         self.when_full = when_full;
         self
+    }
+
+    /// Sets the most sessions one user keeps (default
+    /// [`DEFAULT_MAX_SESSIONS_PER_USER`], at least 1): giving a user one more
+    /// ends that user's least recently used session
+    /// ([`Table::set_owner`]).
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{owner::UserId, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new().with_max_sessions_per_user(1);
+    /// let alice = UserId::new(b"alice")?;
+    /// let (a, _) = table.create(&mut rng, Instant::ZERO, 1)?;
+    /// let (b, _) = table.create(&mut rng, Instant::ZERO, 2)?;
+    /// table.set_owner(&a, alice.clone(), Instant::ZERO)?;
+    /// assert_eq!(table.set_owner(&b, alice, Instant::ZERO)?.ended, Some(a));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const fn with_max_sessions_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = if max == 0 { 1 } else { max };
+        self
+    }
+
+    /// The most sessions one user keeps.
+    pub const fn max_sessions_per_user(&self) -> usize {
+        self.max_per_user
     }
 
     /// Changes what a full table does; see [`Table::with_when_full`].
@@ -329,7 +361,10 @@ impl<S: Slots> Table<S> {
         let policy = self.policy;
         let entry = self.live_mut(id, now)?;
         entry.last_access = tick;
-        let refreshed = policy.touch(&mut entry.deadlines, now);
+        entry.meta.last_seen = now;
+        let refreshed = policy
+            .for_lifetime(entry.meta.lifetime)
+            .touch(&mut entry.deadlines, now);
         let access = Access::of(&entry.deadlines, refreshed, entry.protected);
         Some((entry, access))
     }
@@ -625,7 +660,7 @@ impl<S: Slots> Table<S> {
             protected: false,
             data,
         };
-        match self.insert_entry(id, record, now) {
+        match self.insert_entry(id, record, SessionMeta::new(now), now) {
             Ok(access) => Ok((id, access)),
             Err(record) => Err(CreateError::Full(record.data)),
         }
@@ -635,6 +670,7 @@ impl<S: Slots> Table<S> {
         &mut self,
         id: SessionId,
         record: SessionRecord<S::Data>,
+        meta: SessionMeta,
         now: Instant,
     ) -> Result<Access, SessionRecord<S::Data>> {
         if !self.make_room(now) {
@@ -649,6 +685,7 @@ impl<S: Slots> Table<S> {
             protected: record.protected,
             data: record.data,
             last_access,
+            meta,
         };
         self.slots.insert(entry).map_err(|e| SessionRecord {
             deadlines: e.deadlines,
@@ -675,17 +712,47 @@ impl<S: Slots> Table<S> {
     pub fn insert(
         &mut self,
         id: SessionId,
+        record: SessionRecord<S::Data>,
+        now: Instant,
+    ) -> Result<Access, InsertError<S::Data>> {
+        self.insert_with_meta(id, record, SessionMeta::new(now), now)
+    }
+
+    /// As [`Table::insert`], with the session's metadata (owner, label,
+    /// times, lifetime), as a store that kept it hands it back. The
+    /// deadlines are capped by the session's own lifetime. The per-user cap
+    /// is not applied here: it applies when [`Table::set_owner`] gives a
+    /// user a session.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{expiry::Lifetime, owner::{SessionMeta, UserId}, record::SessionRecord, Instant, SessionId, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let id = SessionId::generate(&mut rng)?;
+    /// let deadlines = table.policy().for_lifetime(Lifetime::REMEMBER_ME).start(Instant::ZERO);
+    /// let meta = SessionMeta { owner: Some(UserId::new(b"alice")?), lifetime: Lifetime::REMEMBER_ME, ..SessionMeta::new(Instant::ZERO) };
+    /// table.insert_with_meta(id, SessionRecord { deadlines, protected: true, data: 1 }, meta, Instant::ZERO)?;
+    /// assert_eq!(table.next_expiry(), Some(deadlines.expires_at())); // not capped to 30 minutes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert_with_meta(
+        &mut self,
+        id: SessionId,
         mut record: SessionRecord<S::Data>,
+        meta: SessionMeta,
         now: Instant,
     ) -> Result<Access, InsertError<S::Data>> {
         if self.live_mut(&id, now).is_some() {
             return Err(InsertError::Exists(record.data));
         }
-        record.deadlines = self.policy.clamp(record.deadlines, now);
+        record.deadlines = self
+            .policy
+            .for_lifetime(meta.lifetime)
+            .clamp(record.deadlines, now);
         if record.deadlines.is_expired(now) {
             return Err(InsertError::Expired(record.data));
         }
-        self.insert_entry(id, record, now)
+        self.insert_entry(id, record, meta, now)
             .map_err(|r| InsertError::Full(r.data))
     }
 
@@ -717,7 +784,11 @@ impl<S: Slots> Table<S> {
             FreshIdError::Rng => RegenerateError::Rng,
             FreshIdError::Collision => RegenerateError::Collision,
         })?;
-        let deadlines = self.policy.start(now);
+        let lifetime = self
+            .slots
+            .get(id)
+            .map_or(Lifetime::Default, |e| e.meta.lifetime);
+        let deadlines = self.policy.for_lifetime(lifetime).start(now);
         let last_access = self.next_use();
         // The entry changes its id in place (it keeps its slot): there is no
         // remove-then-insert that could fail and drop the session. `id` is
@@ -728,6 +799,7 @@ impl<S: Slots> Table<S> {
             .ok_or(RegenerateError::NotFound)?;
         entry.deadlines = deadlines;
         entry.last_access = last_access;
+        entry.meta.last_seen = now;
         let access = Access::of(&deadlines, true, entry.protected);
         self.note_deadline(&deadlines);
         Ok((new_id, access))

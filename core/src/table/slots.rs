@@ -2,6 +2,7 @@
 
 use crate::SessionId;
 use crate::expiry::Deadlines;
+use crate::owner::{SessionMeta, UserId};
 
 /// One stored session.
 ///
@@ -23,6 +24,9 @@ pub struct Entry<D> {
     pub(crate) data: D,
     /// The table's access counter at the last use, for LRU eviction.
     pub(crate) last_access: u32,
+    /// Owner, label, times and lifetime. The owner changes only through
+    /// [`Slots::set_owner`], which keeps an owner index in step.
+    pub(crate) meta: SessionMeta,
 }
 
 mod sealed {
@@ -69,6 +73,8 @@ pub trait Slots: sealed::Sealed {
         drop_if: impl FnOnce(&Entry<Self::Data>) -> bool,
     ) -> Option<&mut Entry<Self::Data>>;
     /// Stores an entry whose id is not present; hands it back when full.
+    // The entry comes back by value on purpose: no heap on a device.
+    #[allow(clippy::result_large_err)]
     fn insert(&mut self, entry: Entry<Self::Data>) -> Result<(), Entry<Self::Data>>;
     /// Gives the entry for `id` the id `new_id` in place: it keeps its
     /// slot, so no room is needed and nothing can be lost on the way.
@@ -83,6 +89,20 @@ pub trait Slots: sealed::Sealed {
     fn entries(&self) -> impl Iterator<Item = &Entry<Self::Data>>;
     /// Removes everything.
     fn clear(&mut self);
+    /// Gives the entry for `id` the owner `owner` (or none); false if no
+    /// entry has `id`.
+    fn set_owner(&mut self, id: &SessionId, owner: Option<UserId>) -> bool;
+    /// Every entry owned by `user`, live or not.
+    fn owned_by<'a>(&'a self, user: &'a UserId)
+    -> impl Iterator<Item = &'a Entry<Self::Data>> + 'a;
+    /// Removes the entries owned by `user` for which `remove_if` is true;
+    /// returns how many went. Costs what `user`'s entries cost where the
+    /// storage keeps an index.
+    fn remove_owned(
+        &mut self,
+        user: &UserId,
+        remove_if: impl FnMut(&Entry<Self::Data>) -> bool,
+    ) -> usize;
 }
 
 pub(crate) use sealed::Sealed;

@@ -8,7 +8,7 @@
 //! | 1 | snapshot format version: [`SNAPSHOT_VERSION`] (plain) or [`SEALED_SNAPSHOT_VERSION`] |
 //! | 8 | `saved_at`, the caller's clock when written |
 //! | 4 | session count |
-//! | … | per session: 16 id bytes, then a [`SessionRecord`] |
+//! | … | per session: 16 id bytes, then a [`SessionRecord`] with its metadata (record version 2; version-1 records from older snapshots still restore, with no owner) |
 //! | 16 | sealed snapshots only: the seal, HMAC-SHA256 (truncated) of everything before it |
 //! | 4 | CRC-32 (IEEE) of everything before it |
 //!
@@ -26,6 +26,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::{Slots, Table};
 use crate::crc::crc32;
 use crate::expiry::Deadlines;
+use crate::owner::SessionMeta;
 use crate::record::{DecodeError, EncodeError, SessionRecord};
 use crate::{Instant, SessionId};
 
@@ -265,13 +266,19 @@ fn check<'b, const K: usize>(
 }
 
 /// Reads the next id and record.
-fn next_record<D: DeserializeOwned>(
-    cursor: &mut &[u8],
-) -> Result<(SessionId, SessionRecord<D>), RestoreError> {
+type Restored<D> = (SessionId, SessionRecord<D>, Option<SessionMeta>);
+
+fn next_record<D: DeserializeOwned>(cursor: &mut &[u8]) -> Result<Restored<D>, RestoreError> {
     let id = SessionId::from_bytes(take::<16>(cursor)?);
-    let (record, rest) = SessionRecord::decode_prefix(cursor).map_err(RestoreError::Record)?;
+    let (record, meta, rest) =
+        SessionRecord::decode_prefix(cursor).map_err(RestoreError::Record)?;
     *cursor = rest;
-    Ok((id, record))
+    Ok((id, record, meta))
+}
+
+/// Moves a past instant from the snapshot's clock to the current one.
+fn rebase_past(at: Instant, saved_at: Instant, now: Instant) -> Instant {
+    now.saturating_sub(saved_at.saturating_duration_since(at))
 }
 
 /// Moves deadlines from the snapshot's clock to the current one, keeping the
@@ -387,7 +394,7 @@ impl<S: Slots> Table<S> {
                 protected: entry.protected,
                 data: &entry.data,
             };
-            let used = record.encode(w.rest())?.len();
+            let used = record.encode_with_meta(&entry.meta, w.rest())?.len();
             w.at =
                 w.at.checked_add(used)
                     .ok_or(SnapshotError::BufferTooSmall)?;
@@ -505,12 +512,21 @@ impl<S: Slots> Table<S> {
         let mut cursor = checked.records;
         let mut restored = 0usize;
         for _ in 0..checked.count {
-            let (id, mut record) = match next_record::<S::Data>(&mut cursor) {
+            let (id, mut record, meta) = match next_record::<S::Data>(&mut cursor) {
                 Ok(r) => r,
                 Err(e) => return self.abandon(e),
             };
             record.deadlines = rebase(record.deadlines, checked.saved_at, now);
-            match self.insert(id, record, now) {
+            // A version-1 record knows no times: they start at the restore.
+            let meta = match meta {
+                Some(mut meta) => {
+                    meta.created = rebase_past(meta.created, checked.saved_at, now);
+                    meta.last_seen = rebase_past(meta.last_seen, checked.saved_at, now);
+                    meta
+                }
+                None => SessionMeta::new(now),
+            };
+            match self.insert_with_meta(id, record, meta, now) {
                 Ok(_) => restored = restored.saturating_add(1),
                 Err(super::InsertError::Expired(_)) => {}
                 Err(super::InsertError::Exists(_)) => return self.abandon(RestoreError::Duplicate),

@@ -1,0 +1,322 @@
+//! Owners, labels and lifetimes of sessions: the table side of
+//! [`crate::owner`].
+
+use super::{Access, NotFound, Slots, Table};
+use crate::expiry::Lifetime;
+use crate::owner::{DisplayTag, Label, OwnerSet, SessionInfo, SessionMeta, UserId};
+use crate::record::SessionRecord;
+use crate::{Instant, SessionId};
+
+impl<S: Slots> Table<S> {
+    /// A live session's metadata (owner, label, times, lifetime), without
+    /// counting a use. An adapter reads [`Lifetime::cookie_has_max_age`]
+    /// here before it writes the cookie.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::from_secs(3), 1).unwrap();
+    /// assert_eq!(table.meta(&id, Instant::from_secs(4)).map(|m| m.created), Some(Instant::from_secs(3)));
+    /// ```
+    pub fn meta(&self, id: &SessionId, now: Instant) -> Option<&SessionMeta> {
+        self.slots
+            .get(id)
+            .filter(|e| !e.deadlines.is_expired(now))
+            .map(|e| &e.meta)
+    }
+
+    /// Marks a live session as `user`'s (at login), counting a use. If the
+    /// user then has more sessions than the per-user cap
+    /// ([`Table::with_max_sessions_per_user`]), their least recently used
+    /// other session ends, and [`OwnerSet::ended`] names it so a store can
+    /// delete it too. The user's expired sessions go first and count for
+    /// nothing.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{owner::UserId, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1)?;
+    /// let alice = UserId::new(b"alice")?;
+    /// assert_eq!(table.set_owner(&id, alice.clone(), Instant::ZERO)?.ended, None);
+    /// assert_eq!(table.sessions_of(&alice, Some(&id), Instant::ZERO).filter(|s| s.current).count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_owner(
+        &mut self,
+        id: &SessionId,
+        user: UserId,
+        now: Instant,
+    ) -> Result<OwnerSet, NotFound> {
+        let (_, access) = self.touch(id, now).ok_or(NotFound)?;
+        let kept = user.clone();
+        if !self.slots.set_owner(id, Some(user)) {
+            return Err(NotFound);
+        }
+        let user = kept;
+        self.slots
+            .remove_owned(&user, |e| e.deadlines.is_expired(now));
+        let mut ended = None;
+        if self.slots.owned_by(&user).count() > self.max_per_user {
+            let uses = self.uses;
+            let oldest = self
+                .slots
+                .owned_by(&user)
+                .filter(|e| e.id != *id)
+                .max_by_key(|e| uses.wrapping_sub(e.last_access))
+                .map(|e| e.id);
+            ended = oldest.and_then(|old| self.slots.remove(&old)).map(|e| e.id);
+        }
+        Ok(OwnerSet { access, ended })
+    }
+
+    /// Takes a live session's owner away, counting a use.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{owner::UserId, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1)?;
+    /// let alice = UserId::new(b"alice")?;
+    /// table.set_owner(&id, alice.clone(), Instant::ZERO)?;
+    /// table.clear_owner(&id, Instant::ZERO)?;
+    /// assert_eq!(table.sessions_of(&alice, None, Instant::ZERO).count(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clear_owner(&mut self, id: &SessionId, now: Instant) -> Result<Access, NotFound> {
+        let (_, access) = self.touch(id, now).ok_or(NotFound)?;
+        self.slots.set_owner(id, None);
+        Ok(access)
+    }
+
+    /// Sets a live session's label (a browser summary, say), counting a use.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{owner::Label, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1)?;
+    /// table.set_label(&id, Label::new("Firefox on Linux")?, Instant::ZERO)?;
+    /// assert_eq!(table.meta(&id, Instant::ZERO).map(|m| m.label.as_str()), Some("Firefox on Linux"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_label(
+        &mut self,
+        id: &SessionId,
+        label: Label,
+        now: Instant,
+    ) -> Result<Access, NotFound> {
+        let (entry, access) = self.touch(id, now).ok_or(NotFound)?;
+        entry.meta.label = label;
+        Ok(access)
+    }
+
+    /// Gives a live session the lifetime `lifetime` (at login: remember me,
+    /// or a browser session) and starts its deadlines again from `now` under
+    /// it, as a regeneration does. The answer is refreshed: send the cookie
+    /// again (without `Max-Age` for a browser session).
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{expiry::Lifetime, Duration, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1)?;
+    /// let access = table.set_lifetime(&id, Lifetime::REMEMBER_ME, Instant::ZERO)?;
+    /// assert_eq!(access.expires_at, Instant::ZERO + Duration::from_hours(24 * 30));
+    /// assert!(access.refreshed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_lifetime(
+        &mut self,
+        id: &SessionId,
+        lifetime: Lifetime,
+        now: Instant,
+    ) -> Result<Access, NotFound> {
+        let policy = self.policy.for_lifetime(lifetime);
+        let (entry, _) = self.touch(id, now).ok_or(NotFound)?;
+        entry.meta.lifetime = lifetime;
+        entry.deadlines = policy.start(now);
+        let deadlines = entry.deadlines;
+        let access = Access::of(&deadlines, true, entry.protected);
+        self.note_deadline(&deadlines);
+        Ok(access)
+    }
+
+    /// `user`'s live sessions, in no particular order; `current` (the
+    /// request's session) is marked. Nothing is counted as a use.
+    ///
+    /// A fixed table finds them by scanning its `N` slots; an
+    /// `AllocSessionTable` by its owner index, at a cost that grows with
+    /// the user's sessions, not the table's.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{owner::UserId, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let alice = UserId::new(b"alice")?;
+    /// let (a, _) = table.create(&mut rng, Instant::ZERO, 1)?;
+    /// let (b, _) = table.create(&mut rng, Instant::ZERO, 2)?;
+    /// table.create(&mut rng, Instant::ZERO, 3)?; // nobody's
+    /// table.set_owner(&a, alice.clone(), Instant::ZERO)?;
+    /// table.set_owner(&b, alice.clone(), Instant::ZERO)?;
+    /// let listed: Vec<_> = table.sessions_of(&alice, Some(&b), Instant::ZERO).collect();
+    /// assert_eq!(listed.len(), 2);
+    /// assert_eq!(listed.iter().filter(|s| s.current).count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> impl Iterator<Item = SessionInfo> + 'a {
+        self.slots
+            .owned_by(user)
+            .filter(move |e| !e.deadlines.is_expired(now))
+            .map(move |e| SessionInfo {
+                tag: DisplayTag::of(&e.id),
+                created: e.meta.created,
+                last_seen: e.meta.last_seen,
+                expires_at: e.deadlines.expires_at(),
+                label: e.meta.label.clone(),
+                lifetime: e.meta.lifetime,
+                current: current.is_some_and(|c| *c == e.id),
+            })
+    }
+
+    /// Ends `user`'s live session with the display tag `tag`; answers its
+    /// id (for a store to delete). A tag of another user's session, of an
+    /// expired one, or an unknown tag ends nothing: [`NotFound`].
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{owner::{DisplayTag, UserId}, table::NotFound, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let (alices, _) = table.create(&mut rng, Instant::ZERO, 1)?;
+    /// let (bobs, _) = table.create(&mut rng, Instant::ZERO, 2)?;
+    /// let (alice, bob) = (UserId::new(b"alice")?, UserId::new(b"bob")?);
+    /// table.set_owner(&alices, alice.clone(), Instant::ZERO)?;
+    /// table.set_owner(&bobs, bob, Instant::ZERO)?;
+    /// // Alice cannot end Bob's session, even with its tag.
+    /// assert_eq!(table.revoke(&alice, &DisplayTag::of(&bobs), Instant::ZERO), Err(NotFound));
+    /// assert_eq!(table.revoke(&alice, &DisplayTag::of(&alices), Instant::ZERO), Ok(alices));
+    /// assert!(table.contains(&bobs, Instant::ZERO) && !table.contains(&alices, Instant::ZERO));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn revoke(
+        &mut self,
+        user: &UserId,
+        tag: &DisplayTag,
+        now: Instant,
+    ) -> Result<SessionId, NotFound> {
+        let (id, expired) = self
+            .slots
+            .owned_by(user)
+            .find(|e| DisplayTag::of(&e.id) == *tag)
+            .map(|e| (e.id, e.deadlines.is_expired(now)))
+            .ok_or(NotFound)?;
+        self.slots.remove(&id);
+        if expired { Err(NotFound) } else { Ok(id) }
+    }
+
+    /// Ends every session of `user` except `except` (the current one, if
+    /// given); answers how many live sessions ended. Its cost grows with
+    /// the user's sessions (a fixed table scans its `N` slots).
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{owner::UserId, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let alice = UserId::new(b"alice")?;
+    /// let mut ids = Vec::new();
+    /// for n in 0..3 {
+    ///     let (id, _) = table.create(&mut rng, Instant::ZERO, n)?;
+    ///     table.set_owner(&id, alice.clone(), Instant::ZERO)?;
+    ///     ids.push(id);
+    /// }
+    /// assert_eq!(table.revoke_all(&alice, Some(&ids[0]), Instant::ZERO), 2);
+    /// assert_eq!(table.sessions_of(&alice, None, Instant::ZERO).count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn revoke_all(&mut self, user: &UserId, except: Option<&SessionId>, now: Instant) -> usize {
+        let mut live = 0usize;
+        self.slots.remove_owned(user, |e| {
+            if except.is_some_and(|keep| *keep == e.id) {
+                return false;
+            }
+            if !e.deadlines.is_expired(now) {
+                live = live.saturating_add(1);
+            }
+            true
+        });
+        live
+    }
+
+    /// Every stored session (live or not yet purged) with its metadata, in
+    /// no particular order: what a store persists.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4>::new();
+    /// table.create(&mut rng, Instant::ZERO, 1).unwrap();
+    /// assert!(table.iter_with_meta().all(|(_, _, meta)| meta.owner.is_none()));
+    /// ```
+    pub fn iter_with_meta(
+        &self,
+    ) -> impl Iterator<Item = (SessionId, SessionRecord<&S::Data>, &SessionMeta)> {
+        self.slots.entries().map(|e| {
+            (
+                e.id,
+                SessionRecord {
+                    deadlines: e.deadlines,
+                    protected: e.protected,
+                    data: &e.data,
+                },
+                &e.meta,
+            )
+        })
+    }
+}
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use crate::owner::{DisplayTag, UserId};
+    use crate::test_rng::CountingRng;
+    use crate::{AllocSessionTable, Duration, Instant, SessionId};
+
+    fn user(n: u8) -> UserId {
+        UserId::new(&[n]).unwrap()
+    }
+
+    proptest::proptest! {
+        /// Whatever happens, the alloc table's owner index lists exactly
+        /// the owned entries.
+        #[test]
+        fn the_index_stays_exact(ops in proptest::collection::vec((0u8..9, 0usize..8, 0u8..3), 1..80)) {
+            let mut rng = CountingRng(1);
+            let mut t = AllocSessionTable::<u8>::with_max_sessions(5).with_max_sessions_per_user(2);
+            let mut ids: std::vec::Vec<SessionId> = std::vec::Vec::new();
+            let mut now = Instant::ZERO;
+            for (op, pick, who) in ops {
+                let id = ids.get(pick % ids.len().max(1)).copied();
+                match (op, id) {
+                    (0, _) => if let Ok((id, _)) = t.create(&mut rng, now, 0) { ids.push(id) },
+                    (1, Some(id)) => { let _ = t.set_owner(&id, user(who), now); }
+                    (2, Some(id)) => { t.destroy(&id); }
+                    (3, Some(id)) => if let Ok((new, _)) = t.regenerate(&id, &mut rng, now) { ids.push(new) },
+                    (4, Some(id)) => { let _ = t.revoke(&user(who), &DisplayTag::of(&id), now); }
+                    (5, id) => { t.revoke_all(&user(who), id.as_ref(), now); }
+                    (6, _) => now = now.saturating_add(Duration::from_mins(20)),
+                    (7, _) => { t.purge_expired(now); }
+                    (8, Some(id)) => { let _ = t.clear_owner(&id, now); }
+                    _ => {}
+                }
+                proptest::prop_assert!(t.slots.index_is_exact());
+            }
+            t.clear();
+            proptest::prop_assert!(t.slots.index_is_exact());
+        }
+    }
+}
