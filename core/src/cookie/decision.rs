@@ -345,7 +345,7 @@ impl CookieHeaders {
     }
 
     /// Whether a [`SessionCookie::Set`] is a browser-session cookie: written
-    /// without `Max-Age` or `Expires` ([`write_session_only_cookie`]), its
+    /// without `Max-Age` or `Expires` ([`write_session_only_cookie`](super::write_session_only_cookie)), its
     /// `max_age` only the server's deadline.
     pub const fn browser_session(&self) -> bool {
         self.browser_session

@@ -408,9 +408,12 @@ impl<S: Slots> Table<S> {
     /// snapshot was written. Deadlines are moved from the snapshot's clock to
     /// `now`, so a monotonic clock that restarted at zero works, and the time
     /// the device was off does not count against sessions. They are then
-    /// capped by the current policy, so nothing lives longer than the policy
-    /// allows from now, and sessions with no time left are dropped. Nothing
-    /// becomes immortal.
+    /// capped by the current policy (for a session with its own
+    /// [`Lifetime`](crate::expiry::Lifetime), by that lifetime), so nothing
+    /// lives longer than it allows from now, and sessions with no time left
+    /// are dropped. Nothing becomes immortal. Owners, labels and lifetimes
+    /// come back with their sessions; creation and last-use times move to the
+    /// new clock as the deadlines do.
     ///
     /// The whole snapshot is checked (CRC, every record, count, trailing
     /// bytes) before the table is touched; on any error the table is left
