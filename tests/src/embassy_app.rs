@@ -115,6 +115,10 @@ impl Clock for ProbeClock {
 pub struct ManualClock(Mutex<CriticalSectionRawMutex, Cell<u64>>);
 
 impl ManualClock {
+    /// Where the probes' manual clocks start: a minute after boot, so that
+    /// an instant a case takes for the past (1 ms) is past, as on a device.
+    pub const START: sesh::Instant = sesh::Instant::from_secs(60);
+
     /// A clock standing at `at`.
     pub const fn starting_at(at: sesh::Instant) -> Self {
         ManualClock(Mutex::new(Cell::new(at.as_millis())))

@@ -7,8 +7,10 @@
 //! (see `sesh_tests::http::qemu_probe`).
 //!
 //! The same cases run as on the host embassy stack, and the same ones are
-//! skipped (`embassy_session_tests!`: no store, no movable clock): the
-//! emulator's clock is the host's real time. A key rotation restarts the image for real: it
+//! skipped (no store to fail): the image's sessions read a manual clock that
+//! `advance_clock` moves through the control port, so the paused-clock cases
+//! run; `idle_timeout_on_the_real_clock` boots the image on the emulator's
+//! real clock instead. A key rotation restarts the image for real: it
 //! saves its table to the flash file, QEMU exits, and a new QEMU boots it
 //! with the new keys and restores the table.
 #![allow(missing_docs, clippy::expect_used)]
@@ -22,4 +24,19 @@ async fn qemu_server(spec: ServerSpec) -> QemuServer {
         .expect("the probe image boots in QEMU")
 }
 
-sesh_tests::embassy_session_tests!(qemu_server);
+async fn qemu_server_on_the_real_clock(spec: ServerSpec) -> QemuServer {
+    QemuServer::start_on_the_real_clock(spec)
+        .await
+        .expect("the probe image boots in QEMU")
+}
+
+sesh_tests::session_tests!(qemu_server; lacks: [FailingStore]);
+
+#[test]
+fn idle_timeout_on_the_real_clock() {
+    sesh_tests::http::run_case(
+        "idle_timeout_on_the_real_clock",
+        sesh_tests::http::Runtime::CurrentThread,
+        || sesh_tests::http::cases::idle_timeout_on_the_real_clock(qemu_server_on_the_real_clock),
+    );
+}

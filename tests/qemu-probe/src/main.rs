@@ -4,9 +4,11 @@
 //! driver, time driver, executor and semihosting flash.
 //!
 //! The harness (`sesh_tests::http::qemu_probe`) boots it with
-//! `--spec HEX` (the case's `ServerSpec`) and `--flash FILE`, forwards a
-//! host port to port 80 (the probe app) and one to [`CONTROL_PORT`]:
-//! `GET /stored` answers the sessions in the table; `POST /shutdown` writes
+//! `--spec HEX` (the case's `ServerSpec`), `--flash FILE` and `--clock
+//! manual|real` (the sessions' clock), forwards a host port to port 80 (the
+//! probe app) and one to [`CONTROL_PORT`]: `GET /stored` answers the
+//! sessions in the table; `POST /advance/MS` moves the manual clock;
+//! `POST /shutdown` writes
 //! the table's snapshot to flash and ends QEMU with status 0, so that the
 //! next boot over the same file restores it (a restart with new keys).
 //!
@@ -32,13 +34,13 @@ use mps2_an386::emulator_entropy::{self, HostEntropy};
 use mps2_an386::host_flash::HostFlash;
 use mps2_an386::{ethernet, executor, faults, net, println, semihosting, storage, time_driver};
 use picoserve::extract::State;
-use picoserve::routing::{get, post};
+use picoserve::routing::{get, parse_path_segment, post};
 use picoserve::{Router, Timeouts};
 use rand_chacha::ChaCha20Rng;
 use sesh_embassy::Sessions;
 use sesh_embassy::flash::{FlashSnapshots, run_persistence, save_now};
 use sesh_tests::embassy_app::{
-    self, HttpBuffers, ProbeClock, ProbeSessions, ProbeState, WORKERS,
+    self, HttpBuffers, ManualClock, ProbeClock, ProbeSessions, ProbeState, WORKERS,
 };
 use sesh_tests::spec::ServerSpec;
 use static_cell::StaticCell;
@@ -81,13 +83,16 @@ fn fail(what: &str, error: impl core::fmt::Display) -> ! {
 struct Args<'a> {
     spec: ServerSpec,
     flash: &'a str,
+    /// `--clock manual`: the table reads [`CLOCK`], which only the control
+    /// port's `POST /advance/MS` moves; else embassy-time's clock.
+    manual_clock: bool,
 }
 
 fn parse(line: &str) -> Result<Args<'_>, &'static str> {
     let mut words = line
         .split_ascii_whitespace()
         .skip_while(|w| !w.starts_with('-'));
-    let (mut spec, mut flash) = (None, None);
+    let (mut spec, mut flash, mut manual_clock) = (None, None, false);
     while let Some(word) = words.next() {
         match word {
             "--spec" => {
@@ -95,12 +100,24 @@ fn parse(line: &str) -> Result<Args<'_>, &'static str> {
                 spec = Some(ServerSpec::from_hex(hex).ok_or("--spec is no ServerSpec")?);
             }
             "--flash" => flash = Some(words.next().ok_or("--flash needs a value")?),
-            _ => return Err("unknown argument (expected --spec HEX --flash FILE)"),
+            "--clock" => {
+                manual_clock = match words.next() {
+                    Some("manual") => true,
+                    Some("real") => false,
+                    _ => return Err("--clock needs manual or real"),
+                }
+            }
+            _ => {
+                return Err(
+                    "unknown argument (expected --spec HEX --flash FILE [--clock manual|real])",
+                );
+            }
         }
     }
     Ok(Args {
         spec: spec.ok_or("--spec is missing")?,
         flash: flash.ok_or("--flash is missing")?,
+        manual_clock,
     })
 }
 
@@ -138,7 +155,11 @@ async fn boot_task(spawner: Spawner) {
             keys,
             args.spec.cookie_config(),
             args.spec.policy(),
-            ProbeClock::Real,
+            if args.manual_clock {
+                ProbeClock::Manual(&CLOCK)
+            } else {
+                ProbeClock::Real
+            },
         )
         .unwrap_or_else(|e| fail("cookie settings", format_args!("{e:?}"))),
     ));
@@ -231,6 +252,16 @@ async fn stored(State(sessions): State<&'static ProbeSessions<Rng>>) -> heapless
     count
 }
 
+/// The sessions' clock under `--clock manual`: it stands still until the
+/// harness moves it, as a paused tokio clock does for sesh-tokio, so that
+/// the suite's paused-clock cases step expiry to the millisecond.
+static CLOCK: ManualClock = ManualClock::starting_at(ManualClock::START);
+
+async fn advance(ms: u64) -> &'static str {
+    CLOCK.advance(sesh::Duration::from_millis(ms));
+    "advanced\n"
+}
+
 async fn shutdown() -> &'static str {
     SHUTDOWN.signal(());
     "saving and shutting down\n"
@@ -242,6 +273,7 @@ async fn control_task(stack: Stack<'static>, sessions: &'static ProbeSessions<Rn
     let app = Router::<_, &'static ProbeSessions<Rng>>::new()
         .route("/stored", get(stored))
         .route("/shutdown", post(shutdown))
+        .route(("/advance", parse_path_segment::<u64>()), post(advance))
         .with_state(sessions);
     let mut rx = [0u8; 1024];
     let mut tx = [0u8; 1024];

@@ -372,10 +372,9 @@ impl EmbassyServer {
     /// Starts the probe app with the settings of `spec` over a new, empty
     /// table on a [`ManualClock`], on the current tokio runtime.
     pub async fn start(spec: ServerSpec) -> Result<Self, ServerError> {
-        // Leaked: the table it serves is too. It starts where embassy-time
-        // is, so that instants look like a device's.
+        // Leaked: the table it serves is too.
         let clock: &'static ManualClock =
-            Box::leak(Box::new(ManualClock::starting_at(sesh_embassy::now())));
+            Box::leak(Box::new(ManualClock::starting_at(ManualClock::START)));
         Self::start_on(spec, ProbeClock::Manual(clock)).await
     }
 

@@ -323,8 +323,8 @@ impl Capability {
             Self::MovableClock => {
                 "it moves the server's clock (TestServer::advance_clock) by up to 100 s, in steps \
                  that must land exactly (to the millisecond; Max-Age to the second); a real clock \
-                 (the QEMU image's sessions read embassy-time's) can neither be \
-                 waited on that long nor stepped exactly, and a store client that keeps a timer \
+                 can neither be waited on that long nor stepped exactly (the sesh-embassy probes \
+                 give their tables a manual clock for this), and a store client that keeps a timer \
                  pending (Redis: its response timeout) makes tokio jump a paused clock to that \
                  timer, so the case would test tokio, not sesh"
             }
@@ -563,27 +563,5 @@ macro_rules! __if_case_runs {
     };
     ([MovableClock: $c:tt, FailingStore: yes] [FailingStore $($rest:ident)*] $then:tt { $($otherwise:tt)* }) => {
         $($otherwise)*
-    };
-}
-
-/// [`session_tests!`] for a sesh-embassy target on embassy-time's real
-/// clock (the QEMU image), which lacks a movable clock and a store (see
-/// [`Capability::reason`]), plus
-/// `idle_timeout_on_the_real_clock`
-/// ([`cases::idle_timeout_on_the_real_clock`]), which checks expiry on the
-/// target's real clock instead.
-#[macro_export]
-macro_rules! embassy_session_tests {
-    ($make:path) => {
-        $crate::session_tests!($make; lacks: [MovableClock, FailingStore]);
-
-        #[test]
-        fn idle_timeout_on_the_real_clock() {
-            $crate::http::run_case(
-                "idle_timeout_on_the_real_clock",
-                $crate::http::Runtime::CurrentThread,
-                || $crate::http::cases::idle_timeout_on_the_real_clock($make),
-            );
-        }
     };
 }

@@ -9,17 +9,21 @@
 //! reaches it on a loopback port that QEMU forwards to the guest's port 80.
 //!
 //! The image reads its settings from its semihosting command line:
-//! `--spec HEX` ([`ServerSpec::to_hex`]) and `--flash FILE`. A second guest
-//! port, [`CONTROL_PORT`], answers the harness: `GET /stored` (sessions in the
-//! table) and `POST /shutdown` (writes the table's snapshot to flash, then
-//! ends QEMU with status 0).
+//! `--spec HEX` ([`ServerSpec::to_hex`]), `--flash FILE` and `--clock
+//! manual|real`. A second guest port, [`CONTROL_PORT`], answers the harness:
+//! `GET /stored` (sessions in the table), `POST /advance/MS` (moves the
+//! manual clock) and `POST /shutdown` (writes the table's snapshot to flash,
+//! then ends QEMU with status 0).
 //!
 //! [`TestServer::restart`] is a real reboot: the image saves its snapshot and
 //! exits, and a new QEMU boots the image with the new spec over the same
-//! flash file, restoring the table from it. The clock is the emulator's real
-//! time, so [`TestServer::advance_clock`] waits in real time (the cases that
-//! move the clock far are left out, as on the host embassy run), and there
-//! is no store that could fail.
+//! flash file, restoring the table from it. The sessions' clock is a manual
+//! one that [`TestServer::advance_clock`] moves through the control port, so
+//! the paused-clock cases run ([`QemuServer::start_on_the_real_clock`]: the
+//! emulator's clock, the host's real time); there is no store that could
+//! fail. The harness's own waits sleep in real time (`real_sleep`): the
+//! paused-clock cases run on a paused tokio clock, which a tokio sleep would
+//! skip.
 
 use std::format;
 use std::net::SocketAddr;
@@ -47,19 +51,35 @@ pub fn probe_image() -> PathBuf {
 pub struct QemuServer {
     machine: Option<QemuMachine>,
     dir: PathBuf,
+    /// `--clock manual`: [`TestServer::advance_clock`] moves the image's clock.
+    manual_clock: bool,
 }
 
 impl QemuServer {
     /// Boots the probe image with `spec` over a new, erased flash file and
     /// waits until it answers on both ports.
     pub async fn start(spec: ServerSpec) -> Result<QemuServer, ServerError> {
+        Self::start_with(spec, true).await
+    }
+
+    /// [`start`](Self::start) with the emulator's real clock as the
+    /// sessions' clock: [`TestServer::advance_clock`] then waits.
+    pub async fn start_on_the_real_clock(spec: ServerSpec) -> Result<QemuServer, ServerError> {
+        Self::start_with(spec, false).await
+    }
+
+    async fn start_with(spec: ServerSpec, manual_clock: bool) -> Result<QemuServer, ServerError> {
         let dir = std::env::temp_dir().join(format!(
             "sesh-qemu-probe-{}-{}",
             std::process::id(),
             free_port()
         ));
         std::fs::create_dir_all(&dir)?;
-        let mut server = QemuServer { machine: None, dir };
+        let mut server = QemuServer {
+            machine: None,
+            dir,
+            manual_clock,
+        };
         server.boot(&spec).await?;
         Ok(server)
     }
@@ -72,7 +92,15 @@ impl QemuServer {
     async fn boot(&mut self, spec: &ServerSpec) -> Result<(), ServerError> {
         let elf = probe_image();
         let hex = spec.to_hex();
-        let args = ["--spec", hex.as_str(), "--flash", "flash.bin"];
+        let clock = if self.manual_clock { "manual" } else { "real" };
+        let args = [
+            "--spec",
+            hex.as_str(),
+            "--flash",
+            "flash.bin",
+            "--clock",
+            clock,
+        ];
         let forwards = [(HTTP_PORT, free_port()), (CONTROL_PORT, free_port())];
         let machine = QemuMachine::start(&elf, &self.dir, &args, &forwards);
         if machine
@@ -97,7 +125,7 @@ impl QemuServer {
             {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            real_sleep(Duration::from_millis(25)).await;
         }
         Err("the probe image does not answer on its control port".into())
     }
@@ -107,6 +135,12 @@ impl QemuServer {
             .as_ref()
             .ok_or_else(|| "the probe image is not running".into())
     }
+}
+
+/// Waits `by` of real time, also on a paused tokio clock (which would end a
+/// `tokio::time::sleep` at once, and so cut the harness's retries short).
+async fn real_sleep(by: Duration) {
+    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(by)).await;
 }
 
 /// Sends `request` to the control port, again after a connection that
@@ -123,7 +157,7 @@ async fn control_request(
             Ok(response) => return Ok(response),
             Err(_) if tries < 40 => {
                 tries += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                real_sleep(Duration::from_millis(50)).await;
             }
             Err(e) => return Err(e.into()),
         }
@@ -151,8 +185,24 @@ impl TestServer for QemuServer {
     }
 
     async fn advance_clock(&self, by: core::time::Duration) {
-        // The emulator's clock is the host's real time.
-        tokio::time::sleep(by).await;
+        if !self.manual_clock {
+            // The emulator's clock is the host's real time.
+            real_sleep(by).await;
+            return;
+        }
+        let moved = match self.running() {
+            Ok(machine) => {
+                let path = format!("/advance/{}", by.as_millis());
+                control_request(Request::post(&path), machine.addr(CONTROL_PORT)).await
+            }
+            Err(e) => Err(e),
+        };
+        // A clock that did not move fails the case's next assertion; say why.
+        match moved {
+            Ok(response) if response.status == 200 => {}
+            Ok(response) => std::eprintln!("advance_clock: /advance answered {}", response.status),
+            Err(e) => std::eprintln!("advance_clock: {e}"),
+        }
     }
 
     async fn restart(&mut self, spec: ServerSpec) -> Result<(), ServerError> {
