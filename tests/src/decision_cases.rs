@@ -388,7 +388,7 @@ pub fn headers_are_written_from_the_answer() -> Outcome {
 }
 
 /// Lists the cookie decision cases.
-pub const DECISION_CASES: [Case; 10] = [
+pub const DECISION_CASES: [Case; 11] = [
     Case {
         name: "decision::untouched_session_sends_no_headers",
         run: untouched_session_sends_no_headers,
@@ -429,7 +429,56 @@ pub const DECISION_CASES: [Case; 10] = [
         name: "decision::a_failed_check_is_reported",
         run: a_failed_check_is_reported,
     },
+    Case {
+        name: "decision::a_browser_session_cookie_has_no_max_age",
+        run: a_browser_session_cookie_has_no_max_age,
+    },
 ];
+
+/// A browser session's cookie (issue 16) is set without `Max-Age` or
+/// `Expires`, with every other attribute; its removal still has `Max-Age=0`,
+/// and the cache rules do not change.
+pub fn a_browser_session_cookie_has_no_max_age() -> Outcome {
+    let keys = keys()?;
+    let config = CookieConfig::new("sid").with_domain("example.test");
+    let id = id(7)?;
+    let mut decision = CookieDecision::new(RequestCookie::Current);
+    decision.regenerated(id, NOW + Duration::from_mins(30));
+    decision.browser_session();
+    let h = decision.decide(NOW);
+    check!(h.browser_session() && h.no_store() && h.vary_cookie());
+    check_eq!(
+        h.session(),
+        SessionCookie::Set {
+            id,
+            max_age: Duration::from_mins(30)
+        }
+    );
+    let mut out: heapless::String<200> = heapless::String::new();
+    check_eq!(h.write_session_cookie(&mut out, &config, &keys), Ok(true));
+    let mut expected: heapless::String<200> = heapless::String::new();
+    check!(
+        core::fmt::write(
+            &mut expected,
+            format_args!(
+                "sid={}; Path=/; Domain=example.test; HttpOnly; Secure; SameSite=Lax",
+                keys.sign(&id)
+            )
+        )
+        .is_ok()
+    );
+    check_eq!(out, expected);
+    decision.destroyed();
+    out.clear();
+    check_eq!(
+        decision
+            .decide(NOW)
+            .write_session_cookie(&mut out, &config, &keys),
+        Ok(true)
+    );
+    check!(out.contains("; Max-Age=0;"));
+    Ok(())
+}
 
 /// The checker itself fails where it should: a wrong prediction is caught.
 pub fn a_failed_check_is_reported() -> Outcome {

@@ -646,6 +646,12 @@ mod tests {
         let mut t = Small::new();
         assert_eq!(t.restore_snapshot(&plain, at), Ok(2));
         assert_eq!(t.peek(&guest, at), Some(&2));
+        // Version-1 records carry no metadata: no owner, the default
+        // lifetime, times from the restore.
+        assert!(
+            t.iter_with_meta()
+                .all(|(_, _, m)| *m == SessionMeta::new(at))
+        );
     }
 
     #[test]
