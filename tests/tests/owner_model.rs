@@ -100,6 +100,7 @@ fn check_listing<S: Slots<Data = u32>>(
     t: &Table<S>,
     now: Instant,
     gone: &BTreeSet<String>,
+    owners: &BTreeMap<String, u8>,
     ids: &[SessionId],
 ) -> Result<(), TestCaseError> {
     let truth = truth(t, now);
@@ -116,6 +117,12 @@ fn check_listing<S: Slots<Data = u32>>(
         prop_assert!(listed.len() <= PER_USER, "user {} passed the cap", u);
     }
     for id in ids {
+        // Every live session has the owner the model gave it, none lost or
+        // swapped by a regeneration, an eviction or a restore.
+        if let Some(meta) = t.meta(id, now) {
+            let want = owners.get(&key(id)).map(|u| user(*u));
+            prop_assert_eq!(meta.owner.as_ref(), want.as_ref());
+        }
         if gone.contains(&key(id)) {
             prop_assert!(!t.contains(id, now), "a gone session came back");
             for u in 0..USERS {
@@ -139,6 +146,8 @@ fn run<S: Slots<Data = u32>>(make: fn() -> Table<S>, ops: &[Op]) -> Result<(), T
     let mut ids: Vec<SessionId> = Vec::new();
     // Ids that were destroyed, revoked, ended by the cap or moved away.
     let mut gone: BTreeSet<String> = BTreeSet::new();
+    // Who the model says owns each session.
+    let mut owners: BTreeMap<String, u8> = BTreeMap::new();
     let pick = |ids: &[SessionId], i: usize| (!ids.is_empty()).then(|| ids[i % ids.len()]);
     for op in ops {
         match op {
@@ -156,6 +165,7 @@ fn run<S: Slots<Data = u32>>(make: fn() -> Table<S>, ops: &[Op]) -> Result<(), T
                 if let Some(id) = pick(&ids, *i) {
                     let before = live_owned(&t, now);
                     if let Ok(set) = t.set_owner(&id, user(*u), now) {
+                        owners.insert(key(&id), *u);
                         if let Some(ended) = set.ended {
                             let owner = user(*u);
                             prop_assert_eq!(
@@ -177,8 +187,10 @@ fn run<S: Slots<Data = u32>>(make: fn() -> Table<S>, ops: &[Op]) -> Result<(), T
                 }
             }
             Op::ClearOwner(i) => {
-                if let Some(id) = pick(&ids, *i) {
-                    let _ = t.clear_owner(&id, now);
+                if let Some(id) = pick(&ids, *i)
+                    && t.clear_owner(&id, now).is_ok()
+                {
+                    owners.remove(&key(&id));
                 }
             }
             Op::Regenerate(i) => {
@@ -186,6 +198,9 @@ fn run<S: Slots<Data = u32>>(make: fn() -> Table<S>, ops: &[Op]) -> Result<(), T
                     && let Ok((new, _)) = t.regenerate(&id, &mut rng, now)
                 {
                     gone.insert(key(&id));
+                    if let Some(u) = owners.remove(&key(&id)) {
+                        owners.insert(key(&new), u);
+                    }
                     ids.push(new);
                 }
             }
@@ -267,7 +282,7 @@ fn run<S: Slots<Data = u32>>(make: fn() -> Table<S>, ops: &[Op]) -> Result<(), T
                 t = restored;
             }
         }
-        check_listing(&t, now, &gone, &ids)?;
+        check_listing(&t, now, &gone, &owners, &ids)?;
     }
     Ok(())
 }
