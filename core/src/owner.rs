@@ -20,6 +20,12 @@ use crate::{Instant, SessionId};
 /// The longest user id and label, in bytes.
 pub const MAX_OWNER_LEN: usize = 64;
 
+/// The most bytes a [`SessionMeta`] adds to an encoded record (version 2)
+/// or to each record of a snapshot: size snapshot and store buffers with it.
+/// An owner and a label of 64 bytes each, and the largest times and
+/// lifetimes.
+pub const MAX_META_LEN: usize = 172;
+
 /// The per-user cap on sessions a table keeps by default
 /// ([`Table::with_max_sessions_per_user`](crate::table::Table::with_max_sessions_per_user)).
 pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 32;
@@ -300,6 +306,27 @@ mod tests {
         );
         assert!(Label::new(&"x".repeat(64)).is_ok());
         assert_eq!(Label::truncated(&"ab".repeat(50)).as_str().len(), 64);
+    }
+
+    #[test]
+    fn the_largest_meta_fits_max_meta_len() {
+        let meta = SessionMeta {
+            owner: Some(UserId::new(&[0xff; 64]).unwrap()),
+            label: Label::new(&"é".repeat(32)).unwrap(),
+            created: Instant::MAX,
+            last_seen: Instant::MAX,
+            lifetime: Lifetime::Persistent {
+                idle: crate::Duration::from_millis(u64::MAX),
+                absolute: crate::Duration::from_millis(u64::MAX),
+            },
+        };
+        let mut buf = [0u8; 256];
+        let len = postcard::to_slice(&meta, &mut buf).unwrap().len();
+        assert_eq!(len, MAX_META_LEN);
+        let none = postcard::to_slice(&SessionMeta::new(Instant::ZERO), &mut buf)
+            .unwrap()
+            .len();
+        assert_eq!(none, 5);
     }
 
     proptest::proptest! {

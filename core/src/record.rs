@@ -9,7 +9,8 @@ use crate::owner::SessionMeta;
 
 /// The newest schema version, written as the first byte of a record with
 /// session metadata ([`SessionRecord::encode_with_meta`]): the version-1
-/// body followed by a [`SessionMeta`].
+/// body followed by a [`SessionMeta`] (5 bytes without owner or label, at
+/// most [`MAX_META_LEN`](crate::owner::MAX_META_LEN)).
 ///
 /// ```
 /// use sesh::record::{DecodeError, SessionRecord, RECORD_VERSION};
