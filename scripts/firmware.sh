@@ -46,3 +46,13 @@ read -r text data bss _ < <(arm-none-eabi-size -B -d "$elf" | awk 'NR == 2')
 echo
 echo "firmware ($BOARD, $target, profile $PROFILE): .text ${text} B, .data ${data} B, .bss ${bss} B;" \
     "flash $((text + data)) B, static RAM $((data + bss)) B; build ${elapsed}s"
+
+# The session table is built at boot into a StaticCell: zero-initialised, so
+# in .bss. A `static` made by a const fn would sit in .data (its size twice:
+# in flash and in RAM).
+symbols=$(arm-none-eabi-nm -C "$elf")
+if ! grep -qE '^[0-9a-f]+ [bB] .*::SESSIONS$' <<<"$symbols"; then
+    echo "firmware ($BOARD): no session table (SESSIONS) in .bss" >&2
+    exit 1
+fi
+
