@@ -7,6 +7,8 @@ use picoserve::extract::{FromRef, FromRequestParts};
 use picoserve::request::RequestParts;
 use rand_core::TryCryptoRng;
 use sesh::cookie::{CookieDecision, CookieScan, RequestCookie, ScanOutcome, SessionCookie};
+use sesh::expiry::Lifetime;
+use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
 use sesh::presession::{FormToken, PreCookieName, PreSession};
 use sesh::table::{Access, CreateError, NotFound, RegenerateError};
 use sesh::{Instant, SessionId};
@@ -434,6 +436,164 @@ where
             .verify_form_token(id.as_ref(), self.presented_pre.as_ref(), token, now)
     }
 
+    /// Marks the live session as `user`'s: call it at login, after
+    /// [`regenerate`](Self::regenerate). If `user` then has more sessions
+    /// than the per-user cap (`sesh::owner::DEFAULT_MAX_SESSIONS_PER_USER`,
+    /// or [`Sessions::with_max_sessions_per_user`]), their least recently
+    /// used other session ends; its tag is returned. Saved to flash at once.
+    /// `Err(NotFound)` without a live session.
+    pub async fn set_owner(&self, user: UserId) -> Result<Option<DisplayTag>, NotFound> {
+        let id = self.live_id()?;
+        let mut inner = self.sessions.lock().await;
+        let set = inner.table.set_owner(&id, user, self.sessions.now());
+        drop(inner);
+        let set = self.noted(id, set.map(|set| (set.access, set)))?;
+        self.sessions.changed_urgently();
+        Ok(set.ended.as_ref().map(DisplayTag::of))
+    }
+
+    /// The live session's owner, if it has one (see
+    /// [`set_owner`](Self::set_owner)). Not counted as a use.
+    pub async fn owner(&self) -> Option<UserId> {
+        let inner = self.sessions.lock().await;
+        let now = self.sessions.now();
+        let (id, _) = self.live(&inner, now)?;
+        inner
+            .table
+            .meta(&id, now)
+            .and_then(|meta| meta.owner.clone())
+    }
+
+    /// Gives the live session a label of the caller's (at most 64 bytes: a
+    /// browser summary, say; [`Label::truncated`] cuts a longer text), shown
+    /// by [`sessions`](Self::sessions). `Err(NotFound)` without a live
+    /// session.
+    pub async fn set_label(&self, label: Label) -> Result<(), NotFound> {
+        let id = self.live_id()?;
+        let mut inner = self.sessions.lock().await;
+        let access = inner.table.set_label(&id, label, self.sessions.now());
+        drop(inner);
+        self.noted(id, access.map(|access| (access, ())))?;
+        self.sessions.changed.signal(());
+        Ok(())
+    }
+
+    /// Chooses the live session's lifetime, at login: [`Lifetime::REMEMBER_ME`]
+    /// (or another `Lifetime::Persistent`: its own idle and absolute
+    /// deadlines, a cookie with `Max-Age`), or [`Lifetime::BrowserSession`]
+    /// (the policy's deadlines on the server, a cookie with neither
+    /// `Max-Age` nor `Expires`, on this answer and every later refresh).
+    /// The deadlines start again from now and the cookie is sent again.
+    /// Saved to flash at once, so a reboot keeps the deadlines.
+    /// `Err(NotFound)` without a live session.
+    pub async fn set_lifetime(&self, lifetime: Lifetime) -> Result<(), NotFound> {
+        let id = self.live_id()?;
+        let mut inner = self.sessions.lock().await;
+        let access = inner.table.set_lifetime(&id, lifetime, self.sessions.now());
+        drop(inner);
+        self.noted(id, access.map(|access| (access, ())))?;
+        self.sessions.changed_urgently();
+        Ok(())
+    }
+
+    /// The live sessions of this session's owner, most recently seen first,
+    /// at most `L` of them (the `L` most recently seen); the request's own
+    /// is marked `current`. Empty without a live session or an owner. No
+    /// heap: the list is returned by value, so keep `L` small on a
+    /// microcontroller (each entry is about 130 bytes). Not counted as a use.
+    pub async fn sessions<const L: usize>(&self) -> heapless::Vec<SessionInfo, L> {
+        let mut list = heapless::Vec::new();
+        let inner = self.sessions.lock().await;
+        let now = self.sessions.now();
+        let Some((id, _)) = self.live(&inner, now) else {
+            return list;
+        };
+        let Some(owner) = inner.table.meta(&id, now).and_then(|m| m.owner.as_ref()) else {
+            return list;
+        };
+        for info in inner.table.sessions_of(owner, Some(&id), now) {
+            if let Err(info) = list.push(info) {
+                // Full: keep the L most recently seen.
+                if let Some(oldest) = list.iter_mut().min_by_key(|s| s.last_seen)
+                    && oldest.last_seen < info.last_seen
+                {
+                    *oldest = info;
+                }
+            }
+        }
+        drop(inner);
+        list.sort_unstable_by_key(|s| core::cmp::Reverse(s.last_seen));
+        list
+    }
+
+    /// Ends the owner's session whose display tag is `tag` (from
+    /// [`sessions`](Self::sessions)). Only this session's owner's sessions
+    /// can be ended: another user's tag, an expired session's, an unknown
+    /// tag, or a request without a live owned session ends nothing and
+    /// answers `Err(NotFound)`. Revoking the request's own session logs it
+    /// out (removal cookie). Saved to flash at once.
+    pub async fn revoke(&self, tag: &DisplayTag) -> Result<(), NotFound> {
+        let mut inner = self.sessions.lock().await;
+        let now = self.sessions.now();
+        let (id, _) = self.live(&inner, now).ok_or(NotFound)?;
+        let owner = inner
+            .table
+            .meta(&id, now)
+            .and_then(|m| m.owner.clone())
+            .ok_or(NotFound)?;
+        let ended = inner.table.revoke(&owner, tag, now)?;
+        drop(inner);
+        if ended == id {
+            self.id.set(None);
+            self.note(CookieDecision::destroyed);
+        }
+        self.sessions.changed_urgently();
+        Ok(())
+    }
+
+    /// Ends every session of this session's owner except this one ("sign
+    /// out everywhere else"); answers how many live sessions ended (0
+    /// without a live owned session). Saved to flash at once.
+    pub async fn revoke_others(&self) -> usize {
+        let mut inner = self.sessions.lock().await;
+        let now = self.sessions.now();
+        let Some((id, _)) = self.live(&inner, now) else {
+            return 0;
+        };
+        let Some(owner) = inner.table.meta(&id, now).and_then(|m| m.owner.clone()) else {
+            return 0;
+        };
+        let ended = inner.table.revoke_all(&owner, Some(&id), now);
+        drop(inner);
+        if ended > 0 {
+            self.sessions.changed_urgently();
+        }
+        ended
+    }
+
+    /// The request's session id, or `NotFound` (noted for the headers).
+    fn live_id(&self) -> Result<SessionId, NotFound> {
+        self.note(CookieDecision::accessed);
+        self.id.get().ok_or_else(|| {
+            self.note(CookieDecision::missing);
+            NotFound
+        })
+    }
+
+    /// Notes a table operation's access on `id`, or a missing session.
+    fn noted<T>(&self, id: SessionId, done: Result<(Access, T), NotFound>) -> Result<T, NotFound> {
+        match done {
+            Ok((access, out)) => {
+                self.note_access(id, access);
+                Ok(out)
+            }
+            Err(NotFound) => {
+                self.note(CookieDecision::missing);
+                Err(NotFound)
+            }
+        }
+    }
+
     /// Wraps the handler's response so that it carries the headers
     /// [`sesh::cookie::CookieDecision`] decides from what this request did
     /// with the session: the cookie change, if any, with `Cache-Control:
@@ -446,9 +606,20 @@ where
     pub async fn respond<T>(mut self, response: T) -> WithSession<T> {
         self.answered = true;
         let inner = self.sessions.lock().await;
+        let now = self.sessions.now();
+        // Checked here, so that every Set-Cookie of a browser session (at
+        // login and at each later refresh) goes out without Max-Age.
+        if let Some(id) = self.id.get()
+            && inner
+                .table
+                .meta(&id, now)
+                .is_some_and(|meta| !meta.lifetime.cookie_has_max_age())
+        {
+            self.note(CookieDecision::browser_session);
+        }
         WithSession::new(
             response,
-            self.decision.get().decide(self.sessions.now()),
+            self.decision.get().decide(now),
             self.sessions.cookie(),
             &inner.keys,
         )

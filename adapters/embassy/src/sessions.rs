@@ -141,6 +141,30 @@ impl<M: RawMutex, D, R, const N: usize, const K: usize, C: Clock> Sessions<M, D,
         })
     }
 
+    /// Caps each user's sessions at `max` (default 32,
+    /// `sesh::owner::DEFAULT_MAX_SESSIONS_PER_USER`; 0 counts as 1): a
+    /// login past it ends that user's least recently used session. Call it
+    /// at boot, before the table is shared.
+    ///
+    /// ```
+    /// # use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+    /// # use sesh::{cookie::CookieConfig, signing::{Key, KeyRing}, ExpiryPolicy};
+    /// # use sesh_embassy::Sessions;
+    /// # let rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let sessions = Sessions::<NoopRawMutex, u32, _, 16>::new(
+    ///     rng, KeyRing::new(Key::new(&[7; 32])?), CookieConfig::new("sid"), ExpiryPolicy::new(),
+    /// )?
+    /// .with_max_sessions_per_user(4);
+    /// # let _ = sessions;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_sessions_per_user(mut self, max: usize) -> Self {
+        let inner = self.inner.get_mut();
+        inner.table = core::mem::take(&mut inner.table).with_max_sessions_per_user(max);
+        self
+    }
+
     /// The cookie settings.
     pub fn cookie(&self) -> &CookieConfig<'static> {
         &self.cookie

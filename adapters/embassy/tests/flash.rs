@@ -1278,3 +1278,55 @@ fn logins_and_logouts_are_saved_without_the_coalescing_delay() {
         .await;
     });
 }
+
+/// A revoked session stays gone after a reboot, and the owners, labels and
+/// remember-me deadlines of the others come back with them.
+#[test]
+fn revocations_owners_and_remember_me_deadlines_survive_a_reboot() {
+    use sesh::expiry::Lifetime;
+    use sesh::owner::{DisplayTag, Label, UserId};
+    block_on(async {
+        let flash = Flash::new();
+        let sessions = leak(sessions(21).await);
+        let mut rng = TestRng(22);
+        let alice = UserId::new(b"alice").unwrap();
+        let mut ids = Vec::new();
+        for label in ["kept", "revoked", "other"] {
+            let id = create(sessions, &mut rng, data("alice", 1), true).await;
+            let session = request(sessions, &id).await;
+            session.set_owner(alice.clone()).await.unwrap();
+            session.set_label(Label::new(label).unwrap()).await.unwrap();
+            session.set_lifetime(Lifetime::REMEMBER_ME).await.unwrap();
+            let _ = session.respond(()).await;
+            ids.push(id);
+        }
+        let session = request(sessions, &ids[0]).await;
+        session.revoke(&DisplayTag::of(&ids[1])).await.unwrap();
+        let before = session.sessions::<4>().await;
+        let _ = session.respond(()).await;
+        assert_eq!(before.len(), 2);
+        save(sessions, &mut snapshots(&flash)).await.unwrap();
+
+        let (restored, table) = boot(&flash).await;
+        assert_eq!(restored.unwrap(), 2, "the revoked session is not restored");
+        let table = leak(table);
+        let session = request(table, &ids[0]).await;
+        assert_eq!(session.owner().await, Some(alice.clone()));
+        let after = session.sessions::<4>().await;
+        let _ = session.respond(()).await;
+        assert_eq!(after.len(), 2);
+        for (a, b) in after.iter().zip(before.iter()) {
+            assert_eq!(
+                (a.tag, &a.label, a.lifetime, a.current),
+                (b.tag, &b.label, b.lifetime, b.current)
+            );
+            // Remaining time is kept (to the millisecond the clock moved).
+            let left = a.expires_at.saturating_duration_since(now());
+            assert!(left > Duration::from_hours(24 * 29), "{left:?}");
+        }
+        assert!(
+            request(table, &ids[1]).await.owner().await.is_none(),
+            "gone"
+        );
+    });
+}

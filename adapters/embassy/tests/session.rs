@@ -1,6 +1,11 @@
 //! The request-side `Session` on the std embassy-time driver: reading in
 //! place, and what a session past its deadline (not yet swept) reports.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::Timer;
@@ -198,4 +203,197 @@ fn three_keys_and_a_manual_clock() {
             "expired on the manual clock"
         );
     });
+}
+
+mod owners {
+    use super::*;
+    use sesh::SessionId;
+    use sesh::expiry::Lifetime;
+    use sesh::owner::{DisplayTag, Label, UserId};
+    use sesh::table::NotFound;
+
+    type Owned = Sessions<NoopRawMutex, Data, TestRng, 8>;
+
+    fn owned_sessions() -> &'static Owned {
+        let keys = KeyRing::new(Key::new(&[1; 32]).unwrap());
+        let sessions = Sessions::new(
+            TestRng(3),
+            keys,
+            CookieConfig::new("sid"),
+            ExpiryPolicy::new(),
+        );
+        Box::leak(Box::new(sessions.unwrap().with_max_sessions_per_user(3)))
+    }
+
+    /// The request of the session whose display tag is `tag`.
+    async fn as_session(
+        sessions: &'static Owned,
+        tag: DisplayTag,
+    ) -> Session<NoopRawMutex, Data, TestRng, 8> {
+        let id: SessionId = sessions
+            .lock()
+            .await
+            .table()
+            .iter()
+            .map(|(id, _)| id)
+            .find(|id| DisplayTag::of(id) == tag)
+            .expect("a session with that tag");
+        let cookie = format!(
+            "sid={}",
+            KeyRing::<2>::new(Key::new(&[1; 32]).unwrap()).sign(&id)
+        );
+        Session::from_cookie_headers(sessions, std::iter::once(cookie.as_bytes())).await
+    }
+
+    /// A login of `user` labelled `label`: answers the new session's tag.
+    async fn log_in(sessions: &'static Owned, user: &str, label: &str) -> DisplayTag {
+        let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+        session.update(|d| d.visits = 1).await.unwrap();
+        session.regenerate().await.unwrap();
+        assert_eq!(
+            session
+                .set_owner(UserId::new(user.as_bytes()).unwrap())
+                .await,
+            Ok(None)
+        );
+        session.set_label(Label::new(label).unwrap()).await.unwrap();
+        let listed = session.sessions::<8>().await;
+        let current = listed
+            .iter()
+            .find(|s| s.current)
+            .expect("the current session");
+        assert_eq!(current.label.as_str(), label);
+        let _ = session.respond(()).await;
+        current.tag
+    }
+
+    #[test]
+    fn a_user_lists_and_revokes_their_own_sessions_only() {
+        block_on(async {
+            let sessions = owned_sessions();
+            let phone = log_in(sessions, "alice", "phone").await;
+            let laptop = log_in(sessions, "alice", "laptop").await;
+            let bobs = log_in(sessions, "bob", "bob's").await;
+
+            let alice = as_session(sessions, laptop).await;
+            assert_eq!(alice.owner().await, Some(UserId::new(b"alice").unwrap()));
+            let listed = alice.sessions::<8>().await;
+            assert_eq!(listed.len(), 2, "bob's session is not alice's");
+            assert!(listed.iter().any(|s| s.tag == phone && !s.current));
+            assert_eq!(alice.sessions::<1>().await.len(), 1, "capped at L");
+
+            assert_eq!(alice.revoke(&bobs).await, Err(NotFound), "another user's");
+            assert_eq!(
+                alice
+                    .revoke(&DisplayTag::parse("0000000000000000").unwrap())
+                    .await,
+                Err(NotFound)
+            );
+            assert_eq!(alice.revoke(&phone).await, Ok(()));
+            assert_eq!(alice.revoke(&phone).await, Err(NotFound), "already gone");
+            assert_eq!(alice.sessions::<8>().await.len(), 1);
+            assert_eq!(
+                as_session(sessions, bobs).await.sessions::<8>().await.len(),
+                1
+            );
+            let _ = alice.respond(()).await;
+        });
+    }
+
+    #[test]
+    fn revoke_others_keeps_the_current_one_and_revoking_it_logs_out() {
+        block_on(async {
+            let sessions = owned_sessions();
+            let a = log_in(sessions, "alice", "a").await;
+            log_in(sessions, "alice", "b").await;
+            let c = log_in(sessions, "alice", "c").await;
+            let bobs = log_in(sessions, "bob", "x").await;
+            let alice = as_session(sessions, c).await;
+            assert_eq!(alice.revoke_others().await, 2);
+            let listed = alice.sessions::<8>().await;
+            assert_eq!(
+                (listed.len(), listed[0].tag, listed[0].current),
+                (1, c, true)
+            );
+            assert_eq!(
+                as_session(sessions, bobs).await.sessions::<8>().await.len(),
+                1
+            );
+            assert_eq!(alice.revoke(&a).await, Err(NotFound));
+
+            assert_eq!(alice.revoke(&c).await, Ok(()));
+            assert_eq!(alice.owner().await, None, "logged out");
+            assert!(alice.sessions::<8>().await.is_empty());
+            let _ = alice.respond(()).await;
+        });
+    }
+
+    #[test]
+    fn the_per_user_cap_ends_the_least_recently_used_session() {
+        block_on(async {
+            let sessions = owned_sessions(); // 3 per user
+            let first = log_in(sessions, "alice", "1").await;
+            log_in(sessions, "alice", "2").await;
+            log_in(sessions, "alice", "3").await;
+            let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+            session.update(|d| d.visits = 1).await.unwrap();
+            let ended = session.set_owner(UserId::new(b"alice").unwrap()).await;
+            assert_eq!(ended, Ok(Some(first)));
+            assert_eq!(session.sessions::<8>().await.len(), 3);
+            let _ = session.respond(()).await;
+        });
+    }
+
+    #[test]
+    fn without_a_session_nothing_is_owned_or_revoked() {
+        block_on(async {
+            let sessions = owned_sessions();
+            let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+            assert_eq!(
+                session.set_owner(UserId::new(b"x").unwrap()).await,
+                Err(NotFound)
+            );
+            assert_eq!(
+                session.set_lifetime(Lifetime::REMEMBER_ME).await,
+                Err(NotFound)
+            );
+            assert_eq!(
+                session.set_label(Label::new("l").unwrap()).await,
+                Err(NotFound)
+            );
+            assert_eq!(session.owner().await, None);
+            assert!(session.sessions::<4>().await.is_empty());
+            assert_eq!(session.revoke_others().await, 0);
+            let tag = DisplayTag::parse("0123456789abcdef").unwrap();
+            assert_eq!(session.revoke(&tag).await, Err(NotFound));
+            let _ = session.respond(()).await;
+        });
+    }
+
+    #[test]
+    fn remember_me_gives_the_session_its_own_deadlines() {
+        block_on(async {
+            let sessions = owned_sessions();
+            let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+            session.update(|d| d.visits = 1).await.unwrap();
+            session.set_lifetime(Lifetime::REMEMBER_ME).await.unwrap();
+            let left = session
+                .expires_at()
+                .await
+                .unwrap()
+                .saturating_duration_since(now());
+            assert!(left > Duration::from_hours(24 * 29), "{left:?}");
+            session
+                .set_lifetime(Lifetime::BrowserSession)
+                .await
+                .unwrap();
+            let left = session
+                .expires_at()
+                .await
+                .unwrap()
+                .saturating_duration_since(now());
+            assert!(left <= Duration::from_mins(30), "the policy's: {left:?}");
+            let _ = session.respond(()).await;
+        });
+    }
 }
