@@ -1,23 +1,69 @@
 //! Session settings, with safe defaults.
 
-use sesh::Duration;
-use sesh::cookie::{CookieConfig, CookieConfigError, SameSite};
+use std::fmt;
+use std::sync::Arc;
+
+use sesh::cookie::{CookieConfig, CookieConfigError, CookieHeaders, SameSite};
 use sesh::expiry::ExpiryPolicy;
-use sesh::presession::PreCookieName;
-use sesh::signing::{Key, KeyError, KeyRing};
+use sesh::presession::{PreCookieName, PreCsrfToken, PreSession};
+use sesh::signing::{CsrfToken, Key, KeyError, KeyRing, Verified, VerifyError};
+use sesh::{Duration, Instant, SessionId};
 
-/// How many keys the ring holds: the signing key and older ones that verify.
-///
-/// sesh-embassy makes this a const parameter of its `Sessions` (`K`,
-/// default 2), because on a microcontroller each key is about 80 bytes of
-/// static RAM. Here the ring lives once per `SessionLayer` on the heap, so
-/// one size that covers any rotation schedule (three retired keys) costs
-/// nothing worth a type parameter on `SessionConfig`, `SessionLayer` and
-/// every `Session`.
-pub const KEY_RING_SIZE: usize = 4;
+/// What the layer asks of its key ring, whatever the ring's size: the
+/// size stays a parameter of [`SessionConfig::with_key_ring`] only, not of
+/// `SessionConfig`, `SessionLayer` and every `Session<D>`. One vtable call
+/// per sign or verify, next to an HMAC, costs nothing measurable.
+pub(crate) trait Keys: fmt::Debug + Send + Sync {
+    fn verify(&self, value: &str) -> Result<Verified, VerifyError>;
+    fn csrf_token(&self, id: &SessionId) -> CsrfToken;
+    fn pre_csrf_token(&self, pre: &PreSession, expires_at: Instant) -> PreCsrfToken;
+    fn verify_form_token(
+        &self,
+        session: Option<&SessionId>,
+        pre: Option<&PreSession>,
+        token: &str,
+        now: Instant,
+    ) -> bool;
+    fn write_session_cookie(
+        &self,
+        headers: &CookieHeaders,
+        out: &mut String,
+        cookie: &CookieConfig<'_>,
+    ) -> Result<bool, fmt::Error>;
+}
 
-/// The adapter's key ring.
-pub type Keys = KeyRing<KEY_RING_SIZE>;
+impl<const K: usize> Keys for KeyRing<K> {
+    fn verify(&self, value: &str) -> Result<Verified, VerifyError> {
+        KeyRing::verify(self, value)
+    }
+
+    fn csrf_token(&self, id: &SessionId) -> CsrfToken {
+        KeyRing::csrf_token(self, id)
+    }
+
+    fn pre_csrf_token(&self, pre: &PreSession, expires_at: Instant) -> PreCsrfToken {
+        KeyRing::pre_csrf_token(self, pre, expires_at)
+    }
+
+    fn verify_form_token(
+        &self,
+        session: Option<&SessionId>,
+        pre: Option<&PreSession>,
+        token: &str,
+        now: Instant,
+    ) -> bool {
+        KeyRing::verify_form_token(self, session, pre, token, now)
+    }
+
+    fn write_session_cookie(
+        &self,
+        headers: &CookieHeaders,
+        out: &mut String,
+        cookie: &CookieConfig<'_>,
+    ) -> Result<bool, fmt::Error> {
+        headers.write_session_cookie(out, cookie, self)
+    }
+}
 
 /// Everything a [`SessionLayer`](crate::SessionLayer) needs to know.
 ///
@@ -44,7 +90,7 @@ pub struct SessionConfig {
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) policy: ExpiryPolicy,
-    pub(crate) keys: Keys,
+    pub(crate) keys: Arc<dyn Keys>,
     pub(crate) max_data_len: usize,
 }
 
@@ -52,20 +98,27 @@ impl SessionConfig {
     /// The defaults, signing with a key made from `secret` (at least 32
     /// random bytes; load it from your secret store, never from source).
     pub fn new(secret: &[u8]) -> Result<Self, KeyError> {
-        Ok(SessionConfig::with_key_ring(KeyRing::new(Key::new(
+        // A ring of one: nothing older can verify, so room for more is waste.
+        Ok(SessionConfig::with_key_ring(KeyRing::<1>::new(Key::new(
             secret,
         )?)))
     }
 
-    /// The defaults, with a ready key ring (for rotation).
+    /// The defaults, with a ready key ring (for rotation) of any size `K`:
+    /// the signing key and up to `K - 1` older keys that still verify.
+    /// A cookie signed with an older key selects its session and is
+    /// re-signed with the current key in the same response.
     ///
     /// ```
     /// use sesh::signing::{Key, KeyRing};
-    /// let keys = KeyRing::new(Key::new(&[2; 32])?).with_previous(Key::new(&[1; 32])?)?;
+    /// // Sign with key 3; cookies signed with keys 2 and 1 still verify.
+    /// let keys = KeyRing::<3>::new(Key::new(&[3; 32])?)
+    ///     .with_previous(Key::new(&[2; 32])?)?
+    ///     .with_previous(Key::new(&[1; 32])?)?;
     /// let config = sesh_tokio::SessionConfig::with_key_ring(keys);
     /// # Ok::<(), sesh::signing::KeyError>(())
     /// ```
-    pub fn with_key_ring(keys: Keys) -> Self {
+    pub fn with_key_ring<const K: usize>(keys: KeyRing<K>) -> Self {
         SessionConfig {
             cookie_name: "sid".into(),
             path: "/".into(),
@@ -74,7 +127,7 @@ impl SessionConfig {
             secure: true,
             http_only: true,
             policy: ExpiryPolicy::new(),
-            keys,
+            keys: Arc::new(keys),
             max_data_len: 4096,
         }
     }
@@ -212,9 +265,9 @@ impl SessionConfig {
         &self.policy
     }
 
-    /// The key ring.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
+    /// The key ring, whatever its size.
+    pub(crate) fn keys(&self) -> &dyn Keys {
+        self.keys.as_ref()
     }
 
     /// The cookie name.

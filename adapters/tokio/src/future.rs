@@ -65,8 +65,9 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
     let cookie = config.cookie();
     let mut value = String::new();
     let mut pre_value = String::new();
-    let written = decided
-        .write_session_cookie(&mut value, &cookie, config.keys())
+    let written = config
+        .keys()
+        .write_session_cookie(&decided, &mut value, &cookie)
         .and_then(|set| {
             Ok((
                 set,

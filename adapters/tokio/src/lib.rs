@@ -29,7 +29,7 @@ mod sweeper;
 pub mod throttle;
 
 pub use clock::HostClock;
-pub use config::{KEY_RING_SIZE, Keys, SessionConfig};
+pub use config::SessionConfig;
 pub use error::SessionError;
 pub use future::ResponseFuture;
 pub use layer::SessionLayer;
