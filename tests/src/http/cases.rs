@@ -1189,11 +1189,14 @@ pub async fn a_flood_never_evicts_a_logged_in_session(make: impl MakeServer) {
     server.stop().await;
 }
 
-/// Expiry on the server's real clock, end to end (sesh-embassy targets, whose
-/// clock cannot be moved; see [`Capability::MovableClock`]): a session with a 2 s
-/// idle timeout answers right after it starts, selects nothing once 2 s have
-/// passed, and sesh-embassy's sweeper (running beside the picoserve workers)
-/// has purged it from the table by then.
+/// Expiry on the server's real clock, end to end (sesh-embassy targets): a
+/// session with a 2 s idle timeout answers right after it starts, selects
+/// nothing once 2 s have passed, and sesh-embassy's sweeper (running beside
+/// the picoserve workers) has purged it from the table by then. The other
+/// expiry cases run on a manual clock (see [`Capability::MovableClock`]),
+/// which bypasses what this one checks: that the default `EmbassyClock`
+/// reads embassy-time (the host's time driver, or the image's timer in
+/// QEMU) and that the sweeper's sleep on it wakes.
 pub async fn idle_timeout_on_the_real_clock(make: impl MakeServer) {
     let spec = ServerSpec {
         idle_timeout: sesh::Duration::from_secs(2),
