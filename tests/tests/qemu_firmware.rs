@@ -35,11 +35,7 @@ const SNAPSHOT_WINDOW: Duration = Duration::from_secs(8);
 const URGENT_WINDOW: Duration = Duration::from_secs(1);
 
 fn firmware_image() -> PathBuf {
-    image(
-        "examples/boards/mps2-an386",
-        "mps2-an386",
-        "examples/boards/target",
-    )
+    image("examples/boards/mps2-an386", "mps2-an386")
 }
 
 /// Boots the firmware over the flash file `dir/flash.bin` with the

@@ -37,19 +37,22 @@ pub fn repo_root() -> PathBuf {
 /// Builds the image crate in `crate_dir` (relative to the repository root)
 /// in release with `cargo build --locked` (the folder's `.cargo/config.toml`
 /// picks the target) and returns the ELF of binary `bin`, once per process
-/// and crate. Panics with cargo's output when the build fails: a missing
-/// image is a failure, never a skipped test.
-pub fn image(crate_dir: &str, bin: &str, target_dir: &str) -> PathBuf {
+/// and crate. The path is the one cargo reports, so the image is found
+/// wherever cargo put it (`CARGO_TARGET_DIR`, `build.target-dir`). Panics
+/// with cargo's output when the build fails: a missing image is a failure,
+/// never a skipped test.
+pub fn image(crate_dir: &str, bin: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Mutex::default);
     let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(elf) = built.get(crate_dir) {
         return elf.clone();
     }
-    let root = repo_root();
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "--locked", "--bin", bin])
-        .current_dir(root.join(crate_dir))
+        // Artifacts as JSON on stdout, diagnostics rendered on stderr.
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(repo_root().join(crate_dir))
         .output()
         .unwrap_or_else(|e| panic!("cargo does not start in {crate_dir}: {e}"));
     assert!(
@@ -57,13 +60,45 @@ pub fn image(crate_dir: &str, bin: &str, target_dir: &str) -> PathBuf {
         "building {crate_dir} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let elf = root
-        .join(target_dir)
-        .join("thumbv7em-none-eabihf/release")
-        .join(bin);
+    // Only a binary's artifact has a non-null "executable"; --bin builds one.
+    let elf = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
+        .find_map(|line| json_string(line, "executable"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("cargo named no executable for {bin} in {crate_dir}"));
     assert!(elf.is_file(), "no image at {}", elf.display());
     built.insert(crate_dir.into(), elf.clone());
     elf
+}
+
+/// The string value of `"key":"…"` in one line of cargo's JSON messages
+/// (a flat search: cargo writes no spaces between tokens); `None` when the
+/// value is not a string. Decodes JSON's escapes, as a path may need them.
+fn json_string(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("\"{key}\":\""))?;
+    let mut chars = line
+        .get(start.checked_add(key.len())?.checked_add(4)?..)?
+        .chars();
+    let mut value = String::new();
+    loop {
+        match chars.next()? {
+            '"' => return Some(value),
+            '\\' => value.push(match chars.next()? {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+                }
+                other => other,
+            }),
+            c => value.push(c),
+        }
+    }
 }
 
 /// A loopback port that was free a moment ago.

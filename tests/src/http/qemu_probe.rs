@@ -43,7 +43,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The probe image's ELF, built on first use.
 pub fn probe_image() -> PathBuf {
-    image("tests/qemu-probe", "qemu-probe", "tests/qemu-probe/target")
+    image("tests/qemu-probe", "qemu-probe")
 }
 
 /// A probe image running in QEMU, with its flash file in a directory of its
