@@ -232,6 +232,103 @@ mod redb_store {
             .unwrap();
         assert_eq!(other.load(&a, now).await.unwrap(), None);
     }
+
+    /// Owners, labels, per-session lifetimes and revocations are in the
+    /// file: a reopened store lists the same sessions with the same
+    /// deadlines, and a revoked one stays revoked.
+    #[tokio::test]
+    async fn owners_lifetimes_and_revocations_survive_reopening() {
+        use sesh::expiry::Lifetime;
+        use sesh::owner::DisplayTag;
+        use sesh_tokio::store::Revoked;
+        use sesh_tokio::store::testing::{owned, user};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let keys = StoreKey::new(&[5; 32]).unwrap();
+        let alice = user("alice");
+        let now = Instant::from_secs(1);
+        let (remembered, plain, revoked) = (id(), id(), id());
+        let long = SessionRecord {
+            deadlines: ExpiryPolicy::new()
+                .for_lifetime(Lifetime::REMEMBER_ME)
+                .start(now),
+            ..record(b"r", now)
+        };
+        {
+            let store = RedbStore::open(&path, keys.clone()).await.unwrap();
+            let meta = sesh::owner::SessionMeta {
+                lifetime: Lifetime::REMEMBER_ME,
+                ..owned(Some(&alice), "Firefox", now)
+            };
+            store
+                .create_with_meta(&remembered, &long, &meta, now)
+                .await
+                .unwrap();
+            for id in [&plain, &revoked] {
+                let meta = owned(Some(&alice), "Safari", now);
+                store
+                    .create_with_meta(id, &record(b"p", now), &meta, now)
+                    .await
+                    .unwrap();
+            }
+        }
+        {
+            let store = RedbStore::open(&path, keys.clone()).await.unwrap();
+            let mut listed = store.sessions_of(&alice, None, now).await.unwrap();
+            listed.sort_by_key(|s| s.label.as_str().to_owned());
+            assert_eq!(listed.len(), 3);
+            assert_eq!(listed[0].lifetime, Lifetime::REMEMBER_ME);
+            assert_eq!(listed[0].expires_at, long.deadlines.expires_at());
+            assert_eq!(
+                store
+                    .revoke(&alice, &DisplayTag::of(&revoked), now)
+                    .await
+                    .unwrap(),
+                Revoked::Ended
+            );
+        }
+        let store = RedbStore::open(&path, keys).await.unwrap();
+        assert_eq!(store.load(&revoked, now).await.unwrap(), None);
+        let week = now + Duration::from_hours(24 * 7);
+        let kept = store.load(&remembered, week).await.unwrap().unwrap();
+        assert_eq!(kept.record.deadlines, long.deadlines);
+        assert_eq!(kept.meta.lifetime, Lifetime::REMEMBER_ME);
+        assert_eq!(store.load(&plain, week).await.unwrap(), None, "expired");
+        let listed = store.sessions_of(&alice, None, week).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].tag, DisplayTag::of(&remembered));
+    }
+
+    /// A record written before records carried metadata (version 1) still
+    /// loads, with no owner, and is saved as version 2.
+    #[tokio::test]
+    async fn version_one_records_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let keys = StoreKey::new(&[5; 32]).unwrap();
+        let a = id();
+        let now = Instant::from_secs(1);
+        drop(RedbStore::open(&path, keys.clone()).await.unwrap());
+        let old = record(b"v1", now);
+        let hash = keys.hash(&a);
+        tamper(&path, |t| {
+            let mut value = 3u64.to_le_bytes().to_vec();
+            value.extend(old.to_vec().unwrap());
+            assert_eq!(value[8], sesh::record::RECORD_VERSION_WITHOUT_META);
+            keys.seal(&hash, &mut value);
+            t.insert(hash.as_slice(), value.as_slice()).unwrap();
+        });
+        let store = RedbStore::open(&path, keys.clone()).await.unwrap();
+        let loaded = store.load(&a, now).await.unwrap().unwrap();
+        assert_eq!((loaded.record, loaded.version), (old, 3));
+        assert_eq!(loaded.meta, sesh::owner::SessionMeta::default());
+        let saved = store.save(&a, &record(b"v2", now), 3, now).await.unwrap();
+        assert_eq!(saved, Saved::Stored(4));
+        assert_eq!(
+            store.load(&a, now).await.unwrap().unwrap().record.data,
+            b"v2"
+        );
+    }
 }
 
 mod redis_store {
@@ -374,7 +471,7 @@ mod redis_store {
             v
         }),
         ("an unknown record version", |mut v| {
-            v[HEADER] = 2;
+            v[HEADER] = sesh::record::RECORD_VERSION + 1;
             v
         }),
         ("every record byte flipped", |mut v| {
@@ -1058,5 +1155,149 @@ mod redis_store {
             let counted = store.occupancy().await.unwrap().unwrap().sessions;
             assert_eq!(counted, want.len(), "step {step}: occupancy");
         }
+    }
+    /// A value written before records carried metadata (version 1) still
+    /// loads, with no owner, and a save writes version 2.
+    #[tokio::test]
+    async fn version_one_values_still_load() {
+        let server = RedisServer::start().unwrap();
+        let store = redis_store(&server, "t9:");
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let a = id();
+        let now = Instant::from_secs(1);
+        let old = record(b"v1", now);
+        store.create(&a, &old, now).await.unwrap();
+        let key = keys(&mut con, "t9:").await.remove(0);
+        let current = value(&mut con, &key).await;
+        let mut v1 = current[..HEADER].to_vec();
+        v1.extend(old.to_vec().unwrap());
+        StoreKey::new(&[5; 32])
+            .unwrap()
+            .seal(&StoreKey::new(&[5; 32]).unwrap().hash(&a), &mut v1);
+        set(&mut con, &key, &v1).await;
+        let fresh = redis_store(&server, "t9:");
+        let loaded = fresh.load(&a, now).await.unwrap().unwrap();
+        assert_eq!((loaded.record, loaded.version), (old, 1));
+        assert_eq!(loaded.meta, sesh::owner::SessionMeta::default());
+        let saved = fresh.save(&a, &record(b"v2", now), 1, now).await.unwrap();
+        assert_eq!(saved, Saved::Stored(2));
+        assert_eq!(
+            value(&mut con, &key).await[HEADER],
+            sesh::record::RECORD_VERSION
+        );
+    }
+
+    /// The calls Redis counted (`INFO commandstats`, which counts the
+    /// commands scripts call too).
+    async fn calls(con: &mut redis::aio::MultiplexedConnection) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(con)
+            .await
+            .unwrap();
+        info.lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    }
+
+    /// The owner index: a user's set lives at least as long as the
+    /// longest of its sessions (for ever with a logged-in one, which has no
+    /// TTL), entries of sessions Redis expired leave it when listed, and a
+    /// revoke_all costs the same commands however many other sessions the
+    /// store holds.
+    #[tokio::test]
+    async fn the_owner_index_follows_the_sessions() {
+        use sesh_tokio::store::testing::{owned, protected_record, user};
+        let server = RedisServer::start().unwrap();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let store = redis_store(&server, "t10:");
+        let alice = user("alice");
+        let now = Instant::from_secs(1);
+        let meta = owned(Some(&alice), "", now);
+        let short = SessionRecord {
+            deadlines: ExpiryPolicy::new()
+                .with_idle_timeout(Duration::from_millis(300))
+                .start(now),
+            ..record(b"s", now)
+        };
+        let long = record(b"l", now + Duration::from_secs(20));
+        let (s, l) = (id(), id());
+        store
+            .create_with_meta(&s, &short, &meta, now)
+            .await
+            .unwrap();
+        store.create_with_meta(&l, &long, &meta, now).await.unwrap();
+        let sets: Vec<String> = redis::cmd("KEYS")
+            .arg("t10:user:*")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(sets.len(), 1, "{sets:?}");
+        let user_set = sets[0].clone();
+        let ttl = pttl(&mut con, &user_set).await;
+        assert!(
+            (29_000..=30_000).contains(&ttl),
+            "{ttl}: the longest session's"
+        );
+        // Redis expires the short one itself; a listing drops its entry.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let listed = store.sessions_of(&alice, None, now).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        let members: usize = redis::cmd("ZCARD")
+            .arg(&user_set)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let owners: usize = redis::cmd("HLEN")
+            .arg("t10:owners")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!((members, owners), (1, 1), "the expired session's entries");
+        // A logged-in session has no TTL: nor has its user's set.
+        let p = id();
+        store
+            .create_with_meta(&p, &protected_record(b"p", now), &meta, now)
+            .await
+            .unwrap();
+        assert_eq!(pttl(&mut con, &user_set).await, -1);
+        // revoke_all costs what the user's sessions cost.
+        let mut cost = Vec::new();
+        for (prefix, others) in [("t11:", 0), ("t12:", 300)] {
+            let store = redis_store(&server, prefix);
+            for n in 0..others {
+                let bob = owned((n % 2 == 0).then(|| user("bob")).as_ref(), "", now);
+                store
+                    .create_with_meta(&id(), &record(b"o", now), &bob, now)
+                    .await
+                    .unwrap();
+            }
+            for _ in 0..3 {
+                store
+                    .create_with_meta(&id(), &record(b"a", now), &meta, now)
+                    .await
+                    .unwrap();
+            }
+            // Loads the script (NOSCRIPT the first time), so both count alike.
+            store.revoke_all(&user("nobody"), None, now).await.unwrap();
+            let before = calls(&mut con).await;
+            assert_eq!(store.revoke_all(&alice, None, now).await.unwrap(), 3);
+            cost.push(calls(&mut con).await - before);
+        }
+        assert!(cost[0] > 3, "{cost:?}: the commands its script calls count");
+        assert_eq!(
+            cost[0], cost[1],
+            "revoke_all's commands with 0 and 300 other sessions"
+        );
     }
 }

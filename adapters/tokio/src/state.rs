@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sesh::cookie::{CookieDecision, CookieHeaders, CookieScan, RequestCookie, ScanOutcome};
 use sesh::expiry::Deadlines;
+use sesh::owner::SessionMeta;
 use sesh::presession::{PreCsrfToken, PreSession};
 use sesh::record::SessionRecord;
 use sesh::table::ID_ATTEMPTS;
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
 }
 
 /// Where this request's session stands.
+// One per request: its size (a session's metadata) costs nothing, a box an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Current {
     /// Not looked at yet (lazy: the store is untouched so far).
@@ -324,7 +327,16 @@ impl RequestSession {
                     .await
                 {
                     Ok(Saved::Stored(version)) => {
-                        self.set_live(id, StoredSession { record, version }, refreshed);
+                        let meta = stored.meta;
+                        self.set_live(
+                            id,
+                            StoredSession {
+                                record,
+                                version,
+                                meta,
+                            },
+                            refreshed,
+                        );
                         return Ok(out);
                     }
                     Ok(Saved::Conflict) => continue,
@@ -394,7 +406,11 @@ impl RequestSession {
         let expires_at = record.deadlines.expires_at();
         self.set_current(Current::Live {
             id,
-            stored: StoredSession { record, version },
+            stored: StoredSession {
+                record,
+                version,
+                meta: SessionMeta::new(now),
+            },
         });
         self.note(|d| d.created(id, expires_at));
         Ok(out)
@@ -477,7 +493,11 @@ impl RequestSession {
                     let expires_at = record.deadlines.expires_at();
                     self.set_current(Current::Live {
                         id: new,
-                        stored: StoredSession { record, version },
+                        stored: StoredSession {
+                            record,
+                            version,
+                            meta: SessionMeta::new(now),
+                        },
                     });
                     self.note(|d| d.regenerated(new, expires_at));
                     return Ok(());

@@ -94,6 +94,19 @@ impl StoreKey {
         out
     }
 
+    /// The index key for the user `user`'s sessions: a keyed hash as for
+    /// ids, so the index names no user. Ids hash as their base64 text,
+    /// which never holds a NUL byte: the prefix keeps the two apart.
+    pub fn hash_user(&self, user: &sesh::owner::UserId) -> [u8; 16] {
+        let mut mac = self.mac.clone();
+        mac.update(b"\0sesh user\0");
+        mac.update(user.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = [0u8; 16];
+        out.iter_mut().zip(digest.iter()).for_each(|(o, d)| *o = *d);
+        out
+    }
+
     fn binding(&self, key: &[u8; 16], bytes: &[u8]) -> Hmac<Sha256> {
         let mut mac = self.binding.clone();
         mac.update(key);

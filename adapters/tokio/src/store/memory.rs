@@ -4,14 +4,17 @@ use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 
 use sesh::expiry::ExpiryPolicy;
+use sesh::owner::{DEFAULT_MAX_SESSIONS_PER_USER, DisplayTag, SessionInfo, SessionMeta, UserId};
 use sesh::record::SessionRecord;
 use sesh::table::{IdHasher, InsertError};
 use sesh::{AllocSessionTable, Duration, Instant, SessionId};
 
 use super::{
-    Created, DEFAULT_MAX_SESSIONS, InPlaceEdit, Occupancy, Removed, Saved, SessionStore,
+    Created, DEFAULT_MAX_SESSIONS, InPlaceEdit, Occupancy, Removed, Revoked, Saved, SessionStore,
     StoreError, StoreFuture, StoredSession,
 };
+
+type Shard = AllocSessionTable<Versioned>;
 
 /// What one slot of the memory store holds besides the core's record.
 #[derive(Debug)]
@@ -64,6 +67,13 @@ impl Bytes {
 /// sessions go first, then the shard's least recently used unprotected one;
 /// when every session in the shard is protected, `create` fails with
 /// [`StoreError::Full`]. The bound is `max_sessions` in total, split evenly.
+///
+/// Each shard's table keeps the owner index of its own sessions, under the
+/// shard's lock. A write that gives a session an owner, and every listing
+/// and revocation, holds every shard's lock (in one order), so the
+/// per-user cap and a listing see all of the user's sessions at once;
+/// their cost is one lock and one index lookup per shard plus the user's
+/// sessions.
 #[derive(Debug)]
 pub struct MemoryStore {
     /// Never empty, by construction: shard 0, then the others. Every id
@@ -71,6 +81,7 @@ pub struct MemoryStore {
     first: Mutex<AllocSessionTable<Versioned>>,
     rest: Box<[Mutex<AllocSessionTable<Versioned>>]>,
     max_sessions: usize,
+    max_per_user: usize,
 }
 
 /// The store applies no policy of its own: the adapter sets the deadlines.
@@ -114,7 +125,9 @@ impl MemoryStore {
         let shards = shards.clamp(1, (max_sessions / MIN_PER_SHARD).max(1));
         let per_shard = max_sessions.div_ceil(shards);
         let shard = || {
-            let mut table = AllocSessionTable::with_max_sessions(per_shard);
+            // The store applies the per-user cap over all shards itself.
+            let mut table = AllocSessionTable::with_max_sessions(per_shard)
+                .with_max_sessions_per_user(usize::MAX);
             table.set_policy(NO_POLICY);
             Mutex::new(table)
         };
@@ -122,7 +135,26 @@ impl MemoryStore {
             first: shard(),
             rest: (1..shards).map(|_| shard()).collect(),
             max_sessions,
+            max_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
         }
+    }
+
+    /// Sets the most live sessions one user keeps (default
+    /// [`DEFAULT_MAX_SESSIONS_PER_USER`], at least 1): giving a user one
+    /// more ends their least recently used other session.
+    ///
+    /// ```
+    /// let store = sesh_tokio::MemoryStore::new(1_000).with_max_sessions_per_user(4);
+    /// assert_eq!(store.max_sessions_per_user(), 4);
+    /// ```
+    pub fn with_max_sessions_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = max.max(1);
+        self
+    }
+
+    /// The per-user cap ([`with_max_sessions_per_user`](Self::with_max_sessions_per_user)).
+    pub fn max_sessions_per_user(&self) -> usize {
+        self.max_per_user
     }
 
     /// Sets what a full shard does for a new session once its expired
@@ -152,15 +184,20 @@ impl MemoryStore {
         core::iter::once(&self.first).chain(self.rest.iter())
     }
 
-    fn shard(&self, id: &SessionId) -> MutexGuard<'_, AllocSessionTable<Versioned>> {
+    /// The index of `id`'s shard (0 is `first`).
+    fn shard_index(&self, id: &SessionId) -> usize {
         // The shard's map buckets by the low bits of the same hash: pick the
         // shard from other bits so each shard uses its whole map.
         let hash = std::hash::BuildHasherDefault::<IdHasher>::default().hash_one(id);
         let count = u64::try_from(self.rest.len())
             .unwrap_or(0)
             .saturating_add(1);
-        let index = usize::try_from((hash >> 40).checked_rem(count).unwrap_or(0)).unwrap_or(0);
-        let shard = index
+        usize::try_from((hash >> 40).checked_rem(count).unwrap_or(0)).unwrap_or(0)
+    }
+
+    fn shard(&self, id: &SessionId) -> MutexGuard<'_, AllocSessionTable<Versioned>> {
+        let shard = self
+            .shard_index(id)
             .checked_sub(1)
             .and_then(|i| self.rest.get(i))
             .unwrap_or(&self.first);
@@ -177,23 +214,71 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Every shard, locked in order: for the owner index across shards.
+    fn lock_every(&self) -> Vec<MutexGuard<'_, Shard>> {
+        self.lock_all().collect()
+    }
+
+    /// The live session `id` in `shard`, counting a use.
+    fn stored(shard: &mut Shard, id: &SessionId, now: Instant) -> Option<StoredSession> {
+        let (record, version) = shard.update_record(id, now, |r| {
+            let record = SessionRecord {
+                deadlines: *r.deadlines,
+                protected: *r.protected,
+                data: r.data.data.as_slice().to_vec(),
+            };
+            (record, r.data.version)
+        })?;
+        let meta = shard.meta(id, now).cloned().unwrap_or_default();
+        Some(StoredSession {
+            record,
+            version,
+            meta,
+        })
+    }
+
+    /// Ends `user`'s least recently used sessions other than `keep` while
+    /// they hold more than the cap; `shards` are all of them, locked.
+    fn enforce_cap(
+        &self,
+        shards: &mut [MutexGuard<'_, Shard>],
+        user: &UserId,
+        keep: &SessionId,
+        now: Instant,
+    ) {
+        let keep = DisplayTag::of(keep);
+        loop {
+            let mut count = 0usize;
+            let mut oldest: Option<(Instant, usize, DisplayTag)> = None;
+            for (i, shard) in shards.iter().enumerate() {
+                for info in shard.sessions_of(user, None, now) {
+                    count = count.saturating_add(1);
+                    if info.tag != keep && oldest.is_none_or(|(seen, _, _)| info.last_seen < seen) {
+                        oldest = Some((info.last_seen, i, info.tag));
+                    }
+                }
+            }
+            let Some((_, i, tag)) = oldest.filter(|_| count > self.max_per_user) else {
+                return;
+            };
+            let Some(shard) = shards.get_mut(i) else {
+                return;
+            };
+            if shard.revoke(user, &tag, now).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 impl SessionStore for MemoryStore {
     fn load<'a>(
         &'a self,
         id: &'a SessionId,
         now: Instant,
     ) -> StoreFuture<'a, Option<StoredSession>> {
-        Box::pin(async move {
-            let mut shard = self.shard(id);
-            Ok(shard.update_record(id, now, |r| StoredSession {
-                record: SessionRecord {
-                    deadlines: *r.deadlines,
-                    protected: *r.protected,
-                    data: r.data.data.as_slice().to_vec(),
-                },
-                version: r.data.version,
-            }))
-        })
+        Box::pin(async move { Ok(Self::stored(&mut self.shard(id), id, now)) })
     }
 
     /// One lookup under the shard's lock: no compare-and-swap, no second lookup.
@@ -220,15 +305,43 @@ impl SessionStore for MemoryStore {
                 protected,
                 data,
             };
-            Some(StoredSession { record, version })
+            Some((record, version))
         });
-        Some(Ok(edited.flatten()))
+        let edited = edited.flatten().map(|(record, version)| StoredSession {
+            record,
+            version,
+            meta: shard.meta(id, now).cloned().unwrap_or_default(),
+        });
+        Some(Ok(edited))
     }
 
     fn create<'a>(
         &'a self,
         id: &'a SessionId,
         record: &'a SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            let meta = SessionMeta::new(now);
+            self.create_with_meta(id, record, &meta, now).await
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        self.save_with_meta(id, record, None, expected_version, now)
+    }
+
+    fn create_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: &'a SessionMeta,
         now: Instant,
     ) -> StoreFuture<'a, Created> {
         Box::pin(async move {
@@ -240,7 +353,27 @@ impl SessionStore for MemoryStore {
                     data: Bytes::new(&record.data),
                 },
             };
-            match self.shard(id).insert(*id, stored, now) {
+            let meta = SessionMeta {
+                last_seen: now,
+                ..meta.clone()
+            };
+            let owner = meta.owner.clone();
+            let inserted = match &owner {
+                None => self.shard(id).insert_with_meta(*id, stored, meta, now),
+                Some(user) => {
+                    let mut shards = self.lock_every();
+                    let index = self.shard_index(id);
+                    let Some(shard) = shards.get_mut(index) else {
+                        return Err(StoreError::Backend("no shard for the id".into()));
+                    };
+                    let inserted = shard.insert_with_meta(*id, stored, meta, now);
+                    if inserted.is_ok() {
+                        self.enforce_cap(&mut shards, user, id, now);
+                    }
+                    inserted
+                }
+            };
+            match inserted {
                 Ok(_) => Ok(Created::Stored(1)),
                 Err(InsertError::Exists(_)) => Ok(Created::IdTaken),
                 Err(InsertError::Full(_)) => Err(StoreError::Full),
@@ -250,29 +383,67 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    fn save<'a>(
+    fn save_with_meta<'a>(
         &'a self,
         id: &'a SessionId,
         record: &'a SessionRecord<Vec<u8>>,
+        meta: Option<&'a SessionMeta>,
         expected_version: u64,
         now: Instant,
     ) -> StoreFuture<'a, Saved> {
         Box::pin(async move {
-            let mut shard = self.shard(id);
-            let outcome = shard.update_record(id, now, |stored| {
-                if stored.data.version != expected_version {
-                    return Saved::Conflict;
+            let write = |shard: &mut Shard| {
+                shard.update_record(id, now, |stored| {
+                    let version = expected_version.wrapping_add(1);
+                    *stored.deadlines = record.deadlines;
+                    *stored.protected = record.protected;
+                    *stored.data = Versioned {
+                        version,
+                        data: Bytes::new(&record.data),
+                    };
+                    Saved::Stored(version)
+                })
+            };
+            let check = |shard: &Shard| match shard.peek(id, now) {
+                None => Some(Saved::Missing),
+                Some(stored) if stored.version != expected_version => Some(Saved::Conflict),
+                Some(_) => None,
+            };
+            let Some(meta) = meta else {
+                let mut shard = self.shard(id);
+                if let Some(refused) = check(&shard) {
+                    return Ok(refused);
                 }
-                let version = expected_version.wrapping_add(1);
-                *stored.deadlines = record.deadlines;
-                *stored.protected = record.protected;
-                *stored.data = Versioned {
-                    version,
-                    data: Bytes::new(&record.data),
-                };
-                Saved::Stored(version)
-            });
-            Ok(outcome.unwrap_or(Saved::Missing))
+                return Ok(write(&mut shard).unwrap_or(Saved::Missing));
+            };
+            let mut shards = self.lock_every();
+            let index = self.shard_index(id);
+            let Some(shard) = shards.get_mut(index) else {
+                return Err(StoreError::Backend("no shard for the id".into()));
+            };
+            if let Some(refused) = check(shard) {
+                return Ok(refused);
+            }
+            let old_owner = shard.meta(id, now).and_then(|m| m.owner.clone());
+            // The table's own steps, each under this lock: the lifetime
+            // first (it restarts the deadlines), then the saved record's.
+            let applied = shard
+                .set_lifetime(id, meta.lifetime, now)
+                .and_then(|_| shard.set_label(id, meta.label.clone(), now))
+                .and_then(|_| match &meta.owner {
+                    Some(user) => shard.set_owner(id, user.clone(), now).map(drop),
+                    None => shard.clear_owner(id, now).map(drop),
+                });
+            if applied.is_err() {
+                return Ok(Saved::Missing);
+            }
+            let saved = write(shard).unwrap_or(Saved::Missing);
+            if let Some(user) = &meta.owner
+                && old_owner.as_ref() != Some(user)
+            {
+                self.enforce_cap(&mut shards, user, id, now);
+            }
+            Ok(saved)
         })
     }
 
@@ -320,6 +491,56 @@ impl SessionStore for MemoryStore {
                 sessions,
                 capacity: Some(self.max_sessions),
             }))
+        })
+    }
+
+    /// Each shard's owner index, under all the shards' locks at once.
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, Vec<SessionInfo>> {
+        Box::pin(async move {
+            let shards = self.lock_every();
+            Ok(shards
+                .iter()
+                .flat_map(|shard| shard.sessions_of(user, current, now))
+                .collect())
+        })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a UserId,
+        tag: &'a DisplayTag,
+        now: Instant,
+    ) -> StoreFuture<'a, Revoked> {
+        Box::pin(async move {
+            let mut shards = self.lock_every();
+            let ended = shards
+                .iter_mut()
+                .any(|shard| shard.revoke(user, tag, now).is_ok());
+            Ok(if ended {
+                Revoked::Ended
+            } else {
+                Revoked::NotFound
+            })
+        })
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserId,
+        except: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let mut shards = self.lock_every();
+            Ok(shards
+                .iter_mut()
+                .map(|shard| shard.revoke_all(user, except, now))
+                .sum())
         })
     }
 }

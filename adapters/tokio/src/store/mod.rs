@@ -20,6 +20,7 @@ pub use redb::RedbStore;
 #[cfg(feature = "redis")]
 pub use redis::{EvictionPolicyRefused, RedisConfig, RedisStore};
 use sesh::expiry::Deadlines;
+use sesh::owner::{DisplayTag, SessionInfo, SessionMeta, UserId};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 
@@ -30,13 +31,26 @@ use sesh::{Instant, SessionId};
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// A session as a store holds it: the core's record with the data encoded,
-/// and a version for compare-and-swap.
+/// its metadata, and a version for compare-and-swap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSession {
     /// Deadlines, protected flag and the encoded data.
     pub record: SessionRecord<Vec<u8>>,
     /// Changes on every successful save; `save` compares it.
     pub version: u64,
+    /// Owner, label, times and lifetime. A record written before record
+    /// version 2 loads with [`SessionMeta::default`] (no owner).
+    pub meta: SessionMeta,
+}
+
+/// What [`SessionStore::revoke`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The user's live session with that tag is gone.
+    Ended,
+    /// No live session of that user has that tag (an unknown tag, or
+    /// another user's session): nothing was removed.
+    NotFound,
 }
 
 /// The edit [`SessionStore::edit_in_place`] runs: it may change the
@@ -146,6 +160,20 @@ impl std::error::Error for StoreError {
 ///   with [`StoreError::Full`] (503).
 /// - **Cheap counts.** [`occupancy`](SessionStore::occupancy) answers from
 ///   counts the store keeps as it goes, never from a scan.
+/// - **Owners.** Each session carries a [`SessionMeta`], written with the
+///   record. A store keeps a user → sessions index that changes in the
+///   same atomic step as the record on every write and every removal
+///   (delete, purge, eviction), so that listing a user's sessions never
+///   shows a gone one and never misses a live one, and
+///   [`revoke_all`](SessionStore::revoke_all) costs what that user's
+///   sessions cost, not what the store's do. Persistent stores key the
+///   index by a keyed hash of the user id ([`StoreKey::hash_user`]) and keep
+///   each session's [`DisplayTag`] in it, as they never keep the id. A
+///   write that gives a session an owner it did not have ends that user's
+///   least recently used other session (by `last_seen`) when the user would
+///   pass the store's per-user cap
+///   ([`DEFAULT_MAX_SESSIONS_PER_USER`](sesh::owner::DEFAULT_MAX_SESSIONS_PER_USER)
+///   unless set).
 ///
 /// Each async method returns a [`StoreFuture`] (a boxed future), so the
 /// trait is usable as `dyn SessionStore`: write a body as
@@ -202,10 +230,11 @@ pub trait SessionStore: Send + Sync + 'static {
         None
     }
 
-    /// Stores a new session under `id`. If a live session already has that id
-    /// it is left untouched and the answer is [`Created::IdTaken`]: a create
-    /// never overwrites. A full store makes room as the trait's docs say, or
-    /// fails with [`StoreError::Full`] when only protected sessions are left.
+    /// Stores a new session under `id`, with [`SessionMeta::new`]`(now)`
+    /// (no owner). If a live session already has that id it is left
+    /// untouched and the answer is [`Created::IdTaken`]: a create never
+    /// overwrites. A full store makes room as the trait's docs say, or fails
+    /// with [`StoreError::Full`] when only protected sessions are left.
     fn create<'a>(
         &'a self,
         id: &'a SessionId,
@@ -213,8 +242,35 @@ pub trait SessionStore: Send + Sync + 'static {
         now: Instant,
     ) -> StoreFuture<'a, Created>;
 
+    /// [`create`](SessionStore::create) with `meta` (its `last_seen`
+    /// becomes `now`): a regenerated session keeps its owner, label,
+    /// creation time and lifetime this way. With an owner, the per-user cap
+    /// applies as the trait's docs say, in the same atomic step.
+    ///
+    /// The default, for a store that keeps no metadata, stores a session
+    /// whose `meta` has no owner, label or lifetime with
+    /// [`create`](SessionStore::create), and refuses any other with
+    /// [`NoOwnerIndex`]. A store that wraps another forwards it.
+    fn create_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: &'a SessionMeta,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        let plain = meta.owner.is_none()
+            && meta.label.as_str().is_empty()
+            && meta.lifetime == sesh::expiry::Lifetime::Default;
+        if plain {
+            self.create(id, record, now)
+        } else {
+            no_owner_index()
+        }
+    }
+
     /// Replaces the session `id` if its stored version is `expected_version`
-    /// (compare-and-swap). A different version gives [`Saved::Conflict`]; no
+    /// (compare-and-swap), keeping its metadata (but `last_seen`, which
+    /// becomes `now`). A different version gives [`Saved::Conflict`]; no
     /// live session gives [`Saved::Missing`]. Either way nothing is written.
     fn save<'a>(
         &'a self,
@@ -223,6 +279,29 @@ pub trait SessionStore: Send + Sync + 'static {
         expected_version: u64,
         now: Instant,
     ) -> StoreFuture<'a, Saved>;
+
+    /// [`save`](SessionStore::save), which with `Some(meta)` also gives the
+    /// session `meta`'s owner, label and lifetime (its creation time stays
+    /// as stored, `last_seen` becomes `now`), and moves it in the owner
+    /// index in the same atomic step; a new owner is subject to the
+    /// per-user cap. `None` is [`save`](SessionStore::save). This is how a
+    /// handler marks a session as a user's at login.
+    ///
+    /// The default, for a store that keeps no metadata: `None` is
+    /// [`save`](SessionStore::save), `Some` fails with [`NoOwnerIndex`].
+    fn save_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: Option<&'a SessionMeta>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        match meta {
+            None => self.save(id, record, expected_version, now),
+            Some(_) => no_owner_index(),
+        }
+    }
 
     /// Removes the session `id`; removing an absent one is not an error.
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
@@ -253,6 +332,71 @@ pub trait SessionStore: Send + Sync + 'static {
     fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
         Box::pin(std::future::ready(Ok(None)))
     }
+
+    /// `user`'s live sessions at `now`, in no particular order, each with
+    /// its [`DisplayTag`]; `current` (the request's session) is marked. Never
+    /// a session that is gone or expired, never one missing; nothing counts
+    /// as a use. The cost grows with the user's sessions, not the store's.
+    /// The default fails with [`NoOwnerIndex`].
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, Vec<SessionInfo>> {
+        let _ = (user, current, now);
+        no_owner_index()
+    }
+
+    /// Ends `user`'s live session whose display tag is `tag`. A tag of
+    /// another user's session, of an expired one, or an unknown tag ends
+    /// nothing: [`Revoked::NotFound`]. What it ends is gone for every
+    /// process sharing the store at once, as after a
+    /// [`delete`](SessionStore::delete). The default fails with
+    /// [`NoOwnerIndex`].
+    fn revoke<'a>(
+        &'a self,
+        user: &'a UserId,
+        tag: &'a DisplayTag,
+        now: Instant,
+    ) -> StoreFuture<'a, Revoked> {
+        let _ = (user, tag, now);
+        no_owner_index()
+    }
+
+    /// Ends every session of `user` but `except` (the current one, if
+    /// given); answers how many live sessions ended. The cost grows with
+    /// the user's sessions, not the store's. The default fails with
+    /// [`NoOwnerIndex`].
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserId,
+        except: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, usize> {
+        let _ = (user, except, now);
+        no_owner_index()
+    }
+}
+
+/// The store keeps no owner index: the default of the owner methods of
+/// [`SessionStore`] (as [`StoreError::Backend`]), for a store written
+/// before owners, or a wrapper that does not forward them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoOwnerIndex;
+
+impl std::fmt::Display for NoOwnerIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this session store keeps no session owners")
+    }
+}
+
+impl std::error::Error for NoOwnerIndex {}
+
+fn no_owner_index<'a, T: Send + 'a>() -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(Err(StoreError::Backend(Box::new(
+        NoOwnerIndex,
+    )))))
 }
 
 /// An `Arc` of a store is that store, so a caller can keep a handle to
@@ -292,6 +436,27 @@ impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
         T::create(self, id, record, now)
     }
 
+    fn create_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: &'a SessionMeta,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        T::create_with_meta(self, id, record, meta, now)
+    }
+
+    fn save_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: Option<&'a SessionMeta>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        T::save_with_meta(self, id, record, meta, expected_version, now)
+    }
+
     fn save<'a>(
         &'a self,
         id: &'a SessionId,
@@ -321,5 +486,32 @@ impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
 
     fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
         T::occupancy(self)
+    }
+
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, Vec<SessionInfo>> {
+        T::sessions_of(self, user, current, now)
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a UserId,
+        tag: &'a DisplayTag,
+        now: Instant,
+    ) -> StoreFuture<'a, Revoked> {
+        T::revoke(self, user, tag, now)
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserId,
+        except: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, usize> {
+        T::revoke_all(self, user, except, now)
     }
 }

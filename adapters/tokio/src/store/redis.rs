@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, Script, ServerErrorKind};
+use sesh::owner::{
+    DEFAULT_MAX_SESSIONS_PER_USER, DisplayTag, MAX_META_LEN, SessionInfo, SessionMeta, UserId,
+};
 use sesh::record::{EncodeError, SessionRecord};
 use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
 use super::{
-    Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Saved, SessionStore, StoreError,
+    Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Revoked, Saved, SessionStore, StoreError,
     StoreFuture, StoredSession,
 };
 
@@ -38,14 +41,93 @@ const HEADER_LEN: usize = 17;
 /// does not fit is encoded again into a vector of its own size.
 const RECORD_OVERHEAD: usize = 32;
 
+/// The owner index's functions, shared by the scripts (after `OWN`, the
+/// owners hash, is set). The owners hash maps a session's member to its
+/// owner's user hash and its display tag (hex, 32 + 16 characters); the
+/// user's set (`<prefix>user:<user hash>`) holds member and tag,
+/// scored by the session's last use (milliseconds), so its first entry is
+/// the least recently used. A session's entries change in the script that
+/// writes or deletes it.
+///
+/// - `unown(p, m)`: takes `m` off its owner's set and the owners hash.
+/// - `drop(p, m)`: deletes session `m` and all its entries (`KEYS[2]`,
+///   `KEYS[3]` are the sets).
+/// - `expired(h, nhi, nlo)`: the value header `h` is at or past its deadline.
+/// - `own(p, m, owner, seen)`: puts `m` in its owner's set (user hash and
+///   tag in `owner`), whose TTL stays at least the session key's (none if
+///   the key has none).
+/// - `cap(p, owner, keep, nhi, nlo, max)`: drops the owner's gone or
+///   expired sessions, then the least recently used ones but `keep` while
+///   more than `max` are live.
+macro_rules! owner_lua {
+    () => {
+        r"
+local function unown(p, m)
+  local o = redis.call('HGET', OWN, m)
+  if o then
+    redis.call('ZREM', p .. 'user:' .. string.sub(o, 1, 32), m .. string.sub(o, 33))
+    redis.call('HDEL', OWN, m)
+  end
+end
+local function drop(p, m)
+  redis.call('DEL', p .. m)
+  redis.call('ZREM', KEYS[2], m)
+  redis.call('ZREM', KEYS[3], m)
+  unown(p, m)
+end
+local function expired(h, nhi, nlo)
+  local a, b, c, d, e, f, g, i = string.byte(h, 10, 17)
+  local hi = ((a * 256 + b) * 256 + c) * 256 + d
+  local lo = ((e * 256 + f) * 256 + g) * 256 + i
+  return hi < nhi or (hi == nhi and lo <= nlo)
+end
+local function live(p, m, nhi, nlo)
+  local h = redis.pcall('GETRANGE', p .. m, 0, 16)
+  return type(h) == 'string' and #h == 17 and string.byte(h, 1) == 66 and not expired(h, nhi, nlo)
+end
+local function own(p, m, owner, seen)
+  local u = p .. 'user:' .. string.sub(owner, 1, 32)
+  local t = redis.call('PTTL', u)
+  redis.call('ZADD', u, seen, m .. string.sub(owner, 33))
+  redis.call('HSET', OWN, m, owner)
+  local kt = redis.call('PTTL', p .. m)
+  if kt == -1 then
+    redis.call('PERSIST', u)
+  elseif kt > 0 and (t == -2 or (t >= 0 and t < kt)) then
+    redis.call('PEXPIRE', u, kt)
+  end
+end
+local function cap(p, owner, keep, nhi, nlo, max)
+  local u = p .. 'user:' .. string.sub(owner, 1, 32)
+  local others = {}
+  for _, e in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+    local m = string.sub(e, 1, 32)
+    if m ~= keep then
+      if live(p, m, nhi, nlo) then
+        others[#others + 1] = m
+      else
+        drop(p, m)
+        redis.call('ZREM', u, e)
+      end
+    end
+  end
+  for i = 1, #others + 1 - max do drop(p, others[i]) end
+end
+"
+    };
+}
+
 /// Creates a session, making room first if the store is full.
 ///
 /// `KEYS`: the session's key, the set of unprotected sessions and the set
 /// of protected ones (sorted sets of store keys in hex, scored by the
-/// session's deadline in milliseconds). `ARGV`: the value, the TTL in
+/// session's deadline in milliseconds), and the owners hash (see
+/// [`owner_lua`]). `ARGV`: the value, the TTL in
 /// milliseconds (`0`: no TTL, for a protected session), the session's
 /// member (its key without the prefix), its deadline, the caller's now
-/// (milliseconds), the bound, and the key prefix.
+/// (milliseconds), the bound, the key prefix, the owner (user hash and
+/// tag in hex; empty for none), the caller's now as two 32-bit halves, and
+/// the per-user cap.
 ///
 /// A key that exists is taken (even past its deadline by the caller's
 /// clock: the adapter then draws another id). Every create drops a few
@@ -59,17 +141,26 @@ const RECORD_OVERHEAD: usize = 32;
 /// deadline moved on), never a protected one.
 ///
 /// Returns 1 stored, 0 id taken, 2 full of protected sessions.
-const CREATE: &str = r"
+const CREATE: &str = concat!(
+    "local OWN = KEYS[4]\n",
+    owner_lua!(),
+    r"
 local function prune(set, limit)
   local gone = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[5], 'LIMIT', 0, limit)
-  for _, m in ipairs(gone) do redis.call('DEL', ARGV[7] .. m) end
+  for _, m in ipairs(gone) do
+    redis.call('DEL', ARGV[7] .. m)
+    unown(ARGV[7], m)
+  end
   if #gone > 0 then redis.call('ZREM', set, unpack(gone)) end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 prune(KEYS[3], 2)
 prune(KEYS[2], 2)
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 1)) do
-  if redis.call('EXISTS', ARGV[7] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
+  if redis.call('EXISTS', ARGV[7] .. m) == 0 then
+    redis.call('ZREM', KEYS[2], m)
+    unown(ARGV[7], m)
+  end
 end
 local max = tonumber(ARGV[6])
 local n = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
@@ -82,6 +173,7 @@ if n >= max then
     local victim = redis.call('ZPOPMIN', KEYS[2])
     if #victim == 0 then break end
     redis.call('DEL', ARGV[7] .. victim[1])
+    unown(ARGV[7], victim[1])
     n = n - 1
     evicted = evicted + 1
   end
@@ -96,7 +188,13 @@ else
   redis.call('ZREM', KEYS[3], ARGV[3])
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 end
-return 1";
+unown(ARGV[7], ARGV[3])
+if ARGV[8] ~= '' then
+  own(ARGV[7], ARGV[3], ARGV[8], ARGV[5])
+  cap(ARGV[7], ARGV[8], ARGV[3], tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))
+end
+return 1"
+);
 
 /// Compare-and-swap on the version in the value's header.
 ///
@@ -109,7 +207,9 @@ return 1";
 /// (a protected session), or `d` to delete the key instead
 /// (compare-and-delete; the value is then empty); then which set the
 /// session goes in (`u` unprotected, `p` protected, empty: unchanged), its
-/// member and its deadline.
+/// member and its deadline; then its owner (user hash and tag in hex; `n`
+/// for none, empty to keep the stored one), the key prefix, the per-user
+/// cap, and the caller's now in milliseconds (the session's last use).
 ///
 /// Returns 1 stored (or deleted), 2 conflict (another version), 0 missing (no key, or
 /// its deadline is at or before the caller's now), 3 missing because the
@@ -121,13 +221,14 @@ return 1";
 /// behind an intact header with the expected version is replaced: the
 /// caller's copy is that version's, so the save repairs it (a `load` would
 /// have reported it absent and deleted it).
-const SAVE: &str = r"
+const SAVE: &str = concat!(
+    "local OWN = KEYS[4]\n",
+    owner_lua!(),
+    r"
 local cur = redis.pcall('GET', KEYS[1])
 if not cur then return 0 end
 if type(cur) ~= 'string' or #cur < 17 or string.byte(cur, 1) ~= 66 then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[7])
-  redis.call('ZREM', KEYS[3], ARGV[7])
+  drop(ARGV[10], ARGV[7])
   return 3
 end
 local a, b, c, d, e, f, g, h = string.byte(cur, 10, 17)
@@ -137,9 +238,7 @@ local nhi, nlo = tonumber(ARGV[3]), tonumber(ARGV[4])
 if hi < nhi or (hi == nhi and lo <= nlo) then return 0 end
 if string.sub(cur, 2, 9) ~= ARGV[1] then return 2 end
 if ARGV[5] == 'd' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[7])
-  redis.call('ZREM', KEYS[3], ARGV[7])
+  drop(ARGV[10], ARGV[7])
   return 1
 elseif ARGV[5] == '0' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -155,38 +254,141 @@ elseif ARGV[6] == 'p' then
   redis.call('ZREM', KEYS[2], ARGV[7])
   redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
 end
-return 1";
+local had = redis.call('HGET', OWN, ARGV[7]) or ''
+local want = ARGV[9]
+if want == '' then want = had elseif want == 'n' then want = '' end
+if had ~= '' and had ~= want then unown(ARGV[10], ARGV[7]) end
+if want ~= '' then
+  own(ARGV[10], ARGV[7], want, ARGV[12])
+  if want ~= had then cap(ARGV[10], want, ARGV[7], nhi, nlo, tonumber(ARGV[11])) end
+end
+return 1"
+);
 
 /// Deletes a value that is no session of this store, unless it changed
 /// since it was read: a save that repaired it in between (see [`SAVE`])
 /// must not be lost.
 ///
 /// `KEYS`: as [`CREATE`]'s. `ARGV`: the value as read (empty for one that
-/// was not a string), and the session's member. A value that is still not
-/// a string is deleted too. Returns 1 deleted, 0 kept (changed or gone).
-const DISCARD: &str = r"
+/// was not a string), the session's member, and the key prefix. A value
+/// that is still not a string is deleted too. Returns 1 deleted, 0 kept
+/// (changed or gone).
+const DISCARD: &str = concat!(
+    "local OWN = KEYS[4]\n",
+    owner_lua!(),
+    r"
 local cur = redis.pcall('GET', KEYS[1])
 if type(cur) == 'table' or cur == ARGV[1] then
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  redis.call('ZREM', KEYS[3], ARGV[2])
-  return redis.call('DEL', KEYS[1])
+  local n = redis.call('EXISTS', KEYS[1])
+  drop(ARGV[3], ARGV[2])
+  return n
 end
-return 0";
+return 0"
+);
+
+/// Deletes a session with its entries in the sets and the owner index.
+/// Only commands Redis runs even when out of memory, so a logout works.
+///
+/// `KEYS`: as [`CREATE`]'s. `ARGV`: the session's member, the key prefix.
+const DELETE: &str = concat!(
+    "local OWN = KEYS[4]\n",
+    owner_lua!(),
+    r"
+drop(ARGV[2], ARGV[1])
+return 1"
+);
+
+/// Ends one of a user's sessions by its display tag, if the owners hash
+/// says it is that user's and it is live (an expired one goes, and counts
+/// for nothing).
+///
+/// `KEYS`: the user's set, the two sets, the owners hash. `ARGV`: the key
+/// prefix, the user hash, the tag (hex), the caller's now as two 32-bit
+/// halves. Returns 1 ended, 0 not found.
+const REVOKE: &str = concat!(
+    "local OWN = KEYS[4]\n",
+    owner_lua!(),
+    r"
+for _, e in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(e, 33) == ARGV[3] then
+    local m = string.sub(e, 1, 32)
+    local alive = live(ARGV[1], m, tonumber(ARGV[4]), tonumber(ARGV[5]))
+    local mine = redis.call('HGET', OWN, m) == ARGV[2] .. ARGV[3]
+    redis.call('ZREM', KEYS[1], e)
+    if mine then
+      drop(ARGV[1], m)
+      if alive then return 1 end
+    end
+    return 0
+  end
+end
+return 0"
+);
+
+/// Ends every session of a user but one; returns how many live ones ended.
+/// Its work is the user's set, not the store.
+///
+/// `KEYS`: as [`REVOKE`]'s. `ARGV`: the key prefix, the user hash, the
+/// member to keep (empty: none), the caller's now as two 32-bit halves.
+const REVOKE_ALL: &str = concat!(
+    "local OWN = KEYS[4]\n",
+    owner_lua!(),
+    r"
+local n = 0
+for _, e in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local m = string.sub(e, 1, 32)
+  if m ~= ARGV[3] then
+    local o = redis.call('HGET', OWN, m)
+    if o and string.sub(o, 1, 32) == ARGV[2] then
+      if live(ARGV[1], m, tonumber(ARGV[4]), tonumber(ARGV[5])) then n = n + 1 end
+      drop(ARGV[1], m)
+    end
+    redis.call('ZREM', KEYS[1], e)
+  end
+end
+return n"
+);
+
+/// Takes entries whose session key is gone (Redis expired it) off a
+/// user's set and the owners hash: what a listing found stale.
+///
+/// `KEYS`: as [`REVOKE`]'s. `ARGV`: the key prefix, then the entries.
+const CLEAN: &str = concat!(
+    "local OWN = KEYS[4]\n",
+    owner_lua!(),
+    r"
+for i = 2, #ARGV do
+  local m = string.sub(ARGV[i], 1, 32)
+  if redis.call('EXISTS', ARGV[1] .. m) == 0 then
+    unown(ARGV[1], m)
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return 0"
+);
 
 /// Deletes the sessions whose deadline is at or before the caller's now,
 /// up to a batch from each set.
 ///
-/// `KEYS`: the unprotected and the protected set. `ARGV`: now
-/// (milliseconds), the key prefix, the batch. Returns how many went.
-const PURGE: &str = r"
+/// `KEYS`: the unprotected and the protected set, the owners hash.
+/// `ARGV`: now (milliseconds), the key prefix, the batch. Returns how many
+/// went.
+const PURGE: &str = concat!(
+    "local OWN = KEYS[3]\n",
+    owner_lua!(),
+    r"
 local n = 0
-for _, set in ipairs(KEYS) do
+for _, set in ipairs({KEYS[1], KEYS[2]}) do
   local gone = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-  for _, m in ipairs(gone) do redis.call('DEL', ARGV[2] .. m) end
+  for _, m in ipairs(gone) do
+    redis.call('DEL', ARGV[2] .. m)
+    unown(ARGV[2], m)
+  end
   if #gone > 0 then redis.call('ZREM', set, unpack(gone)) end
   n = n + #gone
 end
-return n";
+return n"
+);
 
 /// How many expired sessions one [`PURGE`] call deletes from each set, so
 /// that a large purge never blocks Redis for long.
@@ -200,21 +402,23 @@ fn encode_value(
     hash: &[u8; 16],
     version: u64,
     record: &SessionRecord<Vec<u8>>,
+    meta: &SessionMeta,
 ) -> Result<Vec<u8>, StoreError> {
     let backend = |e: EncodeError| StoreError::Backend(Box::new(e));
     let guess = HEADER_LEN
         .saturating_add(RECORD_OVERHEAD)
+        .saturating_add(MAX_META_LEN)
         .saturating_add(record.data.len());
     let mut value = vec![0u8; guess];
     let (header, body) = value.split_at_mut(HEADER_LEN.min(guess));
     write_header(header, version, record);
-    match record.encode(body) {
+    match record.encode_with_meta(meta, body) {
         Ok(bytes) => {
             let used = bytes.len();
             value.truncate(HEADER_LEN.saturating_add(used));
         }
         Err(EncodeError::BufferTooSmall) => {
-            let body = record.to_vec().map_err(backend)?;
+            let body = record.to_vec_with_meta(meta).map_err(backend)?;
             value.truncate(HEADER_LEN);
             value.extend_from_slice(&body);
         }
@@ -273,13 +477,15 @@ fn decode_value(keys: &StoreKey, hash: &[u8; 16], bytes: &[u8]) -> Result<Stored
     let rest = bytes.get(1..).ok_or(Bad::Undecodable)?;
     let (version, rest) = rest.split_first_chunk::<8>().ok_or(Bad::Undecodable)?;
     let (deadline, body) = rest.split_first_chunk::<8>().ok_or(Bad::Undecodable)?;
-    let record = SessionRecord::<Vec<u8>>::decode(body).map_err(|_| Bad::Undecodable)?;
+    let (record, meta) =
+        SessionRecord::<Vec<u8>>::decode_with_meta(body).map_err(|_| Bad::Undecodable)?;
     if u64::from_be_bytes(*deadline) != record.deadlines.expires_at().as_millis() {
         return Err(Bad::Undecodable);
     }
     Ok(StoredSession {
         record,
         version: u64::from_be_bytes(*version),
+        meta: meta.unwrap_or_default(),
     })
 }
 
@@ -453,6 +659,7 @@ pub struct RedisConfig {
     timeout: Duration,
     write_cache: usize,
     max_sessions: usize,
+    max_per_user: usize,
     allow_unsafe_eviction: bool,
 }
 
@@ -470,8 +677,23 @@ impl RedisConfig {
             timeout: Duration::from_secs(1),
             write_cache: 10_000,
             max_sessions: DEFAULT_MAX_SESSIONS,
+            max_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             allow_unsafe_eviction: false,
         }
+    }
+
+    /// Sets the most live sessions one user keeps (default
+    /// [`DEFAULT_MAX_SESSIONS_PER_USER`], at least 1): giving a user one
+    /// more ends their least recently used other session, in the same
+    /// script.
+    ///
+    /// ```
+    /// let config = sesh_tokio::store::RedisConfig::new("redis://127.0.0.1:6379/0")
+    ///     .with_max_sessions_per_user(8);
+    /// ```
+    pub fn with_max_sessions_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = max.max(1);
+        self
     }
 
     /// Sets the most sessions the store holds, across every server that
@@ -697,8 +919,19 @@ fn evicts_any_key(policy: &str) -> bool {
 ///   scripts called with `EVALSHA` (a create: check the key is free, make
 ///   room if full, `SET` with or without `PX`, `ZADD`; a save: compare the
 ///   version, `SET … KEEPTTL` or with the new TTL, and move the key between
-///   the sets when its deadline or flag changed). Delete is `DEL` and
-///   `ZREM`s in one round trip, which Redis accepts even when out of memory.
+///   the sets when its deadline or flag changed). Delete is a script of
+///   `DEL`, `ZREM` and `HDEL` only, which Redis runs even when out of memory.
+/// - **Owners**: a hash `prefix + "owners"` maps an owned session's member
+///   to its user's keyed hash ([`StoreKey::hash_user`]) and display tag, and
+///   `prefix + "user:" + hex(user hash)` is that user's sorted set of
+///   members and tags, scored by last use. The script that writes or
+///   deletes a session changes both; the set's TTL is kept at least the
+///   longest of its sessions' (none while one is logged in), and entries of
+///   sessions Redis expired leave it when the user's sessions are listed,
+///   revoked, capped, or purged. Under a `volatile-*` policy Redis may
+///   evict the set of a user whose sessions are all anonymous (it has a
+///   TTL): their listing then misses them, so mark sessions as a user's
+///   when they log in (protected).
 /// - Updates start from the store's last-seen copy (see
 ///   [`RedisConfig::with_write_cache`]): with one server an update is one
 ///   round trip.
@@ -732,8 +965,14 @@ pub struct RedisStore {
     save: Arc<Script>,
     discard: Arc<Script>,
     purge: Arc<Script>,
+    delete: Arc<Script>,
+    revoke: Arc<Script>,
+    revoke_all: Arc<Script>,
+    clean: Arc<Script>,
+    owners: Arc<str>,
     cache: Option<Arc<WriteCache>>,
     max_sessions: usize,
+    max_per_user: usize,
     policy: Arc<PolicyCheck>,
 }
 
@@ -799,14 +1038,20 @@ impl RedisStore {
             next: Arc::new(AtomicUsize::new(0)),
             unprotected_set: set("unprotected"),
             protected_set: set("protected"),
+            owners: set("owners"),
             prefix: config.prefix.into(),
             key,
             create: Arc::new(Script::new(CREATE)),
             save: Arc::new(Script::new(SAVE)),
             discard: Arc::new(Script::new(DISCARD)),
             purge: Arc::new(Script::new(PURGE)),
+            delete: Arc::new(Script::new(DELETE)),
+            revoke: Arc::new(Script::new(REVOKE)),
+            revoke_all: Arc::new(Script::new(REVOKE_ALL)),
+            clean: Arc::new(Script::new(CLEAN)),
             cache: WriteCache::new(config.write_cache).map(Arc::new),
             max_sessions: config.max_sessions,
+            max_per_user: config.max_per_user,
             policy: Arc::new(PolicyCheck {
                 allow_unsafe: config.allow_unsafe_eviction,
                 outcome: tokio::sync::OnceCell::new(),
@@ -955,17 +1200,36 @@ impl RedisStore {
         }
     }
 
-    /// `EVALSHA` of `script` on the session's key and the two sets; the
-    /// caller adds the arguments.
+    /// `EVALSHA` of `script` on the session's key (or a user's set), the
+    /// two sets and the owners hash; the caller adds the arguments.
     fn script_cmd(&self, script: &Script, key: &str, capacity: usize) -> redis::Cmd {
-        let mut cmd = redis::Cmd::with_capacity(14, capacity.saturating_add(200));
+        let mut cmd = redis::Cmd::with_capacity(20, capacity.saturating_add(300));
         cmd.arg("EVALSHA")
             .arg(script.get_hash())
-            .arg(3)
+            .arg(4)
             .arg(key)
             .arg(&*self.unprotected_set)
-            .arg(&*self.protected_set);
+            .arg(&*self.protected_set)
+            .arg(&*self.owners);
         cmd
+    }
+
+    /// The user's hash in hex: the index key's tail, and the first half of
+    /// an owner argument.
+    fn user_hex(&self, user: &UserId) -> String {
+        Self::member(&self.key.hash_user(user))
+    }
+
+    /// A user's set of sessions.
+    fn user_set(&self, user_hex: &str) -> String {
+        format!("{}user:{user_hex}", self.prefix)
+    }
+
+    /// The scripts' owner argument: user hash and display tag, in hex.
+    fn owner_arg(&self, user: &UserId, id: &SessionId) -> String {
+        let mut arg = self.user_hex(user);
+        arg.push_str(&DisplayTag::of(id).to_string());
+        arg
     }
 
     /// Runs a script command; loads the script first if Redis does not
@@ -1025,7 +1289,7 @@ impl RedisStore {
             Err(bad) => {
                 self.forget(id);
                 let mut cmd = self.script_cmd(&self.discard, &key, value.len());
-                cmd.arg(&value).arg(Self::member(&hash));
+                cmd.arg(&value).arg(Self::member(&hash)).arg(&*self.prefix);
                 let deleted: i64 = self.run(&self.discard, &cmd).await.map_err(unavailable)?;
                 bad.log(&key, deleted == 1);
                 Ok(None)
@@ -1033,13 +1297,14 @@ impl RedisStore {
         }
     }
 
-    /// Runs the save script on `key`.
+    /// Runs the save script on `key`; `owner` is its owner argument.
     async fn run_save(
         &self,
         hash: &[u8; 16],
         expected_version: u64,
         now: Instant,
         then: Then<'_>,
+        owner: &str,
     ) -> Result<i64, StoreError> {
         self.checked().await?;
         let key = self.redis_key(hash);
@@ -1070,7 +1335,11 @@ impl RedisStore {
             IndexArg::Protected => "p",
         })
         .arg(Self::member(hash))
-        .arg(deadline);
+        .arg(deadline)
+        .arg(owner)
+        .arg(&*self.prefix)
+        .arg(self.max_per_user)
+        .arg(now);
         self.run(&self.save, &cmd).await.map_err(unavailable)
     }
 }
@@ -1113,10 +1382,42 @@ impl SessionStore for RedisStore {
         now: Instant,
     ) -> StoreFuture<'a, Created> {
         Box::pin(async move {
+            let meta = SessionMeta::new(now);
+            self.create_with_meta(id, record, &meta, now).await
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        self.save_with_meta(id, record, None, expected_version, now)
+    }
+
+    fn create_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: &'a SessionMeta,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
             const VERSION: u64 = 1;
             self.checked().await?;
             let hash = self.key.hash(id);
-            let value = encode_value(&self.key, &hash, VERSION, record)?;
+            let meta = SessionMeta {
+                last_seen: now,
+                ..meta.clone()
+            };
+            let value = encode_value(&self.key, &hash, VERSION, record, &meta)?;
+            let owner = meta
+                .owner
+                .as_ref()
+                .map_or_else(String::new, |user| self.owner_arg(user, id));
+            let millis = now.as_millis();
             let key = self.redis_key(&hash);
             let ttl = if record.protected {
                 0
@@ -1128,9 +1429,13 @@ impl SessionStore for RedisStore {
                 .arg(ttl)
                 .arg(Self::member(&hash))
                 .arg(record.deadlines.expires_at().as_millis())
-                .arg(now.as_millis())
+                .arg(millis)
                 .arg(self.max_sessions)
-                .arg(&*self.prefix);
+                .arg(&*self.prefix)
+                .arg(&owner)
+                .arg(millis >> 32)
+                .arg(millis & 0xffff_ffff)
+                .arg(self.max_per_user);
             let answer: i64 = self.run(&self.create, &cmd).await.map_err(|e| {
                 self.forget(id);
                 unavailable(e)
@@ -1140,6 +1445,7 @@ impl SessionStore for RedisStore {
                     let stored = StoredSession {
                         record: record.clone(),
                         version: VERSION,
+                        meta,
                     };
                     self.remember(id, hash, stored);
                     Ok(Created::Stored(VERSION))
@@ -1160,10 +1466,11 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn save<'a>(
+    fn save_with_meta<'a>(
         &'a self,
         id: &'a SessionId,
         record: &'a SessionRecord<Vec<u8>>,
+        meta: Option<&'a SessionMeta>,
         expected_version: u64,
         now: Instant,
     ) -> StoreFuture<'a, Saved> {
@@ -1171,7 +1478,47 @@ impl SessionStore for RedisStore {
             let version = expected_version.wrapping_add(1);
             let cached = self.cache.as_ref().and_then(|c| c.key(id));
             let hash = cached.map_or_else(|| self.key.hash(id), |c| c.hash);
-            let value = encode_value(&self.key, &hash, version, record)?;
+            // The value is sealed here, so it needs the expected version's
+            // metadata: the cached copy's, else one read (the script's
+            // compare-and-swap still decides).
+            let hit = self
+                .cache
+                .as_ref()
+                .and_then(|c| c.get(id))
+                .filter(|hit| hit.stored.version == expected_version);
+            let old = match hit {
+                Some(hit) => hit.stored.meta,
+                None => match self.load_hashed(id, hash, now).await? {
+                    None => return Ok(Saved::Missing),
+                    Some(stored) if stored.version != expected_version => {
+                        self.forget(id);
+                        return Ok(Saved::Conflict);
+                    }
+                    Some(stored) => stored.meta,
+                },
+            };
+            let (meta, owner) = match meta {
+                Some(meta) => {
+                    let owner = meta
+                        .owner
+                        .as_ref()
+                        .map_or_else(|| "n".to_owned(), |user| self.owner_arg(user, id));
+                    let meta = SessionMeta {
+                        created: old.created,
+                        last_seen: now,
+                        ..meta.clone()
+                    };
+                    (meta, owner)
+                }
+                None => {
+                    let meta = SessionMeta {
+                        last_seen: now,
+                        ..old
+                    };
+                    (meta, String::new())
+                }
+            };
+            let value = encode_value(&self.key, &hash, version, record, &meta)?;
             // The stored value, if it is the expected version, is the cached
             // copy: when neither the deadline nor the flag moved, the key's TTL
             // and its place in the sets are still right (most saves: the
@@ -1196,12 +1543,15 @@ impl SessionStore for RedisStore {
                 index,
                 deadline: deadline.as_millis(),
             };
-            let outcome = self.run_save(&hash, expected_version, now, then).await;
+            let outcome = self
+                .run_save(&hash, expected_version, now, then, &owner)
+                .await;
             match outcome {
                 Ok(1) => {
                     let stored = StoredSession {
                         record: record.clone(),
                         version,
+                        meta,
                     };
                     self.remember(id, hash, stored);
                     Ok(Saved::Stored(version))
@@ -1233,33 +1583,17 @@ impl SessionStore for RedisStore {
         })
     }
 
-    /// `DEL`, then `ZREM` from both sets, in one round trip: commands Redis
-    /// runs even when it is out of memory (a `MULTI` would be refused
-    /// then), so that a logout always works. The value goes first: the
-    /// session is gone even if the connection drops before the `ZREM`s,
-    /// and a set entry left behind is only pruned later.
+    /// One script (`DELETE`): the value, its places in the sets and in
+    /// the owner index go together, with only commands Redis runs even
+    /// when it is out of memory, so that a logout always works.
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let hash = self.hash(id);
             self.forget(id);
             self.checked().await?;
-            let member = Self::member(&hash);
-            let mut con = self.connection()?;
-            let _: () = redis::pipe()
-                .cmd("DEL")
-                .arg(self.redis_key(&hash))
-                .ignore()
-                .cmd("ZREM")
-                .arg(&*self.unprotected_set)
-                .arg(&member)
-                .ignore()
-                .cmd("ZREM")
-                .arg(&*self.protected_set)
-                .arg(&member)
-                .ignore()
-                .query_async(&mut con)
-                .await
-                .map_err(unavailable)?;
+            let mut cmd = self.script_cmd(&self.delete, &self.redis_key(&hash), 0);
+            cmd.arg(Self::member(&hash)).arg(&*self.prefix);
+            let _: i64 = self.run(&self.delete, &cmd).await.map_err(unavailable)?;
             Ok(())
         })
     }
@@ -1274,7 +1608,7 @@ impl SessionStore for RedisStore {
             let hash = self.hash(id);
             self.forget(id);
             let outcome = self
-                .run_save(&hash, expected_version, now, Then::Delete)
+                .run_save(&hash, expected_version, now, Then::Delete, "")
                 .await?;
             removed_of(outcome)
         })
@@ -1292,9 +1626,10 @@ impl SessionStore for RedisStore {
                 let mut cmd = redis::Cmd::with_capacity(8, 128);
                 cmd.arg("EVALSHA")
                     .arg(self.purge.get_hash())
-                    .arg(2)
+                    .arg(3)
                     .arg(&*self.unprotected_set)
                     .arg(&*self.protected_set)
+                    .arg(&*self.owners)
                     .arg(now.as_millis())
                     .arg(&*self.prefix)
                     .arg(PURGE_BATCH);
@@ -1328,6 +1663,141 @@ impl SessionStore for RedisStore {
             }))
         })
     }
+
+    /// The user's set, then the sessions' values in one `MGET`, each
+    /// checked as a `load` checks it; entries whose key Redis expired are
+    /// taken off the index.
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, Vec<SessionInfo>> {
+        Box::pin(async move {
+            self.checked().await?;
+            let user_set = self.user_set(&self.user_hex(user));
+            let mut con = self.connection()?;
+            let entries: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&user_set)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut con)
+                .await
+                .map_err(unavailable)?;
+            if entries.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keys: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{}{}", self.prefix, e.get(..32).unwrap_or_default()))
+                .collect();
+            // A key holding another type answers WRONGTYPE to GET, never to MGET.
+            let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut con)
+                .await
+                .map_err(unavailable)?;
+            let current = current.map(|id| self.hash(id));
+            let mut listed = Vec::new();
+            let mut gone = Vec::new();
+            for (entry, value) in entries.iter().zip(values) {
+                let Some(value) = value else {
+                    gone.push(entry);
+                    continue;
+                };
+                let Some(hash) = hash_of_member(entry.get(..32).unwrap_or_default()) else {
+                    continue;
+                };
+                let Ok(stored) = decode_value(&self.key, &hash, &value) else {
+                    continue;
+                };
+                let tag = DisplayTag::parse(entry.get(32..).unwrap_or_default());
+                if let Some(tag) = tag
+                    && stored.meta.owner.as_ref() == Some(user)
+                    && !stored.record.deadlines.is_expired(now)
+                {
+                    listed.push(SessionInfo {
+                        tag,
+                        created: stored.meta.created,
+                        last_seen: stored.meta.last_seen,
+                        expires_at: stored.record.deadlines.expires_at(),
+                        label: stored.meta.label,
+                        lifetime: stored.meta.lifetime,
+                        current: current == Some(hash),
+                    });
+                }
+            }
+            if !gone.is_empty() {
+                let mut cmd = self.script_cmd(&self.clean, &user_set, 0);
+                cmd.arg(&*self.prefix).arg(&gone);
+                let _: i64 = self.run(&self.clean, &cmd).await.map_err(unavailable)?;
+            }
+            Ok(listed)
+        })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a UserId,
+        tag: &'a DisplayTag,
+        now: Instant,
+    ) -> StoreFuture<'a, Revoked> {
+        Box::pin(async move {
+            self.checked().await?;
+            let user_hex = self.user_hex(user);
+            let millis = now.as_millis();
+            let mut cmd = self.script_cmd(&self.revoke, &self.user_set(&user_hex), 0);
+            cmd.arg(&*self.prefix)
+                .arg(&user_hex)
+                .arg(tag.to_string())
+                .arg(millis >> 32)
+                .arg(millis & 0xffff_ffff);
+            let answer: i64 = self.run(&self.revoke, &cmd).await.map_err(unavailable)?;
+            // The ended session may be cached here: its next update reads
+            // Redis, whose compare-and-swap then finds it missing.
+            match answer {
+                1 => Ok(Revoked::Ended),
+                0 => Ok(Revoked::NotFound),
+                other => Err(unexpected("revoke", other)),
+            }
+        })
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserId,
+        except: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            self.checked().await?;
+            let user_hex = self.user_hex(user);
+            let keep = except.map_or_else(String::new, |id| Self::member(&self.hash(id)));
+            let millis = now.as_millis();
+            let mut cmd = self.script_cmd(&self.revoke_all, &self.user_set(&user_hex), 0);
+            cmd.arg(&*self.prefix)
+                .arg(&user_hex)
+                .arg(&keep)
+                .arg(millis >> 32)
+                .arg(millis & 0xffff_ffff);
+            self.run(&self.revoke_all, &cmd).await.map_err(unavailable)
+        })
+    }
+}
+
+/// The store key a member (32 hex digits) names.
+fn hash_of_member(member: &str) -> Option<[u8; 16]> {
+    let digits = member.as_bytes();
+    let mut hash = [0u8; 16];
+    if digits.len() != 32 {
+        return None;
+    }
+    for (out, pair) in hash.iter_mut().zip(digits.chunks_exact(2)) {
+        let hi = char::from(*pair.first()?).to_digit(16)?;
+        let lo = char::from(*pair.get(1)?).to_digit(16)?;
+        *out = u8::try_from(hi.checked_mul(16)?.checked_add(lo)?).ok()?;
+    }
+    Some(hash)
 }
 
 #[cfg(test)]
@@ -1370,14 +1840,20 @@ mod tests {
     fn values_round_trip_and_damage_is_absent() {
         let keys = keys();
         let r = record(b"hello");
-        let value = encode_value(&keys, &HASH, 7, &r).unwrap_or_default();
+        let meta = SessionMeta {
+            owner: UserId::new(b"alice").ok(),
+            label: sesh::owner::Label::truncated("Firefox"),
+            ..SessionMeta::new(Instant::from_secs(3))
+        };
+        let value = encode_value(&keys, &HASH, 7, &r, &meta).unwrap_or_default();
         assert_eq!(value.first(), Some(&TAG));
         let stored = decode_value(&keys, &HASH, &value);
         assert_eq!(
             stored,
             Ok(StoredSession {
                 record: r.clone(),
-                version: 7
+                version: 7,
+                meta,
             })
         );
         // Every truncation, and every single-byte change, is absent; none
@@ -1429,7 +1905,7 @@ mod tests {
             }
             keys.seal(&HASH, &mut sealed);
             if let Ok(stored) = decode_value(&keys, &HASH, &sealed) {
-                let again = encode_value(&keys, &HASH, stored.version, &stored.record).ok();
+                let again = encode_value(&keys, &HASH, stored.version, &stored.record, &stored.meta).ok();
                 let decoded = again.as_deref().map(|a| decode_value(&keys, &HASH, a));
                 proptest::prop_assert_eq!(decoded, Some(Ok(stored)));
             }
@@ -1451,9 +1927,10 @@ mod tests {
                 data,
             };
             let keys = keys();
-            let value = encode_value(&keys, &HASH, version, &record).ok();
+            let meta = SessionMeta::new(Instant::from_secs(idle));
+            let value = encode_value(&keys, &HASH, version, &record, &meta).ok();
             let decoded = value.as_deref().map(|v| decode_value(&keys, &HASH, v));
-            proptest::prop_assert_eq!(decoded, Some(Ok(StoredSession { record, version })));
+            proptest::prop_assert_eq!(decoded, Some(Ok(StoredSession { record, version, meta })));
         }
     }
 
@@ -1461,7 +1938,7 @@ mod tests {
     fn large_records_are_encoded_whole() {
         let keys = keys();
         let r = record(&[9; 100_000]);
-        let value = encode_value(&keys, &HASH, 1, &r).unwrap_or_default();
+        let value = encode_value(&keys, &HASH, 1, &r, &SessionMeta::default()).unwrap_or_default();
         assert_eq!(decode_value(&keys, &HASH, &value).map(|s| s.record), Ok(r));
     }
 
@@ -1509,6 +1986,7 @@ mod tests {
         let stored = StoredSession {
             record: record(b"x"),
             version: 1,
+            meta: SessionMeta::default(),
         };
         cache.put(&hot, [1; 16], stored.clone());
         for _ in 0..10_000 {

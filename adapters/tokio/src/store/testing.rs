@@ -26,6 +26,9 @@
 //! clock at a different `now` and uses random ids, so stores that share a
 //! backend (one Redis, say) only need distinct key prefixes.
 //!
+//! The owner cases expect the store's default per-user cap
+//! ([`DEFAULT_MAX_SESSIONS_PER_USER`]).
+//!
 //! [Write your own store](crate::guide::custom_store) walks through a store
 //! that passes them.
 
@@ -36,11 +39,14 @@
 use std::fmt::Debug;
 use std::future::Future;
 
-use sesh::expiry::ExpiryPolicy;
+use sesh::expiry::{ExpiryPolicy, Lifetime};
+use sesh::owner::{
+    DEFAULT_MAX_SESSIONS_PER_USER, DisplayTag, Label, SessionInfo, SessionMeta, UserId,
+};
 use sesh::record::SessionRecord;
 use sesh::{Duration, Instant, SessionId};
 
-use super::{Created, Removed, Saved, SessionStore, StoreError, StoredSession};
+use super::{Created, Removed, Revoked, Saved, SessionStore, StoreError, StoredSession};
 use crate::random::{OsRandom, SourceRng};
 
 /// The bound of the store a case gets unless it tests the bound: more than
@@ -130,6 +136,12 @@ macro_rules! __store_contract_cases {
             a_full_store_evicts_the_least_recently_used_unprotected_session = BOUND,
             a_store_full_of_protected_sessions_refuses_creates = BOUND,
             expired_sessions_make_room_before_protected_ones_refuse_it = BOUND,
+            a_session_keeps_its_metadata = ROOMY,
+            a_listing_shows_exactly_the_live_sessions_of_the_user = ROOMY,
+            a_revoke_ends_only_that_users_session_with_that_tag = ROOMY,
+            a_revoke_all_ends_the_users_sessions_but_the_current_one = ROOMY,
+            the_per_user_cap_ends_the_least_recently_used_session = ROOMY,
+            a_per_session_lifetime_keeps_its_own_deadlines = ROOMY,
         );
     };
 }
@@ -712,4 +724,503 @@ pub async fn expired_sessions_make_room_before_protected_ones_refuse_it(store: &
             "{sessions} sessions in a store of {BOUND}"
         );
     }
+}
+
+/// A user id for the owner cases.
+pub fn user(name: &str) -> UserId {
+    match UserId::new(name.as_bytes()) {
+        Ok(user) => user,
+        Err(e) => panic!("{name}: {e}"),
+    }
+}
+
+/// A session's metadata at `now`: `owner`'s, labelled `label`.
+pub fn owned(owner: Option<&UserId>, label: &str, now: Instant) -> SessionMeta {
+    SessionMeta {
+        owner: owner.cloned(),
+        label: Label::truncated(label),
+        ..SessionMeta::new(now)
+    }
+}
+
+/// Creates `id` with `meta`, which must be stored.
+async fn create_owned(
+    store: &dyn SessionStore,
+    id: &SessionId,
+    record: &SessionRecord<Vec<u8>>,
+    meta: &SessionMeta,
+    now: Instant,
+) {
+    let created = ok(
+        store.create_with_meta(id, record, meta, now).await,
+        "create_with_meta",
+    );
+    expect_eq(
+        created,
+        Created::Stored(1),
+        "a create_with_meta of a new id",
+    );
+}
+
+/// `user`'s sessions listed at `now`, sorted by tag.
+async fn listed(
+    store: &dyn SessionStore,
+    user: &UserId,
+    current: Option<&SessionId>,
+    now: Instant,
+) -> Vec<SessionInfo> {
+    let mut listed = ok(store.sessions_of(user, current, now).await, "sessions_of");
+    listed.sort_by_key(|s| s.tag);
+    listed
+}
+
+/// The tags of `ids`, sorted.
+fn tags(ids: &[&SessionId]) -> Vec<DisplayTag> {
+    let mut tags: Vec<DisplayTag> = ids.iter().map(|id| DisplayTag::of(id)).collect();
+    tags.sort();
+    tags
+}
+
+fn tags_of(listed: &[SessionInfo]) -> Vec<DisplayTag> {
+    listed.iter().map(|s| s.tag).collect()
+}
+
+/// A session created with metadata loads with it; a `save` keeps it and
+/// moves `last_seen`; a `save_with_meta` changes owner, label and
+/// lifetime but not the creation time.
+pub async fn a_session_keeps_its_metadata(store: &dyn SessionStore) {
+    let now = Instant::from_secs(50_000);
+    let (alice, bob) = (user("alice"), user("bob"));
+    let id = new_id();
+    let meta = owned(Some(&alice), "Firefox on Linux", now);
+    create_owned(store, &id, &record(b"m", now), &meta, now).await;
+    let seen = live(store, &id, now, "it was created").await;
+    expect_eq(&seen.meta, &meta, "the metadata it was created with");
+    let later = now.saturating_add(Duration::from_secs(2));
+    let version = save(store, &id, &record(b"m2", later), seen.version, later).await;
+    let saved = live(store, &id, later, "it was saved").await;
+    expect_eq(
+        &saved.meta,
+        &SessionMeta {
+            last_seen: later,
+            ..meta.clone()
+        },
+        "a save keeps the metadata and moves last_seen",
+    );
+    let moved = SessionMeta {
+        lifetime: Lifetime::BrowserSession,
+        ..owned(Some(&bob), "Safari", later)
+    };
+    let answer = ok(
+        store
+            .save_with_meta(&id, &record(b"m3", later), Some(&moved), version, later)
+            .await,
+        "save_with_meta",
+    );
+    assert!(
+        matches!(answer, Saved::Stored(_)),
+        "save_with_meta answered {answer:?}"
+    );
+    let changed = live(store, &id, later, "it was saved").await;
+    expect_eq(
+        &changed.meta,
+        &SessionMeta {
+            created: now,
+            ..moved
+        },
+        "save_with_meta sets owner, label and lifetime, keeps the creation time",
+    );
+    expect_eq(
+        listed(store, &alice, None, later).await.len(),
+        0,
+        "alice's sessions once the session moved to bob",
+    );
+    expect_eq(
+        tags_of(&listed(store, &bob, None, later).await),
+        tags(&[&id]),
+        "bob's sessions once the session moved to him",
+    );
+    let stale = ok(
+        store
+            .save_with_meta(&id, &record(b"m4", later), Some(&meta), version, later)
+            .await,
+        "save_with_meta",
+    );
+    expect_eq(stale, Saved::Conflict, "a save_with_meta of an old version");
+}
+
+/// A listing shows every live session of the user and nothing else:
+/// never another user's or an anonymous one, never one deleted, revoked,
+/// expired, purged or given away, with its tag, times, label and whether
+/// it is the current one.
+pub async fn a_listing_shows_exactly_the_live_sessions_of_the_user(store: &dyn SessionStore) {
+    let now = Instant::from_secs(60_000);
+    let (alice, bob) = (user("alice"), user("bob"));
+    let [a, b, c, d, e] = [new_id(), new_id(), new_id(), new_id(), new_id()];
+    for (id, label) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        create_owned(
+            store,
+            id,
+            &record(b"x", now),
+            &owned(Some(&alice), label, now),
+            now,
+        )
+        .await;
+    }
+    // One is marked as alice's by a save, as at login.
+    create(store, &d, &record(b"x", now), now).await;
+    let seen = live(store, &d, now, "it was created").await;
+    let login = owned(Some(&alice), "d", now);
+    let answer = ok(
+        store
+            .save_with_meta(
+                &d,
+                &protected_record(b"x", now),
+                Some(&login),
+                seen.version,
+                now,
+            )
+            .await,
+        "save_with_meta",
+    );
+    assert!(
+        matches!(answer, Saved::Stored(_)),
+        "the login save answered {answer:?}"
+    );
+    create_owned(
+        store,
+        &e,
+        &record(b"x", now),
+        &owned(Some(&bob), "e", now),
+        now,
+    )
+    .await;
+    create(store, &new_id(), &record(b"anonymous", now), now).await;
+
+    let all = listed(store, &alice, Some(&b), now).await;
+    expect_eq(
+        tags_of(&all),
+        tags(&[&a, &b, &c, &d]),
+        "alice's four sessions",
+    );
+    for info in &all {
+        expect_eq(
+            info.current,
+            info.tag == DisplayTag::of(&b),
+            "only b is current",
+        );
+        expect_eq(info.created, now, "created");
+        expect_eq(
+            info.expires_at,
+            now.saturating_add(IDLE_TIMEOUT),
+            "expires_at",
+        );
+        assert!(
+            ["a", "b", "c", "d"].contains(&info.label.as_str()),
+            "label {:?}",
+            info.label
+        );
+    }
+    expect_eq(
+        tags_of(&listed(store, &bob, None, now).await),
+        tags(&[&e]),
+        "bob's one session",
+    );
+
+    ok(store.delete(&a).await, "delete");
+    let seen = live(store, &b, now, "it was created").await;
+    let removed = ok(
+        store.delete_version(&b, seen.version, now).await,
+        "delete_version",
+    );
+    expect_eq(
+        removed,
+        Removed::Deleted,
+        "a delete_version of the stored version",
+    );
+    expect_eq(
+        tags_of(&listed(store, &alice, None, now).await),
+        tags(&[&c, &d]),
+        "after a delete and a delete_version",
+    );
+    // c is given away (no owner any more).
+    let seen = live(store, &c, now, "it was created").await;
+    let nobody = owned(None, "", now);
+    ok(
+        store
+            .save_with_meta(&c, &record(b"x", now), Some(&nobody), seen.version, now)
+            .await,
+        "save_with_meta",
+    );
+    expect_eq(
+        tags_of(&listed(store, &alice, None, now).await),
+        tags(&[&d]),
+        "after a session lost its owner",
+    );
+    // d expires (no save moves it): gone from the listing at its deadline,
+    // and after a purge.
+    let deadline = now.saturating_add(IDLE_TIMEOUT);
+    expect_eq(
+        listed(store, &alice, None, deadline).await.len(),
+        0,
+        "alice's sessions once the last one expired",
+    );
+    ok(store.purge_expired(deadline).await, "purge_expired");
+    expect_eq(
+        listed(store, &alice, None, deadline).await.len(),
+        0,
+        "alice's sessions after a purge",
+    );
+    // A new session of alice's is listed again.
+    let f = new_id();
+    create_owned(
+        store,
+        &f,
+        &record(b"x", deadline),
+        &owned(Some(&alice), "f", deadline),
+        deadline,
+    )
+    .await;
+    expect_eq(
+        tags_of(&listed(store, &alice, None, deadline).await),
+        tags(&[&f]),
+        "alice's new session",
+    );
+}
+
+/// A revoke by tag ends only the user's own live session with that tag: a
+/// tag of another user's session, or an unknown one, answers `NotFound`
+/// and removes nothing.
+pub async fn a_revoke_ends_only_that_users_session_with_that_tag(store: &dyn SessionStore) {
+    let now = Instant::from_secs(70_000);
+    let (alice, bob) = (user("alice"), user("bob"));
+    let [a1, a2, b1] = [new_id(), new_id(), new_id()];
+    for (id, who) in [(&a1, &alice), (&a2, &alice), (&b1, &bob)] {
+        create_owned(
+            store,
+            id,
+            &record(b"x", now),
+            &owned(Some(who), "", now),
+            now,
+        )
+        .await;
+    }
+    let everyone = [&a1, &a2, &b1];
+    let foreign = ok(
+        store.revoke(&alice, &DisplayTag::of(&b1), now).await,
+        "revoke",
+    );
+    expect_eq(foreign, Revoked::NotFound, "alice revoking bob's session");
+    let unknown = ok(
+        store.revoke(&alice, &DisplayTag::of(&new_id()), now).await,
+        "revoke",
+    );
+    expect_eq(unknown, Revoked::NotFound, "a revoke of an unknown tag");
+    for id in everyone {
+        live(
+            store,
+            id,
+            now,
+            "a revoke that found nothing removes nothing",
+        )
+        .await;
+    }
+    let ended = ok(
+        store.revoke(&alice, &DisplayTag::of(&a1), now).await,
+        "revoke",
+    );
+    expect_eq(ended, Revoked::Ended, "alice revoking her own session");
+    absent(store, &a1, now, "it was revoked").await;
+    live(store, &a2, now, "only the session with the tag ends").await;
+    live(store, &b1, now, "bob's session is not alice's").await;
+    let again = ok(
+        store.revoke(&alice, &DisplayTag::of(&a1), now).await,
+        "revoke",
+    );
+    expect_eq(again, Revoked::NotFound, "a second revoke of the same tag");
+    expect_eq(
+        tags_of(&listed(store, &alice, None, now).await),
+        tags(&[&a2]),
+        "alice's sessions after the revoke",
+    );
+}
+
+/// A revoke of all a user's sessions ends each of them but the current
+/// one, and no one else's, answering how many ended; occupancy drops by as
+/// many, however many other sessions the store holds.
+pub async fn a_revoke_all_ends_the_users_sessions_but_the_current_one(store: &dyn SessionStore) {
+    let now = Instant::from_secs(80_000);
+    let (alice, bob) = (user("alice"), user("bob"));
+    let mine: Vec<SessionId> = (0..4).map(|_| new_id()).collect();
+    for id in &mine {
+        create_owned(
+            store,
+            id,
+            &record(b"x", now),
+            &owned(Some(&alice), "", now),
+            now,
+        )
+        .await;
+    }
+    let mut others = Vec::new();
+    for n in 0..40 {
+        let id = new_id();
+        let meta = if n % 2 == 0 {
+            owned(Some(&bob), "", now)
+        } else {
+            owned(None, "", now)
+        };
+        create_owned(store, &id, &record(b"x", now), &meta, now).await;
+        others.push(id);
+    }
+    let before = counted(store).await;
+    let Some((current, rest)) = mine.split_first() else {
+        panic!("no session of alice's");
+    };
+    let ended = ok(
+        store.revoke_all(&alice, Some(current), now).await,
+        "revoke_all",
+    );
+    expect_eq(
+        ended,
+        rest.len(),
+        "revoke_all's count, the current session kept",
+    );
+    live(store, current, now, "revoke_all keeps the current session").await;
+    for id in rest {
+        absent(store, id, now, "revoke_all ended it").await;
+    }
+    for id in &others {
+        live(store, id, now, "it is not alice's").await;
+    }
+    if let Some(before) = before {
+        assert_counted(counted(store).await, before - rest.len(), "revoke_all");
+    }
+    let last = ok(store.revoke_all(&alice, None, now).await, "revoke_all");
+    expect_eq(last, 1, "revoke_all with no current session");
+    absent(
+        store,
+        current,
+        now,
+        "revoke_all without a current session ends all",
+    )
+    .await;
+    expect_eq(
+        listed(store, &bob, None, now).await.len(),
+        others.len() / 2,
+        "bob's sessions",
+    );
+}
+
+/// A user given one session more than the cap loses their least recently
+/// used other session (by its last save), and only that one.
+pub async fn the_per_user_cap_ends_the_least_recently_used_session(store: &dyn SessionStore) {
+    let t0 = Instant::from_secs(90_000);
+    let at = |ms: u64| t0.saturating_add(Duration::from_millis(ms));
+    let alice = user("alice");
+    let cap = DEFAULT_MAX_SESSIONS_PER_USER;
+    let mut ids = Vec::new();
+    for n in 0..cap as u64 {
+        let id = new_id();
+        create_owned(
+            store,
+            &id,
+            &record(b"x", at(n)),
+            &owned(Some(&alice), "", at(n)),
+            at(n),
+        )
+        .await;
+        ids.push(id);
+    }
+    let [oldest, second, ..] = ids.as_slice() else {
+        panic!("the cap is below 2");
+    };
+    // The oldest is used again: the second is now the least recently used.
+    let now = at(cap as u64);
+    let seen = live(store, oldest, now, "the user is at the cap").await;
+    save(store, oldest, &record(b"x", now), seen.version, now).await;
+    expect_eq(
+        listed(store, &alice, None, now).await.len(),
+        cap,
+        "at the cap",
+    );
+    // One more, by a login save.
+    let newcomer = new_id();
+    let later = at(cap as u64 + 1);
+    create(store, &newcomer, &record(b"x", later), later).await;
+    let seen = live(store, &newcomer, later, "it was created").await;
+    let login = owned(Some(&alice), "new", later);
+    ok(
+        store
+            .save_with_meta(
+                &newcomer,
+                &record(b"x", later),
+                Some(&login),
+                seen.version,
+                later,
+            )
+            .await,
+        "save_with_meta",
+    );
+    // Checked by a listing, which counts as no use (a load may).
+    let kept: Vec<&SessionId> = ids
+        .iter()
+        .filter(|id| *id != second)
+        .chain([&newcomer])
+        .collect();
+    expect_eq(
+        tags_of(&listed(store, &alice, None, later).await),
+        tags(&kept),
+        "only the least recently used session ends",
+    );
+    absent(store, second, later, "the least recently used session ends").await;
+    // And one more by a create with an owner: the third goes.
+    let third = ids
+        .get(2)
+        .copied()
+        .unwrap_or_else(|| panic!("the cap is below 3"));
+    let last = at(cap as u64 + 2);
+    create_owned(
+        store,
+        &new_id(),
+        &record(b"x", last),
+        &owned(Some(&alice), "", last),
+        last,
+    )
+    .await;
+    absent(store, &third, last, "the least recently used session ends").await;
+    expect_eq(
+        listed(store, &alice, None, last).await.len(),
+        cap,
+        "still at the cap",
+    );
+}
+
+/// A session with its own lifetime (remember me) keeps deadlines far past
+/// the default ones and its lifetime, and expires at them.
+pub async fn a_per_session_lifetime_keeps_its_own_deadlines(store: &dyn SessionStore) {
+    let now = Instant::from_secs(100_000);
+    let id = new_id();
+    let policy = ExpiryPolicy::new().for_lifetime(Lifetime::REMEMBER_ME);
+    let remembered = SessionRecord {
+        deadlines: policy.start(now),
+        protected: true,
+        data: b"r".to_vec(),
+    };
+    let meta = SessionMeta {
+        lifetime: Lifetime::REMEMBER_ME,
+        ..owned(Some(&user("alice")), "", now)
+    };
+    create_owned(store, &id, &remembered, &meta, now).await;
+    let week = now.saturating_add(Duration::from_hours(24 * 7));
+    let seen = live(store, &id, week, "remember me lasts 30 days idle").await;
+    expect_eq(seen.meta.lifetime, Lifetime::REMEMBER_ME, "the lifetime");
+    expect_eq(seen.record.deadlines, remembered.deadlines, "the deadlines");
+    absent(
+        store,
+        &id,
+        remembered.deadlines.expires_at(),
+        "it expires at its deadline",
+    )
+    .await;
 }

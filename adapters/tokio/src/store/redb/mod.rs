@@ -10,12 +10,13 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
     WriteTransaction,
 };
+use sesh::owner::{DEFAULT_MAX_SESSIONS_PER_USER, DisplayTag, SessionInfo, SessionMeta, UserId};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
 use super::{
-    Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Saved, SessionStore, StoreError,
+    Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Revoked, Saved, SessionStore, StoreError,
     StoreFuture, StoredSession,
 };
 use handle::{DatabaseHandle, Opener, is_io_failure};
@@ -30,6 +31,10 @@ const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_expiry_v2"
 /// The unprotected sessions in eviction order, keyed as [`EXPIRY`]: the
 /// first is the one whose deadline comes first (see [`RedbStore`]).
 const UNPROTECTED: TableDefinition<&[u8], ()> = TableDefinition::new("sesh_unprotected_v2");
+/// Owner index: user hash ([`StoreKey::hash_user`], 16 bytes) + store key
+/// → the session's display tag (8 bytes): a user's sessions are one range,
+/// and the tag is there because the id is not.
+const OWNERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_owners_v2");
 
 /// The tables of sesh before records carried a tag (dropped at open).
 const SESSIONS_V1: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sesh_sessions_v1");
@@ -51,7 +56,11 @@ const EVICT_BATCH: usize = 64;
 /// between them. Ids are stored only as
 /// keyed hashes ([`StoreKey`]). An expiry index makes
 /// [`purge_expired`](SessionStore::purge_expired) proportional to what it
-/// removes. Reads run on tokio's blocking pool.
+/// removes, and an owner index (user hash and store key → display tag,
+/// written in the same transaction as the record) makes a user's sessions
+/// one range: listing and revoking them cost what they cost, whatever else
+/// the file holds. Listing is a write transaction, as it drops index
+/// entries it finds stale. Reads run on tokio's blocking pool.
 ///
 /// **Records are bound to their keys**: each ends with a tag
 /// ([`StoreKey::seal`]) checked on every read, so a record copied to
@@ -90,6 +99,7 @@ pub struct RedbStore {
     key: Arc<StoreKey>,
     writer: Arc<Writer>,
     max_sessions: usize,
+    max_per_user: usize,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -102,16 +112,17 @@ fn backend(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Backend(Box::new(e.into()))
 }
 
-/// The stored bytes: version, the core's record encoding, and the tag that
-/// binds them to `key`.
+/// The stored bytes: version, the core's record encoding (version 2, with
+/// the metadata), and the tag that binds them to `key`.
 fn encode(
     keys: &StoreKey,
     key: &[u8; 16],
     version: u64,
     record: &SessionRecord<Vec<u8>>,
+    meta: &SessionMeta,
 ) -> Result<Vec<u8>, StoreError> {
     let body = record
-        .to_vec()
+        .to_vec_with_meta(meta)
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
     let mut out = Vec::with_capacity(
         8usize
@@ -149,11 +160,31 @@ impl Bad {
 fn decode(keys: &StoreKey, key: &[u8; 16], bytes: &[u8]) -> Result<StoredSession, Bad> {
     let bytes = keys.open(key, bytes).ok_or(Bad::Unbound)?;
     let (version, body) = bytes.split_first_chunk::<8>().ok_or(Bad::Undecodable)?;
-    let record = SessionRecord::<Vec<u8>>::decode(body).map_err(|_| Bad::Undecodable)?;
+    let (record, meta) =
+        SessionRecord::<Vec<u8>>::decode_with_meta(body).map_err(|_| Bad::Undecodable)?;
     Ok(StoredSession {
         record,
         version: u64::from_le_bytes(*version),
+        meta: meta.unwrap_or_default(),
     })
+}
+
+/// A display tag as the owner index stores it (its bytes).
+fn stored_tag(bytes: &[u8; 8]) -> Option<DisplayTag> {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(16);
+    for b in bytes {
+        write!(text, "{b:02x}").ok()?;
+    }
+    DisplayTag::parse(&text)
+}
+
+fn owner_key(user: &[u8; 16], key: &[u8; 16]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let (head, tail) = out.split_at_mut(16);
+    head.copy_from_slice(user);
+    tail.copy_from_slice(key);
+    out
 }
 
 fn expiry_key(deadline: Instant, key: &[u8; 16]) -> [u8; 24] {
@@ -169,6 +200,7 @@ struct Tables<'t> {
     sessions: Table<'t, &'static [u8], &'static [u8]>,
     expiry: Table<'t, &'static [u8], ()>,
     unprotected: Table<'t, &'static [u8], ()>,
+    owners: Table<'t, &'static [u8], &'static [u8]>,
     keys: &'t StoreKey,
 }
 
@@ -178,6 +210,7 @@ impl<'t> Tables<'t> {
             sessions: txn.open_table(SESSIONS).map_err(backend)?,
             expiry: txn.open_table(EXPIRY).map_err(backend)?,
             unprotected: txn.open_table(UNPROTECTED).map_err(backend)?,
+            owners: txn.open_table(OWNERS).map_err(backend)?,
             keys,
         })
     }
@@ -205,7 +238,16 @@ impl<'t> Tables<'t> {
         }
     }
 
-    /// Removes `old`'s index entries.
+    /// Removes `old`'s owner index entry, if it has an owner.
+    fn unown(&mut self, key: &[u8; 16], old: &StoredSession) -> Result<(), StoreError> {
+        if let Some(user) = &old.meta.owner {
+            let entry = owner_key(&self.keys.hash_user(user), key);
+            self.owners.remove(entry.as_slice()).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `old`'s expiry and eviction index entries.
     fn unindex(&mut self, key: &[u8; 16], old: &StoredSession) -> Result<(), StoreError> {
         let entry = expiry_key(old.record.deadlines.expires_at(), key);
         self.expiry.remove(entry.as_slice()).map_err(backend)?;
@@ -215,18 +257,32 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Writes a record and its index entries, replacing `old`'s entries.
+    /// Writes a record and its index entries, replacing `old`'s entries;
+    /// `tag` is the session's display tag, for the owner index.
     fn put(
         &mut self,
         key: &[u8; 16],
         old: Option<&StoredSession>,
         version: u64,
         record: &SessionRecord<Vec<u8>>,
+        meta: &SessionMeta,
+        tag: &DisplayTag,
     ) -> Result<(), StoreError> {
-        let bytes = encode(self.keys, key, version, record)?;
+        let bytes = encode(self.keys, key, version, record, meta)?;
         self.sessions
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(backend)?;
+        if old.is_none_or(|old| old.meta.owner != meta.owner) {
+            if let Some(old) = old {
+                self.unown(key, old)?;
+            }
+            if let Some(user) = &meta.owner {
+                let entry = owner_key(&self.keys.hash_user(user), key);
+                self.owners
+                    .insert(entry.as_slice(), tag.as_bytes().as_slice())
+                    .map_err(backend)?;
+            }
+        }
         // Most saves move neither the deadline (the refresh is throttled)
         // nor the flag: the index entries are still right.
         let same_place = old.is_some_and(|old| {
@@ -257,7 +313,10 @@ impl<'t> Tables<'t> {
             .map_err(backend)?
             .map(|v| decode(self.keys, key, v.value()));
         match old {
-            Some(Ok(old)) => self.unindex(key, &old).map(|()| true),
+            Some(Ok(old)) => {
+                self.unown(key, &old)?;
+                self.unindex(key, &old).map(|()| true)
+            }
             Some(Err(_)) => Ok(true),
             None => Ok(false),
         }
@@ -291,7 +350,11 @@ impl<'t> Tables<'t> {
             // its own entries. A record that is no session goes too.
             let stale = match self.stored(key)? {
                 None => false,
-                Some(Ok(s)) => s.record.deadlines.is_expired(now),
+                Some(Ok(s)) if s.record.deadlines.is_expired(now) => {
+                    self.unown(key, &s)?;
+                    true
+                }
+                Some(Ok(_)) => false,
                 Some(Err(_)) => true,
             };
             if stale {
@@ -329,13 +392,16 @@ impl<'t> Tables<'t> {
                 continue;
             };
             let victim = match self.stored(key)? {
-                Some(Ok(s)) => {
-                    !s.record.protected
+                Some(Ok(s))
+                    if !s.record.protected
                         && expiry_key(s.record.deadlines.expires_at(), key).as_slice()
-                            == entry.as_slice()
+                            == entry.as_slice() =>
+                {
+                    self.unown(key, &s)?;
+                    true
                 }
+                Some(Ok(_)) | None => false,
                 Some(Err(_)) => true,
-                None => false,
             };
             if victim {
                 self.expiry.remove(entry.as_slice()).map_err(backend)?;
@@ -345,6 +411,82 @@ impl<'t> Tables<'t> {
         }
         if self.len()? >= max && evicted == 0 {
             return Err(StoreError::Full);
+        }
+        Ok(())
+    }
+}
+
+impl Tables<'_> {
+    /// `user`'s live sessions: (store key, display tag, session). Index
+    /// entries whose session is gone, expired, no longer the user's or not
+    /// a session are removed, with an expired or bad record.
+    fn owned(
+        &mut self,
+        user: &UserId,
+        now: Instant,
+    ) -> Result<Vec<([u8; 16], DisplayTag, StoredSession)>, StoreError> {
+        let hash = self.keys.hash_user(user);
+        let (start, end) = (owner_key(&hash, &[0; 16]), owner_key(&hash, &[0xff; 16]));
+        let entries: Vec<([u8; 16], [u8; 8])> = self
+            .owners
+            .range::<&[u8]>(start.as_slice()..=end.as_slice())
+            .map_err(backend)?
+            .filter_map(|entry| {
+                entry
+                    .map(|(k, v)| {
+                        let key = k
+                            .value()
+                            .get(16..)
+                            .and_then(|k| <[u8; 16]>::try_from(k).ok());
+                        let tag = <[u8; 8]>::try_from(v.value()).ok();
+                        key.zip(tag)
+                    })
+                    .transpose()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let mut live = Vec::with_capacity(entries.len());
+        for (key, tag) in entries {
+            let entry = owner_key(&hash, &key);
+            match self.stored(&key)? {
+                Some(Ok(s)) if s.meta.owner.as_ref() == Some(user) => {
+                    if s.record.deadlines.is_expired(now) {
+                        self.remove(&key)?;
+                    } else if let Some(tag) = stored_tag(&tag) {
+                        live.push((key, tag, s));
+                        continue;
+                    }
+                }
+                Some(Err(_)) => {
+                    self.remove(&key)?;
+                }
+                Some(Ok(_)) | None => {}
+            }
+            self.owners.remove(entry.as_slice()).map_err(backend)?;
+        }
+        Ok(live)
+    }
+
+    /// Ends `user`'s least recently used sessions other than `keep` while
+    /// they hold more than `max`.
+    fn enforce_cap(
+        &mut self,
+        user: &UserId,
+        keep: &[u8; 16],
+        max: usize,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        let mut owned = self.owned(user, now)?;
+        owned.sort_by_key(|(_, _, s)| s.meta.last_seen);
+        let mut over = owned.len().saturating_sub(max);
+        for (key, _, _) in &owned {
+            if over == 0 {
+                break;
+            }
+            if key != keep {
+                self.remove(key)?;
+                over = over.saturating_sub(1);
+            }
         }
         Ok(())
     }
@@ -432,6 +574,20 @@ impl RedbStore {
         self.max_sessions
     }
 
+    /// Sets the most live sessions one user keeps (default
+    /// [`DEFAULT_MAX_SESSIONS_PER_USER`], at least 1): giving a user one
+    /// more ends their least recently used other session, in the same
+    /// transaction.
+    pub fn with_max_sessions_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = max.max(1);
+        self
+    }
+
+    /// The per-user cap ([`with_max_sessions_per_user`](Self::with_max_sessions_per_user)).
+    pub fn max_sessions_per_user(&self) -> usize {
+        self.max_per_user
+    }
+
     async fn start(db: DatabaseHandle, key: StoreKey) -> Result<Self, StoreError> {
         let db = Arc::new(db);
         let store = RedbStore {
@@ -439,6 +595,7 @@ impl RedbStore {
             db,
             key: Arc::new(key),
             max_sessions: DEFAULT_MAX_SESSIONS,
+            max_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
         };
         // Create the tables up front so that read transactions find them,
         // and drop those of an older sesh, whose records carry no tag.
@@ -447,6 +604,7 @@ impl RedbStore {
                 txn.open_table(SESSIONS).map_err(backend)?;
                 txn.open_table(EXPIRY).map_err(backend)?;
                 txn.open_table(UNPROTECTED).map_err(backend)?;
+                txn.open_table(OWNERS).map_err(backend)?;
                 let old = txn.open_table(SESSIONS_V1).map_err(backend)?.len();
                 txn.delete_table(SESSIONS_V1).map_err(backend)?;
                 txn.delete_table(EXPIRY_V1).map_err(backend)?;
@@ -566,9 +724,37 @@ impl SessionStore for RedbStore {
         now: Instant,
     ) -> StoreFuture<'a, Created> {
         Box::pin(async move {
+            let meta = SessionMeta::new(now);
+            self.create_with_meta(id, record, &meta, now).await
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        self.save_with_meta(id, record, None, expected_version, now)
+    }
+
+    fn create_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: &'a SessionMeta,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
             let key = self.key.hash(id);
+            let tag = DisplayTag::of(id);
             let record = record.clone();
-            let (keys, max) = (self.key.clone(), self.max_sessions);
+            let meta = SessionMeta {
+                last_seen: now,
+                ..meta.clone()
+            };
+            let (keys, max, per_user) = (self.key.clone(), self.max_sessions, self.max_per_user);
             self.write(move |txn| {
                 let mut tables = Tables::open(txn, &keys)?;
                 match tables.stored(&key)? {
@@ -582,24 +768,30 @@ impl SessionStore for RedbStore {
                     None => {}
                 }
                 tables.make_room(now, max)?;
-                tables.put(&key, None, 1, &record)?;
+                tables.put(&key, None, 1, &record, &meta, &tag)?;
+                if let Some(user) = &meta.owner {
+                    tables.enforce_cap(user, &key, per_user, now)?;
+                }
                 Ok(Created::Stored(1))
             })
             .await
         })
     }
 
-    fn save<'a>(
+    fn save_with_meta<'a>(
         &'a self,
         id: &'a SessionId,
         record: &'a SessionRecord<Vec<u8>>,
+        meta: Option<&'a SessionMeta>,
         expected_version: u64,
         now: Instant,
     ) -> StoreFuture<'a, Saved> {
         Box::pin(async move {
             let key = self.key.hash(id);
+            let tag = DisplayTag::of(id);
             let record = record.clone();
-            let keys = self.key.clone();
+            let meta = meta.cloned();
+            let (keys, per_user) = (self.key.clone(), self.max_per_user);
             self.write(move |txn| {
                 let mut tables = Tables::open(txn, &keys)?;
                 let Some(old) = tables.live(&key, now)? else {
@@ -609,7 +801,23 @@ impl SessionStore for RedbStore {
                     return Ok(Saved::Conflict);
                 }
                 let version = expected_version.wrapping_add(1);
-                tables.put(&key, Some(&old), version, &record)?;
+                let meta = match meta {
+                    Some(meta) => SessionMeta {
+                        created: old.meta.created,
+                        last_seen: now,
+                        ..meta
+                    },
+                    None => SessionMeta {
+                        last_seen: now,
+                        ..old.meta.clone()
+                    },
+                };
+                tables.put(&key, Some(&old), version, &record, &meta, &tag)?;
+                if let Some(user) = &meta.owner
+                    && old.meta.owner.as_ref() != Some(user)
+                {
+                    tables.enforce_cap(user, &key, per_user, now)?;
+                }
                 Ok(Saved::Stored(version))
             })
             .await
@@ -666,6 +874,83 @@ impl SessionStore for RedbStore {
                     sessions: usize::try_from(n).unwrap_or(usize::MAX),
                     capacity,
                 }))
+            })
+            .await
+        })
+    }
+
+    /// A write transaction: stale index entries go as they are met.
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, Vec<SessionInfo>> {
+        Box::pin(async move {
+            let keys = self.key.clone();
+            let user = user.clone();
+            let current = current.map(|id| self.key.hash(id));
+            self.write(move |txn| {
+                let owned = Tables::open(txn, &keys)?.owned(&user, now)?;
+                Ok(owned
+                    .into_iter()
+                    .map(|(key, tag, s)| SessionInfo {
+                        tag,
+                        created: s.meta.created,
+                        last_seen: s.meta.last_seen,
+                        expires_at: s.record.deadlines.expires_at(),
+                        label: s.meta.label,
+                        lifetime: s.meta.lifetime,
+                        current: current == Some(key),
+                    })
+                    .collect())
+            })
+            .await
+        })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a UserId,
+        tag: &'a DisplayTag,
+        now: Instant,
+    ) -> StoreFuture<'a, Revoked> {
+        Box::pin(async move {
+            let (keys, user, tag) = (self.key.clone(), user.clone(), *tag);
+            self.write(move |txn| {
+                let mut tables = Tables::open(txn, &keys)?;
+                let found = tables
+                    .owned(&user, now)?
+                    .into_iter()
+                    .find(|(_, t, _)| *t == tag);
+                match found {
+                    Some((key, _, _)) => tables.remove(&key).map(|_| Revoked::Ended),
+                    None => Ok(Revoked::NotFound),
+                }
+            })
+            .await
+        })
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserId,
+        except: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let (keys, user) = (self.key.clone(), user.clone());
+            let except = except.map(|id| self.key.hash(id));
+            self.write(move |txn| {
+                let mut tables = Tables::open(txn, &keys)?;
+                let mut ended = 0usize;
+                for (key, _, _) in tables.owned(&user, now)? {
+                    if except != Some(key) {
+                        tables.remove(&key)?;
+                        ended = ended.saturating_add(1);
+                    }
+                }
+                Ok(ended)
             })
             .await
         })
@@ -758,7 +1043,7 @@ mod tests {
             let mut sealed = bytes.clone();
             keys.seal(&key, &mut sealed);
             if let Ok(stored) = decode(&keys, &key, &sealed) {
-                let again = encode(&keys, &key, stored.version, &stored.record).ok();
+                let again = encode(&keys, &key, stored.version, &stored.record, &stored.meta).ok();
                 let decoded = again.as_deref().map(|a| decode(&keys, &key, a));
                 proptest::prop_assert_eq!(decoded, Some(Ok(stored)));
             }
@@ -775,10 +1060,14 @@ mod tests {
         ) {
             let keys = StoreKey::new(&[5; 32]).unwrap();
             let record = SessionRecord { protected, data, ..record(0) };
-            let bytes = encode(&keys, &key, version, &record).unwrap();
+            let meta = SessionMeta {
+                owner: Some(UserId::new(&key).unwrap()),
+                ..SessionMeta::new(Instant::from_secs(version >> 40))
+            };
+            let bytes = encode(&keys, &key, version, &record, &meta).unwrap();
             proptest::prop_assert_eq!(
                 decode(&keys, &key, &bytes),
-                Ok(StoredSession { record, version })
+                Ok(StoredSession { record, version, meta })
             );
             if other != key {
                 proptest::prop_assert_eq!(decode(&keys, &other, &bytes), Err(Bad::Unbound));
