@@ -61,6 +61,18 @@ impl<T> WithSession<T> {
     }
 }
 
+impl<T> WithSession<T> {
+    /// Sends `Cache-Control: no-store` whether or not the session's cookie
+    /// changed, and still only once: for a page only its user may see (the
+    /// handler must then not add its own, since picoserve appends).
+    pub fn no_store(mut self) -> Self {
+        if let Some(headers) = &mut self.headers {
+            headers.no_store = true;
+        }
+        self
+    }
+}
+
 impl<T: IntoResponse> IntoResponse for WithSession<T> {
     async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
         self,

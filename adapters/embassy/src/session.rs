@@ -502,8 +502,9 @@ where
     /// heap: the list is returned by value, so keep `L` small on a
     /// microcontroller (each entry is about 130 bytes). Not counted as a use.
     pub async fn sessions<const L: usize>(&self) -> heapless::Vec<SessionInfo, L> {
-        let mut list = heapless::Vec::new();
         let inner = self.sessions.lock().await;
+        // Made after the lock's await, so no future holds it while waiting.
+        let mut list = heapless::Vec::new();
         let now = self.sessions.now();
         let Some((id, _)) = self.live(&inner, now) else {
             return list;

@@ -11,6 +11,7 @@ use rand_core::TryCryptoRng;
 use serde::Deserialize;
 use sesh_embassy::{SessionError, WithSession};
 
+use crate::devices::{DeviceLabel, record_login};
 use crate::html::{Html, Notice, Page};
 use crate::login::Login;
 use crate::{AppSession, USER_LEN};
@@ -23,6 +24,9 @@ pub(crate) struct LoginForm {
     username: heapless::String<FIELD_LEN>,
     password: heapless::String<FIELD_LEN>,
     csrf: heapless::String<FIELD_LEN>,
+    /// `on` (the checkbox): a persistent session; absent: a browser session.
+    #[serde(default)]
+    remember: heapless::String<FIELD_LEN>,
 }
 
 #[derive(Deserialize)]
@@ -180,9 +184,10 @@ async fn form_again<R: TryCryptoRng>(
 pub(crate) async fn login<R: TryCryptoRng>(
     State(login): State<&'static Login>,
     session: AppSession<R>,
+    DeviceLabel(label): DeviceLabel,
     Form(form): Form<LoginForm>,
 ) -> WithSession<Reply> {
-    let reply = or_error(log_in(login, &session, &form).await);
+    let reply = or_error(log_in(login, &session, &form, label).await);
     session.respond(reply).await
 }
 
@@ -190,6 +195,7 @@ async fn log_in<R: TryCryptoRng>(
     login: &Login,
     session: &AppSession<R>,
     form: &LoginForm,
+    label: sesh::owner::Label,
 ) -> Result<Reply, SessionError> {
     // The token is bound to the pre-session cookie the form was served
     // with (or to the session); checking it never creates a session.
@@ -238,6 +244,13 @@ async fn log_in<R: TryCryptoRng>(
         })
         .await?;
     session.set_protected(true).await?;
+    let remember = form.remember.as_str() == "on";
+    if !record_login(session, name, label, remember).await {
+        return Ok(Reply::Text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the session ended during login\n",
+        ));
+    }
     Ok(Reply::SeeOther("/"))
 }
 

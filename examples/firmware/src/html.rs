@@ -61,7 +61,7 @@ pub(crate) struct Page {
     pub expires_in_secs: Option<u64>,
 }
 
-const HEAD: &str = r#"<!doctype html>
+pub(crate) const HEAD: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Device admin</title>
@@ -79,7 +79,7 @@ button{margin-top:1.1rem;padding:.45rem 1.3rem;border:0;border-radius:6px;backgr
 <h1>Device admin</h1>
 "#;
 
-const TAIL: &str = "</main></body></html>\n";
+pub(crate) const TAIL: &str = "</main></body></html>\n";
 
 impl Display for Page {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,6 +107,7 @@ impl Display for Page {
         )?;
         let csrf = escape(self.csrf.as_str());
         if self.user.is_some() {
+            f.write_str("<p><a href=\"/sessions\">Your sessions</a></p>\n")?;
             writeln!(
                 f,
                 "<form method=\"post\" action=\"/logout\">\
@@ -125,6 +126,7 @@ impl Display for Page {
                  <input id=\"username\" type=\"text\" name=\"username\" autocomplete=\"username\" maxlength=\"{max}\" required autofocus>\
                  <label for=\"password\">Password</label>\
                  <input id=\"password\" type=\"password\" name=\"password\" autocomplete=\"current-password\" maxlength=\"{max}\" required>\
+                 <label><input type=\"checkbox\" name=\"remember\" value=\"on\"> Remember me for 30 days</label>\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <button type=\"submit\">Log in</button></form>",
                 max = crate::USER_LEN,

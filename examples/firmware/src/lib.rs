@@ -9,6 +9,16 @@
 //! | `POST /login`  | form `username`, `password`, `csrf`: bad CSRF → 403, wrong credentials → 401 with the form, success → new session id, 303 to `/` |
 //! | `GET /me`      | 200 with the user name when logged in, 401 otherwise |
 //! | `POST /logout` | form `csrf`: destroys the session, removal cookie, 303 to `/` |
+//! | `GET /sessions` | the signed-in user's sessions (label, last seen, expiry, "this device"), a revoke button on each, "Sign out everywhere else"; 303 to `/` when signed out |
+//! | `GET /sessions.json` | the same as a JSON array of `{"tag","current","label","created_at","last_seen","expires_at"}` (RFC 3339, see [`WallClock`]); 401 when signed out |
+//! | `POST /sessions/revoke` | form `tag`, `csrf`: ends one of the user's sessions, 303 to `/sessions`; bad CSRF → 403, another user's or an unknown tag → 404 |
+//! | `POST /sessions/revoke-others` | form `csrf`: ends all the user's other sessions, 303 to `/sessions`; bad CSRF → 403 |
+//!
+//! `POST /login` also takes `remember=on`: a persistent session (30 days
+//! idle, 90 absolute, a cookie with `Max-Age`); without it a browser
+//! session (a cookie without `Max-Age` or `Expires`, ended by the server
+//! at [`POLICY`]'s deadlines). The session's label is a summary of the
+//! browser's `User-Agent` ([`label_for`]).
 //!
 //! The app is generic over the network stack (any `embassy_net::Stack`) and
 //! over the session RNG, so the board crates (`examples/boards/*`: the
@@ -46,6 +56,8 @@
 //! attempts are throttled per user name and for the whole device.
 #![no_std]
 
+mod clock;
+mod devices;
 mod handlers;
 mod html;
 pub mod login;
@@ -65,6 +77,8 @@ use sesh::cookie::{CookieConfig, SameSite};
 use sesh::{Duration, ExpiryPolicy};
 use sesh_embassy::{Session, Sessions};
 
+pub use clock::{Rfc3339, WallClock};
+pub use devices::{LABEL_LEN, label_for};
 pub use html::escape;
 pub use login::{Credentials, CredentialsError, Login};
 
@@ -134,6 +148,16 @@ pub const SERVER_CONFIG: picoserve::Config = picoserve::Config::new(Timeouts {
 })
 .close_connection_after_response();
 
+/// Room for a sealed snapshot of a full table, each session with an owner
+/// of up to [`USER_LEN`] bytes and a label of up to [`LABEL_LEN`] (pinned by
+/// a test); it still fits one 4 KiB flash sector with sequential-storage's
+/// headers. Boards size their snapshot buffers with it.
+pub const SNAPSHOT_BUF: usize = 3584;
+
+/// The offset to Unix time for `/sessions.json`; the board sets it when it
+/// learns the time (see [`WallClock`]).
+pub static WALL_CLOCK: WallClock = WallClock::new();
+
 /// Buffer sizes per worker.
 pub const TCP_RX: usize = 1024;
 /// See [`TCP_RX`].
@@ -163,6 +187,10 @@ pub fn router_with_login<R: TryCryptoRng + 'static>(
         .route("/login", post(handlers::login::<R>))
         .route("/me", get(handlers::me::<R>))
         .route("/logout", post(handlers::logout::<R>))
+        .route("/sessions", get(devices::page::<R>))
+        .route("/sessions.json", get(devices::json::<R>))
+        .route("/sessions/revoke", post(devices::revoke::<R>))
+        .route("/sessions/revoke-others", post(devices::revoke_others::<R>))
         .with_state(login::AppState { sessions, login })
 }
 

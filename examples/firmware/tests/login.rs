@@ -39,12 +39,28 @@ fn boot(
 
 fn run<F: Future<Output = ()>>(
     sessions: &'static AppSessions<TestRng>,
-    scenario: impl FnOnce(Client<'static>) -> F,
+    scenario: impl FnOnce(Client<'static>) -> F + Send,
 ) {
-    let pair = Pair::new();
-    let server = workers(pair.server, sessions);
-    let client = Client::new(pair.client, SERVER, PORT);
-    pair.run(server, scenario(client));
+    on_big_stack(move || {
+        let pair = Pair::new();
+        let server = workers(pair.server, sessions);
+        let client = Client::new(pair.client, SERVER, PORT);
+        pair.run(server, scenario(client));
+    });
+}
+
+/// Runs `body` on a thread with a 16 MiB stack: a debug build keeps whole
+/// handler futures in each poll frame, past a test thread's 2 MiB.
+fn on_big_stack(body: impl FnOnce() + Send) {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .stack_size(16 << 20)
+            .spawn_scoped(scope, body)
+            .unwrap();
+        if let Err(panic) = thread.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
 }
 
 async fn workers(stack: Stack<'static>, sessions: &'static AppSessions<TestRng>) {

@@ -11,6 +11,9 @@
 //! board).
 #![no_std]
 #![no_main]
+// The web task's future nests every route of the firmware's router: its
+// layout needs more than the default 128 levels of queries.
+#![recursion_limit = "256"]
 
 use embassy_executor::Spawner;
 use embassy_net::{Stack, StackResources};
@@ -29,8 +32,8 @@ use static_cell::{ConstStaticCell, StaticCell};
 
 type Snapshots = FlashSnapshots<HostFlash>;
 
-/// Room for 16 snapshot records (about 80 bytes each at most) plus header.
-const SNAPSHOT_BUF: usize = 2048;
+/// Room for a full table's snapshot, owners and labels included.
+const SNAPSHOT_BUF: usize = firmware::SNAPSHOT_BUF;
 /// The snapshot plus sequential-storage's item header, in whole words.
 const SCRATCH_BUF: usize = SNAPSHOT_BUF + 128;
 /// A burst of requests within this window costs one flash write.
@@ -129,6 +132,16 @@ async fn boot_task(spawner: Spawner) {
             KeyOrigin::New => "made at first boot",
         }
     );
+
+    // ⚠️ Emulator only: the wall clock is the host's (a product learns it
+    // from an RTC or an authenticated time source); the session list's
+    // RFC 3339 times count from boot without it.
+    match semihosting::unix_time() {
+        Ok(secs) => {
+            firmware::WALL_CLOCK.learn(sesh_embassy::now(), secs.saturating_mul(1000));
+        }
+        Err(e) => println!("wall clock: unknown ({}), times count from boot", e),
+    }
 
     // The session table, with the policy the knobs may change, then the
     // sessions saved before the last stop.

@@ -192,6 +192,18 @@ impl HostFile {
     }
 }
 
+/// The host's clock, in seconds since the Unix epoch (SYS_TIME).
+pub fn unix_time() -> Result<u64, HostError> {
+    // SAFETY: SYS_TIME takes no argument block (r1 must be 0) and only
+    // returns a value in r0.
+    let secs = unsafe { syscall1(nr::TIME, 0) };
+    // A 32-bit r0 cannot say "failed" apart from a time: -1 is the error.
+    if secs == usize::MAX {
+        return Err(failed("SYS_TIME"));
+    }
+    Ok(secs as u64)
+}
+
 /// The command line QEMU hands the guest (SYS_GET_CMDLINE), read into `buf`.
 ///
 /// QEMU joins the `arg=` values of `-semihosting-config` with spaces (the

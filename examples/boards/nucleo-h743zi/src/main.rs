@@ -32,6 +32,9 @@
 //! is no default: the build fails without it.
 #![no_std]
 #![no_main]
+// The web task's future nests every route of the firmware's router: its
+// layout needs more than the default 128 levels of queries.
+#![recursion_limit = "256"]
 
 use embassy_executor::Spawner;
 use embassy_net::{Runner, Stack, StackResources};
@@ -74,8 +77,8 @@ const KEY_OFFSET: u32 = 0x1A_0000;
 const SNAPSHOTS: core::ops::Range<u32> = 0x1C_0000..0x20_0000;
 /// The H7 programs flash in 32-byte words.
 const KEY_WORD: usize = 32;
-/// Room for 16 snapshot records (about 80 bytes each at most) plus header.
-const SNAPSHOT_BUF: usize = 2048;
+/// Room for a full table's snapshot, owners and labels included.
+const SNAPSHOT_BUF: usize = firmware::SNAPSHOT_BUF;
 /// The snapshot plus sequential-storage's item header, in whole words.
 const SCRATCH_BUF: usize = SNAPSHOT_BUF + 128;
 /// A burst of requests within this window costs one flash write.

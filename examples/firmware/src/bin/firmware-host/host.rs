@@ -179,6 +179,11 @@ async fn run(args: Args) -> Result<(), String> {
         Some(idle) => firmware::POLICY.with_idle_timeout(idle),
         None => firmware::POLICY,
     };
+    // The host knows the date: the session list's times are wall times.
+    if let Ok(since_epoch) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        let unix_ms = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
+        firmware::WALL_CLOCK.learn(sesh_embassy::now(), unix_ms);
+    }
     // A board puts its table in a `StaticCell`; leaked, it lives as long as
     // the process just the same.
     let sessions: &'static HostSessions = Box::leak(Box::new(
