@@ -6,10 +6,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sesh::Instant;
+use sesh::expiry::Lifetime;
+use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
 use sesh::presession::FormToken;
 
 use crate::error::SessionError;
 use crate::state::RequestSession;
+use crate::store::Revoked;
 
 /// The request's session, with data of type `D`.
 ///
@@ -80,6 +83,11 @@ fn decode<D: DeserializeOwned>(bytes: &[u8]) -> Option<D> {
             None
         }
     }
+}
+
+/// A new session's data, when a metadata change starts one.
+fn default_bytes<D: Serialize + Default>() -> Result<Vec<u8>, SessionError> {
+    encode(&D::default())
 }
 
 impl<D: Serialize + DeserializeOwned + Default> Session<D> {
@@ -217,6 +225,138 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
     pub async fn verify_csrf(&self, token: &str) -> Result<bool, SessionError> {
         let id = self.inner.current().await?.map(|(id, _)| id);
         Ok(self.inner.verify_form_token(id, token))
+    }
+
+    /// Marks the session as `user`'s: call it at login, after
+    /// [`regenerate`](Self::regenerate). The owner is saved with the record
+    /// in one atomic store step, so the session is in the user's list
+    /// ([`sessions`](Self::sessions)) from then on, and stays there through
+    /// regenerations. If the user would pass the store's per-user cap, their
+    /// least recently used other session ends. Starts a session if there is
+    /// none. A store without an owner index fails with
+    /// [`NoOwnerIndex`](crate::store::NoOwnerIndex).
+    ///
+    /// ```
+    /// use sesh::owner::UserId;
+    /// use sesh_tokio::{Session, SessionError};
+    ///
+    /// #[derive(Default, serde::Serialize, serde::Deserialize)]
+    /// struct User { name: String }
+    ///
+    /// // After the password checked out; a user id is at most 64 bytes.
+    /// async fn log_in(session: Session<User>, name: String, user: UserId) -> Result<(), SessionError> {
+    ///     session.regenerate().await?;
+    ///     session.replace(User { name }).await?;
+    ///     session.set_protected(true).await?;
+    ///     session.set_owner(user).await
+    /// }
+    /// ```
+    pub async fn set_owner(&self, user: UserId) -> Result<(), SessionError> {
+        self.inner
+            .change_meta(|meta| meta.owner = Some(user.clone()), default_bytes::<D>)
+            .await
+    }
+
+    /// Names the session for its user's list (a device, say: a short
+    /// summary of the `User-Agent`, up to 64 bytes with
+    /// [`Label::truncated`]). Escape it when you show it: it comes from the
+    /// client. Starts a session if there is none.
+    ///
+    /// ```
+    /// use sesh::owner::Label;
+    /// use sesh_tokio::{Session, SessionError};
+    ///
+    /// async fn label(session: Session<()>, user_agent: &str) -> Result<(), SessionError> {
+    ///     session.set_label(Label::truncated(user_agent)).await
+    /// }
+    /// ```
+    pub async fn set_label(&self, label: Label) -> Result<(), SessionError> {
+        self.inner
+            .change_meta(|meta| meta.label = label.clone(), default_bytes::<D>)
+            .await
+    }
+
+    /// Chooses how long this session lives: [`Lifetime::REMEMBER_ME`] (a
+    /// cookie with `Max-Age` of its 30-day idle timeout, 90 days at most),
+    /// [`Lifetime::BrowserSession`] (the layer's deadlines on the server, a
+    /// cookie without `Max-Age` or `Expires` that the browser drops when it
+    /// closes) or [`Lifetime::Default`]. The deadlines start again from now
+    /// by that lifetime, every later refresh follows it, and the response
+    /// sends the cookie again. Starts a session if there is none.
+    ///
+    /// ```
+    /// use sesh::expiry::Lifetime;
+    /// use sesh_tokio::{Session, SessionError};
+    ///
+    /// async fn after_login(session: Session<()>, remember: bool) -> Result<(), SessionError> {
+    ///     let lifetime = if remember { Lifetime::REMEMBER_ME } else { Lifetime::BrowserSession };
+    ///     session.set_lifetime(lifetime).await
+    /// }
+    /// ```
+    pub async fn set_lifetime(&self, lifetime: Lifetime) -> Result<(), SessionError> {
+        self.inner
+            .change_meta(|meta| meta.lifetime = lifetime, default_bytes::<D>)
+            .await
+    }
+
+    /// The live sessions of this session's owner (see
+    /// [`set_owner`](Self::set_owner)), this one marked `current`, each
+    /// named by a [`DisplayTag`] (safe to show: it is no cookie). Empty
+    /// without a live session or an owner. Nothing counts as a use of them.
+    ///
+    /// ```
+    /// use sesh_tokio::{Session, SessionError};
+    ///
+    /// async fn devices(session: Session<()>) -> Result<String, SessionError> {
+    ///     let mut page = String::new();
+    ///     for s in session.sessions().await? {
+    ///         let this = if s.current { " (this device)" } else { "" };
+    ///         page.push_str(&format!("{} {}{this}\n", s.tag, s.label.as_str()));
+    ///     }
+    ///     Ok(page)
+    /// }
+    /// ```
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, SessionError> {
+        self.inner.sessions().await
+    }
+
+    /// Ends the owner's session named `tag` (from
+    /// [`sessions`](Self::sessions)), for every server sharing the store at
+    /// once. Only the owner's own sessions: another user's tag, an unknown
+    /// or an expired one ends nothing and answers [`Revoked::NotFound`], as
+    /// does a session without an owner. Ending the current session removes
+    /// its cookie too.
+    ///
+    /// ```
+    /// use sesh::owner::DisplayTag;
+    /// use sesh_tokio::{store::Revoked, Session, SessionError};
+    ///
+    /// async fn revoke(session: Session<()>, tag: &str) -> Result<&'static str, SessionError> {
+    ///     let Some(tag) = DisplayTag::parse(tag) else { return Ok("not found") };
+    ///     Ok(match session.revoke(&tag).await? {
+    ///         Revoked::Ended => "signed out",
+    ///         Revoked::NotFound => "not found",
+    ///     })
+    /// }
+    /// ```
+    pub async fn revoke(&self, tag: &DisplayTag) -> Result<Revoked, SessionError> {
+        self.inner.revoke(tag).await
+    }
+
+    /// Signs the owner out everywhere else: ends every session of this
+    /// session's owner but this one, and answers how many ended (0 without
+    /// an owner).
+    ///
+    /// ```
+    /// use sesh_tokio::{Session, SessionError};
+    ///
+    /// async fn sign_out_elsewhere(session: Session<()>) -> Result<String, SessionError> {
+    ///     let ended = session.revoke_others().await?;
+    ///     Ok(format!("{ended} other sessions signed out"))
+    /// }
+    /// ```
+    pub async fn revoke_others(&self) -> Result<usize, SessionError> {
+        self.inner.revoke_others().await
     }
 
     /// How full the store is, for status pages: from the store's own

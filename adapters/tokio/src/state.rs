@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sesh::cookie::{CookieDecision, CookieHeaders, CookieScan, RequestCookie, ScanOutcome};
-use sesh::expiry::Deadlines;
-use sesh::owner::SessionMeta;
+use sesh::expiry::{Deadlines, ExpiryPolicy, Lifetime};
+use sesh::owner::{DisplayTag, SessionInfo, SessionMeta};
 use sesh::presession::{PreCsrfToken, PreSession};
 use sesh::record::SessionRecord;
 use sesh::table::ID_ATTEMPTS;
@@ -15,7 +15,7 @@ use crate::config::SessionConfig;
 use crate::error::SessionError;
 use crate::locks::Stripes;
 use crate::random::{RandomSource, SourceRng};
-use crate::store::{Created, Removed, Saved, SessionStore, StoredSession};
+use crate::store::{Created, Removed, Revoked, Saved, SessionStore, StoredSession};
 
 /// How often a writer retries a compare-and-swap another process won.
 const SAVE_ATTEMPTS: usize = 64;
@@ -53,6 +53,9 @@ enum InPlace<R> {
     Absent,
     /// Edited (or failed).
     Done(Result<R, SessionError>),
+    /// The session's lifetime is not known yet (not loaded): nothing was
+    /// edited, as its deadlines follow that lifetime.
+    UnknownLifetime,
 }
 
 struct Progress {
@@ -165,12 +168,27 @@ impl RequestSession {
     /// Where the session stands now, and the event that says so.
     fn set_live(&self, id: SessionId, stored: StoredSession, refreshed: bool) {
         let expires_at = stored.record.deadlines.expires_at();
+        let lifetime = stored.meta.lifetime;
         let mut p = self.progress();
         p.current = Current::Live { id, stored };
         if refreshed {
             p.decision.refreshed(id, expires_at);
         } else {
             p.decision.used(id, expires_at);
+        }
+        note_lifetime(&mut p.decision, lifetime);
+    }
+
+    /// The policy the session's deadlines follow: its own lifetime's.
+    fn policy_for(&self, lifetime: Lifetime) -> ExpiryPolicy {
+        self.shared.config.policy().for_lifetime(lifetime)
+    }
+
+    /// The live session's lifetime, if it has been loaded.
+    fn known_lifetime(&self) -> Option<Lifetime> {
+        match &self.progress().current {
+            Current::Live { stored, .. } => Some(stored.meta.lifetime),
+            Current::Absent | Current::Unloaded => None,
         }
     }
 
@@ -236,7 +254,7 @@ impl RequestSession {
             self.set_absent();
             return Ok(None);
         };
-        let policy = self.shared.config.policy();
+        let policy = self.policy_for(stored.meta.lifetime);
         stored.record.deadlines = policy.clamp(stored.record.deadlines, now);
         let mut refreshed = false;
         if policy.touch(&mut stored.record.deadlines, now) {
@@ -248,6 +266,7 @@ impl RequestSession {
             {
                 Ok(Saved::Stored(version)) => {
                     stored.version = version;
+                    stored.meta.last_seen = now;
                     refreshed = true;
                 }
                 // Another request refreshed or changed it first; its answer carries the cookie.
@@ -288,10 +307,18 @@ impl RequestSession {
         if let Some(id) = self.write_target() {
             // Turns also order an update against regenerate and destroy.
             let _turn = self.shared.stripes.lock(&id).await;
-            match self.modify_in_place(id, &mut change) {
+            let mut in_place = self.modify_in_place(id, &mut change);
+            if matches!(in_place, InPlace::UnknownLifetime) {
+                // Loading tells the lifetime its deadlines follow.
+                in_place = match self.current().await? {
+                    Some(_) => self.modify_in_place(id, &mut change),
+                    None => InPlace::Absent,
+                };
+            }
+            match in_place {
                 InPlace::Done(done) => return done,
                 InPlace::Absent => return self.create(change).await,
-                InPlace::Unsupported => {}
+                InPlace::Unsupported | InPlace::UnknownLifetime => {}
             }
             let mut attempts = 0usize;
             loop {
@@ -315,7 +342,7 @@ impl RequestSession {
                     break;
                 };
                 let mut record = stored.record;
-                let policy = self.shared.config.policy();
+                let policy = self.policy_for(stored.meta.lifetime);
                 record.deadlines = policy.clamp(record.deadlines, now);
                 let refreshed = policy.touch(&mut record.deadlines, now);
                 let (data, out) = change(Some(&record.data), &mut record.protected)?;
@@ -327,7 +354,10 @@ impl RequestSession {
                     .await
                 {
                     Ok(Saved::Stored(version)) => {
-                        let meta = stored.meta;
+                        let meta = SessionMeta {
+                            last_seen: now,
+                            ..stored.meta
+                        };
                         self.set_live(
                             id,
                             StoredSession {
@@ -356,10 +386,17 @@ impl RequestSession {
         change: &mut impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
     ) -> InPlace<R> {
         let now = self.now();
-        let policy = self.shared.config.policy();
+        let lifetime = self.known_lifetime();
+        let mut unknown = false;
         let mut refreshed = false;
         let mut answer = None;
         let mut edit = |deadlines: &mut Deadlines, protected: &mut bool, data: &[u8]| {
+            let Some(lifetime) = lifetime else {
+                // The deadlines follow the session's lifetime: load it first.
+                unknown = true;
+                return None;
+            };
+            let policy = self.policy_for(lifetime);
             *deadlines = policy.clamp(*deadlines, now);
             refreshed = policy.touch(deadlines, now);
             let changed = change(Some(data), protected)
@@ -385,6 +422,7 @@ impl RequestSession {
                 self.set_live(id, stored, refreshed);
                 InPlace::Done(Ok(out))
             }
+            (Ok(_), _) if unknown => InPlace::UnknownLifetime,
             // The edit never ran: no live session.
             (Ok(_), _) => InPlace::Absent,
         }
@@ -402,24 +440,27 @@ impl RequestSession {
             protected,
             data: self.check_size(data)?,
         };
-        let (id, version) = self.insert_fresh(&record, now).await?;
+        let meta = SessionMeta::new(now);
+        let (id, version) = self.insert_fresh(&record, &meta, now).await?;
         let expires_at = record.deadlines.expires_at();
         self.set_current(Current::Live {
             id,
             stored: StoredSession {
                 record,
                 version,
-                meta: SessionMeta::new(now),
+                meta,
             },
         });
         self.note(|d| d.created(id, expires_at));
         Ok(out)
     }
 
-    /// Stores `record` under a fresh id; a taken id is never overwritten.
+    /// Stores `record` with `meta` under a fresh id; a taken id is never
+    /// overwritten. With `meta` a regenerated session keeps its owner.
     async fn insert_fresh(
         &self,
         record: &SessionRecord<Vec<u8>>,
+        meta: &SessionMeta,
         now: Instant,
     ) -> Result<(SessionId, u64), SessionError> {
         for _ in 0..ID_ATTEMPTS {
@@ -428,7 +469,12 @@ impl RequestSession {
                     tracing::error!("random number generator failed: no session created");
                     SessionError::Rng
                 })?;
-            match self.shared.store.create(&id, record, now).await {
+            match self
+                .shared
+                .store
+                .create_with_meta(&id, record, meta, now)
+                .await
+            {
                 Ok(Created::Stored(version)) => return Ok((id, version)),
                 Ok(Created::IdTaken) => {
                     tracing::warn!("a fresh session id was already taken: is the RNG broken?")
@@ -472,10 +518,14 @@ impl RequestSession {
                 return Ok(());
             };
             let record = SessionRecord {
-                deadlines: self.shared.config.policy().start(now),
+                deadlines: self.policy_for(stored.meta.lifetime).start(now),
                 ..stored.record
             };
-            let (new, version) = self.insert_fresh(&record, now).await?;
+            let meta = SessionMeta {
+                last_seen: now,
+                ..stored.meta
+            };
+            let (new, version) = self.insert_fresh(&record, &meta, now).await?;
             // The new session exists from here on; unless the old one goes,
             // it is removed again and the new id is never sent.
             let removed = self
@@ -491,15 +541,19 @@ impl RequestSession {
             match removed {
                 Ok(Removed::Deleted) => {
                     let expires_at = record.deadlines.expires_at();
+                    let lifetime = meta.lifetime;
                     self.set_current(Current::Live {
                         id: new,
                         stored: StoredSession {
                             record,
                             version,
-                            meta: SessionMeta::new(now),
+                            meta,
                         },
                     });
-                    self.note(|d| d.regenerated(new, expires_at));
+                    self.note(|d| {
+                        d.regenerated(new, expires_at);
+                        note_lifetime(d, lifetime);
+                    });
                     return Ok(());
                 }
                 Ok(Removed::Conflict) => continue,
@@ -512,6 +566,130 @@ impl RequestSession {
             }
         }
         Err(SessionError::Contended)
+    }
+
+    /// Changes the live session's metadata (owner, label, lifetime) with
+    /// `change`, saved with the record in one compare-and-swap step
+    /// ([`SessionStore::save_with_meta`]). Without a live session one is
+    /// created first, holding `fresh()`. A new lifetime restarts the
+    /// deadlines from now by that lifetime, and sends the cookie again.
+    pub(crate) async fn change_meta(
+        &self,
+        change: impl Fn(&mut SessionMeta),
+        fresh: impl Fn() -> Result<Vec<u8>, SessionError>,
+    ) -> Result<(), SessionError> {
+        self.note(CookieDecision::accessed);
+        for _ in 0..SAVE_ATTEMPTS {
+            let Some((id, _)) = self.current().await? else {
+                self.create(|_, _| Ok((fresh()?, ()))).await?;
+                continue;
+            };
+            let _turn = self.shared.stripes.lock(&id).await;
+            let now = self.now();
+            let loaded = match self.shared.store.load(&id, now).await {
+                Ok(l) => l,
+                Err(e) => return self.failed(e),
+            };
+            let Some(stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
+                self.set_absent();
+                continue;
+            };
+            let mut meta = stored.meta.clone();
+            change(&mut meta);
+            let mut record = stored.record;
+            let policy = self.policy_for(meta.lifetime);
+            let restart = meta.lifetime != stored.meta.lifetime;
+            let refreshed = if restart {
+                record.deadlines = policy.start(now);
+                true
+            } else {
+                record.deadlines = policy.clamp(record.deadlines, now);
+                policy.touch(&mut record.deadlines, now)
+            };
+            match self
+                .shared
+                .store
+                .save_with_meta(&id, &record, Some(&meta), stored.version, now)
+                .await
+            {
+                Ok(Saved::Stored(version)) => {
+                    meta.last_seen = now;
+                    self.set_live(
+                        id,
+                        StoredSession {
+                            record,
+                            version,
+                            meta,
+                        },
+                        refreshed,
+                    );
+                    return Ok(());
+                }
+                Ok(Saved::Conflict) => {}
+                // Ended meanwhile: the next turn starts a new session.
+                Ok(Saved::Missing) => self.set_absent(),
+                Err(e) => return self.failed(e),
+            }
+        }
+        Err(SessionError::Contended)
+    }
+
+    /// The live session's id and owner, if it has one.
+    async fn owned(&self) -> Result<Option<(SessionId, sesh::owner::UserId)>, SessionError> {
+        Ok(self
+            .current()
+            .await?
+            .and_then(|(id, stored)| Some((id, stored.meta.owner?))))
+    }
+
+    /// The owner's live sessions, the current one marked; none without an owner.
+    pub(crate) async fn sessions(&self) -> Result<Vec<SessionInfo>, SessionError> {
+        let Some((id, owner)) = self.owned().await? else {
+            return Ok(Vec::new());
+        };
+        match self
+            .shared
+            .store
+            .sessions_of(&owner, Some(&id), self.now())
+            .await
+        {
+            Ok(list) => Ok(list),
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// Ends the owner's session `tag`; another user's or an unknown tag is
+    /// not found. Ending the current one removes its cookie too.
+    pub(crate) async fn revoke(&self, tag: &DisplayTag) -> Result<Revoked, SessionError> {
+        let Some((id, owner)) = self.owned().await? else {
+            return Ok(Revoked::NotFound);
+        };
+        let revoked = match self.shared.store.revoke(&owner, tag, self.now()).await {
+            Ok(r) => r,
+            Err(e) => return self.failed(e),
+        };
+        if revoked == Revoked::Ended && DisplayTag::of(&id) == *tag {
+            let mut p = self.progress();
+            p.current = Current::Absent;
+            p.decision.destroyed();
+        }
+        Ok(revoked)
+    }
+
+    /// Ends every other session of the owner; how many ended.
+    pub(crate) async fn revoke_others(&self) -> Result<usize, SessionError> {
+        let Some((id, owner)) = self.owned().await? else {
+            return Ok(0);
+        };
+        match self
+            .shared
+            .store
+            .revoke_all(&owner, Some(&id), self.now())
+            .await
+        {
+            Ok(n) => Ok(n),
+            Err(e) => self.failed(e),
+        }
     }
 
     /// Deletes the session and removes the cookie.
@@ -538,5 +716,12 @@ impl RequestSession {
             headers: p.decision.decide(now),
             store_failed: p.store_failed,
         }
+    }
+}
+
+/// A browser session's cookie goes out without `Max-Age`.
+fn note_lifetime(decision: &mut CookieDecision, lifetime: Lifetime) {
+    if !lifetime.cookie_has_max_age() {
+        decision.browser_session();
     }
 }
