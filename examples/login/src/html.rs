@@ -4,6 +4,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use sesh::owner::SessionInfo;
 use sesh_tokio::store::Occupancy;
 
 /// Escapes `text` for HTML element content and quoted attribute values.
@@ -84,6 +85,7 @@ pub fn login(csrf: &str, username: &str, error: Option<&str>) -> String {
 <input id="username" name="username" value="{username}" autocomplete="username" required autofocus>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
+<label><input type="checkbox" name="remember" value="on" style="width:auto"> Remember me for 30 days</label>
 <button type="submit">Sign in</button>
 </form>
 "#,
@@ -144,6 +146,7 @@ pub fn dashboard(status: &Status<'_>) -> String {
 <dt>Session expires</dt><dd>{expires}</dd>
 <dt>Session store</dt><dd>{store}</dd>
 </dl>
+<p><a href="/sessions">Your sessions</a></p>
 <form method="post" action="/logout">
 <input type="hidden" name="csrf" value="{csrf}">
 <button type="submit" class="quiet">Sign out</button>
@@ -156,6 +159,151 @@ pub fn dashboard(status: &Status<'_>) -> String {
         csrf = escape(status.csrf),
     );
     page("Status", &body)
+}
+
+/// The user's sessions (the current one first): label, last use and
+/// expiry, "this device" on the current one, a revoke button on each, and
+/// "Sign out everywhere else"; both forms carry the CSRF token.
+pub fn sessions(sessions: &[SessionInfo], now_ms: u64, csrf: &str) -> String {
+    let csrf = escape(csrf);
+    let mut rows = String::new();
+    for s in sessions {
+        let label = match s.label.as_str() {
+            "" => "unknown device".to_owned(),
+            label => escape(label),
+        };
+        let this = if s.current {
+            " <b>(this device)</b>"
+        } else {
+            ""
+        };
+        rows.push_str(&format!(
+            r#"<li><p>{label}{this}<br><small>last seen {seen}<br>expires {expires}</small></p>
+<form method="post" action="/sessions/revoke">
+<input type="hidden" name="tag" value="{tag}">
+<input type="hidden" name="csrf" value="{csrf}">
+<button type="submit" class="quiet">Sign out this session</button>
+</form></li>
+"#,
+            seen = escape(&http_date(s.last_seen.as_millis())),
+            expires = escape(&expiry(s.expires_at.as_millis(), now_ms)),
+            tag = escape(&s.tag.to_string()),
+        ));
+    }
+    let body = format!(
+        r#"<h1>Your sessions</h1>
+<ul>
+{rows}</ul>
+<form method="post" action="/sessions/revoke-others">
+<input type="hidden" name="csrf" value="{csrf}">
+<button type="submit">Sign out everywhere else</button>
+</form>
+<p><a href="/">Back to the status page</a></p>
+"#
+    );
+    page("Sessions", &body)
+}
+
+/// The sessions as a JSON array of `{"tag","current","label","created_at",
+/// "last_seen","expires_at"}`, times in RFC 3339 (UTC).
+///
+/// ```
+/// use sesh::owner::{DisplayTag, Label, SessionInfo};
+/// use sesh::{expiry::Lifetime, Instant, SessionId};
+/// let info = SessionInfo {
+///     tag: DisplayTag::of(&SessionId::parse("AAAAAAAAAAAAAAAAAAAAAA")?),
+///     created: Instant::ZERO,
+///     last_seen: Instant::from_secs(90),
+///     expires_at: Instant::from_millis(1_767_225_600_000),
+///     label: Label::new("a \"quoted\" label")?,
+///     lifetime: Lifetime::Default,
+///     current: true,
+/// };
+/// let json = login::html::sessions_json(&[info.clone()]);
+/// assert_eq!(json, format!(concat!(
+///     r#"[{{"tag":"{}","current":true,"label":"a \"quoted\" label","#,
+///     r#""created_at":"1970-01-01T00:00:00Z","last_seen":"1970-01-01T00:01:30Z","#,
+///     r#""expires_at":"2026-01-01T00:00:00Z"}}]"#), info.tag));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn sessions_json(sessions: &[SessionInfo]) -> String {
+    let items: Vec<String> = sessions
+        .iter()
+        .map(|s| {
+            format!(
+                r#"{{"tag":"{}","current":{},"label":{},"created_at":"{}","last_seen":"{}","expires_at":"{}"}}"#,
+                s.tag,
+                s.current,
+                json_string(s.label.as_str()),
+                rfc3339(s.created.as_millis()),
+                rfc3339(s.last_seen.as_millis()),
+                rfc3339(s.expires_at.as_millis()),
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// `text` as a JSON string, quoted and escaped.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().saturating_add(2));
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            // Control characters, and < > & so the JSON is safe inside HTML too.
+            c if c.is_control() || matches!(c, '<' | '>' | '&') => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `ms` since the Unix epoch as an HTTP date (`Thu, 01 Jan 1970 00:00:00 GMT`).
+fn http_date(ms: u64) -> String {
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .map(httpdate::fmt_http_date)
+        .unwrap_or_else(|| format!("{ms} ms after the Unix epoch"))
+}
+
+/// `ms` since the Unix epoch in RFC 3339, to the second, in UTC
+/// (`1970-01-01T00:00:00Z`), rearranged from the HTTP date, whose fields
+/// have fixed places.
+///
+/// ```
+/// assert_eq!(login::html::rfc3339(1_767_225_600_999), "2026-01-01T00:00:00Z");
+/// assert_eq!(login::html::rfc3339(951_827_696_000), "2000-02-29T12:34:56Z");
+/// ```
+pub fn rfc3339(ms: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let date = http_date(ms);
+    // "Thu, 01 Jan 1970 00:00:00 GMT"
+    let fields: Vec<&str> = date.split(' ').collect();
+    let (Some(day), Some(month), Some(year), Some(time)) =
+        (fields.get(1), fields.get(2), fields.get(3), fields.get(4))
+    else {
+        return date;
+    };
+    let Some(month) = MONTHS.iter().position(|m| m == month) else {
+        return date;
+    };
+    format!("{year}-{:02}-{day}T{time}Z", month.saturating_add(1))
+}
+
+/// The page for an unknown session (404).
+pub fn not_found() -> String {
+    page(
+        "Not found",
+        "<h1>Not found</h1>\n<p class=\"error\">No such session of yours.</p>\n\
+         <p><a href=\"/sessions\">Back to your sessions</a></p>\n",
+    )
 }
 
 /// The page for a refused form (403).
@@ -176,10 +324,7 @@ pub fn forbidden() -> String {
 /// assert_eq!(login::html::expiry(0, 60_000), "Thu, 01 Jan 1970 00:00:00 GMT (now)");
 /// ```
 pub fn expiry(expires_ms: u64, now_ms: u64) -> String {
-    let utc = UNIX_EPOCH
-        .checked_add(Duration::from_millis(expires_ms))
-        .map(httpdate::fmt_http_date)
-        .unwrap_or_else(|| format!("{expires_ms} ms after the Unix epoch"));
+    let utc = http_date(expires_ms);
     let minutes = expires_ms.saturating_sub(now_ms).div_ceil(60_000);
     match minutes {
         0 => format!("{utc} (now)"),

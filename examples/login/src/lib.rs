@@ -8,6 +8,17 @@
 //! | `POST /login` | `username`, `password`, `csrf`: 403 without a valid token, 429 with `Retry-After` while the client address or the user name is backing off (the password is not even checked), 401 for wrong credentials, else a new session id and 303 to `/` |
 //! | `GET /me` | 200 with the user name when signed in, else 401 |
 //! | `POST /logout` | `csrf`: 403 without a valid token, else the session is destroyed and 303 to `/` |
+//! | `GET /sessions` | signed in: the user's sessions (label, last seen, expiry, "this device"), each with a revoke button, and "Sign out everywhere else"; else 303 to `/` |
+//! | `GET /sessions.json` | signed in: a JSON array of `{"tag","current","label","created_at","last_seen","expires_at"}` (RFC 3339 times, UTC); else 401 |
+//! | `POST /sessions/revoke` | `tag`, `csrf`: 403 without a valid token, 404 for an unknown tag or another user's session, else that session ends and 303 to `/sessions` |
+//! | `POST /sessions/revoke-others` | `csrf`: 403 without a valid token, else every other session of the user ends and 303 to `/sessions` |
+//!
+//! A login with `remember=on` gets a persistent session (30 days idle, 90
+//! at most: [`Lifetime::REMEMBER_ME`], a cookie with `Max-Age`), else a
+//! browser session (a cookie without `Max-Age`, dropped when the browser
+//! closes; the server still ends it at the idle timeout). Each session is
+//! the user's ([`Session::set_owner`]) and labelled with a short summary of
+//! the `User-Agent` ([`device_label`]).
 //!
 //! Every response carries a strict `Content-Security-Policy`,
 //! `X-Frame-Options: DENY` and `Cache-Control: no-store`.
@@ -41,14 +52,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, RETRY_AFTER,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header::USER_AGENT};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use sesh::expiry::Lifetime;
+use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
+use sesh_tokio::store::Revoked;
 use sesh_tokio::throttle::LoginThrottle;
 use sesh_tokio::{Session, SessionConfig, SessionError, SessionLayer, SessionStore};
 use sha2::{Digest, Sha256};
@@ -259,6 +273,10 @@ pub fn app(layer: SessionLayer, credentials: Credentials, throttle: LoginThrottl
         .route("/login", post(login))
         .route("/me", get(me))
         .route("/logout", post(logout))
+        .route("/sessions", get(sessions_page))
+        .route("/sessions.json", get(sessions_json))
+        .route("/sessions/revoke", post(revoke))
+        .route("/sessions/revoke-others", post(revoke_others))
         .with_state(state)
         .layer(layer)
         // Outside the session layer, so that its error responses get them too.
@@ -349,6 +367,8 @@ struct LoginForm {
     username: String,
     password: String,
     csrf: String,
+    /// `on` for a persistent session ("remember me").
+    remember: String,
 }
 
 fn forbidden() -> Response {
@@ -359,6 +379,7 @@ async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     session: Session<Account>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, SessionError> {
     // Creates no session: the token must be the form's, bound to this
@@ -409,8 +430,145 @@ async fn login(
         .await?;
     // Never evicted to make room for anonymous sessions.
     session.set_protected(true).await?;
+    // The user's, so that it is in their list and "sign out everywhere" ends it.
+    session.set_owner(user_id(credentials.user())).await?;
+    let agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    session.set_label(device_label(agent)).await?;
+    let lifetime = if form.remember == "on" {
+        Lifetime::REMEMBER_ME
+    } else {
+        Lifetime::BrowserSession
+    };
+    session.set_lifetime(lifetime).await?;
     tracing::info!(user = %credentials.user(), "signed in");
     Ok(Redirect::to("/").into_response())
+}
+
+/// The owner id of `user`: the name itself, or for a name longer than a
+/// [`UserId`] holds (64 bytes), its SHA-256.
+fn user_id(user: &str) -> UserId {
+    UserId::new(user.as_bytes())
+        .or_else(|_| UserId::new(&digest(user)))
+        .unwrap_or_default()
+}
+
+/// A short summary of a `User-Agent`, such as `Firefox on Linux`, or the
+/// header itself when it names no known browser; at most 64 bytes. It
+/// comes from the client: escape it wherever it is shown.
+///
+/// ```
+/// let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+/// assert_eq!(login::device_label(firefox).as_str(), "Firefox on Linux");
+/// assert_eq!(login::device_label("curl/8.5.0").as_str(), "curl/8.5.0");
+/// assert_eq!(login::device_label(&"x".repeat(100)).as_str().len(), 64);
+/// assert_eq!(login::device_label("").as_str(), "unknown device");
+/// ```
+pub fn device_label(user_agent: &str) -> Label {
+    // Order matters: Edge and Opera say Chrome, Chrome says Safari.
+    const BROWSERS: [(&str, &str); 6] = [
+        ("Firefox/", "Firefox"),
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ];
+    const SYSTEMS: [(&str, &str); 6] = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let browser = BROWSERS
+        .iter()
+        .find(|(needle, _)| user_agent.contains(needle))
+        .map(|(_, name)| *name);
+    let system = SYSTEMS
+        .iter()
+        .find(|(needle, _)| user_agent.contains(needle))
+        .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some("curl"), _) | (None, _) if !user_agent.trim().is_empty() => {
+            Label::truncated(user_agent.trim())
+        }
+        (Some(browser), Some(system)) => Label::truncated(&format!("{browser} on {system}")),
+        (Some(browser), None) => Label::truncated(browser),
+        _ => Label::truncated("unknown device"),
+    }
+}
+
+/// The signed-in user's name, if any.
+async fn signed_in(session: &Session<Account>) -> Result<Option<String>, SessionError> {
+    Ok(session.get().await?.and_then(|a| a.user))
+}
+
+/// The user's sessions, this one first, then the most recently used.
+async fn listed(session: &Session<Account>) -> Result<Vec<SessionInfo>, SessionError> {
+    let mut sessions = session.sessions().await?;
+    sessions.sort_by_key(|s| (!s.current, std::cmp::Reverse(s.last_seen)));
+    Ok(sessions)
+}
+
+async fn sessions_page(session: Session<Account>) -> Result<Response, SessionError> {
+    if signed_in(&session).await?.is_none() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    let sessions = listed(&session).await?;
+    let csrf = session.csrf_token().await?;
+    Ok(Html(html::sessions(&sessions, now_ms(), csrf.as_str())).into_response())
+}
+
+async fn sessions_json(session: Session<Account>) -> Result<Response, SessionError> {
+    if signed_in(&session).await?.is_none() {
+        return Ok((StatusCode::UNAUTHORIZED, "not signed in\n").into_response());
+    }
+    let body = html::sessions_json(&listed(&session).await?);
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The revoke form's fields.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct RevokeForm {
+    tag: String,
+    csrf: String,
+}
+
+async fn revoke(
+    session: Session<Account>,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, SessionError> {
+    if !session.verify_csrf(&form.csrf).await? {
+        tracing::info!("revoke refused: missing or invalid CSRF token");
+        return Ok(forbidden());
+    }
+    let revoked = match DisplayTag::parse(&form.tag) {
+        Some(tag) => session.revoke(&tag).await?,
+        None => Revoked::NotFound,
+    };
+    Ok(match revoked {
+        Revoked::Ended => Redirect::to("/sessions").into_response(),
+        // An unknown tag, or another user's session: both look the same.
+        Revoked::NotFound => (StatusCode::NOT_FOUND, Html(html::not_found())).into_response(),
+    })
+}
+
+async fn revoke_others(
+    session: Session<Account>,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, SessionError> {
+    if !session.verify_csrf(&form.csrf).await? {
+        tracing::info!("revoke-others refused: missing or invalid CSRF token");
+        return Ok(forbidden());
+    }
+    let ended = session.revoke_others().await?;
+    tracing::info!(ended, "signed out everywhere else");
+    Ok(Redirect::to("/sessions").into_response())
 }
 
 /// [`Credentials::check`] on the blocking pool, a few at a time. A failure

@@ -13,6 +13,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use login::{Credentials, Options, StoreSpec};
+use sesh::SessionId;
+use sesh::owner::{DisplayTag, SessionMeta, UserId};
+use sesh::record::SessionRecord;
 use sesh::throttle::ThrottlePolicy;
 use sesh_tests::http::client::{Connection, Request, Response};
 use sesh_tokio::throttle::LoginThrottle;
@@ -539,4 +542,272 @@ async fn a_burst_in_flight_at_once_gets_three_checks() {
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((checked, refused), (3, 27), "{statuses:?}");
+}
+
+// Issue 16: remember me, the user's sessions, and revoking them.
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+impl Server {
+    /// Signs in as a new visitor from a browser that says `user_agent`,
+    /// ticking "remember me" or not; the answer (a 303 with the cookie).
+    async fn sign_in_from(&self, user_agent: &str, remember: bool) -> Response {
+        let (cookie, csrf) = self.form().await;
+        let mut fields = vec![("username", USER), ("password", PASSWORD), ("csrf", &csrf)];
+        if remember {
+            fields.push(("remember", "on"));
+        }
+        let request = Request::post("/login")
+            .form_fields(&fields)
+            .cookie(&cookie)
+            .header("user-agent", user_agent);
+        let answer = request.send(self.addr).await.unwrap();
+        assert_eq!(answer.status, 303, "{}", answer.text());
+        answer
+    }
+
+    /// The session cookie of a new login from `user_agent`.
+    async fn device(&self, user_agent: &str) -> String {
+        self.sign_in_from(user_agent, false).await.cookie()
+    }
+
+    /// `/sessions.json` as `(tag, current)` pairs, and the whole text.
+    async fn listed(&self, cookie: &str) -> (Vec<(String, bool)>, String) {
+        let answer = self.get("/sessions.json", Some(cookie)).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(
+            answer.header("content-type").as_deref(),
+            Some("application/json")
+        );
+        let text = answer.text();
+        let pairs = text
+            .split(r#"{"tag":""#)
+            .skip(1)
+            .map(|item| {
+                let tag = item.split('"').next().unwrap().to_owned();
+                (tag, item.contains(r#""current":true"#))
+            })
+            .collect();
+        (pairs, text)
+    }
+
+    /// The tag of the session `cookie` is.
+    async fn own_tag(&self, cookie: &str) -> String {
+        let (pairs, text) = self.listed(cookie).await;
+        let current: Vec<_> = pairs.into_iter().filter(|(_, c)| *c).collect();
+        assert_eq!(current.len(), 1, "{text}");
+        current[0].0.clone()
+    }
+
+    /// A session CSRF token, from the sessions page.
+    async fn page_csrf(&self, cookie: &str) -> String {
+        let page = self.get("/sessions", Some(cookie)).await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        page.csrf()
+    }
+}
+
+#[tokio::test]
+async fn remember_me_persists_the_cookie_else_a_browser_session() {
+    let server = start().await;
+    let remembered = server.sign_in_from(FIREFOX, true).await;
+    let set = remembered.set_cookies();
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert_eq!(set[0].attribute("Max-Age"), Some(Some("2592000")));
+
+    let browser = server.sign_in_from(FIREFOX, false).await;
+    let set = browser.set_cookies();
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert_eq!(set[0].attribute("Max-Age"), None, "{set:?}");
+    assert_eq!(set[0].attribute("Expires"), None, "{set:?}");
+    assert_eq!(
+        server.get("/me", Some(&browser.cookie())).await.text(),
+        "admin\n"
+    );
+}
+
+#[tokio::test]
+async fn the_sessions_page_lists_this_device_and_the_others() {
+    let server = start().await;
+    let laptop = server.device(FIREFOX).await;
+    let strange = server.device("<script>alert(1)</script>").await;
+
+    let home = server.get("/", Some(&laptop)).await;
+    assert!(
+        home.text().contains(r#"<a href="/sessions">"#),
+        "{}",
+        home.text()
+    );
+
+    let page = server.get("/sessions", Some(&laptop)).await;
+    assert_eq!(page.status, 200);
+    let text = page.text();
+    assert_eq!(text.matches("(this device)").count(), 1, "{text}");
+    assert!(text.contains("Firefox on Linux"), "{text}");
+    assert!(
+        text.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !text.contains("<script>"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(r#"action="/sessions/revoke""#).count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains(r#"action="/sessions/revoke-others""#));
+    assert!(text.contains("last seen") && text.contains("expires"));
+
+    // The JSON: both sessions, this one current, RFC 3339 times.
+    let (pairs, json) = server.listed(&laptop).await;
+    assert_eq!(pairs.len(), 2, "{json}");
+    assert_eq!(pairs.iter().filter(|(_, c)| *c).count(), 1, "{json}");
+    assert!(json.starts_with('[') && json.ends_with(']'), "{json}");
+    assert!(json.contains(r#""label":"Firefox on Linux""#), "{json}");
+    assert!(
+        json.contains(r#""label":"\u003cscript\u003ealert(1)\u003c/script\u003e""#),
+        "{json}"
+    );
+    for field in ["created_at", "last_seen", "expires_at"] {
+        let value = json
+            .split(&format!(r#""{field}":""#))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        // 2026-12-07T01:23:45Z
+        assert_eq!(value.len(), 20, "{field}: {value}");
+        assert!(
+            value.as_bytes()[10] == b'T' && value.ends_with('Z'),
+            "{field}: {value}"
+        );
+    }
+    assert_eq!(server.listed(&strange).await.0.len(), 2);
+
+    // Signed out: the page sends to the login form, the JSON is 401.
+    let page = server.get("/sessions", None).await;
+    assert_eq!(
+        (page.status, page.header("location").as_deref()),
+        (303, Some("/"))
+    );
+    assert_eq!(server.get("/sessions.json", None).await.status, 401);
+}
+
+#[tokio::test]
+async fn revoking_needs_the_token_and_an_own_tag() {
+    let server = start().await;
+    let laptop = server.device(FIREFOX).await;
+    let phone = server.device("Mozilla/5.0 (iPhone) Safari/604.1").await;
+    let phone_tag = server.own_tag(&phone).await;
+    let csrf = server.page_csrf(&laptop).await;
+
+    // Without a valid token: 403, nothing ends.
+    let answer = server
+        .post("/sessions/revoke", Some(&laptop), &[("tag", &phone_tag)])
+        .await;
+    assert_eq!(answer.status, 403);
+    let wrong = "A".repeat(22);
+    let answer = server
+        .post(
+            "/sessions/revoke",
+            Some(&laptop),
+            &[("tag", &phone_tag), ("csrf", &wrong)],
+        )
+        .await;
+    assert_eq!(answer.status, 403);
+    // The phone's token is no good on the laptop either.
+    let phone_csrf = server.page_csrf(&phone).await;
+    let answer = server
+        .post(
+            "/sessions/revoke",
+            Some(&laptop),
+            &[("tag", &phone_tag), ("csrf", &phone_csrf)],
+        )
+        .await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(server.get("/me", Some(&phone)).await.status, 200);
+
+    // Unknown or malformed tags: 404.
+    for tag in ["0123456789abcdef", "not a tag", ""] {
+        let answer = server
+            .post(
+                "/sessions/revoke",
+                Some(&laptop),
+                &[("tag", tag), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(answer.status, 404, "{tag:?}");
+    }
+
+    // Another user's session (made in the store, as this demo has one
+    // account): 404, and it lives on.
+    let mallory = UserId::new(b"mallory").unwrap();
+    let id = SessionId::parse("MALLORYMALLORYMALLORYA").unwrap();
+    let now = HostClock::new().now();
+    let record = SessionRecord {
+        deadlines: sesh::ExpiryPolicy::new().start(now),
+        protected: true,
+        data: Vec::new(),
+    };
+    let meta = SessionMeta {
+        owner: Some(mallory.clone()),
+        ..SessionMeta::new(now)
+    };
+    server
+        .store
+        .create_with_meta(&id, &record, &meta, now)
+        .await
+        .unwrap();
+    let foreign = DisplayTag::of(&id).to_string();
+    let answer = server
+        .post(
+            "/sessions/revoke",
+            Some(&laptop),
+            &[("tag", &foreign), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(answer.status, 404);
+    let left = server.store.sessions_of(&mallory, None, now).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    // Its own other session: ended, back to the list.
+    let answer = server
+        .post(
+            "/sessions/revoke",
+            Some(&laptop),
+            &[("tag", &phone_tag), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(answer.status, 303);
+    assert_eq!(answer.header("location").as_deref(), Some("/sessions"));
+    assert_eq!(server.get("/me", Some(&phone)).await.status, 401);
+    assert_eq!(server.listed(&laptop).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_else_leaves_only_this_session() {
+    let server = start().await;
+    let others = [
+        server.device(FIREFOX).await,
+        server.device("curl/8.5.0").await,
+    ];
+    let desk = server.device(FIREFOX).await;
+    assert_eq!(server.listed(&desk).await.0.len(), 3);
+
+    let answer = server
+        .post("/sessions/revoke-others", Some(&desk), &[])
+        .await;
+    assert_eq!(answer.status, 403, "no token");
+    assert_eq!(server.listed(&desk).await.0.len(), 3);
+
+    let csrf = server.page_csrf(&desk).await;
+    let answer = server
+        .post("/sessions/revoke-others", Some(&desk), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, 303);
+    assert_eq!(answer.header("location").as_deref(), Some("/sessions"));
+    let (pairs, json) = server.listed(&desk).await;
+    assert_eq!(pairs.len(), 1, "{json}");
+    assert!(pairs[0].1);
+    for other in &others {
+        assert_eq!(server.get("/me", Some(other)).await.status, 401);
+    }
+    assert_eq!(server.get("/me", Some(&desk)).await.status, 200);
 }
