@@ -84,6 +84,12 @@ async fn revoke_others(session: S) -> Result<String, SessionError> {
     Ok(session.revoke_others().await?.to_string())
 }
 
+/// A write as the request's first use of the session.
+async fn touch(session: S) -> Result<&'static str, SessionError> {
+    session.update(|_| ()).await?;
+    Ok("ok")
+}
+
 async fn regenerate(session: S) -> Result<&'static str, SessionError> {
     session.regenerate().await?;
     Ok("ok")
@@ -102,6 +108,7 @@ fn app(store: Arc<dyn SessionStore>) -> Router {
         .route("/revoke", get(revoke))
         .route("/revoke-others", get(revoke_others))
         .route("/regenerate", get(regenerate))
+        .route("/touch", get(touch))
         .layer(SessionLayer::new(store, config).unwrap())
 }
 
@@ -278,8 +285,10 @@ async fn remember_me_and_browser_session(store: Arc<dyn SessionStore>) {
     let browser = answer.cookie();
 
     // Past the layer's idle timeout (60 s): the remembered session lives
-    // on its own, and its refreshed cookie keeps its Max-Age.
+    // on its own, and its refreshed cookie keeps its Max-Age. A write as a
+    // request's first use keeps its own deadlines too.
     tokio::time::advance(Duration::from_secs(45)).await;
+    assert_eq!(send(&app, "/touch", &remembered).await.body, "ok");
     let refreshed = send(&app, "/whoami", &browser).await;
     assert_eq!(refreshed.body, "alice");
     let set = refreshed.set_cookie.expect("refreshed");
