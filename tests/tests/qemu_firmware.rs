@@ -288,3 +288,61 @@ async fn a_stack_overflow_ends_qemu_with_a_message() {
     assert!(!status.success(), "non-zero exit:\n{output}");
     assert!(output.contains("stack overflow"), "{output}");
 }
+
+/// Issue 16 on the real image: the session list as HTML and JSON (with
+/// wall-clock times learned from the host), a revocation that reaches
+/// flash at once and survives a power cut, and the image's stack through
+/// the list's routes.
+#[tokio::test]
+async fn a_revoked_session_stays_revoked_after_a_power_cut() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut machine = boot(dir.path(), &[]).await;
+    let addr = machine.addr(80);
+    let kept = log_in(addr).await;
+    let revoked = log_in(addr).await;
+
+    let json = Request::get("/sessions.json")
+        .cookie(&kept)
+        .send(addr)
+        .await
+        .expect("GET /sessions.json");
+    assert_eq!(json.status, 200, "{}", json.text());
+    let text = json.text();
+    assert_eq!(text.matches("\"tag\":").count(), 2, "{text}");
+    assert!(text.contains("\"current\":true"), "{text}");
+    // The image learns the date from the host through semihosting.
+    assert!(!text.contains("\"created_at\":\"1970-"), "{text}");
+    let page = Request::get("/sessions")
+        .cookie(&kept)
+        .send(addr)
+        .await
+        .expect("GET /sessions");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("this device"), "{}", page.text());
+    let others = Request::post("/sessions/revoke-others")
+        .cookie(&kept)
+        .form(&format!("csrf={}", csrf_of(&page)))
+        .send(addr)
+        .await
+        .expect("POST /sessions/revoke-others");
+    assert_eq!(others.status, 303);
+    assert_eq!(me(addr, &revoked).await.status, 401);
+    tokio::time::sleep(URGENT_WINDOW).await;
+    machine.kill();
+
+    let machine = boot(dir.path(), &[]).await;
+    let addr = machine.addr(80);
+    assert_eq!(me(addr, &revoked).await.status, 401, "still revoked");
+    assert_eq!(me(addr, &kept).await.status, 200, "the other one stays");
+    let json = Request::get("/sessions.json")
+        .cookie(&kept)
+        .send(addr)
+        .await
+        .expect("GET /sessions.json");
+    assert_eq!(
+        json.text().matches("\"tag\":").count(),
+        1,
+        "{}",
+        json.text()
+    );
+}

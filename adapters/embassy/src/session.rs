@@ -502,17 +502,8 @@ where
     /// heap: the list is returned by value, so keep `L` small on a
     /// microcontroller (each entry is about 130 bytes). Not counted as a use.
     pub async fn sessions<const L: usize>(&self) -> heapless::Vec<SessionInfo, L> {
-        let inner = self.sessions.lock().await;
-        // Made after the lock's await, so no future holds it while waiting.
         let mut list = heapless::Vec::new();
-        let now = self.sessions.now();
-        let Some((id, _)) = self.live(&inner, now) else {
-            return list;
-        };
-        let Some(owner) = inner.table.meta(&id, now).and_then(|m| m.owner.as_ref()) else {
-            return list;
-        };
-        for info in inner.table.sessions_of(owner, Some(&id), now) {
+        self.visit_sessions(|info| {
             if let Err(info) = list.push(info) {
                 // Full: keep the L most recently seen.
                 if let Some(oldest) = list.iter_mut().min_by_key(|s| s.last_seen)
@@ -521,10 +512,32 @@ where
                     *oldest = info;
                 }
             }
-        }
-        drop(inner);
+        })
+        .await;
         list.sort_unstable_by_key(|s| core::cmp::Reverse(s.last_seen));
         list
+    }
+
+    /// Calls `visit` with each live session of this session's owner, in no
+    /// particular order, the request's own marked `current`; nothing
+    /// without a live session or an owner. The table stays locked while
+    /// `visit` runs: keep it short (copy what a page needs). Unlike
+    /// [`sessions`](Self::sessions) it holds no list, so a handler that keeps
+    /// a smaller row per session saves RAM in every worker. Not counted as
+    /// a use.
+    pub async fn visit_sessions(&self, mut visit: impl FnMut(SessionInfo)) {
+        let inner = self.sessions.lock().await;
+        let now = self.sessions.now();
+        let Some((id, _)) = self.live(&inner, now) else {
+            return;
+        };
+        let Some(owner) = inner.table.meta(&id, now).and_then(|m| m.owner.as_ref()) else {
+            return;
+        };
+        inner
+            .table
+            .sessions_of(owner, Some(&id), now)
+            .for_each(&mut visit);
     }
 
     /// Ends the owner's session whose display tag is `tag` (from

@@ -148,13 +148,16 @@ impl IntoResponse for Reply {
         writer: W,
     ) -> Result<ResponseSent, W::Error> {
         match self {
+            // The bodies borrow the list from this future: a body moves
+            // through every layer of picoserve's writers, and a list by
+            // value would be copied at each (tens of KiB of stack).
             Reply::Page(sessions) => {
-                let body = Body("text/html; charset=utf-8", Page(sessions));
+                let body = Body("text/html; charset=utf-8", Page(&sessions));
                 let response = Response::ok(body).with_headers(PAGE_HEADERS);
                 writer.write_response(connection, response).await
             }
             Reply::Json(sessions) => {
-                let body = Body("application/json", Json(sessions));
+                let body = Body("application/json", Json(&sessions));
                 let response = Response::ok(body).with_header("X-Content-Type-Options", "nosniff");
                 writer.write_response(connection, response).await
             }
@@ -210,12 +213,15 @@ async fn listed<R: TryCryptoRng>(
         return Ok(None);
     }
     let token = session.csrf_token().await?;
-    let list: heapless::Vec<Row, CAPACITY> = session
-        .sessions::<CAPACITY>()
-        .await
-        .iter()
-        .map(Row::from)
-        .collect();
+    let mut list = heapless::Vec::<Row, CAPACITY>::new();
+    // No list of `SessionInfo` (twice the size) on the way: one row each.
+    session
+        .visit_sessions(|info| {
+            // The table holds CAPACITY sessions: every row fits.
+            let _ = list.push(Row::from(&info));
+        })
+        .await;
+    list.sort_unstable_by_key(|row| core::cmp::Reverse(row.last_seen));
     if list.is_empty() {
         return Ok(None);
     }
@@ -345,11 +351,11 @@ impl Display for Span {
     }
 }
 
-struct Page(Sessions);
+struct Page<'a>(&'a Sessions);
 
-impl Display for Page {
+impl Display for Page<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Sessions { list, now, csrf } = &self.0;
+        let Sessions { list, now, csrf } = self.0;
         let csrf = escape(csrf);
         f.write_str(crate::html::HEAD)?;
         f.write_str("<h2>Your sessions</h2>\n<ul class=\"sessions\">\n")?;
@@ -389,9 +395,9 @@ impl Display for Page {
     }
 }
 
-struct Json(Sessions);
+struct Json<'a>(&'a Sessions);
 
-impl Display for Json {
+impl Display for Json<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[")?;
         for (n, s) in self.0.list.iter().enumerate() {
