@@ -18,12 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let out = PathBuf::from(env::var("OUT_DIR")?);
     let mut memory = fs::read_to_string("memory.x")?;
-    // Feature `large-stack`: 512 KiB of stack instead of 64 KiB, for an
+    // Feature `large-stack`: 512 KiB of stack instead of 128 KiB, for an
     // image that builds large values at run time (the HTTP suite's probe
     // image builds a 64 KiB session table from its settings).
     if env::var_os("CARGO_FEATURE_LARGE_STACK").is_some() {
-        memory = memory.replace("LENGTH = 64K", "LENGTH = 512K").replace(
-            "ORIGIN = 0x20010000, LENGTH = 4M - 64K",
+        memory = memory.replace("LENGTH = 128K", "LENGTH = 512K").replace(
+            "ORIGIN = 0x20020000, LENGTH = 4M - 128K",
             "ORIGIN = 0x20080000, LENGTH = 4M - 512K",
         );
     }
