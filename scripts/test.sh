@@ -166,6 +166,11 @@ check_tests() {
 
 check_package() {
     header "cargo package: sesh, sesh-tokio and sesh-embassy, as crates.io would get them (built from the packages)"
+    # cargo verifies each crate against the others unpacked from a temporary registry in
+    # target/package, and caches what it unpacks under a key made from that path: a cache left
+    # by an earlier run from the same directory would be used instead of today's sources.
+    local unpacked="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+    rm -rf "$unpacked"/-*/sesh-[0-9]* "$unpacked"/-*/sesh-tokio-[0-9]* "$unpacked"/-*/sesh-embassy-[0-9]*
     run cargo package --locked -p sesh -p sesh-tokio -p sesh-embassy
 }
 
