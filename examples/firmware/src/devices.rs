@@ -5,7 +5,7 @@
 use core::fmt::{self, Display, Write as _};
 
 use picoserve::ResponseSent;
-use picoserve::extract::{Form, FromRequestParts};
+use picoserve::extract::{Form, FromRequestParts, State};
 use picoserve::io::{Read, Write};
 use picoserve::request::RequestParts;
 use picoserve::response::{
@@ -19,7 +19,7 @@ use sesh::{Duration, Instant};
 use sesh_embassy::{SessionError, WithSession};
 
 use crate::html::escape;
-use crate::{AppSession, CAPACITY, WALL_CLOCK};
+use crate::{AppSession, AppSessions, CAPACITY, WALL_CLOCK};
 
 /// Longest label the firmware gives a session (a browser summary): the
 /// core allows 64 bytes, and this bound keeps a full table's snapshot in
@@ -122,9 +122,9 @@ pub(crate) async fn record_login<R: TryCryptoRng>(
 }
 
 /// What the four routes answer, before the session adds its headers.
-pub(crate) enum Reply {
-    Page(Sessions),
-    Json(Sessions),
+pub(crate) enum Reply<R: 'static> {
+    Page(Listing<R>),
+    Json(Listing<R>),
     SeeOther(&'static str),
     Text(StatusCode, &'static str),
 }
@@ -141,22 +141,25 @@ const PAGE_HEADERS: [(&str, &str); 4] = [
     ("Referrer-Policy", "no-referrer"),
 ];
 
-impl IntoResponse for Reply {
-    async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
+impl<R> IntoResponse for Reply<R> {
+    async fn write_to<IO: Read, W: ResponseWriter<Error = IO::Error>>(
         self,
-        connection: Connection<'_, R>,
+        connection: Connection<'_, IO>,
         writer: W,
     ) -> Result<ResponseSent, W::Error> {
         match self {
-            // The bodies borrow the list from this future: a body moves
-            // through every layer of picoserve's writers, and a list by
-            // value would be copied at each (tens of KiB of stack).
-            Reply::Page(sessions) => {
+            // The list is read here and the bodies borrow it from this
+            // future: a body moves through every layer of picoserve's
+            // writers, and a list by value would be copied at each (tens
+            // of KiB of stack).
+            Reply::Page(listing) => {
+                let sessions = listing.read().await;
                 let body = Body("text/html; charset=utf-8", Page(&sessions));
                 let response = Response::ok(body).with_headers(PAGE_HEADERS);
                 writer.write_response(connection, response).await
             }
-            Reply::Json(sessions) => {
+            Reply::Json(listing) => {
+                let sessions = listing.read().await;
                 let body = Body("application/json", Json(&sessions));
                 let response = Response::ok(body).with_header("X-Content-Type-Options", "nosniff");
                 writer.write_response(connection, response).await
@@ -205,38 +208,78 @@ pub(crate) struct Sessions {
     csrf: heapless::String<{ sesh::presession::PRE_CSRF_TOKEN_LEN }>,
 }
 
-/// The signed-in user's sessions, or `None` when not signed in.
+/// Whose sessions a reply lists. The rows (1.2 KB) are read from the
+/// table only when the body is written, in [`Reply`]'s `write_to`: a
+/// reply goes by value through about ten layers of picoserve's futures,
+/// each of which keeps its argument twice: a list inside it made every web
+/// worker's future 6 KB larger (48 KB of `.bss` over eight workers).
+pub(crate) struct Listing<R: 'static> {
+    sessions: &'static AppSessions<R>,
+    owner: UserId,
+    current: DisplayTag,
+    csrf: heapless::String<{ sesh::presession::PRE_CSRF_TOKEN_LEN }>,
+}
+
+impl<R> Listing<R> {
+    /// The owner's live sessions, most recently seen first.
+    async fn read(&self) -> Sessions {
+        let mut inner = self.sessions.lock().await;
+        let mut list = heapless::Vec::<Row, CAPACITY>::new();
+        let now = self.sessions.now();
+        // No list of `SessionInfo` (twice the size) on the way: one row each.
+        for info in inner.table().sessions_of(&self.owner, None, now) {
+            let mut row = Row::from(&info);
+            row.current = row.tag == self.current;
+            // The table holds CAPACITY sessions: every row fits.
+            let _ = list.push(row);
+        }
+        drop(inner);
+        list.sort_unstable_by_key(|row| core::cmp::Reverse(row.last_seen));
+        Sessions {
+            list,
+            now: sesh_embassy::now(),
+            csrf: self.csrf.clone(),
+        }
+    }
+}
+
+/// Whose sessions to list, or `None` when not signed in.
 async fn listed<R: TryCryptoRng>(
+    sessions: &'static AppSessions<R>,
     session: &AppSession<R>,
-) -> Result<Option<Sessions>, SessionError> {
+) -> Result<Option<Listing<R>>, SessionError> {
     if !session.is_protected().await {
         return Ok(None);
     }
     let token = session.csrf_token().await?;
-    let mut list = heapless::Vec::<Row, CAPACITY>::new();
-    // No list of `SessionInfo` (twice the size) on the way: one row each.
+    let Some(owner) = session.owner().await else {
+        return Ok(None);
+    };
+    let mut current = None;
     session
         .visit_sessions(|info| {
-            // The table holds CAPACITY sessions: every row fits.
-            let _ = list.push(Row::from(&info));
+            if info.current {
+                current = Some(info.tag);
+            }
         })
         .await;
-    list.sort_unstable_by_key(|row| core::cmp::Reverse(row.last_seen));
-    if list.is_empty() {
+    let Some(current) = current else {
         return Ok(None);
-    }
-    Ok(Some(Sessions {
-        list,
-        now: sesh_embassy::now(),
+    };
+    Ok(Some(Listing {
+        sessions,
+        owner,
+        current,
         csrf: heapless::String::try_from(token.as_str()).unwrap_or_default(),
     }))
 }
 
 /// `GET /sessions`: the list, or back to the login form.
 pub(crate) async fn page<R: TryCryptoRng>(
+    State(sessions): State<&'static AppSessions<R>>,
     session: AppSession<R>,
-) -> WithSession<Result<Reply, SessionError>> {
-    let reply = listed(&session)
+) -> WithSession<Result<Reply<R>, SessionError>> {
+    let reply = listed(sessions, &session)
         .await
         .map(|found| found.map_or(Reply::SeeOther("/"), Reply::Page));
     session.respond(reply).await.no_store()
@@ -244,9 +287,10 @@ pub(crate) async fn page<R: TryCryptoRng>(
 
 /// `GET /sessions.json`: the list, or 401.
 pub(crate) async fn json<R: TryCryptoRng>(
+    State(sessions): State<&'static AppSessions<R>>,
     session: AppSession<R>,
-) -> WithSession<Result<Reply, SessionError>> {
-    let reply = listed(&session).await.map(|found| {
+) -> WithSession<Result<Reply<R>, SessionError>> {
+    let reply = listed(sessions, &session).await.map(|found| {
         found.map_or(
             Reply::Text(StatusCode::UNAUTHORIZED, "not logged in\n"),
             Reply::Json,
@@ -265,16 +309,18 @@ pub(crate) struct RevokeForm {
     csrf: heapless::String<64>,
 }
 
-const BAD_CSRF: Reply = Reply::Text(StatusCode::FORBIDDEN, "bad or missing CSRF token\n");
+const fn bad_csrf<R>() -> Reply<R> {
+    Reply::Text(StatusCode::FORBIDDEN, "bad or missing CSRF token\n")
+}
 
 /// `POST /sessions/revoke` (`tag`, `csrf`): ends one of the user's
 /// sessions; 404 for another user's tag or an unknown one.
 pub(crate) async fn revoke<R: TryCryptoRng>(
     session: AppSession<R>,
     Form(form): Form<RevokeForm>,
-) -> WithSession<Reply> {
+) -> WithSession<Reply<R>> {
     let reply = if !session.verify_csrf(&form.csrf).await {
-        BAD_CSRF
+        bad_csrf()
     } else {
         let revoked = match DisplayTag::parse(&form.tag) {
             Some(tag) => session.revoke(&tag).await.is_ok(),
@@ -294,12 +340,12 @@ pub(crate) async fn revoke<R: TryCryptoRng>(
 pub(crate) async fn revoke_others<R: TryCryptoRng>(
     session: AppSession<R>,
     Form(form): Form<RevokeForm>,
-) -> WithSession<Reply> {
+) -> WithSession<Reply<R>> {
     let reply = if session.verify_csrf(&form.csrf).await && session.is_protected().await {
         session.revoke_others().await;
         Reply::SeeOther("/sessions")
     } else {
-        BAD_CSRF
+        bad_csrf()
     };
     session.respond(reply).await.no_store()
 }
