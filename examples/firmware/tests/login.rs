@@ -13,74 +13,20 @@
     clippy::arithmetic_side_effects
 )]
 
-use embassy_futures::join::join3;
-use embassy_net::Stack;
-use firmware::{AppSessions, CAPACITY, PORT};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-use sesh::signing::{Key, KeyRing};
+mod common;
+
+use firmware::{AppSessions, CAPACITY};
 use sesh_tests::http::client::{Request, Response};
-use sesh_tests::http::embassy_client::{Client, Pair, SERVER};
+use sesh_tests::http::embassy_client::Client;
 use static_cell::StaticCell;
 
-type TestRng = ChaCha20Rng;
-
-/// Brings up the table, then runs `scenario` against two web workers (and
-/// the sweeper) on a fresh pair of stacks.
-/// The table, built as a board builds it: with its RNG and keys, in a
-/// `StaticCell`.
-fn boot(
-    cell: &'static StaticCell<AppSessions<TestRng>>,
-    seed: u8,
-) -> &'static AppSessions<TestRng> {
-    let keys = KeyRing::new(Key::new(&[seed; 32]).unwrap());
-    cell.init(firmware::new_sessions(ChaCha20Rng::from_seed([seed; 32]), keys).unwrap())
-}
-
-fn run<F: Future<Output = ()>>(
-    sessions: &'static AppSessions<TestRng>,
-    scenario: impl FnOnce(Client<'static>) -> F + Send,
-) {
-    on_big_stack(move || {
-        let pair = Pair::new();
-        let server = workers(pair.server, sessions);
-        let client = Client::new(pair.client, SERVER, PORT);
-        pair.run(server, scenario(client));
-    });
-}
-
-/// Runs `body` on a thread with a 16 MiB stack: a debug build keeps whole
-/// handler futures in each poll frame, past a test thread's 2 MiB.
-fn on_big_stack(body: impl FnOnce() + Send) {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .stack_size(16 << 20)
-            .spawn_scoped(scope, body)
-            .unwrap();
-        if let Err(panic) = thread.join() {
-            std::panic::resume_unwind(panic);
-        }
-    });
-}
-
-async fn workers(stack: Stack<'static>, sessions: &'static AppSessions<TestRng>) {
-    join3(
-        firmware::serve(0, stack, sessions),
-        firmware::serve(1, stack, sessions),
-        sesh_embassy::run_sweeper(sessions),
-    )
-    .await;
-}
+use common::{TestRng, boot, csrf, run};
 
 /// The number on the page's counter.
 fn visits(page: &Response) -> u32 {
     let text = page.text();
     let after = text.split("<p class=\"count\">").nth(1).expect("a counter");
     after.split('<').next().unwrap().parse().unwrap()
-}
-
-fn csrf(page: &Response) -> String {
-    page.input_value("csrf").expect("a CSRF field")
 }
 
 /// GET / for the form, then POST /login as admin. Returns the login answer.

@@ -9,67 +9,20 @@
     clippy::arithmetic_side_effects
 )]
 
-use embassy_futures::join::join3;
-use embassy_net::Stack;
-use firmware::{AppSessions, PORT};
+mod common;
+
+use firmware::AppSessions;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sesh::owner::{DisplayTag, UserId};
 use sesh::signing::{Key, KeyRing};
 use sesh_tests::http::client::{Request, Response};
-use sesh_tests::http::embassy_client::{Client, Pair, SERVER};
+use sesh_tests::http::embassy_client::Client;
 use static_cell::StaticCell;
 
-type TestRng = ChaCha20Rng;
+use common::{TestRng, boot, csrf, run};
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-
-fn boot(
-    cell: &'static StaticCell<AppSessions<TestRng>>,
-    seed: u8,
-) -> &'static AppSessions<TestRng> {
-    let keys = KeyRing::new(Key::new(&[seed; 32]).unwrap());
-    cell.init(firmware::new_sessions(ChaCha20Rng::from_seed([seed; 32]), keys).unwrap())
-}
-
-fn run<F: Future<Output = ()>>(
-    sessions: &'static AppSessions<TestRng>,
-    scenario: impl FnOnce(Client<'static>) -> F + Send,
-) {
-    on_big_stack(move || {
-        let pair = Pair::new();
-        let server = workers(pair.server, sessions);
-        let client = Client::new(pair.client, SERVER, PORT);
-        pair.run(server, scenario(client));
-    });
-}
-
-/// Runs `body` on a thread with a 16 MiB stack: a debug build keeps whole
-/// handler futures in each poll frame, past a test thread's 2 MiB.
-fn on_big_stack(body: impl FnOnce() + Send) {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .stack_size(16 << 20)
-            .spawn_scoped(scope, body)
-            .unwrap();
-        if let Err(panic) = thread.join() {
-            std::panic::resume_unwind(panic);
-        }
-    });
-}
-
-async fn workers(stack: Stack<'static>, sessions: &'static AppSessions<TestRng>) {
-    join3(
-        firmware::serve(0, stack, sessions),
-        firmware::serve(1, stack, sessions),
-        sesh_embassy::run_sweeper(sessions),
-    )
-    .await;
-}
-
-fn csrf(page: &Response) -> String {
-    page.input_value("csrf").expect("a CSRF field")
-}
 
 /// Signs in as admin from a browser named by `agent`, with or without
 /// "remember me"; answers the login's response.

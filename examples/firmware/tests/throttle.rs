@@ -10,59 +10,29 @@
     clippy::arithmetic_side_effects
 )]
 
+mod common;
+
 use embassy_net::Stack;
 use embassy_time::Timer;
 use firmware::login::{DEVICE_POLICY, USER_POLICY};
 use firmware::{AppSessions, Credentials, Login, PORT};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 use sesh::Duration;
-use sesh::signing::{Key, KeyRing};
 use sesh::throttle::ThrottlePolicy;
 use sesh_tests::http::client::Response;
-use sesh_tests::http::embassy_client::{Client, Pair, SERVER};
+use sesh_tests::http::embassy_client::Client;
 use static_cell::StaticCell;
 
-type TestRng = ChaCha20Rng;
+use common::{TestRng, boot};
 
 /// Waits of 300 ms, 600 ms, … per user; the device's default policy.
 const SHORT: ThrottlePolicy = USER_POLICY.with_base_delay(Duration::from_millis(300));
-
-/// The table, built as a board builds it: with its RNG and keys, in a
-/// `StaticCell`.
-fn boot(
-    cell: &'static StaticCell<AppSessions<TestRng>>,
-    seed: u8,
-) -> &'static AppSessions<TestRng> {
-    let keys = KeyRing::new(Key::new(&[seed; 32]).unwrap());
-    cell.init(firmware::new_sessions(ChaCha20Rng::from_seed([seed; 32]), keys).unwrap())
-}
 
 fn run<F: Future<Output = ()>>(
     sessions: &'static AppSessions<TestRng>,
     login: &'static Login,
     scenario: impl FnOnce(Client<'static>) -> F + Send,
 ) {
-    on_big_stack(move || {
-        let pair = Pair::new();
-        let server = workers(pair.server, sessions, login);
-        let client = Client::new(pair.client, SERVER, PORT);
-        pair.run(server, scenario(client));
-    });
-}
-
-/// Runs `body` on a thread with a 16 MiB stack: a debug build keeps whole
-/// handler futures in each poll frame, past a test thread's 2 MiB.
-fn on_big_stack(body: impl FnOnce() + Send) {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .stack_size(16 << 20)
-            .spawn_scoped(scope, body)
-            .unwrap();
-        if let Err(panic) = thread.join() {
-            std::panic::resume_unwind(panic);
-        }
-    });
+    common::run_with(move |stack| workers(stack, sessions, login), scenario);
 }
 
 async fn worker(
