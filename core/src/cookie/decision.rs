@@ -267,9 +267,12 @@ impl CookieDecision {
     /// The session was destroyed. The cookie is removed if the request
     /// carried one (even one that selected nothing); a session created and
     /// destroyed within a request without a cookie leaves nothing to remove.
+    /// A [`browser_session`](Self::browser_session) report ends with the
+    /// session: one created after it in the same request has its own lifetime.
     pub fn destroyed(&mut self) {
         self.accessed = true;
         self.resign = None;
+        self.browser_session = false;
         self.cookie = if self.request.was_sent() {
             Pending::Remove
         } else {
@@ -655,5 +658,17 @@ mod tests {
                 .decide(NOW)
                 .browser_session()
         );
+    }
+
+    #[test]
+    fn a_session_created_after_a_destroyed_browser_session_keeps_max_age() {
+        let mut d = CookieDecision::new(RequestCookie::Current);
+        d.used(id(5), at(60));
+        d.browser_session();
+        d.destroyed();
+        d.created(id(6), at(120));
+        let h = d.decide(NOW);
+        assert!(!h.browser_session());
+        assert!(matches!(h.session(), SessionCookie::Set { id: new, .. } if new == id(6)));
     }
 }
