@@ -166,11 +166,8 @@ impl MemoryStore {
     /// let store = sesh_tokio::MemoryStore::new(1_000).when_full(WhenFull::Refuse);
     /// ```
     pub fn when_full(self, when_full: sesh::table::WhenFull) -> Self {
-        for shard in self.all_shards() {
-            shard
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .set_when_full(when_full);
+        for mut shard in self.lock_all() {
+            shard.set_when_full(when_full);
         }
         self
     }
@@ -201,23 +198,54 @@ impl MemoryStore {
             .checked_sub(1)
             .and_then(|i| self.rest.get(i))
             .unwrap_or(&self.first);
-        // A poisoned shard only means a panic elsewhere while it was held; the
-        // table's invariants hold between calls, so keep serving it.
-        shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock_shard(shard)
     }
 
     fn lock_all(&self) -> impl Iterator<Item = MutexGuard<'_, AllocSessionTable<Versioned>>> {
-        self.all_shards()
-            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+        self.all_shards().map(lock_shard)
+    }
+}
+
+/// A poisoned shard only means a panic elsewhere while it was held; the
+/// table's invariants hold between calls, so keep serving it.
+fn lock_shard(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Every shard, locked in order (the first, then the rest), for the owner
+/// index across shards. Never empty, so an id's shard is always there.
+struct LockedShards<'a> {
+    first: MutexGuard<'a, Shard>,
+    rest: Vec<MutexGuard<'a, Shard>>,
+}
+
+impl LockedShards<'_> {
+    /// The shard numbered `index` as [`MemoryStore::shard_index`] numbers them.
+    fn get_mut(&mut self, index: usize) -> &mut Shard {
+        match index.checked_sub(1).and_then(|i| self.rest.get_mut(i)) {
+            Some(shard) => shard,
+            None => &mut self.first,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Shard> {
+        core::iter::once(&*self.first).chain(self.rest.iter().map(|shard| &**shard))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Shard> {
+        core::iter::once(&mut *self.first).chain(self.rest.iter_mut().map(|shard| &mut **shard))
     }
 }
 
 impl MemoryStore {
-    /// Every shard, locked in order: for the owner index across shards.
-    fn lock_every(&self) -> Vec<MutexGuard<'_, Shard>> {
-        self.lock_all().collect()
+    /// Every shard, locked in the one order every multi-shard lock uses.
+    fn lock_every(&self) -> LockedShards<'_> {
+        LockedShards {
+            first: lock_shard(&self.first),
+            rest: self.rest.iter().map(lock_shard).collect(),
+        }
     }
 
     /// The live session `id` in `shard`, counting a use.
@@ -242,7 +270,7 @@ impl MemoryStore {
     /// they hold more than the cap; `shards` are all of them, locked.
     fn enforce_cap(
         &self,
-        shards: &mut [MutexGuard<'_, Shard>],
+        shards: &mut LockedShards<'_>,
         user: &UserId,
         keep: &SessionId,
         now: Instant,
@@ -262,10 +290,7 @@ impl MemoryStore {
             let Some((_, i, tag)) = oldest.filter(|_| count > self.max_per_user) else {
                 return;
             };
-            let Some(shard) = shards.get_mut(i) else {
-                return;
-            };
-            if shard.revoke(user, &tag, now).is_err() {
+            if shards.get_mut(i).revoke(user, &tag, now).is_err() {
                 return;
             }
         }
@@ -362,11 +387,9 @@ impl SessionStore for MemoryStore {
                 None => self.shard(id).insert_with_meta(*id, stored, meta, now),
                 Some(user) => {
                     let mut shards = self.lock_every();
-                    let index = self.shard_index(id);
-                    let Some(shard) = shards.get_mut(index) else {
-                        return Err(StoreError::Backend("no shard for the id".into()));
-                    };
-                    let inserted = shard.insert_with_meta(*id, stored, meta, now);
+                    let inserted = shards
+                        .get_mut(self.shard_index(id))
+                        .insert_with_meta(*id, stored, meta, now);
                     if inserted.is_ok() {
                         self.enforce_cap(&mut shards, user, id, now);
                     }
@@ -417,10 +440,7 @@ impl SessionStore for MemoryStore {
                 return Ok(write(&mut shard).unwrap_or(Saved::Missing));
             };
             let mut shards = self.lock_every();
-            let index = self.shard_index(id);
-            let Some(shard) = shards.get_mut(index) else {
-                return Err(StoreError::Backend("no shard for the id".into()));
-            };
+            let shard = shards.get_mut(self.shard_index(id));
             if let Some(refused) = check(shard) {
                 return Ok(refused);
             }
