@@ -53,9 +53,6 @@ enum InPlace<R> {
     Absent,
     /// Edited (or failed).
     Done(Result<R, SessionError>),
-    /// The session's lifetime is not known yet (not loaded): nothing was
-    /// edited, as its deadlines follow that lifetime.
-    UnknownLifetime,
 }
 
 struct Progress {
@@ -184,14 +181,6 @@ impl RequestSession {
         self.shared.config.policy().for_lifetime(lifetime)
     }
 
-    /// The live session's lifetime, if it has been loaded.
-    fn known_lifetime(&self) -> Option<Lifetime> {
-        match &self.progress().current {
-            Current::Live { stored, .. } => Some(stored.meta.lifetime),
-            Current::Absent | Current::Unloaded => None,
-        }
-    }
-
     fn set_absent(&self) {
         let mut p = self.progress();
         p.current = Current::Absent;
@@ -307,18 +296,10 @@ impl RequestSession {
         if let Some(id) = self.write_target() {
             // Turns also order an update against regenerate and destroy.
             let _turn = self.shared.stripes.lock(&id).await;
-            let mut in_place = self.modify_in_place(id, &mut change);
-            if matches!(in_place, InPlace::UnknownLifetime) {
-                // Loading tells the lifetime its deadlines follow.
-                in_place = match self.current().await? {
-                    Some(_) => self.modify_in_place(id, &mut change),
-                    None => InPlace::Absent,
-                };
-            }
-            match in_place {
+            match self.modify_in_place(id, &mut change) {
                 InPlace::Done(done) => return done,
                 InPlace::Absent => return self.create(change).await,
-                InPlace::Unsupported | InPlace::UnknownLifetime => {}
+                InPlace::Unsupported => {}
             }
             let mut attempts = 0usize;
             loop {
@@ -386,32 +367,26 @@ impl RequestSession {
         change: &mut impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
     ) -> InPlace<R> {
         let now = self.now();
-        let lifetime = self.known_lifetime();
-        let mut unknown = false;
         let mut refreshed = false;
         let mut answer = None;
-        let mut edit = |deadlines: &mut Deadlines, protected: &mut bool, data: &[u8]| {
-            let Some(lifetime) = lifetime else {
-                // The deadlines follow the session's lifetime: load it first.
-                unknown = true;
-                return None;
+        let mut edit =
+            |deadlines: &mut Deadlines, protected: &mut bool, data: &[u8], lifetime: Lifetime| {
+                let policy = self.policy_for(lifetime);
+                *deadlines = policy.clamp(*deadlines, now);
+                refreshed = policy.touch(deadlines, now);
+                let changed = change(Some(data), protected)
+                    .and_then(|(data, out)| Ok((self.check_size(data)?, out)));
+                match changed {
+                    Ok((data, out)) => {
+                        answer = Some(Ok(out));
+                        Some(data)
+                    }
+                    Err(e) => {
+                        answer = Some(Err(e));
+                        None
+                    }
+                }
             };
-            let policy = self.policy_for(lifetime);
-            *deadlines = policy.clamp(*deadlines, now);
-            refreshed = policy.touch(deadlines, now);
-            let changed = change(Some(data), protected)
-                .and_then(|(data, out)| Ok((self.check_size(data)?, out)));
-            match changed {
-                Ok((data, out)) => {
-                    answer = Some(Ok(out));
-                    Some(data)
-                }
-                Err(e) => {
-                    answer = Some(Err(e));
-                    None
-                }
-            }
-        };
         let Some(edited) = self.shared.store.edit_in_place(&id, now, &mut edit) else {
             return InPlace::Unsupported;
         };
@@ -422,7 +397,6 @@ impl RequestSession {
                 self.set_live(id, stored, refreshed);
                 InPlace::Done(Ok(out))
             }
-            (Ok(_), _) if unknown => InPlace::UnknownLifetime,
             // The edit never ran: no live session.
             (Ok(_), _) => InPlace::Absent,
         }

@@ -102,6 +102,8 @@ pub struct RecordMut<'a, D> {
     pub protected: &'a mut bool,
     /// The application's data.
     pub data: &'a mut D,
+    /// The session's metadata (owner, label, lifetime), as of this use.
+    pub meta: &'a SessionMeta,
 }
 
 /// A session table: the rules of sesh over a kind of [`Slots`].
@@ -492,6 +494,7 @@ impl<S: Slots> Table<S> {
             deadlines: &mut entry.deadlines,
             protected: &mut entry.protected,
             data: &mut entry.data,
+            meta: &entry.meta,
         });
         let deadlines = entry.deadlines;
         self.note_deadline(&deadlines);

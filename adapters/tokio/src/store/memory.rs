@@ -250,19 +250,14 @@ impl MemoryStore {
 
     /// The live session `id` in `shard`, counting a use.
     fn stored(shard: &mut Shard, id: &SessionId, now: Instant) -> Option<StoredSession> {
-        let (record, version) = shard.update_record(id, now, |r| {
-            let record = SessionRecord {
+        shard.update_record(id, now, |r| StoredSession {
+            record: SessionRecord {
                 deadlines: *r.deadlines,
                 protected: *r.protected,
                 data: r.data.data.as_slice().to_vec(),
-            };
-            (record, r.data.version)
-        })?;
-        let meta = shard.meta(id, now).cloned().unwrap_or_default();
-        Some(StoredSession {
-            record,
-            version,
-            meta,
+            },
+            version: r.data.version,
+            meta: r.meta.clone(),
         })
     }
 
@@ -317,7 +312,12 @@ impl SessionStore for MemoryStore {
         let edited = shard.update_record(id, now, |stored| {
             let mut deadlines = *stored.deadlines;
             let mut protected = *stored.protected;
-            let data = edit(&mut deadlines, &mut protected, stored.data.data.as_slice())?;
+            let data = edit(
+                &mut deadlines,
+                &mut protected,
+                stored.data.data.as_slice(),
+                stored.meta.lifetime,
+            )?;
             let version = stored.data.version.wrapping_add(1);
             *stored.deadlines = deadlines;
             *stored.protected = protected;
@@ -330,13 +330,15 @@ impl SessionStore for MemoryStore {
                 protected,
                 data,
             };
-            Some((record, version))
+            Some((record, version, stored.meta.clone()))
         });
-        let edited = edited.flatten().map(|(record, version)| StoredSession {
-            record,
-            version,
-            meta: shard.meta(id, now).cloned().unwrap_or_default(),
-        });
+        let edited = edited
+            .flatten()
+            .map(|(record, version, meta)| StoredSession {
+                record,
+                version,
+                meta,
+            });
         Some(Ok(edited))
     }
 
@@ -575,7 +577,10 @@ mod tests {
         let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
         let id = SessionId::generate(&mut rng).unwrap();
         let now = Instant::ZERO;
-        let mut append = |_: &mut sesh::expiry::Deadlines, protected: &mut bool, data: &[u8]| {
+        let mut append = |_: &mut sesh::expiry::Deadlines,
+                          protected: &mut bool,
+                          data: &[u8],
+                          _: sesh::expiry::Lifetime| {
             *protected = true;
             Some([data, b"!"].concat())
         };
@@ -599,7 +604,7 @@ mod tests {
             .unwrap();
         assert_eq!((edited.version, edited.record.protected), (2, true));
         assert_eq!(edited.record.data, b"hi!");
-        let mut decline = |_: &mut sesh::expiry::Deadlines, protected: &mut bool, _: &[u8]| {
+        let mut decline = |_: &mut sesh::expiry::Deadlines, protected: &mut bool, _: &[u8], _| {
             *protected = false;
             None
         };

@@ -19,7 +19,7 @@ pub use memory::MemoryStore;
 pub use redb::RedbStore;
 #[cfg(feature = "redis")]
 pub use redis::{EvictionPolicyRefused, RedisConfig, RedisStore};
-use sesh::expiry::Deadlines;
+use sesh::expiry::{Deadlines, Lifetime};
 use sesh::owner::{DisplayTag, SessionInfo, SessionMeta, UserId};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
@@ -54,9 +54,11 @@ pub enum Revoked {
 }
 
 /// The edit [`SessionStore::edit_in_place`] runs: it may change the
-/// session's deadlines and protected flag, gets its data, and returns the
-/// new data, or `None` to leave the session untouched.
-pub type InPlaceEdit<'a> = &'a mut dyn FnMut(&mut Deadlines, &mut bool, &[u8]) -> Option<Vec<u8>>;
+/// session's deadlines and protected flag, gets its data and its lifetime
+/// (which its deadlines follow), and returns the new data, or `None` to
+/// leave the session untouched.
+pub type InPlaceEdit<'a> =
+    &'a mut dyn FnMut(&mut Deadlines, &mut bool, &[u8], Lifetime) -> Option<Vec<u8>>;
 
 /// What [`SessionStore::create`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

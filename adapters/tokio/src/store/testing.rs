@@ -515,12 +515,12 @@ pub async fn a_load_for_update_never_hides_a_live_session(store: &dyn SessionSto
 /// For a store with an in-place edit (`edit_in_place` answers `Some`): an
 /// absent session answers `Ok(None)` without running the edit; an edit that
 /// returns `None` writes nothing; one that returns data stores it, with the
-/// deadlines and flag the edit set, at a new version. A store without one
-/// passes.
+/// deadlines and flag the edit set, at a new version; the edit gets the
+/// session's lifetime. A store without one passes.
 pub async fn an_edit_in_place_writes_what_the_edit_returns(store: &dyn SessionStore) {
     let now = Instant::from_secs(9_000);
     let ran = std::cell::Cell::new(0);
-    let mut count = |_: &mut sesh::expiry::Deadlines, _: &mut bool, _: &[u8]| {
+    let mut count = |_: &mut sesh::expiry::Deadlines, _: &mut bool, _: &[u8], _| {
         ran.set(ran.get() + 1);
         None
     };
@@ -547,8 +547,10 @@ pub async fn an_edit_in_place_writes_what_the_edit_returns(store: &dyn SessionSt
         "an edit that returns None writes nothing",
     );
     let later = now.saturating_add(Duration::from_secs(5));
+    let lifetime = std::cell::Cell::new(None);
     let mut log_in =
-        |deadlines: &mut sesh::expiry::Deadlines, protected: &mut bool, data: &[u8]| {
+        |deadlines: &mut sesh::expiry::Deadlines, protected: &mut bool, data: &[u8], given| {
+            lifetime.set(Some(given));
             *deadlines = record(b"", later).deadlines;
             *protected = true;
             Some([data, b"!"].concat())
@@ -563,6 +565,11 @@ pub async fn an_edit_in_place_writes_what_the_edit_returns(store: &dyn SessionSt
         data: b"a!".to_vec(),
     };
     expect_eq(&edited.record, &want, "the session as the edit left it");
+    expect_eq(
+        lifetime.get(),
+        Some(sesh::expiry::Lifetime::Default),
+        "the edit gets the session's lifetime",
+    );
     assert_ne!(edited.version, 1, "an edit changes the version");
     let loaded = live(store, &id, now, "it was edited").await;
     expect_eq(loaded, edited, "load sees the edit");
