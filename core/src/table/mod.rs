@@ -863,16 +863,7 @@ impl<S: Slots> Table<S> {
     /// assert_eq!(data, [1, 2]);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, SessionRecord<&S::Data>)> {
-        self.slots.entries().map(|e| {
-            (
-                e.id,
-                SessionRecord {
-                    deadlines: e.deadlines,
-                    protected: e.protected,
-                    data: &e.data,
-                },
-            )
-        })
+        self.iter_with_meta().map(|(id, record, _)| (id, record))
     }
 
     /// Removes every session.
