@@ -78,19 +78,22 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
         tracing::error!("could not format the Set-Cookie header");
         return error_response(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let mut values = Vec::with_capacity(2);
-    for value in [set.then_some(&value), pre.then_some(&pre_value)]
-        .into_iter()
-        .flatten()
+    // Both values are checked before either is added: no half-sent pair.
+    // An array, not a Vec: most responses set no cookie and allocate nothing.
+    let mut values: [Option<HeaderValue>; 2] = [None, None];
+    for (slot, value) in values
+        .iter_mut()
+        .zip([set.then_some(&value), pre.then_some(&pre_value)])
     {
+        let Some(value) = value else { continue };
         let Ok(header) = HeaderValue::from_str(value) else {
             tracing::error!("the Set-Cookie header is not a valid header value");
             return error_response(StatusCode::INTERNAL_SERVER_ERROR);
         };
-        values.push(header);
+        *slot = Some(header);
     }
     let headers = response.headers_mut();
-    for header in values {
+    for header in values.into_iter().flatten() {
         headers.append(SET_COOKIE, header);
     }
     if decided.no_store() {
