@@ -28,9 +28,12 @@ use picoserve::routing::{PathRouter, get, post};
 use picoserve::{Router, Timeouts};
 use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
+use sesh::owner::{DisplayTag, UserId};
+use sesh::table::NotFound;
 use sesh_embassy::{Clock, Session, SessionError, Sessions, WithSession};
 
 use crate::form::form_field;
+use crate::owner_routes::{login_label, login_lifetime, session_line};
 use crate::spec::{CSRF_HEADER, MAX_BIG_BYTES};
 
 /// Sessions the probe's table holds.
@@ -271,14 +274,20 @@ async fn log_in<R: TryCryptoRng>(
     body: &[u8],
     limit: usize,
 ) -> Result<Reply, SessionError> {
-    let user = query
-        .and_then(|q| form_field(q.as_bytes(), "user"))
-        .or_else(|| form_field(body, "user"))
-        .filter(|u| !u.is_empty());
-    let Some(user) = user else {
+    let query = query.unwrap_or_default();
+    // The fields come from the query when it names the user, else the form.
+    let fields = if form_field(query.as_bytes(), "user").is_some() {
+        query.as_bytes()
+    } else {
+        body
+    };
+    let Some(user) = form_field(fields, "user").filter(|u| !u.is_empty()) else {
         return Ok(text(StatusCode::BAD_REQUEST, "field user is missing"));
     };
-    let Ok(stored) = heapless::String::<USER_CAPACITY>::try_from(user.as_str()) else {
+    let (Ok(stored), Ok(owner)) = (
+        heapless::String::<USER_CAPACITY>::try_from(user.as_str()),
+        UserId::new(user.as_bytes()),
+    ) else {
         return Ok(over_the_limit());
     };
     let after = ProbeData {
@@ -291,14 +300,77 @@ async fn log_in<R: TryCryptoRng>(
     session.regenerate().await?;
     session.set_protected(true).await?;
     session.update(|d| d.user = Some(stored)).await?;
-    Ok(ok(user))
+    // The session was just made: it is there unless a revocation ended it
+    // meanwhile, and then the login has nothing left to mark.
+    let marked = match session.set_owner(owner).await {
+        Ok(_) => {
+            session.set_label(login_label(fields)).await.is_ok()
+                && session.set_lifetime(login_lifetime(fields)).await.is_ok()
+        }
+        Err(NotFound) => false,
+    };
+    Ok(if marked {
+        ok(user)
+    } else {
+        text(StatusCode::CONFLICT, "the session ended during the login")
+    })
+}
+
+async fn logged_in<R: TryCryptoRng>(session: &ProbeSession<R>) -> bool {
+    let user = session.read(|d| d.user.is_some()).await.unwrap_or(false);
+    user && session.is_protected().await
+}
+
+fn not_logged_in() -> Reply {
+    text(StatusCode::UNAUTHORIZED, "not logged in")
+}
+
+async fn sessions<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
+    let reply = if logged_in(&session).await {
+        let list = session.sessions::<CAPACITY>().await;
+        ok(list.iter().map(session_line).collect::<String>())
+    } else {
+        not_logged_in()
+    };
+    session.respond(reply).await
+}
+
+async fn revoke<R: TryCryptoRng>(
+    session: ProbeSession<R>,
+    RawQuery(query): RawQuery,
+) -> WithSession<Reply> {
+    let tag = query
+        .and_then(|q| form_field(q.as_bytes(), "tag"))
+        .and_then(|t| DisplayTag::parse(&t));
+    let reply = if !logged_in(&session).await {
+        not_logged_in()
+    } else {
+        let ended = match tag {
+            Some(tag) => session.revoke(&tag).await,
+            None => Err(NotFound),
+        };
+        match ended {
+            Ok(()) => ok("ended"),
+            Err(NotFound) => text(StatusCode::NOT_FOUND, "not found"),
+        }
+    };
+    session.respond(reply).await
+}
+
+async fn revoke_others<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
+    let reply = if logged_in(&session).await {
+        ok(session.revoke_others().await.to_string())
+    } else {
+        not_logged_in()
+    };
+    session.respond(reply).await
 }
 
 async fn me<R: TryCryptoRng>(session: ProbeSession<R>) -> WithSession<Reply> {
     let user = session.read(|d| d.user.clone()).await.flatten();
     let reply = match user {
         Some(user) if session.is_protected().await => ok(user.as_str()),
-        _ => text(StatusCode::UNAUTHORIZED, "not logged in"),
+        _ => not_logged_in(),
     };
     session.respond(reply).await
 }
@@ -394,6 +466,9 @@ pub fn probe_router<R: TryCryptoRng + 'static>(state: ProbeState<R>) -> Router<i
         .route("/csrf-check", post(csrf_check::<R>))
         .route("/big", get(big::<R>))
         .route("/plain", get(plain::<R>))
+        .route("/sessions", get(sessions::<R>))
+        .route("/sessions/revoke", post(revoke::<R>))
+        .route("/sessions/revoke-others", post(revoke_others::<R>))
         .with_state(state)
 }
 

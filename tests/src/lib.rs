@@ -37,6 +37,8 @@ pub mod form;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod owner_cases;
+#[cfg(feature = "spec")]
+pub mod owner_routes;
 #[cfg(feature = "ram-flash")]
 pub mod ram_flash;
 pub mod rng;

@@ -33,12 +33,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use sesh::owner::{DisplayTag, SessionInfo, SessionMeta, UserId};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
-use sesh_tokio::store::{Created, Occupancy, Removed, Saved, StoreFuture, StoredSession};
+use sesh_tokio::store::{
+    Created, InPlaceEdit, Occupancy, Removed, Revoked, Saved, StoreFuture, StoredSession,
+};
 use sesh_tokio::{Session, SessionConfig, SessionLayer, SessionStore, StoreError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::owner_routes::{login_label, login_lifetime, session_line};
 
 use super::{CSRF_HEADER, MAX_BIG_BYTES, ServerError, ServerSpec, TestServer, form_field};
 
@@ -76,25 +81,80 @@ async fn peek(session: Probe) -> Answer {
 }
 
 async fn login(session: Probe, RawQuery(query): RawQuery, body: Bytes) -> Answer {
-    let user = query
-        .and_then(|q| form_field(q.as_bytes(), "user"))
-        .or_else(|| form_field(&body, "user"))
-        .filter(|u| !u.is_empty());
-    let Some(user) = user else {
+    let query = query.unwrap_or_default();
+    // The fields come from the query when it names the user, else the form.
+    let fields = if form_field(query.as_bytes(), "user").is_some() {
+        query.as_bytes()
+    } else {
+        &body[..]
+    };
+    let Some(user) = form_field(fields, "user").filter(|u| !u.is_empty()) else {
         return Ok(text(StatusCode::BAD_REQUEST, "field user is missing"));
+    };
+    let Ok(owner) = UserId::new(user.as_bytes()) else {
+        return Ok(text(StatusCode::BAD_REQUEST, "user over 64 bytes"));
     };
     session.regenerate().await?;
     session.set_protected(true).await?;
     let stored = user.clone();
     session.update(|d| d.user = Some(stored.clone())).await?;
+    session.set_owner(owner).await?;
+    session.set_label(login_label(fields)).await?;
+    session.set_lifetime(login_lifetime(fields)).await?;
     Ok(text(StatusCode::OK, user))
+}
+
+/// Whether the request's session is logged in (protected, with a user).
+async fn logged_in(session: &Probe) -> Result<bool, sesh_tokio::SessionError> {
+    let user = session.get().await?.and_then(|d| d.user);
+    Ok(user.is_some() && session.is_protected().await?)
+}
+
+fn not_logged_in() -> Response {
+    text(StatusCode::UNAUTHORIZED, "not logged in")
+}
+
+async fn sessions(session: Probe) -> Answer {
+    if !logged_in(&session).await? {
+        return Ok(not_logged_in());
+    }
+    let list = session.sessions().await?;
+    Ok(text(
+        StatusCode::OK,
+        list.iter().map(session_line).collect::<String>(),
+    ))
+}
+
+async fn revoke(session: Probe, RawQuery(query): RawQuery) -> Answer {
+    if !logged_in(&session).await? {
+        return Ok(not_logged_in());
+    }
+    let tag = query
+        .and_then(|q| form_field(q.as_bytes(), "tag"))
+        .and_then(|t| DisplayTag::parse(&t));
+    let ended = match tag {
+        Some(tag) => session.revoke(&tag).await?,
+        None => Revoked::NotFound,
+    };
+    Ok(match ended {
+        Revoked::Ended => text(StatusCode::OK, "ended"),
+        Revoked::NotFound => text(StatusCode::NOT_FOUND, "not found"),
+    })
+}
+
+async fn revoke_others(session: Probe) -> Answer {
+    if !logged_in(&session).await? {
+        return Ok(not_logged_in());
+    }
+    let ended = session.revoke_others().await?;
+    Ok(text(StatusCode::OK, ended.to_string()))
 }
 
 async fn me(session: Probe) -> Answer {
     let user = session.get().await?.and_then(|d| d.user);
     Ok(match user {
         Some(user) if session.is_protected().await? => text(StatusCode::OK, user),
-        _ => text(StatusCode::UNAUTHORIZED, "not logged in"),
+        _ => not_logged_in(),
     })
 }
 
@@ -150,6 +210,9 @@ pub fn probe_routes() -> Router {
         .route("/csrf-check", post(csrf_check))
         .route("/big", get(big))
         .route("/plain", get(plain))
+        .route("/sessions", get(sessions))
+        .route("/sessions/revoke", post(revoke))
+        .route("/sessions/revoke-others", post(revoke_others))
 }
 
 /// The probe app behind a [`SessionLayer`] over `store` with `config`.
@@ -253,6 +316,29 @@ impl<S: SessionStore> SessionStore for FailingStore<S> {
         })
     }
 
+    fn load_for_update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        now: Instant,
+    ) -> StoreFuture<'a, Option<StoredSession>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.load_for_update(id, now).await
+        })
+    }
+
+    fn edit_in_place(
+        &self,
+        id: &SessionId,
+        now: Instant,
+        edit: InPlaceEdit<'_>,
+    ) -> Option<Result<Option<StoredSession>, StoreError>> {
+        match self.check() {
+            Ok(()) => self.inner.edit_in_place(id, now, edit),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     fn create<'a>(
         &'a self,
         id: &'a SessionId,
@@ -262,6 +348,71 @@ impl<S: SessionStore> SessionStore for FailingStore<S> {
         Box::pin(async move {
             self.check()?;
             self.inner.create(id, record, now).await
+        })
+    }
+
+    fn create_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: &'a SessionMeta,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.create_with_meta(id, record, meta, now).await
+        })
+    }
+
+    fn save_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: Option<&'a SessionMeta>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner
+                .save_with_meta(id, record, meta, expected_version, now)
+                .await
+        })
+    }
+
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, Vec<SessionInfo>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.sessions_of(user, current, now).await
+        })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a UserId,
+        tag: &'a DisplayTag,
+        now: Instant,
+    ) -> StoreFuture<'a, Revoked> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.revoke(user, tag, now).await
+        })
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserId,
+        except: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.revoke_all(user, except, now).await
         })
     }
 

@@ -38,6 +38,13 @@ macro_rules! case_list {
 
 crate::for_each_case!((case_list));
 
+pub use super::owner_cases::{
+    a_browser_session_still_expires_on_the_server, a_foreign_or_unknown_tag_revokes_nothing,
+    a_remembered_session_keeps_its_own_deadlines, a_user_lists_their_sessions,
+    remember_me_and_browser_session_cookies, revoking_a_session_signs_that_device_out,
+    revoking_the_others_keeps_the_current_one,
+};
+
 /// The bound [`a_flood_never_evicts_a_logged_in_session`] asks for: the
 /// size of sesh-embassy's probe table (`embassy_app::CAPACITY`), which is
 /// fixed at build time, so that every server can serve it.
@@ -63,28 +70,28 @@ async fn send(server: &impl TestServer, request: Request) -> Response {
     }
 }
 
-async fn get(server: &impl TestServer, target: &str, cookie: Option<&str>) -> Response {
+pub(crate) async fn get(server: &impl TestServer, target: &str, cookie: Option<&str>) -> Response {
     send(server, Request::get(target).maybe_cookie(cookie)).await
 }
 
-async fn post(server: &impl TestServer, target: &str, cookie: Option<&str>) -> Response {
+pub(crate) async fn post(server: &impl TestServer, target: &str, cookie: Option<&str>) -> Response {
     send(server, Request::post(target).maybe_cookie(cookie)).await
 }
 
-async fn stored(server: &impl TestServer) -> usize {
+pub(crate) async fn stored(server: &impl TestServer) -> usize {
     match server.stored_sessions().await {
         Ok(n) => n,
         Err(e) => panic!("the store's occupancy failed: {e}"),
     }
 }
 
-async fn make_server<M: MakeServer>(make: &M, spec: &ServerSpec) -> M::Server {
+pub(crate) async fn make_server<M: MakeServer>(make: &M, spec: &ServerSpec) -> M::Server {
     make.make(spec.clone()).await
 }
 
 /// Status and body text.
 #[track_caller]
-fn assert_answer(resp: &Response, status: u16, body: &str, context: &str) {
+pub(crate) fn assert_answer(resp: &Response, status: u16, body: &str, context: &str) {
     assert_eq!(
         (resp.status, resp.text().as_str()),
         (status, body),
@@ -93,7 +100,7 @@ fn assert_answer(resp: &Response, status: u16, body: &str, context: &str) {
 }
 
 #[track_caller]
-fn assert_no_set_cookie(resp: &Response, context: &str) {
+pub(crate) fn assert_no_set_cookie(resp: &Response, context: &str) {
     let all = resp.header_all("set-cookie");
     assert!(
         all.is_empty(),
@@ -104,7 +111,7 @@ fn assert_no_set_cookie(resp: &Response, context: &str) {
 /// `Cache-Control: no-store` and `Vary: Cookie`, as every response that sets
 /// the cookie must carry.
 #[track_caller]
-fn assert_cache_headers(resp: &Response, context: &str) {
+pub(crate) fn assert_cache_headers(resp: &Response, context: &str) {
     let cache = resp.header_all("cache-control").join(",");
     assert!(
         cache
@@ -123,7 +130,7 @@ fn assert_cache_headers(resp: &Response, context: &str) {
 /// The one `Set-Cookie` of `resp`, for the session cookie, after checking
 /// the cache headers that must come with it.
 #[track_caller]
-fn session_cookie(resp: &Response, spec: &ServerSpec, context: &str) -> SetCookie {
+pub(crate) fn session_cookie(resp: &Response, spec: &ServerSpec, context: &str) -> SetCookie {
     let mut all = resp.set_cookies();
     assert_eq!(
         all.len(),
@@ -185,7 +192,12 @@ fn id_part(value: &str) -> &str {
 /// `HttpOnly`, `Secure` (forced by `SameSite=None`), `SameSite`, each once,
 /// and nothing else.
 #[track_caller]
-fn assert_attributes(cookie: &SetCookie, spec: &ServerSpec, max_age: u64, context: &str) {
+pub(crate) fn assert_attributes(
+    cookie: &SetCookie,
+    spec: &ServerSpec,
+    max_age: u64,
+    context: &str,
+) {
     let mut expected: Vec<(String, Option<String>)> = vec![
         ("Path".into(), Some(spec.path.clone())),
         ("Max-Age".into(), Some(max_age.to_string())),
@@ -270,7 +282,7 @@ fn test_id(seed: u64) -> SessionId {
     }
 }
 
-fn secs(n: u64) -> core::time::Duration {
+pub(crate) fn secs(n: u64) -> core::time::Duration {
     core::time::Duration::from_secs(n)
 }
 

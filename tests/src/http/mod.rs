@@ -36,13 +36,16 @@
 //! | --- | --- |
 //! | `GET /count` | increments the counter (starting a session if there is none) and answers it in decimal |
 //! | `GET /peek` | answers the counter without writing anything; `0` without a session |
-//! | `POST /login` | regenerates the id, marks the session protected and stores the user from the query or form field `user` (400 without one); answers the user |
+//! | `POST /login` | regenerates the id, marks the session protected and stores the user from the query or form field `user` (400 without one); makes the session the user's, with the label of field `label` and the lifetime of field `lifetime` (`remember`, `browser`, else the default; [`owner_routes`](crate::owner_routes)); answers the user |
 //! | `GET /me` | answers the user of a protected session, else 401 |
 //! | `POST /logout` | destroys the session |
 //! | `GET /csrf` | answers the form's CSRF token: the session's with a live session, else a pre-session token (setting the pre-session cookie `<name>-pre`); stores nothing |
 //! | `POST /csrf-check` | 200 when header `x-csrf-token` holds the session's token or the pre-session cookie's form token, else 403 |
 //! | `GET /big?bytes=N` | stores a blob of `N` bytes (400 for a bad `N`); an error status when the data is over the limit |
 //! | `GET /plain` | answers `plain` without touching the session (the handler still extracts it) |
+//! | `GET /sessions` | the logged-in user's sessions, one [`session_line`](crate::owner_routes::session_line) each; 401 when not logged in |
+//! | `POST /sessions/revoke` | ends the user's session whose tag is in query field `tag`: `ended`, or 404 `not found` (a foreign, unknown or malformed tag); 401 when not logged in |
+//! | `POST /sessions/revoke-others` | ends the user's other sessions and answers how many; 401 when not logged in |
 //!
 //! A session error is answered as the adapter answers it (sesh-tokio: 500,
 //! or 503 when out of room or randomness).
@@ -76,8 +79,10 @@ pub mod embassy_client;
 #[cfg(feature = "embassy")]
 pub mod embassy_probe;
 pub mod example_process;
+pub mod owner_cases;
 pub mod qemu;
 pub mod qemu_probe;
+pub mod postgres_server;
 pub mod redis_server;
 
 use std::borrow::ToOwned;
@@ -119,7 +124,7 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/login",
         example: "/login?user=probe",
-        does: "regenerates the id, marks the session protected, stores the user",
+        does: "regenerates the id, marks the session protected, stores the user, makes it theirs",
     },
     Route {
         method: "GET",
@@ -156,6 +161,24 @@ pub const ROUTES: &[Route] = &[
         path: "/plain",
         example: "/plain",
         does: "answers plain without touching the session",
+    },
+    Route {
+        method: "GET",
+        path: "/sessions",
+        example: "/sessions",
+        does: "lists the logged-in user's sessions, a line each; 401 when not logged in",
+    },
+    Route {
+        method: "POST",
+        path: "/sessions/revoke",
+        example: "/sessions/revoke?tag=0000000000000000",
+        does: "ends the user's session with that tag, 404 for another's or an unknown one",
+    },
+    Route {
+        method: "POST",
+        path: "/sessions/revoke-others",
+        example: "/sessions/revoke-others",
+        does: "ends the user's other sessions; answers how many",
     },
 ];
 
@@ -396,6 +419,13 @@ macro_rules! for_each_case {
             an_anonymous_flood_stores_nothing_and_locks_nobody_out: CurrentThread, needs [];
             vary_follows_what_the_handler_did_with_the_session: CurrentThread, needs [];
             every_set_cookie_comes_with_no_store_and_only_then: CurrentThread, needs [];
+            a_user_lists_their_sessions: CurrentThread, needs [];
+            revoking_a_session_signs_that_device_out: CurrentThread, needs [];
+            a_foreign_or_unknown_tag_revokes_nothing: CurrentThread, needs [];
+            revoking_the_others_keeps_the_current_one: CurrentThread, needs [];
+            remember_me_and_browser_session_cookies: CurrentThread, needs [];
+            a_remembered_session_keeps_its_own_deadlines: Paused, needs [MovableClock];
+            a_browser_session_still_expires_on_the_server: Paused, needs [MovableClock];
         }
     };
 }
