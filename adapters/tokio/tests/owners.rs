@@ -1,6 +1,7 @@
 //! Sessions with an owner through the layer (issue 16), on the memory and
-//! redb stores: login marks the owner, the owner's list, revocation by
-//! display tag, and per-session lifetimes in the cookie and the deadlines.
+//! redb stores: a regenerated session stays its owner's. Listing, revoking
+//! and lifetimes are cases of the HTTP suite (`sesh_tests::http`), which
+//! runs on every store.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -11,14 +12,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use axum::extract::RawQuery;
 use axum::{Router, body::Body, routing::get};
 use http::{Request, StatusCode, header};
-use sesh::expiry::Lifetime;
-use sesh::owner::{DisplayTag, Label, UserId};
-use sesh_tokio::store::Revoked;
+use sesh::owner::{Label, UserId};
 use sesh_tokio::{Session, SessionConfig, SessionError, SessionLayer, SessionStore};
 use tower::ServiceExt;
 
@@ -33,7 +31,7 @@ fn param<'a>(query: &'a Option<String>, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// `/login?user=..&life=remember|browser|default&label=..`
+/// `/login?user=..&label=..`
 async fn login(session: S, RawQuery(q): RawQuery) -> Result<&'static str, SessionError> {
     session.regenerate().await?;
     session.replace(param(&q, "user").to_owned()).await?;
@@ -44,11 +42,6 @@ async fn login(session: S, RawQuery(q): RawQuery) -> Result<&'static str, Sessio
     session
         .set_label(Label::truncated(param(&q, "label")))
         .await?;
-    match param(&q, "life") {
-        "remember" => session.set_lifetime(Lifetime::REMEMBER_ME).await?,
-        "browser" => session.set_lifetime(Lifetime::BrowserSession).await?,
-        _ => {}
-    }
     Ok("ok")
 }
 
@@ -70,24 +63,8 @@ async fn list(session: S) -> Result<String, SessionError> {
         .collect())
 }
 
-async fn revoke(session: S, RawQuery(q): RawQuery) -> Result<&'static str, SessionError> {
-    let Some(tag) = DisplayTag::parse(param(&q, "tag")) else {
-        return Ok("bad tag");
-    };
-    Ok(match session.revoke(&tag).await? {
-        Revoked::Ended => "ended",
-        Revoked::NotFound => "not found",
-    })
-}
-
 async fn revoke_others(session: S) -> Result<String, SessionError> {
     Ok(session.revoke_others().await?.to_string())
-}
-
-/// A write as the request's first use of the session.
-async fn touch(session: S) -> Result<&'static str, SessionError> {
-    session.update(|_| ()).await?;
-    Ok("ok")
 }
 
 async fn regenerate(session: S) -> Result<&'static str, SessionError> {
@@ -105,10 +82,8 @@ fn app(store: Arc<dyn SessionStore>) -> Router {
         .route("/login", get(login))
         .route("/whoami", get(whoami))
         .route("/list", get(list))
-        .route("/revoke", get(revoke))
         .route("/revoke-others", get(revoke_others))
         .route("/regenerate", get(regenerate))
-        .route("/touch", get(touch))
         .layer(SessionLayer::new(store, config).unwrap())
 }
 
@@ -152,13 +127,8 @@ async fn send(app: &Router, path: &str, cookie: &str) -> Answer {
 }
 
 /// Logs `user` in from a new device; its cookie.
-async fn log_in(app: &Router, user: &str, life: &str) -> String {
-    let answer = send(
-        app,
-        &format!("/login?user={user}&life={life}&label={user}-{life}"),
-        "",
-    )
-    .await;
+async fn log_in(app: &Router, user: &str) -> String {
+    let answer = send(app, &format!("/login?user={user}&label={user}"), "").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     answer.cookie()
 }
@@ -188,7 +158,7 @@ fn current_tag(list: &[(String, bool)]) -> String {
 
 async fn owner_survives_regenerate(store: Arc<dyn SessionStore>) {
     let app = app(store);
-    let first = log_in(&app, "alice", "default").await;
+    let first = log_in(&app, "alice").await;
     let before = listed(&app, &first).await;
     assert_eq!(before.len(), 1);
     let regenerated = send(&app, "/regenerate", &first).await;
@@ -204,108 +174,12 @@ async fn owner_survives_regenerate(store: Arc<dyn SessionStore>) {
     assert_eq!(send(&app, "/whoami", &first).await.body, "anonymous");
 
     // The moved session is still alice's: another device ends it.
-    let other = log_in(&app, "alice", "default").await;
+    let other = log_in(&app, "alice").await;
     assert_eq!(listed(&app, &other).await.len(), 2);
     assert_eq!(send(&app, "/revoke-others", &other).await.body, "1");
     assert_eq!(send(&app, "/whoami", &moved).await.body, "anonymous");
     assert_eq!(send(&app, "/whoami", &other).await.body, "alice");
     assert_eq!(listed(&app, &other).await.len(), 1);
-}
-
-async fn listing_and_revoking(store: Arc<dyn SessionStore>) {
-    let app = app(store);
-    let laptop = log_in(&app, "alice", "default").await;
-    let phone = log_in(&app, "alice", "default").await;
-    let tablet = log_in(&app, "alice", "default").await;
-    let bob = log_in(&app, "bob", "default").await;
-
-    let from_laptop = listed(&app, &laptop).await;
-    assert_eq!(from_laptop.len(), 3, "{from_laptop:?}");
-    let from_phone = listed(&app, &phone).await;
-    assert_ne!(current_tag(&from_laptop), current_tag(&from_phone));
-    let phone_tag = current_tag(&from_phone);
-    let bob_tag = current_tag(&listed(&app, &bob).await);
-
-    // Another user's tag, or an unknown one, ends nothing.
-    let foreign = send(&app, &format!("/revoke?tag={bob_tag}"), &laptop).await;
-    assert_eq!(foreign.body, "not found");
-    let unknown = send(&app, "/revoke?tag=0123456789abcdef", &laptop).await;
-    assert_eq!(unknown.body, "not found");
-    assert_eq!(send(&app, "/whoami", &bob).await.body, "bob");
-    assert_eq!(listed(&app, &bob).await.len(), 1);
-    assert_eq!(listed(&app, &laptop).await.len(), 3);
-
-    // Bob cannot end alice's phone either.
-    let by_bob = send(&app, &format!("/revoke?tag={phone_tag}"), &bob).await;
-    assert_eq!(by_bob.body, "not found");
-    assert_eq!(send(&app, "/whoami", &phone).await.body, "alice");
-
-    // Alice ends her phone from the laptop.
-    let ended = send(&app, &format!("/revoke?tag={phone_tag}"), &laptop).await;
-    assert_eq!(ended.body, "ended");
-    assert_eq!(send(&app, "/whoami", &phone).await.body, "anonymous");
-    let left = listed(&app, &laptop).await;
-    assert_eq!(left.len(), 2);
-    assert!(left.iter().all(|(t, _)| *t != phone_tag));
-
-    // Ending the current session removes its cookie.
-    let own = current_tag(&listed(&app, &tablet).await);
-    let answer = send(&app, &format!("/revoke?tag={own}"), &tablet).await;
-    assert_eq!(answer.body, "ended");
-    let removal = answer.set_cookie.expect("a removal cookie");
-    assert!(removal.contains("Max-Age=0"), "{removal}");
-
-    // Sign out everywhere else: only the current one is left.
-    let desktop = log_in(&app, "alice", "default").await;
-    assert_eq!(send(&app, "/revoke-others", &desktop).await.body, "1");
-    let only = listed(&app, &desktop).await;
-    assert_eq!(only.len(), 1);
-    assert!(only[0].1);
-    assert_eq!(send(&app, "/whoami", &laptop).await.body, "anonymous");
-    assert_eq!(send(&app, "/whoami", &bob).await.body, "bob");
-
-    // Without an owner: nothing listed, nothing revoked.
-    assert!(listed(&app, "").await.is_empty());
-    assert_eq!(send(&app, "/revoke-others", "").await.body, "0");
-}
-
-async fn remember_me_and_browser_session(store: Arc<dyn SessionStore>) {
-    let app = app(store);
-    let answer = send(&app, "/login?user=alice&life=remember", "").await;
-    let set = answer.set_cookie.clone().unwrap();
-    assert!(set.contains("Max-Age=2592000"), "{set}");
-    let remembered = answer.cookie();
-
-    let answer = send(&app, "/login?user=alice&life=browser", "").await;
-    let set = answer.set_cookie.clone().unwrap();
-    assert!(
-        !set.contains("Max-Age") && !set.contains("Expires"),
-        "{set}"
-    );
-    let browser = answer.cookie();
-
-    // Past the layer's idle timeout (60 s): the remembered session lives
-    // on its own, and its refreshed cookie keeps its Max-Age. A write as a
-    // request's first use keeps its own deadlines too.
-    tokio::time::advance(Duration::from_secs(45)).await;
-    assert_eq!(send(&app, "/touch", &remembered).await.body, "ok");
-    let refreshed = send(&app, "/whoami", &browser).await;
-    assert_eq!(refreshed.body, "alice");
-    let set = refreshed.set_cookie.expect("refreshed");
-    assert!(
-        !set.contains("Max-Age") && !set.contains("Expires"),
-        "{set}"
-    );
-    tokio::time::advance(Duration::from_secs(61)).await;
-    assert_eq!(send(&app, "/whoami", &browser).await.body, "anonymous");
-    assert_eq!(send(&app, "/whoami", &remembered).await.body, "alice");
-    // Days later, past the layer's absolute lifetime (1 h) too: the refresh
-    // is due by the session's own idle timeout and keeps its Max-Age.
-    tokio::time::advance(Duration::from_secs(10 * 24 * 3600)).await;
-    let later = send(&app, "/whoami", &remembered).await;
-    assert_eq!(later.body, "alice");
-    let set = later.set_cookie.expect("refreshed");
-    assert!(set.contains("Max-Age=2592000"), "{set}");
 }
 
 fn memory() -> Arc<dyn SessionStore> {
@@ -316,16 +190,6 @@ mod memory {
     #[tokio::test]
     async fn owner_survives_regenerate() {
         super::owner_survives_regenerate(super::memory()).await;
-    }
-
-    #[tokio::test]
-    async fn listing_and_revoking() {
-        super::listing_and_revoking(super::memory()).await;
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn remember_me_and_browser_session() {
-        super::remember_me_and_browser_session(super::memory()).await;
     }
 }
 
@@ -360,17 +224,5 @@ mod redb {
     async fn owner_survives_regenerate() {
         let (store, _file) = redb().await;
         super::owner_survives_regenerate(store).await;
-    }
-
-    #[tokio::test]
-    async fn listing_and_revoking() {
-        let (store, _file) = redb().await;
-        super::listing_and_revoking(store).await;
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn remember_me_and_browser_session() {
-        let (store, _file) = redb().await;
-        super::remember_me_and_browser_session(store).await;
     }
 }
