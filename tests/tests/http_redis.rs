@@ -6,6 +6,9 @@
 //! tokio jumps the clock to the Redis client's response timeout whenever it
 //! waits on the socket, so those cases would test tokio, not sesh. Redis expiry is covered by the store contract
 //! (`tests/store_contract.rs`), which drives the store with explicit instants.
+//!
+//! `mod tls` runs the same suite over `rediss://`, on a redis-server that
+//! speaks TLS only (`RedisServer::start_tls`), trusting its CA.
 #![allow(missing_docs, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -22,8 +25,15 @@ struct WithRedis {
 }
 
 async fn redis_server(spec: ServerSpec) -> WithRedis {
-    let redis = RedisServer::start().expect("redis-server starts");
+    with_redis(RedisServer::start().expect("redis-server starts"), spec).await
+}
+
+/// The probe server on `redis`, trusting its CA if it has one.
+async fn with_redis(redis: RedisServer, spec: ServerSpec) -> WithRedis {
     let mut config = RedisConfig::new(redis.url());
+    if let Some(ca) = redis.ca_file() {
+        config = config.with_ca_file(ca);
+    }
     if let Some(max) = spec.max_sessions {
         config = config.with_max_sessions(max);
     }
@@ -64,3 +74,15 @@ impl TestServer for WithRedis {
 
 // The cases that move a paused clock are skipped here: see the file's docs.
 sesh_tests::session_tests!(redis_server; lacks: [MovableClock]);
+
+/// The suite over `rediss://`.
+mod tls {
+    use super::*;
+
+    async fn rediss_server(spec: ServerSpec) -> WithRedis {
+        let redis = RedisServer::start_tls().expect("a TLS redis-server starts");
+        with_redis(redis, spec).await
+    }
+
+    sesh_tests::session_tests!(rediss_server; lacks: [MovableClock]);
+}

@@ -1,10 +1,12 @@
 //! A real redis-server for tests: started on a free loopback port, stopped on drop.
+//! With feature `redis-tls`, [`RedisServer::start_tls`] starts one that speaks
+//! TLS only, with a certificate made at start.
 
 use std::borrow::ToOwned;
 use std::format;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::string::{String, ToString};
 use std::time::Duration;
@@ -20,6 +22,15 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     config: Vec<String>,
+    tls: Option<TlsFiles>,
+}
+
+/// The certificates of a TLS server, in a directory of their own that is
+/// removed with the server.
+#[derive(Debug)]
+struct TlsFiles {
+    dir: PathBuf,
+    ca: PathBuf,
 }
 
 impl RedisServer {
@@ -37,9 +48,67 @@ impl RedisServer {
             child: None,
             port,
             config,
+            tls: None,
         };
         server.start_again()?;
         Ok(server)
+    }
+
+    /// Starts redis-server on TLS only (`--port 0 --tls-port PORT`, no
+    /// client certificates asked), with a new CA and a server certificate
+    /// for `127.0.0.1` and `localhost` that it signed, written to a
+    /// temporary directory removed on drop. [`url`](Self::url) is then
+    /// `rediss://…`, and [`ca_file`](Self::ca_file) holds the CA.
+    #[cfg(feature = "redis-tls")]
+    pub fn start_tls() -> io::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir =
+            std::env::temp_dir().join(format!("sesh-redis-tls-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir)?;
+        // Owned first, so that the directory goes however the rest ends.
+        let mut server = RedisServer {
+            child: None,
+            port,
+            config: Vec::new(),
+            tls: Some(TlsFiles {
+                ca: dir.join("ca.pem"),
+                dir: dir.clone(),
+            }),
+        };
+        let (ca, cert, key) = make_certificates(port).map_err(io::Error::other)?;
+        let path = |name: &str| -> io::Result<String> {
+            let file = dir.join(name);
+            file.to_str()
+                .map(ToOwned::to_owned)
+                .ok_or_else(|| io::Error::other("a UTF-8 temporary directory"))
+        };
+        std::fs::write(dir.join("ca.pem"), ca)?;
+        std::fs::write(dir.join("server.pem"), cert)?;
+        std::fs::write(dir.join("server.key"), key)?;
+        server.config = [
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            path("server.pem")?,
+            "--tls-key-file".to_owned(),
+            path("server.key")?,
+            "--tls-ca-cert-file".to_owned(),
+            path("ca.pem")?,
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ]
+        .into();
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// The CA file (PEM) that signed a [TLS](Self::start_tls) server's
+    /// certificate; `None` for a plain one.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|tls| tls.ca.as_path())
     }
 
     /// Starts redis-server with an append-only file in `dir`, fsynced on
@@ -60,9 +129,15 @@ impl RedisServer {
         RedisServer::start_with(&durable)
     }
 
-    /// The URL of database 0.
+    /// The URL of database 0: `rediss://` for a [TLS](Self::start_tls)
+    /// server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     /// Kills the server (SIGKILL), as a crash or an outage would.
@@ -84,20 +159,15 @@ impl RedisServer {
 
     /// Starts the server again on the same port and waits until it answers
     /// `PING`, which it does once its data is loaded (an empty database
-    /// unless [durable](Self::start_durable)).
+    /// unless [durable](Self::start_durable)). A TLS server is waited for
+    /// until it accepts connections (it has no data to load).
     pub fn start_again(&mut self) -> io::Result<()> {
         self.kill();
+        let port = self.port.to_string();
+        // A TLS server's `--port 0` in its config turns the plain port off.
         let mut child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(&self.config)
             .stdout(Stdio::null())
             .spawn()
@@ -111,7 +181,12 @@ impl RedisServer {
                 )
             })?;
         for _ in 0..2000 {
-            if self.pong() {
+            let ready = if self.tls.is_some() {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                self.pong()
+            };
+            if ready {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -144,8 +219,34 @@ impl RedisServer {
     }
 }
 
+/// A new CA, and a server certificate for `127.0.0.1` and `localhost` it
+/// signed: (CA certificate, server certificate, server key), in PEM. The
+/// CA's name holds `port`, so that each server's CA is another authority.
+#[cfg(feature = "redis-tls")]
+fn make_certificates(port: u16) -> Result<(String, String, String), rcgen::Error> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("sesh test CA {port}"));
+    let ca_key = KeyPair::generate()?;
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut params = CertificateParams::new(["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "sesh test redis-server");
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok((ca_cert.pem(), cert.pem(), key.serialize_pem()))
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(tls) = &self.tls {
+            let _ = std::fs::remove_dir_all(&tls.dir);
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! Sessions in Redis, for several servers behind one load balancer.
 
+#[cfg(feature = "redis-tls")]
+mod tls;
+
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -651,9 +654,22 @@ impl WriteCache {
 ///     .with_timeout(std::time::Duration::from_millis(500))
 ///     .with_write_cache(50_000);
 /// ```
+///
+/// **TLS.** With feature `redis-tls`, a `rediss://host:port/db` URL
+/// connects over TLS (rustls), checking the server's certificate and
+/// name against the system's trusted roots, read by rustls-native-certs
+/// from the operating system's store (on Debian, the `ca-certificates`
+/// bundle), so a CA the administrator adds or removes there is followed
+/// without rebuilding the application. For a private CA, as self-hosted
+/// Redis and some managed services use, give it with
+/// [`with_ca_file`](Self::with_ca_file). Certificate checks cannot be
+/// turned off. Without the feature, a `rediss://` URL is refused when the
+/// store is made.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     url: String,
+    #[cfg(feature = "redis-tls")]
+    ca: Option<tls::CaSource>,
     prefix: String,
     connections: usize,
     timeout: Duration,
@@ -672,6 +688,8 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
+            #[cfg(feature = "redis-tls")]
+            ca: None,
             prefix: "sesh:".into(),
             connections: 1,
             timeout: Duration::from_secs(1),
@@ -783,6 +801,88 @@ impl RedisConfig {
     pub fn with_write_cache(mut self, sessions: usize) -> Self {
         self.write_cache = sessions;
         self
+    }
+
+    /// Trusts the certificate authorities in the PEM file at `path`, and
+    /// only them, for a `rediss://` URL: the server's certificate must be
+    /// signed by one of them and name the URL's host. The file is read
+    /// when the store is made ([`RedisStore::new`]), which fails with a
+    /// [`StoreError::Backend`] naming the file if it cannot be read or
+    /// holds no usable certificate; so does a CA given with a `redis://`
+    /// URL.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir();
+    /// use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
+    /// let config = RedisConfig::new("rediss://redis.internal:6380/0")
+    ///     .with_ca_file("/etc/redis/ca.pem");
+    /// # let config = config.with_ca_file(dir.join("sesh-no-such-ca.pem"));
+    /// // No such file here: the store is not made, and says why.
+    /// let err = RedisStore::new(config, StoreKey::new(&[5; 32])?).unwrap_err();
+    /// assert!(err.to_string().contains("cannot be read"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-tls")))]
+    pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca = Some(tls::CaSource::File(path.into()));
+        self
+    }
+
+    /// As [`with_ca_file`](Self::with_ca_file), with the PEM text itself
+    /// (one or more `-----BEGIN CERTIFICATE-----` blocks), e.g. from a
+    /// secret store.
+    ///
+    /// ```
+    /// use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
+    /// let config = RedisConfig::new("rediss://redis.internal:6380/0")
+    ///     .with_ca_pem("not a certificate");
+    /// let err = RedisStore::new(config, StoreKey::new(&[5; 32])?).unwrap_err();
+    /// assert!(err.to_string().contains("holds no certificate"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-tls")))]
+    pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca = Some(tls::CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// The client for the URL, with TLS settings for `rediss://`.
+    fn client(&self) -> Result<redis::Client, StoreError> {
+        let backend = |e: redis::RedisError| StoreError::Backend(Box::new(e));
+        let tls = self
+            .url
+            .get(.."rediss://".len())
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"));
+        #[cfg(feature = "redis-tls")]
+        {
+            if tls {
+                tls::install_crypto_provider();
+            }
+            if let Some(ca) = &self.ca {
+                if !tls {
+                    return Err(StoreError::Backend(
+                        "a Redis CA (RedisConfig::with_ca_file) is for rediss:// URLs; this \
+                         URL is not one, so its connections would not use TLS"
+                            .into(),
+                    ));
+                }
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.load()?),
+                };
+                return redis::Client::build_with_tls(self.url.as_str(), certificates)
+                    .map_err(backend);
+            }
+        }
+        #[cfg(not(feature = "redis-tls"))]
+        if tls {
+            return Err(StoreError::Backend(
+                "a rediss:// URL needs sesh-tokio's `redis-tls` feature (TLS)".into(),
+            ));
+        }
+        redis::Client::open(self.url.as_str()).map_err(backend)
     }
 }
 
@@ -1019,8 +1119,7 @@ impl RedisStore {
     /// check runs before the first command (see [`RedisStore`]);
     /// [`connect`](Self::connect) runs it at once.
     pub fn new(config: RedisConfig, key: StoreKey) -> Result<Self, StoreError> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let client = config.client()?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
