@@ -18,51 +18,17 @@ import {
   launch,
   logIn,
   logOut,
-  newContext,
   screenshot,
   preSessionCookie,
   sessionCookie,
   sleep,
   submitLogin,
 } from '../lib/browser.js';
-import { pageServer, removeDir, tempDir } from '../lib/servers.js';
+import { inContext, withServer } from '../lib/harness.js';
+import { pageServer } from '../lib/servers.js';
 import { SHORT_IDLE_SECS, TARGETS } from '../lib/targets.js';
 
 const CASE = { timeout: 60_000 };
-
-/** Starts `target` in a fresh directory, runs `fn(server, dir)`, stops it. */
-async function withServer(target, options, fn) {
-  const dir = tempDir(target.name);
-  let server = await target.start({ dir, ...options });
-  const handle = {
-    get server() {
-      return server;
-    },
-    /** Stops the server and starts it again on the same port and directory. */
-    async restart() {
-      const port = server.port;
-      await server.stop();
-      server = await target.start({ dir, ...options, port });
-      return server;
-    },
-  };
-  try {
-    await fn(handle, dir);
-  } finally {
-    await server.stop();
-    removeDir(dir);
-  }
-}
-
-/** Runs `fn(context, page)` in a new browser context, closed after. */
-async function inContext(browser, fn) {
-  const context = await newContext(browser);
-  try {
-    await fn(context, await context.newPage());
-  } finally {
-    await context.close();
-  }
-}
 
 /** A page on another origin that posts `fields` to `action` as it loads. */
 function autoSubmit(action, fields) {

@@ -72,3 +72,9 @@ fn flash_case_list() -> impl IntoIterator<Item = case::Case> {
 fn flash_case_list() -> impl IntoIterator<Item = case::Case> {
     []
 }
+
+/// The repository README's Rust examples, compiled as doctests, so that
+/// the code a reader copies first builds.
+#[cfg(all(doctest, feature = "http"))]
+#[doc = include_str!("../../README.md")]
+pub struct RootReadme;
