@@ -1,4 +1,4 @@
-//! `cargo run -p counter -- [--addr 127.0.0.1:3000] [--store redb:PATH|memory|redis://…] [--secret …] [--insecure-cookies]`
+//! `cargo run -p counter -- [--addr 127.0.0.1:3000] [--store redb:PATH|memory|redis://…|postgres://…] [--secret …] [--insecure-cookies]`
 //!
 //! Then `curl -c jar -b jar http://127.0.0.1:3000/` counts 1, 2, 3, … and,
 //! with the default redb store, goes on counting after a restart.

@@ -1,4 +1,4 @@
-//! `cargo run -p login -- [--addr 127.0.0.1:3001] [--store redb:PATH|memory|redis://…] [--user admin --password …] [--secret …]`
+//! `cargo run -p login -- [--addr 127.0.0.1:3001] [--store redb:PATH|memory|redis://…|postgres://…] [--user admin --password …] [--secret …]`
 //!
 //! Then open http://127.0.0.1:3001/ in a browser. With the default redb
 //! store, a restart keeps you signed in.

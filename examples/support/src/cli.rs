@@ -60,7 +60,9 @@ pub struct SessionFlags {
         long_help = "Where sessions live:
   redb:PATH             a crash-safe file: sessions survive a restart, even a crash
   memory                this process only: a restart loses every session
-  redis://HOST:PORT/DB  a Redis database that several servers share (needs --secret)"
+  redis://HOST:PORT/DB  a Redis database that several servers share (needs --secret)
+  postgres://USER:PASS@HOST:PORT/DB
+                        a PostgreSQL database that several servers share (needs --secret)"
     )]
     pub store: StoreSpec,
     /// Cookie signing secret, at least 32 bytes (prefer the environment variable)
@@ -72,7 +74,7 @@ pub struct SessionFlags {
         long_help = "Cookie signing secret, at least 32 bytes (prefer the SESH_SECRET \
 environment variable: arguments are visible to every user of the machine). Without either: \
 with redb:PATH a random secret is made once and kept in PATH.secret (mode 0600); with memory \
-a random one is made per start; with redis:// the server refuses to start."
+a random one is made per start; with redis:// or postgres:// the server refuses to start."
     )]
     pub secret: Option<String>,
     /// ⚠️ Send the session cookie without `Secure` (only for localhost)
@@ -368,6 +370,7 @@ mod tests {
             "--store <STORE>",
             "[default: redb:./sesh-sessions.redb]",
             "redis://HOST:PORT/DB",
+            "postgres://USER:PASS@HOST:PORT/DB",
             "--secret <SECRET>",
             "[env: SESH_SECRET",
             "--insecure-cookies",

@@ -5,6 +5,7 @@
 //! | `redb:PATH` (default `redb:./sesh-sessions.redb`) | one crash-safe file (made with mode 0600): they survive a restart, even `SIGKILL` | made once, kept in `PATH.secret` (mode 0600) and reused; refused if another user owns it or others may read or write it |
 //! | `memory` | this process only | a fresh random one per start |
 //! | `redis://HOST:PORT/DB` | a Redis database that several servers share | none: refuses to start, since every server must sign with the same one |
+//! | `postgres://USER:PASS@HOST:PORT/DB` | a PostgreSQL table (`sesh_sessions`, made at start) that several servers share | none: refuses to start, as with Redis |
 //!
 //! The store's key ([`StoreKey`], a keyed hash of the ids at rest) comes
 //! from the same secret; `StoreKey` separates the two uses internally.
@@ -15,7 +16,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use sesh_tokio::store::{RedbStore, RedisConfig, RedisStore, StoreKey};
+use sesh_tokio::store::{
+    PostgresConfig, PostgresStore, RedbStore, RedisConfig, RedisStore, StoreKey,
+};
 use sesh_tokio::{MemoryStore, SessionConfig, SessionLayer, StoreError};
 
 /// The database file unless `--store` says otherwise.
@@ -36,6 +39,8 @@ pub enum StoreSpec {
     Redb(PathBuf),
     /// `redis://…`: a [`RedisStore`] at this URL.
     Redis(String),
+    /// `postgres://…` (or `postgresql://…`): a [`PostgresStore`] at this URL.
+    Postgres(String),
 }
 
 impl Default for StoreSpec {
@@ -69,8 +74,20 @@ impl FromStr for StoreSpec {
             }
             return Ok(StoreSpec::Redis(s.to_owned()));
         }
+        let postgres = s
+            .strip_prefix("postgres://")
+            .or_else(|| s.strip_prefix("postgresql://"));
+        if let Some(rest) = postgres {
+            if rest.is_empty() {
+                return Err("--store postgres://USER:PASS@HOST:PORT/DB needs a host, \
+                     e.g. postgres://app@127.0.0.1:5432/app"
+                    .into());
+            }
+            return Ok(StoreSpec::Postgres(s.to_owned()));
+        }
         Err(format!(
-            "--store `{s}` is not a store: use redb:PATH, memory or redis://HOST:PORT/DB"
+            "--store `{s}` is not a store: use redb:PATH, memory, redis://HOST:PORT/DB or \
+             postgres://USER:PASS@HOST:PORT/DB"
         ))
     }
 }
@@ -95,7 +112,7 @@ impl std::fmt::Display for StoreSpec {
         match self {
             StoreSpec::Memory => f.write_str("memory"),
             StoreSpec::Redb(path) => write!(f, "redb:{}", path.display()),
-            StoreSpec::Redis(url) => f.write_str(&redacted_url(url)),
+            StoreSpec::Redis(url) | StoreSpec::Postgres(url) => f.write_str(&redacted_url(url)),
         }
     }
 }
@@ -137,6 +154,11 @@ pub fn default_secret(store: &StoreSpec, env_name: &str) -> Result<Vec<u8>, Stri
         StoreSpec::Redis(_) => Err(format!(
             "--store {store} needs a signing secret shared by every server on that \
              Redis database: pass --secret or set {env_name} (at least 32 random bytes, \
+             e.g. `openssl rand -base64 32`)"
+        )),
+        StoreSpec::Postgres(_) => Err(format!(
+            "--store {store} needs a signing secret shared by every server on that \
+             PostgreSQL database: pass --secret or set {env_name} (at least 32 random bytes, \
              e.g. `openssl rand -base64 32`)"
         )),
     }
@@ -354,6 +376,16 @@ pub async fn open_layer(
             };
             SessionLayer::new(store, config).map_err(invalid_input)
         }
+        StoreSpec::Postgres(url) => {
+            let key = StoreKey::new(secret).map_err(invalid_input)?;
+            // Connects and makes the table now (idempotent): a database
+            // that cannot be reached at start stops the server.
+            let store = PostgresStore::connect(PostgresConfig::new(url.as_str()), key)
+                .await
+                .map_err(|e| io::Error::other(format!("--store {spec}: {e}")))?;
+            tracing::info!(url = %spec, table = store.table(), "sessions in PostgreSQL");
+            SessionLayer::new(store, config).map_err(invalid_input)
+        }
     }
 }
 
@@ -379,7 +411,8 @@ mod tests {
             "redb:",
             "redis://",
             "Memory",
-            "postgres://x",
+            "postgres://",
+            "mysql://x",
             "sessions.redb",
         ] {
             assert!(bad.parse::<StoreSpec>().is_err(), "{bad}");
@@ -387,6 +420,28 @@ mod tests {
         assert_eq!(
             StoreSpec::default(),
             StoreSpec::Redb("./sesh-sessions.redb".into())
+        );
+    }
+
+    #[test]
+    fn parses_postgres_urls_and_hides_their_password() {
+        let spec: StoreSpec = "postgres://app:hunter2@db.example:5432/app"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            spec,
+            StoreSpec::Postgres("postgres://app:hunter2@db.example:5432/app".into())
+        );
+        assert_eq!(spec.to_string(), "postgres://app:***@db.example:5432/app");
+        assert!(matches!(
+            "postgresql://app@h/db".parse::<StoreSpec>(),
+            Ok(StoreSpec::Postgres(_))
+        ));
+        assert!("postgres://".parse::<StoreSpec>().is_err());
+        let err = default_secret(&spec, "SESH_SECRET").unwrap_err();
+        assert!(
+            err.contains("--secret") && err.contains("PostgreSQL"),
+            "{err}"
         );
     }
 

@@ -80,9 +80,9 @@ pub mod embassy_client;
 pub mod embassy_probe;
 pub mod example_process;
 pub mod owner_cases;
+pub mod postgres_server;
 pub mod qemu;
 pub mod qemu_probe;
-pub mod postgres_server;
 pub mod redis_server;
 
 use std::borrow::ToOwned;

@@ -2,6 +2,8 @@
 
 mod key;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redb")]
 mod redb;
 #[cfg(feature = "redis")]
@@ -15,6 +17,8 @@ use std::pin::Pin;
 
 pub use key::{StoreKey, TAG_LEN};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{BadTableName, PostgresConfig, PostgresStore, SCHEMA_VERSION};
 #[cfg(feature = "redb")]
 pub use redb::RedbStore;
 #[cfg(feature = "redis")]

@@ -1,0 +1,1418 @@
+//! Sessions in PostgreSQL, for several servers that share one database.
+//!
+//! The client is tokio-postgres behind a deadpool-postgres pool: both are
+//! maintained, pure Rust, and small. The pool gives each connection a
+//! statement cache (every statement is prepared once per connection) and
+//! replaces connections that broke (a restarted database) on its own. sqlx
+//! would bring its own pool, query macros and multi-database layers, of
+//! which this store needs none.
+
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use sesh::owner::{DEFAULT_MAX_SESSIONS_PER_USER, DisplayTag, SessionInfo, SessionMeta, UserId};
+use sesh::record::SessionRecord;
+use sesh::{Instant, SessionId};
+use tokio_postgres::{NoTls, Row};
+
+use super::key::StoreKey;
+use super::{
+    Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Revoked, Saved, SessionStore, StoreError,
+    StoreFuture, StoredSession,
+};
+
+/// The schema version [`PostgresStore::migrate`] brings a table to.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The table that records each sessions table's schema version.
+const SCHEMA_TABLE: &str = "sesh_schema";
+
+/// The advisory lock migrations take, so that servers starting together
+/// migrate one at a time ("seshpgm1").
+const MIGRATION_LOCK: i64 = 0x7365_7368_7067_6d31;
+
+/// Expired sessions one sweeper statement deletes: small batches, each its
+/// own short transaction, so that no purge holds locks for long.
+const PURGE_BATCH: i64 = 500;
+
+/// Expired sessions a create that finds the store full deletes at most.
+const PURGE_ON_CREATE: i64 = 256;
+
+/// Unprotected sessions a create that finds the store full evicts at most:
+/// one normally, more while the store is over a bound that was lowered.
+const EVICT_BATCH: i64 = 64;
+
+/// The longest table name: the indexes add a suffix, and PostgreSQL cuts
+/// identifiers at 63 bytes.
+const MAX_TABLE_LEN: usize = 48;
+
+// ------------------------------------------------------------- config --
+
+/// How to reach PostgreSQL, and the store's bounds.
+///
+/// ```
+/// let config = sesh_tokio::store::PostgresConfig::new("postgres://app:secret@127.0.0.1:5432/app")
+///     .with_table("myapp_sessions")
+///     .with_pool_size(16)
+///     .with_timeout(std::time::Duration::from_secs(2));
+/// ```
+#[derive(Clone)]
+pub struct PostgresConfig {
+    url: String,
+    table: String,
+    pool_size: usize,
+    timeout: Duration,
+    max_sessions: usize,
+    max_per_user: usize,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("PostgresConfig")
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_per_user", &self.max_per_user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresConfig {
+    /// PostgreSQL at `url` (`postgres://USER:PASS@HOST:PORT/DB`, or the
+    /// `key=value` form), table `sesh_sessions`, a pool of 8 connections,
+    /// 2 s timeouts, at most [`DEFAULT_MAX_SESSIONS`] sessions and
+    /// [`DEFAULT_MAX_SESSIONS_PER_USER`] per user. Plain TCP or a Unix
+    /// socket: this version does not speak TLS to the database.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresConfig {
+            url: url.into(),
+            table: "sesh_sessions".into(),
+            pool_size: 8,
+            timeout: Duration::from_secs(2),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
+        }
+    }
+
+    /// Sets the sessions table's name (default `sesh_sessions`): lowercase
+    /// ASCII letters, digits and `_`, starting with a letter or `_`, at
+    /// most 48 bytes. Its counter table is the name plus `_count`. Apps
+    /// that share a database use one table each.
+    ///
+    /// ```
+    /// let config = sesh_tokio::store::PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_table("shop_sessions");
+    /// ```
+    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// Sets how many connections the pool keeps at most (default 8, at
+    /// least 1). Requests wait for a free one up to the timeout.
+    ///
+    /// ```
+    /// let config = sesh_tokio::store::PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_pool_size(32);
+    /// ```
+    pub fn with_pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections.max(1);
+        self
+    }
+
+    /// Sets the timeout of a store call (default 2 s): waiting for a
+    /// connection, connecting, and the statements. While the database is
+    /// down or stalled, calls fail after this long with
+    /// [`StoreError::Unavailable`].
+    ///
+    /// ```
+    /// let config = sesh_tokio::store::PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_timeout(std::time::Duration::from_millis(500));
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the most sessions the table holds, across every server that
+    /// shares it (default [`DEFAULT_MAX_SESSIONS`]). A new session beyond
+    /// it evicts the least recently used unprotected one, or is refused
+    /// with [`StoreError::Full`] (503) when only protected sessions are
+    /// left.
+    ///
+    /// ```
+    /// let config = sesh_tokio::store::PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_max_sessions(1_000_000);
+    /// ```
+    pub fn with_max_sessions(mut self, max_sessions: usize) -> Self {
+        self.max_sessions = max_sessions;
+        self
+    }
+
+    /// Sets the most live sessions one user keeps (default
+    /// [`DEFAULT_MAX_SESSIONS_PER_USER`], at least 1): giving a user one
+    /// more ends their least recently used other session, in the same
+    /// transaction.
+    ///
+    /// ```
+    /// let config = sesh_tokio::store::PostgresConfig::new("postgres://app@127.0.0.1/app")
+    ///     .with_max_sessions_per_user(8);
+    /// ```
+    pub fn with_max_sessions_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = max.max(1);
+        self
+    }
+}
+
+/// The table name is not one this store accepts (see
+/// [`PostgresConfig::with_table`]); it is never put into SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadTableName(pub String);
+
+impl std::fmt::Display for BadTableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` is not a sessions table name: use lowercase ASCII letters, digits and _ \
+             (not first), at most {MAX_TABLE_LEN} bytes",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadTableName {}
+
+fn valid_table(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    first_ok
+        && name.len() <= MAX_TABLE_LEN
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+// ---------------------------------------------------------------- sql --
+
+/// Every statement, with the table's name in it: made once per store, and
+/// prepared once per connection (the pool's statement cache).
+struct Sql {
+    load: String,
+    discard: String,
+    lock_count: String,
+    make_room: String,
+    insert: String,
+    count_one: String,
+    save: String,
+    delete: String,
+    delete_version: String,
+    purge: String,
+    occupancy: String,
+    cap: String,
+    list: String,
+    revoke: String,
+    revoke_all: String,
+}
+
+impl Sql {
+    fn new(t: &str) -> Sql {
+        // Every statement that deletes rows (in a CTE named `d`) takes them
+        // off the count in the same statement.
+        let c = format!(
+            "c AS (UPDATE {t}_count SET sessions = sessions - (SELECT count(*) FROM d) \
+             WHERE id = 0 AND EXISTS (SELECT 1 FROM d))"
+        );
+        Sql {
+            load: format!(
+                "SELECT version, deadline, protected, owner, value FROM {t} \
+                 WHERE key = $1 AND deadline > $2"
+            ),
+            discard: format!(
+                "WITH d AS (DELETE FROM {t} WHERE key = $1 AND value = $2 RETURNING 1), {c} \
+                 SELECT count(*) FROM d"
+            ),
+            lock_count: format!("SELECT sessions FROM {t}_count WHERE id = 0 FOR UPDATE"),
+            make_room: format!(
+                "WITH expired AS (SELECT key FROM {t} WHERE deadline <= $1 \
+                   ORDER BY deadline LIMIT {PURGE_ON_CREATE}), \
+                 lru AS (SELECT key FROM {t} WHERE NOT protected AND deadline > $1 \
+                   ORDER BY deadline \
+                   LIMIT GREATEST(0, LEAST({EVICT_BATCH}, $2::bigint - (SELECT count(*) FROM expired)))), \
+                 d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM expired UNION ALL SELECT key FROM lru) \
+                   RETURNING 1), {c} \
+                 SELECT count(*) FROM d"
+            ),
+            insert: format!(
+                "INSERT INTO {t} AS s (key, version, deadline, protected, owner, tag, last_seen, value) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, \
+                   deadline = EXCLUDED.deadline, protected = EXCLUDED.protected, \
+                   owner = EXCLUDED.owner, tag = EXCLUDED.tag, last_seen = EXCLUDED.last_seen, \
+                   value = EXCLUDED.value \
+                 WHERE s.deadline <= $9 \
+                 RETURNING (xmax = 0) AS fresh"
+            ),
+            count_one: format!("UPDATE {t}_count SET sessions = sessions + 1 WHERE id = 0"),
+            save: format!(
+                "WITH cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
+                 u AS (UPDATE {t} SET version = $3, deadline = $4, protected = $5, owner = $6, \
+                   tag = $7, last_seen = $8, value = $9 \
+                   WHERE key = $1 AND version = $2 AND deadline > $10 RETURNING 1) \
+                 SELECT (SELECT count(*) FROM u), (SELECT version FROM cur), \
+                   (SELECT deadline FROM cur)"
+            ),
+            delete: format!(
+                "WITH d AS (DELETE FROM {t} WHERE key = $1 RETURNING 1), {c} \
+                 SELECT count(*) FROM d"
+            ),
+            delete_version: format!(
+                "WITH cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
+                 d AS (DELETE FROM {t} WHERE key = $1 AND version = $2 AND deadline > $3 \
+                   RETURNING 1), {c} \
+                 SELECT (SELECT count(*) FROM d), (SELECT version FROM cur), \
+                   (SELECT deadline FROM cur)"
+            ),
+            purge: format!(
+                "WITH victims AS (SELECT key FROM {t} WHERE deadline <= $1 ORDER BY deadline \
+                   LIMIT {PURGE_BATCH} FOR UPDATE SKIP LOCKED), \
+                 d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM victims) AND deadline <= $1 \
+                   RETURNING 1), {c} \
+                 SELECT count(*) FROM d"
+            ),
+            occupancy: format!("SELECT sessions FROM {t}_count WHERE id = 0"),
+            cap: format!(
+                "WITH victims AS (SELECT key FROM {t} WHERE owner = $1 AND key <> $2 \
+                   AND deadline > $3 ORDER BY last_seen DESC, key OFFSET $4), \
+                 d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM victims) \
+                   OR (owner = $1 AND deadline <= $3) RETURNING 1), {c} \
+                 SELECT count(*) FROM d"
+            ),
+            list: format!(
+                "SELECT key, version, deadline, protected, owner, tag, value FROM {t} \
+                 WHERE owner = $1 AND deadline > $2"
+            ),
+            revoke: format!(
+                "WITH d AS (DELETE FROM {t} WHERE owner = $1 AND tag = $2 RETURNING deadline), {c} \
+                 SELECT count(*) FROM d WHERE deadline > $3"
+            ),
+            revoke_all: format!(
+                "WITH d AS (DELETE FROM {t} WHERE owner = $1 AND ($2::bytea IS NULL OR key <> $2) \
+                   RETURNING deadline), {c} \
+                 SELECT count(*) FROM d WHERE deadline > $3"
+            ),
+        }
+    }
+}
+
+/// The statements of schema version 1.
+fn schema_v1(t: &str) -> String {
+    format!(
+        "CREATE TABLE {t} (
+           key bytea PRIMARY KEY,
+           version bigint NOT NULL,
+           deadline bigint NOT NULL,
+           protected boolean NOT NULL,
+           owner bytea,
+           tag bytea,
+           last_seen bigint NOT NULL,
+           value bytea NOT NULL
+         );
+         CREATE INDEX {t}_deadline ON {t} (deadline);
+         CREATE INDEX {t}_evict ON {t} (deadline) WHERE NOT protected;
+         CREATE INDEX {t}_owner ON {t} (owner, last_seen) WHERE owner IS NOT NULL;
+         CREATE TABLE {t}_count (
+           id smallint PRIMARY KEY CHECK (id = 0),
+           sessions bigint NOT NULL
+         );
+         INSERT INTO {t}_count (id, sessions) VALUES (0, 0);"
+    )
+}
+
+// ----------------------------------------------------------- encoding --
+
+/// A time or version as PostgreSQL's `bigint`: times saturate (beyond
+/// year 292 million), so that their order is kept.
+fn millis(at: Instant) -> i64 {
+    i64::try_from(at.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A version as `bigint`, bit for bit (only compared for equality).
+fn version_sql(version: u64) -> i64 {
+    i64::from_be_bytes(version.to_be_bytes())
+}
+
+/// The value column: version and deadline (8 bytes each, big-endian), the
+/// core's record with its metadata, and the tag that binds all of it to
+/// the store key ([`StoreKey::seal`]). The columns beside it repeat what
+/// the statements compare, and a read checks they agree.
+fn encode(
+    keys: &StoreKey,
+    hash: &[u8; 16],
+    version: u64,
+    record: &SessionRecord<Vec<u8>>,
+    meta: &SessionMeta,
+) -> Result<Vec<u8>, StoreError> {
+    let body = record
+        .to_vec_with_meta(meta)
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    let mut out = Vec::with_capacity(
+        16usize
+            .saturating_add(body.len())
+            .saturating_add(super::TAG_LEN),
+    );
+    out.extend_from_slice(&version.to_be_bytes());
+    out.extend_from_slice(&record.deadlines.expires_at().as_millis().to_be_bytes());
+    out.extend_from_slice(&body);
+    keys.seal(hash, &mut out);
+    Ok(out)
+}
+
+/// Why a row is not a session of this store (never a panic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bad {
+    /// The tag does not bind the value to its key: moved from another
+    /// key, edited, or written without the secret.
+    Unbound,
+    /// Bound, but not a record this build reads, or the columns beside it
+    /// disagree with it (edited).
+    Undecodable,
+}
+
+impl Bad {
+    fn log(self, deleted: bool) {
+        let what = match self {
+            Bad::Unbound => "session record not bound to its key (moved or edited)",
+            Bad::Undecodable => "undecodable session record",
+        };
+        if deleted {
+            tracing::warn!("{what} deleted");
+        } else {
+            tracing::warn!("{what} seen; rewritten since, kept");
+        }
+    }
+}
+
+/// The columns of a row that a read checks against its value.
+struct Columns<'r> {
+    version: i64,
+    deadline: i64,
+    protected: bool,
+    owner: Option<&'r [u8]>,
+    value: &'r [u8],
+}
+
+fn columns<'r>(row: &'r Row, first: usize) -> Result<Columns<'r>, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Backend(Box::new(e));
+    Ok(Columns {
+        version: row.try_get(first).map_err(get)?,
+        deadline: row.try_get(first.saturating_add(1)).map_err(get)?,
+        protected: row.try_get(first.saturating_add(2)).map_err(get)?,
+        owner: row.try_get(first.saturating_add(3)).map_err(get)?,
+        value: row.try_get(first.saturating_add(4)).map_err(get)?,
+    })
+}
+
+fn decode(keys: &StoreKey, hash: &[u8; 16], row: &Columns<'_>) -> Result<StoredSession, Bad> {
+    let bytes = keys.open(hash, row.value).ok_or(Bad::Unbound)?;
+    let (version, rest) = bytes.split_first_chunk::<8>().ok_or(Bad::Undecodable)?;
+    let (deadline, body) = rest.split_first_chunk::<8>().ok_or(Bad::Undecodable)?;
+    let (record, meta) =
+        SessionRecord::<Vec<u8>>::decode_with_meta(body).map_err(|_| Bad::Undecodable)?;
+    let meta = meta.unwrap_or_default();
+    let version = u64::from_be_bytes(*version);
+    let expires_at = record.deadlines.expires_at();
+    let owner = meta.owner.as_ref().map(|user| keys.hash_user(user));
+    let agrees = u64::from_be_bytes(*deadline) == expires_at.as_millis()
+        && row.version == version_sql(version)
+        && row.deadline == millis(expires_at)
+        && row.protected == record.protected
+        && row.owner == owner.as_ref().map(<[u8; 16]>::as_slice);
+    if !agrees {
+        return Err(Bad::Undecodable);
+    }
+    Ok(StoredSession {
+        record,
+        version,
+        meta,
+    })
+}
+
+/// A display tag as the `tag` column keeps it (its 8 bytes).
+fn stored_tag(bytes: &[u8]) -> Option<DisplayTag> {
+    use std::fmt::Write;
+    if bytes.len() != 8 {
+        return None;
+    }
+    let mut text = String::with_capacity(16);
+    for b in bytes {
+        write!(text, "{b:02x}").ok()?;
+    }
+    DisplayTag::parse(&text)
+}
+
+/// An advisory lock key for a user: the first 8 bytes of their hash.
+fn user_lock(owner: &[u8; 16]) -> i64 {
+    let mut head = [0u8; 8];
+    head.iter_mut().zip(owner).for_each(|(h, o)| *h = *o);
+    i64::from_be_bytes(head)
+}
+
+// ------------------------------------------------------------- errors --
+
+/// A store call took longer than the configured timeout.
+#[derive(Debug)]
+struct TimedOut(Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgreSQL did not answer within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// The database's answer that is none of those a statement gives.
+#[derive(Debug)]
+struct Unexpected(&'static str);
+
+impl std::fmt::Display for Unexpected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Unexpected {}
+
+fn unexpected(what: &'static str) -> StoreError {
+    StoreError::Backend(Box::new(Unexpected(what)))
+}
+
+/// Whether `e` means the database could not be reached or went away (a
+/// closed connection, an I/O error, SQLSTATE class 08 or 57P: shutdown,
+/// cannot connect now).
+fn unreachable_error(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08") || code.starts_with("57P");
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    if unreachable_error(&e) {
+        StoreError::Unavailable(Box::new(e))
+    } else {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+fn pool_error(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => pg_error(e),
+        PoolError::Timeout(_) | PoolError::Closed => StoreError::Unavailable(Box::new(e)),
+        other => StoreError::Backend(Box::new(other)),
+    }
+}
+
+// -------------------------------------------------------------- store --
+
+/// Sessions in a PostgreSQL table, shared by every server that points at
+/// it: the store for a team that already runs PostgreSQL and wants no
+/// second database for sessions.
+///
+/// - **Schema**: [`migrate`](Self::migrate) creates the table (named by
+///   [`PostgresConfig::with_table`]) and records its version in
+///   `sesh_schema`; it is idempotent, and servers starting together
+///   migrate one at a time (an advisory lock). One row per session:
+///   `key` (the keyed hash of the id, [`StoreKey::hash`]: the table holds
+///   no usable id), `version` (for compare-and-swap), `deadline`
+///   (milliseconds), `protected`, `owner` (the keyed hash of the user,
+///   [`StoreKey::hash_user`]) and `tag` (the display tag) for the owner
+///   index, `last_seen`, and `value`: the record with its metadata, sealed
+///   to its key ([`StoreKey::seal`]). A row moved to another key, or whose
+///   value or columns were edited by someone without the secret, loads as
+///   absent, and is deleted and logged. Indexes on `deadline`, on
+///   `deadline` of unprotected rows (eviction order) and on `owner`.
+/// - **Statements**: a load is one `SELECT … WHERE key = $1 AND deadline >
+///   $now` (an expired row is never served, whether or not the sweeper has
+///   deleted it); a create is `INSERT … ON CONFLICT DO UPDATE … WHERE
+///   deadline <= $now` (a live session is never overwritten; an expired row
+///   with the same key is replaced); a save reads the row, then is an
+///   `UPDATE … WHERE version = $expected` (compare-and-swap);
+///   `delete_version` a `DELETE … WHERE version = $expected`. Each is
+///   prepared once per connection.
+/// - **Bounded** ([`PostgresConfig::with_max_sessions`]): a counter row
+///   (`<table>_count`) follows every insert and delete in the same
+///   statement or transaction, so that [`occupancy`](SessionStore::occupancy)
+///   is one read and never a `count(*)`. A create locks that row: creates
+///   run one at a time across all servers (about a millisecond each), which
+///   keeps the bound exact. A create that finds the store full deletes
+///   expired rows, then evicts unprotected ones in deadline order (the
+///   least recently used), never a protected one; when only protected ones
+///   are left it is refused ([`StoreError::Full`], 503).
+/// - **Sweeper**: [`purge_expired`](SessionStore::purge_expired) deletes
+///   expired rows in batches of 500, each its own short statement (`DELETE
+///   … WHERE key IN (SELECT … LIMIT 500 FOR UPDATE SKIP LOCKED)`), so it
+///   never holds locks for long. Run a [`Sweeper`](crate::Sweeper).
+/// - **Owners**: the owner columns change in the same statement as the
+///   record; a write that gives a session a new owner runs in a
+///   transaction with the per-user cap, under an advisory lock on the user
+///   ([`PostgresConfig::with_max_sessions_per_user`]). Listing and revoking
+///   a user's sessions use the owner index: they cost what that user's
+///   sessions cost.
+/// - **Outages**: while the database is down, calls fail with
+///   [`StoreError::Unavailable`] (the adapter answers 500) after at most
+///   the timeout; the pool drops broken connections and opens new ones, so
+///   the store recovers by itself once the database is back.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use sesh_tokio::store::{PostgresConfig, PostgresStore, StoreKey};
+/// let config = PostgresConfig::new("postgres://app:secret@127.0.0.1:5432/app");
+/// let store = PostgresStore::connect(config, StoreKey::new(&[5; 32])?).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    key: StoreKey,
+    sql: std::sync::Arc<Sql>,
+    table: std::sync::Arc<str>,
+    timeout: Duration,
+    max_sessions: usize,
+    max_per_user: usize,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("table", &self.table)
+            .field("max_sessions", &self.max_sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+type Client = deadpool_postgres::Object;
+
+impl PostgresStore {
+    /// A store that connects lazily: the database may be down now; calls
+    /// fail with [`StoreError::Unavailable`] until it is up. Fails at once
+    /// for a URL that does not parse or a bad table name. Call
+    /// [`migrate`](Self::migrate) before the first session, or use
+    /// [`connect`](Self::connect).
+    pub fn new(config: PostgresConfig, key: StoreKey) -> Result<Self, StoreError> {
+        if !valid_table(&config.table) {
+            return Err(StoreError::Backend(Box::new(BadTableName(config.table))));
+        }
+        let mut pg: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::Backend(Box::new(e)))?;
+        pg.connect_timeout(config.timeout);
+        if pg.get_application_name().is_none() {
+            pg.application_name("sesh");
+        }
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                // A closed connection is replaced; one that broke unseen
+                // fails its statement (500) and is closed by then.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.timeout))
+            .create_timeout(Some(config.timeout))
+            .recycle_timeout(Some(config.timeout))
+            .build()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(PostgresStore {
+            pool,
+            key,
+            sql: std::sync::Arc::new(Sql::new(&config.table)),
+            table: config.table.into(),
+            timeout: config.timeout,
+            max_sessions: config.max_sessions,
+            max_per_user: config.max_per_user,
+        })
+    }
+
+    /// [`new`](Self::new), then [`migrate`](Self::migrate): fails with
+    /// [`StoreError::Unavailable`] if the database cannot be reached.
+    pub async fn connect(config: PostgresConfig, key: StoreKey) -> Result<Self, StoreError> {
+        let store = PostgresStore::new(config, key)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Creates the table, its indexes and its counter, or brings them to
+    /// [`SCHEMA_VERSION`]; does nothing when they are there. Runs in one
+    /// transaction under an advisory lock, so servers starting together
+    /// migrate once. A table of a newer schema than this build knows is
+    /// refused.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let t = self.table.clone();
+        self.timed(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(pg_error)?;
+            tx.batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} \
+                 (name text PRIMARY KEY, version integer NOT NULL)"
+            ))
+            .await
+            .map_err(pg_error)?;
+            let found = tx
+                .query_opt(
+                    &format!("SELECT version FROM {SCHEMA_TABLE} WHERE name = $1"),
+                    &[&&*t],
+                )
+                .await
+                .map_err(pg_error)?;
+            let version: i32 = match found {
+                Some(row) => row.try_get(0).map_err(pg_error)?,
+                None => 0,
+            };
+            if version > SCHEMA_VERSION {
+                return Err(StoreError::Backend(
+                    format!(
+                        "the sessions table {t} has schema version {version}; this sesh knows \
+                         {SCHEMA_VERSION} at most"
+                    )
+                    .into(),
+                ));
+            }
+            if version < 1 {
+                tx.batch_execute(&schema_v1(&t)).await.map_err(pg_error)?;
+                tracing::info!(table = %t, version = 1, "created the sessions table");
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version"
+                ),
+                &[&&*t, &SCHEMA_VERSION],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })
+        .await
+    }
+
+    /// The bound ([`PostgresConfig::with_max_sessions`]).
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
+    /// The sessions table's name ([`PostgresConfig::with_table`]).
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Runs `work`, failing with [`StoreError::Unavailable`] after the
+    /// timeout.
+    async fn timed<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(out) => out,
+            Err(_) => Err(StoreError::Unavailable(Box::new(TimedOut(self.timeout)))),
+        }
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// The live session at `hash`. A row that is no session of this store
+    /// is deleted (unless rewritten meanwhile) and logged.
+    async fn load_hashed(
+        &self,
+        client: &Client,
+        hash: &[u8; 16],
+        now: Instant,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        let stmt = client
+            .prepare_cached(&self.sql.load)
+            .await
+            .map_err(pg_error)?;
+        let row = client
+            .query_opt(&stmt, &[&hash.as_slice(), &millis(now)])
+            .await
+            .map_err(pg_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let cols = columns(&row, 0)?;
+        match decode(&self.key, hash, &cols) {
+            Ok(stored) if !stored.record.deadlines.is_expired(now) => Ok(Some(stored)),
+            Ok(_) => Ok(None),
+            Err(bad) => {
+                let stmt = client
+                    .prepare_cached(&self.sql.discard)
+                    .await
+                    .map_err(pg_error)?;
+                let gone = client
+                    .query_one(&stmt, &[&hash.as_slice(), &cols.value])
+                    .await
+                    .map_err(pg_error)?;
+                let n: i64 = gone.try_get(0).map_err(pg_error)?;
+                bad.log(n > 0);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Ends `owner`'s sessions beyond the cap (the least recently used
+    /// first, never `keep`), and their expired ones.
+    async fn cap(
+        &self,
+        client: &deadpool_postgres::Transaction<'_>,
+        owner: &[u8; 16],
+        keep: &[u8; 16],
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        let others = i64::try_from(self.max_per_user.saturating_sub(1)).unwrap_or(i64::MAX);
+        let stmt = client
+            .prepare_cached(&self.sql.cap)
+            .await
+            .map_err(pg_error)?;
+        client
+            .query_one(
+                &stmt,
+                &[&owner.as_slice(), &keep.as_slice(), &millis(now), &others],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn create_hashed(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        meta: &SessionMeta,
+        now: Instant,
+    ) -> Result<Created, StoreError> {
+        const VERSION: u64 = 1;
+        let hash = self.key.hash(id);
+        let meta = SessionMeta {
+            last_seen: now,
+            ..meta.clone()
+        };
+        let value = encode(&self.key, &hash, VERSION, record, &meta)?;
+        let owner = meta.owner.as_ref().map(|user| self.key.hash_user(user));
+        let tag = owner.map(|_| *DisplayTag::of(id).as_bytes());
+        let max = i64::try_from(self.max_sessions).unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        // The user's lock before the counter's, as an owner change takes
+        // them: no deadlock between the two.
+        if let Some(owner) = &owner {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&user_lock(owner)])
+                .await
+                .map_err(pg_error)?;
+        }
+        let stmt = tx
+            .prepare_cached(&self.sql.lock_count)
+            .await
+            .map_err(pg_error)?;
+        let sessions: i64 = tx
+            .query_opt(&stmt, &[])
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(|| unexpected("the sessions counter row is missing: run migrate"))?
+            .try_get(0)
+            .map_err(pg_error)?;
+        if sessions >= max {
+            let need = sessions.saturating_sub(max).saturating_add(1);
+            let stmt = tx
+                .prepare_cached(&self.sql.make_room)
+                .await
+                .map_err(pg_error)?;
+            let removed: i64 = tx
+                .query_one(&stmt, &[&millis(now), &need])
+                .await
+                .map_err(pg_error)?
+                .try_get(0)
+                .map_err(pg_error)?;
+            if removed == 0 {
+                // Dropping the transaction rolls it back.
+                return Err(StoreError::Full);
+            }
+        }
+        let stmt = tx
+            .prepare_cached(&self.sql.insert)
+            .await
+            .map_err(pg_error)?;
+        let inserted = tx
+            .query_opt(
+                &stmt,
+                &[
+                    &hash.as_slice(),
+                    &version_sql(VERSION),
+                    &millis(record.deadlines.expires_at()),
+                    &record.protected,
+                    &owner.as_ref().map(<[u8; 16]>::as_slice),
+                    &tag.as_ref().map(<[u8; 8]>::as_slice),
+                    &millis(now),
+                    &value,
+                    &millis(now),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        let Some(inserted) = inserted else {
+            return Ok(Created::IdTaken);
+        };
+        let fresh: bool = inserted.try_get(0).map_err(pg_error)?;
+        if fresh {
+            let stmt = tx
+                .prepare_cached(&self.sql.count_one)
+                .await
+                .map_err(pg_error)?;
+            tx.execute(&stmt, &[]).await.map_err(pg_error)?;
+        }
+        if let Some(owner) = &owner {
+            self.cap(&tx, owner, &hash, now).await?;
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(Created::Stored(VERSION))
+    }
+
+    async fn save_hashed(
+        &self,
+        id: &SessionId,
+        record: &SessionRecord<Vec<u8>>,
+        meta: Option<&SessionMeta>,
+        expected_version: u64,
+        now: Instant,
+    ) -> Result<Saved, StoreError> {
+        let hash = self.key.hash(id);
+        let mut client = self.client().await?;
+        // The value is sealed here with the session's metadata: read it.
+        // The update's compare-and-swap decides; a version names one value.
+        let Some(old) = self.load_hashed(&client, &hash, now).await? else {
+            return Ok(Saved::Missing);
+        };
+        if old.version != expected_version {
+            return Ok(Saved::Conflict);
+        }
+        let version = expected_version.wrapping_add(1);
+        let meta = match meta {
+            Some(meta) => SessionMeta {
+                created: old.meta.created,
+                last_seen: now,
+                ..meta.clone()
+            },
+            None => SessionMeta {
+                last_seen: now,
+                ..old.meta.clone()
+            },
+        };
+        let value = encode(&self.key, &hash, version, record, &meta)?;
+        let owner = meta.owner.as_ref().map(|user| self.key.hash_user(user));
+        let tag = owner.map(|_| *DisplayTag::of(id).as_bytes());
+        let new_owner = owner.filter(|_| meta.owner != old.meta.owner);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+            &hash.as_slice(),
+            &version_sql(expected_version),
+            &version_sql(version),
+            &millis(record.deadlines.expires_at()),
+            &record.protected,
+            &owner.as_ref().map(<[u8; 16]>::as_slice),
+            &tag.as_ref().map(<[u8; 8]>::as_slice),
+            &millis(now),
+            &value,
+            &millis(now),
+        ];
+        let row = match &new_owner {
+            None => {
+                let stmt = client
+                    .prepare_cached(&self.sql.save)
+                    .await
+                    .map_err(pg_error)?;
+                client.query_one(&stmt, &params).await.map_err(pg_error)?
+            }
+            Some(owner) => {
+                let tx = client.transaction().await.map_err(pg_error)?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&user_lock(owner)])
+                    .await
+                    .map_err(pg_error)?;
+                let stmt = tx.prepare_cached(&self.sql.save).await.map_err(pg_error)?;
+                let row = tx.query_one(&stmt, &params).await.map_err(pg_error)?;
+                let stored: i64 = row.try_get(0).map_err(pg_error)?;
+                if stored == 1 {
+                    self.cap(&tx, owner, &hash, now).await?;
+                }
+                tx.commit().await.map_err(pg_error)?;
+                row
+            }
+        };
+        match outcome(&row, now)? {
+            Outcome::Done => Ok(Saved::Stored(version)),
+            Outcome::Conflict => Ok(Saved::Conflict),
+            Outcome::Missing => Ok(Saved::Missing),
+        }
+    }
+}
+
+/// What a compare-and-swap or compare-and-delete statement did.
+enum Outcome {
+    Done,
+    Conflict,
+    Missing,
+}
+
+/// Reads `(changed rows, version before, deadline before)`.
+fn outcome(row: &Row, now: Instant) -> Result<Outcome, StoreError> {
+    let done: i64 = row.try_get(0).map_err(pg_error)?;
+    let before: Option<i64> = row.try_get(1).map_err(pg_error)?;
+    let deadline: Option<i64> = row.try_get(2).map_err(pg_error)?;
+    Ok(match (done, before, deadline) {
+        (1, _, _) => Outcome::Done,
+        (0, Some(_), Some(deadline)) if deadline > millis(now) => Outcome::Conflict,
+        (0, _, _) => Outcome::Missing,
+        _ => return Err(unexpected("a compare-and-swap changed more than one row")),
+    })
+}
+
+impl SessionStore for PostgresStore {
+    fn load<'a>(
+        &'a self,
+        id: &'a SessionId,
+        now: Instant,
+    ) -> StoreFuture<'a, Option<StoredSession>> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            self.load_hashed(&client, &self.key.hash(id), now).await
+        }))
+    }
+
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            let meta = SessionMeta::new(now);
+            self.create_with_meta(id, record, &meta, now).await
+        })
+    }
+
+    fn create_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: &'a SessionMeta,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(self.timed(self.create_hashed(id, record, meta, now)))
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        self.save_with_meta(id, record, None, expected_version, now)
+    }
+
+    fn save_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: Option<&'a SessionMeta>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        Box::pin(self.timed(self.save_hashed(id, record, meta, expected_version, now)))
+    }
+
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        Box::pin(self.timed(async move {
+            let hash = self.key.hash(id);
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&self.sql.delete)
+                .await
+                .map_err(pg_error)?;
+            client
+                .query_one(&stmt, &[&hash.as_slice()])
+                .await
+                .map_err(pg_error)?;
+            Ok(())
+        }))
+    }
+
+    fn delete_version<'a>(
+        &'a self,
+        id: &'a SessionId,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Removed> {
+        Box::pin(self.timed(async move {
+            let hash = self.key.hash(id);
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&self.sql.delete_version)
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_one(
+                    &stmt,
+                    &[
+                        &hash.as_slice(),
+                        &version_sql(expected_version),
+                        &millis(now),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(match outcome(&row, now)? {
+                Outcome::Done => Removed::Deleted,
+                Outcome::Conflict => Removed::Conflict,
+                Outcome::Missing => Removed::Missing,
+            })
+        }))
+    }
+
+    /// Batches of 500 rows, each one short statement, until a
+    /// batch finds none; the timeout applies to each batch.
+    fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            let client = self.timed(self.client()).await?;
+            let stmt = self
+                .timed(async {
+                    client
+                        .prepare_cached(&self.sql.purge)
+                        .await
+                        .map_err(pg_error)
+                })
+                .await?;
+            let mut purged = 0usize;
+            loop {
+                let n: i64 = self
+                    .timed(async {
+                        client
+                            .query_one(&stmt, &[&millis(now)])
+                            .await
+                            .map_err(pg_error)?
+                            .try_get(0)
+                            .map_err(pg_error)
+                    })
+                    .await?;
+                if n <= 0 {
+                    return Ok(purged);
+                }
+                purged = purged.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+            }
+        })
+    }
+
+    /// The counter row: one read.
+    fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&self.sql.occupancy)
+                .await
+                .map_err(pg_error)?;
+            let sessions: i64 = client
+                .query_opt(&stmt, &[])
+                .await
+                .map_err(pg_error)?
+                .ok_or_else(|| unexpected("the sessions counter row is missing: run migrate"))?
+                .try_get(0)
+                .map_err(pg_error)?;
+            Ok(Some(Occupancy {
+                sessions: usize::try_from(sessions).unwrap_or(0),
+                capacity: Some(self.max_sessions),
+            }))
+        }))
+    }
+
+    /// The user's live rows by the owner index, each checked as a load
+    /// checks it.
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, Vec<SessionInfo>> {
+        Box::pin(self.timed(async move {
+            let owner = self.key.hash_user(user);
+            let current = current.map(|id| self.key.hash(id));
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&self.sql.list)
+                .await
+                .map_err(pg_error)?;
+            let rows = client
+                .query(&stmt, &[&owner.as_slice(), &millis(now)])
+                .await
+                .map_err(pg_error)?;
+            let mut listed = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let key: &[u8] = row.try_get(0).map_err(pg_error)?;
+                let Ok(hash) = <[u8; 16]>::try_from(key) else {
+                    continue;
+                };
+                let tag: Option<&[u8]> = row.try_get(5).map_err(pg_error)?;
+                let cols = Columns {
+                    version: row.try_get(1).map_err(pg_error)?,
+                    deadline: row.try_get(2).map_err(pg_error)?,
+                    protected: row.try_get(3).map_err(pg_error)?,
+                    owner: row.try_get(4).map_err(pg_error)?,
+                    value: row.try_get(6).map_err(pg_error)?,
+                };
+                let Ok(stored) = decode(&self.key, &hash, &cols) else {
+                    continue;
+                };
+                let Some(tag) = tag.and_then(stored_tag) else {
+                    continue;
+                };
+                if stored.meta.owner.as_ref() == Some(user)
+                    && !stored.record.deadlines.is_expired(now)
+                {
+                    listed.push(SessionInfo {
+                        tag,
+                        created: stored.meta.created,
+                        last_seen: stored.meta.last_seen,
+                        expires_at: stored.record.deadlines.expires_at(),
+                        label: stored.meta.label,
+                        lifetime: stored.meta.lifetime,
+                        current: current == Some(hash),
+                    });
+                }
+            }
+            Ok(listed)
+        }))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a UserId,
+        tag: &'a DisplayTag,
+        now: Instant,
+    ) -> StoreFuture<'a, Revoked> {
+        Box::pin(self.timed(async move {
+            let owner = self.key.hash_user(user);
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&self.sql.revoke)
+                .await
+                .map_err(pg_error)?;
+            let ended: i64 = client
+                .query_one(
+                    &stmt,
+                    &[&owner.as_slice(), &tag.as_bytes().as_slice(), &millis(now)],
+                )
+                .await
+                .map_err(pg_error)?
+                .try_get(0)
+                .map_err(pg_error)?;
+            Ok(if ended > 0 {
+                Revoked::Ended
+            } else {
+                Revoked::NotFound
+            })
+        }))
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserId,
+        except: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, usize> {
+        Box::pin(self.timed(async move {
+            let owner = self.key.hash_user(user);
+            let except = except.map(|id| self.key.hash(id));
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&self.sql.revoke_all)
+                .await
+                .map_err(pg_error)?;
+            let ended: i64 = client
+                .query_one(
+                    &stmt,
+                    &[
+                        &owner.as_slice(),
+                        &except.as_ref().map(<[u8; 16]>::as_slice),
+                        &millis(now),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?
+                .try_get(0)
+                .map_err(pg_error)?;
+            Ok(usize::try_from(ended).unwrap_or(0))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sesh::ExpiryPolicy;
+
+    fn keys() -> StoreKey {
+        StoreKey::new(&[5; 32]).unwrap_or_else(|_| unreachable!())
+    }
+
+    const HASH: [u8; 16] = [7; 16];
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        for good in ["sesh_sessions", "_s", "a1", &"a".repeat(MAX_TABLE_LEN)] {
+            assert!(valid_table(good), "{good}");
+        }
+        for bad in [
+            "",
+            "1a",
+            "Sessions",
+            "s; DROP TABLE x",
+            "s-1",
+            "s\"",
+            "é",
+            &"a".repeat(MAX_TABLE_LEN + 1),
+        ] {
+            assert!(!valid_table(bad), "{bad}");
+        }
+        let refused = PostgresStore::new(
+            PostgresConfig::new("postgres://u@127.0.0.1/db").with_table("x;y"),
+            keys(),
+        );
+        assert!(matches!(refused, Err(StoreError::Backend(_))));
+    }
+
+    #[tokio::test]
+    async fn a_store_is_made_without_a_server() {
+        let store = PostgresStore::new(
+            PostgresConfig::new("postgres://u:p@127.0.0.1:1/db")
+                .with_timeout(Duration::from_millis(300)),
+            keys(),
+        );
+        let Ok(store) = store else {
+            unreachable!("a lazy store needs no server")
+        };
+        let err = store.migrate().await.err();
+        assert!(
+            matches!(err, Some(StoreError::Unavailable(_))),
+            "{err:?}: nothing listens on port 1"
+        );
+        assert!(!format!("{store:?}").contains("u:p"));
+    }
+
+    fn row_of(
+        value: &[u8],
+        stored: &StoredSession,
+        keys: &StoreKey,
+    ) -> (i64, i64, bool, Option<[u8; 16]>, Vec<u8>) {
+        (
+            version_sql(stored.version),
+            millis(stored.record.deadlines.expires_at()),
+            stored.record.protected,
+            stored.meta.owner.as_ref().map(|u| keys.hash_user(u)),
+            value.to_vec(),
+        )
+    }
+
+    #[test]
+    fn values_round_trip_and_any_change_is_refused() {
+        let keys = keys();
+        let stored = StoredSession {
+            record: SessionRecord {
+                deadlines: ExpiryPolicy::new().start(Instant::from_secs(1_000)),
+                protected: true,
+                data: b"hello".to_vec(),
+            },
+            version: u64::MAX,
+            meta: SessionMeta {
+                owner: UserId::new(b"alice").ok(),
+                ..SessionMeta::new(Instant::from_secs(3))
+            },
+        };
+        let value =
+            encode(&keys, &HASH, stored.version, &stored.record, &stored.meta).unwrap_or_default();
+        let (version, deadline, protected, owner, value) = row_of(&value, &stored, &keys);
+        let cols = |version, deadline, protected, owner: Option<&[u8; 16]>, value: &[u8]| {
+            decode(
+                &keys,
+                &HASH,
+                &Columns {
+                    version,
+                    deadline,
+                    protected,
+                    owner: owner.map(<[u8; 16]>::as_slice),
+                    value,
+                },
+            )
+        };
+        assert_eq!(
+            cols(version, deadline, protected, owner.as_ref(), &value),
+            Ok(stored.clone())
+        );
+        // Columns edited beside an intact value.
+        assert!(cols(version ^ 1, deadline, protected, owner.as_ref(), &value).is_err());
+        assert!(cols(version, deadline + 1, protected, owner.as_ref(), &value).is_err());
+        assert!(cols(version, deadline, !protected, owner.as_ref(), &value).is_err());
+        assert!(cols(version, deadline, protected, None, &value).is_err());
+        assert!(cols(version, deadline, protected, Some(&[1; 16]), &value).is_err());
+        // Every byte of the value, and another key.
+        for at in 0..value.len() {
+            let mut edited = value.clone();
+            if let Some(b) = edited.get_mut(at) {
+                *b ^= 0x20;
+            }
+            assert!(cols(version, deadline, protected, owner.as_ref(), &edited).is_err());
+        }
+        for len in 0..value.len() {
+            let cut = value.get(..len).unwrap_or_default();
+            assert!(cols(version, deadline, protected, owner.as_ref(), cut).is_err());
+        }
+        let moved = decode(
+            &keys,
+            &[8; 16],
+            &Columns {
+                version,
+                deadline,
+                protected,
+                owner: owner.as_ref().map(<[u8; 16]>::as_slice),
+                value: &value,
+            },
+        );
+        assert_eq!(moved, Err(Bad::Unbound));
+    }
+
+    #[test]
+    fn tags_and_locks() {
+        let tag = DisplayTag::parse("0123456789abcdef");
+        assert_eq!(
+            stored_tag(&[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]),
+            tag
+        );
+        assert_eq!(stored_tag(&[1; 7]), None);
+        assert_eq!(stored_tag(&[]), None);
+        assert_eq!(user_lock(&[0xff; 16]), -1);
+        assert_eq!(millis(Instant::from_millis(u64::MAX)), i64::MAX);
+        assert_eq!(version_sql(u64::MAX), -1);
+    }
+}

@@ -1,0 +1,290 @@
+//! The `SessionStore` contract (`sesh_tokio::store::testing`, one test per
+//! case) on `PostgresStore`, against a throwaway PostgreSQL (initdb into a
+//! temporary directory, a free loopback port; one server shared by the
+//! cases that run together, a table each); then what the store promises
+//! beyond it.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+
+use sesh::{Duration, Instant};
+use sesh_tests::http::postgres_server::PostgresServer;
+use sesh_tokio::store::testing::{new_id as id, owned, protected_record, record, user};
+use sesh_tokio::store::{Created, PostgresConfig, PostgresStore, Saved, SessionStore, StoreKey};
+
+fn key() -> StoreKey {
+    StoreKey::new(&[5; 32]).unwrap()
+}
+
+/// A store on a table of its own, migrated, with the server it needs.
+async fn make(max_sessions: usize) -> (PostgresStore, Arc<PostgresServer>) {
+    let server = PostgresServer::shared().unwrap();
+    let config = PostgresConfig::new(server.url())
+        .with_table(PostgresServer::table("contract"))
+        .with_max_sessions(max_sessions);
+    let store = PostgresStore::connect(config, key()).await.unwrap();
+    (store, server)
+}
+
+sesh_tokio::store_contract_tests!(make);
+
+/// The store counts exactly what a purge removed.
+#[tokio::test]
+async fn a_purge_counts_what_it_removed() {
+    let (store, _server) = make(100).await;
+    let now = Instant::from_secs(5_000);
+    for _ in 0..3 {
+        store.create(&id(), &record(b"x", now), now).await.unwrap();
+    }
+    let keep = id();
+    let later = now + Duration::from_secs(5);
+    store
+        .create(&keep, &record(b"keep", later), later)
+        .await
+        .unwrap();
+    let then = now + Duration::from_secs(10);
+    assert_eq!(store.purge_expired(then).await.unwrap(), 3);
+    assert!(store.load(&keep, then).await.unwrap().is_some());
+    assert_eq!(store.purge_expired(then).await.unwrap(), 0);
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 1);
+}
+
+/// The sweeper deletes in batches: 1,200 expired rows go in one call, in
+/// several statements, and the count follows.
+#[tokio::test]
+async fn a_large_purge_runs_in_batches() {
+    let (store, _server) = make(10_000).await;
+    let now = Instant::from_secs(1);
+    for _ in 0..1_200 {
+        store.create(&id(), &record(b"x", now), now).await.unwrap();
+    }
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 1_200);
+    let then = now + Duration::from_secs(60);
+    assert_eq!(store.purge_expired(then).await.unwrap(), 1_200);
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 0);
+}
+
+/// `migrate` is idempotent: a second run, and a second store on the same
+/// table, change nothing; two servers migrating at once both succeed.
+#[tokio::test]
+async fn migrate_is_idempotent_and_safe_to_race() {
+    let server = PostgresServer::shared().unwrap();
+    let table = PostgresServer::table("migrate");
+    let config = PostgresConfig::new(server.url()).with_table(&table);
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(config.clone(), key()),
+        PostgresStore::connect(config.clone(), key()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let now = Instant::from_secs(1);
+    let s = id();
+    a.create(&s, &record(b"kept", now), now).await.unwrap();
+    b.migrate().await.unwrap();
+    a.migrate().await.unwrap();
+    let loaded = b.load(&s, now).await.unwrap().unwrap();
+    assert_eq!(loaded.record.data, b"kept");
+    assert_eq!(b.occupancy().await.unwrap().unwrap().sessions, 1);
+}
+
+/// Concurrent creates across two stores on one table never pass the
+/// bound, and saves from both never lose an update.
+#[tokio::test]
+async fn two_stores_on_one_table_keep_the_bound_and_every_update() {
+    let server = PostgresServer::shared().unwrap();
+    let config = PostgresConfig::new(server.url())
+        .with_table(PostgresServer::table("two"))
+        .with_max_sessions(20);
+    let a = PostgresStore::connect(config.clone(), key()).await.unwrap();
+    let b = PostgresStore::connect(config, key()).await.unwrap();
+    let now = Instant::from_secs(1);
+    let mut tasks = Vec::new();
+    for n in 0..60 {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            store.create(&id(), &record(b"x", now), now).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await.unwrap(), Created::Stored(1)));
+    }
+    assert_eq!(a.occupancy().await.unwrap().unwrap().sessions, 20);
+    // 100 increments, half through each store, by compare-and-swap.
+    let counter = id();
+    a.create(&counter, &record(&0u32.to_be_bytes(), now), now)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..100 {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let seen = store.load(&counter, now).await.unwrap().unwrap();
+                let value = u32::from_be_bytes(seen.record.data[..4].try_into().unwrap());
+                let next = record(&(value + 1).to_be_bytes(), now);
+                match store
+                    .save(&counter, &next, seen.version, now)
+                    .await
+                    .unwrap()
+                {
+                    Saved::Stored(_) => return,
+                    Saved::Conflict => continue,
+                    Saved::Missing => panic!("the counter went missing"),
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let done = b.load(&counter, now).await.unwrap().unwrap();
+    assert_eq!(done.record.data, 100u32.to_be_bytes());
+}
+
+/// Someone who can write the table but lacks the secret: a value copied
+/// onto another key, an edited value, or a column moved beside an intact
+/// value (the deadline pushed out) loads as absent and is deleted.
+#[tokio::test]
+async fn rows_moved_or_edited_load_as_absent() {
+    let server = PostgresServer::shared().unwrap();
+    let table = PostgresServer::table("tamper");
+    let config = PostgresConfig::new(server.url()).with_table(&table);
+    let store = PostgresStore::connect(config, key()).await.unwrap();
+    let now = Instant::from_secs(1);
+    let (admin, mallory, edited) = (id(), id(), id());
+    store
+        .create(&admin, &protected_record(b"admin", now), now)
+        .await
+        .unwrap();
+    store
+        .create(&mallory, &record(b"mallory", now), now)
+        .await
+        .unwrap();
+    store
+        .create(&edited, &record(b"edited", now), now)
+        .await
+        .unwrap();
+    let k = key();
+    let hex = |b: [u8; 16]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let sql = format!(
+        "UPDATE {table} SET value = (SELECT value FROM {table} WHERE key = '\\x{a}'), \
+           protected = true WHERE key = '\\x{m}'; \
+         UPDATE {table} SET deadline = deadline + 1000000 WHERE key = '\\x{e}';",
+        a = hex(k.hash(&admin)),
+        m = hex(k.hash(&mallory)),
+        e = hex(k.hash(&edited)),
+    );
+    psql(&server, &sql);
+    assert_eq!(
+        store.load(&mallory, now).await.unwrap(),
+        None,
+        "a moved value"
+    );
+    assert_eq!(
+        store.load(&edited, now).await.unwrap(),
+        None,
+        "an edited column"
+    );
+    assert!(store.load(&admin, now).await.unwrap().is_some());
+    assert_eq!(
+        store.occupancy().await.unwrap().unwrap().sessions,
+        1,
+        "both deleted"
+    );
+    // Under another secret nothing loads.
+    let stranger = PostgresStore::new(
+        PostgresConfig::new(server.url()).with_table(&table),
+        StoreKey::new(&[6; 32]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stranger.load(&admin, now).await.unwrap(), None);
+}
+
+/// Runs SQL with psql as the server's superuser.
+fn psql(server: &PostgresServer, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-d",
+            &server.url(),
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// revoke_all and a listing cost what the user's sessions cost: the same
+/// rows read with 0 or 300 other sessions in the table (the owner index).
+#[tokio::test]
+async fn owner_queries_use_the_owner_index() {
+    let server = PostgresServer::shared().unwrap();
+    let table = PostgresServer::table("owners");
+    let store = PostgresStore::connect(PostgresConfig::new(server.url()).with_table(&table), key())
+        .await
+        .unwrap();
+    let now = Instant::from_secs(1);
+    for n in 0..300 {
+        // Half anonymous, half owned by users of one session each.
+        let other = owned(
+            (n % 2 == 0).then(|| user(&format!("u{n}"))).as_ref(),
+            "",
+            now,
+        );
+        store
+            .create_with_meta(&id(), &record(b"o", now), &other, now)
+            .await
+            .unwrap();
+    }
+    let alice = owned(Some(&user("alice")), "", now);
+    for _ in 0..3 {
+        store
+            .create_with_meta(&id(), &record(b"a", now), &alice, now)
+            .await
+            .unwrap();
+    }
+    psql(&server, &format!("ANALYZE {table}"));
+    let plan = std::process::Command::new("psql")
+        .args([
+            "-qAt",
+            "-d",
+            &server.url(),
+            "-c",
+            // A small table is scanned whatever its indexes: ask whether
+            // the owner index serves the predicate at all.
+            &format!(
+                "SET enable_seqscan = off; \
+                 EXPLAIN DELETE FROM {table} WHERE owner = '\\x00112233445566778899aabbccddeeff'"
+            ),
+        ])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.contains(&format!("{table}_owner")), "{plan}");
+    assert_eq!(
+        store
+            .sessions_of(&user("alice"), None, now)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store.revoke_all(&user("alice"), None, now).await.unwrap(),
+        3
+    );
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 300);
+}
