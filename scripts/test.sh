@@ -22,7 +22,7 @@ if [[ "${CI:-}" == "true" ]]; then
     FMT_FLAGS=(--color never) # rustfmt colours its diffs on its own
 fi
 
-MCU_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+MCU_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf thumbv8m.main-none-eabihf)
 HOST_TARGET=$(rustc -vV | sed -n 's/^host: //p')
 # Crates outside the host workspace, each with its own .cargo/config.toml:
 # the board images and the QEMU probe image.
@@ -81,6 +81,7 @@ install_debian_packages() {
     header "Debian packages"
     APT_PENDING=()
     need_apt arm-none-eabi-size binutils-arm-none-eabi
+    need_apt riscv64-unknown-elf-size binutils-riscv64-unknown-elf # the ESP32-C3 image's sizes
     need_apt qemu-system-arm qemu-system-arm
     need_apt redis-server redis-server
     need_apt chromium chromium
@@ -137,10 +138,15 @@ check_firmware() {
     need_admin_password_hash
     # The app library, linted for the target it runs on.
     run cargo clippy -p firmware --target thumbv7em-none-eabihf -- -D warnings
-    for board in nucleo-h743zi mps2-an386; do
+    for board in nucleo-h743zi mps2-an386 esp32c3 pico2w; do
         (cd "$BOARD_WORKSPACE/$board" && run cargo clippy --locked --release -- -D warnings)
         run env FIRMWARE_BOARD="$board" bash scripts/firmware.sh
     done
+    # The Wi-Fi boards' station option (it needs a network name), and the crate they share.
+    (cd "$BOARD_WORKSPACE/esp32c3" && run env SESH_WIFI_SSID=ci SESH_WIFI_PASSWORD=ci-password \
+        cargo clippy --locked --release --features station -- -D warnings)
+    (cd "$BOARD_WORKSPACE/pico2w" && run env SESH_WIFI_SSID=ci SESH_WIFI_PASSWORD=ci-password \
+        cargo clippy --locked --release -p pico2w -p wifi-portal --features pico2w/station -- -D warnings)
     # The LAN9118 driver against its device model, on the host.
     (cd "$BOARD_WORKSPACE/mps2-an386" && run cargo clippy --locked --lib --tests --target "$HOST_TARGET" -- -D warnings)
     (cd "$BOARD_WORKSPACE/mps2-an386" && run cargo test --locked --lib --target "$HOST_TARGET")
