@@ -84,6 +84,9 @@ install_debian_packages() {
     need_apt riscv64-unknown-elf-size binutils-riscv64-unknown-elf # the ESP32-C3 image's sizes
     need_apt qemu-system-arm qemu-system-arm
     need_apt redis-server redis-server
+    # PostgreSQL for the postgres store tests: initdb and postgres sit under
+    # /usr/lib/postgresql/*/bin, off PATH; postgresql-common's pg_ctlcluster is on it.
+    need_apt pg_ctlcluster postgresql
     need_apt chromium chromium
     if ((${#APT_PENDING[@]})); then
         run as_root apt-get update

@@ -115,14 +115,19 @@ impl PostgresServer {
         self.port
     }
 
-    /// Kills the server (SIGKILL), as a crash would; its data stays, and
+    /// Kills the server and every backend (SIGKILL to its process group),
+    /// as a crash would: open connections drop at once. Its data stays, and
     /// [`start_again`](Self::start_again) recovers it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Backends outlive a killed postmaster for a moment, serving
+            // their connections: kill the whole group it leads.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
-            // The backends leave once they see the postmaster gone; the
-            // next start waits for the port and the lock file.
         }
     }
 
@@ -217,9 +222,11 @@ impl PostgresServer {
     /// A command of the server's bin directory, run as `postgres` when we
     /// are root.
     fn command(&self, program: &str) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut command = Command::new(self.bin.join(program));
+        // A group of its own: `kill` ends the server with its backends.
+        command.process_group(0);
         if let Some((uid, gid)) = self.user {
-            use std::os::unix::process::CommandExt;
             command.uid(uid).gid(gid).env("HOME", &self.dir);
         }
         command.current_dir(&self.dir);
