@@ -6,6 +6,7 @@
 //! its default, flattens [`SessionFlags`] and adds its own flags.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use crate::store::{self, StoreSpec};
 
@@ -61,10 +62,20 @@ pub struct SessionFlags {
   redb:PATH             a crash-safe file: sessions survive a restart, even a crash
   memory                this process only: a restart loses every session
   redis://HOST:PORT/DB  a Redis database that several servers share (needs --secret)
+  rediss://HOST:PORT/DB the same over TLS (--redis-ca FILE for a private CA)
   postgres://USER:PASS@HOST:PORT/DB
                         a PostgreSQL database that several servers share (needs --secret)"
     )]
     pub store: StoreSpec,
+    /// The CA (PEM file) that signed the Redis server's certificate, for a rediss:// store
+    #[arg(
+        long,
+        value_name = "FILE",
+        long_help = "The CA (PEM file) that signed the Redis server's certificate, for \
+--store rediss://…: only it is trusted then. Without it, rediss:// trusts the system's root \
+certificates."
+    )]
+    pub redis_ca: Option<PathBuf>,
     /// Cookie signing secret, at least 32 bytes (prefer the environment variable)
     #[arg(
         long,
@@ -95,6 +106,7 @@ impl std::fmt::Debug for SessionFlags {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionFlags")
             .field("store", &self.store)
+            .field("redis_ca", &self.redis_ca)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("insecure_cookies", &self.insecure_cookies)
             .field("secure_cookies", &self.secure_cookies)
@@ -117,6 +129,7 @@ impl SessionFlags {
             secret: self.secret,
             cookies,
             store: self.store,
+            redis_ca: self.redis_ca,
         }
     }
 }
@@ -132,6 +145,8 @@ pub struct ServerArgs {
     pub cookies: CookieSecurity,
     /// Where sessions live.
     pub store: StoreSpec,
+    /// `--redis-ca`: the CA file for a `rediss://` store.
+    pub redis_ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServerArgs {
@@ -141,6 +156,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("cookies", &self.cookies)
             .field("store", &self.store)
+            .field("redis_ca", &self.redis_ca)
             .finish()
     }
 }
@@ -176,6 +192,17 @@ impl ServerArgs {
     /// Redis), and decides on `Secure`. Logs a warning for every weakened
     /// default.
     pub fn into_options(self) -> Result<SessionOptions, String> {
+        let store = match (self.store, self.redis_ca) {
+            (StoreSpec::Redis(url), Some(ca)) if url.starts_with("rediss://") => {
+                StoreSpec::RedisTls(url, ca)
+            }
+            (_, Some(_)) => {
+                return Err(
+                    "--redis-ca FILE is for --store rediss://HOST:PORT/DB (Redis over TLS)".into(),
+                );
+            }
+            (store, None) => store,
+        };
         let secret = match self.secret {
             Some(s) if s.len() < MIN_SECRET_LEN => {
                 return Err(format!(
@@ -185,7 +212,7 @@ impl ServerArgs {
                 ));
             }
             Some(s) => s.into_bytes(),
-            None => store::default_secret(&self.store, SECRET_ENV)?,
+            None => store::default_secret(&store, SECRET_ENV)?,
         };
         let secure_cookies = self.cookies.is_secure_for(self.addr);
         if !secure_cookies {
@@ -206,7 +233,7 @@ impl ServerArgs {
         Ok(SessionOptions {
             secret,
             secure_cookies,
-            store: self.store,
+            store,
         })
     }
 }
@@ -282,6 +309,26 @@ mod tests {
             run(&["--store=memory", "--store=memory"]).unwrap().store,
             StoreSpec::Memory
         );
+    }
+
+    #[test]
+    fn a_redis_ca_goes_with_a_rediss_store_only() {
+        let url = "rediss://127.0.0.1:6380/0";
+        let a = with_secret(&["--store", url, "--redis-ca", "/etc/redis/ca.pem"]);
+        assert_eq!(
+            a.into_options().unwrap().store,
+            StoreSpec::RedisTls(url.into(), "/etc/redis/ca.pem".into())
+        );
+        let a = with_secret(&["--store", url]);
+        assert_eq!(
+            a.into_options().unwrap().store,
+            StoreSpec::Redis(url.into())
+        );
+        for store in ["redis://127.0.0.1:6379/0", "memory"] {
+            let a = with_secret(&["--store", store, "--redis-ca", "ca.pem"]);
+            let err = a.into_options().unwrap_err();
+            assert!(err.contains("rediss://"), "{err}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! | `redb:PATH` (default `redb:./sesh-sessions.redb`) | one crash-safe file (made with mode 0600): they survive a restart, even `SIGKILL` | made once, kept in `PATH.secret` (mode 0600) and reused; refused if another user owns it or others may read or write it |
 //! | `memory` | this process only | a fresh random one per start |
 //! | `redis://HOST:PORT/DB` | a Redis database that several servers share | none: refuses to start, since every server must sign with the same one |
+//! | `rediss://HOST:PORT/DB` | the same over TLS, trusting the system's roots, or only the CA in `--redis-ca FILE` | none, as with `redis://` |
 //! | `postgres://USER:PASS@HOST:PORT/DB` | a PostgreSQL table (`sesh_sessions`, made at start) that several servers share | none: refuses to start, as with Redis |
 //!
 //! The store's key ([`StoreKey`], a keyed hash of the ids at rest) comes
@@ -37,8 +38,12 @@ pub enum StoreSpec {
     Memory,
     /// `redb:PATH`: a [`RedbStore`] file.
     Redb(PathBuf),
-    /// `redis://…`: a [`RedisStore`] at this URL.
+    /// `redis://…` or `rediss://…` (TLS, trusting the system's roots): a
+    /// [`RedisStore`] at this URL.
     Redis(String),
+    /// `rediss://…` with `--redis-ca FILE`: a [`RedisStore`] over TLS that
+    /// trusts only the CA (PEM) in that file.
+    RedisTls(String, PathBuf),
     /// `postgres://…` (or `postgresql://…`): a [`PostgresStore`] at this URL.
     Postgres(String),
 }
@@ -65,7 +70,10 @@ impl FromStr for StoreSpec {
             }
             return Ok(StoreSpec::Redb(PathBuf::from(path)));
         }
-        if let Some(rest) = s.strip_prefix("redis://") {
+        if let Some(rest) = s
+            .strip_prefix("redis://")
+            .or_else(|| s.strip_prefix("rediss://"))
+        {
             if rest.is_empty() {
                 return Err(
                     "--store redis://HOST:PORT/DB needs a host, e.g. redis://127.0.0.1:6379/0"
@@ -111,6 +119,7 @@ impl std::fmt::Display for StoreSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreSpec::Memory => f.write_str("memory"),
+            StoreSpec::RedisTls(url, _) => f.write_str(&redacted_url(url)),
             StoreSpec::Redb(path) => write!(f, "redb:{}", path.display()),
             StoreSpec::Redis(url) | StoreSpec::Postgres(url) => f.write_str(&redacted_url(url)),
         }
@@ -151,7 +160,7 @@ pub fn default_secret(store: &StoreSpec, env_name: &str) -> Result<Vec<u8>, Stri
                 )
             })
         }
-        StoreSpec::Redis(_) => Err(format!(
+        StoreSpec::Redis(_) | StoreSpec::RedisTls(..) => Err(format!(
             "--store {store} needs a signing secret shared by every server on that \
              Redis database: pass --secret or set {env_name} (at least 32 random bytes, \
              e.g. `openssl rand -base64 32`)"
@@ -356,9 +365,12 @@ pub async fn open_layer(
             tracing::info!(path = %path.display(), "sessions in a redb file");
             SessionLayer::new(store, config).map_err(invalid_input)
         }
-        StoreSpec::Redis(url) => {
+        StoreSpec::Redis(url) | StoreSpec::RedisTls(url, _) => {
             let key = StoreKey::new(secret).map_err(invalid_input)?;
-            let redis = RedisConfig::new(url.as_str());
+            let mut redis = RedisConfig::new(url.as_str());
+            if let StoreSpec::RedisTls(_, ca) = spec {
+                redis = redis.with_ca_file(ca);
+            }
             // Connect now, so that a Redis whose eviction policy could drop
             // logged-in sessions stops the server at start; one that is
             // down is connected to on first use.
@@ -443,6 +455,19 @@ mod tests {
             err.contains("--secret") && err.contains("PostgreSQL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn parses_rediss_urls_and_hides_their_password() {
+        let url = "rediss://app:hunter2@redis.example:6380/0";
+        let spec: StoreSpec = url.parse().unwrap();
+        assert_eq!(spec, StoreSpec::Redis(url.into()));
+        assert!("rediss://".parse::<StoreSpec>().is_err());
+        let tls = StoreSpec::RedisTls(url.into(), "/etc/redis/ca.pem".into());
+        assert_eq!(tls.to_string(), "rediss://app:***@redis.example:6380/0");
+        assert!(!format!("{tls:?}").contains("hunter2"));
+        let err = default_secret(&tls, "SESH_SECRET").unwrap_err();
+        assert!(err.contains("--secret"), "{err}");
     }
 
     #[test]
