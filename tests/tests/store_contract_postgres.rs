@@ -288,3 +288,65 @@ async fn owner_queries_use_the_owner_index() {
     );
     assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 300);
 }
+
+/// The write cache: an update from this process's copy costs no read, and
+/// a copy made stale by another server's save only costs a retry (the
+/// compare-and-swap answers Conflict); without a cache every copy is fresh.
+#[tokio::test]
+async fn a_stale_cached_copy_costs_a_retry_never_an_update() {
+    let server = PostgresServer::shared().unwrap();
+    let config = PostgresConfig::new(server.url()).with_table(PostgresServer::table("cache"));
+    let a = PostgresStore::connect(config.clone(), key()).await.unwrap();
+    let b = PostgresStore::connect(config.clone(), key()).await.unwrap();
+    let uncached = PostgresStore::connect(config.with_write_cache(0), key())
+        .await
+        .unwrap();
+    let now = Instant::from_secs(1);
+    let s = id();
+    a.create(&s, &record(b"1", now), now).await.unwrap();
+    let copy = a.load_for_update(&s, now).await.unwrap().unwrap();
+    let theirs = b.load_for_update(&s, now).await.unwrap().unwrap();
+    let v2 = b
+        .save(&s, &record(b"2", now), theirs.version, now)
+        .await
+        .unwrap();
+    assert!(matches!(v2, Saved::Stored(2)), "{v2:?}");
+    let stale = a.load_for_update(&s, now).await.unwrap().unwrap();
+    assert_eq!(stale.version, copy.version, "a's copy, not the database");
+    assert_eq!(
+        a.save(&s, &record(b"x", now), stale.version, now)
+            .await
+            .unwrap(),
+        Saved::Conflict
+    );
+    // The conflict dropped the copy: the retry reads the database.
+    let fresh = a.load_for_update(&s, now).await.unwrap().unwrap();
+    assert_eq!(fresh.record.data, b"2");
+    assert_eq!(
+        a.save(&s, &record(b"3", now), fresh.version, now)
+            .await
+            .unwrap(),
+        Saved::Stored(3)
+    );
+    assert_eq!(
+        uncached
+            .load_for_update(&s, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .data,
+        b"3"
+    );
+    // A session deleted elsewhere: a copy may remain, a save never revives it.
+    b.delete(&s).await.unwrap();
+    if let Some(ghost) = a.load_for_update(&s, now).await.unwrap() {
+        assert_eq!(
+            a.save(&s, &record(b"g", now), ghost.version, now)
+                .await
+                .unwrap(),
+            Saved::Missing
+        );
+    }
+    assert_eq!(a.load(&s, now).await.unwrap(), None);
+}
