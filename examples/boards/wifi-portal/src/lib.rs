@@ -133,32 +133,43 @@ pub async fn dhcp_server(stack: Stack<'static>) -> ! {
     }
 }
 
-/// The signing key's length, a whole number of write units on both chips.
+/// The signing key's length.
 const KEY_LEN: usize = 32;
+/// Marks a key this firmware wrote. It follows the key, so a write cut
+/// short by a power loss leaves no marker and the next boot starts over.
+const MARKER: [u8; 8] = *b"sesh-k01";
+const RECORD_LEN: usize = KEY_LEN + MARKER.len();
 
-/// The signing key at `offset` (the start of an erase sector kept for it);
-/// at first boot (sector erased), 32 fresh bytes from `trng` written there
-/// and read back. `None` if the flash or the TRNG fails, or the sector holds
-/// no usable key: the board then stops rather than sign with a weak key.
+/// The signing key kept in the erase sector at `offset`. At first boot
+/// (sector erased), or when the sector holds bytes another program left
+/// there, the sector is erased and 32 fresh bytes from `trng` are written
+/// with a marker and read back: leftover data never becomes the key.
+/// `None` if the flash or the TRNG fails: the board then stops rather
+/// than sign with a weak key.
 pub async fn provision_key<F: NorFlash, R: TryCryptoRng>(
     flash: &mut F,
     offset: u32,
     trng: &mut R,
 ) -> Option<Key> {
-    let mut stored = [0u8; KEY_LEN];
+    let mut stored = [0u8; RECORD_LEN];
     flash.read(offset, &mut stored).await.ok()?;
-    if stored.iter().all(|b| *b == 0xFF) {
-        let mut fresh = [0u8; KEY_LEN];
-        trng.try_fill_bytes(&mut fresh).ok()?;
+    if stored.get(KEY_LEN..) != Some(&MARKER[..]) {
+        let sector_end = offset.checked_add(u32::try_from(F::ERASE_SIZE).ok()?)?;
+        flash.erase(offset, sector_end).await.ok()?;
+        let mut fresh = [0u8; RECORD_LEN];
+        let (key, marker) = fresh.split_at_mut(KEY_LEN);
+        trng.try_fill_bytes(key).ok()?;
+        marker.copy_from_slice(&MARKER);
         flash.write(offset, &fresh).await.ok()?;
         flash.read(offset, &mut stored).await.ok()?;
         if stored != fresh {
             return None;
         }
     }
-    // A sector of all zeros or all ones is no key.
-    if stored.iter().all(|b| *b == 0) || stored.iter().all(|b| *b == 0xFF) {
+    let key = stored.get(..KEY_LEN)?;
+    // A TRNG stuck at all zeros or all ones gives no key.
+    if key.iter().all(|b| *b == 0) || key.iter().all(|b| *b == 0xFF) {
         return None;
     }
-    Key::new(&stored).ok()
+    Key::new(key).ok()
 }
