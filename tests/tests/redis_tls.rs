@@ -48,22 +48,24 @@ async fn the_url_is_rediss_and_a_session_round_trips() {
     assert_eq!(loaded.record.data, b"over tls");
 }
 
-/// The error of connecting to `server` with `config`, which must fail.
+/// The error of connecting with `config`, which must fail.
 async fn refused(config: RedisConfig) -> StoreError {
     match RedisStore::connect(config, key()).await {
-        Ok(_) => panic!("connected to a server whose certificate is not trusted"),
+        Ok(_) => panic!("connected, and should not have"),
         Err(e) => e,
     }
 }
 
 /// Without the server's CA (the system roots do not hold it), the TLS
-/// handshake fails and the error says the certificate is not trusted.
+/// handshake fails and the error says the certificate is not trusted. It
+/// is a backend error (500), not "unavailable" (503): waiting does not
+/// mend it, and `connect` fails at once.
 #[tokio::test]
 async fn a_certificate_of_an_unknown_ca_is_refused_with_a_clear_error() {
     let server = RedisServer::start_tls().unwrap();
     let err = refused(RedisConfig::new(server.url())).await;
     let text = err.to_string();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{text}");
+    assert!(matches!(err, StoreError::Backend(_)), "{text}");
     assert!(
         text.contains("certificate") && text.contains("UnknownIssuer"),
         "{text}"
@@ -77,8 +79,20 @@ async fn another_servers_ca_is_no_trust_for_this_one() {
     let server = RedisServer::start_tls().unwrap();
     let other = RedisServer::start_tls().unwrap();
     let config = RedisConfig::new(server.url()).with_ca_file(other.ca_file().unwrap());
-    let text = refused(config).await.to_string();
+    let err = refused(config).await;
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Backend(_)), "{text}");
     assert!(text.contains("UnknownIssuer"), "{text}");
+}
+
+/// A TLS server that is down is still "unavailable" (503), as a plain one.
+#[tokio::test]
+async fn a_tls_server_that_is_down_is_unavailable() {
+    let mut server = RedisServer::start_tls().unwrap();
+    let config = RedisConfig::new(server.url()).with_ca_file(server.ca_file().unwrap());
+    server.kill();
+    let err = refused(config).await;
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
 }
 
 /// A CA with a `redis://` URL is a configuration error, not silently

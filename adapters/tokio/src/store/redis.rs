@@ -1085,7 +1085,15 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// A connection fault is [`StoreError::Unavailable`] (503, it passes),
+/// except a server certificate that is not trusted (a wrong or missing CA):
+/// that is [`StoreError::Backend`], so [`RedisStore::connect`] fails at
+/// start instead of waiting for a Redis that is already there.
 fn unavailable(e: redis::RedisError) -> StoreError {
+    #[cfg(feature = "redis-tls")]
+    if tls::certificate_refused(&e) {
+        return StoreError::Backend(Box::new(e));
+    }
     if unavailable_error(&e) {
         StoreError::Unavailable(Box::new(e))
     } else {
@@ -1159,9 +1167,10 @@ impl RedisStore {
     }
 
     /// Connects now and checks the server's eviction policy: fails with
-    /// [`StoreError::Unavailable`] if Redis cannot be reached, and with
+    /// [`StoreError::Unavailable`] if Redis cannot be reached, with
     /// [`EvictionPolicyRefused`] (as [`StoreError::Backend`]) if its policy
-    /// may evict logged-in sessions.
+    /// may evict logged-in sessions, and with [`StoreError::Backend`] if
+    /// the certificate of a `rediss://` server is not trusted.
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {

@@ -76,3 +76,31 @@ pub(super) fn install_crypto_provider() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
+
+/// Whether `e` is a TLS handshake that failed on the server's certificate
+/// (an unknown CA, another name, expired): a configuration fault that
+/// waiting does not mend, unlike a server that is down.
+pub(super) fn certificate_refused(e: &redis::RedisError) -> bool {
+    use std::error::Error;
+    use std::sync::Arc;
+    // The redis client keeps the handshake's io::Error in an Arc; rustls's
+    // error is inside the io::Error.
+    let Some(source) = e.source() else {
+        return false;
+    };
+    let io = source
+        .downcast_ref::<Arc<dyn Error + Send + Sync>>()
+        .and_then(|inner| (**inner).downcast_ref::<std::io::Error>())
+        .or_else(|| source.downcast_ref::<std::io::Error>());
+    let tls = io
+        .and_then(std::io::Error::get_ref)
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    matches!(
+        tls,
+        Some(
+            rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented
+                | rustls::Error::UnsupportedNameType
+        )
+    )
+}
