@@ -659,12 +659,18 @@ impl WriteCache {
 /// connects over TLS (rustls), checking the server's certificate and
 /// name against the system's trusted roots, read by rustls-native-certs
 /// from the operating system's store (on Debian, the `ca-certificates`
-/// bundle), so a CA the administrator adds or removes there is followed
-/// without rebuilding the application. For a private CA, as self-hosted
-/// Redis and some managed services use, give it with
+/// bundle) at each connection. That store rather than a copy of Mozilla's
+/// roots compiled into the binary (webpki-roots): a CA the administrator
+/// adds or removes there, a company CA included, is followed without
+/// rebuilding the application. For a private CA, as self-hosted Redis and
+/// some managed services use, give it with
 /// [`with_ca_file`](Self::with_ca_file). Certificate checks cannot be
 /// turned off. Without the feature, a `rediss://` URL is refused when the
 /// store is made.
+///
+/// Making a store for a `rediss://` URL installs rustls's ring provider
+/// as the process's default, unless one is installed already: install
+/// your own (aws-lc-rs, say) before making the store to use it instead.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     url: String,
