@@ -95,6 +95,19 @@ async fn a_tls_server_that_is_down_is_unavailable() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
 }
 
+/// The certificate names 127.0.0.1 and localhost: the same server reached
+/// as 127.0.0.2 fails the name check, even with the right CA.
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused() {
+    let server = RedisServer::start_tls().unwrap();
+    let url = server.url().replace("127.0.0.1", "127.0.0.2");
+    let config = RedisConfig::new(url).with_ca_file(server.ca_file().unwrap());
+    let err = refused(config).await;
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Backend(_)), "{text}");
+    assert!(text.contains("certificate not valid for name"), "{text}");
+}
+
 /// A CA with a `redis://` URL is a configuration error, not silently
 /// plain text.
 #[tokio::test]

@@ -57,7 +57,8 @@ impl RedisServer {
     /// Starts redis-server on TLS only (`--port 0 --tls-port PORT`, no
     /// client certificates asked), with a new CA and a server certificate
     /// for `127.0.0.1` and `localhost` that it signed, written to a
-    /// temporary directory removed on drop. [`url`](Self::url) is then
+    /// temporary directory removed on drop. It listens on `127.0.0.2` as
+    /// well, which the certificate does not name. [`url`](Self::url) is then
     /// `rediss://…`, and [`ca_file`](Self::ca_file) holds the CA.
     #[cfg(feature = "redis-tls")]
     pub fn start_tls() -> io::Result<Self> {
@@ -99,6 +100,10 @@ impl RedisServer {
             path("ca.pem")?,
             "--tls-auth-clients".to_owned(),
             "no".to_owned(),
+            // 127.0.0.2 too, an address the certificate does not name.
+            "--bind".to_owned(),
+            "127.0.0.1".to_owned(),
+            "127.0.0.2".to_owned(),
         ]
         .into();
         server.start_again()?;
