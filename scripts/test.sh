@@ -150,6 +150,9 @@ check_firmware() {
         cargo clippy --locked --release --features station -- -D warnings)
     (cd "$BOARD_WORKSPACE/pico2w" && run env SESH_WIFI_SSID=ci SESH_WIFI_PASSWORD=ci-password \
         cargo clippy --locked --release -p pico2w -p wifi-portal --features pico2w/station -- -D warnings)
+    # The portal's DHCP server and key provisioning, on the host.
+    (cd "$BOARD_WORKSPACE/wifi-portal" && run cargo clippy --locked --tests --target "$HOST_TARGET" -- -D warnings)
+    (cd "$BOARD_WORKSPACE/wifi-portal" && run cargo test --locked --target "$HOST_TARGET")
     # The LAN9118 driver against its device model, on the host.
     (cd "$BOARD_WORKSPACE/mps2-an386" && run cargo clippy --locked --lib --tests --target "$HOST_TARGET" -- -D warnings)
     (cd "$BOARD_WORKSPACE/mps2-an386" && run cargo test --locked --lib --target "$HOST_TARGET")

@@ -159,6 +159,11 @@ pub async fn provision_key<F: NorFlash, R: TryCryptoRng>(
         let mut fresh = [0u8; RECORD_LEN];
         let (key, marker) = fresh.split_at_mut(KEY_LEN);
         trng.try_fill_bytes(key).ok()?;
+        // A TRNG stuck at all zeros or all ones gives no key: nothing is
+        // written, so a later boot with a working TRNG starts over.
+        if !usable(key) {
+            return None;
+        }
         marker.copy_from_slice(&MARKER);
         flash.write(offset, &fresh).await.ok()?;
         flash.read(offset, &mut stored).await.ok()?;
@@ -167,9 +172,13 @@ pub async fn provision_key<F: NorFlash, R: TryCryptoRng>(
         }
     }
     let key = stored.get(..KEY_LEN)?;
-    // A TRNG stuck at all zeros or all ones gives no key.
-    if key.iter().all(|b| *b == 0) || key.iter().all(|b| *b == 0xFF) {
+    if !usable(key) {
         return None;
     }
     Key::new(key).ok()
+}
+
+/// Not all zeros and not all ones.
+fn usable(key: &[u8]) -> bool {
+    !key.iter().all(|b| *b == 0) && !key.iter().all(|b| *b == 0xFF)
 }
