@@ -16,8 +16,9 @@
 //! **Keys and sessions** live in the `sesh` data partition of
 //! `partitions.csv`, found by name at boot, through esp-storage wrapped in
 //! embassy-embedded-hal's `BlockingAsync` (sesh-embassy wants the async
-//! `NorFlash`; esp-storage is blocking, a few ms per sector erase). Enable
-//! flash encryption and secure boot on a product, or the key reads out.
+//! `NorFlash`; esp-storage is blocking, so a sector erase, tens of ms, stalls
+//! the executor: the persistence task coalesces writes to keep them rare).
+//! Enable flash encryption and secure boot on a product, or the key reads out.
 #![no_std]
 #![no_main]
 // The web task's future nests every route of the firmware's router.
