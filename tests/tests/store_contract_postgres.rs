@@ -350,3 +350,37 @@ async fn a_stale_cached_copy_costs_a_retry_never_an_update() {
     }
     assert_eq!(a.load(&s, now).await.unwrap(), None);
 }
+
+/// A bound of 1,024 or more counts creates in 16 rows: sequential creates
+/// keep it exactly, creates in flight together pass it by 15 at most, and
+/// the next create evicts back down to it.
+#[tokio::test]
+async fn a_sharded_count_keeps_the_bound() {
+    let server = PostgresServer::shared().unwrap();
+    let config = PostgresConfig::new(server.url())
+        .with_table(PostgresServer::table("sharded"))
+        .with_max_sessions(1_024);
+    let store = PostgresStore::connect(config, key()).await.unwrap();
+    let now = Instant::from_secs(1);
+    for _ in 0..1_100 {
+        store.create(&id(), &record(b"x", now), now).await.unwrap();
+    }
+    let occupancy = || async { store.occupancy().await.unwrap().unwrap().sessions };
+    assert_eq!(occupancy().await, 1_024);
+    let burst: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create(&id(), &record(b"y", now), now).await })
+        })
+        .collect();
+    for task in burst {
+        assert!(matches!(task.await.unwrap(), Ok(Created::Stored(1))));
+    }
+    let after = occupancy().await;
+    assert!((1_024..=1_024 + 15).contains(&after), "{after}");
+    store.create(&id(), &record(b"z", now), now).await.unwrap();
+    assert_eq!(occupancy().await, 1_024);
+    let then = now + Duration::from_secs(60);
+    assert_eq!(store.purge_expired(then).await.unwrap(), 1_024);
+    assert_eq!(occupancy().await, 0);
+}

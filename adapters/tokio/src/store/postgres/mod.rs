@@ -47,6 +47,16 @@ const PURGE_ON_CREATE: i64 = 256;
 /// one normally, more while the store is over a bound that was lowered.
 const EVICT_BATCH: i64 = 64;
 
+/// Counter rows: a create locks the one its key picks, so that creates
+/// wait for one another's commit (its WAL flush) only 1 in 16 times. The
+/// bound then holds to within the creates in flight at once (at most 15
+/// more, evicted by the next creates); a store bound below
+/// [`SHARDED_FROM`] counts in one row and is exact.
+const COUNT_SHARDS: u8 = 16;
+
+/// The smallest bound whose creates spread over [`COUNT_SHARDS`] rows.
+const SHARDED_FROM: usize = 1024;
+
 /// The longest table name: the indexes add a suffix, and PostgreSQL cuts
 /// identifiers at 63 bytes.
 const MAX_TABLE_LEN: usize = 48;
@@ -215,6 +225,15 @@ impl std::fmt::Display for BadTableName {
 
 impl std::error::Error for BadTableName {}
 
+/// The counter row mask for a store of `max_sessions`.
+fn shard_mask(max_sessions: usize) -> u8 {
+    if max_sessions >= SHARDED_FROM {
+        COUNT_SHARDS.wrapping_sub(1)
+    } else {
+        0
+    }
+}
+
 fn valid_table(name: &str) -> bool {
     let mut bytes = name.bytes();
     let first_ok = bytes
@@ -233,6 +252,7 @@ struct Sql {
     load: String,
     discard: String,
     lock_count: String,
+    create_fast: String,
     make_room: String,
     insert: String,
     count_one: String,
@@ -248,12 +268,15 @@ struct Sql {
 }
 
 impl Sql {
-    fn new(t: &str) -> Sql {
+    /// The statements on table `t`, whose creates count in the counter row
+    /// `key[0] & mask` (see [`COUNT_SHARDS`]).
+    fn new(t: &str, mask: u8) -> Sql {
         // Every statement that deletes rows (in a CTE named `d`) takes them
-        // off the count in the same statement.
+        // off the counter rows of their keys in the same statement.
         let c = format!(
-            "c AS (UPDATE {t}_count SET sessions = sessions - (SELECT count(*) FROM d) \
-             WHERE id = 0 AND EXISTS (SELECT 1 FROM d))"
+            "c AS (UPDATE {t}_count AS k SET sessions = k.sessions - x.n \
+             FROM (SELECT get_byte(key, 0) & {mask} AS shard, count(*) AS n FROM d GROUP BY 1) AS x \
+             WHERE k.id = x.shard)"
         );
         Sql {
             load: format!(
@@ -261,10 +284,28 @@ impl Sql {
                  WHERE key = $1 AND deadline > $2"
             ),
             discard: format!(
-                "WITH d AS (DELETE FROM {t} WHERE key = $1 AND value = $2 RETURNING 1), {c} \
+                "WITH d AS (DELETE FROM {t} WHERE key = $1 AND value = $2 RETURNING key), {c} \
                  SELECT count(*) FROM d"
             ),
-            lock_count: format!("SELECT sessions FROM {t}_count WHERE id = 0 FOR UPDATE"),
+            lock_count: format!("SELECT sessions FROM {t}_count ORDER BY id FOR UPDATE"),
+            create_fast: format!(
+                "WITH lock AS (SELECT id FROM {t}_count WHERE id = $10::smallint FOR UPDATE), \
+                 room AS (SELECT (SELECT sum(sessions) FROM {t}_count)::bigint < $11::bigint AS ok \
+                   FROM lock), \
+                 ins AS (INSERT INTO {t} AS s \
+                   (key, version, deadline, protected, owner, tag, last_seen, value) \
+                   SELECT $1::bytea, $2::bigint, $3::bigint, $4::boolean, $5::bytea, $6::bytea, \
+                     $7::bigint, $8::bytea WHERE (SELECT ok FROM room) \
+                   ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, \
+                     deadline = EXCLUDED.deadline, protected = EXCLUDED.protected, \
+                     owner = EXCLUDED.owner, tag = EXCLUDED.tag, \
+                     last_seen = EXCLUDED.last_seen, value = EXCLUDED.value \
+                   WHERE s.deadline <= $9 \
+                   RETURNING (xmax = 0) AS fresh), \
+                 c AS (UPDATE {t}_count SET sessions = sessions + 1 \
+                   WHERE id = $10 AND EXISTS (SELECT 1 FROM ins WHERE fresh)) \
+                 SELECT (SELECT ok FROM room), (SELECT count(*) FROM ins)"
+            ),
             make_room: format!(
                 "WITH expired AS (SELECT key FROM {t} WHERE deadline <= $1 \
                    ORDER BY deadline LIMIT {PURGE_ON_CREATE}), \
@@ -272,7 +313,7 @@ impl Sql {
                    ORDER BY deadline \
                    LIMIT GREATEST(0, LEAST({EVICT_BATCH}, $2::bigint - (SELECT count(*) FROM expired)))), \
                  d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM expired UNION ALL SELECT key FROM lru) \
-                   RETURNING 1), {c} \
+                   RETURNING key), {c} \
                  SELECT count(*) FROM d"
             ),
             insert: format!(
@@ -285,7 +326,7 @@ impl Sql {
                  WHERE s.deadline <= $9 \
                  RETURNING (xmax = 0) AS fresh"
             ),
-            count_one: format!("UPDATE {t}_count SET sessions = sessions + 1 WHERE id = 0"),
+            count_one: format!("UPDATE {t}_count SET sessions = sessions + 1 WHERE id = $1"),
             save: format!(
                 "WITH cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
                  u AS (UPDATE {t} SET version = $3, deadline = $4, protected = $5, owner = $6, \
@@ -295,13 +336,13 @@ impl Sql {
                    (SELECT deadline FROM cur)"
             ),
             delete: format!(
-                "WITH d AS (DELETE FROM {t} WHERE key = $1 RETURNING 1), {c} \
+                "WITH d AS (DELETE FROM {t} WHERE key = $1 RETURNING key), {c} \
                  SELECT count(*) FROM d"
             ),
             delete_version: format!(
                 "WITH cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
                  d AS (DELETE FROM {t} WHERE key = $1 AND version = $2 AND deadline > $3 \
-                   RETURNING 1), {c} \
+                   RETURNING key), {c} \
                  SELECT (SELECT count(*) FROM d), (SELECT version FROM cur), \
                    (SELECT deadline FROM cur)"
             ),
@@ -309,15 +350,15 @@ impl Sql {
                 "WITH victims AS (SELECT key FROM {t} WHERE deadline <= $1 ORDER BY deadline \
                    LIMIT {PURGE_BATCH} FOR UPDATE SKIP LOCKED), \
                  d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM victims) AND deadline <= $1 \
-                   RETURNING 1), {c} \
+                   RETURNING key), {c} \
                  SELECT count(*) FROM d"
             ),
-            occupancy: format!("SELECT sessions FROM {t}_count WHERE id = 0"),
+            occupancy: format!("SELECT sum(sessions)::bigint FROM {t}_count"),
             cap: format!(
                 "WITH victims AS (SELECT key FROM {t} WHERE owner = $1 AND key <> $2 \
                    AND deadline > $3 ORDER BY last_seen DESC, key OFFSET $4), \
                  d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM victims) \
-                   OR (owner = $1 AND deadline <= $3) RETURNING 1), {c} \
+                   OR (owner = $1 AND deadline <= $3) RETURNING key), {c} \
                  SELECT count(*) FROM d"
             ),
             list: format!(
@@ -325,12 +366,12 @@ impl Sql {
                  WHERE owner = $1 AND deadline > $2"
             ),
             revoke: format!(
-                "WITH d AS (DELETE FROM {t} WHERE owner = $1 AND tag = $2 RETURNING deadline), {c} \
+                "WITH d AS (DELETE FROM {t} WHERE owner = $1 AND tag = $2 RETURNING key, deadline), {c} \
                  SELECT count(*) FROM d WHERE deadline > $3"
             ),
             revoke_all: format!(
                 "WITH d AS (DELETE FROM {t} WHERE owner = $1 AND ($2::bytea IS NULL OR key <> $2) \
-                   RETURNING deadline), {c} \
+                   RETURNING key, deadline), {c} \
                  SELECT count(*) FROM d WHERE deadline > $3"
             ),
         }
@@ -354,10 +395,11 @@ fn schema_v1(t: &str) -> String {
          CREATE INDEX {t}_evict ON {t} (deadline) WHERE NOT protected;
          CREATE INDEX {t}_owner ON {t} (owner, last_seen) WHERE owner IS NOT NULL;
          CREATE TABLE {t}_count (
-           id smallint PRIMARY KEY CHECK (id = 0),
+           id smallint PRIMARY KEY CHECK (id >= 0 AND id < {COUNT_SHARDS}),
            sessions bigint NOT NULL
          );
-         INSERT INTO {t}_count (id, sessions) VALUES (0, 0);"
+         INSERT INTO {t}_count (id, sessions) SELECT g, 0 FROM generate_series(0, {last}) AS g;",
+        last = COUNT_SHARDS - 1
     )
 }
 
@@ -579,12 +621,16 @@ fn pool_error(e: PoolError) -> StoreError {
 ///   update is that statement alone);
 ///   `delete_version` a `DELETE … WHERE version = $expected`. Each is
 ///   prepared once per connection.
-/// - **Bounded** ([`PostgresConfig::with_max_sessions`]): a counter row
-///   (`<table>_count`) follows every insert and delete in the same
+/// - **Bounded** ([`PostgresConfig::with_max_sessions`]): 16 counter rows
+///   (`<table>_count`) follow every insert and delete in the same
 ///   statement or transaction, so that [`occupancy`](SessionStore::occupancy)
-///   is one read and never a `count(*)`. A create locks that row: creates
-///   run one at a time across all servers (about a millisecond each), which
-///   keeps the bound exact. A create that finds the store full deletes
+///   is one read of 16 rows and never a `count(*)`. A create is one
+///   statement that locks the counter row its key picks, checks the total
+///   and inserts: creates wait for each other's commit only when they pick
+///   the same row. So the bound holds to within the creates in flight at
+///   once (at most 15 more sessions for a moment; the next create evicts
+///   back down); a bound below 1,024 counts in one row and is exact. A
+///   create that finds the store full locks every counter row, deletes
 ///   expired rows, then evicts unprotected ones in deadline order (the
 ///   least recently used), never a protected one; when only protected ones
 ///   are left it is refused ([`StoreError::Full`], 503).
@@ -617,6 +663,8 @@ pub struct PostgresStore {
     sql: Arc<Sql>,
     table: Arc<str>,
     cache: Option<Arc<WriteCache>>,
+    /// `key[0] & shard_mask` picks a create's counter row.
+    shard_mask: u8,
     timeout: Duration,
     max_sessions: usize,
     max_per_user: usize,
@@ -671,7 +719,8 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             key,
-            sql: Arc::new(Sql::new(&config.table)),
+            sql: Arc::new(Sql::new(&config.table, shard_mask(config.max_sessions))),
+            shard_mask: shard_mask(config.max_sessions),
             table: config.table.into(),
             cache: WriteCache::new(config.write_cache).map(Arc::new),
             timeout: config.timeout,
@@ -883,7 +932,53 @@ impl PostgresStore {
         let owner = meta.owner.as_ref().map(|user| self.key.hash_user(user));
         let tag = owner.map(|_| *DisplayTag::of(id).as_bytes());
         let max = i64::try_from(self.max_sessions).unwrap_or(i64::MAX);
+        let shard = i16::from(hash.first().copied().unwrap_or(0) & self.shard_mask);
         let mut client = self.client().await?;
+        if owner.is_none() {
+            // One statement: lock this key's counter row, insert if there
+            // is room, count it. A full store takes the transaction below.
+            let stmt = client
+                .prepare_cached(&self.sql.create_fast)
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_one(
+                    &stmt,
+                    &[
+                        &hash.as_slice(),
+                        &version_sql(VERSION),
+                        &millis(record.deadlines.expires_at()),
+                        &record.protected,
+                        &None::<&[u8]>,
+                        &None::<&[u8]>,
+                        &millis(now),
+                        &value,
+                        &millis(now),
+                        &shard,
+                        &max,
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            let room: Option<bool> = row.try_get(0).map_err(pg_error)?;
+            let inserted: i64 = row.try_get(1).map_err(pg_error)?;
+            match (room, inserted) {
+                (None, _) => {
+                    return Err(unexpected("a sessions counter row is missing: run migrate"));
+                }
+                (Some(true), 0) => return Ok(Created::IdTaken),
+                (Some(true), _) => {
+                    let stored = StoredSession {
+                        record: record.clone(),
+                        version: VERSION,
+                        meta,
+                    };
+                    self.remember(&hash, stored);
+                    return Ok(Created::Stored(VERSION));
+                }
+                (Some(false), _) => {}
+            }
+        }
         let tx = client.transaction().await.map_err(pg_error)?;
         // The user's lock before the counter's, as an owner change takes
         // them: no deadlock between the two.
@@ -896,13 +991,12 @@ impl PostgresStore {
             .prepare_cached(&self.sql.lock_count)
             .await
             .map_err(pg_error)?;
-        let sessions: i64 = tx
-            .query_opt(&stmt, &[])
-            .await
-            .map_err(pg_error)?
-            .ok_or_else(|| unexpected("the sessions counter row is missing: run migrate"))?
-            .try_get(0)
-            .map_err(pg_error)?;
+        // Every counter row, in order: this create sees the exact count.
+        let mut sessions = 0i64;
+        for row in tx.query(&stmt, &[]).await.map_err(pg_error)? {
+            let n: i64 = row.try_get(0).map_err(pg_error)?;
+            sessions = sessions.saturating_add(n);
+        }
         if sessions >= max {
             let need = sessions.saturating_sub(max).saturating_add(1);
             let stmt = tx
@@ -950,7 +1044,7 @@ impl PostgresStore {
                 .prepare_cached(&self.sql.count_one)
                 .await
                 .map_err(pg_error)?;
-            tx.execute(&stmt, &[]).await.map_err(pg_error)?;
+            tx.execute(&stmt, &[&shard]).await.map_err(pg_error)?;
         }
         if let Some(owner) = &owner {
             self.cap(&tx, owner, &hash, now).await?;
@@ -1258,13 +1352,14 @@ impl SessionStore for PostgresStore {
                 .prepare_cached(&self.sql.occupancy)
                 .await
                 .map_err(pg_error)?;
-            let sessions: i64 = client
-                .query_opt(&stmt, &[])
+            let sessions: Option<i64> = client
+                .query_one(&stmt, &[])
                 .await
                 .map_err(pg_error)?
-                .ok_or_else(|| unexpected("the sessions counter row is missing: run migrate"))?
                 .try_get(0)
                 .map_err(pg_error)?;
+            let sessions = sessions
+                .ok_or_else(|| unexpected("the sessions counter rows are missing: run migrate"))?;
             Ok(Some(Occupancy {
                 sessions: usize::try_from(sessions).unwrap_or(0),
                 capacity: Some(self.max_sessions),
