@@ -168,6 +168,47 @@ pub async fn sesh_redb_app(path: &str) -> Result<Router, BoxError> {
     sesh_app(store)
 }
 
+/// Connections in each PostgreSQL variant's pool (sesh's default, given
+/// to both).
+pub const POSTGRES_POOL: usize = 8;
+
+/// The sesh app on `PostgresStore` (`PostgresConfig::new(url)` defaults, a
+/// pool of [`POSTGRES_POOL`], a table unique to this process, migrated).
+pub async fn sesh_postgres_app(url: &str) -> Result<Router, BoxError> {
+    use sesh_tokio::store::{PostgresConfig, PostgresStore, StoreKey};
+    let config = PostgresConfig::new(url)
+        .with_table(format!("sesh_bench_{}", std::process::id()))
+        .with_pool_size(POSTGRES_POOL);
+    let store = PostgresStore::connect(config, StoreKey::new(&SECRET)?).await?;
+    sesh_app(store)
+}
+
+/// The tower-sessions app on tower-sessions 0.14 with
+/// tower-sessions-sqlx-store 0.15 (`PostgresStore` on an sqlx pool of
+/// [`POSTGRES_POOL`] connections, a table unique to this process, migrated).
+pub async fn tower_postgres_app(url: &str) -> Result<Router, BoxError> {
+    use tower_sessions_14::cookie::time::Duration;
+    use tower_sessions_sqlx_store::PostgresStore;
+    use tower_sessions_sqlx_store::sqlx::postgres::PgPoolOptions;
+    let pool = PgPoolOptions::new()
+        .max_connections(u32::try_from(POSTGRES_POOL)?)
+        .connect(url)
+        .await?;
+    let store =
+        PostgresStore::new(pool).with_table_name(format!("bench_{}", std::process::id()))?;
+    store.migrate().await?;
+    let layer = tower_sessions_14::SessionManagerLayer::new(store)
+        .with_secure(false)
+        .with_expiry(tower_sessions_14::Expiry::OnInactivity(Duration::minutes(
+            30,
+        )));
+    Ok(Router::new()
+        .route("/", get(tower14_counter))
+        .route("/stats", get(bare_stats))
+        .route("/health", get(health))
+        .layer(layer))
+}
+
 // ---------------------------------------- tower-sessions 0.14 on Redis --
 
 /// Connections in the fred pool: as many as `RedisConfig`'s default for

@@ -14,6 +14,11 @@
 //!   build against tower-sessions 0.15 yet.
 //! - `sesh-redb`: the `sesh` app on `sesh_tokio::store::RedbStore` in the
 //!   file `--redb PATH`.
+//! - `sesh-postgres`: the `sesh` app on `sesh_tokio::store::PostgresStore`
+//!   (`--postgres URL`, a pool of 8, a table unique to this process).
+//! - `tower-sessions-postgres`: the `tower-sessions` app on tower-sessions
+//!   0.14 with tower-sessions-sqlx-store 0.15 (sqlx, a pool of 8, a table
+//!   unique to this process).
 //!
 //! Every variant runs on a multi-thread tokio runtime with 2 workers and
 //! answers `GET /` with the same body shape, `count <n>\n`. Two more routes
@@ -24,7 +29,7 @@
 //! ```text
 //! bench-server <VARIANT> [--addr 127.0.0.1:0] [--addr-file PATH]
 //!              [--max-sessions N] [--redis redis://127.0.0.1:PORT/0]
-//!              [--redb PATH]
+//!              [--redb PATH] [--postgres postgres://…@127.0.0.1:PORT/DB]
 //! ```
 //!
 //! The server binds `--addr` (port 0 picks a free port; only loopback
@@ -36,8 +41,8 @@
 use std::net::SocketAddr;
 
 use sesh_bench_http::{
-    BoxError, bare_app, fred_floor_app, redis_floor_app, sesh_memory_app, sesh_redb_app,
-    sesh_redis_app, tower_app, tower_redis_app,
+    BoxError, bare_app, fred_floor_app, redis_floor_app, sesh_memory_app, sesh_postgres_app,
+    sesh_redb_app, sesh_redis_app, tower_app, tower_postgres_app, tower_redis_app,
 };
 
 /// Which app to serve.
@@ -49,6 +54,8 @@ enum Variant {
     SeshRedis,
     TowerSessionsRedis,
     SeshRedb,
+    SeshPostgres,
+    TowerSessionsPostgres,
     RedisFloor,
     FredFloor,
 }
@@ -60,10 +67,12 @@ struct Args {
     max_sessions: Option<usize>,
     redis: Option<String>,
     redb: Option<String>,
+    postgres: Option<String>,
 }
 
-const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions|sesh-redis|tower-sessions-redis|sesh-redb|redis-floor|fred-floor> \
-[--addr 127.0.0.1:0] [--addr-file PATH] [--max-sessions N] [--redis redis://127.0.0.1:PORT/0] [--redb PATH]";
+const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions|sesh-redis|tower-sessions-redis|sesh-redb|sesh-postgres|tower-sessions-postgres|redis-floor|fred-floor> \
+[--addr 127.0.0.1:0] [--addr-file PATH] [--max-sessions N] [--redis redis://127.0.0.1:PORT/0] [--redb PATH] \
+[--postgres postgres://USER@127.0.0.1:PORT/DB]";
 
 fn parse_args() -> Result<Args, BoxError> {
     let mut args = std::env::args().skip(1);
@@ -74,6 +83,8 @@ fn parse_args() -> Result<Args, BoxError> {
         Some("sesh-redis") => Variant::SeshRedis,
         Some("tower-sessions-redis") => Variant::TowerSessionsRedis,
         Some("sesh-redb") => Variant::SeshRedb,
+        Some("sesh-postgres") => Variant::SeshPostgres,
+        Some("tower-sessions-postgres") => Variant::TowerSessionsPostgres,
         Some("redis-floor") => Variant::RedisFloor,
         Some("fred-floor") => Variant::FredFloor,
         _ => return Err(USAGE.into()),
@@ -85,6 +96,7 @@ fn parse_args() -> Result<Args, BoxError> {
         max_sessions: None,
         redis: None,
         redb: None,
+        postgres: None,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(USAGE)?;
@@ -94,6 +106,7 @@ fn parse_args() -> Result<Args, BoxError> {
             "--max-sessions" => parsed.max_sessions = Some(value.parse()?),
             "--redis" => parsed.redis = Some(value),
             "--redb" => parsed.redb = Some(value),
+            "--postgres" => parsed.postgres = Some(value),
             _ => return Err(USAGE.into()),
         }
     }
@@ -102,6 +115,9 @@ fn parse_args() -> Result<Args, BoxError> {
     }
     if let Some(url) = &parsed.redis {
         check_loopback_redis(url)?;
+    }
+    if let Some(url) = &parsed.postgres {
+        check_loopback_postgres(url)?;
     }
     Ok(parsed)
 }
@@ -128,6 +144,29 @@ fn check_loopback_redis(url: &str) -> Result<(), BoxError> {
     }
 }
 
+/// Accepts `postgres://[USER@]127.0.0.1:PORT/DB` (or `localhost`, `[::1]`) only.
+fn check_loopback_postgres(url: &str) -> Result<(), BoxError> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .ok_or("--postgres: expected postgres://USER@127.0.0.1:PORT/DB")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(host, _port)| host);
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err("--postgres: bench-server talks to a loopback PostgreSQL only".into())
+    }
+}
+
 // ------------------------------------------------------------------ main --
 
 async fn serve(args: Args) -> Result<(), BoxError> {
@@ -135,6 +174,11 @@ async fn serve(args: Args) -> Result<(), BoxError> {
         args.redis
             .as_deref()
             .ok_or("this variant needs --redis URL")
+    };
+    let postgres = || {
+        args.postgres
+            .as_deref()
+            .ok_or("this variant needs --postgres URL")
     };
     let app = match args.variant {
         Variant::Bare => bare_app(),
@@ -147,6 +191,8 @@ async fn serve(args: Args) -> Result<(), BoxError> {
         Variant::SeshRedb => {
             sesh_redb_app(args.redb.as_deref().ok_or("sesh-redb needs --redb PATH")?).await?
         }
+        Variant::SeshPostgres => sesh_postgres_app(postgres()?).await?,
+        Variant::TowerSessionsPostgres => tower_postgres_app(postgres()?).await?,
     };
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let local = listener.local_addr()?;
