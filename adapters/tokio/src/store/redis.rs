@@ -48,9 +48,11 @@ const RECORD_OVERHEAD: usize = 32;
 /// owners hash, is set). The owners hash maps a session's member to its
 /// owner's user hash and its display tag (hex, 32 + 16 characters); the
 /// user's set (`<prefix>user:<user hash>`) holds member and tag,
-/// scored by the session's last use (milliseconds), so its first entry is
-/// the least recently used. A session's entries change in the script that
-/// writes or deletes it.
+/// scored by the session's last write that moved its deadline or owner
+/// (milliseconds), so its first entry is the least recently used, to within
+/// the refresh interval (an update that moves no deadline skips the index:
+/// one command less per request). A session's entries change in the script
+/// that writes or deletes it.
 ///
 /// - `unown(p, m)`: takes `m` off its owner's set and the owners hash.
 /// - `drop(p, m)`: deletes session `m` and all its entries (`KEYS[2]`,
@@ -213,6 +215,10 @@ return 1"
 /// member and its deadline; then its owner (user hash and tag in hex; `n`
 /// for none, empty to keep the stored one), the key prefix, the per-user
 /// cap, and the caller's now in milliseconds (the session's last use).
+/// A save that keeps both the owner and the key's TTL (most saves: the
+/// refresh is throttled) leaves the owner index alone: the owners hash and
+/// the user set's TTL are right already, and the session's score in its
+/// user's set (what the per-user cap orders by) moves at its next refresh.
 ///
 /// Returns 1 stored (or deleted), 2 conflict (another version), 0 missing (no key, or
 /// its deadline is at or before the caller's now), 3 missing because the
@@ -261,7 +267,7 @@ local had = redis.call('HGET', OWN, ARGV[7]) or ''
 local want = ARGV[9]
 if want == '' then want = had elseif want == 'n' then want = '' end
 if had ~= '' and had ~= want then unown(ARGV[10], ARGV[7]) end
-if want ~= '' then
+if want ~= '' and (want ~= had or ARGV[5] ~= '0') then
   own(ARGV[10], ARGV[7], want, ARGV[12])
   if want ~= had then cap(ARGV[10], want, ARGV[7], nhi, nlo, tonumber(ARGV[11])) end
 end
@@ -709,7 +715,9 @@ impl RedisConfig {
     /// Sets the most live sessions one user keeps (default
     /// [`DEFAULT_MAX_SESSIONS_PER_USER`], at least 1): giving a user one
     /// more ends their least recently used other session, in the same
-    /// script.
+    /// script. "Used" counts from the session's last refresh (a write that
+    /// moved its deadline), so that a plain update costs the owner index
+    /// nothing.
     ///
     /// ```
     /// let config = sesh_tokio::store::RedisConfig::new("redis://127.0.0.1:6379/0")

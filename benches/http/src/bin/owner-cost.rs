@@ -71,9 +71,7 @@ async fn new_store(kind: &str, capacity: usize, redis: &RedisServer) -> Result<S
     let key = StoreKey::new(&SECRET)?;
     let bound = capacity * 2 + COOKIES * 2;
     Ok(match kind {
-        "memory" => Arc::new(
-            MemoryStore::new(bound).with_max_sessions_per_user(USER_SESSIONS),
-        ),
+        "memory" => Arc::new(MemoryStore::new(bound).with_max_sessions_per_user(USER_SESSIONS)),
         "redb" => {
             let path = std::env::temp_dir().join(format!(
                 "sesh-owner-cost-{}-{}.redb",
@@ -183,7 +181,11 @@ fn app(store: Store) -> Result<Router, BoxError> {
         .layer(SessionLayer::new(store, config)?))
 }
 
-async fn call(app: &Router, target: &str, cookie: Option<&str>) -> Result<Option<String>, BoxError> {
+async fn call(
+    app: &Router,
+    target: &str,
+    cookie: Option<&str>,
+) -> Result<Option<String>, BoxError> {
     let mut request = Request::get(target);
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
@@ -202,37 +204,59 @@ async fn call(app: &Router, target: &str, cookie: Option<&str>) -> Result<Option
     Ok(set_cookie)
 }
 
-/// Commands Redis has run so far (all kinds, from `INFO commandstats`).
-async fn redis_commands(url: &str) -> Result<u64, BoxError> {
+/// Commands Redis has run so far (all kinds, from `INFO commandstats`),
+/// and its CPU seconds (`INFO cpu`, user + system).
+async fn redis_counters(url: &str) -> Result<(f64, f64), BoxError> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await?;
-    Ok(info
+    let info: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await?;
+    let commands = info
         .lines()
-        .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
-        .sum())
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .sum();
+    let cpu = info
+        .lines()
+        .filter_map(|line| {
+            let value = line
+                .strip_prefix("used_cpu_user:")
+                .or_else(|| line.strip_prefix("used_cpu_sys:"))?;
+            value.trim().parse::<f64>().ok()
+        })
+        .sum();
+    Ok((commands, cpu))
 }
 
-/// Per returning request: (CPU ns, wall ns, Redis commands), sessions with
-/// or without owners.
+/// Per returning request: (CPU ns, wall ns, Redis commands and Redis CPU
+/// ns), sessions with or without owners.
 async fn per_request(
     store: Store,
     owned: bool,
     requests: usize,
     redis_url: Option<&str>,
-) -> Result<(f64, f64, f64), BoxError> {
+) -> Result<(f64, f64, (f64, f64)), BoxError> {
     let app = app(store)?;
     let mut cookies = Vec::with_capacity(COOKIES);
     for i in 0..COOKIES {
-        let target = if owned { format!("/login?user=u{i}") } else { "/".to_owned() };
+        let target = if owned {
+            format!("/login?user=u{i}")
+        } else {
+            "/".to_owned()
+        };
         cookies.push(call(&app, &target, None).await?.ok_or("no cookie")?);
     }
     let cookie = |i: usize| cookies.get(i % COOKIES).map(String::as_str);
     for i in 0..requests / 10 {
         call(&app, "/", cookie(i)).await?;
     }
-    let commands = match redis_url {
-        Some(url) => Some(redis_commands(url).await?),
+    let before = match redis_url {
+        Some(url) => Some(redis_counters(url).await?),
         None => None,
     };
     let (cpu, wall) = (cpu_time_ns()?, WallClock::now());
@@ -241,12 +265,18 @@ async fn per_request(
     }
     let (cpu, wall) = (cpu_time_ns()? - cpu, wall.elapsed());
     let per = |total: f64| total / requests as f64;
-    let commands = match (redis_url, commands) {
+    let redis = match (redis_url, before) {
         // One INFO call is the count's own.
-        (Some(url), Some(before)) => per((redis_commands(url).await? - before - 1) as f64),
-        _ => f64::NAN,
+        (Some(url), Some((commands, cpu))) => {
+            let (commands_after, cpu_after) = redis_counters(url).await?;
+            (
+                per(commands_after - commands - 1.0),
+                per((cpu_after - cpu) * 1e9),
+            )
+        }
+        _ => (f64::NAN, f64::NAN),
     };
-    Ok((per(cpu as f64), per(wall.as_nanos() as f64), commands))
+    Ok((per(cpu as f64), per(wall.as_nanos() as f64), redis))
 }
 
 fn cpu_time_ns() -> Result<u64, BoxError> {
@@ -278,7 +308,10 @@ async fn run(rounds: usize, store_size: usize, requests: usize) -> Result<(), Bo
         let big = new_store(kind, store_size, &redis).await?;
         let filled = WallClock::now();
         fill(&big, others, |i| format!("user{}", i / OTHERS_EACH)).await?;
-        eprintln!("{kind}: {others} other sessions stored in {:?}", filled.elapsed());
+        eprintln!(
+            "{kind}: {others} other sessions stored in {:?}",
+            filled.elapsed()
+        );
         for _ in 0..rounds {
             let alone = new_store(kind, USER_SESSIONS, &redis).await?;
             let s = time_revoke_all(&alone).await?;
@@ -298,15 +331,20 @@ async fn run(rounds: usize, store_size: usize, requests: usize) -> Result<(), Bo
 
     println!();
     println!(
-        "| store | returning request, no owner (CPU ns) | with an owner (CPU ns) | owner ÷ none, CPU | no owner (wall ns) | with an owner (wall ns) | owner ÷ none, wall | Redis commands per request, none / owner |"
+        "| store | returning request, no owner (CPU ns) | with an owner (CPU ns) | owner ÷ none, CPU | no owner (wall ns) | with an owner (wall ns) | owner ÷ none, wall | Redis commands per request, none / owner | Redis CPU ns per request, none / owner |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for kind in kinds {
-        let n = if kind == "memory" { requests * 10 } else { requests };
+        let n = if kind == "memory" {
+            requests * 10
+        } else {
+            requests
+        };
         let url = redis.url();
         let redis_url = (kind == "redis").then_some(url.as_str());
         let mut columns: [Vec<f64>; 6] = Default::default();
         let mut commands = [f64::NAN; 2];
+        let mut redis_cpu: [Vec<f64>; 2] = Default::default();
         for round in 0..rounds {
             // Alternate which goes first, so that a drift hits both alike.
             let mut both = [(false, 0.0, 0.0), (true, 0.0, 0.0)];
@@ -315,10 +353,13 @@ async fn run(rounds: usize, store_size: usize, requests: usize) -> Result<(), Bo
             }
             for (owned, cpu, wall) in &mut both {
                 let store = new_store(kind, COOKIES, &redis).await?;
-                let (c, w, cmds) = per_request(store, *owned, n, redis_url).await?;
+                let (c, w, (cmds, server)) = per_request(store, *owned, n, redis_url).await?;
                 (*cpu, *wall) = (c, w);
                 if let Some(slot) = commands.get_mut(usize::from(*owned)) {
                     *slot = cmds;
+                }
+                if let Some(list) = redis_cpu.get_mut(usize::from(*owned)) {
+                    list.push(server);
                 }
             }
             both.sort_by_key(|(owned, _, _)| *owned);
@@ -336,12 +377,16 @@ async fn run(rounds: usize, store_size: usize, requests: usize) -> Result<(), Bo
         }
         let [a, b, c, d, e, f] = columns.map(spread);
         let [none, owner] = commands;
-        let cmds = if none.is_nan() {
-            "–".to_owned()
+        let (cmds, server) = if none.is_nan() {
+            ("–".to_owned(), "–".to_owned())
         } else {
-            format!("{none:.1} / {owner:.1}")
+            let [none_cpu, owner_cpu] = redis_cpu.map(spread);
+            (
+                format!("{none:.1} / {owner:.1}"),
+                format!("{none_cpu} / {owner_cpu}"),
+            )
         };
-        println!("| {kind} | {a} | {b} | {c} | {d} | {e} | {f} | {cmds} |");
+        println!("| {kind} | {a} | {b} | {c} | {d} | {e} | {f} | {cmds} | {server} |");
     }
     Ok(())
 }
@@ -349,7 +394,11 @@ async fn run(rounds: usize, store_size: usize, requests: usize) -> Result<(), Bo
 fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
     let mut next = |default: usize| -> Result<usize, BoxError> {
-        Ok(args.next().map(|a| a.parse()).transpose()?.unwrap_or(default))
+        Ok(args
+            .next()
+            .map(|a| a.parse())
+            .transpose()?
+            .unwrap_or(default))
     };
     let (rounds, store_size, requests) = (next(5)?, next(1_000_000)?, next(20_000)?);
     tokio::runtime::Builder::new_current_thread()
