@@ -193,3 +193,44 @@ fn postgres_killed_mid_run_recovers_without_a_restart() {
     count_up(server.addr, &cookie, 7, 8);
     server.assert_running();
 }
+
+/// The database hangs (every PostgreSQL process stopped, connections left
+/// open): a request answers 500 after the store's 2 s timeout instead of
+/// hanging; once it runs again, the same server answers, count kept.
+#[test]
+fn a_hung_postgres_answers_500_after_the_timeout_then_recovers() {
+    let postgres = PostgresServer::start().expect("postgres starts");
+    let dir = tempfile::tempdir().unwrap();
+    let url = postgres.url();
+    let mut server = start_counter(dir.path(), &url);
+    let cookie = new_session(server.addr);
+    count_up(server.addr, &cookie, 2, 3);
+
+    postgres.signal("STOP").unwrap();
+    let started = Instant::now();
+    let answer = get(server.addr, Some(&cookie));
+    let took = started.elapsed();
+    postgres.signal("CONT").unwrap();
+    assert!(answer.status >= 500, "{} {}", answer.status, answer.text());
+    assert!(
+        (Duration::from_millis(1500)..Duration::from_secs(6)).contains(&took),
+        "answered after {took:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let recovered = loop {
+        let answer = get(server.addr, Some(&cookie));
+        match answer.status {
+            200 => break answer,
+            s if s >= 500 && Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            s => panic!("not recovered: {s} {}", answer.text()),
+        }
+    };
+    // That request's one statement (the compare-and-swap, from the store's
+    // copy of the session) timed out. If it never reached PostgreSQL, the
+    // count goes on at 4; if it did, the backend runs it on waking up and
+    // the count goes on at 5. The client saw a 500 either way.
+    let n = count(&recovered);
+    assert!([4, 5].contains(&n), "the count goes on: {n}");
+    server.assert_running();
+}

@@ -115,20 +115,27 @@ impl PostgresServer {
         self.port
     }
 
-    /// Kills the server and every backend (SIGKILL to its process group),
-    /// as a crash would: open connections drop at once. Its data stays, and
+    /// Kills the server and every backend (SIGKILL), as a crash would:
+    /// open connections drop at once. Its data stays, and
     /// [`start_again`](Self::start_again) recovers it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             // Backends outlive a killed postmaster for a moment, serving
-            // their connections: kill the whole group it leads.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .stderr(Stdio::null())
-                .status();
+            // their connections: kill them too.
+            let _ = signal_all(child.id(), "KILL");
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, …) to the server and every process
+    /// it started (backends, WAL writer, …): `STOP` hangs the database
+    /// without closing a connection.
+    pub fn signal(&self, signal: &str) -> io::Result<()> {
+        let child = self.child.as_ref().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotConnected, "postgres is not running")
+        })?;
+        signal_all(child.id(), signal)
     }
 
     /// Stops the server as an administrator restarting it would (fast
@@ -224,7 +231,8 @@ impl PostgresServer {
     fn command(&self, program: &str) -> Command {
         use std::os::unix::process::CommandExt;
         let mut command = Command::new(self.bin.join(program));
-        // A group of its own: `kill` ends the server with its backends.
+        // A group of its own: a Ctrl-C of the test run goes to the test
+        // process, which stops the server on drop.
         command.process_group(0);
         if let Some((uid, gid)) = self.user {
             command.uid(uid).gid(gid).env("HOME", &self.dir);
@@ -249,6 +257,51 @@ impl Drop for PostgresServer {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Sends `signal` to the postmaster `pid` and to its children (each
+/// backend makes itself a process group leader, so a group signal misses
+/// them). The postmaster first, so that it starts no child meanwhile,
+/// unless the signal is `CONT`.
+fn signal_all(pid: u32, signal: &str) -> io::Result<()> {
+    let send = |pid: u32| -> io::Result<bool> {
+        Ok(Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .stderr(Stdio::null())
+            .status()?
+            .success())
+    };
+    let children = children_of(pid);
+    if signal == "CONT" {
+        for child in &children {
+            send(*child)?;
+        }
+        send(pid)?;
+    } else {
+        send(pid)?;
+        for child in children_of(pid).iter().chain(&children) {
+            send(*child)?;
+        }
+    }
+    Ok(())
+}
+
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let child: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid …`; comm may hold spaces, not ')'.
+            let after = stat.rsplit_once(')')?.1;
+            let ppid: u32 = after.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
 }
 
 /// The directory of `postgres`, `initdb` and `pg_isready`: where
