@@ -525,6 +525,22 @@ fn stored_tag(bytes: &[u8]) -> Option<DisplayTag> {
     DisplayTag::parse(&text)
 }
 
+/// Takes `owner`'s advisory lock until the transaction ends (a prepared
+/// statement, as every other).
+async fn lock_user(
+    tx: &deadpool_postgres::Transaction<'_>,
+    owner: &[u8; 16],
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await
+        .map_err(pg_error)?;
+    tx.execute(&stmt, &[&user_lock(owner)])
+        .await
+        .map_err(pg_error)?;
+    Ok(())
+}
+
 /// An advisory lock key for a user: the first 8 bytes of their hash.
 fn user_lock(owner: &[u8; 16]) -> i64 {
     let mut head = [0u8; 8];
@@ -983,9 +999,7 @@ impl PostgresStore {
         // The user's lock before the counter's, as an owner change takes
         // them: no deadlock between the two.
         if let Some(owner) = &owner {
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&user_lock(owner)])
-                .await
-                .map_err(pg_error)?;
+            lock_user(&tx, owner).await?;
         }
         let stmt = tx
             .prepare_cached(&self.sql.lock_count)
@@ -1121,9 +1135,7 @@ impl PostgresStore {
             }
             Some(owner) => {
                 let tx = client.transaction().await.map_err(pg_error)?;
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&user_lock(owner)])
-                    .await
-                    .map_err(pg_error)?;
+                lock_user(&tx, owner).await?;
                 let stmt = tx.prepare_cached(&self.sql.save).await.map_err(pg_error)?;
                 let row = tx.query_one(&stmt, &params).await.map_err(pg_error)?;
                 let stored: i64 = row.try_get(0).map_err(pg_error)?;
