@@ -660,6 +660,13 @@ fn pool_error(e: PoolError) -> StoreError {
 ///   ([`PostgresConfig::with_max_sessions_per_user`]). Listing and revoking
 ///   a user's sessions use the owner index: they cost what that user's
 ///   sessions cost.
+/// - **Client**: tokio-postgres behind a deadpool-postgres pool
+///   ([`PostgresConfig::with_pool_size`]). Both are maintained, pure Rust
+///   and small; the pool gives each connection a statement cache and
+///   replaces broken connections by itself. sqlx would bring its own pool,
+///   query macros and multi-database layers, none of which this store
+///   needs. No TLS to the database in this version (use a Unix socket or a
+///   private network).
 /// - **Outages**: while the database is down, calls fail with
 ///   [`StoreError::Unavailable`] (the adapter answers 500) after at most
 ///   the timeout; the pool drops broken connections and opens new ones, so
