@@ -1,0 +1,65 @@
+//! Memory per stored session of the memory store, in process: the growth of
+//! this process's resident set while `SESSIONS` sessions of 8 data bytes are
+//! created (their ids made beforehand), divided by `SESSIONS`.
+//!
+//! ```text
+//! store-memory [SESSIONS...]     # default 100000 1000000
+//! ```
+
+use sesh::expiry::ExpiryPolicy;
+use sesh::record::SessionRecord;
+use sesh::{Instant, SessionId};
+use sesh_bench_http::BoxError;
+use sesh_tokio::{MemoryStore, SessionStore};
+
+fn resident_kib() -> Result<u64, BoxError> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or("no VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or("no VmRSS value")?
+        .parse()?)
+}
+
+async fn bytes_per_session(sessions: usize) -> Result<u64, BoxError> {
+    let store = MemoryStore::new(sessions.saturating_add(16));
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let ids = (0..sessions)
+        .map(|_| SessionId::generate(&mut rng))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = Instant::from_secs(1_000);
+    let deadlines = ExpiryPolicy::new().start(now);
+    let before = resident_kib()?;
+    for id in &ids {
+        let record = SessionRecord {
+            deadlines,
+            protected: false,
+            data: vec![0u8; 8],
+        };
+        store.create(id, &record, now).await?;
+    }
+    let grown = resident_kib()?.saturating_sub(before);
+    Ok(grown.saturating_mul(1024) / u64::try_from(sessions.max(1))?)
+}
+
+fn main() -> Result<(), BoxError> {
+    let mut counts: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    if counts.is_empty() {
+        counts = vec![100_000, 1_000_000];
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    println!("| sessions | bytes per session |");
+    println!("|---:|---:|");
+    for sessions in counts {
+        let bytes = runtime.block_on(bytes_per_session(sessions))?;
+        println!("| {sessions} | {bytes} |");
+    }
+    Ok(())
+}
