@@ -43,7 +43,11 @@ async fn bytes_per_session(sessions: usize) -> Result<u64, BoxError> {
         store.create(id, &record, now).await?;
     }
     let grown = resident_kib()?.saturating_sub(before);
-    Ok(grown.saturating_mul(1024) / u64::try_from(sessions.max(1))?)
+    let sessions = u64::try_from(sessions)?;
+    Ok(grown
+        .saturating_mul(1024)
+        .checked_div(sessions)
+        .unwrap_or_default())
 }
 
 fn main() -> Result<(), BoxError> {
