@@ -211,8 +211,16 @@ impl fmt::Display for DisplayTag {
 }
 
 /// What a session carries besides its deadlines, flag and data: its owner,
-/// label, creation and last use, and its [`Lifetime`]. Stored in the table's
-/// slot (no heap) and, from record version 2, in records and snapshots.
+/// label, creation and last use, and its [`Lifetime`]. Stored in a fixed
+/// table's slot (no heap) and, from record version 2, in records and
+/// snapshots.
+///
+/// An `AllocSessionTable` keeps it (on the heap) only for a session with an
+/// owner, a label or a lifetime other than the default, so that the many
+/// anonymous sessions of a host stay small: for the others it keeps no
+/// times, and reads them as zero ([`Instant::ZERO`]). There, `created` is
+/// when the session last got metadata after having none (usually the
+/// login), and a regeneration keeps it, as everywhere.
 ///
 /// ```
 /// use sesh::{owner::SessionMeta, expiry::Lifetime, Instant};

@@ -2,7 +2,7 @@
 
 use super::slots::{Entry, Sealed, Slots};
 use crate::SessionId;
-use crate::owner::UserId;
+use crate::owner::{SessionMeta, UserId};
 
 /// `N` slots in an array; lookups scan them (N is small on a microcontroller).
 ///
@@ -55,6 +55,7 @@ impl<D, const N: usize> Sealed for FixedSlots<D, N> {}
 
 impl<D, const N: usize> Slots for FixedSlots<D, N> {
     type Data = D;
+    type Meta = SessionMeta;
 
     fn capacity(&self) -> usize {
         N

@@ -19,7 +19,7 @@ pub use errors::{CreateError, InsertError, NotFound, RegenerateError};
 pub use fixed::FixedSlots;
 #[cfg(feature = "alloc")]
 pub use map::{IdHasher, MapSlots};
-pub use slots::{Entry, Slots};
+pub use slots::{Entry, MetaCell, Slots};
 pub use snapshot::{RestoreError, SEALED_SNAPSHOT_VERSION, SNAPSHOT_VERSION, SnapshotError};
 
 use crate::expiry::{Deadlines, ExpiryPolicy, Lifetime};
@@ -102,7 +102,8 @@ pub struct RecordMut<'a, D> {
     pub protected: &'a mut bool,
     /// The application's data.
     pub data: &'a mut D,
-    /// The session's metadata (owner, label, lifetime), as of this use.
+    /// The session's metadata (owner, label, lifetime), as of this use,
+    /// as [`Table::meta`] reads it.
     pub meta: &'a SessionMeta,
 }
 
@@ -352,20 +353,20 @@ impl<S: Slots> Table<S> {
     }
 
     /// The live entry for `id`, after dropping it if it has expired.
-    fn live_mut(&mut self, id: &SessionId, now: Instant) -> Option<&mut Entry<S::Data>> {
+    fn live_mut(&mut self, id: &SessionId, now: Instant) -> Option<&mut SlotEntry<S>> {
         self.slots
             .get_mut_unless(id, |e| e.deadlines.is_expired(now))
     }
 
     /// Marks a use of `id` at `now`: LRU order and the throttled refresh.
-    fn touch(&mut self, id: &SessionId, now: Instant) -> Option<(&mut Entry<S::Data>, Access)> {
+    fn touch(&mut self, id: &SessionId, now: Instant) -> Option<(&mut SlotEntry<S>, Access)> {
         let tick = self.next_use();
         let policy = self.policy;
         let entry = self.live_mut(id, now)?;
         entry.last_access = tick;
-        entry.meta.last_seen = now;
+        entry.meta.seen(now);
         let refreshed = policy
-            .for_lifetime(entry.meta.lifetime)
+            .for_lifetime(entry.meta.lifetime())
             .touch(&mut entry.deadlines, now);
         let access = Access::of(&entry.deadlines, refreshed, entry.protected);
         Some((entry, access))
@@ -494,7 +495,7 @@ impl<S: Slots> Table<S> {
             deadlines: &mut entry.deadlines,
             protected: &mut entry.protected,
             data: &mut entry.data,
-            meta: &entry.meta,
+            meta: entry.meta.get(),
         });
         let deadlines = entry.deadlines;
         self.note_deadline(&deadlines);
@@ -688,7 +689,7 @@ impl<S: Slots> Table<S> {
             protected: record.protected,
             data: record.data,
             last_access,
-            meta,
+            meta: S::Meta::keep(meta),
         };
         self.slots.insert(entry).map_err(|e| SessionRecord {
             deadlines: e.deadlines,
@@ -790,7 +791,7 @@ impl<S: Slots> Table<S> {
         let lifetime = self
             .slots
             .get(id)
-            .map_or(Lifetime::Default, |e| e.meta.lifetime);
+            .map_or(Lifetime::Default, |e| e.meta.lifetime());
         let deadlines = self.policy.for_lifetime(lifetime).start(now);
         let last_access = self.next_use();
         // The entry changes its id in place (it keeps its slot): there is no
@@ -802,7 +803,7 @@ impl<S: Slots> Table<S> {
             .ok_or(RegenerateError::NotFound)?;
         entry.deadlines = deadlines;
         entry.last_access = last_access;
-        entry.meta.last_seen = now;
+        entry.meta.seen(now);
         let access = Access::of(&deadlines, true, entry.protected);
         self.note_deadline(&deadlines);
         Ok((new_id, access))
@@ -881,6 +882,9 @@ impl<S: Slots> Table<S> {
         self.expiry_floor = Instant::MAX;
     }
 }
+
+/// An entry of the slots `S`.
+type SlotEntry<S> = Entry<<S as Slots>::Data, <S as Slots>::Meta>;
 
 enum FreshIdError {
     Rng,

@@ -1,7 +1,7 @@
 //! Owners, labels and lifetimes of sessions: the table side of
 //! [`crate::owner`].
 
-use super::{Access, NotFound, Slots, Table};
+use super::{Access, MetaCell, NotFound, Slots, Table};
 use crate::expiry::Lifetime;
 use crate::owner::{DisplayTag, Label, OwnerSet, SessionInfo, SessionMeta, UserId};
 use crate::record::SessionRecord;
@@ -10,7 +10,9 @@ use crate::{Instant, SessionId};
 impl<S: Slots> Table<S> {
     /// A live session's metadata (owner, label, times, lifetime), without
     /// counting a use. An adapter reads [`Lifetime::cookie_has_max_age`]
-    /// here before it writes the cookie.
+    /// here before it writes the cookie. An `AllocSessionTable` keeps no
+    /// times for a session without an owner, label or lifetime: they read
+    /// as zero (see [`SessionMeta`]).
     ///
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
@@ -23,7 +25,7 @@ impl<S: Slots> Table<S> {
         self.slots
             .get(id)
             .filter(|e| !e.deadlines.is_expired(now))
-            .map(|e| &e.meta)
+            .map(|e| e.meta.get())
     }
 
     /// Marks a live session as `user`'s (at login), counting a use. If the
@@ -49,7 +51,9 @@ impl<S: Slots> Table<S> {
         user: UserId,
         now: Instant,
     ) -> Result<OwnerSet, NotFound> {
-        let (_, access) = self.touch(id, now).ok_or(NotFound)?;
+        let (entry, access) = self.touch(id, now).ok_or(NotFound)?;
+        // Metadata starts here if the session had none kept.
+        entry.meta.edit(now);
         let kept = user.clone();
         if !self.slots.set_owner(id, Some(user)) {
             return Err(NotFound);
@@ -108,7 +112,11 @@ impl<S: Slots> Table<S> {
         now: Instant,
     ) -> Result<Access, NotFound> {
         let (entry, access) = self.touch(id, now).ok_or(NotFound)?;
-        entry.meta.label = label;
+        // Only a change starts metadata (a heap block in an AllocSessionTable).
+        if entry.meta.get().label != label {
+            entry.meta.edit(now).label = label;
+            entry.meta.settle();
+        }
         Ok(access)
     }
 
@@ -135,7 +143,10 @@ impl<S: Slots> Table<S> {
     ) -> Result<Access, NotFound> {
         let policy = self.policy.for_lifetime(lifetime);
         let (entry, _) = self.touch(id, now).ok_or(NotFound)?;
-        entry.meta.lifetime = lifetime;
+        if entry.meta.lifetime() != lifetime {
+            entry.meta.edit(now).lifetime = lifetime;
+            entry.meta.settle();
+        }
         entry.deadlines = policy.start(now);
         let deadlines = entry.deadlines;
         let access = Access::of(&deadlines, true, entry.protected);
@@ -174,14 +185,17 @@ impl<S: Slots> Table<S> {
         self.slots
             .owned_by(user)
             .filter(move |e| !e.deadlines.is_expired(now))
-            .map(move |e| SessionInfo {
-                tag: DisplayTag::of(&e.id),
-                created: e.meta.created,
-                last_seen: e.meta.last_seen,
-                expires_at: e.deadlines.expires_at(),
-                label: e.meta.label.clone(),
-                lifetime: e.meta.lifetime,
-                current: current.is_some_and(|c| *c == e.id),
+            .map(move |e| {
+                let meta = e.meta.get();
+                SessionInfo {
+                    tag: DisplayTag::of(&e.id),
+                    created: meta.created,
+                    last_seen: meta.last_seen,
+                    expires_at: e.deadlines.expires_at(),
+                    label: meta.label.clone(),
+                    lifetime: meta.lifetime,
+                    current: current.is_some_and(|c| *c == e.id),
+                }
             })
     }
 
@@ -274,7 +288,7 @@ impl<S: Slots> Table<S> {
                     protected: e.protected,
                     data: &e.data,
                 },
-                &e.meta,
+                e.meta.get(),
             )
         })
     }

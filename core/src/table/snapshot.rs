@@ -23,7 +23,7 @@ use core::fmt;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Slots, Table};
+use super::{MetaCell, Slots, Table};
 use crate::crc::crc32;
 use crate::expiry::Deadlines;
 use crate::owner::SessionMeta;
@@ -394,7 +394,7 @@ impl<S: Slots> Table<S> {
                 protected: entry.protected,
                 data: &entry.data,
             };
-            let used = record.encode_with_meta(&entry.meta, w.rest())?.len();
+            let used = record.encode_with_meta(entry.meta.get(), w.rest())?.len();
             w.at =
                 w.at.checked_add(used)
                     .ok_or(SnapshotError::BufferTooSmall)?;
