@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use sesh::owner::{DisplayTag, SessionInfo, SessionMeta, UserId};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 use sesh_tests::http::axum_probe::{ProbeData, TokioServer};
@@ -20,7 +21,7 @@ use sesh_tests::http::client::Request;
 use sesh_tests::http::redis_server::RedisServer;
 use sesh_tests::http::{ServerSpec, TestServer};
 use sesh_tokio::store::{
-    Created, MemoryStore, Occupancy, RedbStore, RedisConfig, RedisStore, Removed, Saved,
+    Created, MemoryStore, Occupancy, RedbStore, RedisConfig, RedisStore, Removed, Revoked, Saved,
     SessionStore, StoreFuture, StoreKey, StoredSession,
 };
 
@@ -97,6 +98,56 @@ impl<S: SessionStore> SessionStore for RacingStore<S> {
 
     fn occupancy(&self) -> StoreFuture<'_, Option<Occupancy>> {
         self.inner.occupancy()
+    }
+
+    // The owner methods go to the real store: the login marks the owner.
+    fn create_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: &'a SessionMeta,
+        now: Instant,
+    ) -> StoreFuture<'a, Created> {
+        self.inner.create_with_meta(id, record, meta, now)
+    }
+
+    fn save_with_meta<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a SessionRecord<Vec<u8>>,
+        meta: Option<&'a SessionMeta>,
+        expected_version: u64,
+        now: Instant,
+    ) -> StoreFuture<'a, Saved> {
+        self.inner
+            .save_with_meta(id, record, meta, expected_version, now)
+    }
+
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a UserId,
+        current: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, Vec<SessionInfo>> {
+        self.inner.sessions_of(user, current, now)
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a UserId,
+        tag: &'a DisplayTag,
+        now: Instant,
+    ) -> StoreFuture<'a, Revoked> {
+        self.inner.revoke(user, tag, now)
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserId,
+        except: Option<&'a SessionId>,
+        now: Instant,
+    ) -> StoreFuture<'a, usize> {
+        self.inner.revoke_all(user, except, now)
     }
 }
 
