@@ -171,7 +171,8 @@ check_mcu_cases() {
 
 check_tests() {
     header "cargo test"
-    run cargo test --workspace
+    # Every failing test binary is reported, not only the first.
+    run cargo test --workspace --no-fail-fast
     # Flash snapshots, on a RAM NOR flash with power cuts injected.
     run cargo test -p sesh-embassy --features flash
 }
