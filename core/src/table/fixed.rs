@@ -127,6 +127,16 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
         removed
     }
 
+    /// A fixed table is small: one slice is the whole table.
+    fn remove_in_slice(
+        &mut self,
+        _from: usize,
+        _budget: usize,
+        mut remove: impl FnMut(&Entry<D>) -> bool,
+    ) -> (usize, Option<usize>) {
+        (self.retain(|e| !remove(e)), None)
+    }
+
     fn entries(&self) -> impl Iterator<Item = &Entry<D>> {
         self.slots.iter().flatten()
     }

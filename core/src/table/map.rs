@@ -216,6 +216,30 @@ impl<D> Slots for MapSlots<D> {
         before.saturating_sub(self.table.len())
     }
 
+    /// By bucket index: a removal moves no other entry, and a resize
+    /// between slices only renumbers the buckets (a sweep may then look at
+    /// some entries twice or leave some for the next sweep).
+    fn remove_in_slice(
+        &mut self,
+        from: usize,
+        budget: usize,
+        mut remove: impl FnMut(&MapEntry<D>) -> bool,
+    ) -> (usize, Option<usize>) {
+        let end = from.saturating_add(budget).min(self.table.num_buckets());
+        let mut removed = 0usize;
+        for index in from..end {
+            if !self.table.get_bucket(index).is_some_and(&mut remove) {
+                continue;
+            }
+            if let Ok(entry) = self.table.get_bucket_entry(index) {
+                let (gone, _) = entry.remove();
+                unindex(&mut self.owners, gone.meta.get().owner.as_ref(), &gone.id);
+                removed = removed.saturating_add(1);
+            }
+        }
+        (removed, (end < self.table.num_buckets()).then_some(end))
+    }
+
     fn entries(&self) -> impl Iterator<Item = &MapEntry<D>> {
         self.table.iter()
     }

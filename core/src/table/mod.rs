@@ -59,6 +59,16 @@ pub const MAX_EVICTION_BATCH: usize = 64;
 /// inserts, not once per [`MAX_EVICTION_BATCH`] inserts.
 pub const LARGE_TABLE: usize = 64 * MAX_EVICTION_BATCH;
 
+/// What one [`Table::purge_expired_slice`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SweepSlice {
+    /// Expired sessions removed.
+    pub purged: usize,
+    /// Where the next slice starts; `None` when this one reached the end.
+    pub next: Option<usize>,
+}
+
 /// What a use of a session did to its lifetime.
 ///
 /// ```
@@ -830,6 +840,39 @@ impl<S: Slots> Table<S> {
         });
         self.expiry_floor = floor;
         purged
+    }
+
+    /// [`purge_expired`](Self::purge_expired) in slices, for a caller that
+    /// must not hold the table for all of it (a lock other requests wait
+    /// on): removes the sessions expired at `now` among the next `budget`
+    /// positions from `from` (start at 0) and says where the next slice
+    /// starts. Positions are the storage's own: a fixed table does it all
+    /// in one slice; the map table walks its buckets, so a slice costs
+    /// `budget` bucket checks at most, wherever it is.
+    ///
+    /// ```
+    /// # #[cfg(feature = "alloc")] {
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// use sesh::{AllocSessionTable, Duration, Instant};
+    /// let mut table: AllocSessionTable<u32> = AllocSessionTable::with_max_sessions(10_000);
+    /// for n in 0..5_000 {
+    ///     table.create(&mut rng, Instant::ZERO, n).unwrap();
+    /// }
+    /// let later = Instant::ZERO + Duration::from_hours(9);
+    /// let (mut purged, mut from) = (0, Some(0));
+    /// while let Some(start) = from {
+    ///     let slice = table.purge_expired_slice(later, start, 1_024);
+    ///     purged += slice.purged;
+    ///     from = slice.next; // between slices, others may use the table
+    /// }
+    /// assert_eq!((purged, table.len()), (5_000, 0));
+    /// # }
+    /// ```
+    pub fn purge_expired_slice(&mut self, now: Instant, from: usize, budget: usize) -> SweepSlice {
+        let (purged, next) = self
+            .slots
+            .remove_in_slice(from, budget, |e| e.deadlines.is_expired(now));
+        SweepSlice { purged, next }
     }
 
     /// Lowers the expiry floor for a deadline just stored.

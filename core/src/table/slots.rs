@@ -193,6 +193,17 @@ pub trait Slots: sealed::Sealed {
     fn remove(&mut self, id: &SessionId) -> Option<Entry<Self::Data, Self::Meta>>;
     /// Keeps the entries for which `keep` is true; returns how many went.
     fn retain(&mut self, keep: impl FnMut(&Entry<Self::Data, Self::Meta>) -> bool) -> usize;
+    /// [`retain`](Slots::retain) over a slice of the storage: the
+    /// positions `from..from + budget` of its own numbering, removing the
+    /// entries for which `remove` is true. Returns how many went, and where
+    /// the next slice starts (`None`: the end was reached). A storage that
+    /// is small by construction may do it all in one slice.
+    fn remove_in_slice(
+        &mut self,
+        from: usize,
+        budget: usize,
+        remove: impl FnMut(&Entry<Self::Data, Self::Meta>) -> bool,
+    ) -> (usize, Option<usize>);
     /// Every entry, in no particular order.
     fn entries(&self) -> impl Iterator<Item = &Entry<Self::Data, Self::Meta>>;
     /// Removes everything.

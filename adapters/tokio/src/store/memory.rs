@@ -206,6 +206,10 @@ impl MemoryStore {
     }
 }
 
+/// Buckets of a shard's table one slice of a sweep looks at under the
+/// shard's lock (a few tens of µs of work, whatever the shard holds).
+const SWEEP_SLICE: usize = 1024;
+
 /// A poisoned shard only means a panic elsewhere while it was held; the
 /// table's invariants hold between calls, so keep serving it.
 fn lock_shard(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
@@ -496,12 +500,22 @@ impl SessionStore for MemoryStore {
         })
     }
 
+    /// Shard by shard, in slices of [`SWEEP_SLICE`] buckets: a slice holds
+    /// its shard's lock, then the sweep yields, so a request for a session
+    /// of that shard waits for one slice at most, never for a whole shard.
     fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
         Box::pin(async move {
-            Ok(self
-                .lock_all()
-                .map(|mut shard| shard.purge_expired(now))
-                .sum())
+            let mut purged = 0_usize;
+            for shard in self.all_shards() {
+                let mut from = Some(0);
+                while let Some(start) = from {
+                    let slice = lock_shard(shard).purge_expired_slice(now, start, SWEEP_SLICE);
+                    purged = purged.saturating_add(slice.purged);
+                    from = slice.next;
+                    tokio::task::yield_now().await;
+                }
+            }
+            Ok(purged)
         })
     }
 
@@ -644,6 +658,41 @@ mod tests {
             assert_eq!(occupancy.sessions, 64, "{shards} shards");
             assert_eq!(store.lock_all().count(), shards.max(1), "{shards}");
         }
+    }
+
+    /// A sweep over shards several slices long removes every expired
+    /// session, and only those, whichever slice they fall in.
+    #[tokio::test]
+    async fn a_sliced_sweep_purges_every_expired_session() {
+        let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
+        let t0 = Instant::ZERO;
+        let store = MemoryStore::with_shards(16 * SWEEP_SLICE, 1);
+        let short = sesh::ExpiryPolicy::new().with_idle_timeout(sesh::Duration::from_secs(1));
+        let long = sesh::ExpiryPolicy::new();
+        let mut live = Vec::new();
+        for n in 0..3 * SWEEP_SLICE + 7 {
+            let id = SessionId::generate(&mut rng).unwrap();
+            let expires_soon = n % 3 != 0;
+            let policy = if expires_soon { short } else { long };
+            let record = SessionRecord {
+                deadlines: policy.start(t0),
+                protected: false,
+                data: b"x".to_vec(),
+            };
+            store.create(&id, &record, t0).await.unwrap();
+            if !expires_soon {
+                live.push(id);
+            }
+        }
+        let later = t0.saturating_add(sesh::Duration::from_secs(2));
+        let purged = store.purge_expired(later).await.unwrap();
+        assert_eq!(purged, 3 * SWEEP_SLICE + 7 - live.len());
+        let left = store.occupancy().await.unwrap().unwrap().sessions;
+        assert_eq!(left, live.len());
+        for id in &live {
+            assert!(store.load(id, later).await.unwrap().is_some());
+        }
+        assert_eq!(store.purge_expired(later).await.unwrap(), 0);
     }
 
     #[test]
