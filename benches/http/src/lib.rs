@@ -1,6 +1,8 @@
 //! The counter app of the HTTP benchmarks in each variant, shared by
 //! `bench-server` (over loopback TCP) and `layer-cost` (in process).
 
+pub mod measure;
+
 use std::error::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -19,10 +19,8 @@
 )]
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, header};
+use sesh_bench_http::measure::{call, cpu_time_ns, median_and_spread};
 use sesh_bench_http::{BoxError, bare_app, sesh_memory_app, tower_app};
-use tower::ServiceExt;
 
 const SESSIONS: usize = 1024;
 const VARIANTS: [&str; 3] = ["bare", "sesh", "tower-sessions"];
@@ -35,25 +33,6 @@ fn app(variant: &str) -> Result<Router, BoxError> {
     }
 }
 
-async fn call(app: &Router, cookie: Option<&str>) -> Result<Option<String>, BoxError> {
-    let mut request = Request::get("/");
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, cookie);
-    }
-    let response = app.clone().oneshot(request.body(Body::empty())?).await?;
-    if !response.status().is_success() {
-        return Err(format!("status {}", response.status()).into());
-    }
-    let set_cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned);
-    axum::body::to_bytes(response.into_body(), 1024).await?;
-    Ok(set_cookie)
-}
-
 /// Cookies of live sessions (for `bare`, random ones of the same shape).
 async fn mint(app: &Router, variant: &str) -> Result<Vec<String>, BoxError> {
     let mut cookies = Vec::with_capacity(SESSIONS);
@@ -64,7 +43,7 @@ async fn mint(app: &Router, variant: &str) -> Result<Vec<String>, BoxError> {
             ));
         } else {
             cookies.push(
-                call(app, None)
+                call(app, "/", None)
                     .await?
                     .ok_or("no Set-Cookie on a new session")?,
             );
@@ -82,30 +61,13 @@ async fn measure(variant: &str, returning: bool, requests: usize) -> Result<f64,
     };
     let cookie = |i: usize| cookies.get(i % SESSIONS.max(1)).map(String::as_str);
     for i in 0..requests / 10 {
-        call(&app, cookie(i)).await?;
+        call(&app, "/", cookie(i)).await?;
     }
     let start = cpu_time_ns()?;
     for i in 0..requests {
-        call(&app, cookie(i)).await?;
+        call(&app, "/", cookie(i)).await?;
     }
     Ok((cpu_time_ns()? - start) as f64 / requests as f64)
-}
-
-/// This thread's time on a CPU so far (the first field of schedstat), so
-/// that other processes on the machine inflate the result less than wall
-/// time would.
-fn cpu_time_ns() -> Result<u64, BoxError> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
-    let first = stat.split_whitespace().next().ok_or("empty schedstat")?;
-    Ok(first.parse()?)
-}
-
-fn median_and_spread(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let mid = values.get(values.len() / 2).copied().unwrap_or(f64::NAN);
-    let min = values.first().copied().unwrap_or(f64::NAN);
-    let max = values.last().copied().unwrap_or(f64::NAN);
-    (mid, min, max)
 }
 
 fn main() -> Result<(), BoxError> {

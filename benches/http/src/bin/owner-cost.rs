@@ -24,18 +24,16 @@ use std::sync::Arc;
 use std::time::Instant as WallClock;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, header};
 use axum::routing::get;
+use sesh::Instant;
 use sesh::expiry::ExpiryPolicy;
 use sesh::owner::{SessionMeta, UserId};
 use sesh::record::SessionRecord;
-use sesh::{Instant, SessionId};
 use sesh_bench_http::BoxError;
+use sesh_bench_http::measure::{call, cpu_time_ns, median_and_spread, new_ids};
 use sesh_tests::http::redis_server::RedisServer;
 use sesh_tokio::store::{RedbStore, RedisConfig, RedisStore, StoreKey};
 use sesh_tokio::{MemoryStore, Session, SessionConfig, SessionError, SessionLayer, SessionStore};
-use tower::ServiceExt;
 
 /// The user whose sessions are revoked, and how many she has.
 const USER_SESSIONS: usize = 1_000;
@@ -54,12 +52,6 @@ fn now() -> Instant {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
-fn new_id() -> Result<SessionId, BoxError> {
-    Ok(SessionId::generate(&mut rand_core::UnwrapErr(
-        getrandom::SysRng,
-    ))?)
 }
 
 fn user(name: &str) -> Result<UserId, BoxError> {
@@ -107,7 +99,7 @@ async fn fill(
 ) -> Result<(), BoxError> {
     let policy = ExpiryPolicy::new().with_idle_timeout(sesh::Duration::from_hours(1));
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..count {
+    for (i, id) in new_ids(count)?.into_iter().enumerate() {
         let at = now();
         let mut meta = SessionMeta::new(at);
         meta.owner = Some(user(&owner(i))?);
@@ -117,7 +109,6 @@ async fn fill(
             data: vec![0u8; 8],
         };
         let store = store.clone();
-        let id = new_id()?;
         tasks.spawn(async move { store.create_with_meta(&id, &record, &meta, at).await });
         while tasks.len() >= FILL_CONCURRENCY {
             if let Some(done) = tasks.join_next().await {
@@ -179,29 +170,6 @@ fn app(store: Store) -> Result<Router, BoxError> {
         .route("/", get(count))
         .route("/login", get(login))
         .layer(SessionLayer::new(store, config)?))
-}
-
-async fn call(
-    app: &Router,
-    target: &str,
-    cookie: Option<&str>,
-) -> Result<Option<String>, BoxError> {
-    let mut request = Request::get(target);
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, cookie);
-    }
-    let response = app.clone().oneshot(request.body(Body::empty())?).await?;
-    if !response.status().is_success() {
-        return Err(format!("{target}: status {}", response.status()).into());
-    }
-    let set_cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned);
-    axum::body::to_bytes(response.into_body(), 1024).await?;
-    Ok(set_cookie)
 }
 
 /// Commands Redis has run so far (all kinds, from `INFO commandstats`),
@@ -279,17 +247,8 @@ async fn per_request(
     Ok((per(cpu as f64), per(wall.as_nanos() as f64), redis))
 }
 
-fn cpu_time_ns() -> Result<u64, BoxError> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
-    let first = stat.split_whitespace().next().ok_or("empty schedstat")?;
-    Ok(first.parse()?)
-}
-
-fn spread(mut values: Vec<f64>) -> String {
-    values.sort_by(f64::total_cmp);
-    let mid = values.get(values.len() / 2).copied().unwrap_or(f64::NAN);
-    let min = values.first().copied().unwrap_or(f64::NAN);
-    let max = values.last().copied().unwrap_or(f64::NAN);
+fn spread(values: Vec<f64>) -> String {
+    let (mid, min, max) = median_and_spread(values);
     let digits = if mid.abs() >= 100.0 { 0 } else { 2 };
     format!("{mid:.digits$} ({min:.digits$}–{max:.digits$})")
 }

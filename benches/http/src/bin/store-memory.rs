@@ -6,11 +6,10 @@
 //! store-memory [SESSIONS...]     # default 100000 1000000
 //! ```
 
-use sesh::expiry::ExpiryPolicy;
-use sesh::record::SessionRecord;
-use sesh::{Instant, SessionId};
+use sesh::{ExpiryPolicy, Instant};
 use sesh_bench_http::BoxError;
-use sesh_tokio::{MemoryStore, SessionStore};
+use sesh_bench_http::measure::{new_ids, store_sessions};
+use sesh_tokio::MemoryStore;
 
 fn resident_kib() -> Result<u64, BoxError> {
     let status = std::fs::read_to_string("/proc/self/status")?;
@@ -27,21 +26,11 @@ fn resident_kib() -> Result<u64, BoxError> {
 
 async fn bytes_per_session(sessions: usize) -> Result<u64, BoxError> {
     let store = MemoryStore::new(sessions.saturating_add(16));
-    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    let ids = (0..sessions)
-        .map(|_| SessionId::generate(&mut rng))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The ids exist before the first reading: only the store's growth counts.
+    let ids = new_ids(sessions)?;
     let now = Instant::from_secs(1_000);
-    let deadlines = ExpiryPolicy::new().start(now);
     let before = resident_kib()?;
-    for id in &ids {
-        let record = SessionRecord {
-            deadlines,
-            protected: false,
-            data: vec![0u8; 8],
-        };
-        store.create(id, &record, now).await?;
-    }
+    store_sessions(&store, &ids, ExpiryPolicy::new().start(now), now).await?;
     let grown = resident_kib()?.saturating_sub(before);
     let sessions = u64::try_from(sessions)?;
     Ok(grown

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as WallClock};
 
 use sesh::expiry::ExpiryPolicy;
-use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 use sesh_bench_http::BoxError;
+use sesh_bench_http::measure::{new_ids, store_sessions};
 use sesh_tokio::{MemoryStore, SessionStore};
 
 const LIVE: usize = 1_024;
@@ -30,19 +30,8 @@ async fn fill(
     count: usize,
     policy: ExpiryPolicy,
 ) -> Result<Vec<SessionId>, BoxError> {
-    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    let now = Instant::ZERO;
-    let mut ids = Vec::with_capacity(count);
-    for _ in 0..count {
-        let id = SessionId::generate(&mut rng)?;
-        let record = SessionRecord {
-            deadlines: policy.start(now),
-            protected: false,
-            data: vec![0u8; 8],
-        };
-        store.create(&id, &record, now).await?;
-        ids.push(id);
-    }
+    let ids = new_ids(count)?;
+    store_sessions(store, &ids, policy.start(Instant::ZERO), Instant::ZERO).await?;
     Ok(ids)
 }
 

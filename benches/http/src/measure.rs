@@ -1,0 +1,83 @@
+//! What the in-process benchmarks (`layer-cost`, `owner-cost`, `store-memory`,
+//! `sweep-stall`) measure with: a request through an app, this thread's CPU
+//! time, medians with their spread, and sessions stored straight into a store.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
+use sesh::expiry::Deadlines;
+use sesh::record::SessionRecord;
+use sesh::{Instant, SessionId};
+use sesh_tokio::SessionStore;
+use tower::ServiceExt;
+
+use crate::BoxError;
+
+/// Sends `GET target` (with `cookie`, if any) to `app`; an error unless it
+/// succeeds. Returns the `name=value` of its `Set-Cookie`, if any.
+pub async fn call(
+    app: &Router,
+    target: &str,
+    cookie: Option<&str>,
+) -> Result<Option<String>, BoxError> {
+    let mut request = Request::get(target);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    let response = app.clone().oneshot(request.body(Body::empty())?).await?;
+    if !response.status().is_success() {
+        return Err(format!("{target}: status {}", response.status()).into());
+    }
+    let set_cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    axum::body::to_bytes(response.into_body(), 1024).await?;
+    Ok(set_cookie)
+}
+
+/// This thread's time on a CPU so far (the first field of schedstat), so
+/// that other processes on the machine inflate the result less than wall
+/// time would.
+pub fn cpu_time_ns() -> Result<u64, BoxError> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+    let first = stat.split_whitespace().next().ok_or("empty schedstat")?;
+    Ok(first.parse()?)
+}
+
+/// Median, minimum and maximum (NaN for no values).
+pub fn median_and_spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let mid = values.get(values.len() / 2).copied().unwrap_or(f64::NAN);
+    let min = values.first().copied().unwrap_or(f64::NAN);
+    let max = values.last().copied().unwrap_or(f64::NAN);
+    (mid, min, max)
+}
+
+/// `count` fresh session ids from the system's CSPRNG.
+pub fn new_ids(count: usize) -> Result<Vec<SessionId>, BoxError> {
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    Ok((0..count)
+        .map(|_| SessionId::generate(&mut rng))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Stores a session of 8 data bytes with `deadlines` under each of `ids`.
+pub async fn store_sessions(
+    store: &impl SessionStore,
+    ids: &[SessionId],
+    deadlines: Deadlines,
+    now: Instant,
+) -> Result<(), BoxError> {
+    for id in ids {
+        let record = SessionRecord {
+            deadlines,
+            protected: false,
+            data: vec![0u8; 8],
+        };
+        store.create(id, &record, now).await?;
+    }
+    Ok(())
+}
