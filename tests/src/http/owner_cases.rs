@@ -423,3 +423,56 @@ pub async fn a_browser_session_still_expires_on_the_server(make: impl MakeServer
     );
     server.stop().await;
 }
+
+/// `server` lists exactly alice's `asker` (current) and `other` sessions.
+async fn assert_lists_both(server: &impl TestServer, asker: &SetCookie, other: &SetCookie) {
+    let mut list: Vec<(DisplayTag, bool)> = listed(server, &asker.pair(), "alice")
+        .await
+        .iter()
+        .map(|s| (s.tag, s.current))
+        .collect();
+    list.sort();
+    let mut want = vec![(tag_of(asker), true), (tag_of(other), false)];
+    want.sort();
+    assert_eq!(list, want, "alice's sessions, listed on either server");
+}
+
+/// Two servers over one store (`a` and `b`, both with
+/// [`ServerSpec::default`]): alice on a device of each, and bob;
+/// revocations on either server hold on the other at once. Not a case of
+/// the table (it needs two servers); `tests/owners_two_servers.rs` runs it
+/// on Redis and PostgreSQL.
+pub async fn a_revocation_on_one_server_signs_out_on_the_other(
+    a: &impl TestServer,
+    b: &impl TestServer,
+) {
+    let spec = ServerSpec::default();
+    let laptop = log_in(a, &spec, "alice", "lifetime=remember").await;
+    assert_eq!(max_age(&laptop), Some(REMEMBER_IDLE_SECS), "remember me");
+    let phone = log_in(b, &spec, "alice", "").await;
+    let bob = log_in(a, &spec, "bob", "").await;
+
+    // Both servers list both of alice's sessions, each marking the asker.
+    assert_lists_both(b, &phone, &laptop).await;
+    assert_lists_both(a, &laptop, &phone).await;
+
+    // Bob, on B, cannot end alice's laptop.
+    let laptop_tag = tag_of(&laptop).to_string();
+    let resp = revoke(b, Some(&bob.pair()), &laptop_tag).await;
+    assert_answer(&resp, 404, "not found", "bob revokes alice's laptop");
+    assert_signed_in(a, &laptop, "alice", "the laptop on A").await;
+
+    // The phone, on server B, ends the laptop: server A signs it out.
+    let resp = revoke(b, Some(&phone.pair()), &laptop_tag).await;
+    assert_answer(&resp, 200, "ended", "the phone revokes the laptop on B");
+    assert_signed_out(a, &laptop, "the laptop on A").await;
+    assert_signed_in(a, &phone, "alice", "the phone on A").await;
+
+    // Sign out everywhere else, on A, ends the phone's other login on B.
+    let tablet = log_in(b, &spec, "alice", "lifetime=browser").await;
+    let resp = post(a, "/sessions/revoke-others", Some(&phone.pair())).await;
+    assert_answer(&resp, 200, "1", "sign out everywhere else, on A");
+    assert_signed_out(b, &tablet, "the tablet on B").await;
+    assert_eq!(listed(b, &phone.pair(), "after").await.len(), 1);
+    assert_signed_in(b, &bob, "bob", "bob on B").await;
+}
