@@ -25,12 +25,18 @@ use sesh_bench_http::{BoxError, bare_app, sesh_memory_app, tower_app};
 const SESSIONS: usize = 1024;
 const VARIANTS: [&str; 3] = ["bare", "sesh", "tower-sessions"];
 
+/// The variant's app, prepared as `axum::serve` prepares it
+/// (`into_make_service` calls `with_state`): every handler is turned into a
+/// route, and every layer applied, once. Called unprepared, axum would
+/// rebuild the route and re-apply the layers on every request, a cost no
+/// server pays.
 fn app(variant: &str) -> Result<Router, BoxError> {
-    match variant {
-        "bare" => Ok(bare_app()),
-        "sesh" => sesh_memory_app(None),
-        _ => Ok(tower_app()),
-    }
+    let app = match variant {
+        "bare" => bare_app(),
+        "sesh" => sesh_memory_app(None)?,
+        _ => tower_app(),
+    };
+    Ok(app.with_state(()))
 }
 
 /// Cookies of live sessions (for `bare`, random ones of the same shape).
