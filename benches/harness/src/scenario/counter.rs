@@ -1,0 +1,292 @@
+//! The shipped `counter` example (examples/counter, as users run it) against
+//! bare axum and tower-sessions in the same run: req/s ÷ bare and server CPU
+//! per request ÷ bare, returning clients and new visitors, on the memory
+//! store and on Redis, under both load set-ups, with issue 19's targets.
+
+use std::fmt::Write as _;
+
+use super::{
+    Backend, Runs, Scenario, Settings, Spec, Stored, db_ns, details, log, p99, ratio_cell, rps,
+    server_ns, throughput_run, us_cell,
+};
+use crate::Error;
+use crate::facts::{Facts, load_average};
+use crate::report::{Table, med, num};
+use crate::server::{Redis, Server};
+use crate::stats::{Direction, Target, verdict_across};
+
+/// (variant, what it is) in report order.
+const MEMORY_ROWS: [(&str, &str); 3] = [
+    ("bare", "bare axum (`bench-server bare`)"),
+    ("counter-memory", "sesh `counter --store memory`"),
+    (
+        "tower-sessions",
+        "tower-sessions 0.15 `MemoryStore` (`bench-server tower-sessions`)",
+    ),
+];
+const REDIS_ROWS: [(&str, &str); 2] = [
+    ("counter-redis", "sesh `counter --store redis://…`"),
+    (
+        "tower-sessions-redis",
+        "tower-sessions-redis (`bench-server tower-sessions-redis`)",
+    ),
+];
+
+/// The issue's targets for the counter on the memory store.
+const TARGETS: [(Scenario, &str, Target); 4] = [
+    (
+        Scenario::Returning,
+        "req/s",
+        Target {
+            direction: Direction::AtLeast,
+            value: 0.90,
+        },
+    ),
+    (
+        Scenario::Returning,
+        "CPU",
+        Target {
+            direction: Direction::AtMost,
+            value: 1.10,
+        },
+    ),
+    (
+        Scenario::New,
+        "req/s",
+        Target {
+            direction: Direction::AtLeast,
+            value: 0.85,
+        },
+    ),
+    (
+        Scenario::New,
+        "CPU",
+        Target {
+            direction: Direction::AtMost,
+            value: 1.20,
+        },
+    ),
+];
+
+fn redis_available() -> bool {
+    std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs the section and returns its Markdown.
+pub fn run(s: &Settings) -> Result<String, Error> {
+    let load_start = load_average();
+    let with_redis = redis_available();
+    if !with_redis {
+        log("==> counter: redis-server is missing: the Redis rows are left out");
+    }
+    let mut runs = Runs::default();
+    let bench = s.bin("bench-server");
+    let counter = s.bin("counter");
+    if !counter.exists() {
+        return Err(format!(
+            "{} is missing: cargo build --release -p counter",
+            counter.display()
+        )
+        .into());
+    }
+    let mut variants: Vec<&str> = MEMORY_ROWS.iter().map(|(v, _)| *v).collect();
+    if with_redis {
+        variants.extend(REDIS_ROWS.iter().map(|(v, _)| *v));
+    }
+    let mut redis_version = String::new();
+    for round in 1..=s.rounds {
+        log(&format!("==> counter: round {round}/{}", s.rounds));
+        let redis = if with_redis {
+            Some(Redis::start(&s.out)?)
+        } else {
+            None
+        };
+        if let Some(r) = &redis {
+            redis_version = r
+                .cli(&["info", "server"])?
+                .lines()
+                .find_map(|l| l.strip_prefix("redis_version:").map(str::to_owned))
+                .unwrap_or_default();
+        }
+        for variant in super::rotated(&variants, round) {
+            let url = redis.as_ref().map(Redis::url).unwrap_or_default();
+            let out = s.out.clone();
+            let start = || -> Result<Server, Error> {
+                match variant {
+                    "counter-memory" => Server::counter(&counter, "memory", &out),
+                    "counter-redis" => Server::counter(&counter, &url, &out),
+                    "tower-sessions-redis" => {
+                        Server::bench(&bench, variant, &["--redis".to_owned(), url.clone()], &out)
+                    }
+                    _ => Server::bench(&bench, variant, &[], &out),
+                }
+            };
+            let on_redis = variant.ends_with("-redis");
+            let backend = match (&redis, on_redis) {
+                (Some(r), true) => Backend::Redis(r),
+                _ => Backend::None,
+            };
+            for scenario in Scenario::ALL {
+                for &setup in &s.setups {
+                    let spec = Spec {
+                        variant,
+                        start: &start,
+                        fake_cookies: variant == "bare",
+                        backend,
+                        stored: if on_redis {
+                            Stored::Dbsize
+                        } else {
+                            Stored::Unknown
+                        },
+                    };
+                    runs.0
+                        .push(throughput_run(s, round, setup, scenario, &spec)?);
+                }
+            }
+        }
+    }
+    Ok(render(s, &runs, with_redis, &redis_version, &load_start))
+}
+
+fn render(
+    s: &Settings,
+    runs: &Runs,
+    with_redis: bool,
+    redis_version: &str,
+    load_start: &str,
+) -> String {
+    let facts = Facts::read(&s.root);
+    let mut md = String::new();
+    md.push_str("## The shipped counter against bare axum (issue 19)\n\n");
+    let extra = if with_redis {
+        format!("; redis-server {redis_version}")
+    } else {
+        String::new()
+    };
+    md.push_str(&facts.header("bench counter", &extra, load_start, &load_average()));
+    let _ = writeln!(
+        md,
+        "\nThe `counter` example as it ships (`cargo build --release -p counter`; `--addr \
+         127.0.0.1:0 --insecure-cookies`, the secret from `SESH_SECRET`, default logging), beside \
+         `bench-server`'s bare axum app and tower-sessions in the same run. {}{}\n",
+        s.load_sentence(),
+        if with_redis {
+            " One redis-server per round on a free loopback port, no persistence, emptied before \
+             every run; its CPU time per request is given apart."
+        } else {
+            " redis-server was missing: no Redis rows."
+        }
+    );
+    let mut rows: Vec<(&str, &str)> = MEMORY_ROWS.to_vec();
+    if with_redis {
+        rows.extend(REDIS_ROWS);
+    }
+    for &setup in &s.setups {
+        let _ = writeln!(md, "### `{}`\n", setup.label());
+        let mut t = Table::new(&[
+            "variant",
+            "scenario",
+            "req/s",
+            "req/s ÷ bare",
+            "server µs/req",
+            "server CPU per request ÷ bare",
+            "Redis µs/req",
+            "p99 (ms)",
+            "errors",
+        ])
+        .left(1);
+        for sc in Scenario::ALL {
+            for (v, what) in &rows {
+                t.row(vec![
+                    (*what).to_owned(),
+                    sc.name().to_owned(),
+                    num(med(runs.summary(setup, sc, v, rps)), 0),
+                    if *v == "bare" {
+                        "1".to_owned()
+                    } else {
+                        ratio_cell(runs.ratio(setup, sc, v, "bare", rps))
+                    },
+                    us_cell(runs.summary(setup, sc, v, server_ns)),
+                    if *v == "bare" {
+                        "1".to_owned()
+                    } else {
+                        ratio_cell(runs.ratio(setup, sc, v, "bare", server_ns))
+                    },
+                    us_cell(runs.summary(setup, sc, v, db_ns)),
+                    num(med(runs.summary(setup, sc, v, p99)).map(|x| x / 1000.0), 2),
+                    runs.errors(setup, sc, &[v]).to_string(),
+                ]);
+            }
+        }
+        md.push_str(&t.render());
+        md.push('\n');
+    }
+    md.push_str(&targets(s, runs));
+    md.push('\n');
+    md.push_str(&details("Raw runs", &runs.raw_table(Some("Redis µs/req"))));
+    md
+}
+
+fn targets(s: &Settings, runs: &Runs) -> String {
+    let mut header = vec!["target (`counter --store memory`)".to_owned()];
+    header.extend(
+        s.setups
+            .iter()
+            .map(|x| format!("`{}`: median (worst round)", x.label())),
+    );
+    header.push("verdict".to_owned());
+    let last = header.len().saturating_sub(1);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = Table::new(&header).left(last);
+    for (sc, what, target) in TARGETS {
+        let mut cells = vec![format!(
+            "{}: {} ÷ bare {}",
+            sc.name(),
+            if what == "CPU" {
+                "server CPU per request"
+            } else {
+                "req/s"
+            },
+            target.describe()
+        )];
+        let mut per_setup = Vec::new();
+        for &setup in &s.setups {
+            let r = if what == "CPU" {
+                runs.ratio(setup, sc, "counter-memory", "bare", server_ns)
+            } else {
+                runs.ratio(setup, sc, "counter-memory", "bare", rps)
+            };
+            let worst = r.map(|r| match target.direction {
+                Direction::AtLeast => r.min,
+                Direction::AtMost => r.max,
+            });
+            cells.push(format!("{} ({})", num(med(r), 2), num(worst, 2)));
+            per_setup.push((med(r), None));
+        }
+        cells.push(verdict_across(&per_setup, target).label().to_owned());
+        t.row(cells);
+    }
+    let mut md = String::from(
+        "Issue 19's targets for the shipped counter: met only when met under every load set-up.\n\n",
+    );
+    md.push_str(&t.render());
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_the_issues() {
+        assert_eq!(TARGETS.len(), 4);
+        assert!(
+            TARGETS
+                .iter()
+                .any(|(s, w, t)| *s == Scenario::New && *w == "CPU" && t.describe() == "≤ 1.2")
+        );
+    }
+}
