@@ -60,7 +60,9 @@ impl SessionLayer {
         random: Arc<dyn RandomSource>,
     ) -> Result<Self, CookieConfigError> {
         config.validate()?;
+        let pre_cookie_name = config.pre_cookie_name();
         let shared = Shared {
+            pre_cookie_name,
             store: Arc::new(store),
             config,
             clock,

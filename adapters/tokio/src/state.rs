@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sesh::cookie::{CookieDecision, CookieHeaders, CookieScan, RequestCookie, ScanOutcome};
 use sesh::expiry::{Deadlines, ExpiryPolicy, Lifetime};
 use sesh::owner::{DisplayTag, SessionInfo, SessionMeta};
-use sesh::presession::{PreCsrfToken, PreSession};
+use sesh::presession::{PreCookieName, PreCsrfToken, PreSession};
 use sesh::record::SessionRecord;
 use sesh::table::ID_ATTEMPTS;
 use sesh::{Instant, SessionId};
@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) clock: HostClock,
     pub(crate) random: Arc<dyn RandomSource>,
     pub(crate) stripes: Stripes,
+    /// The pre-session cookie's name, made once from the config's.
+    pub(crate) pre_cookie_name: Option<PreCookieName>,
 }
 
 /// Where this request's session stands.
@@ -88,8 +90,12 @@ impl RequestSession {
     /// Anything but exactly one value that verifies selects no session.
     pub(crate) fn from_headers(shared: Arc<Shared>, headers: &http::HeaderMap) -> Self {
         let mut scan = CookieScan::new(shared.config.cookie_name());
+        // Both cookies in one pass; without a pre-session name (never, once
+        // validated) the second scan looks for a name no pair has.
+        let mut pre_scan =
+            CookieScan::new(shared.pre_cookie_name.as_ref().map_or("", |n| n.as_str()));
         for value in headers.get_all(http::header::COOKIE) {
-            scan.feed(value.as_bytes());
+            scan.feed_with(&mut pre_scan, value.as_bytes());
         }
         let outcome = scan.outcome();
         let (presented, request) = match outcome {
@@ -108,16 +114,12 @@ impl RequestSession {
             ScanOutcome::Malformed => (None, RequestCookie::Refused),
             ScanOutcome::Absent => (None, RequestCookie::Absent),
         };
-        let presented_pre = shared.config.pre_cookie_name().and_then(|name| {
-            let mut scan = CookieScan::new(name.as_str());
-            for value in headers.get_all(http::header::COOKIE) {
-                scan.feed(value.as_bytes());
+        let presented_pre = match pre_scan.outcome() {
+            ScanOutcome::Found(value) if shared.pre_cookie_name.is_some() => {
+                PreSession::parse(value).ok()
             }
-            match scan.outcome() {
-                ScanOutcome::Found(value) => PreSession::parse(value).ok(),
-                _ => None,
-            }
-        });
+            _ => None,
+        };
         let progress = Progress {
             current: Current::Unloaded,
             decision: CookieDecision::new(request),

@@ -91,17 +91,32 @@ impl<'n, 'h> CookieScan<'n, 'h> {
     /// assert_eq!(scan.outcome(), sesh::cookie::ScanOutcome::Found("x"));
     /// ```
     pub fn feed(&mut self, header: &'h [u8]) {
-        for pair in header.split(|&b| b == b';') {
-            let pair = trim(pair);
-            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
-                continue;
-            };
-            let (name, rest) = pair.split_at(eq);
-            if trim(name) != self.name.as_bytes() {
-                continue;
+        for (name, value) in pairs(header) {
+            if name == self.name.as_bytes() {
+                self.add(cookie_value(value));
             }
-            let value = rest.get(1..).map(trim).unwrap_or_default();
-            self.add(cookie_value(value));
+        }
+    }
+
+    /// Adds the pairs of one `Cookie:` header value to this scan and to
+    /// `other` (another cookie's) in a single pass over the header: the same
+    /// outcomes as `self.feed(header); other.feed(header)`, read once.
+    ///
+    /// ```
+    /// use sesh::cookie::{CookieScan, ScanOutcome};
+    /// let (mut sid, mut pre) = (CookieScan::new("sid"), CookieScan::new("sid-pre"));
+    /// sid.feed_with(&mut pre, b"sid-pre=p; theme=dark; sid=s");
+    /// assert_eq!(sid.outcome(), ScanOutcome::Found("s"));
+    /// assert_eq!(pre.outcome(), ScanOutcome::Found("p"));
+    /// ```
+    pub fn feed_with(&mut self, other: &mut CookieScan<'_, 'h>, header: &'h [u8]) {
+        for (name, value) in pairs(header) {
+            if name == self.name.as_bytes() {
+                self.add(cookie_value(value));
+            }
+            if name == other.name.as_bytes() {
+                other.add(cookie_value(value));
+            }
         }
     }
 
@@ -125,6 +140,15 @@ impl<'n, 'h> CookieScan<'n, 'h> {
     pub fn outcome(&self) -> ScanOutcome<'h> {
         self.outcome
     }
+}
+
+/// The `(name, raw value)` of every pair that has an `=`, both trimmed.
+fn pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    header.split(|&b| b == b';').filter_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let (name, rest) = pair.split_at(eq);
+        Some((trim(name), rest.get(1..).map(trim).unwrap_or_default()))
+    })
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
@@ -244,6 +268,19 @@ mod tests {
                 proptest::prop_assert!(v.bytes().all(is_cookie_octet));
                 proptest::prop_assert!(v.len() <= CookieScan::MAX_VALUE_LEN);
             }
+        }
+
+        #[test]
+        fn one_pass_for_two_names_finds_what_two_scans_find(headers: Vec<Vec<u8>>, names in proptest::sample::select(&[("sid", "sid-pre"), ("a", "b"), ("sid", "sid")][..])) {
+            let (mut one, mut two) = (CookieScan::new(names.0), CookieScan::new(names.1));
+            let (mut first, mut second) = (CookieScan::new(names.0), CookieScan::new(names.1));
+            for h in &headers {
+                one.feed_with(&mut two, h);
+                first.feed(h);
+                second.feed(h);
+            }
+            proptest::prop_assert_eq!(one.outcome(), first.outcome());
+            proptest::prop_assert_eq!(two.outcome(), second.outcome());
         }
 
         #[test]
