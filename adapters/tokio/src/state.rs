@@ -686,10 +686,10 @@ impl RequestSession {
 
     /// Read once the inner service has answered.
     pub(crate) fn outcome(&self) -> Outcome {
-        let now = self.now();
         let p = self.progress();
         Outcome {
-            headers: p.decision.decide(now),
+            // The clock only for a cookie's lifetime: most answers send none.
+            headers: p.decision.decide_with(|| self.now()),
             store_failed: p.store_failed,
         }
     }

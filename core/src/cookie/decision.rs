@@ -297,6 +297,30 @@ impl CookieDecision {
         self.pre_session = Some((pre, expires_at));
     }
 
+    /// [`decide`](Self::decide), reading the clock (`now`) only when a cookie
+    /// is sent and needs a lifetime: most answers to a returning client send
+    /// none, and a clock read is a good part of what they cost.
+    ///
+    /// ```
+    /// use sesh::{cookie::{CookieDecision, RequestCookie}, Instant};
+    /// let mut decision = CookieDecision::new(RequestCookie::Current);
+    /// decision.accessed();
+    /// let headers = decision.decide_with(|| unreachable!("no cookie, no clock"));
+    /// assert_eq!(headers, decision.decide(Instant::from_millis(5)));
+    /// ```
+    pub fn decide_with(&self, now: impl FnOnce() -> Instant) -> CookieHeaders {
+        let session_timed = match (self.cookie, self.resign) {
+            (Pending::Set { .. }, _) | (Pending::Keep, Some(_)) => true,
+            (Pending::Remove, _) | (Pending::Keep, None) => false,
+        };
+        #[cfg(feature = "signed")]
+        let timed = session_timed || self.pre_session.is_some();
+        #[cfg(not(feature = "signed"))]
+        let timed = session_timed;
+        // Untimed headers do not depend on the instant.
+        self.decide(if timed { now() } else { Instant::ZERO })
+    }
+
     /// The headers the response carries, with cookie lifetimes counted from
     /// `now`.
     pub fn decide(&self, now: Instant) -> CookieHeaders {
@@ -670,5 +694,54 @@ mod tests {
         let h = d.decide(NOW);
         assert!(!h.browser_session());
         assert!(matches!(h.session(), SessionCookie::Set { id: new, .. } if new == id(6)));
+    }
+
+    /// `decide_with` answers as `decide` at the same instant after any run
+    /// of events, and reads the clock exactly when a cookie it sends has a
+    /// lifetime.
+    #[test]
+    fn decide_with_reads_the_clock_only_for_a_lifetime() {
+        type Event = fn(&mut CookieDecision);
+        let events: [Event; 9] = [
+            CookieDecision::accessed,
+            |d| d.used(id(1), at(60)),
+            |d| d.refreshed(id(1), at(90)),
+            |d| d.created(id(2), at(120)),
+            |d| d.regenerated(id(3), at(150)),
+            CookieDecision::browser_session,
+            CookieDecision::destroyed,
+            CookieDecision::missing,
+            #[cfg(feature = "signed")]
+            |d| {
+                let pre = crate::presession::PreSession::generate(&mut CountingRng(4)).unwrap();
+                d.pre_session_issued(pre, at(30));
+            },
+            #[cfg(not(feature = "signed"))]
+            CookieDecision::accessed,
+        ];
+        for request in [
+            RequestCookie::Absent,
+            RequestCookie::Current,
+            RequestCookie::RetiredKey,
+            RequestCookie::Refused,
+        ] {
+            for first in &events {
+                for second in &events {
+                    let mut d = CookieDecision::new(request);
+                    first(&mut d);
+                    second(&mut d);
+                    let mut reads = 0;
+                    let h = d.decide_with(|| {
+                        reads += 1;
+                        NOW
+                    });
+                    assert_eq!(h, d.decide(NOW));
+                    let timed = matches!(h.session(), SessionCookie::Set { .. });
+                    #[cfg(feature = "signed")]
+                    let timed = timed || h.pre_session().is_some();
+                    assert_eq!(reads, usize::from(timed), "{d:?}");
+                }
+            }
+        }
     }
 }
