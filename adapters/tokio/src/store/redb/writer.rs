@@ -1,11 +1,15 @@
 //! Group commit: one thread commits the writes that wait together.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-use redb::WriteTransaction;
-
+use super::Tables;
+use super::cache::WriteCache;
 use super::handle::{DatabaseHandle, is_io_failure};
 use crate::store::StoreError;
+use crate::store::key::StoreKey;
 
 /// What running a job did: whether it succeeded, and whether it failed on
 /// an I/O error (then the database must be opened again).
@@ -24,16 +28,52 @@ impl Ran {
     }
 }
 
-/// One write: runs inside the batch's transaction (or learns that there is
-/// none), says how that went, and returns what to tell its caller once the
-/// batch's fate is known.
-pub(super) type Job =
-    Box<dyn FnOnce(Result<&WriteTransaction, &StoreError>) -> (Ran, Reply) + Send>;
-/// Tells a job's caller the batch's fate.
-pub(super) type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+/// One write waiting for its batch: one allocation per write.
+pub(super) trait Pending: Send {
+    /// Runs the write in the batch's tables (or learns that there are
+    /// none) and says how that went.
+    fn run(&mut self, tables: Result<&mut Tables<'_>, &StoreError>) -> Ran;
+    /// Tells the caller the batch's fate, once it is known.
+    fn answer(self: Box<Self>, committed: Result<(), &StoreError>);
+}
 
-/// Most writes one commit (one fsync) carries.
-const MAX_BATCH: usize = 64;
+/// A write, queued for the writer thread.
+pub(super) type Job = Box<dyn Pending>;
+
+/// How the writer gathers a batch, shared by the store's clones and read
+/// at every batch.
+pub(super) struct Batching {
+    /// Most writes one commit (one fsync) carries.
+    max_batch: AtomicUsize,
+    /// How long (µs) the writer waits for more writes after the first one
+    /// of a batch, when the queue is empty.
+    wait_micros: AtomicU64,
+}
+
+impl Batching {
+    pub(super) fn new(max_batch: usize, wait: Duration) -> Batching {
+        let batching = Batching {
+            max_batch: AtomicUsize::new(1),
+            wait_micros: AtomicU64::new(0),
+        };
+        batching.set(max_batch, wait);
+        batching
+    }
+
+    pub(super) fn set(&self, max_batch: usize, wait: Duration) {
+        self.max_batch.store(max_batch.max(1), Ordering::Relaxed);
+        let micros = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+        self.wait_micros.store(micros, Ordering::Relaxed);
+    }
+
+    pub(super) fn max_batch(&self) -> usize {
+        self.max_batch.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn wait(&self) -> Duration {
+        Duration::from_micros(self.wait_micros.load(Ordering::Relaxed))
+    }
+}
 
 /// The thread that commits writes: the writes waiting when a commit starts
 /// share it (group commit), so concurrent requests pay one fsync between
@@ -46,22 +86,24 @@ pub(super) struct Writer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What the writer thread works with.
+pub(super) struct Context {
+    pub(super) db: Arc<DatabaseHandle>,
+    pub(super) keys: Arc<StoreKey>,
+    pub(super) cache: Arc<WriteCache>,
+    pub(super) batching: Arc<Batching>,
+}
+
 impl Writer {
-    pub(super) fn spawn(db: Arc<DatabaseHandle>) -> Result<Writer, StoreError> {
+    pub(super) fn spawn(context: Context) -> Result<Writer, StoreError> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("sesh-redb-writer".into())
             .spawn(move || {
-                while let Ok(first) = queue.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match queue.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    if commit_batch(&db, batch) {
-                        db.reopen();
+                let mut batch = Vec::new();
+                while gather(&queue, &mut batch, &context.batching) {
+                    if commit_batch(&context, &mut batch) {
+                        context.db.reopen();
                     }
                 }
             })
@@ -78,6 +120,41 @@ impl Writer {
             .and_then(|jobs| jobs.send(job).ok())
             .ok_or_else(|| StoreError::Backend("the redb writer thread has stopped".into()))
     }
+}
+
+/// Fills `batch` (empty) with the next writes: waits for one, takes those
+/// already queued, and while the queue is empty waits up to
+/// `batching.wait` for more. False once every sender is gone and the queue
+/// is empty.
+fn gather(queue: &Receiver<Job>, batch: &mut Vec<Job>, batching: &Batching) -> bool {
+    let Ok(first) = queue.recv() else {
+        return false;
+    };
+    batch.push(first);
+    let max = batching.max_batch();
+    let wait = batching.wait();
+    let deadline = if wait.is_zero() {
+        None
+    } else {
+        Instant::now().checked_add(wait)
+    };
+    while batch.len() < max {
+        if let Ok(job) = queue.try_recv() {
+            batch.push(job);
+            continue;
+        }
+        let left = deadline.map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            break;
+        }
+        match queue.recv_timeout(left) {
+            Ok(job) => batch.push(job),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    true
 }
 
 impl Drop for Writer {
@@ -104,9 +181,19 @@ fn redb_error(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Backend(Box::new(e.into()))
 }
 
-/// Runs and commits one batch, and answers its writes. Returns whether it
+/// Fails every job of `batch` with `e`.
+fn fail_all(batch: &mut Vec<Job>, e: &StoreError) {
+    for mut job in batch.drain(..) {
+        job.run(Err(e));
+        job.answer(Err(e));
+    }
+}
+
+/// Runs and commits one batch (in one transaction, its tables opened
+/// once), answers its writes and leaves `batch` empty. Returns whether it
 /// failed on an I/O error (or found the database closed by an earlier one).
-fn commit_batch(handle: &DatabaseHandle, batch: Vec<Job>) -> bool {
+fn commit_batch(context: &Context, batch: &mut Vec<Job>) -> bool {
+    let handle = &context.db;
     // Closed after a failed reopen: try again first.
     let db = handle.get().or_else(|_| {
         handle.reopen();
@@ -116,28 +203,35 @@ fn commit_batch(handle: &DatabaseHandle, batch: Vec<Job>) -> bool {
     let txn = match begun {
         Ok(txn) => txn,
         Err(e) => {
-            let io_failure = is_io_failure(&e);
-            for job in batch {
-                let (_, reply) = job(Err(&e));
-                reply(Err(&e));
-            }
-            return io_failure;
+            fail_all(batch, &e);
+            return is_io_failure(&e);
         }
     };
     let aborted =
         StoreError::Backend("another write in the same commit failed; nothing was written".into());
     let mut all_ok = true;
     let mut io_failure = false;
-    let replies: Vec<Reply> = batch
-        .into_iter()
-        .map(|job| {
-            // After a failure the rest do not run: the batch is aborted anyway.
-            let (ran, reply) = job(if all_ok { Ok(&txn) } else { Err(&aborted) });
-            all_ok &= ran.ok;
-            io_failure |= ran.io_failure;
-            reply
-        })
-        .collect();
+    match Tables::open(&txn, &context.keys, &context.cache) {
+        Ok(mut tables) => {
+            for job in batch.iter_mut() {
+                // After a failure the rest do not run: the batch is aborted anyway.
+                let ran = if all_ok {
+                    job.run(Ok(&mut tables))
+                } else {
+                    job.run(Err(&aborted))
+                };
+                all_ok &= ran.ok;
+                io_failure |= ran.io_failure;
+            }
+        }
+        Err(e) => {
+            io_failure = is_io_failure(&e);
+            for job in batch.iter_mut() {
+                job.run(Err(&e));
+            }
+            all_ok = false;
+        }
+    }
     let outcome = if all_ok {
         txn.commit().map_err(redb_error)
     } else {
@@ -147,8 +241,8 @@ fn commit_batch(handle: &DatabaseHandle, batch: Vec<Job>) -> bool {
         Err(aborted)
     };
     io_failure |= outcome.as_ref().err().is_some_and(is_io_failure);
-    for reply in replies {
-        reply(outcome.as_ref().map(|_| ()));
+    for job in batch.drain(..) {
+        job.answer(outcome.as_ref().map(|_| ()));
     }
     io_failure
 }
