@@ -27,16 +27,26 @@ impl Stripes {
     }
 
     pub(crate) async fn lock(&self, id: &SessionId) -> MutexGuard<'_, ()> {
+        self.stripe(id).lock().await
+    }
+
+    /// The turn for `id` if it is free now; `None` if another writer has it
+    /// or waits for it (a free turn never goes to a latecomer first: tokio's
+    /// mutex hands a released turn to the longest waiter).
+    pub(crate) fn try_lock(&self, id: &SessionId) -> Option<MutexGuard<'_, ()>> {
+        self.stripe(id).try_lock().ok()
+    }
+
+    fn stripe(&self, id: &SessionId) -> &Mutex<()> {
         let hash = std::hash::BuildHasherDefault::<sesh::table::IdHasher>::default().hash_one(id);
         let count = u64::try_from(self.rest.len())
             .unwrap_or(0)
             .saturating_add(1);
         let index = usize::try_from((hash >> 16).checked_rem(count).unwrap_or(0)).unwrap_or(0);
-        let lock = index
+        index
             .checked_sub(1)
             .and_then(|i| self.rest.get(i))
-            .unwrap_or(&self.first);
-        lock.lock().await
+            .unwrap_or(&self.first)
     }
 }
 
@@ -54,11 +64,20 @@ mod tests {
             for _ in 0..32 {
                 let id = SessionId::generate(&mut rng).unwrap();
                 let turn = stripes.lock(&id).await;
+                assert!(stripes.try_lock(&id).is_none(), "a taken turn is not free");
                 assert!(
                     tokio::time::timeout(std::time::Duration::from_millis(1), stripes.lock(&id))
                         .await
                         .is_err(),
                     "the same id waits for its turn ({count} stripes)"
+                );
+                drop(turn);
+                let turn = stripes.try_lock(&id).expect("a free turn");
+                assert!(
+                    tokio::time::timeout(std::time::Duration::from_millis(1), stripes.lock(&id))
+                        .await
+                        .is_err(),
+                    "a turn taken by try_lock is taken"
                 );
                 drop(turn);
             }

@@ -296,8 +296,12 @@ impl RequestSession {
         // The answer depends on the session even if the write fails.
         self.note(CookieDecision::accessed);
         if let Some(id) = self.write_target() {
-            // Turns also order an update against regenerate and destroy.
-            let _turn = self.shared.stripes.lock(&id).await;
+            // Turns also order an update against regenerate and destroy. A
+            // free one is taken without polling a wait (the common case).
+            let _turn = match self.shared.stripes.try_lock(&id) {
+                Some(turn) => turn,
+                None => self.shared.stripes.lock(&id).await,
+            };
             match self.modify_in_place(id, &mut change) {
                 InPlace::Done(done) => return done,
                 InPlace::Absent => return self.create(change).await,
