@@ -1,43 +1,16 @@
 //! Memory per stored session of the memory store, in process: the growth of
 //! this process's resident set while `SESSIONS` sessions of 8 data bytes are
-//! created (their ids made beforehand), divided by `SESSIONS`.
+//! created (their ids made beforehand), divided by `SESSIONS`. `scale`
+//! reports the same measurement, each count in a process of its own.
 //!
 //! ```text
 //! store-memory [SESSIONS...]     # default 100000 1000000
 //! ```
 
-use sesh::{ExpiryPolicy, Instant};
+#[path = "scale/footprint.rs"]
+mod footprint;
+
 use sesh_bench_http::BoxError;
-use sesh_bench_http::measure::{new_ids, store_sessions};
-use sesh_tokio::MemoryStore;
-
-fn resident_kib() -> Result<u64, BoxError> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .ok_or("no VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .ok_or("no VmRSS value")?
-        .parse()?)
-}
-
-async fn bytes_per_session(sessions: usize) -> Result<u64, BoxError> {
-    let store = MemoryStore::new(sessions.saturating_add(16));
-    // The ids exist before the first reading: only the store's growth counts.
-    let ids = new_ids(sessions)?;
-    let now = Instant::from_secs(1_000);
-    let before = resident_kib()?;
-    store_sessions(&store, &ids, ExpiryPolicy::new().start(now), now).await?;
-    let grown = resident_kib()?.saturating_sub(before);
-    let sessions = u64::try_from(sessions)?;
-    Ok(grown
-        .saturating_mul(1024)
-        .checked_div(sessions)
-        .unwrap_or_default())
-}
 
 fn main() -> Result<(), BoxError> {
     let mut counts: Vec<usize> = std::env::args()
@@ -51,7 +24,7 @@ fn main() -> Result<(), BoxError> {
     println!("| sessions | bytes per session |");
     println!("|---:|---:|");
     for sessions in counts {
-        let bytes = runtime.block_on(bytes_per_session(sessions))?;
+        let bytes = runtime.block_on(footprint::bytes_per_session(sessions))?;
         println!("| {sessions} | {bytes} |");
     }
     Ok(())

@@ -1,0 +1,601 @@
+//! What a request costs as the store grows (issue 19): the counter app on
+//! sesh-tokio, in process (no socket, like `layer-cost`), over the memory
+//! store, redb (a temporary file, unlinked at once) and Redis (a
+//! redis-server of its own per store size, started and stopped here; once
+//! as configured by default, once without its write cache, whose 10,000
+//! last-seen copies spare a returning request's read only while the
+//! sessions in use fit in it), with
+//! 10³, 10⁵ and 10⁶ sessions already stored (written straight into the
+//! store, not through HTTP).
+//!
+//! Each round measures every size of a store in turn (order rotated):
+//! *returning* requests carry the signed cookie of a session drawn at random
+//! among the stored ones (so the store's cache locality is what a real
+//! population gives), *new* requests carry none (the sessions they create
+//! are deleted after the round, so the store keeps its size). Per request:
+//! the CPU time of this process (every thread's, from
+//! `/proc/self/task/*/schedstat`: the redb writer runs on a thread of its
+//! own), Redis's CPU time (`INFO cpu`), and the wall-clock latency, p50 and
+//! p99. The tables give the median over the rounds with the spread
+//! (min–max), and the ratio cost(largest) ÷ cost(smallest), per round,
+//! against the target of 1.25×.
+//!
+//! Then, on the memory store: the longest wait of a request while the
+//! sweeper purges 10⁶ expired sessions (target ≤ 1 ms), and the memory per
+//! stored session at 10⁵ and 10⁶ (target ≤ 64 B at 10⁶), each measured in a
+//! child process of its own so that memory freed earlier is not counted.
+//!
+//! ```text
+//! scale [--rounds N] [--requests N] [--sizes 1000,100000,1000000]
+//!       [--stores memory,redb,redis,redis-uncached] [--no-sweep]
+//!       [--no-footprint]
+//! ```
+//!
+//! `--requests` (default 100,000) is per round, size and scenario on the
+//! memory store; Redis gets a tenth of it and redb (one durable commit per
+//! request, a few ms each) a two-hundredth. Default 5 rounds; about 5
+//! minutes on two cores, most of it filling redb and Redis with 10⁶
+//! sessions.
+
+#![allow(
+    clippy::arithmetic_side_effects,
+    reason = "statistics over trusted, bounded counts"
+)]
+
+#[path = "scale/footprint.rs"]
+mod footprint;
+#[path = "scale/sweep.rs"]
+mod sweep;
+
+use std::sync::Arc;
+use std::time::Instant as WallClock;
+
+use axum::Router;
+use sesh::signing::{Key, KeyRing};
+use sesh::{Instant, SessionId};
+use sesh_bench_http::measure::{call, median_and_spread, new_ids};
+use sesh_bench_http::{BoxError, sesh_app};
+use sesh_tests::http::redis_server::RedisServer;
+use sesh_tokio::store::{RedbStore, RedisConfig, RedisStore, StoreKey};
+use sesh_tokio::{MemoryStore, SessionConfig, SessionStore};
+
+/// The secret `sesh_app` signs with (and the stores' key).
+const SECRET: [u8; 32] = [7; 32];
+/// Creates in flight while filling a store (redb batches them into commits).
+const FILL_CONCURRENCY: usize = 512;
+/// The target: cost at the largest size ÷ cost at the smallest.
+const TARGET_RATIO: f64 = 1.25;
+/// The target for the longest wait during a sweep, µs.
+const TARGET_STALL_US: f64 = 1_000.0;
+/// The target for memory per session at 10⁶, bytes.
+const TARGET_BYTES: u64 = 64;
+
+type Store = Arc<dyn SessionStore>;
+
+struct Options {
+    rounds: usize,
+    requests: usize,
+    sizes: Vec<usize>,
+    stores: Vec<String>,
+    sweep: bool,
+    footprint: bool,
+}
+
+fn options() -> Result<Options, BoxError> {
+    let mut o = Options {
+        rounds: 5,
+        requests: 100_000,
+        sizes: vec![1_000, 100_000, 1_000_000],
+        stores: ["memory", "redb", "redis", "redis-uncached"]
+            .map(str::to_owned)
+            .to_vec(),
+        sweep: true,
+        footprint: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--rounds" => o.rounds = value()?.parse()?,
+            "--requests" => o.requests = value()?.parse()?,
+            "--sizes" => {
+                o.sizes = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--stores" => o.stores = value()?.split(',').map(str::to_owned).collect(),
+            "--no-sweep" => o.sweep = false,
+            "--no-footprint" => o.footprint = false,
+            // The child process of the footprint measurement.
+            "--footprint-child" => {
+                let sessions: usize = value()?.parse()?;
+                let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+                println!(
+                    "{}",
+                    runtime.block_on(footprint::bytes_per_session(sessions))?
+                );
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument {arg}").into()),
+        }
+    }
+    if o.rounds == 0 || o.sizes.is_empty() {
+        return Err("at least one round and one size".into());
+    }
+    Ok(o)
+}
+
+fn now() -> Instant {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// CPU time of every thread of this process so far, ns.
+fn process_cpu_ns() -> Result<u64, BoxError> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let path = task?.path().join("schedstat");
+        // A thread may end between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let first = stat.split_whitespace().next().ok_or("empty schedstat")?;
+        total += first.parse::<u64>()?;
+    }
+    Ok(total)
+}
+
+/// Redis's CPU seconds so far (`INFO cpu`, user + system).
+async fn redis_cpu_s(conn: &mut redis::aio::MultiplexedConnection) -> Result<f64, BoxError> {
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(conn).await?;
+    Ok(info
+        .lines()
+        .filter_map(|line| {
+            let value = line
+                .strip_prefix("used_cpu_user:")
+                .or_else(|| line.strip_prefix("used_cpu_sys:"))?;
+            value.trim().parse::<f64>().ok()
+        })
+        .sum())
+}
+
+/// A tiny xorshift: which stored session each returning request picks.
+struct Picker(u64);
+
+impl Picker {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % u64::try_from(n.max(1)).unwrap_or(1)).unwrap_or(0)
+    }
+}
+
+/// One store of one size, with the ids of its stored sessions.
+struct Sized {
+    size: usize,
+    store: Store,
+    app: Router,
+    ids: Vec<SessionId>,
+    /// Its redis-server, for Redis (and a connection for `INFO`).
+    redis: Option<(RedisServer, redis::aio::MultiplexedConnection)>,
+}
+
+/// A store of `kind`, bounded far above `size` (nothing is evicted).
+async fn new_store(kind: &str, size: usize) -> Result<(Store, Option<RedisServer>), BoxError> {
+    let key = StoreKey::new(&SECRET)?;
+    let bound = size * 2 + 1_000_000;
+    Ok(match kind {
+        "memory" => (Arc::new(MemoryStore::new(bound)), None),
+        "redb" => {
+            let path = std::env::temp_dir().join(format!(
+                "sesh-scale-{}-{size}-{}.redb",
+                std::process::id(),
+                now().as_millis()
+            ));
+            let store = RedbStore::open(&path, key).await?;
+            // The file stays open through the store; unlinked now, it goes
+            // when the store does, whatever happens after.
+            std::fs::remove_file(&path)?;
+            (Arc::new(store.with_max_sessions(bound)), None)
+        }
+        "redis" | "redis-uncached" => {
+            let server = RedisServer::start()?;
+            let mut config = RedisConfig::new(server.url()).with_max_sessions(bound);
+            if kind == "redis-uncached" {
+                config = config.with_write_cache(0);
+            }
+            (
+                Arc::new(RedisStore::connect(config, key).await?),
+                Some(server),
+            )
+        }
+        _ => return Err(format!("unknown store {kind}").into()),
+    })
+}
+
+/// The data bytes the counter app stores for a new session, as it encodes
+/// them (so that stored sessions decode like the app's own).
+async fn app_data() -> Result<Vec<u8>, BoxError> {
+    let store = Arc::new(MemoryStore::new(16));
+    let app = sesh_app(store.clone())?;
+    let cookie = call(&app, "/", None).await?.ok_or("no cookie")?;
+    let id = cookie_id(&cookie)?;
+    let stored = store.load(&id, now()).await?.ok_or("no session")?;
+    Ok(stored.record.data)
+}
+
+/// The id in a `sid=ID.TAG` cookie.
+fn cookie_id(cookie: &str) -> Result<SessionId, BoxError> {
+    let value = cookie.split_once('=').ok_or("no '=' in cookie")?.1;
+    let id = value.split_once('.').ok_or("no tag in cookie")?.0;
+    Ok(SessionId::parse(id)?)
+}
+
+/// Stores `count` sessions holding `data`, `FILL_CONCURRENCY` at a time.
+async fn fill(store: &Store, count: usize, data: &[u8]) -> Result<Vec<SessionId>, BoxError> {
+    let policy = *SessionConfig::new(&SECRET)?.policy();
+    let ids = new_ids(count)?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for &id in &ids {
+        let at = now();
+        let record = sesh::record::SessionRecord {
+            deadlines: policy.start(at),
+            protected: false,
+            data: data.to_vec(),
+        };
+        let store = store.clone();
+        tasks.spawn(async move { store.create(&id, &record, at).await });
+        while tasks.len() >= FILL_CONCURRENCY {
+            if let Some(done) = tasks.join_next().await {
+                done??;
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(ids)
+}
+
+/// One measurement: per request, process CPU ns, Redis CPU ns, and the
+/// latencies' p50 and p99 in µs.
+#[derive(Clone, Copy)]
+struct Sample {
+    cpu: f64,
+    redis: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// `requests` requests through `s.app`, returning ones (random stored
+/// sessions) or new visitors, after a tenth as many to warm up.
+async fn measure(
+    s: &mut Sized,
+    returning: bool,
+    requests: usize,
+    seed: u64,
+) -> Result<Sample, BoxError> {
+    let ring = KeyRing::<1>::new(Key::new(&SECRET)?);
+    let mut picker = Picker(seed | 1);
+    let warm = requests / 10;
+    let cookies: Vec<Option<String>> = (0..warm + requests)
+        .map(|_| {
+            returning.then(|| {
+                let i = picker.below(s.ids.len());
+                s.ids
+                    .get(i)
+                    .map_or_else(String::new, |id| format!("sid={}", ring.sign(id)))
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut latencies = Vec::with_capacity(requests);
+    let (warm_up, timed) = cookies.split_at(warm);
+    for cookie in warm_up {
+        if let Some(set) = call(&s.app, "/", cookie.as_deref()).await?
+            && !returning
+        {
+            created.push(set);
+        }
+    }
+    let redis_before = match &mut s.redis {
+        Some((_, conn)) => redis_cpu_s(conn).await?,
+        None => 0.0,
+    };
+    let cpu_before = process_cpu_ns()?;
+    for cookie in timed {
+        let start = WallClock::now();
+        let set = call(&s.app, "/", cookie.as_deref()).await?;
+        latencies.push(start.elapsed());
+        if let Some(set) = set
+            && !returning
+        {
+            created.push(set);
+        }
+    }
+    let cpu = (process_cpu_ns()? - cpu_before) as f64;
+    let redis = match &mut s.redis {
+        Some((_, conn)) => (redis_cpu_s(conn).await? - redis_before) * 1e9,
+        None => f64::NAN,
+    };
+    // New visitors' sessions go, so that the store keeps its size.
+    for cookie in created {
+        s.store.delete(&cookie_id(&cookie)?).await?;
+    }
+    latencies.sort();
+    let at = |q: f64| {
+        let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies
+            .get(index)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+    };
+    let n = requests as f64;
+    Ok(Sample {
+        cpu: cpu / n,
+        redis: redis / n,
+        p50: at(0.5),
+        p99: at(0.99),
+    })
+}
+
+fn spread(values: Vec<f64>) -> String {
+    let (mid, min, max) = median_and_spread(values);
+    if mid.is_nan() {
+        return "–".to_owned();
+    }
+    let digits = if mid.abs() >= 100.0 {
+        0
+    } else if mid.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{mid:.digits$} ({min:.digits$}–{max:.digits$})")
+}
+
+/// Per size, per scenario (returning, new): the samples of every round.
+type Samples = Vec<[Vec<Sample>; 2]>;
+
+async fn run_store(kind: &str, o: &Options, data: &[u8]) -> Result<Samples, BoxError> {
+    let mut sized = Vec::new();
+    for &size in &o.sizes {
+        let (store, server) = new_store(kind, size).await?;
+        let started = WallClock::now();
+        let ids = fill(&store, size, data).await?;
+        eprintln!(
+            "scale: {kind}, {size} sessions stored in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let redis = match server {
+            Some(server) => {
+                let conn = redis::Client::open(server.url())?
+                    .get_multiplexed_async_connection()
+                    .await?;
+                Some((server, conn))
+            }
+            None => None,
+        };
+        sized.push(Sized {
+            size,
+            app: sesh_app(store.clone())?,
+            store,
+            ids,
+            redis,
+        });
+    }
+    let requests = match kind {
+        "memory" => o.requests,
+        "redis" | "redis-uncached" => o.requests / 10,
+        _ => o.requests / 200,
+    }
+    .max(10);
+    let mut samples: Samples = sized.iter().map(|_| Default::default()).collect();
+    for round in 0..o.rounds {
+        for k in 0..sized.len() {
+            let index = (round + k) % sized.len();
+            let (Some(s), Some(out)) = (sized.get_mut(index), samples.get_mut(index)) else {
+                continue;
+            };
+            for (scenario, returning) in [(0, true), (1, false)] {
+                let seed = (round * 1_000 + k * 10 + scenario) as u64 + 0x9e37_79b9;
+                let sample = measure(s, returning, requests, seed).await?;
+                if let Some(list) = out.get_mut(scenario) {
+                    list.push(sample);
+                }
+            }
+        }
+        eprintln!("scale: {kind}, round {} of {} done", round + 1, o.rounds);
+    }
+    for s in &sized {
+        eprintln!("scale: {kind}, {} sessions measured", s.size);
+    }
+    Ok(samples)
+}
+
+fn print_store(kind: &str, o: &Options, samples: &Samples) {
+    println!("#### {kind}\n");
+    println!(
+        "| sessions stored | returning: CPU ns/req | p50 µs | p99 µs | Redis CPU ns/req | new visitor: CPU ns/req | p50 µs | p99 µs | Redis CPU ns/req |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (size, [ret, new]) in o.sizes.iter().zip(samples) {
+        let col = |list: &[Sample], f: fn(&Sample) -> f64| spread(list.iter().map(f).collect());
+        println!(
+            "| {size} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            col(ret, |s| s.cpu),
+            col(ret, |s| s.p50),
+            col(ret, |s| s.p99),
+            col(ret, |s| s.redis),
+            col(new, |s| s.cpu),
+            col(new, |s| s.p50),
+            col(new, |s| s.p99),
+            col(new, |s| s.redis),
+        );
+    }
+    println!();
+}
+
+/// The cost of a request: this process's CPU, plus Redis's for Redis.
+fn cost(s: &Sample) -> f64 {
+    if s.redis.is_nan() {
+        s.cpu
+    } else {
+        s.cpu + s.redis
+    }
+}
+
+/// Per round, cost at the largest size ÷ cost at the smallest.
+fn ratios(samples: &Samples, scenario: usize) -> Vec<f64> {
+    let pick =
+        |i: Option<&[Vec<Sample>; 2]>| i.and_then(|s| s.get(scenario)).cloned().unwrap_or_default();
+    let (small, large) = (pick(samples.first()), pick(samples.last()));
+    small
+        .iter()
+        .zip(&large)
+        .map(|(s, l)| cost(l) / cost(s))
+        .collect()
+}
+
+fn verdict(values: &[f64], target: f64) -> &'static str {
+    let (mid, _, max) = median_and_spread(values.to_vec());
+    if mid.is_nan() {
+        "–"
+    } else if max <= target {
+        "met"
+    } else if mid <= target {
+        "met by the median (not every round)"
+    } else {
+        "missed"
+    }
+}
+
+fn sweep_section(rounds: usize) -> Result<(), BoxError> {
+    let expired = 1_000_000;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (mut took, mut longest, mut p99, mut count, mut quiet) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        let r = runtime.block_on(sweep::round(expired))?;
+        took.push(r.took.as_secs_f64() * 1e3);
+        longest.push(sweep::quantile_us(&r.waits, 1.0));
+        p99.push(sweep::quantile_us(&r.waits, 0.99));
+        count.push(r.waits.len() as f64);
+        quiet.push(sweep::quantile_us(&r.quiet, 1.0));
+    }
+    let noise = median_and_spread(quiet.clone()).0;
+    let verdict = match verdict(&longest, TARGET_STALL_US) {
+        "missed" if noise > TARGET_STALL_US => {
+            "bound by the machine's noise (longest with no purge above 1 ms)"
+        }
+        v => v,
+    };
+    println!(
+        "Memory store, {expired} expired sessions purged while another task loads live ones (two workers), {rounds} rounds; then the same loads for as long with no purge (the machine's own noise):\n"
+    );
+    println!(
+        "| purge took (ms) | requests during it | p99 wait (µs) | longest wait (µs) | longest with no purge (µs) | target | verdict |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---|");
+    println!(
+        "| {} | {} | {} | {} | {} | ≤ {TARGET_STALL_US:.0} | {verdict} |\n",
+        spread(took),
+        spread(count),
+        spread(p99),
+        spread(longest),
+        spread(quiet),
+    );
+    Ok(())
+}
+
+fn footprint_section(sizes: &[usize]) -> Result<(), BoxError> {
+    println!(
+        "Memory store, resident memory per stored session (8 data bytes), each count in a process of its own:\n"
+    );
+    println!("| sessions | bytes per session | target | verdict |");
+    println!("|---:|---:|---:|---|");
+    let exe = std::env::current_exe()?;
+    for &sessions in sizes {
+        let out = std::process::Command::new(&exe)
+            .args(["--footprint-child", &sessions.to_string()])
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "footprint child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        let bytes: u64 = String::from_utf8(out.stdout)?.trim().parse()?;
+        let (target, verdict) = if sessions >= 1_000_000 {
+            (
+                format!("≤ {TARGET_BYTES}"),
+                if bytes <= TARGET_BYTES {
+                    "met"
+                } else {
+                    "missed"
+                },
+            )
+        } else {
+            ("–".to_owned(), "–")
+        };
+        println!("| {sessions} | {bytes} | {target} | {verdict} |");
+    }
+    println!();
+    Ok(())
+}
+
+fn main() -> Result<(), BoxError> {
+    let o = options()?;
+    let started = WallClock::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let data = runtime.block_on(app_data())?;
+    let (smallest, largest) = (
+        o.sizes.first().copied().unwrap_or_default(),
+        o.sizes.last().copied().unwrap_or_default(),
+    );
+    println!("### Cost at scale\n");
+    println!(
+        "`cargo run --release -p sesh-bench-http --bin scale` ({} rounds; {} requests per round and size on memory, {} on Redis, {} on redb): the counter app in process, sessions stored beforehand; returning requests pick a stored session at random. CPU is this process's (all threads), per request; Redis's own CPU is apart. Medians over the rounds, spread (min–max).\n",
+        o.rounds,
+        o.requests,
+        o.requests / 10,
+        o.requests / 200,
+    );
+    let mut summary = Vec::new();
+    for kind in &o.stores {
+        let samples = runtime.block_on(run_store(kind, &o, &data))?;
+        print_store(kind, &o, &samples);
+        summary.push((kind.clone(), ratios(&samples, 0), ratios(&samples, 1)));
+    }
+    println!(
+        "Cost per request (this process's CPU, plus Redis's for Redis) with {largest} sessions stored ÷ with {smallest}, per round:\n"
+    );
+    println!("| store | returning | new visitors | target (returning) | verdict |");
+    println!("|---|---:|---:|---:|---|");
+    for (kind, ret, new) in &summary {
+        println!(
+            "| {kind} | {} | {} | ≤ {TARGET_RATIO} | {} |",
+            spread(ret.clone()),
+            spread(new.clone()),
+            verdict(ret, TARGET_RATIO)
+        );
+    }
+    println!();
+    if o.sweep {
+        sweep_section(o.rounds.clamp(3, 5))?;
+    }
+    if o.footprint {
+        footprint_section(&[100_000, 1_000_000])?;
+    }
+    eprintln!("scale: done in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! How long a request waits while the sweeper purges the memory store:
+//! `expired` sessions past their deadline and 1,024 live ones; one task runs
+//! `purge_expired` while another loads live sessions in a loop, on a tokio
+//! runtime with two workers; then the same loads for as long again with no
+//! purge, whose longest wait is the machine's own noise (a loaded machine
+//! preempts the loading thread for milliseconds). Shared by `sweep-stall`
+//! and `scale`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant as WallClock};
+
+use sesh::expiry::ExpiryPolicy;
+use sesh::{Instant, SessionId};
+use sesh_bench_http::BoxError;
+use sesh_bench_http::measure::{new_ids, store_sessions};
+use sesh_tokio::{MemoryStore, SessionStore};
+
+const LIVE: usize = 1_024;
+
+async fn fill(
+    store: &MemoryStore,
+    count: usize,
+    policy: ExpiryPolicy,
+) -> Result<Vec<SessionId>, BoxError> {
+    let ids = new_ids(count)?;
+    store_sessions(store, &ids, policy.start(Instant::ZERO), Instant::ZERO).await?;
+    Ok(ids)
+}
+
+/// One purge of `expired` sessions, and as long with no purge.
+pub async fn round(expired: usize) -> Result<Round, BoxError> {
+    // Room to spare: a shard that fills up would evict, not keep, sessions.
+    let store = Arc::new(MemoryStore::new(2 * (expired + LIVE)));
+    let short = ExpiryPolicy::new().with_idle_timeout(sesh::Duration::from_secs(1));
+    fill(&store, expired, short).await?;
+    let live = fill(&store, LIVE, ExpiryPolicy::new()).await?;
+    let later = Instant::from_secs(2);
+    let done = Arc::new(AtomicBool::new(false));
+    let sweeper = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let start = WallClock::now();
+            let purged = store.purge_expired(later).await;
+            done.store(true, Ordering::SeqCst);
+            purged.map(|n| (n, start.elapsed()))
+        })
+    };
+    let mut waits = Vec::new();
+    let mut i = 0_usize;
+    while !done.load(Ordering::SeqCst) {
+        let id = live.get(i % LIVE).ok_or("no live id")?;
+        let start = WallClock::now();
+        store
+            .load(id, later)
+            .await?
+            .ok_or("a live session is gone")?;
+        waits.push(start.elapsed());
+        i += 1;
+        tokio::task::yield_now().await;
+    }
+    let (purged, took) = sweeper.await??;
+    if purged != expired {
+        return Err(format!("purged {purged}, expected {expired}").into());
+    }
+    waits.sort();
+    // The same loads for as long again with no purge: the waits the
+    // machine itself causes (preemption by other processes).
+    let mut quiet = Vec::new();
+    let until = WallClock::now() + took;
+    while WallClock::now() < until {
+        let id = live.get(i % LIVE).ok_or("no live id")?;
+        let start = WallClock::now();
+        store
+            .load(id, later)
+            .await?
+            .ok_or("a live session is gone")?;
+        quiet.push(start.elapsed());
+        i += 1;
+        tokio::task::yield_now().await;
+    }
+    quiet.sort();
+    Ok(Round { took, waits, quiet })
+}
+
+/// One purge: how long it took, the latencies of the loads that ran during
+/// it, and of as many loads run afterwards with no purge; both sorted.
+pub struct Round {
+    /// The purge's duration.
+    pub took: Duration,
+    /// Loads during the purge.
+    pub waits: Vec<Duration>,
+    /// Loads after it, for as long, with no purge.
+    pub quiet: Vec<Duration>,
+}
+
+/// The value at quantile `q` of sorted `waits`, in µs (NaN for none).
+pub fn quantile_us(waits: &[Duration], q: f64) -> f64 {
+    let index = ((waits.len() as f64 - 1.0) * q).round() as usize;
+    waits.get(index).map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+}
