@@ -54,7 +54,15 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Entries in a hashbrown table, with a maximum count chosen at run time.
+/// Entries in chunked slabs, found through a hashbrown table of their slot
+/// numbers, with a maximum count chosen at run time.
+///
+/// The hash table holds a `u32` per bucket, not the entry: its buckets are
+/// a power of two at most 7/8 full (about two per entry just after a
+/// growth), and that slack costs 5 bytes a bucket instead of an entry's
+/// size. The entries sit densely in chunks of [`CHUNK`] slots that are
+/// never moved or reallocated: the table never copies an entry when it
+/// grows, and a freed slot is reused before a new chunk is made.
 ///
 /// The id is stored once, inside the entry, and compared as plain bytes:
 /// a lookup runs only for ids whose signature verified (see [`IdHasher`]).
@@ -75,15 +83,99 @@ impl Hasher for IdHasher {
 /// assert_eq!(table.capacity(), 1_000);
 /// ```
 pub struct MapSlots<D> {
-    table: HashTable<MapEntry<D>>,
+    /// Slot numbers, hashed by their entry's id.
+    index: HashTable<u32>,
+    slab: Slab<MapEntry<D>>,
     max: usize,
     owners: BTreeMap<UserId, Vec<SessionId>>,
+}
+
+/// Slots per slab chunk: small enough that a shard's last, partly used
+/// chunk wastes little, large enough that the chunk list stays short.
+const CHUNK: usize = 512;
+
+/// Entries in fixed chunks of [`CHUNK`] slots, with a list of free slots.
+struct Slab<T> {
+    /// Each made with room for exactly `CHUNK` and filled only that far,
+    /// so it never reallocates.
+    chunks: Vec<Vec<Option<T>>>,
+    free: Vec<u32>,
+}
+
+impl<T> Slab<T> {
+    const fn new() -> Self {
+        Slab {
+            chunks: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Slots made so far (used or free).
+    fn slots(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    fn get(&self, slot: u32) -> Option<&T> {
+        let slot = usize::try_from(slot).ok()?;
+        self.chunks.get(slot / CHUNK)?.get(slot % CHUNK)?.as_ref()
+    }
+
+    fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
+        let slot = usize::try_from(slot).ok()?;
+        self.chunks
+            .get_mut(slot / CHUNK)?
+            .get_mut(slot % CHUNK)?
+            .as_mut()
+    }
+
+    fn cell(&mut self, slot: u32) -> Option<&mut Option<T>> {
+        let slot = usize::try_from(slot).ok()?;
+        self.chunks.get_mut(slot / CHUNK)?.get_mut(slot % CHUNK)
+    }
+
+    /// Stores `value` in a free slot or a new one; its number, or the
+    /// value back if the numbers ran out (past `u32::MAX` slots).
+    fn put(&mut self, value: T) -> Result<u32, T> {
+        if let Some(slot) = self.free.pop()
+            && let Some(cell) = self.cell(slot)
+        {
+            *cell = Some(value);
+            return Ok(slot);
+        }
+        let Ok(slot) = u32::try_from(self.slots()) else {
+            return Err(value);
+        };
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(Some(value)),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(Some(value));
+                self.chunks.push(chunk);
+            }
+        }
+        Ok(slot)
+    }
+
+    fn take(&mut self, slot: u32) -> Option<T> {
+        let value = self.cell(slot)?.take()?;
+        self.free.push(slot);
+        Some(value)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten().filter_map(Option::as_ref)
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.free.clear();
+    }
 }
 
 impl<D> core::fmt::Debug for MapSlots<D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("MapSlots")
-            .field("len", &self.table.len())
+            .field("len", &self.index.len())
             .field("max", &self.max)
             .finish()
     }
@@ -93,8 +185,18 @@ fn hash(id: &SessionId) -> u64 {
     id.hash_word()
 }
 
-fn is<D>(id: &SessionId) -> impl Fn(&MapEntry<D>) -> bool + '_ {
-    move |e| e.id.as_bytes() == id.as_bytes()
+/// Whether `slot` holds the entry for `id`.
+fn holds<'a, D>(slab: &'a Slab<MapEntry<D>>, id: &'a SessionId) -> impl Fn(&u32) -> bool + 'a {
+    move |&slot| {
+        slab.get(slot)
+            .is_some_and(|e| e.id.as_bytes() == id.as_bytes())
+    }
+}
+
+/// The hash of the entry in `slot`, for the index's growth (every slot in
+/// the index holds an entry; 0 would only cost a probe).
+fn rehash<D>(slab: &Slab<MapEntry<D>>) -> impl Fn(&u32) -> u64 + '_ {
+    move |&slot| slab.get(slot).map_or(0, |e| hash(&e.id))
 }
 
 /// Adds `id` under `owner` in the index.
@@ -127,10 +229,27 @@ impl<D> MapSlots<D> {
     /// ```
     pub fn with_max(max: usize) -> Self {
         MapSlots {
-            table: HashTable::new(),
+            index: HashTable::new(),
+            slab: Slab::new(),
             max,
             owners: BTreeMap::new(),
         }
+    }
+
+    /// The slot of the entry for `id`.
+    fn slot_of(&self, id: &SessionId) -> Option<u32> {
+        self.index.find(hash(id), holds(&self.slab, id)).copied()
+    }
+
+    /// Takes the entry for `id` out of the index and the slab (not out of
+    /// the owner index).
+    fn take(&mut self, id: &SessionId) -> Option<MapEntry<D>> {
+        let (slot, _) = self
+            .index
+            .find_entry(hash(id), holds(&self.slab, id))
+            .ok()?
+            .remove();
+        self.slab.take(slot)
     }
 }
 
@@ -145,15 +264,16 @@ impl<D> Slots for MapSlots<D> {
     }
 
     fn len(&self) -> usize {
-        self.table.len()
+        self.index.len()
     }
 
     fn get(&self, id: &SessionId) -> Option<&MapEntry<D>> {
-        self.table.find(hash(id), is(id))
+        self.slab.get(self.slot_of(id)?)
     }
 
     fn get_mut(&mut self, id: &SessionId) -> Option<&mut MapEntry<D>> {
-        self.table.find_mut(hash(id), is(id))
+        let slot = self.slot_of(id)?;
+        self.slab.get_mut(slot)
     }
 
     fn get_mut_unless(
@@ -161,96 +281,115 @@ impl<D> Slots for MapSlots<D> {
         id: &SessionId,
         drop_if: impl FnOnce(&MapEntry<D>) -> bool,
     ) -> Option<&mut MapEntry<D>> {
-        let found = self.table.find_entry(hash(id), is(id)).ok()?;
-        if drop_if(found.get()) {
-            let (gone, _) = found.remove();
+        let slot = self.slot_of(id)?;
+        if drop_if(self.slab.get(slot)?) {
+            let gone = self.take(id)?;
             unindex(&mut self.owners, gone.meta.get().owner.as_ref(), &gone.id);
             None
         } else {
-            Some(found.into_mut())
+            self.slab.get_mut(slot)
         }
     }
 
     fn insert(&mut self, entry: MapEntry<D>) -> Result<(), MapEntry<D>> {
-        if self.table.len() >= self.max || self.get(&entry.id).is_some() {
+        if self.index.len() >= self.max || self.get(&entry.id).is_some() {
             return Err(entry);
         }
-        let h = hash(&entry.id);
-        index(&mut self.owners, entry.meta.get().owner.as_ref(), entry.id);
-        self.table.insert_unique(h, entry, |e| hash(&e.id));
+        let (id, h) = (entry.id, hash(&entry.id));
+        let owner = entry.meta.get().owner.clone();
+        let slot = self.slab.put(entry)?;
+        index(&mut self.owners, owner.as_ref(), id);
+        self.index.insert_unique(h, slot, rehash(&self.slab));
         Ok(())
     }
 
     fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> Option<&mut MapEntry<D>> {
         debug_assert!(self.get(&new_id).is_none(), "rekey onto a stored id");
-        let (mut entry, _) = self.table.find_entry(hash(id), is(id)).ok()?.remove();
+        let (slot, _) = self
+            .index
+            .find_entry(hash(id), holds(&self.slab, id))
+            .ok()?
+            .remove();
+        let entry = self.slab.get_mut(slot)?;
         unindex(&mut self.owners, entry.meta.get().owner.as_ref(), id);
         index(&mut self.owners, entry.meta.get().owner.as_ref(), new_id);
         entry.id = new_id;
-        // Bypasses `insert`'s bound: the entry just left, so the length is
-        // what it was, and `insert_unique` cannot fail.
-        let h = hash(&new_id);
-        Some(
-            self.table
-                .insert_unique(h, entry, |e| hash(&e.id))
-                .into_mut(),
-        )
+        // Bypasses `insert`'s bound: the entry never left its slot, and
+        // the index's length is what it was.
+        self.index
+            .insert_unique(hash(&new_id), slot, rehash(&self.slab));
+        self.slab.get_mut(slot)
     }
 
     fn remove(&mut self, id: &SessionId) -> Option<MapEntry<D>> {
-        let (gone, _) = self.table.find_entry(hash(id), is(id)).ok()?.remove();
+        let gone = self.take(id)?;
         unindex(&mut self.owners, gone.meta.get().owner.as_ref(), &gone.id);
         Some(gone)
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&MapEntry<D>) -> bool) -> usize {
-        let before = self.table.len();
-        let owners = &mut self.owners;
-        self.table.retain(|e| {
-            let kept = keep(e);
-            if !kept {
-                unindex(owners, e.meta.get().owner.as_ref(), &e.id);
+        let before = self.index.len();
+        let (owners, slab) = (&mut self.owners, &mut self.slab);
+        self.index.retain(|slot| {
+            let Some(entry) = slab.get(*slot) else {
+                return false;
+            };
+            if keep(entry) {
+                return true;
             }
-            kept
+            if let Some(gone) = slab.take(*slot) {
+                unindex(owners, gone.meta.get().owner.as_ref(), &gone.id);
+            }
+            false
         });
-        before.saturating_sub(self.table.len())
+        before.saturating_sub(self.index.len())
     }
 
-    /// By bucket index: a removal moves no other entry, and a resize
-    /// between slices only renumbers the buckets (a sweep may then look at
-    /// some entries twice or leave some for the next sweep).
+    /// By slab slot: a removal moves no other entry, and growth adds slots
+    /// at the end without renumbering any, so a sweep sees every entry
+    /// stored before it started once.
     fn remove_in_slice(
         &mut self,
         from: usize,
         budget: usize,
         mut remove: impl FnMut(&MapEntry<D>) -> bool,
     ) -> (usize, Option<usize>) {
-        let end = from.saturating_add(budget).min(self.table.num_buckets());
+        let slots = self.slab.slots();
+        let end = from.saturating_add(budget).min(slots);
         let mut removed = 0usize;
-        for index in from..end {
-            if !self.table.get_bucket(index).is_some_and(&mut remove) {
+        for slot in from..end {
+            let Ok(slot) = u32::try_from(slot) else { break };
+            let Some(id) = self.slab.get(slot).filter(|e| remove(e)).map(|e| e.id) else {
                 continue;
-            }
-            if let Ok(entry) = self.table.get_bucket_entry(index) {
-                let (gone, _) = entry.remove();
+            };
+            // Found by its slot number: no entry is read on the way.
+            let Ok(found) = self.index.find_entry(hash(&id), |&s| s == slot) else {
+                continue;
+            };
+            found.remove();
+            if let Some(gone) = self.slab.take(slot) {
                 unindex(&mut self.owners, gone.meta.get().owner.as_ref(), &gone.id);
                 removed = removed.saturating_add(1);
             }
         }
-        (removed, (end < self.table.num_buckets()).then_some(end))
+        (removed, (end < slots).then_some(end))
     }
 
     fn entries(&self) -> impl Iterator<Item = &MapEntry<D>> {
-        self.table.iter()
+        self.slab.iter()
     }
 
     fn clear(&mut self) {
-        self.table.clear();
+        self.index.clear();
+        self.slab.clear();
         self.owners.clear();
     }
 
     fn set_owner(&mut self, id: &SessionId, owner: Option<UserId>) -> bool {
-        let Some(entry) = self.table.find_mut(hash(id), is(id)) else {
+        let Some(slot) = self.slot_of(id) else {
+            return false;
+        };
+        let Some(entry) = self.slab.get_mut(slot) else {
             return false;
         };
         unindex(&mut self.owners, entry.meta.get().owner.as_ref(), id);
@@ -295,7 +434,7 @@ impl<D> MapSlots<D> {
     pub(crate) fn index_is_exact(&self) -> bool {
         let indexed: usize = self.owners.values().map(Vec::len).sum();
         let owned = self
-            .table
+            .slab
             .iter()
             .filter(|e| e.meta.get().owner.is_some())
             .count();
