@@ -16,47 +16,66 @@ use super::{
 
 type Shard = AllocSessionTable<Versioned>;
 
-/// What one slot of the memory store holds besides the core's record.
+/// What one slot of the memory store holds besides the core's record: the
+/// session data, inline when small (most sessions hold a few bytes, so a
+/// session costs one slot and no allocation of its own), and its version,
+/// in 16 bytes.
+///
+/// The version is 32 bits and wraps: a save whose load is exactly a
+/// multiple of 2³² saves of the same session old would not see the
+/// conflict. A version the store never gave (above `u32::MAX`) is a
+/// conflict.
 #[derive(Debug)]
-struct Versioned {
-    version: u64,
-    data: Bytes,
-}
-
-/// Session data: inline when small (most sessions hold a few bytes), so
-/// that a session costs one table slot and no allocation of its own.
-#[derive(Debug)]
-enum Bytes {
+enum Versioned {
     Inline {
         len: u8,
         buf: [u8; INLINE],
+        version: u32,
     },
     // A thin pointer keeps the enum at 16 bytes; larger data is rare.
     #[allow(clippy::box_collection)]
-    Heap(Box<Vec<u8>>),
+    Heap { version: u32, data: Box<Vec<u8>> },
 }
 
 /// The most bytes kept inline; the enum stays 16 bytes.
-const INLINE: usize = 14;
+const INLINE: usize = 10;
 
-impl Bytes {
-    fn new(data: &[u8]) -> Self {
+impl Versioned {
+    fn new(version: u32, data: &[u8]) -> Self {
         if let Ok(len) = u8::try_from(data.len())
             && data.len() <= INLINE
         {
             let mut buf = [0u8; INLINE];
             buf.iter_mut().zip(data).for_each(|(b, d)| *b = *d);
-            return Bytes::Inline { len, buf };
+            return Versioned::Inline { len, buf, version };
         }
-        Bytes::Heap(Box::new(data.to_vec()))
+        Versioned::Heap {
+            version,
+            data: Box::new(data.to_vec()),
+        }
     }
 
     fn as_slice(&self) -> &[u8] {
         match self {
-            Bytes::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
-            Bytes::Heap(b) => b,
+            Versioned::Inline { len, buf, .. } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            Versioned::Heap { data, .. } => data,
         }
     }
+
+    fn version(&self) -> u64 {
+        match self {
+            Versioned::Inline { version, .. } | Versioned::Heap { version, .. } => {
+                u64::from(*version)
+            }
+        }
+    }
+}
+
+/// The version after `version`, wrapping at 2³².
+fn next_version(version: u64) -> u32 {
+    u32::try_from(version & u64::from(u32::MAX))
+        .unwrap_or_default()
+        .wrapping_add(1)
 }
 
 /// Sessions in memory: fast, bounded, and lost on restart.
@@ -258,9 +277,9 @@ impl MemoryStore {
             record: SessionRecord {
                 deadlines: *r.deadlines,
                 protected: *r.protected,
-                data: r.data.data.as_slice().to_vec(),
+                data: r.data.as_slice().to_vec(),
             },
-            version: r.data.version,
+            version: r.data.version(),
             meta: r.meta.clone(),
         })
     }
@@ -319,16 +338,14 @@ impl SessionStore for MemoryStore {
             let data = edit(
                 &mut deadlines,
                 &mut protected,
-                stored.data.data.as_slice(),
+                stored.data.as_slice(),
                 stored.meta.lifetime,
             )?;
-            let version = stored.data.version.wrapping_add(1);
+            let version = next_version(stored.data.version());
             *stored.deadlines = deadlines;
             *stored.protected = protected;
-            *stored.data = Versioned {
-                version,
-                data: Bytes::new(&data),
-            };
+            *stored.data = Versioned::new(version, &data);
+            let version = u64::from(version);
             let record = SessionRecord {
                 deadlines,
                 protected,
@@ -379,10 +396,7 @@ impl SessionStore for MemoryStore {
             let stored = SessionRecord {
                 deadlines: record.deadlines,
                 protected: record.protected,
-                data: Versioned {
-                    version: 1,
-                    data: Bytes::new(&record.data),
-                },
+                data: Versioned::new(1, &record.data),
             };
             let meta = SessionMeta {
                 last_seen: now,
@@ -423,19 +437,16 @@ impl SessionStore for MemoryStore {
         Box::pin(async move {
             let write = |shard: &mut Shard| {
                 shard.update_record(id, now, |stored| {
-                    let version = expected_version.wrapping_add(1);
+                    let version = next_version(expected_version);
                     *stored.deadlines = record.deadlines;
                     *stored.protected = record.protected;
-                    *stored.data = Versioned {
-                        version,
-                        data: Bytes::new(&record.data),
-                    };
-                    Saved::Stored(version)
+                    *stored.data = Versioned::new(version, &record.data);
+                    Saved::Stored(u64::from(version))
                 })
             };
             let check = |shard: &Shard| match shard.peek(id, now) {
                 None => Some(Saved::Missing),
-                Some(stored) if stored.version != expected_version => Some(Saved::Conflict),
+                Some(stored) if stored.version() != expected_version => Some(Saved::Conflict),
                 Some(_) => None,
             };
             let Some(meta) = meta else {
@@ -490,7 +501,7 @@ impl SessionStore for MemoryStore {
             let mut shard = self.shard(id);
             let outcome = match shard.peek(id, now) {
                 None => Removed::Missing,
-                Some(stored) if stored.version != expected_version => Removed::Conflict,
+                Some(stored) if stored.version() != expected_version => Removed::Conflict,
                 Some(_) => {
                     shard.destroy(id);
                     Removed::Deleted
@@ -697,12 +708,26 @@ mod tests {
 
     #[test]
     fn bytes_round_trip_inline_and_on_the_heap() {
-        for len in [0usize, 1, 13, 14, 15, 4096] {
+        for len in [0usize, 1, 9, 10, 11, 4096] {
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            let bytes = Bytes::new(&data);
+            let bytes = Versioned::new(7, &data);
             assert_eq!(bytes.as_slice(), data.as_slice());
-            assert_eq!(matches!(bytes, Bytes::Inline { .. }), len <= super::INLINE);
+            assert_eq!(bytes.version(), 7);
+            assert_eq!(
+                matches!(bytes, Versioned::Inline { .. }),
+                len <= super::INLINE
+            );
         }
-        assert_eq!(std::mem::size_of::<Bytes>(), 16);
+        assert_eq!(std::mem::size_of::<Versioned>(), 16);
+        assert_eq!(next_version(1), 2);
+        assert_eq!(next_version(u64::from(u32::MAX)), 0);
+        // Never written: no stored version equals it, so its save conflicts.
+        assert_eq!(next_version(u64::MAX), 0);
+        // The core's entry: id, deadlines, metadata pointer, LRU tick,
+        // flag and this, in one cache line.
+        assert_eq!(
+            std::mem::size_of::<Option<sesh::table::Entry<Versioned, Option<Box<SessionMeta>>>>>(),
+            64
+        );
     }
 }
