@@ -9,7 +9,7 @@ use clap::{Parser, ValueEnum};
 use sesh_bench_harness::Error;
 use sesh_bench_harness::load::Setup;
 use sesh_bench_harness::report::{Place, write_section};
-use sesh_bench_harness::scenario::{self, Settings, counter, http, inproc, log};
+use sesh_bench_harness::scenario::{Settings, counter, http, inproc, log, postgres, stores};
 use sesh_bench_harness::server::clock_ticks;
 
 /// A section of the report.
@@ -21,6 +21,10 @@ enum Section {
     Http,
     /// The shipped counter binary against bare axum and tower-sessions.
     Counter,
+    /// bench-server on Redis (with the floors) and redb.
+    Stores,
+    /// bench-server on PostgreSQL, when installed.
+    Postgres,
     /// layer-cost (in process).
     LayerCost,
     /// scale (in process), when built.
@@ -47,10 +51,10 @@ struct Cli {
     #[arg(long, default_value_t = 3)]
     rounds: u32,
     /// Seconds per measured wrk run.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 5)]
     duration: u32,
     /// Seconds of warm-up before each measured run.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     warmup: u32,
     /// Sessions minted before a returning-client run.
     #[arg(long, default_value_t = 1024)]
@@ -73,6 +77,9 @@ struct Cli {
     /// Where the release binaries are (default: beside this one).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Leave the firmware section out of `all` (it builds two board images).
+    #[arg(long)]
+    no_firmware: bool,
     /// Keep the run's files (cookies, server logs) and print where.
     #[arg(long)]
     keep: bool,
@@ -94,9 +101,11 @@ impl Drop for OutDir {
     }
 }
 
-const ORDER: [Section; 9] = [
+const ORDER: [Section; 11] = [
     Section::Http,
     Section::Counter,
+    Section::Stores,
+    Section::Postgres,
     Section::LayerCost,
     Section::Scale,
     Section::RedbDurable,
@@ -137,6 +146,18 @@ fn run_section(
             after("<!-- bench:http:end -->"),
             counter::run(s)?,
         )),
+        Section::Stores => Some((
+            "stores".into(),
+            after("<!-- bench:counter:end -->"),
+            stores::run(s)?,
+        )),
+        Section::Postgres => postgres::run(s)?.map(|md| {
+            (
+                "postgres".to_owned(),
+                after("<!-- bench:stores:end -->"),
+                md,
+            )
+        }),
         Section::Firmware => {
             firmware(cli, s)?;
             None
@@ -227,7 +248,11 @@ fn main() -> ExitCode {
         hz: clock_ticks(),
     };
     let sections: Vec<Section> = if cli.section == Section::All {
-        ORDER.to_vec()
+        ORDER
+            .iter()
+            .copied()
+            .filter(|s| !(cli.no_firmware && *s == Section::Firmware))
+            .collect()
     } else {
         vec![cli.section]
     };
@@ -266,7 +291,6 @@ fn main() -> ExitCode {
             started.elapsed().as_secs_f64()
         ));
     }
-    let _ = scenario::Scenario::ALL;
     drop(out);
     if failed.is_empty() {
         ExitCode::SUCCESS

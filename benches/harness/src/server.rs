@@ -411,9 +411,10 @@ impl Postgres {
             .output()
             .ok()
             .and_then(|o| {
+                // postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)
                 String::from_utf8_lossy(&o.stdout)
                     .split_whitespace()
-                    .last()
+                    .nth(2)
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| "unknown".to_owned())

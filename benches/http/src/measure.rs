@@ -47,13 +47,12 @@ pub fn cpu_time_ns() -> Result<u64, BoxError> {
     Ok(first.parse()?)
 }
 
-/// Median, minimum and maximum (NaN for no values).
-pub fn median_and_spread(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let mid = values.get(values.len() / 2).copied().unwrap_or(f64::NAN);
-    let min = values.first().copied().unwrap_or(f64::NAN);
-    let max = values.last().copied().unwrap_or(f64::NAN);
-    (mid, min, max)
+/// Median (the mean of the two middle values for an even count), minimum
+/// and maximum of the finite values (NaN for none), by the harness's
+/// [`stats`](sesh_bench_harness::stats).
+pub fn median_and_spread(values: Vec<f64>) -> (f64, f64, f64) {
+    sesh_bench_harness::stats::summarize(&values)
+        .map_or((f64::NAN, f64::NAN, f64::NAN), |s| (s.median, s.min, s.max))
 }
 
 /// `count` fresh session ids from the system's CSPRNG.

@@ -38,7 +38,9 @@ pub const BINS: [Bin; 6] = [
     Bin {
         name: "scale",
         heading: "## Cost at scale (scale)",
-        about: "Per-request cost with many sessions already stored (issue 19).",
+        about: "Per-request cost with 10³, 10⁵ and 10⁶ sessions already stored, on the memory \
+                store, redb and Redis; the longest wait during a sweep; memory per session at \
+                10⁶ (issue 19).",
         place: "<!-- bench:postgres:end -->",
         after: true,
     },
@@ -66,7 +68,7 @@ pub const BINS: [Bin; 6] = [
     },
     Bin {
         name: "store-memory",
-        heading: "### Generated: store-memory",
+        heading: "## Memory per stored session, in process (store-memory)",
         about: "Memory per stored session of the memory store, in process (8 data bytes each).",
         place: "<!-- bench:sweep-stall:end -->",
         after: true,
@@ -94,6 +96,7 @@ impl Bin {
             "layer-cost" => vec![s.rounds.to_string(), "200000".into()],
             "owner-cost" => vec![s.rounds.to_string(), "1000000".into(), "20000".into()],
             "sweep-stall" => vec![s.rounds.to_string(), "1000000".into()],
+            "scale" => vec!["--rounds".into(), s.rounds.to_string()],
             _ => Vec::new(),
         }
     }
@@ -131,10 +134,12 @@ pub fn run(s: &Settings, bin: Bin) -> Result<Option<String>, Error> {
         &load_start,
         &load_average(),
     ));
+    let command: Vec<&str> = std::iter::once(bin.name)
+        .chain(args.iter().map(String::as_str))
+        .collect();
     md.push_str(&format!(
-        "`{} {}` (benches/http, release). {}\n\n",
-        bin.name,
-        args.join(" "),
+        "\n`{}` (benches/http, release). {}\n\n",
+        command.join(" "),
         bin.about
     ));
     md.push_str(String::from_utf8_lossy(&out.stdout).trim_end());

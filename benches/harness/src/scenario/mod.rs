@@ -5,6 +5,8 @@
 pub mod counter;
 pub mod http;
 pub mod inproc;
+pub mod postgres;
+pub mod stores;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,0 +1,355 @@
+//! The stores section: the counter app of `bench-server` on Redis
+//! (`sesh-redis` against `tower-sessions-redis`, and the floors `redis-floor`
+//! and `fred-floor` that keep no session) and on redb (`sesh-redb`, alone),
+//! under both load set-ups.
+
+use std::fmt::Write as _;
+
+use super::{
+    Backend, Runs, Scenario, Settings, Spec, Stored, db_ns, details, log, p50, p99, ratio_cell,
+    rps, server_ns, throughput_run, total_ns, us_cell,
+};
+use crate::Error;
+use crate::facts::{Facts, load_average};
+
+use crate::report::{Table, med, num, spread};
+use crate::server::{Redis, Server};
+use crate::stats::{Summary, Target, summarize, verdict_across};
+
+const VARIANTS: [&str; 5] = [
+    "sesh-redis",
+    "tower-sessions-redis",
+    "redis-floor",
+    "fred-floor",
+    "sesh-redb",
+];
+const TARGET: f64 = 1.3;
+
+/// Runs the section and returns its Markdown.
+pub fn run(s: &Settings) -> Result<String, Error> {
+    let load_start = load_average();
+    let bench = s.bin("bench-server");
+    let mut runs = Runs::default();
+    let mut redis_version = String::new();
+    for round in 1..=s.rounds {
+        log(&format!("==> stores: round {round}/{}", s.rounds));
+        let redis = Redis::start(&s.out)?;
+        redis_version = redis
+            .cli(&["info", "server"])?
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:").map(str::to_owned))
+            .unwrap_or_default();
+        for variant in super::rotated(&VARIANTS, round) {
+            let is_redb = variant == "sesh-redb";
+            let floor = variant.ends_with("-floor");
+            for scenario in Scenario::ALL {
+                if floor && scenario != Scenario::New {
+                    continue;
+                }
+                for &setup in &s.setups {
+                    let redb = s.out.join(format!("sessions.{round}.redb"));
+                    let args = if is_redb {
+                        let _ = std::fs::remove_file(&redb);
+                        vec!["--redb".to_owned(), redb.display().to_string()]
+                    } else {
+                        vec!["--redis".to_owned(), redis.url()]
+                    };
+                    let start = || Server::bench(&bench, variant, &args, &s.out);
+                    let spec = Spec {
+                        variant,
+                        start: &start,
+                        fake_cookies: false,
+                        backend: if is_redb {
+                            Backend::None
+                        } else {
+                            Backend::Redis(&redis)
+                        },
+                        stored: if is_redb {
+                            Stored::Stats
+                        } else {
+                            Stored::Dbsize
+                        },
+                    };
+                    let result = throughput_run(s, round, setup, scenario, &spec);
+                    let _ = std::fs::remove_file(&redb);
+                    runs.0.push(result?);
+                }
+            }
+        }
+    }
+    Ok(render(s, &runs, &redis_version, &load_start))
+}
+
+fn ms(x: Option<Summary>) -> String {
+    num(med(x).map(|v| v / 1000.0), 2)
+}
+
+fn render(s: &Settings, runs: &Runs, redis_version: &str, load_start: &str) -> String {
+    let facts = Facts::read(&s.root);
+    let fs = std::process::Command::new("df")
+        .args(["-T"])
+        .arg(&s.out)
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .nth(1)
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let mut md = String::from("## Stores: Redis and redb\n\n");
+    md.push_str(&facts.header(
+        "bench stores",
+        &format!("; redis-server {redis_version}"),
+        load_start,
+        &load_average(),
+    ));
+    let _ = writeln!(
+        md,
+        "\nThe counter app of the HTTP section (`bench-server`, a 2-worker tokio runtime on \
+         127.0.0.1) on persistent stores. {} The run must create no session in *returning* \
+         (checked on the store's count).\n",
+        s.load_sentence()
+    );
+    md.push_str(
+        "### Redis\n\nOne redis-server per round on a free loopback port, no persistence (`--save \"\" \
+         --appendonly no`), emptied (`FLUSHALL`) before every run. `sesh-redis`: sesh-tokio's \
+         `RedisStore` with `RedisConfig::new(url)` defaults (one multiplexed redis-rs connection, 1 s \
+         timeouts, a write cache of 10,000 sessions) and a key prefix unique to the server process; \
+         `Session<Counter>::update` is the compare-and-swap Lua script (`EVALSHA`) from the store's \
+         cached copy, `SET … NX PX` for a new session. `tower-sessions-redis`: tower-sessions 0.14 \
+         with tower-sessions-redis-store 0.16 (fred 10, a pool of 1 connection), `get` + `insert`, \
+         30 min inactivity expiry: `GET`, then `SET … XX` (`SET … NX` for a new session).\n\n",
+    );
+    let _ = writeln!(
+        md,
+        "The floor for new visitors: `redis-floor` and `fred-floor` keep no session; each \
+         request sends one `SET … NX PX` of a 40-byte value through redis-rs (as sesh) or fred \
+         (as tower-sessions) and answers with a `Set-Cookie` as long as sesh's. \
+         `redis-floor ÷ tower-sessions-redis` bounds the new-visitor ratio any store on \
+         redis-rs can reach in this run.\n"
+    );
+    for &setup in &s.setups {
+        let _ = writeln!(md, "#### `{}`\n", setup.label());
+        let mut t = Table::new(&[
+            "scenario",
+            "sesh-redis req/s",
+            "tower-sessions-redis req/s",
+            "sesh ÷ tower-sessions",
+            "p50 sesh / tower-sessions (ms)",
+            "p99 sesh / tower-sessions (ms)",
+            "server µs/req sesh / tower-sessions",
+            "Redis µs/req sesh / tower-sessions",
+            "tower-sessions ÷ sesh, total CPU",
+            "errors",
+        ]);
+        let (a, b) = ("sesh-redis", "tower-sessions-redis");
+        for sc in Scenario::ALL {
+            t.row(vec![
+                sc.name().to_owned(),
+                num(med(runs.summary(setup, sc, a, rps)), 0),
+                num(med(runs.summary(setup, sc, b, rps)), 0),
+                ratio_cell(runs.ratio(setup, sc, a, b, rps)),
+                format!(
+                    "{} / {}",
+                    ms(runs.summary(setup, sc, a, p50)),
+                    ms(runs.summary(setup, sc, b, p50))
+                ),
+                format!(
+                    "{} / {}",
+                    ms(runs.summary(setup, sc, a, p99)),
+                    ms(runs.summary(setup, sc, b, p99))
+                ),
+                format!(
+                    "{} / {}",
+                    us_cell(runs.summary(setup, sc, a, server_ns)),
+                    us_cell(runs.summary(setup, sc, b, server_ns))
+                ),
+                format!(
+                    "{} / {}",
+                    us_cell(runs.summary(setup, sc, a, db_ns)),
+                    us_cell(runs.summary(setup, sc, b, db_ns))
+                ),
+                ratio_cell(runs.ratio(setup, sc, b, a, total_ns)),
+                runs.errors(setup, sc, &[a, b]).to_string(),
+            ]);
+        }
+        md.push_str(&t.render());
+        md.push('\n');
+        let mut t = Table::new(&[
+            "new visitors",
+            "req/s",
+            "server µs/req",
+            "Redis µs/req",
+            "req/s ÷ tower-sessions-redis",
+        ]);
+        for v in ["redis-floor", "fred-floor", a, b] {
+            t.row(vec![
+                v.to_owned(),
+                num(med(runs.summary(setup, Scenario::New, v, rps)), 0),
+                us_cell(runs.summary(setup, Scenario::New, v, server_ns)),
+                us_cell(runs.summary(setup, Scenario::New, v, db_ns)),
+                ratio_cell(runs.ratio(setup, Scenario::New, v, b, rps)),
+            ]);
+        }
+        md.push_str(&t.render());
+        md.push('\n');
+    }
+    md.push_str(&commands(s, runs));
+    md.push_str(&redb(s, runs, &fs));
+    md.push_str(&targets(s, runs));
+    md.push('\n');
+    md.push_str(&details("Raw runs", &runs.raw_table(Some("Redis µs/req"))));
+    md
+}
+
+/// What Redis ran per request, first load set-up.
+fn commands(s: &Settings, runs: &Runs) -> String {
+    let Some(&setup) = s.setups.first() else {
+        return String::new();
+    };
+    let mut md = format!(
+        "What Redis ran during the measured runs (`INFO commandstats`, reset before each; `{}`): \
+         calls per HTTP request and Redis's own µs per call, median over the rounds. Commands \
+         inside a script are listed too; their time is part of the script's.\n\n",
+        setup.label()
+    );
+    let mut t = Table::new(&[
+        "scenario",
+        "variant",
+        "command",
+        "calls / request",
+        "µs / call",
+    ])
+    .left(1)
+    .left(2);
+    for sc in Scenario::ALL {
+        for v in ["sesh-redis", "tower-sessions-redis"] {
+            let mut names: Vec<&str> = runs
+                .0
+                .iter()
+                .filter(|r| r.setup == setup && r.scenario == sc && r.variant == v)
+                .flat_map(|r| r.commands.iter().map(|c| c.0.as_str()))
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            for c in names {
+                let vals = |f: fn(&(String, f64, f64)) -> f64| -> Vec<f64> {
+                    runs.0
+                        .iter()
+                        .filter(|r| r.setup == setup && r.scenario == sc && r.variant == v)
+                        .flat_map(|r| r.commands.iter().filter(|x| x.0 == c).map(f))
+                        .collect()
+                };
+                t.row(vec![
+                    sc.name().to_owned(),
+                    v.to_owned(),
+                    c.to_owned(),
+                    num(med(summarize(&vals(|x| x.1))), 2),
+                    num(med(summarize(&vals(|x| x.2))), 2),
+                ]);
+            }
+        }
+    }
+    md.push_str(&t.render());
+    md.push('\n');
+    md
+}
+
+fn redb(s: &Settings, runs: &Runs, fs: &str) -> String {
+    let mut md = format!(
+        "### redb\n\n`sesh-redb`: sesh-tokio's `RedbStore` on a fresh file per run ({fs} file \
+         system), removed after it. A returning client's `Session::update` is a read transaction, \
+         then a write transaction; a new visitor, one write transaction. Every write is durable \
+         when it returns (`Durability::Immediate`); the writes waiting share one transaction and \
+         one fsync (group commit). No peer: tower-sessions has no redb store.\n\n"
+    );
+    let mut t = Table::new(&[
+        "load",
+        "scenario",
+        "req/s (min–max)",
+        "p50 (ms)",
+        "p99 (ms) (min–max)",
+        "server µs/req",
+        "errors",
+        "sessions at the end",
+    ])
+    .left(1);
+    let v = "sesh-redb";
+    for &setup in &s.setups {
+        for sc in Scenario::ALL {
+            t.row(vec![
+                format!("`{}`", setup.label()),
+                sc.name().to_owned(),
+                spread(runs.summary(setup, sc, v, rps), 0),
+                ms(runs.summary(setup, sc, v, p50)),
+                spread(runs.summary(setup, sc, v, p99).map(|x| x.scaled(0.001)), 2),
+                us_cell(runs.summary(setup, sc, v, server_ns)),
+                runs.errors(setup, sc, &[v]).to_string(),
+                num(
+                    med(runs.summary(setup, sc, v, |r| {
+                        #[allow(clippy::cast_precision_loss, reason = "session counts fit an f64")]
+                        r.sessions_after.map(|x| x as f64)
+                    })),
+                    0,
+                ),
+            ]);
+        }
+    }
+    md.push_str(&t.render());
+    md.push('\n');
+    md
+}
+
+fn targets(s: &Settings, runs: &Runs) -> String {
+    let mut header = vec!["target".to_owned()];
+    header.extend(
+        s.setups
+            .iter()
+            .map(|x| format!("`{}`: median (worst round)", x.label())),
+    );
+    header.push("verdict".to_owned());
+    let last = header.len().saturating_sub(1);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = Table::new(&header).left(last);
+    let target = Target::at_least(TARGET);
+    for sc in Scenario::ALL {
+        let mut cells = vec![format!(
+            "{}: sesh-redis ≥ {TARGET} × tower-sessions-redis (req/s){}",
+            sc.name(),
+            if sc == Scenario::New {
+                "; bound: redis-floor ÷ tower-sessions-redis"
+            } else {
+                ""
+            }
+        )];
+        let mut per_setup = Vec::new();
+        for &setup in &s.setups {
+            let r = runs.ratio(setup, sc, "sesh-redis", "tower-sessions-redis", rps);
+            let bound = (sc == Scenario::New)
+                .then(|| med(runs.ratio(setup, sc, "redis-floor", "tower-sessions-redis", rps)))
+                .flatten();
+            let mut c = format!("{} ({})", num(med(r), 2), num(r.map(|r| r.min), 2));
+            if let Some(b) = bound {
+                let _ = write!(c, "; bound {}", num(Some(b), 2));
+            }
+            cells.push(c);
+            per_setup.push((med(r), bound));
+        }
+        cells.push(verdict_across(&per_setup, target).label().to_owned());
+        t.row(cells);
+    }
+    t.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floors_are_variants() {
+        assert!(VARIANTS.contains(&"redis-floor"));
+        assert!(!VARIANTS.contains(&"sesh"));
+    }
+}
