@@ -1,5 +1,5 @@
 //! The processes a benchmark starts: the servers under test on
-//! 127.0.0.1:<free port>, redis-server, PostgreSQL. Each is stopped when its
+//! 127.0.0.1 on a free port, redis-server, PostgreSQL. Each is stopped when its
 //! handle drops, also on error, so no run leaves a process behind. And what
 //! /proc says about them: CPU time and resident set.
 

@@ -1,4 +1,4 @@
--- wrk script for the memory runs of scripts/bench.sh: new visitors (no
+-- wrk script for the memory runs of the benchmark harness (benches/harness): new visitors (no
 -- cookie), and each thread stops after args[1] responses, so the run makes a
 -- bounded number of sessions (plus at most the connections in flight, which
 -- the script reads back from the server's /stats). -d bounds it in time too.

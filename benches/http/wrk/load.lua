@@ -1,4 +1,5 @@
--- wrk script for the throughput runs of scripts/bench.sh.
+-- wrk script for the throughput runs of the benchmark harness (benches/harness,
+-- run by scripts/bench.sh).
 --
 -- Env COOKIE_FILE unset or empty: new visitors, every request "GET /" with no cookie.
 -- Env COOKIE_FILE set: returning clients. The file holds one `name=value`
