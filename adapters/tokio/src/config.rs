@@ -27,7 +27,7 @@ pub(crate) trait Keys: fmt::Debug + Send + Sync {
     fn write_session_cookie(
         &self,
         headers: &CookieHeaders,
-        out: &mut String,
+        out: &mut dyn fmt::Write,
         cookie: &CookieConfig<'_>,
     ) -> Result<bool, fmt::Error>;
 }
@@ -58,7 +58,7 @@ impl<const K: usize> Keys for KeyRing<K> {
     fn write_session_cookie(
         &self,
         headers: &CookieHeaders,
-        out: &mut String,
+        out: &mut dyn fmt::Write,
         cookie: &CookieConfig<'_>,
     ) -> Result<bool, fmt::Error> {
         headers.write_session_cookie(out, cookie, self)

@@ -2,6 +2,7 @@
 //! application has answered, exactly as [`sesh::cookie::CookieDecision`]
 //! decided them.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::task::{Context, Poll};
 use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
+use sesh::cookie::SessionCookie;
 
 use crate::state::RequestSession;
 
@@ -63,35 +65,32 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
     let decided = outcome.headers;
     let config = &session.shared.config;
     let cookie = config.cookie();
-    let mut value = String::new();
-    let mut pre_value = String::new();
-    let written = config
-        .keys()
-        .write_session_cookie(&decided, &mut value, &cookie)
-        .and_then(|set| {
-            Ok((
-                set,
-                decided.write_pre_session_cookie(&mut pre_value, &cookie)?,
-            ))
-        });
-    let Ok((set, pre)) = written else {
-        tracing::error!("could not format the Set-Cookie header");
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR);
-    };
-    // Both values are checked before either is added: no half-sent pair.
+    // Both values are made before either is added: no half-sent pair.
     // An array, not a Vec: most responses set no cookie and allocate nothing.
-    let mut values: [Option<HeaderValue>; 2] = [None, None];
-    for (slot, value) in values
-        .iter_mut()
-        .zip([set.then_some(&value), pre.then_some(&pre_value)])
-    {
-        let Some(value) = value else { continue };
-        let Ok(header) = HeaderValue::from_str(value) else {
+    let session_cookie = || {
+        if decided.session() == SessionCookie::Keep {
+            return Ok(None);
+        }
+        cookie_header(|out| config.keys().write_session_cookie(&decided, out, &cookie))
+    };
+    let pre_cookie = || {
+        if decided.pre_session().is_none() {
+            return Ok(None);
+        }
+        cookie_header(|out| decided.write_pre_session_cookie(out, &cookie))
+    };
+    let values = session_cookie().and_then(|set| Ok([set, pre_cookie()?]));
+    let values = match values {
+        Ok(values) => values,
+        Err(CookieHeaderError::Format) => {
+            tracing::error!("could not format the Set-Cookie header");
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        Err(CookieHeaderError::Invalid) => {
             tracing::error!("the Set-Cookie header is not a valid header value");
             return error_response(StatusCode::INTERNAL_SERVER_ERROR);
-        };
-        *slot = Some(header);
-    }
+        }
+    };
     let headers = response.headers_mut();
     for header in values.into_iter().flatten() {
         headers.append(SET_COOKIE, header);
@@ -104,6 +103,71 @@ fn finish<B: Default>(session: &RequestSession, mut response: Response<B>) -> Re
         headers.append(VARY, HeaderValue::from_static("Cookie"));
     }
     response
+}
+
+/// Why a `Set-Cookie` value could not be made.
+enum CookieHeaderError {
+    /// Formatting failed.
+    Format,
+    /// The text is not a valid header value.
+    Invalid,
+}
+
+/// The `Set-Cookie` value `write` formats, if it writes one (`Ok(true)`).
+///
+/// It is formatted on the stack, so that the header value's own copy is the
+/// only allocation; a value too long for the buffer (a very long path or
+/// domain) is formatted again into a `String`.
+fn cookie_header(
+    write: impl Fn(&mut dyn fmt::Write) -> Result<bool, fmt::Error>,
+) -> Result<Option<HeaderValue>, CookieHeaderError> {
+    let mut line = Line {
+        bytes: [0; LINE],
+        len: 0,
+        overflowed: false,
+    };
+    let written = write(&mut line);
+    let text = match written {
+        Ok(false) => return Ok(None),
+        Ok(true) => line.bytes.get(..line.len).unwrap_or_default(),
+        Err(_) if line.overflowed => {
+            let mut text = String::new();
+            if !write(&mut text).map_err(|_| CookieHeaderError::Format)? {
+                return Ok(None);
+            }
+            return HeaderValue::from_str(&text)
+                .map(Some)
+                .map_err(|_| CookieHeaderError::Invalid);
+        }
+        Err(_) => return Err(CookieHeaderError::Format),
+    };
+    HeaderValue::from_bytes(text)
+        .map(Some)
+        .map_err(|_| CookieHeaderError::Invalid)
+}
+
+/// Room for a `Set-Cookie` value on the stack: sesh's default one is about
+/// 90 bytes.
+const LINE: usize = 256;
+
+/// A `fmt::Write` into a fixed buffer that says when it ran out of room.
+struct Line {
+    bytes: [u8; LINE],
+    len: usize,
+    overflowed: bool,
+}
+
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.saturating_add(s.len());
+        let Some(slot) = self.bytes.get_mut(self.len..end) else {
+            self.overflowed = true;
+            return Err(fmt::Error);
+        };
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Whether `Vary` values already name `Cookie` (or `*`): as a
@@ -128,6 +192,34 @@ mod tests {
             .filter_map(|v| HeaderValue::from_bytes(v).ok())
             .collect();
         varies_on_cookie(values.iter())
+    }
+
+    /// A value that fits the stack buffer and one that does not come out the
+    /// same as formatted into a `String`; nothing written is no header.
+    #[test]
+    fn cookie_headers_of_any_length() {
+        for len in [0, 1, 90, LINE - 1, LINE, LINE + 1, 5000] {
+            let text = "a".repeat(len);
+            let header = cookie_header(|out| out.write_str(&text).map(|()| true))
+                .ok()
+                .flatten()
+                .unwrap();
+            assert_eq!(header.as_bytes(), text.as_bytes(), "{len}");
+        }
+        assert!(matches!(cookie_header(|_| Ok(false)), Ok(None)));
+        assert!(matches!(
+            cookie_header(|_| Err(fmt::Error)),
+            Err(CookieHeaderError::Format)
+        ));
+        assert!(matches!(
+            cookie_header(|out| out.write_str("a\nb").map(|()| true)),
+            Err(CookieHeaderError::Invalid)
+        ));
+        let long = "\n".repeat(LINE + 1);
+        assert!(matches!(
+            cookie_header(|out| out.write_str(&long).map(|()| true)),
+            Err(CookieHeaderError::Invalid)
+        ));
     }
 
     #[test]
