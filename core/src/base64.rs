@@ -40,6 +40,7 @@ const SEXTETS: [u8; 256] = {
     table
 };
 
+#[cfg(any(feature = "signed", test))]
 fn sextet(c: u8) -> Option<u8> {
     SEXTETS
         .get(usize::from(c))
@@ -74,35 +75,28 @@ pub(crate) fn encode16(bytes: &[u8; 16]) -> [u8; ENCODED_LEN] {
 
 /// Decodes exactly 22 base64url characters into 16 bytes.
 pub(crate) fn decode16(text: &[u8]) -> Result<[u8; 16], Base64Error> {
-    if text.len() != ENCODED_LEN {
+    let Some((last, first)) = text.split_last().filter(|_| text.len() == ENCODED_LEN) else {
         return Err(Base64Error::Length);
-    }
-    let mut sextets = [0u8; ENCODED_LEN];
-    for (s, &c) in sextets.iter_mut().zip(text) {
-        *s = sextet(c).ok_or(Base64Error::Alphabet)?;
-    }
-    let mut out = [0u8; 16];
-    let mut bytes = out.iter_mut();
-    let mut put = |b: u8| {
-        if let Some(slot) = bytes.next() {
-            *slot = b;
-        }
     };
-    let (quads, last) = sextets.split_at(20);
-    for q in quads.chunks_exact(4) {
-        if let [a, b, c, d] = *q {
-            put((a << 2) | (b >> 4));
-            put((b << 4) | (c >> 2));
-            put((c << 6) | d);
-        }
+    // One pass, no branch per character: 21 sextets (126 bits) shifted into
+    // one integer, then the last character's top 2 bits. An invalid
+    // character's table entry has bits 6 and 7 set, remembered in `seen`.
+    let lookup = |c: u8| SEXTETS.get(usize::from(c)).copied().unwrap_or(INVALID);
+    let mut seen = 0u8;
+    let mut bits = 0u128;
+    for &c in first {
+        let s = lookup(c);
+        seen |= s;
+        bits = (bits << 6) | u128::from(s & 0x3f);
     }
-    if let [a, b] = *last {
-        if b & 0x0f != 0 {
-            return Err(Base64Error::NonCanonical);
-        }
-        put((a << 2) | (b >> 4));
+    let s = lookup(*last);
+    if (seen | s) & 0xc0 != 0 {
+        return Err(Base64Error::Alphabet);
     }
-    Ok(out)
+    if s & 0x0f != 0 {
+        return Err(Base64Error::NonCanonical);
+    }
+    Ok(((bits << 2) | u128::from(s >> 4)).to_be_bytes())
 }
 
 #[cfg(any(feature = "signed", test))]
