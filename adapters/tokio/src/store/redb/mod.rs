@@ -1606,6 +1606,112 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
+    /// Marks the lines the crash child prints for each answered save.
+    const ANSWERED: &str = "ANSWERED";
+
+    /// The crash child: 16 tasks save their own session over and over,
+    /// and print each save once it is answered, until they are killed.
+    async fn crash_child(path: &Path) {
+        let store = RedbStore::open(path, StoreKey::new(&[5; 32]).unwrap())
+            .await
+            .unwrap();
+        let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let id = SessionId::generate(&mut rng).unwrap();
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.create(&id, &record(0), Instant::ZERO).await.unwrap();
+                println!("{ANSWERED} {} 1", id.encode().as_str());
+                for version in 1u64.. {
+                    let saved = store
+                        .save(&id, &record(version as u8), version, Instant::ZERO)
+                        .await
+                        .unwrap();
+                    assert_eq!(saved, Saved::Stored(version + 1));
+                    println!("{ANSWERED} {} {}", id.encode().as_str(), version + 1);
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+
+    /// Every answered write survives a `SIGKILL` of the process: this test
+    /// runs itself again as a child that writes as fast as it can (group
+    /// commits of several writes), kills it mid-flight, opens the file and
+    /// finds, for every session, at least the last version the child was
+    /// told was saved.
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_answered_write_survives_a_kill() {
+        use std::io::BufRead;
+        if let Some(path) = std::env::var_os("SESH_REDB_CRASH_CHILD") {
+            crash_child(Path::new(&path)).await;
+            return;
+        }
+        let path = temp_path("crash");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::redb::tests::every_answered_write_survives_a_kill",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SESH_REDB_CRASH_CHILD", &path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut answered = std::collections::HashMap::<String, u64>::new();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut seen = 0usize;
+        while seen < 3_000 {
+            let Some(line) = lines.next() else { break };
+            let line = line.unwrap();
+            let mut words = line.split(' ');
+            if words.next() != Some(ANSWERED) {
+                continue;
+            }
+            let (id, version) = (words.next().unwrap(), words.next().unwrap());
+            let version: u64 = version.parse().unwrap();
+            let best = answered.entry(id.to_owned()).or_default();
+            *best = (*best).max(version);
+            seen += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // What was printed before the kill, and read after it: answered too.
+        for line in lines.map_while(Result::ok) {
+            let mut words = line.split(' ');
+            if words.next() == Some(ANSWERED)
+                && let (Some(id), Some(Ok(version))) =
+                    (words.next(), words.next().map(str::parse::<u64>))
+            {
+                let best = answered.entry(id.to_owned()).or_default();
+                *best = (*best).max(version);
+            }
+        }
+        assert_eq!(seen, 3_000, "the child stopped early");
+        assert_eq!(answered.len(), 16);
+        let store = RedbStore::open(&path, StoreKey::new(&[5; 32]).unwrap())
+            .await
+            .unwrap();
+        for (id, version) in &answered {
+            let id = SessionId::parse(id).unwrap();
+            let stored = store.load(&id, Instant::ZERO).await.unwrap().unwrap();
+            assert!(
+                stored.version >= *version,
+                "answered version {version}, the file has {}",
+                stored.version
+            );
+        }
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_share_commits_and_all_survive_a_reopen() {
         for (max_batch, wait) in [(256, 0), (1, 0), (7, 2)] {
