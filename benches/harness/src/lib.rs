@@ -17,3 +17,20 @@ pub mod stats;
 
 /// Any error, boxed.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Notes a Ctrl-C or SIGTERM: the run stops at its next step, and every
+/// process it started is stopped as its handle drops.
+pub fn set_interrupted() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// An error once the run was interrupted.
+pub fn check_interrupted() -> Result<(), Error> {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        Err("interrupted".into())
+    } else {
+        Ok(())
+    }
+}

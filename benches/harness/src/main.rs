@@ -210,6 +210,11 @@ fn firmware(cli: &Cli, s: &Settings) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = ctrlc::set_handler(sesh_bench_harness::set_interrupted) {
+        log(&format!(
+            "bench: cannot catch Ctrl-C ({e}): an interrupted run may leave servers behind"
+        ));
+    }
     let bin_dir = cli.bin_dir.clone().or_else(|| {
         std::env::current_exe()
             .ok()
@@ -263,6 +268,10 @@ fn main() -> ExitCode {
     };
     let mut failed = Vec::new();
     for section in sections {
+        if sesh_bench_harness::check_interrupted().is_err() {
+            failed.push(format!("{section:?} (interrupted)"));
+            continue;
+        }
         let started = std::time::Instant::now();
         match run_section(&cli, &settings, section) {
             Ok(Some((name, place, md))) => {

@@ -93,6 +93,7 @@ fn memory_run(s: &Settings, round: u32, variant: &'static str) -> Result<Memory,
     let mut last = u64::MAX;
     while started.elapsed() < Duration::from_secs(125) {
         std::thread::sleep(Duration::from_millis(200));
+        crate::check_interrupted()?;
         let now = calls(&server)?;
         if now >= s.mem_sessions && now == last {
             break;

@@ -428,6 +428,7 @@ pub fn throughput_run(
     scenario: Scenario,
     spec: &Spec<'_>,
 ) -> Result<Run, Error> {
+    crate::check_interrupted()?;
     if let Backend::Redis(redis) = spec.backend {
         redis.cli(&["flushall"])?;
     }
@@ -446,6 +447,7 @@ pub fn throughput_run(
     let s0 = cpu_ticks(server.process.pid())?;
     let d0 = backend_ticks(spec.backend)?;
     let wrk = run_wrk(server.addr, setup, s.duration, &lua, cookie_path)?;
+    crate::check_interrupted()?;
     let s1 = cpu_ticks(server.process.pid())?;
     let d1 = backend_ticks(spec.backend)?;
     let server_ns = ns_per_request(s1.saturating_sub(s0), s.hz, wrk.requests);
