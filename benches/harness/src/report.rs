@@ -267,6 +267,22 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn only_the_section_changes(
+            before in "[a-z #\n]{0,40}",
+            after in "[a-z #\n]{0,40}",
+            old in "[a-z \n]{0,20}",
+            new in "[a-z ]{0,20}",
+        ) {
+            let doc = format!("{before}\n<!-- bench:s:start -->\n{old}\n<!-- bench:s:end -->\n{after}");
+            let out = replace_section(&doc, "s", &new, &Place::End);
+            let head = format!("{before}\n<!-- bench:s:start -->\n{new}\n<!-- bench:s:end -->\n");
+            proptest::prop_assert!(out.starts_with(&head), "{out:?}");
+            proptest::prop_assert_eq!(out.lines().skip(head.lines().count()).collect::<Vec<_>>(), after.lines().collect::<Vec<_>>());
+        }
+    }
+
     #[test]
     fn tables_and_numbers() {
         let mut t = Table::new(&["a", "b", "c"]).left(1);

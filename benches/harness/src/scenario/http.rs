@@ -280,8 +280,10 @@ fn render(s: &Settings, runs: &Runs, memory: &[Memory], load_start: &str) -> Str
         "Memory per stored session: VmRSS growth of a fresh server over {} new visitors \
          (`wrk -t2 -c8`, benches/http/wrk/bounded.lua), divided by the sessions stored (sesh: \
          store occupancy, `MemoryStore::new({MEM_CAPACITY})` so nothing is evicted; \
-         tower-sessions: handler calls), median (min–max) over {} rounds.\n",
-        s.mem_sessions, s.rounds
+         tower-sessions: handler calls), median (min–max) over {} round{}.\n",
+        s.mem_sessions,
+        s.rounds,
+        if s.rounds == 1 { "" } else { "s" }
     );
     let mut t = Table::new(&["", "sesh", "tower-sessions", "sesh ÷ tower-sessions"]);
     t.row(vec![
