@@ -60,7 +60,7 @@ impl Hasher for IdHasher {
 /// The hash table holds a `u32` per bucket, not the entry: its buckets are
 /// a power of two at most 7/8 full (about two per entry just after a
 /// growth), and that slack costs 5 bytes a bucket instead of an entry's
-/// size. The entries sit densely in chunks of [`CHUNK`] slots that are
+/// size. The entries sit densely in chunks of 512 slots that are
 /// never moved or reallocated: the table never copies an entry when it
 /// grows, and a freed slot is reused before a new chunk is made.
 ///
