@@ -532,6 +532,59 @@ mod tests {
         assert!(t.slots.index_is_exact());
     }
 
+    #[test]
+    fn freed_slots_are_reused_and_slices_see_every_entry_once() {
+        let mut slots = MapSlots::<u32>::with_max(4 * CHUNK);
+        let mut rng = CountingRng(9);
+        let entry = |id, data| MapEntry {
+            id,
+            deadlines: t_start(Instant::ZERO),
+            protected: false,
+            data,
+            last_access: 0,
+            meta: None,
+        };
+        let ids: Vec<SessionId> = (0..CHUNK + 1)
+            .map(|_| SessionId::generate(&mut rng).unwrap())
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            assert!(slots.insert(entry(*id, i as u32)).is_ok());
+        }
+        assert_eq!(
+            (slots.slab.chunks.len(), slots.slab.slots()),
+            (2, CHUNK + 1)
+        );
+        // Taken out and put back: the freed slot is used, no new one made.
+        let first = ids[0];
+        assert_eq!(slots.remove(&first).map(|e| e.data), Some(0));
+        assert!(slots.get(&first).is_none());
+        assert!(slots.insert(entry(first, 7)).is_ok());
+        assert_eq!(slots.slab.slots(), CHUNK + 1);
+        assert_eq!(slots.get(&first).map(|e| e.data), Some(7));
+        // A rekeyed entry stays in its slot and is found by its new id only.
+        let new = SessionId::generate(&mut rng).unwrap();
+        assert_eq!(slots.rekey(&first, new).map(|e| e.data), Some(7));
+        assert!(slots.get(&first).is_none());
+        assert_eq!(slots.get(&new).map(|e| e.data), Some(7));
+        // Slices of 100 slots look at every entry once and remove the odd ones.
+        let (mut seen, mut removed, mut from) = (0, 0, Some(0));
+        while let Some(start) = from {
+            let (gone, next) = slots.remove_in_slice(start, 100, |e| {
+                seen += 1;
+                e.data % 2 == 1
+            });
+            removed += gone;
+            from = next;
+        }
+        assert_eq!((seen, removed), (CHUNK + 1, 1 + CHUNK / 2));
+        assert_eq!(slots.len(), CHUNK + 1 - removed);
+        assert!(slots.entries().all(|e| e.data % 2 == 0));
+        assert!(ids.iter().skip(1).all(|id| {
+            let i = ids.iter().position(|x| x == id).unwrap();
+            slots.get(id).is_some() == (i % 2 == 0)
+        }));
+    }
+
     fn t_start(now: Instant) -> crate::expiry::Deadlines {
         crate::expiry::ExpiryPolicy::new().start(now)
     }
