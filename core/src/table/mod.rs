@@ -847,8 +847,8 @@ impl<S: Slots> Table<S> {
     /// on): removes the sessions expired at `now` among the next `budget`
     /// positions from `from` (start at 0) and says where the next slice
     /// starts. Positions are the storage's own: a fixed table does it all
-    /// in one slice; the map table walks its buckets, so a slice costs
-    /// `budget` bucket checks at most, wherever it is.
+    /// in one slice; the map table walks its slab slots, so a slice costs
+    /// `budget` slot checks at most, wherever it is.
     ///
     /// ```
     /// # #[cfg(feature = "alloc")] {

@@ -511,7 +511,7 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    /// Shard by shard, in slices of 1,024 buckets (`SWEEP_SLICE`): a slice holds
+    /// Shard by shard, in slices of 1,024 slots (`SWEEP_SLICE`): a slice holds
     /// its shard's lock, then the sweep yields, so a request for a session
     /// of that shard waits for one slice at most, never for a whole shard.
     fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
