@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::{
     Backend, Runs, Scenario, Settings, Spec, Stored, db_ns, details, log, p99, ratio_cell, rps,
-    server_ns, throughput_run, us_cell,
+    server_ns, targets_table, throughput_run, us_cell,
 };
 use crate::Error;
 use crate::facts::{Facts, load_average};
@@ -231,16 +231,7 @@ fn render(
 }
 
 fn targets(s: &Settings, runs: &Runs) -> String {
-    let mut header = vec!["target (`counter --store memory`)".to_owned()];
-    header.extend(
-        s.setups
-            .iter()
-            .map(|x| format!("`{}`: median (worst round)", x.label())),
-    );
-    header.push("verdict".to_owned());
-    let last = header.len().saturating_sub(1);
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut t = Table::new(&header).left(last);
+    let mut t = targets_table("target (`counter --store memory`)", &s.setups);
     for (sc, what, target) in TARGETS {
         let mut cells = vec![format!(
             "{}: {} ÷ bare {}",

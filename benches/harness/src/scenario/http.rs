@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     Backend, Runs, Scenario, Settings, Spec, Stored, details, log, p99, ratio_cell, rps, server_ns,
-    throughput_run, us_cell,
+    targets_table, throughput_run, us_cell,
 };
 use crate::Error;
 use crate::facts::{Facts, load_average};
@@ -330,16 +330,7 @@ fn render(s: &Settings, runs: &Runs, memory: &[Memory], load_start: &str) -> Str
 
 /// The targets, each under every load set-up: median (worst round).
 fn targets(s: &Settings, runs: &Runs, mem_ratio: Option<crate::stats::Summary>) -> String {
-    let mut header = vec!["target".to_owned()];
-    header.extend(
-        s.setups
-            .iter()
-            .map(|x| format!("`{}`: median (worst round)", x.label())),
-    );
-    header.push("verdict".to_owned());
-    let last = header.len().saturating_sub(1);
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut t = Table::new(&header).left(last);
+    let mut t = targets_table("target", &s.setups);
     let cell = |setup: Setup, num_v: &str, den_v: &str, target: Target| {
         let r = runs.ratio(setup, Scenario::Returning, num_v, den_v, rps);
         let worst = r.map(|r| match target.direction {

@@ -543,6 +543,21 @@ pub fn details(summary: &str, body: &str) -> String {
     format!("<details><summary>{summary}</summary>\n\n{body}\n</details>\n")
 }
 
+/// A targets table: the target, its median (worst round) under each load
+/// set-up, and the verdict.
+pub fn targets_table(first: &str, setups: &[Setup]) -> Table {
+    let mut header = vec![first.to_owned()];
+    header.extend(
+        setups
+            .iter()
+            .map(|x| format!("`{}`: median (worst round)", x.label())),
+    );
+    header.push("verdict".to_owned());
+    let last = header.len().saturating_sub(1);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    Table::new(&header).left(last)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

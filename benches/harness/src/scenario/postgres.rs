@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{
     Backend, Runs, Scenario, Settings, Spec, Stored, db_ns, details, log, p50, p99, ratio_cell,
-    rps, server_ns, throughput_run, us_cell,
+    rps, server_ns, targets_table, throughput_run, us_cell,
 };
 use crate::Error;
 use crate::facts::{Facts, load_average};
@@ -128,16 +128,7 @@ fn render(s: &Settings, runs: &Runs, version: &str, load_start: &str) -> String 
         md.push_str(&t.render());
         md.push('\n');
     }
-    let mut header = vec!["target".to_owned()];
-    header.extend(
-        s.setups
-            .iter()
-            .map(|x| format!("`{}`: median (worst round)", x.label())),
-    );
-    header.push("verdict".to_owned());
-    let last = header.len().saturating_sub(1);
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut t = Table::new(&header).left(last);
+    let mut t = targets_table("target", &s.setups);
     let mut cells = vec![format!(
         "returning: sesh-postgres ≥ {TARGET} × tower-sessions-postgres (req/s)"
     )];

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::{
     Backend, Runs, Scenario, Settings, Spec, Stored, db_ns, details, log, p50, p99, ratio_cell,
-    rps, server_ns, throughput_run, total_ns, us_cell,
+    rps, server_ns, targets_table, throughput_run, total_ns, us_cell,
 };
 use crate::Error;
 use crate::facts::{Facts, load_average};
@@ -303,16 +303,7 @@ fn redb(s: &Settings, runs: &Runs, fs: &str) -> String {
 }
 
 fn targets(s: &Settings, runs: &Runs) -> String {
-    let mut header = vec!["target".to_owned()];
-    header.extend(
-        s.setups
-            .iter()
-            .map(|x| format!("`{}`: median (worst round)", x.label())),
-    );
-    header.push("verdict".to_owned());
-    let last = header.len().saturating_sub(1);
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut t = Table::new(&header).left(last);
+    let mut t = targets_table("target", &s.setups);
     let target = Target::at_least(TARGET);
     for sc in Scenario::ALL {
         let mut cells = vec![format!(
