@@ -260,10 +260,12 @@ fn commands(s: &Settings, runs: &Runs) -> String {
 fn redb(s: &Settings, runs: &Runs, fs: &str) -> String {
     let mut md = format!(
         "### redb\n\n`sesh-redb`: sesh-tokio's `RedbStore` on a fresh file per run ({fs} file \
-         system), removed after it. A returning client's `Session::update` is a read transaction, \
-         then a write transaction; a new visitor, one write transaction. Every write is durable \
-         when it returns (`Durability::Immediate`); the writes waiting share one transaction and \
-         one fsync (group commit). No peer: tower-sessions has no redb store.\n\n"
+         system), removed after it. A returning client's `Session::update` starts from the store's \
+         copy of the session's last durable commit (its write cache, 10,000 sessions; a read \
+         transaction on a miss) and is one compare-and-swap in a write transaction; a new \
+         visitor, one write transaction. Every write is answered only once its commit is on disk \
+         (`Durability::Immediate`); the writes waiting share one transaction and one fsync \
+         (group commit, up to 256). No peer: tower-sessions has no redb store.\n\n"
     );
     let mut t = Table::new(&[
         "load",
