@@ -511,18 +511,22 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    /// Shard by shard, in slices of 1,024 slots (`SWEEP_SLICE`): a slice holds
-    /// its shard's lock, then the sweep yields, so a request for a session
-    /// of that shard waits for one slice at most, never for a whole shard.
+    /// In slices of 1,024 slots (`SWEEP_SLICE`), one shard after another
+    /// in turn: a slice holds its shard's lock, then the sweep yields and
+    /// moves to the next shard. A request waiting for that lock gets it
+    /// before the sweep comes back (15 slices later): taking the same
+    /// shard's slices back to back let the sweep win the lock again before
+    /// the woken waiter ran, so a request could wait for a whole shard.
     fn purge_expired(&self, now: Instant) -> StoreFuture<'_, usize> {
         Box::pin(async move {
             let mut purged = 0_usize;
-            for shard in self.all_shards() {
-                let mut from = Some(0);
-                while let Some(start) = from {
+            let mut cursors: Vec<Option<usize>> = self.all_shards().map(|_| Some(0)).collect();
+            while cursors.iter().any(Option::is_some) {
+                for (shard, cursor) in self.all_shards().zip(cursors.iter_mut()) {
+                    let Some(start) = *cursor else { continue };
                     let slice = lock_shard(shard).purge_expired_slice(now, start, SWEEP_SLICE);
                     purged = purged.saturating_add(slice.purged);
-                    from = slice.next;
+                    *cursor = slice.next;
                     tokio::task::yield_now().await;
                 }
             }
