@@ -42,16 +42,25 @@ impl RedisServer {
     /// Starts redis-server with more settings, as command-line arguments
     /// (`["--maxmemory", "2mb", "--maxmemory-policy", "volatile-lru"]`).
     pub fn start_with(config: &[&str]) -> io::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let config = config.iter().map(|s| (*s).to_owned()).collect();
-        let mut server = RedisServer {
-            child: None,
-            port,
-            config,
-            tls: None,
-        };
-        server.start_again()?;
-        Ok(server)
+        let config: Vec<String> = config.iter().map(|s| (*s).to_owned()).collect();
+        let mut failure = io::Error::other("redis-server did not start");
+        // Another process (tests start servers in parallel) can take the
+        // free port before redis-server binds it: then try another port.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let mut server = RedisServer {
+                child: None,
+                port,
+                config: config.clone(),
+                tls: None,
+            };
+            match server.start_again() {
+                Ok(()) => return Ok(server),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
+                Err(e) => failure = e,
+            }
+        }
+        Err(failure)
     }
 
     /// Starts redis-server on TLS only (`--port 0 --tls-port PORT`, no
