@@ -1,5 +1,6 @@
-//! The counter app for the HTTP load benchmarks (`scripts/bench.sh` and
-//! `scripts/bench-stores.sh`), in one of these variants on a loopback address:
+//! The counter app for the HTTP load benchmarks (`scripts/bench.sh`, which
+//! runs the harness in benches/harness), in one of these variants on a
+//! loopback address:
 //!
 //! - `bare`: axum, no sessions; the count is one global counter.
 //! - `sesh`: sesh-tokio with its `MemoryStore`; the count lives in
