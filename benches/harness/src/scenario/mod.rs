@@ -528,6 +528,36 @@ pub fn rotated<T: Clone>(items: &[T], round: u32) -> Vec<T> {
     items.iter().cycle().skip(shift).take(n).cloned().collect()
 }
 
+/// A ms cell from µs.
+pub fn ms_cell(s: Option<Summary>) -> String {
+    num(report::med(s).map(|v| v / 1000.0), 2)
+}
+
+impl Runs {
+    /// The cells two variants `a` and `b` share in a store section's row:
+    /// scenario, req/s of each, `a ÷ b`, then p50, p99, server and database
+    /// CPU per request as `a / b`.
+    pub fn pair_cells(&self, setup: Setup, sc: Scenario, a: &str, b: &str) -> Vec<String> {
+        let both = |f: fn(&Run) -> Option<f64>, cell: fn(Option<Summary>) -> String| {
+            format!(
+                "{} / {}",
+                cell(self.summary(setup, sc, a, f)),
+                cell(self.summary(setup, sc, b, f))
+            )
+        };
+        vec![
+            sc.name().to_owned(),
+            num(report::med(self.summary(setup, sc, a, rps)), 0),
+            num(report::med(self.summary(setup, sc, b, rps)), 0),
+            ratio_cell(self.ratio(setup, sc, a, b, rps)),
+            both(p50, ms_cell),
+            both(p99, ms_cell),
+            both(server_ns, us_cell),
+            both(db_ns, us_cell),
+        ]
+    }
+}
+
 /// A ratio cell: `median (min–max)`.
 pub fn ratio_cell(s: Option<Summary>) -> String {
     report::spread(s, 2)
@@ -624,6 +654,25 @@ mod tests {
         assert!(
             runs.raw_table(None)
                 .contains("| 3 | `wrk -t2 -c32` | new | a | 100 |")
+        );
+    }
+
+    #[test]
+    fn pair_cells_of_two_variants() {
+        let runs = Runs(vec![run(1, "a", 10.0), run(1, "b", 5.0)]);
+        let cells = runs.pair_cells(Setup::Shared, Scenario::New, "a", "b");
+        assert_eq!(
+            cells,
+            [
+                "new",
+                "10",
+                "5",
+                "2.00",
+                "0.00 / 0.00",
+                "0.00 / 0.00",
+                "0.02 / 0.01",
+                "- / -",
+            ]
         );
     }
 }

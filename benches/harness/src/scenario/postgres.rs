@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    Backend, Runs, Scenario, Settings, Spec, Stored, db_ns, details, log, p50, p99, ratio_cell,
-    rps, server_ns, targets_table, throughput_run, us_cell,
+    Backend, Runs, Scenario, Settings, Spec, Stored, details, log, rps, targets_table,
+    throughput_run,
 };
 use crate::Error;
 use crate::facts::{Facts, load_average};
@@ -82,7 +82,6 @@ fn render(s: &Settings, runs: &Runs, version: &str, load_start: &str) -> String 
         s.load_sentence()
     );
     let (a, b) = (VARIANTS[0], VARIANTS[1]);
-    let ms = |x| num(med(x).map(|v: f64| v / 1000.0), 2);
     for &setup in &s.setups {
         let _ = writeln!(md, "### `{}`\n", setup.label());
         let mut t = Table::new(&[
@@ -97,33 +96,9 @@ fn render(s: &Settings, runs: &Runs, version: &str, load_start: &str) -> String 
             "errors",
         ]);
         for sc in Scenario::ALL {
-            t.row(vec![
-                sc.name().to_owned(),
-                num(med(runs.summary(setup, sc, a, rps)), 0),
-                num(med(runs.summary(setup, sc, b, rps)), 0),
-                ratio_cell(runs.ratio(setup, sc, a, b, rps)),
-                format!(
-                    "{} / {}",
-                    ms(runs.summary(setup, sc, a, p50)),
-                    ms(runs.summary(setup, sc, b, p50))
-                ),
-                format!(
-                    "{} / {}",
-                    ms(runs.summary(setup, sc, a, p99)),
-                    ms(runs.summary(setup, sc, b, p99))
-                ),
-                format!(
-                    "{} / {}",
-                    us_cell(runs.summary(setup, sc, a, server_ns)),
-                    us_cell(runs.summary(setup, sc, b, server_ns))
-                ),
-                format!(
-                    "{} / {}",
-                    us_cell(runs.summary(setup, sc, a, db_ns)),
-                    us_cell(runs.summary(setup, sc, b, db_ns))
-                ),
-                runs.errors(setup, sc, &VARIANTS).to_string(),
-            ]);
+            let mut cells = runs.pair_cells(setup, sc, a, b);
+            cells.extend([runs.errors(setup, sc, &VARIANTS).to_string()]);
+            t.row(cells);
         }
         md.push_str(&t.render());
         md.push('\n');

@@ -6,15 +6,15 @@
 use std::fmt::Write as _;
 
 use super::{
-    Backend, Runs, Scenario, Settings, Spec, Stored, db_ns, details, log, p50, p99, ratio_cell,
-    rps, server_ns, targets_table, throughput_run, total_ns, us_cell,
+    Backend, Runs, Scenario, Settings, Spec, Stored, db_ns, details, log, ms_cell, p50, p99,
+    ratio_cell, rps, server_ns, targets_table, throughput_run, total_ns, us_cell,
 };
 use crate::Error;
 use crate::facts::{Facts, load_average};
 
 use crate::report::{Table, med, num, spread};
 use crate::server::{Redis, Server};
-use crate::stats::{Summary, Target, summarize, verdict_across};
+use crate::stats::{Target, summarize, verdict_across};
 
 const VARIANTS: [&str; 5] = [
     "sesh-redis",
@@ -80,10 +80,6 @@ pub fn run(s: &Settings) -> Result<String, Error> {
     Ok(render(s, &runs, &redis_version, &load_start))
 }
 
-fn ms(x: Option<Summary>) -> String {
-    num(med(x).map(|v| v / 1000.0), 2)
-}
-
 fn render(s: &Settings, runs: &Runs, redis_version: &str, load_start: &str) -> String {
     let facts = Facts::read(&s.root);
     let fs = std::process::Command::new("df")
@@ -146,34 +142,12 @@ fn render(s: &Settings, runs: &Runs, redis_version: &str, load_start: &str) -> S
         ]);
         let (a, b) = ("sesh-redis", "tower-sessions-redis");
         for sc in Scenario::ALL {
-            t.row(vec![
-                sc.name().to_owned(),
-                num(med(runs.summary(setup, sc, a, rps)), 0),
-                num(med(runs.summary(setup, sc, b, rps)), 0),
-                ratio_cell(runs.ratio(setup, sc, a, b, rps)),
-                format!(
-                    "{} / {}",
-                    ms(runs.summary(setup, sc, a, p50)),
-                    ms(runs.summary(setup, sc, b, p50))
-                ),
-                format!(
-                    "{} / {}",
-                    ms(runs.summary(setup, sc, a, p99)),
-                    ms(runs.summary(setup, sc, b, p99))
-                ),
-                format!(
-                    "{} / {}",
-                    us_cell(runs.summary(setup, sc, a, server_ns)),
-                    us_cell(runs.summary(setup, sc, b, server_ns))
-                ),
-                format!(
-                    "{} / {}",
-                    us_cell(runs.summary(setup, sc, a, db_ns)),
-                    us_cell(runs.summary(setup, sc, b, db_ns))
-                ),
+            let mut cells = runs.pair_cells(setup, sc, a, b);
+            cells.extend([
                 ratio_cell(runs.ratio(setup, sc, b, a, total_ns)),
                 runs.errors(setup, sc, &[a, b]).to_string(),
             ]);
+            t.row(cells);
         }
         md.push_str(&t.render());
         md.push('\n');
@@ -285,7 +259,7 @@ fn redb(s: &Settings, runs: &Runs, fs: &str) -> String {
                 format!("`{}`", setup.label()),
                 sc.name().to_owned(),
                 spread(runs.summary(setup, sc, v, rps), 0),
-                ms(runs.summary(setup, sc, v, p50)),
+                ms_cell(runs.summary(setup, sc, v, p50)),
                 spread(runs.summary(setup, sc, v, p99).map(|x| x.scaled(0.001)), 2),
                 us_cell(runs.summary(setup, sc, v, server_ns)),
                 runs.errors(setup, sc, &[v]).to_string(),
