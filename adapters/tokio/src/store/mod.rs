@@ -11,6 +11,8 @@ mod redis;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+#[cfg(any(feature = "redb", feature = "postgres"))]
+mod write_cache;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -7,8 +7,6 @@
 //! would bring its own pool, query macros and multi-database layers, of
 //! which this store needs none.
 
-mod cache;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +18,11 @@ use sesh::{Instant, SessionId};
 use tokio_postgres::{NoTls, Row};
 
 use super::key::StoreKey;
+use super::write_cache::WriteCache;
 use super::{
     Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Revoked, Saved, SessionStore, StoreError,
     StoreFuture, StoredSession,
 };
-use cache::WriteCache;
 
 /// The schema version [`PostgresStore::migrate`] brings a table to.
 pub const SCHEMA_VERSION: i32 = 1;
@@ -745,7 +743,7 @@ impl PostgresStore {
             sql: Arc::new(Sql::new(&config.table, shard_mask(config.max_sessions))),
             shard_mask: shard_mask(config.max_sessions),
             table: config.table.into(),
-            cache: WriteCache::new(config.write_cache).map(Arc::new),
+            cache: (config.write_cache > 0).then(|| Arc::new(WriteCache::new(config.write_cache))),
             timeout: config.timeout,
             max_sessions: config.max_sessions,
             max_per_user: config.max_per_user,

@@ -1,6 +1,5 @@
 //! Sessions in one redb file: no server, crash-safe transactions.
 
-mod cache;
 mod handle;
 mod writer;
 
@@ -17,11 +16,11 @@ use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
+use super::write_cache::WriteCache;
 use super::{
     Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Revoked, Saved, SessionStore, StoreError,
     StoreFuture, StoredSession,
 };
-use cache::WriteCache;
 use handle::{DatabaseHandle, Opener, is_io_failure};
 use writer::{Batching, Context, Pending, Ran, Writer, echo};
 

@@ -6,10 +6,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::Tables;
-use super::cache::WriteCache;
 use super::handle::{DatabaseHandle, is_io_failure};
 use crate::store::StoreError;
 use crate::store::key::StoreKey;
+use crate::store::write_cache::WriteCache;
 
 /// What running a job did: whether it succeeded, and whether it failed on
 /// an I/O error (then the database must be opened again).

@@ -1,15 +1,16 @@
-//! The copies of sessions this process last read or wrote, behind
-//! [`PostgresStore`](super::PostgresStore)'s `load_for_update` and `save`:
-//! an update of a session in it costs one statement (the compare-and-swap)
-//! instead of three (a read, the save's read of the metadata it seals, the
-//! update).
+//! The sessions this process last committed, for the stores whose update
+//! would otherwise read first (redb: a read transaction on the blocking
+//! pool; PostgreSQL: a `SELECT`). An update of a session found here goes
+//! straight to the store's compare-and-swap, which checks the stored
+//! version anyway, so a stale copy costs a retry, never a lost write.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use super::super::StoredSession;
+use super::StoredSession;
 
 /// A power of two.
 const SHARDS: usize = 16;
@@ -25,41 +26,57 @@ struct Shard {
 
 /// At most about `capacity` sessions, keyed by store key, in sharded maps
 /// under plain mutexes held for a map operation or two (never across an
-/// await).
-pub(super) struct WriteCache {
+/// await, never while redb works). A capacity of 0 turns it off.
+pub(crate) struct WriteCache {
     shards: Box<[Mutex<Shard>]>,
-    /// Entries per generation per shard.
-    generation: usize,
+    /// Entries per generation per shard; 0: off.
+    generation: AtomicUsize,
     hasher: RandomState,
 }
 
 impl WriteCache {
-    /// `None` for a capacity of 0 (no cache).
-    pub(super) fn new(capacity: usize) -> Option<WriteCache> {
-        if capacity == 0 {
-            return None;
-        }
-        Some(WriteCache {
+    pub(crate) fn new(capacity: usize) -> WriteCache {
+        let cache = WriteCache {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            generation: capacity.div_ceil(SHARDS).div_ceil(2).max(1),
+            generation: AtomicUsize::new(0),
             hasher: RandomState::new(),
-        })
+        };
+        cache.set_capacity(capacity);
+        cache
+    }
+
+    /// Keeps about `capacity` sessions from now on (0: none, and forgets
+    /// those it holds).
+    pub(crate) fn set_capacity(&self, capacity: usize) {
+        let generation = if capacity == 0 {
+            0
+        } else {
+            capacity.div_ceil(SHARDS).div_ceil(2).max(1)
+        };
+        self.generation.store(generation, Ordering::Relaxed);
+        if generation == 0 {
+            for shard in &self.shards {
+                *shard.lock().unwrap_or_else(|p| p.into_inner()) = Shard::default();
+            }
+        }
+    }
+
+    fn generation(&self) -> usize {
+        self.generation.load(Ordering::Relaxed)
     }
 
     fn shard(&self, key: &[u8; 16]) -> Option<MutexGuard<'_, Shard>> {
+        if self.generation() == 0 {
+            return None;
+        }
         // SHARDS is a power of two: a mask picks the shard.
         let spread = self.hasher.hash_one(key) & (SHARDS as u64).wrapping_sub(1);
-        let index = usize::try_from(spread).unwrap_or(0);
-        let shard = self.shards.get(index)?;
+        let shard = self.shards.get(usize::try_from(spread).unwrap_or(0))?;
         // A panic while holding the lock leaves a consistent map: use it.
-        Some(
-            shard
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        Some(shard.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub(super) fn get(&self, key: &[u8; 16]) -> Option<StoredSession> {
+    pub(crate) fn get(&self, key: &[u8; 16]) -> Option<StoredSession> {
         let mut shard = self.shard(key)?;
         if let Some(hit) = shard.young.get(key) {
             return Some(hit.clone());
@@ -69,7 +86,7 @@ impl WriteCache {
         Some(hit)
     }
 
-    pub(super) fn put(&self, key: &[u8; 16], stored: StoredSession) {
+    pub(crate) fn put(&self, key: &[u8; 16], stored: StoredSession) {
         let Some(mut shard) = self.shard(key) else {
             return;
         };
@@ -82,13 +99,13 @@ impl WriteCache {
     }
 
     fn insert_young(&self, shard: &mut Shard, key: [u8; 16], stored: StoredSession) {
-        if shard.young.len() >= self.generation {
+        if shard.young.len() >= self.generation() {
             shard.old = std::mem::take(&mut shard.young);
         }
         shard.young.insert(key, stored);
     }
 
-    pub(super) fn remove(&self, key: &[u8; 16]) {
+    pub(crate) fn remove(&self, key: &[u8; 16]) {
         if let Some(mut shard) = self.shard(key) {
             shard.young.remove(key);
             shard.old.remove(key);
@@ -111,34 +128,43 @@ impl WriteCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sesh::Instant;
     use sesh::owner::SessionMeta;
     use sesh::record::SessionRecord;
 
     #[test]
     fn bounded_and_keeps_what_is_in_use() {
-        let cache = WriteCache::new(64).unwrap_or_else(|| unreachable!());
+        let cache = WriteCache::new(64);
         let stored = StoredSession {
             record: SessionRecord {
-                deadlines: sesh::ExpiryPolicy::new().start(sesh::Instant::from_secs(1)),
+                deadlines: sesh::ExpiryPolicy::new().start(Instant::ZERO),
                 protected: false,
                 data: vec![1],
             },
             version: 1,
-            meta: SessionMeta::default(),
+            meta: SessionMeta::new(Instant::ZERO),
         };
-        let hot = [0xee; 16];
+        let hot = [0xaa; 16];
         cache.put(&hot, stored.clone());
         for n in 0..10_000u32 {
             let mut key = [0u8; 16];
-            key.iter_mut()
-                .zip(n.to_be_bytes())
-                .for_each(|(k, b)| *k = b);
+            key[..4].copy_from_slice(&n.to_le_bytes());
             cache.put(&key, stored.clone());
             assert!(cache.get(&hot).is_some(), "a session in use stays");
         }
         assert!(cache.len() <= 96, "{} entries", cache.len());
+        let newer = StoredSession {
+            version: 2,
+            ..stored.clone()
+        };
+        cache.put(&hot, newer.clone());
+        assert_eq!(cache.get(&hot), Some(newer));
         cache.remove(&hot);
         assert!(cache.get(&hot).is_none());
-        assert!(WriteCache::new(0).is_none());
+        cache.put(&hot, stored.clone());
+        cache.set_capacity(0);
+        assert_eq!(cache.len(), 0, "off forgets everything");
+        cache.put(&hot, stored);
+        assert!(cache.get(&hot).is_none(), "off keeps nothing");
     }
 }
