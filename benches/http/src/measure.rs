@@ -80,3 +80,28 @@ pub async fn store_sessions(
     }
     Ok(())
 }
+
+/// The wall clock as a sesh `Instant` (milliseconds since the Unix epoch).
+pub fn wall_now() -> Instant {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// A redb store on a new file in the temporary directory, unlinked at once:
+/// the file stays open through the store and goes when the store does,
+/// whatever happens after.
+pub async fn unlinked_redb(
+    label: &str,
+    key: sesh_tokio::store::StoreKey,
+) -> Result<sesh_tokio::store::RedbStore, BoxError> {
+    let path = std::env::temp_dir().join(format!(
+        "sesh-{label}-{}-{}.redb",
+        std::process::id(),
+        wall_now().as_millis()
+    ));
+    let store = sesh_tokio::store::RedbStore::open(&path, key).await?;
+    std::fs::remove_file(&path)?;
+    Ok(store)
+}

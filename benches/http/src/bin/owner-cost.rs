@@ -25,14 +25,15 @@ use std::time::Instant as WallClock;
 
 use axum::Router;
 use axum::routing::get;
-use sesh::Instant;
 use sesh::expiry::ExpiryPolicy;
 use sesh::owner::{SessionMeta, UserId};
 use sesh::record::SessionRecord;
 use sesh_bench_http::BoxError;
-use sesh_bench_http::measure::{call, cpu_time_ns, median_and_spread, new_ids};
+use sesh_bench_http::measure::{
+    call, cpu_time_ns, median_and_spread, new_ids, unlinked_redb, wall_now,
+};
 use sesh_tests::http::redis_server::RedisServer;
-use sesh_tokio::store::{RedbStore, RedisConfig, RedisStore, StoreKey};
+use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
 use sesh_tokio::{MemoryStore, Session, SessionConfig, SessionError, SessionLayer, SessionStore};
 
 /// The user whose sessions are revoked, and how many she has.
@@ -47,13 +48,6 @@ const SECRET: [u8; 32] = [7; 32];
 
 type Store = Arc<dyn SessionStore>;
 
-fn now() -> Instant {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
 fn user(name: &str) -> Result<UserId, BoxError> {
     Ok(UserId::new(name.as_bytes())?)
 }
@@ -65,15 +59,7 @@ async fn new_store(kind: &str, capacity: usize, redis: &RedisServer) -> Result<S
     Ok(match kind {
         "memory" => Arc::new(MemoryStore::new(bound).with_max_sessions_per_user(USER_SESSIONS)),
         "redb" => {
-            let path = std::env::temp_dir().join(format!(
-                "sesh-owner-cost-{}-{}.redb",
-                std::process::id(),
-                now().as_millis()
-            ));
-            let store = RedbStore::open(&path, key).await?;
-            // The file stays open through the store; unlinked now, it goes
-            // when the store does.
-            std::fs::remove_file(&path)?;
+            let store = unlinked_redb("owner-cost", key).await?;
             Arc::new(
                 store
                     .with_max_sessions(bound)
@@ -81,7 +67,7 @@ async fn new_store(kind: &str, capacity: usize, redis: &RedisServer) -> Result<S
             )
         }
         _ => {
-            let prefix = format!("owner-cost:{}:", now().as_millis());
+            let prefix = format!("owner-cost:{}:", wall_now().as_millis());
             let config = RedisConfig::new(redis.url())
                 .with_prefix(prefix)
                 .with_max_sessions(bound)
@@ -100,7 +86,7 @@ async fn fill(
     let policy = ExpiryPolicy::new().with_idle_timeout(sesh::Duration::from_hours(1));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, id) in new_ids(count)?.into_iter().enumerate() {
-        let at = now();
+        let at = wall_now();
         let mut meta = SessionMeta::new(at);
         meta.owner = Some(user(&owner(i))?);
         let record = SessionRecord {
@@ -127,7 +113,7 @@ async fn time_revoke_all(store: &Store) -> Result<f64, BoxError> {
     fill(store, USER_SESSIONS, |_| "alice".to_owned()).await?;
     let alice = user("alice")?;
     let start = WallClock::now();
-    let ended = store.revoke_all(&alice, None, now()).await?;
+    let ended = store.revoke_all(&alice, None, wall_now()).await?;
     let elapsed = start.elapsed();
     if ended != USER_SESSIONS {
         return Err(format!("revoke_all ended {ended}, not {USER_SESSIONS}").into());

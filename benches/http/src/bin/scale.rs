@@ -51,12 +51,12 @@ use std::sync::Arc;
 use std::time::Instant as WallClock;
 
 use axum::Router;
+use sesh::SessionId;
 use sesh::signing::{Key, KeyRing};
-use sesh::{Instant, SessionId};
-use sesh_bench_http::measure::{call, median_and_spread, new_ids};
+use sesh_bench_http::measure::{call, median_and_spread, new_ids, unlinked_redb, wall_now};
 use sesh_bench_http::{BoxError, sesh_app};
 use sesh_tests::http::redis_server::RedisServer;
-use sesh_tokio::store::{RedbStore, RedisConfig, RedisStore, StoreKey};
+use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
 use sesh_tokio::{MemoryStore, SessionConfig, SessionStore};
 
 /// The secret `sesh_app` signs with (and the stores' key).
@@ -132,13 +132,6 @@ fn options() -> Result<Options, BoxError> {
     Ok(o)
 }
 
-fn now() -> Instant {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
 /// CPU time of every thread of this process so far, ns.
 fn process_cpu_ns() -> Result<u64, BoxError> {
     let mut total = 0;
@@ -197,15 +190,7 @@ async fn new_store(kind: &str, size: usize) -> Result<(Store, Option<RedisServer
     Ok(match kind {
         "memory" => (Arc::new(MemoryStore::new(bound)), None),
         "redb" => {
-            let path = std::env::temp_dir().join(format!(
-                "sesh-scale-{}-{size}-{}.redb",
-                std::process::id(),
-                now().as_millis()
-            ));
-            let store = RedbStore::open(&path, key).await?;
-            // The file stays open through the store; unlinked now, it goes
-            // when the store does, whatever happens after.
-            std::fs::remove_file(&path)?;
+            let store = unlinked_redb(&format!("scale-{size}"), key).await?;
             (Arc::new(store.with_max_sessions(bound)), None)
         }
         "redis" | "redis-uncached" => {
@@ -230,7 +215,7 @@ async fn app_data() -> Result<Vec<u8>, BoxError> {
     let app = sesh_app(store.clone())?;
     let cookie = call(&app, "/", None).await?.ok_or("no cookie")?;
     let id = cookie_id(&cookie)?;
-    let stored = store.load(&id, now()).await?.ok_or("no session")?;
+    let stored = store.load(&id, wall_now()).await?.ok_or("no session")?;
     Ok(stored.record.data)
 }
 
@@ -247,7 +232,7 @@ async fn fill(store: &Store, count: usize, data: &[u8]) -> Result<Vec<SessionId>
     let ids = new_ids(count)?;
     let mut tasks = tokio::task::JoinSet::new();
     for &id in &ids {
-        let at = now();
+        let at = wall_now();
         let record = sesh::record::SessionRecord {
             deadlines: policy.start(at),
             protected: false,
