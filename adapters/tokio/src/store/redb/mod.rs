@@ -80,7 +80,11 @@ const DEFAULT_BATCH_WAIT: Duration = Duration::ZERO;
 /// together in one transaction, with the tables opened once, and commits
 /// them with one fsync (redb's one-phase commit with checksums: the pages,
 /// then the header, one `fdatasync`). Every write is answered only once
-/// the commit holding it is on disk. The knobs:
+/// the commit holding it is on disk, and each fails on its own: a create
+/// refused as [`StoreError::Full`] or a write that fails midway is left
+/// out of the commit and the others of its batch still commit (only an
+/// I/O error, which redb applies to the whole transaction, fails them
+/// all). The knobs:
 ///
 /// | setting | default | what it trades |
 /// |---|---|---|
@@ -785,10 +789,12 @@ impl RedbStore {
     }
 
     /// Runs `work` in a write transaction (shared with the writes queued
-    /// beside it) and answers once that transaction is committed.
+    /// beside it) and answers once that transaction is committed. `work`
+    /// may run more than once (each time in a new transaction, the last
+    /// one counts) when another write of its batch fails midway.
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+        mut work: impl FnMut(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.write_caching(move |tables| work(tables).map(|value| (value, None)))
             .await
@@ -798,11 +804,11 @@ impl RedbStore {
     /// stored it: the cache keeps that copy once the commit is durable.
     async fn write_caching<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Tables<'_>) -> Result<(T, Option<Stored>), StoreError> + Send + 'static,
+        work: impl FnMut(&mut Tables<'_>) -> Result<(T, Option<Stored>), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.writer.submit(Box::new(WriteJob {
-            work: Some(work),
+            work,
             out: None,
             answer,
             cache: self.cache.clone(),
@@ -834,7 +840,7 @@ fn prepare(db: &Database) -> Result<u64, StoreError> {
 
 /// One queued write and its caller.
 struct WriteJob<W, T> {
-    work: Option<W>,
+    work: W,
     out: Option<Result<(T, Option<Stored>), StoreError>>,
     answer: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
     cache: Arc<WriteCache>,
@@ -842,15 +848,11 @@ struct WriteJob<W, T> {
 
 impl<W, T> Pending for WriteJob<W, T>
 where
-    W: FnOnce(&mut Tables<'_>) -> Result<(T, Option<Stored>), StoreError> + Send,
+    W: FnMut(&mut Tables<'_>) -> Result<(T, Option<Stored>), StoreError> + Send,
     T: Send,
 {
-    fn run(&mut self, tables: Result<&mut Tables<'_>, &StoreError>) -> Ran {
-        let out = match (self.work.take(), tables) {
-            (Some(work), Ok(tables)) => work(tables),
-            (_, Err(e)) => Err(echo(e)),
-            (None, Ok(_)) => Err(StoreError::Backend("a redb write ran twice".into())),
-        };
+    fn run(&mut self, tables: &mut Tables<'_>) -> Ran {
+        let out = (self.work)(tables);
         let ran = Ran::of(&out);
         self.out = Some(out);
         ran
@@ -860,18 +862,17 @@ where
         let WriteJob {
             out, answer, cache, ..
         } = *self;
-        let out =
-            out.unwrap_or_else(|| Err(StoreError::Backend("a redb write did not run".into())));
         let result = match (out, committed) {
-            (Err(e), _) => Err(e),
-            (Ok((value, stored)), Ok(())) => {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok((value, stored))), Ok(())) => {
                 // Durable now: later updates may start from this copy.
                 if let Some((key, stored)) = stored {
                     cache.put(&key, stored);
                 }
                 Ok(value)
             }
-            (Ok(_), Err(e)) => Err(echo(e)),
+            (Some(Ok(_)) | None, Err(e)) => Err(echo(e)),
+            (None, Ok(())) => Err(StoreError::Backend("a redb write did not run".into())),
         };
         // The caller may have gone (request cancelled): nothing to tell.
         let _ = answer.send(result);
@@ -982,10 +983,11 @@ impl SessionStore for RedbStore {
                 if let Some(user) = &meta.owner {
                     tables.enforce_cap(user, &key, per_user, now)?;
                 }
+                // Cloned: the write may run again (see `write`).
                 let stored = StoredSession {
-                    record,
+                    record: record.clone(),
                     version: 1,
-                    meta,
+                    meta: meta.clone(),
                 };
                 Ok((Created::Stored(1), Some((key, stored))))
             })
@@ -1015,11 +1017,11 @@ impl SessionStore for RedbStore {
                     return Ok((Saved::Conflict, None));
                 }
                 let version = expected_version.wrapping_add(1);
-                let meta = match meta {
+                let meta = match &meta {
                     Some(meta) => SessionMeta {
                         created: old.meta.created,
                         last_seen: now,
-                        ..meta
+                        ..meta.clone()
                     },
                     None => SessionMeta {
                         last_seen: now,
@@ -1032,8 +1034,9 @@ impl SessionStore for RedbStore {
                 {
                     tables.enforce_cap(user, &key, per_user, now)?;
                 }
+                // Cloned: the write may run again (see `write`).
                 let stored = StoredSession {
-                    record,
+                    record: record.clone(),
                     version,
                     meta,
                 };
@@ -1602,6 +1605,108 @@ mod tests {
             );
         }
         drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// One batch (the writer waits 300 ms for more) holding, on a store
+    /// bound at 6 sessions that holds 2: 5 creates of protected sessions,
+    /// an update, an update with a stale version, and a write that fails
+    /// midway. Each failure is its own: 4 creates and the update commit,
+    /// the fifth create is refused with `Full`, the stale update is a
+    /// conflict, the failing write gets its own error and leaves nothing;
+    /// the file opened again holds exactly what was answered as saved.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_failing_write_does_not_fail_its_batch() {
+        let path = temp_path("batch-failure");
+        let key = StoreKey::new(&[5; 32]).unwrap();
+        let store = RedbStore::open(&path, key.clone())
+            .await
+            .unwrap()
+            .with_max_sessions(6)
+            .with_batch_wait(Duration::from_millis(300));
+        let protected = |n: u8| SessionRecord {
+            protected: true,
+            ..record(n)
+        };
+        let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
+        let mut id = || SessionId::generate(&mut rng).unwrap();
+        let (a, b) = (id(), id());
+        for old in [&a, &b] {
+            store
+                .create(old, &protected(0), Instant::ZERO)
+                .await
+                .unwrap();
+        }
+        let new: Vec<SessionId> = (0..5).map(|_| id()).collect();
+        let half_done = id();
+
+        let creates: Vec<_> = new
+            .iter()
+            .map(|id| {
+                let (store, id) = (store.clone(), *id);
+                tokio::spawn(async move { store.create(&id, &protected(1), Instant::ZERO).await })
+            })
+            .collect();
+        let update = {
+            let store = store.clone();
+            tokio::spawn(async move { store.save(&a, &protected(2), 1, Instant::ZERO).await })
+        };
+        let stale = {
+            let store = store.clone();
+            tokio::spawn(async move { store.save(&b, &protected(2), 7, Instant::ZERO).await })
+        };
+        let failing = {
+            let (store, key) = (store.clone(), store.key.hash(&half_done));
+            tokio::spawn(async move {
+                store
+                    .write(move |tables| {
+                        let meta = SessionMeta::new(Instant::ZERO);
+                        let tag = DisplayTag::of(&half_done);
+                        tables.put(&key, None, 1, &protected(3), &meta, &tag)?;
+                        Err::<(), _>(StoreError::Backend("failed midway".into()))
+                    })
+                    .await
+            })
+        };
+
+        let mut stored = Vec::new();
+        let mut full = 0;
+        for (id, create) in new.iter().zip(creates) {
+            match create.await.unwrap() {
+                Ok(Created::Stored(1)) => stored.push(*id),
+                Err(StoreError::Full) => full += 1,
+                other => panic!("a create answered {other:?}"),
+            }
+        }
+        assert_eq!((stored.len(), full), (4, 1));
+        assert_eq!(update.await.unwrap().unwrap(), Saved::Stored(2));
+        assert_eq!(stale.await.unwrap().unwrap(), Saved::Conflict);
+        let failed = failing.await.unwrap().unwrap_err();
+        assert_eq!(
+            failed.to_string(),
+            StoreError::Backend("failed midway".into()).to_string()
+        );
+        drop(store);
+
+        let reopened = RedbStore::open(&path, key).await.unwrap();
+        let occupancy = reopened.occupancy().await.unwrap().unwrap();
+        assert_eq!(occupancy.sessions, 6);
+        for id in &stored {
+            let loaded = reopened.load(id, Instant::ZERO).await.unwrap().unwrap();
+            assert_eq!((loaded.version, loaded.record.data), (1, vec![1]));
+        }
+        let a = reopened.load(&a, Instant::ZERO).await.unwrap().unwrap();
+        assert_eq!((a.version, a.record.data), (2, vec![2]));
+        let b = reopened.load(&b, Instant::ZERO).await.unwrap().unwrap();
+        assert_eq!((b.version, b.record.data), (1, vec![0]));
+        assert!(
+            reopened
+                .load(&half_done, Instant::ZERO)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(reopened);
         let _ = std::fs::remove_file(&path);
     }
 

@@ -11,29 +11,43 @@ use crate::store::StoreError;
 use crate::store::key::StoreKey;
 use crate::store::write_cache::WriteCache;
 
-/// What running a job did: whether it succeeded, and whether it failed on
-/// an I/O error (then the database must be opened again).
-#[derive(Clone, Copy)]
-pub(super) struct Ran {
-    pub(super) ok: bool,
-    pub(super) io_failure: bool,
+/// How running a job went.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Ran {
+    /// Done: it commits with its batch.
+    Done,
+    /// Refused ([`StoreError::Full`]): it wrote nothing but cleanup a
+    /// purge would do, so the others of its batch go on in the same
+    /// transaction.
+    Refused,
+    /// Failed midway: what it wrote must not commit, so the transaction is
+    /// aborted and the others of its batch run again in a new one.
+    Failed,
+    /// Failed on an I/O error: redb refuses the transaction, and every
+    /// later one until the database is opened again.
+    Io,
 }
 
 impl Ran {
     pub(super) fn of<T>(out: &Result<T, StoreError>) -> Ran {
-        Ran {
-            ok: out.is_ok(),
-            io_failure: out.as_ref().err().is_some_and(is_io_failure),
+        match out {
+            Ok(_) => Ran::Done,
+            Err(StoreError::Full) => Ran::Refused,
+            Err(e) if is_io_failure(e) => Ran::Io,
+            Err(_) => Ran::Failed,
         }
     }
 }
 
 /// One write waiting for its batch: one allocation per write.
 pub(super) trait Pending: Send {
-    /// Runs the write in the batch's tables (or learns that there are
-    /// none) and says how that went.
-    fn run(&mut self, tables: Result<&mut Tables<'_>, &StoreError>) -> Ran;
-    /// Tells the caller the batch's fate, once it is known.
+    /// Runs the write in the batch's tables and says how that went. It may
+    /// run again, in a new transaction, when another write of its batch
+    /// failed midway: only the last run counts.
+    fn run(&mut self, tables: &mut Tables<'_>) -> Ran;
+    /// Tells the caller how its write went: its own failure if it failed,
+    /// else the fate of the commit it was part of (an error when there was
+    /// none).
     fn answer(self: Box<Self>, committed: Result<(), &StoreError>);
 }
 
@@ -78,9 +92,11 @@ impl Batching {
 /// The thread that commits writes: the writes waiting when a commit starts
 /// share it (group commit), so concurrent requests pay one fsync between
 /// them instead of one each. A write is answered only once its batch is
-/// durable. A batch is all or nothing: if one write fails (an I/O error),
-/// the transaction is aborted and every write in it fails. After an I/O
-/// error the thread opens the database again (when the store can).
+/// durable. Each write fails on its own: one refused or failing write is
+/// left out and the others still commit (see [`commit_batch`]); only an
+/// I/O error, after which redb refuses every transaction, fails the whole
+/// batch. After one the thread opens the database again (when the store
+/// can).
 pub(super) struct Writer {
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -181,10 +197,10 @@ fn redb_error(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Backend(Box::new(e.into()))
 }
 
-/// Fails every job of `batch` with `e`.
-fn fail_all(batch: &mut Vec<Job>, e: &StoreError) {
-    for mut job in batch.drain(..) {
-        job.run(Err(e));
+/// Answers every job of `batch` and `failed` with `e` (a job that failed
+/// on its own gets its own failure).
+fn fail_all(batch: &mut Vec<Job>, failed: &mut Vec<Job>, e: &StoreError) {
+    for job in batch.drain(..).chain(failed.drain(..)) {
         job.answer(Err(e));
     }
 }
@@ -192,57 +208,92 @@ fn fail_all(batch: &mut Vec<Job>, e: &StoreError) {
 /// Runs and commits one batch (in one transaction, its tables opened
 /// once), answers its writes and leaves `batch` empty. Returns whether it
 /// failed on an I/O error (or found the database closed by an earlier one).
+///
+/// Each write's failure is its own. A write refused with
+/// [`StoreError::Full`] wrote nothing that must not commit: it is left
+/// out and the batch goes on. A write that fails otherwise may have
+/// written part of its change: the transaction is aborted and the batch
+/// runs again without it in a new one, the refused writes too (the failed
+/// write may have taken their room). That is at most one retry per failed
+/// write, and an aborted transaction costs no fsync. Only an I/O error
+/// fails every write of the batch: redb refuses the transaction anyway.
 fn commit_batch(context: &Context, batch: &mut Vec<Job>) -> bool {
     let handle = &context.db;
-    // Closed after a failed reopen: try again first.
-    let db = handle.get().or_else(|_| {
-        handle.reopen();
-        handle.get()
-    });
-    let begun = db.and_then(|db| db.begin_write().map_err(redb_error));
-    let txn = match begun {
-        Ok(txn) => txn,
-        Err(e) => {
-            fail_all(batch, &e);
+    // Left out of the commit; answered with their own failure at the end.
+    let mut failed: Vec<Job> = Vec::new();
+    loop {
+        // Closed after a failed reopen: try again first.
+        let db = handle.get().or_else(|_| {
+            handle.reopen();
+            handle.get()
+        });
+        let txn = match db.and_then(|db| db.begin_write().map_err(redb_error)) {
+            Ok(txn) => txn,
+            Err(e) => {
+                fail_all(batch, &mut failed, &e);
+                return is_io_failure(&e);
+            }
+        };
+        let mut refused: Vec<Job> = Vec::new();
+        let mut stopped = None;
+        let opened = match Tables::open(&txn, &context.keys, &context.cache) {
+            Ok(mut tables) => {
+                let mut next = 0usize;
+                while let Some(job) = batch.get_mut(next) {
+                    match job.run(&mut tables) {
+                        Ran::Done => next = next.saturating_add(1),
+                        Ran::Refused => refused.push(batch.remove(next)),
+                        Ran::Failed => {
+                            failed.push(batch.remove(next));
+                            stopped = Some(Ran::Failed);
+                            break;
+                        }
+                        Ran::Io => {
+                            stopped = Some(Ran::Io);
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = opened {
+            if let Err(abort) = txn.abort() {
+                tracing::warn!(error = %abort, "aborting a failed redb batch failed");
+            }
+            fail_all(batch, &mut failed, &e);
             return is_io_failure(&e);
         }
-    };
-    let aborted =
-        StoreError::Backend("another write in the same commit failed; nothing was written".into());
-    let mut all_ok = true;
-    let mut io_failure = false;
-    match Tables::open(&txn, &context.keys, &context.cache) {
-        Ok(mut tables) => {
-            for job in batch.iter_mut() {
-                // After a failure the rest do not run: the batch is aborted anyway.
-                let ran = if all_ok {
-                    job.run(Ok(&mut tables))
-                } else {
-                    job.run(Err(&aborted))
-                };
-                all_ok &= ran.ok;
-                io_failure |= ran.io_failure;
+        if let Some(stopped) = stopped {
+            if let Err(e) = txn.abort() {
+                tracing::warn!(error = %e, "aborting a failed redb batch failed");
             }
-        }
-        Err(e) => {
-            io_failure = is_io_failure(&e);
-            for job in batch.iter_mut() {
-                job.run(Err(&e));
+            batch.append(&mut refused);
+            if stopped == Ran::Io {
+                let e = StoreError::Backend(
+                    "another write in the same commit failed on an I/O error; nothing was written"
+                        .into(),
+                );
+                fail_all(batch, &mut failed, &e);
+                return true;
             }
-            all_ok = false;
+            if !batch.is_empty() {
+                continue;
+            }
+            fail_all(
+                batch,
+                &mut failed,
+                &StoreError::Backend("nothing was written".into()),
+            );
+            return false;
         }
-    }
-    let outcome = if all_ok {
-        txn.commit().map_err(redb_error)
-    } else {
-        if let Err(e) = txn.abort() {
-            tracing::warn!(error = %e, "aborting a failed redb batch failed");
+        // Refused writes leave only cleanup, which commits with the rest.
+        failed.append(&mut refused);
+        let outcome = txn.commit().map_err(redb_error);
+        for job in batch.drain(..).chain(failed.drain(..)) {
+            job.answer(outcome.as_ref().map(|_| ()));
         }
-        Err(aborted)
-    };
-    io_failure |= outcome.as_ref().err().is_some_and(is_io_failure);
-    for job in batch.drain(..) {
-        job.answer(outcome.as_ref().map(|_| ()));
+        return outcome.as_ref().err().is_some_and(is_io_failure);
     }
-    io_failure
 }
