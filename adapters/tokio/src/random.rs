@@ -19,7 +19,13 @@ pub trait RandomSource: Send + Sync + 'static {
 /// One system call per session id would cost more than the rest of making a
 /// session, so each thread reads 512 bytes at once and hands them out;
 /// every byte is handed out once and wiped. A forked child starts a new
-/// block instead of repeating its parent's.
+/// block instead of repeating its parent's: on Unix a `pthread_atfork`
+/// handler (through the `forkguard` crate) counts forks, so the check is
+/// one atomic load; where the handler cannot be registered, the process id
+/// is compared instead (a system call per draw). A child made by a raw
+/// `clone` system call, which runs no fork handlers, is not detected on the
+/// first path: create processes with libc's `fork`, `posix_spawn` or
+/// `std::process::Command`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsRandom;
 
@@ -29,21 +35,53 @@ const BLOCK: usize = 512;
 struct Block {
     bytes: [u8; BLOCK],
     used: usize,
-    pid: u32,
+    /// Set up with the first fill; until then the block is empty.
+    fork: Option<ForkCheck>,
+}
+
+/// Tells whether this process is a fork of the one that filled the block.
+enum ForkCheck {
+    /// Forks counted by a `pthread_atfork` child handler: one atomic load.
+    #[cfg(unix)]
+    Atfork(forkguard::atfork::Guard),
+    /// The process id when the block was filled: a system call per check.
+    Pid(u32),
+}
+
+impl ForkCheck {
+    fn new() -> Self {
+        #[cfg(unix)]
+        if let Ok(guard) = forkguard::atfork::Guard::try_new() {
+            return ForkCheck::Atfork(guard);
+        }
+        ForkCheck::Pid(std::process::id())
+    }
+
+    /// Whether a fork happened since the last check (or since `new`).
+    fn forked(&mut self) -> bool {
+        match self {
+            #[cfg(unix)]
+            ForkCheck::Atfork(guard) => guard.detected_fork(),
+            ForkCheck::Pid(pid) => {
+                let now = std::process::id();
+                std::mem::replace(pid, now) != now
+            }
+        }
+    }
 }
 
 thread_local! {
     static BLOCK_OF_THIS_THREAD: std::cell::RefCell<Block> = const {
-        std::cell::RefCell::new(Block { bytes: [0; BLOCK], used: BLOCK, pid: 0 })
+        std::cell::RefCell::new(Block { bytes: [0; BLOCK], used: BLOCK, fork: None })
     };
 }
 
 impl Block {
     fn fill(&mut self, dest: &mut [u8]) -> Result<(), RngError> {
-        let pid = std::process::id();
-        if pid != self.pid {
+        // Registered before the first fill, so no fork after it goes unseen.
+        let fork = self.fork.get_or_insert_with(ForkCheck::new);
+        if fork.forked() {
             self.used = BLOCK;
-            self.pid = pid;
         }
         for chunk in dest.chunks_mut(BLOCK) {
             if BLOCK.saturating_sub(self.used) < chunk.len() {
@@ -70,7 +108,18 @@ impl RandomSource for OsRandom {
 
 #[cfg(test)]
 mod tests {
-    use super::{BLOCK, OsRandom, RandomSource};
+    use super::{BLOCK, ForkCheck, OsRandom, RandomSource};
+
+    /// The fallback sees a process id other than the one it holds as a
+    /// fork, once. (The default check is tested by forking, in
+    /// tests/fork-check: the workspace forbids the `unsafe` that needs.)
+    #[test]
+    fn the_process_id_check_sees_another_process() {
+        let mut check = ForkCheck::Pid(std::process::id().wrapping_add(1));
+        assert!(check.forked());
+        assert!(!check.forked());
+        assert!(!ForkCheck::new().forked());
+    }
 
     #[test]
     fn hands_out_each_byte_once_across_block_boundaries() {
