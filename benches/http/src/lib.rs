@@ -86,6 +86,14 @@ async fn sesh_stats(
     ))
 }
 
+/// The key ring the sesh variants sign their cookies with: `layer-cost`
+/// times the signature check alone with it.
+pub fn sesh_keys() -> Result<sesh::signing::KeyRing<1>, BoxError> {
+    Ok(sesh::signing::KeyRing::new(sesh::signing::Key::new(
+        &SECRET,
+    )?))
+}
+
 /// The sesh counter app on `store`.
 pub fn sesh_app(store: impl sesh_tokio::SessionStore) -> Result<Router, BoxError> {
     let config = sesh_tokio::SessionConfig::new(&SECRET)?.with_secure(false);

@@ -12,15 +12,26 @@
 //! cookie. It prints a Markdown table: ns per request, the cost each session
 //! layer adds to `bare`, and their ratio, as the median over the rounds with
 //! the spread (min–max) of the per-round values.
+//!
+//! A second table, the *floor*, times alone (same method: thread CPU time,
+//! median and spread over the rounds) each step a returning request through
+//! sesh cannot skip, and compares their sum with the cost sesh adds.
 
 #![allow(
     clippy::arithmetic_side_effects,
     reason = "statistics over trusted, bounded counts"
 )]
 
+use std::hint::black_box;
+
 use axum::Router;
-use sesh_bench_http::measure::{call, cpu_time_ns, median_and_spread};
-use sesh_bench_http::{BoxError, bare_app, sesh_memory_app, tower_app};
+use axum::http::{HeaderMap, HeaderValue, header};
+use sesh::expiry::{Deadlines, ExpiryPolicy, Lifetime};
+use sesh_bench_http::measure::{
+    call, cpu_time_ns, median_and_spread, new_ids, store_sessions, wall_now,
+};
+use sesh_bench_http::{BoxError, bare_app, sesh_keys, sesh_memory_app, tower_app};
+use sesh_tokio::SessionStore;
 
 const SESSIONS: usize = 1024;
 const VARIANTS: [&str; 3] = ["bare", "sesh", "tower-sessions"];
@@ -34,6 +45,8 @@ fn app(variant: &str) -> Result<Router, BoxError> {
     let app = match variant {
         "bare" => bare_app(),
         "sesh" => sesh_memory_app(None)?,
+        // axum's own cost of a layer: the route wrapped once more.
+        "bare+layer" => bare_app().layer(tower::layer::util::Identity::new()),
         _ => tower_app(),
     };
     Ok(app.with_state(()))
@@ -43,7 +56,7 @@ fn app(variant: &str) -> Result<Router, BoxError> {
 async fn mint(app: &Router, variant: &str) -> Result<Vec<String>, BoxError> {
     let mut cookies = Vec::with_capacity(SESSIONS);
     for i in 0..SESSIONS {
-        if variant == "bare" {
+        if variant.starts_with("bare") {
             cookies.push(format!(
                 "sid=AAAAAAAAAAAAAAAAAAAA{i:02}.BBBBBBBBBBBBBBBBBBBBBB"
             ));
@@ -93,6 +106,7 @@ fn main() -> Result<(), BoxError> {
         "| scenario | bare ns/req | sesh ns/req | tower-sessions ns/req | added by sesh | added by tower-sessions | tower-sessions added / sesh added | bare / sesh |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut added_returning = Vec::new();
     for (scenario, returning) in [("returning", true), ("new", false)] {
         let mut ns: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
         for round in 0..rounds {
@@ -133,6 +147,202 @@ fn main() -> Result<(), BoxError> {
             per_round(&|b, s, t| (t - b) / (s - b)),
             per_round(&|b, s, _| b / s),
         );
+        if returning {
+            added_returning = per_round_values(&bare, &sesh, |b, s| s - b);
+        }
     }
+    if only.is_empty() {
+        floor(&runtime, rounds, requests, added_returning)?;
+    }
+    Ok(())
+}
+
+fn per_round_values(bare: &[f64], sesh: &[f64], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+    bare.iter().zip(sesh).map(|(b, s)| f(*b, *s)).collect()
+}
+
+/// `value (min–max)` of per-round values, in ns.
+fn cell(values: Vec<f64>) -> String {
+    let (mid, min, max) = median_and_spread(values);
+    format!("{mid:.0} ({min:.0}–{max:.0})")
+}
+
+/// CPU time each floor step runs for: the thread's CPU time moves in
+/// scheduler ticks (4 ms at 250 Hz), so a step of a few ns needs millions
+/// of calls.
+const STEP_NS: u64 = 200_000_000;
+
+/// Calls of a floor step between two reads of the CPU time.
+const BATCH: usize = 10_000;
+
+/// ns per call of `step`, by this thread's CPU time: calls in batches of
+/// `batch` (after a warm-up of one) until `STEP_NS` has passed.
+fn time(batch: usize, mut step: impl FnMut(usize)) -> Result<f64, BoxError> {
+    for i in 0..batch {
+        step(i);
+    }
+    let start = cpu_time_ns()?;
+    let mut calls = 0usize;
+    loop {
+        for i in 0..batch {
+            step(calls + i);
+        }
+        calls += batch;
+        let spent = cpu_time_ns()? - start;
+        if spent >= STEP_NS {
+            return Ok(spent as f64 / calls as f64);
+        }
+    }
+}
+
+/// The counter handler's data, as in `sesh_bench_http` (same encoding).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Counter {
+    count: u64,
+}
+
+/// The floor's steps, each as `(what, ns per request)` for one round.
+const STEPS: [&str; 6] = [
+    "verify the signed cookie (sesh's `KeyRing::verify`)",
+    "memory store: one in-place update of 8 bytes (load and save in one step, as a returning request does; the new data's `Vec` included)",
+    "the handler's postcard update (decode, add one, encode into a buffer)",
+    "`Cache-Control: no-store` and `Vary: Cookie` into the response's headers",
+    "axum's cost of one no-op layer around the route (`bare` with `Identity`, less `bare`)",
+    "one clock read (`HostClock::now`)",
+];
+
+/// One round of the floor: every step timed alone, in `STEPS` order.
+fn floor_round(
+    runtime: &tokio::runtime::Runtime,
+    requests: usize,
+) -> Result<[f64; STEPS.len()], BoxError> {
+    // Cookies as the sesh app sends them: the value after `sid=`.
+    let app = app("sesh")?;
+    let cookies = runtime.block_on(mint(&app, "sesh"))?;
+    let values: Vec<&str> = cookies
+        .iter()
+        .filter_map(|c| c.split_once('=').map(|(_, v)| v))
+        .collect();
+    let keys = sesh_keys()?;
+    let mut failures = 0usize;
+    let verify = time(BATCH, |i| {
+        let value = values.get(i % values.len().max(1)).copied().unwrap_or("");
+        failures += usize::from(black_box(keys.verify(black_box(value))).is_err());
+    })?;
+    if failures > 0 {
+        return Err(format!("{failures} cookies did not verify").into());
+    }
+
+    let store = sesh_tokio::MemoryStore::default();
+    let ids = new_ids(SESSIONS)?;
+    let now = wall_now();
+    runtime.block_on(store_sessions(
+        &store,
+        &ids,
+        ExpiryPolicy::new().start(now),
+        now,
+    ))?;
+    let mut edit =
+        |_: &mut Deadlines, _: &mut bool, data: &[u8], _: Lifetime| Some(black_box(data).to_vec());
+    let mut missing = 0usize;
+    let update = time(BATCH, |i| {
+        let Some(id) = ids.get(i % SESSIONS) else {
+            return;
+        };
+        match store.edit_in_place(id, now, &mut edit) {
+            Some(Ok(Some(stored))) => drop(black_box(stored)),
+            _ => missing += 1,
+        }
+    })?;
+    if missing > 0 {
+        return Err(format!("{missing} in-place updates found no session").into());
+    }
+
+    let stored = postcard::to_allocvec(&Counter { count: 41 })?;
+    let mut errors = 0usize;
+    let postcard_update = time(BATCH, |_| {
+        let mut data: Counter = postcard::from_bytes(black_box(&stored)).unwrap_or_default();
+        data.count = data.count.wrapping_add(1);
+        let mut out = [0u8; 16];
+        errors += usize::from(postcard::to_slice(&data, &mut out).is_err());
+        black_box(&out);
+    })?;
+    if errors > 0 {
+        return Err("postcard could not encode".into());
+    }
+
+    // The handler's response headers, as axum makes them for a `String`;
+    // timed with and without the two session headers, the difference kept.
+    let response_headers = |with_session_headers: bool| {
+        move |_: usize| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            if with_session_headers {
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                if headers.get_all(header::VARY).iter().next().is_none() {
+                    headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+                }
+            }
+            black_box(headers);
+        }
+    };
+    let plain = time(BATCH, response_headers(false))?;
+    let headers = time(BATCH, response_headers(true))? - plain;
+
+    let layered = runtime.block_on(measure("bare+layer", true, requests))?;
+    let bare = runtime.block_on(measure("bare", true, requests))?;
+
+    let clock = sesh_tokio::HostClock::new();
+    let read = time(BATCH, |_| {
+        black_box(clock.now());
+    })?;
+
+    Ok([
+        verify,
+        update,
+        postcard_update,
+        headers,
+        layered - bare,
+        read,
+    ])
+}
+
+/// Prints the floor table: each step's cost, their sum, the cost sesh adds
+/// to a returning request (`added`, per round) and the target.
+fn floor(
+    runtime: &tokio::runtime::Runtime,
+    rounds: usize,
+    requests: usize,
+    added: Vec<f64>,
+) -> Result<(), BoxError> {
+    let mut steps: Vec<Vec<f64>> = vec![Vec::new(); STEPS.len()];
+    let mut sums = Vec::new();
+    for _ in 0..rounds {
+        let round = floor_round(runtime, requests)?;
+        for (list, ns) in steps.iter_mut().zip(round) {
+            list.push(ns);
+        }
+        sums.push(round.iter().sum());
+    }
+    println!();
+    println!(
+        "Floor of a returning request through sesh: the steps it cannot skip, each timed alone \
+         (ns per request, median (min–max) over the rounds); the sum is per round."
+    );
+    println!();
+    println!("| step | ns |");
+    println!("|---|---:|");
+    for (name, values) in STEPS.iter().zip(steps) {
+        println!("| {name} | {} |", cell(values));
+    }
+    println!("| **sum of the steps** | **{}** |", cell(sums));
+    println!(
+        "| added by sesh, returning (measured above) | {} |",
+        cell(added)
+    );
+    println!("| target for the added cost | 400 |");
     Ok(())
 }
