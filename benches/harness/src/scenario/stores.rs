@@ -16,12 +16,57 @@ use crate::report::{Table, med, num, spread};
 use crate::server::{Redis, Server};
 use crate::stats::{Target, summarize, verdict_across};
 
-const VARIANTS: [&str; 5] = [
-    "sesh-redis",
-    "tower-sessions-redis",
-    "redis-floor",
-    "fred-floor",
-    "sesh-redb",
+/// What each run starts: its name in the report, bench-server's variant,
+/// and the bound sesh's `RedisStore` is given (`--max-sessions`).
+#[derive(Clone, Copy)]
+struct Variant {
+    name: &'static str,
+    server: &'static str,
+    bound: Option<usize>,
+}
+
+/// The bound of `sesh-redis`: room for every session a run makes, as
+/// tower-sessions-redis has no bound (a 5 s new-visitor run on a quiet
+/// machine makes a few hundred thousand).
+const ROOMY_BOUND: usize = 10_000_000;
+/// `RedisConfig`'s default bound (`sesh_tokio::store::DEFAULT_MAX_SESSIONS`),
+/// passed explicitly so that the report names what ran.
+const DEFAULT_BOUND: usize = 100_000;
+/// `sesh-redis` at the default bound, new visitors only: past the bound every
+/// create also evicts one session (`ZPOPMIN` and `DEL` in the create script).
+const BOUNDED: &str = "sesh-redis-default-bound";
+
+const VARIANTS: [Variant; 6] = [
+    Variant {
+        name: "sesh-redis",
+        server: "sesh-redis",
+        bound: Some(ROOMY_BOUND),
+    },
+    Variant {
+        name: "tower-sessions-redis",
+        server: "tower-sessions-redis",
+        bound: None,
+    },
+    Variant {
+        name: "redis-floor",
+        server: "redis-floor",
+        bound: None,
+    },
+    Variant {
+        name: "fred-floor",
+        server: "fred-floor",
+        bound: None,
+    },
+    Variant {
+        name: BOUNDED,
+        server: "sesh-redis",
+        bound: Some(DEFAULT_BOUND),
+    },
+    Variant {
+        name: "sesh-redb",
+        server: "sesh-redb",
+        bound: None,
+    },
 ];
 const TARGET: f64 = 1.3;
 
@@ -39,24 +84,28 @@ pub fn run(s: &Settings) -> Result<String, Error> {
             .lines()
             .find_map(|l| l.strip_prefix("redis_version:").map(str::to_owned))
             .unwrap_or_default();
-        for variant in super::rotated(&VARIANTS, round) {
-            let is_redb = variant == "sesh-redb";
-            let floor = variant.ends_with("-floor");
+        for v in super::rotated(&VARIANTS, round) {
+            let is_redb = v.server == "sesh-redb";
+            // Only new visitors create sessions: the rest would repeat sesh-redis.
+            let new_only = v.name.ends_with("-floor") || v.name == BOUNDED;
             for scenario in Scenario::ALL {
-                if floor && scenario != Scenario::New {
+                if new_only && scenario != Scenario::New {
                     continue;
                 }
                 for &setup in &s.setups {
                     let redb = s.out.join(format!("sessions.{round}.redb"));
-                    let args = if is_redb {
+                    let mut args = if is_redb {
                         let _ = std::fs::remove_file(&redb);
                         vec!["--redb".to_owned(), redb.display().to_string()]
                     } else {
                         vec!["--redis".to_owned(), redis.url()]
                     };
-                    let start = || Server::bench(&bench, variant, &args, &s.out);
+                    if let Some(bound) = v.bound {
+                        args.extend(["--max-sessions".to_owned(), bound.to_string()]);
+                    }
+                    let start = || Server::bench(&bench, v.server, &args, &s.out);
                     let spec = Spec {
-                        variant,
+                        variant: v.name,
                         start: &start,
                         fake_cookies: false,
                         backend: if is_redb {
@@ -108,15 +157,26 @@ fn render(s: &Settings, runs: &Runs, redis_version: &str, load_start: &str) -> S
          (checked on the store's count).\n",
         s.load_sentence()
     );
-    md.push_str(
+    let _ = write!(
+        md,
         "### Redis\n\nOne redis-server per round on a free loopback port, no persistence (`--save \"\" \
          --appendonly no`), emptied (`FLUSHALL`) before every run. `sesh-redis`: sesh-tokio's \
          `RedisStore` with `RedisConfig::new(url)` defaults (one multiplexed redis-rs connection, 1 s \
-         timeouts, a write cache of 10,000 sessions) and a key prefix unique to the server process; \
+         timeouts, a write cache of 10,000 sessions) but for its bound, \
+         `with_max_sessions({})`, and a key prefix unique to the server process; \
          `Session<Counter>::update` is the compare-and-swap Lua script (`EVALSHA`) from the store's \
-         cached copy, `SET … NX PX` for a new session. `tower-sessions-redis`: tower-sessions 0.14 \
+         cached copy; a new session is the create Lua script (`EVALSHA`: `EXISTS`, the bound \
+         checked on the index of sessions, a few expired ones dropped, `SET … PX`, `ZADD` to the \
+         index). `tower-sessions-redis`: tower-sessions 0.14 \
          with tower-sessions-redis-store 0.16 (fred 10, a pool of 1 connection), `get` + `insert`, \
-         30 min inactivity expiry: `GET`, then `SET … XX` (`SET … NX` for a new session).\n\n",
+         30 min inactivity expiry: `GET`, then `SET … XX` (`SET … NX` for a new session). \
+         tower-sessions-redis keeps every session until it expires; sesh's store is bounded, and a \
+         create that finds it full first evicts a session (`ZPOPMIN` and `DEL` in the create \
+         script). `sesh-redis` is given room for every session a run makes, so that both do the \
+         same work; `{BOUNDED}` (new visitors only) runs at `RedisConfig`'s default bound, \
+         {}, which a new-visitor run passes.\n\n",
+        grouped(ROOMY_BOUND),
+        grouped(DEFAULT_BOUND),
     );
     let _ = writeln!(
         md,
@@ -124,7 +184,9 @@ fn render(s: &Settings, runs: &Runs, redis_version: &str, load_start: &str) -> S
          request sends one `SET … NX PX` of a 40-byte value through redis-rs (as sesh) or fred \
          (as tower-sessions) and answers with a `Set-Cookie` as long as sesh's. \
          `redis-floor ÷ tower-sessions-redis` bounds the new-visitor ratio any store on \
-         redis-rs can reach in this run.\n"
+         redis-rs can reach in this run. Keys at the end: Redis's `DBSIZE` after the run \
+         (warm-up included), median over the rounds; sesh's count includes its index, one sorted \
+         set.\n"
     );
     for &setup in &s.setups {
         let _ = writeln!(md, "#### `{}`\n", setup.label());
@@ -153,18 +215,30 @@ fn render(s: &Settings, runs: &Runs, redis_version: &str, load_start: &str) -> S
         md.push('\n');
         let mut t = Table::new(&[
             "new visitors",
+            "sesh's bound",
             "req/s",
             "server µs/req",
             "Redis µs/req",
             "req/s ÷ tower-sessions-redis",
+            "keys at the end",
         ]);
-        for v in ["redis-floor", "fred-floor", a, b] {
+        for v in ["redis-floor", "fred-floor", a, BOUNDED, b] {
+            let bound = match VARIANTS.iter().find(|x| x.name == v).and_then(|x| x.bound) {
+                Some(n) => grouped(n),
+                None if v == b => "none".to_owned(),
+                None => "-".to_owned(),
+            };
             t.row(vec![
                 v.to_owned(),
+                bound,
                 num(med(runs.summary(setup, Scenario::New, v, rps)), 0),
                 us_cell(runs.summary(setup, Scenario::New, v, server_ns)),
                 us_cell(runs.summary(setup, Scenario::New, v, db_ns)),
                 ratio_cell(runs.ratio(setup, Scenario::New, v, b, rps)),
+                num(
+                    med(runs.summary(setup, Scenario::New, v, sessions_after)),
+                    0,
+                ),
             ]);
         }
         md.push_str(&t.render());
@@ -199,7 +273,7 @@ fn commands(s: &Settings, runs: &Runs) -> String {
     .left(1)
     .left(2);
     for sc in Scenario::ALL {
-        for v in ["sesh-redis", "tower-sessions-redis"] {
+        for v in ["sesh-redis", BOUNDED, "tower-sessions-redis"] {
             let mut names: Vec<&str> = runs
                 .0
                 .iter()
@@ -263,19 +337,32 @@ fn redb(s: &Settings, runs: &Runs, fs: &str) -> String {
                 spread(runs.summary(setup, sc, v, p99).map(|x| x.scaled(0.001)), 2),
                 us_cell(runs.summary(setup, sc, v, server_ns)),
                 runs.errors(setup, sc, &[v]).to_string(),
-                num(
-                    med(runs.summary(setup, sc, v, |r| {
-                        #[allow(clippy::cast_precision_loss, reason = "session counts fit an f64")]
-                        r.sessions_after.map(|x| x as f64)
-                    })),
-                    0,
-                ),
+                num(med(runs.summary(setup, sc, v, sessions_after)), 0),
             ]);
         }
     }
     md.push_str(&t.render());
     md.push('\n');
     md
+}
+
+/// The sessions (or keys) a run's store held at its end.
+fn sessions_after(r: &super::Run) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss, reason = "session counts fit an f64")]
+    r.sessions_after.map(|x| x as f64)
+}
+
+/// `n` with a comma between thousands: 10,000,000.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len().saturating_add(digits.len() / 3));
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len().saturating_sub(i)) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn targets(s: &Settings, runs: &Runs) -> String {
@@ -316,7 +403,29 @@ mod tests {
 
     #[test]
     fn floors_are_variants() {
-        assert!(VARIANTS.contains(&"redis-floor"));
-        assert!(!VARIANTS.contains(&"sesh"));
+        let names: Vec<&str> = VARIANTS.iter().map(|v| v.name).collect();
+        assert!(names.contains(&"redis-floor"));
+        assert!(!names.contains(&"sesh"));
+    }
+
+    /// sesh-redis runs with room for the run; the default-bound row is
+    /// the same server at the default bound, and no other variant is given one.
+    #[test]
+    fn bounds_are_named_and_passed() {
+        let find = |name: &str| VARIANTS.iter().find(|v| v.name == name).copied();
+        let roomy = find("sesh-redis").map(|v| (v.server, v.bound));
+        assert_eq!(roomy, Some(("sesh-redis", Some(ROOMY_BOUND))));
+        let bounded = find(BOUNDED).map(|v| (v.server, v.bound));
+        assert_eq!(bounded, Some(("sesh-redis", Some(DEFAULT_BOUND))));
+        assert!(
+            VARIANTS
+                .iter()
+                .filter(|v| v.server != "sesh-redis")
+                .all(|v| v.bound.is_none())
+        );
+        assert_eq!(grouped(10_000_000), "10,000,000");
+        assert_eq!(grouped(100_000), "100,000");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
     }
 }

@@ -8,7 +8,8 @@
 //! - `tower-sessions`: tower-sessions 0.15 with its `MemoryStore`; the count
 //!   changes through `session.get` / `session.insert`.
 //! - `sesh-redis`: the `sesh` app on `sesh_tokio::store::RedisStore`
-//!   (`RedisConfig::new(url)` defaults, a key prefix unique to this process).
+//!   (`RedisConfig::new(url)` defaults, a key prefix unique to this process,
+//!   and the bound `--max-sessions` when given).
 //! - `tower-sessions-redis`: the `tower-sessions` app on tower-sessions 0.14
 //!   with tower-sessions-redis-store 0.16 (fred, a pool of 1 connection,
 //!   as many as `RedisConfig`'s default); 0.14 because that store does not
@@ -35,15 +36,18 @@
 //!
 //! The server binds `--addr` (port 0 picks a free port; only loopback
 //! addresses are accepted), prints the bound address and writes it to
-//! `--addr-file`. `--max-sessions` sets the sesh `MemoryStore` bound (default:
-//! `MemoryStore::default()`, 100,000 sessions). `--redis` is required by the
+//! `--addr-file`. `--max-sessions` sets the bound of sesh's `MemoryStore`
+//! (`sesh`) or `RedisStore` (`sesh-redis`); without it each keeps its
+//! default (`DEFAULT_MAX_SESSIONS`, 100,000 sessions). tower-sessions has no
+//! bound, so a new-visitor run compares like for like only when sesh's
+//! bound leaves room for every session the run makes. `--redis` is required by the
 //! two Redis variants and must name a loopback host; `--redb` by `sesh-redb`.
 
 use std::net::SocketAddr;
 
 use sesh_bench_http::{
-    BoxError, bare_app, fred_floor_app, redis_floor_app, sesh_memory_app, sesh_postgres_app,
-    sesh_redb_app, sesh_redis_app, tower_app, tower_postgres_app, tower_redis_app,
+    BoxError, bare_app, fred_floor_app, redis_floor_app, sesh_app, sesh_memory_app,
+    sesh_postgres_app, sesh_redb_app, tower_app, tower_postgres_app, tower_redis_app,
 };
 
 /// Which app to serve.
@@ -185,7 +189,7 @@ async fn serve(args: Args) -> Result<(), BoxError> {
         Variant::Bare => bare_app(),
         Variant::Sesh => sesh_memory_app(args.max_sessions)?,
         Variant::TowerSessions => tower_app(),
-        Variant::SeshRedis => sesh_redis_app(redis()?)?,
+        Variant::SeshRedis => sesh_redis_app(redis()?, args.max_sessions)?,
         Variant::TowerSessionsRedis => tower_redis_app(redis()?).await?,
         Variant::RedisFloor => redis_floor_app(redis()?).await?,
         Variant::FredFloor => fred_floor_app(redis()?).await?,
@@ -206,6 +210,24 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     println!("bench-server {:?} listening on {local}", args.variant);
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The sesh app on `RedisStore`: `RedisConfig::new(url)` defaults, a key
+/// prefix unique to this process (runs never read each other's sessions),
+/// and the bound `max_sessions` when given.
+fn sesh_redis_app(url: &str, max_sessions: Option<usize>) -> Result<axum::Router, BoxError> {
+    use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let prefix = format!("sesh-bench:{}-{nanos}:", std::process::id());
+    let mut config = RedisConfig::new(url).with_prefix(prefix);
+    if let Some(max) = max_sessions {
+        config = config.with_max_sessions(max);
+    }
+    // The store's own key (ids stored as keyed hashes), not the cookie secret.
+    let store = RedisStore::new(config, StoreKey::new(&[9; 32])?)?;
+    sesh_app(store)
 }
 
 fn main() -> Result<(), BoxError> {
