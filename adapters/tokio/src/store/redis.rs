@@ -3,11 +3,8 @@
 #[cfg(feature = "redis-tls")]
 mod tls;
 
-use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -19,6 +16,7 @@ use sesh::record::{EncodeError, SessionRecord};
 use sesh::{Instant, SessionId};
 
 use super::key::StoreKey;
+use super::write_cache::WriteCache;
 use super::{
     Created, DEFAULT_MAX_SESSIONS, Occupancy, Removed, Revoked, Saved, SessionStore, StoreError,
     StoreFuture, StoredSession,
@@ -515,10 +513,6 @@ fn hex_digit(nibble: u8) -> char {
 
 // --------------------------------------------------------------- cache --
 
-const CACHE_SHARDS: usize = 16;
-/// `CACHE_SHARDS` is a power of two: a mask picks the shard.
-const SHARD_MASK: u64 = (CACHE_SHARDS as u64).wrapping_sub(1);
-
 /// The cache's key: the id's 22 base64url characters, compared as plain
 /// bytes. (`SessionId` compares in constant time, which costs more than the
 /// rest of a lookup. A lookup only runs for an id whose cookie signature
@@ -552,102 +546,9 @@ struct CachedKey {
     protected: bool,
 }
 
-/// One shard: two generations. Writes go to `young`; when it holds its
-/// share, it becomes `old` and the previous `old` is dropped. A hit in
-/// `old` moves the entry back to `young`, so sessions in use stay.
-#[derive(Default)]
-struct Shard {
-    young: HashMap<CacheKey, Cached>,
-    old: HashMap<CacheKey, Cached>,
-}
-
-/// The last-seen copies behind [`SessionStore::load_for_update`]: at most
-/// about `capacity` records, in sharded maps under plain mutexes held for
-/// a map operation or two (never across an await).
-struct WriteCache {
-    shards: Box<[Mutex<Shard>]>,
-    /// Entries per generation per shard.
-    generation: usize,
-    hasher: RandomState,
-}
-
-impl WriteCache {
-    fn new(capacity: usize) -> Option<WriteCache> {
-        if capacity == 0 {
-            return None;
-        }
-        let per_shard = capacity.div_ceil(CACHE_SHARDS);
-        Some(WriteCache {
-            shards: (0..CACHE_SHARDS).map(|_| Mutex::default()).collect(),
-            generation: per_shard.div_ceil(2).max(1),
-            hasher: RandomState::new(),
-        })
-    }
-
-    fn shard(&self, key: &CacheKey) -> Option<MutexGuard<'_, Shard>> {
-        let spread = self.hasher.hash_one(key);
-        let index = usize::try_from(spread & SHARD_MASK).unwrap_or(0);
-        let shard = self.shards.get(index)?;
-        // A panic while holding the lock leaves a consistent map: use it.
-        Some(
-            shard
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
-    }
-
-    fn get(&self, id: &SessionId) -> Option<Cached> {
-        let key = cache_key(id);
-        let mut shard = self.shard(&key)?;
-        if let Some(hit) = shard.young.get(&key) {
-            return Some(hit.clone());
-        }
-        let hit = shard.old.remove(&key)?;
-        self.insert_young(&mut shard, key, hit.clone());
-        Some(hit)
-    }
-
-    fn key(&self, id: &SessionId) -> Option<CachedKey> {
-        let key = cache_key(id);
-        let shard = self.shard(&key)?;
-        let hit = shard.young.get(&key).or_else(|| shard.old.get(&key))?;
-        Some(CachedKey {
-            hash: hit.hash,
-            version: hit.stored.version,
-            expires_at: hit.stored.record.deadlines.expires_at(),
-            protected: hit.stored.record.protected,
-        })
-    }
-
-    fn put(&self, id: &SessionId, hash: [u8; 16], stored: StoredSession) {
-        let key = cache_key(id);
-        let Some(mut shard) = self.shard(&key) else {
-            return;
-        };
-        let entry = Cached { hash, stored };
-        if let Some(slot) = shard.young.get_mut(&key) {
-            *slot = entry;
-            return;
-        }
-        shard.old.remove(&key);
-        self.insert_young(&mut shard, key, entry);
-    }
-
-    fn insert_young(&self, shard: &mut Shard, key: CacheKey, entry: Cached) {
-        if shard.young.len() >= self.generation {
-            shard.old = std::mem::take(&mut shard.young);
-        }
-        shard.young.insert(key, entry);
-    }
-
-    fn remove(&self, id: &SessionId) {
-        let key = cache_key(id);
-        if let Some(mut shard) = self.shard(&key) {
-            shard.young.remove(&key);
-            shard.old.remove(&key);
-        }
-    }
-}
+/// The last-seen copies behind [`SessionStore::load_for_update`], by the
+/// id's characters.
+type RecordCache = WriteCache<CacheKey, Cached>;
 
 // -------------------------------------------------------------- config --
 
@@ -1084,7 +985,7 @@ pub struct RedisStore {
     revoke_all: Arc<Script>,
     clean: Arc<Script>,
     owners: Arc<str>,
-    cache: Option<Arc<WriteCache>>,
+    cache: Option<Arc<RecordCache>>,
     max_sessions: usize,
     max_per_user: usize,
     policy: Arc<PolicyCheck>,
@@ -1170,7 +1071,7 @@ impl RedisStore {
             revoke: Arc::new(Script::new(REVOKE)),
             revoke_all: Arc::new(Script::new(REVOKE_ALL)),
             clean: Arc::new(Script::new(CLEAN)),
-            cache: WriteCache::new(config.write_cache).map(Arc::new),
+            cache: (config.write_cache > 0).then(|| Arc::new(RecordCache::new(config.write_cache))),
             max_sessions: config.max_sessions,
             max_per_user: config.max_per_user,
             policy: Arc::new(PolicyCheck {
@@ -1287,10 +1188,24 @@ impl RedisStore {
     /// The keyed hash of `id`: from the cache when it holds the session,
     /// else computed.
     fn hash(&self, id: &SessionId) -> [u8; 16] {
-        self.cache
-            .as_ref()
-            .and_then(|c| c.key(id))
+        self.cached_key(id)
             .map_or_else(|| self.key.hash(id), |k| k.hash)
+    }
+
+    /// The cached copy of `id`'s session, kept as in use.
+    fn cached(&self, id: &SessionId) -> Option<Cached> {
+        self.cache.as_ref()?.get(&cache_key(id))
+    }
+
+    /// What a save needs from the cached copy of `id`'s session (a look,
+    /// not a use).
+    fn cached_key(&self, id: &SessionId) -> Option<CachedKey> {
+        self.cache.as_ref()?.peek(&cache_key(id), |hit| CachedKey {
+            hash: hit.hash,
+            version: hit.stored.version,
+            expires_at: hit.stored.record.deadlines.expires_at(),
+            protected: hit.stored.record.protected,
+        })
     }
 
     /// The session's member in the sets: its key without the prefix.
@@ -1312,13 +1227,13 @@ impl RedisStore {
 
     fn remember(&self, id: &SessionId, hash: [u8; 16], stored: StoredSession) {
         if let Some(cache) = &self.cache {
-            cache.put(id, hash, stored);
+            cache.put(&cache_key(id), Cached { hash, stored });
         }
     }
 
     fn forget(&self, id: &SessionId) {
         if let Some(cache) = &self.cache {
-            cache.remove(id);
+            cache.remove(&cache_key(id));
         }
     }
 
@@ -1486,7 +1401,7 @@ impl SessionStore for RedisStore {
         now: Instant,
     ) -> StoreFuture<'a, Option<StoredSession>> {
         Box::pin(async move {
-            let hit = self.cache.as_ref().and_then(|c| c.get(id));
+            let hit = self.cached(id);
             match hit {
                 // A copy that may be stale, never one that is expired: the
                 // save's compare-and-swap catches the first.
@@ -1598,15 +1513,13 @@ impl SessionStore for RedisStore {
     ) -> StoreFuture<'a, Saved> {
         Box::pin(async move {
             let version = expected_version.wrapping_add(1);
-            let cached = self.cache.as_ref().and_then(|c| c.key(id));
+            let cached = self.cached_key(id);
             let hash = cached.map_or_else(|| self.key.hash(id), |c| c.hash);
             // The value is sealed here, so it needs the expected version's
             // metadata: the cached copy's, else one read (the script's
             // compare-and-swap still decides).
             let hit = self
-                .cache
-                .as_ref()
-                .and_then(|c| c.get(id))
+                .cached(id)
                 .filter(|hit| hit.stored.version == expected_version);
             let old = match hit {
                 Some(hit) => hit.stored.meta,
@@ -2102,7 +2015,7 @@ mod tests {
 
     #[test]
     fn the_cache_is_bounded_and_keeps_what_is_in_use() {
-        let cache = WriteCache::new(64).unwrap_or_else(|| unreachable!());
+        let cache = RecordCache::new(64);
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let hot = SessionId::generate(&mut rng).unwrap_or_else(|_| unreachable!());
         let stored = StoredSession {
@@ -2110,20 +2023,22 @@ mod tests {
             version: 1,
             meta: SessionMeta::default(),
         };
-        cache.put(&hot, [1; 16], stored.clone());
+        let put = |id: &SessionId, hash: [u8; 16]| {
+            let stored = stored.clone();
+            cache.put(&cache_key(id), Cached { hash, stored });
+        };
+        put(&hot, [1; 16]);
         for _ in 0..10_000 {
             let id = SessionId::generate(&mut rng).unwrap_or_else(|_| unreachable!());
-            cache.put(&id, [2; 16], stored.clone());
-            assert!(cache.get(&hot).is_some(), "a session in use stays");
+            put(&id, [2; 16]);
+            assert!(
+                cache.get(&cache_key(&hot)).is_some(),
+                "a session in use stays"
+            );
         }
-        let held: usize = cache
-            .shards
-            .iter()
-            .map(|s| s.lock().map(|s| s.young.len() + s.old.len()).unwrap_or(0))
-            .sum();
-        assert!(held <= 64 + CACHE_SHARDS * 2, "{held} entries");
-        cache.remove(&hot);
-        assert!(cache.get(&hot).is_none());
-        assert!(WriteCache::new(0).is_none());
+        assert!(cache.len() <= 96, "{} entries", cache.len());
+        assert_eq!(cache.peek(&cache_key(&hot), |hit| hit.hash), Some([1; 16]));
+        cache.remove(&cache_key(&hot));
+        assert!(cache.get(&cache_key(&hot)).is_none());
     }
 }

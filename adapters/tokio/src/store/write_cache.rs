@@ -1,12 +1,13 @@
 //! The sessions this process last committed, for the stores whose update
 //! would otherwise read first (redb: a read transaction on the blocking
-//! pool; PostgreSQL: a `SELECT`). An update of a session found here goes
-//! straight to the store's compare-and-swap, which checks the stored
-//! version anyway, so a stale copy costs a retry, never a lost write.
+//! pool; PostgreSQL: a `SELECT`; Redis: a `GET`). An update of a session
+//! found here goes straight to the store's compare-and-swap, which checks
+//! the stored version anyway, so a stale copy costs a retry, never a lost
+//! write.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -18,24 +19,33 @@ const SHARDS: usize = 16;
 /// One shard: two generations. Writes go to `young`; when it holds its
 /// share, it becomes `old` and the previous `old` is dropped. A hit in
 /// `old` moves the entry back to `young`, so sessions in use stay.
-#[derive(Default)]
-struct Shard {
-    young: HashMap<[u8; 16], StoredSession>,
-    old: HashMap<[u8; 16], StoredSession>,
+struct Shard<K, V> {
+    young: HashMap<K, V>,
+    old: HashMap<K, V>,
 }
 
-/// At most about `capacity` sessions, keyed by store key, in sharded maps
-/// under plain mutexes held for a map operation or two (never across an
-/// await, never while redb works). A capacity of 0 turns it off.
-pub(crate) struct WriteCache {
-    shards: Box<[Mutex<Shard>]>,
+impl<K, V> Default for Shard<K, V> {
+    fn default() -> Self {
+        Shard {
+            young: HashMap::new(),
+            old: HashMap::new(),
+        }
+    }
+}
+
+/// At most about `capacity` sessions, keyed by `K` (redb and PostgreSQL:
+/// the store key; Redis: the id's characters), in sharded maps under plain
+/// mutexes held for a map operation or two (never across an await, never
+/// while the store works). A capacity of 0 turns it off.
+pub(crate) struct WriteCache<K = [u8; 16], V = StoredSession> {
+    shards: Box<[Mutex<Shard<K, V>>]>,
     /// Entries per generation per shard; 0: off.
     generation: AtomicUsize,
     hasher: RandomState,
 }
 
-impl WriteCache {
-    pub(crate) fn new(capacity: usize) -> WriteCache {
+impl<K: Hash + Eq + Copy, V: Clone> WriteCache<K, V> {
+    pub(crate) fn new(capacity: usize) -> Self {
         let cache = WriteCache {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             generation: AtomicUsize::new(0),
@@ -65,7 +75,7 @@ impl WriteCache {
         self.generation.load(Ordering::Relaxed)
     }
 
-    fn shard(&self, key: &[u8; 16]) -> Option<MutexGuard<'_, Shard>> {
+    fn shard(&self, key: &K) -> Option<MutexGuard<'_, Shard<K, V>>> {
         if self.generation() == 0 {
             return None;
         }
@@ -76,7 +86,8 @@ impl WriteCache {
         Some(shard.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub(crate) fn get(&self, key: &[u8; 16]) -> Option<StoredSession> {
+    /// The copy under `key`, kept as in use (moved to the young generation).
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
         let mut shard = self.shard(key)?;
         if let Some(hit) = shard.young.get(key) {
             return Some(hit.clone());
@@ -86,7 +97,18 @@ impl WriteCache {
         Some(hit)
     }
 
-    pub(crate) fn put(&self, key: &[u8; 16], stored: StoredSession) {
+    /// What `read` makes of the copy under `key`, without keeping it as in
+    /// use (a look that is not a use).
+    pub(crate) fn peek<R>(&self, key: &K, read: impl FnOnce(&V) -> R) -> Option<R> {
+        let shard = self.shard(key)?;
+        shard
+            .young
+            .get(key)
+            .or_else(|| shard.old.get(key))
+            .map(read)
+    }
+
+    pub(crate) fn put(&self, key: &K, stored: V) {
         let Some(mut shard) = self.shard(key) else {
             return;
         };
@@ -98,14 +120,14 @@ impl WriteCache {
         self.insert_young(&mut shard, *key, stored);
     }
 
-    fn insert_young(&self, shard: &mut Shard, key: [u8; 16], stored: StoredSession) {
+    fn insert_young(&self, shard: &mut Shard<K, V>, key: K, stored: V) {
         if shard.young.len() >= self.generation() {
             shard.old = std::mem::take(&mut shard.young);
         }
         shard.young.insert(key, stored);
     }
 
-    pub(crate) fn remove(&self, key: &[u8; 16]) {
+    pub(crate) fn remove(&self, key: &K) {
         if let Some(mut shard) = self.shard(key) {
             shard.young.remove(key);
             shard.old.remove(key);
@@ -113,7 +135,7 @@ impl WriteCache {
     }
 
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| {
@@ -158,6 +180,7 @@ mod tests {
             ..stored.clone()
         };
         cache.put(&hot, newer.clone());
+        assert_eq!(cache.peek(&hot, |s| s.version), Some(2));
         assert_eq!(cache.get(&hot), Some(newer));
         cache.remove(&hot);
         assert!(cache.get(&hot).is_none());
