@@ -8,17 +8,19 @@
 //! 10³, 10⁵ and 10⁶ sessions already stored (written straight into the
 //! store, not through HTTP).
 //!
-//! Each round measures every size of a store in turn (order rotated):
-//! *returning* requests carry the signed cookie of a session drawn at random
-//! among the stored ones (so the store's cache locality is what a real
-//! population gives), *new* requests carry none (the sessions they create
-//! are deleted after the round, so the store keeps its size). Per request:
-//! the CPU time of this process (every thread's, from
-//! `/proc/self/task/*/schedstat`: the redb writer runs on a thread of its
-//! own), Redis's CPU time (`INFO cpu`), and the wall-clock latency, p50 and
-//! p99. The tables give the median over the rounds with the spread
-//! (min–max), and the ratio cost(largest) ÷ cost(smallest), per round,
-//! against the target of 1.25×.
+//! Each round measures every size of a store in turn (order rotated), in
+//! three scenarios: *32 clients*, the set-up (wrk's 32 connections,
+//! each replaying its own cookie): 32 stored sessions picked once, requested
+//! round-robin, the rest of the store idle; *any session*, each returning
+//! request carrying the signed cookie of a session drawn at random among all
+//! the stored ones (the worst case: at 10⁶ every lookup misses the caches);
+//! *new* requests carry none (the sessions they create are deleted after
+//! the round, so the store keeps its size). Per request: the CPU time of
+//! this process (every thread's, by `clock_gettime`: the redb writer runs
+//! on a thread of its own), Redis's CPU time (`INFO cpu`), the wall-clock
+//! latency, p50 and p99. The tables give the median over the rounds with
+//! the spread (min–max), and the ratio cost(largest) ÷ cost(smallest), per
+//! round, against the target of 1.25×.
 //!
 //! Then, on the memory store: the longest wait of a request while the
 //! sweeper purges 10⁶ expired sessions (target ≤ 1 ms), and the memory per
@@ -51,6 +53,7 @@ use std::sync::Arc;
 use std::time::Instant as WallClock;
 
 use axum::Router;
+use rustix::time::{ClockId, clock_gettime};
 use sesh::SessionId;
 use sesh::signing::{Key, KeyRing};
 use sesh_bench_http::measure::{call, median_and_spread, new_ids, unlinked_redb, wall_now};
@@ -69,6 +72,32 @@ const TARGET_RATIO: f64 = 1.25;
 const TARGET_STALL_US: f64 = 1_000.0;
 /// The target for memory per session at 10⁶, bytes.
 const TARGET_BYTES: u64 = 64;
+/// Returning clients in the set-up (wrk's 32 connections).
+const CLIENTS: usize = 32;
+
+/// What the requests of one measurement carry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The cookies of `CLIENTS` stored sessions, round-robin.
+    Clients,
+    /// The cookie of a stored session drawn at random among all of them.
+    Random,
+    /// No cookie: a new visitor.
+    New,
+}
+
+/// Every mode, in the order of a store's samples.
+const MODES: [Mode; 3] = [Mode::Clients, Mode::Random, Mode::New];
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Clients => "returning, 32 clients",
+            Mode::Random => "returning, any session",
+            Mode::New => "new visitor",
+        }
+    }
+}
 
 type Store = Arc<dyn SessionStore>;
 
@@ -132,19 +161,19 @@ fn options() -> Result<Options, BoxError> {
     Ok(o)
 }
 
-/// CPU time of every thread of this process so far, ns.
-fn process_cpu_ns() -> Result<u64, BoxError> {
-    let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task")? {
-        let path = task?.path().join("schedstat");
-        // A thread may end between the listing and the read.
-        let Ok(stat) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        let first = stat.split_whitespace().next().ok_or("empty schedstat")?;
-        total += first.parse::<u64>()?;
-    }
-    Ok(total)
+/// CPU time of every thread of this process so far, ns (the redb writer
+/// runs on a thread of its own). By `clock_gettime`, exact: schedstat
+/// counts a running thread's time only at each scheduler tick (4 ms here).
+fn process_cpu_ns() -> u64 {
+    clock_ns(ClockId::ProcessCPUTime)
+}
+
+fn clock_ns(clock: ClockId) -> u64 {
+    let t = clock_gettime(clock);
+    let (Ok(s), Ok(ns)) = (u64::try_from(t.tv_sec), u64::try_from(t.tv_nsec)) else {
+        return 0;
+    };
+    s.saturating_mul(1_000_000_000).saturating_add(ns)
 }
 
 /// Redis's CPU seconds so far (`INFO cpu`, user + system).
@@ -179,6 +208,8 @@ struct Sized {
     store: Store,
     app: Router,
     ids: Vec<SessionId>,
+    /// The `CLIENTS` sessions of the 32-client scenario, picked once.
+    clients: Vec<SessionId>,
     /// Its redis-server, for Redis (and a connection for `INFO`).
     redis: Option<(RedisServer, redis::aio::MultiplexedConnection)>,
 }
@@ -262,25 +293,25 @@ struct Sample {
     p99: f64,
 }
 
-/// `requests` requests through `s.app`, returning ones (random stored
-/// sessions) or new visitors, after a tenth as many to warm up.
+/// `requests` requests through `s.app` of `mode`, after a tenth as many to
+/// warm up.
 async fn measure(
     s: &mut Sized,
-    returning: bool,
+    mode: Mode,
     requests: usize,
     seed: u64,
 ) -> Result<Sample, BoxError> {
     let ring = KeyRing::<1>::new(Key::new(&SECRET)?);
     let mut picker = Picker(seed | 1);
     let warm = requests / 10;
+    let returning = mode != Mode::New;
+    let cookie =
+        |id: Option<&SessionId>| id.map_or_else(String::new, |id| format!("sid={}", ring.sign(id)));
     let cookies: Vec<Option<String>> = (0..warm + requests)
-        .map(|_| {
-            returning.then(|| {
-                let i = picker.below(s.ids.len());
-                s.ids
-                    .get(i)
-                    .map_or_else(String::new, |id| format!("sid={}", ring.sign(id)))
-            })
+        .map(|i| match mode {
+            Mode::Clients => Some(cookie(s.clients.get(i % CLIENTS))),
+            Mode::Random => Some(cookie(s.ids.get(picker.below(s.ids.len())))),
+            Mode::New => None,
         })
         .collect();
     let mut created = Vec::new();
@@ -297,7 +328,7 @@ async fn measure(
         Some((_, conn)) => redis_cpu_s(conn).await?,
         None => 0.0,
     };
-    let cpu_before = process_cpu_ns()?;
+    let cpu_before = process_cpu_ns();
     for cookie in timed {
         let start = WallClock::now();
         let set = call(&s.app, "/", cookie.as_deref()).await?;
@@ -308,7 +339,7 @@ async fn measure(
             created.push(set);
         }
     }
-    let cpu = (process_cpu_ns()? - cpu_before) as f64;
+    let cpu = (process_cpu_ns() - cpu_before) as f64;
     let redis = match &mut s.redis {
         Some((_, conn)) => (redis_cpu_s(conn).await? - redis_before) * 1e9,
         None => f64::NAN,
@@ -348,10 +379,32 @@ fn spread(values: Vec<f64>) -> String {
     format!("{mid:.digits$} ({min:.digits$}–{max:.digits$})")
 }
 
-/// Per size, per scenario (returning, new): the samples of every round.
-type Samples = Vec<[Vec<Sample>; 2]>;
+/// Per size, per mode (in `MODES` order): the samples of every round.
+type Samples = Vec<[Vec<Sample>; 3]>;
 
-async fn run_store(kind: &str, o: &Options, data: &[u8]) -> Result<Samples, BoxError> {
+/// One store's measurements.
+struct StoreRun {
+    samples: Samples,
+}
+
+/// `CLIENTS` distinct sessions among `ids`, drawn once.
+fn pick_clients(ids: &[SessionId], seed: u64) -> Vec<SessionId> {
+    let mut picker = Picker(seed | 1);
+    let mut chosen: Vec<usize> = Vec::with_capacity(CLIENTS);
+    // Bounded: a store smaller than `CLIENTS` gives every session it has.
+    for _ in 0..CLIENTS * 64 {
+        if chosen.len() >= CLIENTS.min(ids.len()) {
+            break;
+        }
+        let i = picker.below(ids.len());
+        if !chosen.contains(&i) {
+            chosen.push(i);
+        }
+    }
+    chosen.iter().filter_map(|&i| ids.get(i).copied()).collect()
+}
+
+async fn run_store(kind: &str, o: &Options, data: &[u8]) -> Result<StoreRun, BoxError> {
     let mut sized = Vec::new();
     for &size in &o.sizes {
         let (store, server) = new_store(kind, size).await?;
@@ -374,6 +427,7 @@ async fn run_store(kind: &str, o: &Options, data: &[u8]) -> Result<Samples, BoxE
             size,
             app: sesh_app(store.clone())?,
             store,
+            clients: pick_clients(&ids, 0x5eed_0000 + size as u64),
             ids,
             redis,
         });
@@ -391,9 +445,9 @@ async fn run_store(kind: &str, o: &Options, data: &[u8]) -> Result<Samples, BoxE
             let (Some(s), Some(out)) = (sized.get_mut(index), samples.get_mut(index)) else {
                 continue;
             };
-            for (scenario, returning) in [(0, true), (1, false)] {
+            for (scenario, mode) in MODES.into_iter().enumerate() {
                 let seed = (round * 1_000 + k * 10 + scenario) as u64 + 0x9e37_79b9;
-                let sample = measure(s, returning, requests, seed).await?;
+                let sample = measure(s, mode, requests, seed).await?;
                 if let Some(list) = out.get_mut(scenario) {
                     list.push(sample);
                 }
@@ -404,28 +458,25 @@ async fn run_store(kind: &str, o: &Options, data: &[u8]) -> Result<Samples, BoxE
     for s in &sized {
         eprintln!("scale: {kind}, {} sessions measured", s.size);
     }
-    Ok(samples)
+    Ok(StoreRun { samples })
 }
 
 fn print_store(kind: &str, o: &Options, samples: &Samples) {
     println!("#### {kind}\n");
-    println!(
-        "| sessions stored | returning: CPU ns/req | p50 µs | p99 µs | Redis CPU ns/req | new visitor: CPU ns/req | p50 µs | p99 µs | Redis CPU ns/req |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (size, [ret, new]) in o.sizes.iter().zip(samples) {
-        let col = |list: &[Sample], f: fn(&Sample) -> f64| spread(list.iter().map(f).collect());
-        println!(
-            "| {size} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            col(ret, |s| s.cpu),
-            col(ret, |s| s.p50),
-            col(ret, |s| s.p99),
-            col(ret, |s| s.redis),
-            col(new, |s| s.cpu),
-            col(new, |s| s.p50),
-            col(new, |s| s.p99),
-            col(new, |s| s.redis),
-        );
+    println!("| sessions stored | requests | CPU ns/req | p50 µs | p99 µs | Redis CPU ns/req |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    for (size, modes) in o.sizes.iter().zip(samples) {
+        for (mode, list) in MODES.iter().zip(modes) {
+            let col = |f: fn(&Sample) -> f64| spread(list.iter().map(f).collect());
+            println!(
+                "| {size} | {} | {} | {} | {} | {} |",
+                mode.label(),
+                col(|s| s.cpu),
+                col(|s| s.p50),
+                col(|s| s.p99),
+                col(|s| s.redis),
+            );
+        }
     }
     println!();
 }
@@ -439,16 +490,22 @@ fn cost(s: &Sample) -> f64 {
     }
 }
 
-/// Per round, cost at the largest size ÷ cost at the smallest.
-fn ratios(samples: &Samples, scenario: usize) -> Vec<f64> {
+/// Per round, `f`(cost at the smallest size, cost at the largest) in mode
+/// number `scenario`.
+fn per_round(samples: &Samples, scenario: usize, f: fn(f64, f64) -> f64) -> Vec<f64> {
     let pick =
-        |i: Option<&[Vec<Sample>; 2]>| i.and_then(|s| s.get(scenario)).cloned().unwrap_or_default();
+        |i: Option<&[Vec<Sample>; 3]>| i.and_then(|s| s.get(scenario)).cloned().unwrap_or_default();
     let (small, large) = (pick(samples.first()), pick(samples.last()));
     small
         .iter()
         .zip(&large)
-        .map(|(s, l)| cost(l) / cost(s))
+        .map(|(s, l)| f(cost(s), cost(l)))
         .collect()
+}
+
+/// Per round, cost at the largest size ÷ cost at the smallest.
+fn ratios(samples: &Samples, scenario: usize) -> Vec<f64> {
+    per_round(samples, scenario, |small, large| large / small)
 }
 
 fn verdict(values: &[f64], target: f64) -> &'static str {
@@ -462,6 +519,11 @@ fn verdict(values: &[f64], target: f64) -> &'static str {
     } else {
         "missed"
     }
+}
+
+/// The index of `mode` in a store's samples.
+fn mode_index(mode: Mode) -> usize {
+    MODES.iter().position(|&m| m == mode).unwrap_or(0)
 }
 
 fn sweep_section(rounds: usize) -> Result<(), BoxError> {
@@ -555,7 +617,7 @@ fn main() -> Result<(), BoxError> {
     );
     println!("### Cost at scale\n");
     println!(
-        "`cargo run --release -p sesh-bench-http --bin scale` ({} rounds; {} requests per round and size on memory, {} on Redis, {} on redb): the counter app in process, sessions stored beforehand; returning requests pick a stored session at random. CPU is this process's (all threads), per request; Redis's own CPU is apart. Medians over the rounds, spread (min–max).\n",
+        "`cargo run --release -p sesh-bench-http --bin scale` ({} rounds; {} requests per round and size on memory, {} on Redis, {} on redb): the counter app in process, sessions stored beforehand; per round, size and scenario: *returning, 32 clients*, the issue's set-up (32 stored sessions picked once, requested in turn as wrk's 32 connections each replay their own cookie; the other stored sessions idle), *returning, any session* (each request for a stored session drawn at random among all of them: the worst case), *new visitor* (no cookie). CPU is this process's (all threads), per request; Redis's own CPU is apart. Medians over the rounds, spread (min–max).\n",
         o.rounds,
         o.requests,
         o.requests / 10,
@@ -563,27 +625,36 @@ fn main() -> Result<(), BoxError> {
     );
     let mut summary = Vec::new();
     for kind in &o.stores {
-        let samples = runtime.block_on(run_store(kind, &o, &data))?;
-        print_store(kind, &o, &samples);
-        summary.push((kind.clone(), ratios(&samples, 0), ratios(&samples, 1)));
+        let run = runtime.block_on(run_store(kind, &o, &data))?;
+        print_store(kind, &o, &run.samples);
+        summary.push((
+            kind.clone(),
+            MODES.map(|mode| ratios(&run.samples, mode_index(mode))),
+        ));
     }
     if !summary.is_empty() {
         println!(
-            "Cost per request (this process's CPU, plus Redis's for Redis) with {largest} sessions stored ÷ with {smallest}, per round:\n"
+            "Cost per request (this process's CPU, plus Redis's for Redis) with {largest} sessions stored ÷ with {smallest}, per round. Two verdicts: *{CLIENTS} clients among N* is the issue's set-up (wrk's {CLIENTS} connections, each replaying its own cookie, the other stored sessions idle); *any session equally likely* is the worst case, every request for a random one of all the stored sessions:\n"
         );
-        println!("| store | returning | new visitors | target (returning) | verdict |");
-        println!("|---|---:|---:|---:|---|");
-        for (kind, ret, new) in &summary {
+        println!(
+            "| store | returning, {CLIENTS} clients | returning, any session | new visitors | target (returning) | verdict: {CLIENTS} clients among N | verdict: any session equally likely |"
+        );
+        println!("|---|---:|---:|---:|---:|---|---|");
+        for (kind, [clients, random, new]) in &summary {
             println!(
-                "| {kind} | {} | {} | ≤ {TARGET_RATIO} | {} |",
-                spread(ret.clone()),
+                "| {kind} | {} | {} | {} | ≤ {TARGET_RATIO} | {} | {} |",
+                spread(clients.clone()),
+                spread(random.clone()),
                 spread(new.clone()),
-                verdict(ret, TARGET_RATIO)
+                verdict(clients, TARGET_RATIO),
+                verdict(random, TARGET_RATIO),
             );
         }
         println!();
+    }
+    if !summary.is_empty() {
         println!(
-            "Where the growth comes from: on the memory store, the table lookup (its share of a perf profile grows, nothing else does): a random session among 10⁶ lies in DRAM behind cache and TLB misses, one among 10³ in cache. On Redis with its write cache, every session of a small store is cached (an update is one round trip) and a random one of a large store mostly is not (a read first: two); `redis-uncached` takes two round trips at every size and shows Redis itself flat.\n"
+            "Where the growth comes from: on the memory store, the table lookup (its share of a perf profile grows, nothing else does): a random session among 10⁶ lies in DRAM behind cache and TLB misses, one among 10³ in cache; {CLIENTS} clients' sessions stay in cache at any size. On Redis with its write cache (10,000 sessions), every session of a small store and all {CLIENTS} clients' are cached (an update is one round trip) and a random one of a large store mostly is not (a read first: two); `redis-uncached` takes two round trips at every size and shows Redis itself flat.\n"
         );
     }
     if o.sweep {
