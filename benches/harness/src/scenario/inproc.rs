@@ -40,8 +40,8 @@ pub const BINS: [Bin; 6] = [
         heading: "## Cost at scale (scale)",
         about: "Per-request cost with 10³, 10⁵ and 10⁶ sessions already stored, on the memory \
                 store, redb and Redis, for 32 returning clients (the issue's set-up) and for any \
-                stored session (the worst case); the longest wait during a sweep; memory per \
-                session at 10⁶ (issue 19).",
+                stored session (the worst case), beside a bare lookup's floor; the longest wait \
+                during a sweep; memory per session at 10⁶ (issue 19).",
         place: "<!-- bench:postgres:end -->",
         after: true,
     },

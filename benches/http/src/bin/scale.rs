@@ -22,6 +22,13 @@
 //! the spread (min–max), and the ratio cost(largest) ÷ cost(smallest), per
 //! round, against the target of 1.25×.
 //!
+//! The floor, in the same run: a bare random lookup among as many entries
+//! of the memory store's entry size (64 B), in a plain `HashMap` and as an
+//! index then a slab (the memory store's two dependent loads), lookups
+//! chained so that none overlaps the next, as a request's do not: the
+//! growth from the smallest size to the largest that any store keeping its
+//! sessions in memory pays.
+//!
 //! Then, on the memory store: the longest wait of a request while the
 //! sweeper purges 10⁶ expired sessions (target ≤ 1 ms), and the memory per
 //! stored session at 10⁵ and 10⁶ (target ≤ 64 B at 10⁶), each measured in a
@@ -49,13 +56,17 @@ mod footprint;
 #[path = "scale/sweep.rs"]
 mod sweep;
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant as WallClock;
 
 use axum::Router;
+use hashbrown::HashTable;
 use rustix::time::{ClockId, clock_gettime};
 use sesh::SessionId;
 use sesh::signing::{Key, KeyRing};
+use sesh::table::IdHasher;
 use sesh_bench_http::measure::{call, median_and_spread, new_ids, unlinked_redb, wall_now};
 use sesh_bench_http::{BoxError, sesh_app};
 use sesh_tests::http::redis_server::RedisServer;
@@ -166,6 +177,11 @@ fn options() -> Result<Options, BoxError> {
 /// counts a running thread's time only at each scheduler tick (4 ms here).
 fn process_cpu_ns() -> u64 {
     clock_ns(ClockId::ProcessCPUTime)
+}
+
+/// This thread's CPU time so far, ns.
+fn thread_cpu_ns() -> u64 {
+    clock_ns(ClockId::ThreadCPUTime)
 }
 
 fn clock_ns(clock: ClockId) -> u64 {
@@ -521,6 +537,210 @@ fn verdict(values: &[f64], target: f64) -> &'static str {
     }
 }
 
+/// A key of the floor's maps: 16 random bytes, hashed by the first eight
+/// as [`IdHasher`] hashes a session id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FloorKey(u64, u64);
+
+impl Hash for FloorKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
+}
+
+/// Entries of the memory store's size, 64 B: the key, then 48 bytes.
+type OneMap = HashMap<FloorKey, [u64; 6], BuildHasherDefault<IdHasher>>;
+
+/// `n` entries twice: in one map, and as the memory store lays them out,
+/// an index of slot numbers over a slab of 64-byte entries (key in front).
+struct Floor {
+    keys: Vec<FloorKey>,
+    one: OneMap,
+    /// Open addressing, linear probing, at most 7/8 full (as hashbrown):
+    /// slot numbers, `EMPTY` for none.
+    index: Vec<u32>,
+    slab: Vec<[u64; 8]>,
+    /// The memory store's index over the same slab: hashbrown's control
+    /// bytes, then the slot number.
+    table: HashTable<u32>,
+}
+
+/// How a floor looks a key up.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// The std map, entries in its buckets.
+    Map,
+    /// The open-addressing index, then the slab.
+    Index,
+    /// The hashbrown index, then the slab.
+    Hashbrown,
+}
+
+const LAYOUTS: [Layout; 3] = [Layout::Map, Layout::Index, Layout::Hashbrown];
+
+/// An unused bucket of the floor's index.
+const EMPTY: u32 = u32::MAX;
+
+/// splitmix64: the floor's keys.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Floor {
+    fn new(n: usize, seed: u64) -> Result<Floor, BoxError> {
+        let mut state = seed;
+        let keys: Vec<FloorKey> = (0..n)
+            .map(|_| FloorKey(splitmix(&mut state), splitmix(&mut state)))
+            .collect();
+        let mut one = OneMap::default();
+        let mut index = vec![EMPTY; (n * 8 / 7 + 1).next_power_of_two()];
+        let mut slab: Vec<[u64; 8]> = Vec::with_capacity(n);
+        let mut table = HashTable::with_capacity(n);
+        for &key in &keys {
+            one.insert(key, [0; 6]);
+            let slot = u32::try_from(slab.len())?;
+            slab.push([key.0, key.1, 0, 0, 0, 0, 0, 0]);
+            let mask = index.len() - 1;
+            let mut b = bucket(key.0, mask);
+            while index.get(b).is_some_and(|&s| s != EMPTY) {
+                b = (b + 1) & mask;
+            }
+            *index.get_mut(b).ok_or("floor: no bucket")? = slot;
+            table.insert_unique(key.0, slot, |&s| entry(&slab, s).map_or(0, |e| e[0]));
+        }
+        Ok(Floor {
+            keys,
+            one,
+            index,
+            slab,
+            table,
+        })
+    }
+
+    /// CPU ns per lookup of `lookups` keys drawn at random, after a tenth
+    /// as many to warm up.
+    fn lookup_ns(&self, layout: Layout, lookups: usize, seed: u64) -> Result<f64, BoxError> {
+        let mut picker = Picker(seed | 1);
+        let warm = lookups / 10;
+        let keys: Vec<FloorKey> = (0..warm + lookups)
+            .filter_map(|_| self.keys.get(picker.below(self.keys.len())).copied())
+            .collect();
+        let (warm_up, timed) = keys.split_at(warm.min(keys.len()));
+        self.chain(layout, warm_up)?;
+        let start = thread_cpu_ns();
+        self.chain(layout, timed)?;
+        Ok((thread_cpu_ns() - start) as f64 / timed.len().max(1) as f64)
+    }
+
+    /// Looks up every key of `keys`, each key read only once the previous
+    /// lookup's entry is: no two lookups overlap, as a request's do not.
+    fn chain(&self, layout: Layout, keys: &[FloorKey]) -> Result<(), BoxError> {
+        let mut i = 0;
+        while let Some(&key) = keys.get(i) {
+            // Always 0, known only once the entry is read.
+            let carry = match layout {
+                Layout::Hashbrown => {
+                    let slot = self
+                        .table
+                        .find(key.0, |&s| {
+                            entry(&self.slab, s).is_some_and(|e| e[0] == key.0 && e[1] == key.1)
+                        })
+                        .ok_or("floor: key not found")?;
+                    entry(&self.slab, *slot).map_or(1, |e| e[7])
+                }
+                Layout::Index => {
+                    let mask = self.index.len() - 1;
+                    let mut b = bucket(key.0, mask);
+                    loop {
+                        let slot = *self.index.get(b).ok_or("floor: no bucket")?;
+                        let e = entry(&self.slab, slot).ok_or("floor: key not found")?;
+                        if e[0] == key.0 && e[1] == key.1 {
+                            break e[7];
+                        }
+                        b = (b + 1) & mask;
+                    }
+                }
+                Layout::Map => self.one.get(&key).ok_or("floor: key not found")?[5],
+            };
+            i += 1 + usize::try_from(carry)?;
+        }
+        Ok(())
+    }
+}
+
+/// The index bucket of a key hashed to `hash`: its top bits, as the keys
+/// are uniform.
+fn bucket(hash: u64, mask: usize) -> usize {
+    usize::try_from(hash >> 32).unwrap_or(0) & mask
+}
+
+/// Entry `slot` of `slab`.
+fn entry(slab: &[[u64; 8]], slot: u32) -> Option<&[u64; 8]> {
+    slab.get(usize::try_from(slot).ok()?)
+}
+
+/// The floor's table: per round and layout, ns per bare lookup at the
+/// smallest and largest size; sesh's growth (memory store, a returning
+/// request for any session) in units of the floor's.
+fn floor_section(o: &Options, memory: Option<&Samples>) -> Result<(), BoxError> {
+    let (Some(&smallest), Some(&largest)) = (o.sizes.first(), o.sizes.last()) else {
+        return Ok(());
+    };
+    let floors = [Floor::new(smallest, 1)?, Floor::new(largest, 2)?];
+    // Per layout, per size: ns per lookup, per round.
+    let mut ns: [[Vec<f64>; 2]; 3] = Default::default();
+    for round in 0..o.rounds {
+        for k in 0..2 {
+            let size = (round + k) % 2;
+            for (index, layout) in LAYOUTS.into_iter().enumerate() {
+                let seed = (round * 100 + k * 10 + index) as u64 + 0x51ed;
+                let value = floors
+                    .get(size)
+                    .ok_or("no floor")?
+                    .lookup_ns(layout, o.requests, seed)?;
+                if let Some(list) = ns.get_mut(index).and_then(|l| l.get_mut(size)) {
+                    list.push(value);
+                }
+            }
+        }
+    }
+    drop(floors);
+    let sesh = memory.map_or_else(Vec::new, |m| per_round(m, 1, |small, large| large - small));
+    println!(
+        "The floor, in the same run: a bare lookup of a random key among {smallest} and among {largest} entries of the memory store's entry size (64 B), in a `HashMap` (std, hashed by the key's first 8 bytes as sesh does), as an index of slot numbers (open addressing, at most 7/8 full) over a slab of the entries: two dependent loads, and as the memory store lays them out (a hashbrown table of slot numbers, whose control bytes come first, over the slab); each key read only once the previous lookup is done, as a request's lookups do not overlap; {} lookups per round and size, this thread's CPU. *sesh's growth*: the memory store's returning request for any session, cost at {largest} − cost at {smallest}, per round; last column: that growth ÷ the floor's, per round.\n",
+        o.requests
+    );
+    println!(
+        "| bare lookup | ns at {smallest} | ns at {largest} | growth, ns | sesh's growth, ns | sesh's growth ÷ this growth |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, [small, large]) in [
+        "one map (`HashMap<16 B key, 48 B>`)",
+        "index, then slab (two dependent loads)",
+        "hashbrown index, then slab (the memory store's layout)",
+    ]
+    .iter()
+    .zip(&ns)
+    {
+        let growth: Vec<f64> = small.iter().zip(large).map(|(s, l)| l - s).collect();
+        let units: Vec<f64> = sesh.iter().zip(&growth).map(|(s, g)| s / g).collect();
+        println!(
+            "| {label} | {} | {} | {} | {} | {} |",
+            spread(small.clone()),
+            spread(large.clone()),
+            spread(growth),
+            spread(sesh.clone()),
+            spread(units),
+        );
+    }
+    println!();
+    Ok(())
+}
+
 /// The index of `mode` in a store's samples.
 fn mode_index(mode: Mode) -> usize {
     MODES.iter().position(|&m| m == mode).unwrap_or(0)
@@ -624,6 +844,7 @@ fn main() -> Result<(), BoxError> {
         o.requests / 200,
     );
     let mut summary = Vec::new();
+    let mut memory = None;
     for kind in &o.stores {
         let run = runtime.block_on(run_store(kind, &o, &data))?;
         print_store(kind, &o, &run.samples);
@@ -631,6 +852,9 @@ fn main() -> Result<(), BoxError> {
             kind.clone(),
             MODES.map(|mode| ratios(&run.samples, mode_index(mode))),
         ));
+        if kind == "memory" {
+            memory = Some(run.samples);
+        }
     }
     if !summary.is_empty() {
         println!(
@@ -652,9 +876,12 @@ fn main() -> Result<(), BoxError> {
         }
         println!();
     }
+    if memory.is_some() {
+        floor_section(&o, memory.as_ref())?;
+    }
     if !summary.is_empty() {
         println!(
-            "Where the growth comes from: on the memory store, the table lookup (its share of a perf profile grows, nothing else does): a random session among 10⁶ lies in DRAM behind cache and TLB misses, one among 10³ in cache; {CLIENTS} clients' sessions stay in cache at any size. On Redis with its write cache (10,000 sessions), every session of a small store and all {CLIENTS} clients' are cached (an update is one round trip) and a random one of a large store mostly is not (a read first: two); `redis-uncached` takes two round trips at every size and shows Redis itself flat.\n"
+            "Where the growth comes from: on the memory store, the table lookup (its share of a perf profile grows, nothing else does): a random session among 10⁶ lies in DRAM behind cache and TLB misses, one among 10³ in cache; the floor above is what a bare lookup pays for it, and {CLIENTS} clients' sessions stay in cache at any size. On Redis with its write cache (10,000 sessions), every session of a small store and all {CLIENTS} clients' are cached (an update is one round trip) and a random one of a large store mostly is not (a read first: two); `redis-uncached` takes two round trips at every size and shows Redis itself flat.\n"
         );
     }
     if o.sweep {
