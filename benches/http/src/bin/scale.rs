@@ -18,8 +18,9 @@
 //! the round, so the store keeps its size). Per request: the CPU time of
 //! this process (every thread's, by `clock_gettime`: the redb writer runs
 //! on a thread of its own), Redis's CPU time (`INFO cpu`), the wall-clock
-//! latency, p50 and p99. The tables give the median over the rounds with
-//! the spread (min–max), and the ratio cost(largest) ÷ cost(smallest), per
+//! latency, p50 and p99, and for redb the bytes written to disk
+//! (`/proc/self/io`). The tables give the median over the rounds with the
+//! spread (min–max), and the ratio cost(largest) ÷ cost(smallest), per
 //! round, against the target of 1.25×.
 //!
 //! The floor, in the same run: a bare random lookup among as many entries
@@ -220,6 +221,7 @@ impl Picker {
 
 /// One store of one size, with the ids of its stored sessions.
 struct Sized {
+    kind: String,
     size: usize,
     store: Store,
     app: Router,
@@ -307,6 +309,32 @@ struct Sample {
     redis: f64,
     p50: f64,
     p99: f64,
+    /// Bytes written to disk per request (redb only; else NaN).
+    disk: f64,
+}
+
+/// Bytes this process caused to be written to disk so far
+/// (`write_bytes` of `/proc/self/io`, counted as pages are dirtied: with a
+/// durable commit per request, each commit's pages are counted anew).
+fn disk_written() -> Result<u64, BoxError> {
+    let io = std::fs::read_to_string("/proc/self/io")?;
+    let value = io
+        .lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .ok_or("no write_bytes in /proc/self/io")?;
+    Ok(value.trim().parse()?)
+}
+
+/// The size of the open, unlinked redb file whose name holds `label`.
+fn unlinked_file_bytes(label: &str) -> Option<u64> {
+    std::fs::read_dir("/proc/self/fd").ok()?.find_map(|fd| {
+        let path = fd.ok()?.path();
+        let target = std::fs::read_link(&path).ok()?;
+        let name = target.to_string_lossy();
+        (name.contains(label) && name.ends_with("(deleted)"))
+            .then(|| std::fs::metadata(&path).ok().map(|m| m.len()))
+            .flatten()
+    })
 }
 
 /// `requests` requests through `s.app` of `mode`, after a tenth as many to
@@ -344,6 +372,7 @@ async fn measure(
         Some((_, conn)) => redis_cpu_s(conn).await?,
         None => 0.0,
     };
+    let disk_before = disk_written()?;
     let cpu_before = process_cpu_ns();
     for cookie in timed {
         let start = WallClock::now();
@@ -356,6 +385,7 @@ async fn measure(
         }
     }
     let cpu = (process_cpu_ns() - cpu_before) as f64;
+    let disk = disk_written()?.saturating_sub(disk_before) as f64;
     let redis = match &mut s.redis {
         Some((_, conn)) => (redis_cpu_s(conn).await? - redis_before) * 1e9,
         None => f64::NAN,
@@ -377,6 +407,7 @@ async fn measure(
         redis: redis / n,
         p50: at(0.5),
         p99: at(0.99),
+        disk: if s.kind == "redb" { disk / n } else { f64::NAN },
     })
 }
 
@@ -401,6 +432,8 @@ type Samples = Vec<[Vec<Sample>; 3]>;
 /// One store's measurements.
 struct StoreRun {
     samples: Samples,
+    /// Per size, the file's bytes after the rounds (redb only).
+    file_bytes: Vec<Option<u64>>,
 }
 
 /// `CLIENTS` distinct sessions among `ids`, drawn once.
@@ -440,6 +473,7 @@ async fn run_store(kind: &str, o: &Options, data: &[u8]) -> Result<StoreRun, Box
             None => None,
         };
         sized.push(Sized {
+            kind: kind.to_owned(),
             size,
             app: sesh_app(store.clone())?,
             store,
@@ -471,26 +505,40 @@ async fn run_store(kind: &str, o: &Options, data: &[u8]) -> Result<StoreRun, Box
         }
         eprintln!("scale: {kind}, round {} of {} done", round + 1, o.rounds);
     }
+    let file_bytes = sized
+        .iter()
+        .map(|s| {
+            (kind == "redb")
+                .then(|| unlinked_file_bytes(&format!("sesh-scale-{}-", s.size)))
+                .flatten()
+        })
+        .collect();
     for s in &sized {
         eprintln!("scale: {kind}, {} sessions measured", s.size);
     }
-    Ok(StoreRun { samples })
+    Ok(StoreRun {
+        samples,
+        file_bytes,
+    })
 }
 
 fn print_store(kind: &str, o: &Options, samples: &Samples) {
     println!("#### {kind}\n");
-    println!("| sessions stored | requests | CPU ns/req | p50 µs | p99 µs | Redis CPU ns/req |");
-    println!("|---:|---|---:|---:|---:|---:|");
+    println!(
+        "| sessions stored | requests | CPU ns/req | p50 µs | p99 µs | Redis CPU ns/req | written to disk, KiB/req |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|");
     for (size, modes) in o.sizes.iter().zip(samples) {
         for (mode, list) in MODES.iter().zip(modes) {
             let col = |f: fn(&Sample) -> f64| spread(list.iter().map(f).collect());
             println!(
-                "| {size} | {} | {} | {} | {} | {} |",
+                "| {size} | {} | {} | {} | {} | {} | {} |",
                 mode.label(),
                 col(|s| s.cpu),
                 col(|s| s.p50),
                 col(|s| s.p99),
                 col(|s| s.redis),
+                col(|s| s.disk / 1024.0),
             );
         }
     }
@@ -746,6 +794,47 @@ fn mode_index(mode: Mode) -> usize {
     MODES.iter().position(|&m| m == mode).unwrap_or(0)
 }
 
+/// What redb's growth is made of, measured: its file, the bytes each
+/// returning request of the 32 clients writes, and its latency, at the
+/// smallest and the largest size.
+fn redb_reason(o: &Options, run: &StoreRun) -> String {
+    let (Some(&smallest), Some(&largest)) = (o.sizes.first(), o.sizes.last()) else {
+        return String::new();
+    };
+    let at = |samples: Option<&[Vec<Sample>; 3]>, f: fn(&Sample) -> f64| {
+        let list = samples
+            .and_then(|s| s.get(mode_index(Mode::Clients)))
+            .map_or_else(Vec::new, |l| l.iter().map(f).collect());
+        spread(list)
+    };
+    let (small, large) = (run.samples.first(), run.samples.last());
+    let mb = |bytes: Option<&Option<u64>>| {
+        bytes
+            .copied()
+            .flatten()
+            .map_or_else(|| "–".to_owned(), |b| format!("{:.1}", b as f64 / 1e6))
+    };
+    let median_disk = |samples: Option<&[Vec<Sample>; 3]>| {
+        let list = samples
+            .and_then(|s| s.get(mode_index(Mode::Clients)))
+            .map_or_else(Vec::new, |l| l.iter().map(|s| s.disk).collect());
+        median_and_spread(list).0
+    };
+    let more = (median_disk(large) - median_disk(small)) / 1024.0;
+    format!(
+        "redb, {CLIENTS} clients, measured: each returning request is one durable commit of the same update at every size, and what a commit writes grows with the trees. With {smallest} sessions stored: file {} MB, {} KiB written to disk per request (`write_bytes` of `/proc/self/io`: the pages a commit dirties, copied on write from each changed B-tree's root down to the leaf, and redb's header and allocator pages), {} ns of CPU, p50 {} µs; with {largest}: {} MB, {} KiB, {} ns, {} µs. The {more:.0} KiB more per commit ({:.0} pages of 4 KiB) match a level more in the B-trees a commit copies on write (the sessions table and the expiry index; the height is not measured here: the store does not expose it); the wait is the fsync's at every size.",
+        mb(run.file_bytes.first()),
+        at(small, |s| s.disk / 1024.0),
+        at(small, cost),
+        at(small, |s| s.p50),
+        mb(run.file_bytes.last()),
+        at(large, |s| s.disk / 1024.0),
+        at(large, cost),
+        at(large, |s| s.p50),
+        more / 4.0,
+    )
+}
+
 fn sweep_section(rounds: usize) -> Result<(), BoxError> {
     let expired = 1_000_000;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -845,6 +934,7 @@ fn main() -> Result<(), BoxError> {
     );
     let mut summary = Vec::new();
     let mut memory = None;
+    let mut redb = None;
     for kind in &o.stores {
         let run = runtime.block_on(run_store(kind, &o, &data))?;
         print_store(kind, &o, &run.samples);
@@ -852,8 +942,10 @@ fn main() -> Result<(), BoxError> {
             kind.clone(),
             MODES.map(|mode| ratios(&run.samples, mode_index(mode))),
         ));
-        if kind == "memory" {
-            memory = Some(run.samples);
+        match kind.as_str() {
+            "memory" => memory = Some(run.samples),
+            "redb" => redb = Some(run),
+            _ => {}
         }
     }
     if !summary.is_empty() {
@@ -883,6 +975,9 @@ fn main() -> Result<(), BoxError> {
         println!(
             "Where the growth comes from: on the memory store, the table lookup (its share of a perf profile grows, nothing else does): a random session among 10⁶ lies in DRAM behind cache and TLB misses, one among 10³ in cache; the floor above is what a bare lookup pays for it, and {CLIENTS} clients' sessions stay in cache at any size. On Redis with its write cache (10,000 sessions), every session of a small store and all {CLIENTS} clients' are cached (an update is one round trip) and a random one of a large store mostly is not (a read first: two); `redis-uncached` takes two round trips at every size and shows Redis itself flat.\n"
         );
+        if let Some(run) = &redb {
+            println!("{}\n", redb_reason(&o, run));
+        }
     }
     if o.sweep {
         sweep_section(o.rounds.clamp(3, 5))?;
