@@ -4,8 +4,9 @@
 //! runtime with two workers. Prints the purge's duration and the requests'
 //! latencies during it (median, p99, longest), and the longest of the same
 //! loads for as long with no purge (the machine's own noise), over several
-//! rounds. `scale`
-//! reports the same measurement among its others.
+//! rounds; then the longest waits' median and spread against the target
+//! (≤ 1 ms) and the verdict. `scale` reports the same measurement among its
+//! others.
 //!
 //! ```text
 //! sweep-stall [ROUNDS] [EXPIRED]     # default 3 rounds of 1000000
@@ -20,6 +21,7 @@
 mod sweep;
 
 use sesh_bench_http::BoxError;
+use sesh_bench_http::measure::median_and_spread;
 
 fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
@@ -37,8 +39,11 @@ fn main() -> Result<(), BoxError> {
         "| round | sessions purged | purge took (ms) | requests during it | median wait (µs) | p99 (µs) | longest (µs) | longest with no purge (µs) |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let (mut longest, mut quietest) = (Vec::new(), Vec::new());
     for r in 1..=rounds {
         let sweep::Round { took, waits, quiet } = runtime.block_on(sweep::round(expired))?;
+        longest.push(sweep::quantile_us(&waits, 1.0));
+        quietest.push(sweep::quantile_us(&quiet, 1.0));
         println!(
             "| {r} | {expired} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
             took.as_secs_f64() * 1e3,
@@ -49,5 +54,17 @@ fn main() -> Result<(), BoxError> {
             sweep::quantile_us(&quiet, 1.0)
         );
     }
+    let (mid, min, max) = median_and_spread(longest.clone());
+    let (quiet_mid, quiet_min, quiet_max) = median_and_spread(quietest.clone());
+    println!();
+    println!(
+        "| rounds | longest wait (µs), median (min–max) | longest with no purge (µs) | target | verdict |"
+    );
+    println!("|---:|---:|---:|---:|---|");
+    println!(
+        "| {rounds} | {mid:.0} ({min:.0}–{max:.0}) | {quiet_mid:.0} ({quiet_min:.0}–{quiet_max:.0}) | ≤ {:.0} | {} |",
+        sweep::TARGET_US,
+        sweep::verdict(&longest, &quietest)
+    );
     Ok(())
 }

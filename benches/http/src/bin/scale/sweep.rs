@@ -94,6 +94,38 @@ pub struct Round {
     pub quiet: Vec<Duration>,
 }
 
+/// The target for the longest wait of a request during a purge, µs
+/// (issue 19).
+pub const TARGET_US: f64 = 1_000.0;
+
+/// The verdict against [`TARGET_US`] over rounds, from each round's longest
+/// wait during the purge and its longest with no purge (µs, same order).
+pub fn verdict(longest: &[f64], quiet: &[f64]) -> String {
+    let rounds = longest.len();
+    if rounds == 0 {
+        return "–".to_owned();
+    }
+    let over: Vec<usize> = (0..rounds)
+        .filter(|&i| longest.get(i).is_some_and(|&l| l > TARGET_US))
+        .collect();
+    let noisy = over
+        .iter()
+        .filter(|&&i| quiet.get(i).is_some_and(|&q| q > TARGET_US))
+        .count();
+    let k = over.len();
+    if k == 0 {
+        format!("met (all {rounds} rounds)")
+    } else if noisy == k {
+        format!(
+            "not shown: in each of the {k} of {rounds} rounds above it, the same loads with no purge also waited above it (the machine's noise)"
+        )
+    } else if 2 * k < rounds {
+        format!("met by the median ({k} of {rounds} rounds above)")
+    } else {
+        format!("missed ({k} of {rounds} rounds above)")
+    }
+}
+
 /// The value at quantile `q` of sorted `waits`, in µs (NaN for none).
 pub fn quantile_us(waits: &[Duration], q: f64) -> f64 {
     let index = ((waits.len() as f64 - 1.0) * q).round() as usize;
