@@ -1,8 +1,8 @@
 //! A fixed array of slots: no heap, capacity in the type.
 
-use super::slots::{Entry, Sealed, Slots};
-use crate::SessionId;
+use super::slots::{Entry, EntryMut, EntryRef, Sealed, Slots};
 use crate::owner::{SessionMeta, UserId};
+use crate::{Instant, SessionId};
 
 /// `N` slots in an array; lookups scan them (N is small on a microcontroller).
 ///
@@ -55,7 +55,6 @@ impl<D, const N: usize> Sealed for FixedSlots<D, N> {}
 
 impl<D, const N: usize> Slots for FixedSlots<D, N> {
     type Data = D;
-    type Meta = SessionMeta;
 
     fn capacity(&self) -> usize {
         N
@@ -65,27 +64,46 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
         self.len
     }
 
-    fn get(&self, id: &SessionId) -> Option<&Entry<D>> {
-        self.slots.iter().flatten().find(|e| e.id == *id)
+    fn get(&self, id: &SessionId) -> Option<EntryRef<'_, D>> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|e| e.id == *id)
+            .map(Entry::view)
     }
 
-    fn get_mut(&mut self, id: &SessionId) -> Option<&mut Entry<D>> {
-        self.slots.iter_mut().flatten().find(|e| e.id == *id)
-    }
-
-    fn get_mut_unless(
+    fn change<R>(
         &mut self,
         id: &SessionId,
-        drop_if: impl FnOnce(&Entry<D>) -> bool,
-    ) -> Option<&mut Entry<D>> {
+        drop_if: impl FnOnce(&EntryRef<'_, D>) -> bool,
+        seen: Option<Instant>,
+        change: impl FnOnce(&mut EntryMut<'_, D>) -> R,
+    ) -> Option<(R, &mut D)> {
         let at = self.position(id)?;
         let slot = self.slots.get_mut(at)?;
-        if slot.as_ref().is_some_and(drop_if) {
+        if slot.as_ref().is_some_and(|e| drop_if(&e.view())) {
             *slot = None;
             self.len = self.len.saturating_sub(1);
             return None;
         }
-        slot.as_mut()
+        let entry = slot.as_mut()?;
+        let mut edit = EntryMut {
+            deadlines: entry.deadlines,
+            protected: entry.protected,
+            last_access: entry.last_access,
+            data: &mut entry.data,
+            meta: &entry.meta,
+        };
+        let out = change(&mut edit);
+        let (deadlines, protected, last_access) =
+            (edit.deadlines, edit.protected, edit.last_access);
+        entry.deadlines = deadlines;
+        entry.protected = protected;
+        entry.last_access = last_access;
+        if let Some(now) = seen {
+            entry.meta.last_seen = now;
+        }
+        Some((out, &mut entry.data))
     }
 
     fn insert(&mut self, entry: Entry<D>) -> Result<(), Entry<D>> {
@@ -99,11 +117,15 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
         }
     }
 
-    fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> Option<&mut Entry<D>> {
+    fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> bool {
         debug_assert!(self.get(&new_id).is_none(), "rekey onto a stored id");
-        let entry = self.get_mut(id)?;
-        entry.id = new_id;
-        Some(entry)
+        match self.slots.iter_mut().flatten().find(|e| e.id == *id) {
+            Some(entry) => {
+                entry.id = new_id;
+                true
+            }
+            None => false,
+        }
     }
 
     fn remove(&mut self, id: &SessionId) -> Option<Entry<D>> {
@@ -115,10 +137,10 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
         taken
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&Entry<D>) -> bool) -> usize {
+    fn retain(&mut self, mut keep: impl FnMut(&EntryRef<'_, D>) -> bool) -> usize {
         let mut removed = 0usize;
         for slot in &mut self.slots {
-            if slot.as_ref().is_some_and(|e| !keep(e)) {
+            if slot.as_ref().is_some_and(|e| !keep(&e.view())) {
                 *slot = None;
                 removed = removed.saturating_add(1);
             }
@@ -132,13 +154,13 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
         &mut self,
         _from: usize,
         _budget: usize,
-        mut remove: impl FnMut(&Entry<D>) -> bool,
+        mut remove: impl FnMut(&EntryRef<'_, D>) -> bool,
     ) -> (usize, Option<usize>) {
         (self.retain(|e| !remove(e)), None)
     }
 
-    fn entries(&self) -> impl Iterator<Item = &Entry<D>> {
-        self.slots.iter().flatten()
+    fn entries(&self) -> impl Iterator<Item = EntryRef<'_, D>> {
+        self.slots.iter().flatten().map(Entry::view)
     }
 
     fn clear(&mut self) {
@@ -146,17 +168,23 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
         self.len = 0;
     }
 
-    fn set_owner(&mut self, id: &SessionId, owner: Option<UserId>) -> bool {
-        match self.get_mut(id) {
+    /// The metadata lives in the slot, whole: `now` starts nothing.
+    fn edit_meta(
+        &mut self,
+        id: &SessionId,
+        _now: Instant,
+        edit: impl FnOnce(&mut SessionMeta),
+    ) -> bool {
+        match self.slots.iter_mut().flatten().find(|e| e.id == *id) {
             Some(entry) => {
-                entry.meta.owner = owner;
+                edit(&mut entry.meta);
                 true
             }
             None => false,
         }
     }
 
-    fn owned_by<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = &'a Entry<D>> + 'a {
+    fn owned_by<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = EntryRef<'a, D>> + 'a {
         self.entries()
             .filter(move |e| e.meta.owner.as_ref() == Some(user))
     }
@@ -164,7 +192,7 @@ impl<D, const N: usize> Slots for FixedSlots<D, N> {
     fn remove_owned(
         &mut self,
         user: &UserId,
-        mut remove_if: impl FnMut(&Entry<D>) -> bool,
+        mut remove_if: impl FnMut(&EntryRef<'_, D>) -> bool,
     ) -> usize {
         self.retain(|e| !(e.meta.owner.as_ref() == Some(user) && remove_if(e)))
     }

@@ -7,16 +7,10 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use hashbrown::HashTable;
 
-use super::slots::{Entry, MetaCell, Sealed, Slots};
-use crate::SessionId;
+use super::slots::{Entry, EntryMut, EntryRef, NO_META, Sealed, Slots, says_nothing};
+use crate::expiry::Deadlines;
 use crate::owner::{SessionMeta, UserId};
-
-/// What an entry keeps of its metadata: nothing for a session without an
-/// owner, label or lifetime (most of them), else a pointer to it.
-type MetaBox = Option<Box<SessionMeta>>;
-
-/// One entry of the map.
-type MapEntry<D> = Entry<D, MetaBox>;
+use crate::{Instant, SessionId};
 
 /// Hashes a [`SessionId`] by its first eight bytes.
 ///
@@ -67,9 +61,15 @@ impl Hasher for IdHasher {
 /// The id is stored once, inside the entry, and compared as plain bytes:
 /// a lookup runs only for ids whose signature verified (see [`IdHasher`]).
 ///
-/// An entry keeps its [`SessionMeta`] behind a pointer, and only when the
-/// session has an owner, a label or a lifetime (see [`MetaCell`]): an
-/// anonymous session costs its id, record, LRU tick and that pointer.
+/// A slot holds the id (16 bytes), the data, the absolute deadline in
+/// milliseconds (8, with the protected flag and a flag for a side record
+/// in its two top bits), the idle deadline as a signed distance from it in
+/// milliseconds (4) and the LRU tick (4): 32 bytes besides the data (48
+/// for the memory store's). What does not fit goes to a side record,
+/// found by slot number: a session's [`SessionMeta`] when it has an owner,
+/// a label or a lifetime, and its deadlines, exactly, when they are more
+/// than about 24 days apart or past 2⁶² ms. An anonymous session with
+/// the default policy has none.
 ///
 /// An owner index (user → ids) changes with every entry that comes, goes,
 /// changes id or owner, so a user's sessions cost what that user's
@@ -85,9 +85,192 @@ impl Hasher for IdHasher {
 pub struct MapSlots<D> {
     /// Slot numbers, hashed by their entry's id.
     index: HashTable<u32>,
-    slab: Slab<MapEntry<D>>,
+    slab: Slab<Packed<D>>,
+    /// Side records by slot number, for the entries flagged `SIDE`.
+    side: HashTable<(u32, Side)>,
     max: usize,
     owners: BTreeMap<UserId, Vec<SessionId>>,
+}
+
+/// An entry as a [`MapSlots`] keeps it.
+struct Packed<D> {
+    id: SessionId,
+    data: D,
+    /// The absolute deadline's milliseconds (`MILLIS` bits), `PROTECTED`
+    /// and `SIDE`.
+    absolute: u64,
+    /// The idle deadline minus the absolute one, in milliseconds, or
+    /// `ASIDE`: both deadlines are in the side record.
+    idle: i32,
+    last_access: u32,
+}
+
+/// The entry is marked protected (logged in).
+const PROTECTED: u64 = 1 << 62;
+/// The entry has a side record.
+const SIDE: u64 = 1 << 63;
+/// The bits of `Packed::absolute` that hold milliseconds.
+const MILLIS: u64 = PROTECTED - 1;
+/// `Packed::idle` when the deadlines are in the side record.
+const ASIDE: i32 = i32::MIN;
+/// What a broken side record reads as: expired, never kept alive.
+const EXPIRED: Deadlines = Deadlines {
+    idle: Instant::ZERO,
+    absolute: Instant::ZERO,
+};
+
+/// What an entry keeps outside its slot; never both `None` (it then goes).
+struct Side {
+    /// Metadata that says something (owner, label or lifetime).
+    meta: Option<Box<SessionMeta>>,
+    /// Deadlines the slot cannot hold exactly.
+    deadlines: Option<Deadlines>,
+}
+
+/// `deadlines` as the slot holds them (milliseconds of the absolute one and
+/// the idle one's distance from it), if they fit exactly.
+fn pack(deadlines: &Deadlines) -> Option<(u64, i32)> {
+    let absolute = deadlines.absolute.as_millis();
+    if absolute > MILLIS {
+        return None;
+    }
+    // Both fit in an i128: the difference cannot overflow.
+    let gap = i128::from(deadlines.idle.as_millis()).checked_sub(i128::from(absolute))?;
+    let gap = i32::try_from(gap).ok().filter(|&g| g != ASIDE)?;
+    Some((absolute, gap))
+}
+
+impl<D> Packed<D> {
+    fn protected(&self) -> bool {
+        self.absolute & PROTECTED != 0
+    }
+
+    fn has_side(&self) -> bool {
+        self.absolute & SIDE != 0
+    }
+
+    fn deadlines(&self, side: Option<&Side>) -> Deadlines {
+        if self.idle == ASIDE {
+            return side.and_then(|s| s.deadlines).unwrap_or(EXPIRED);
+        }
+        let absolute = self.absolute & MILLIS;
+        match absolute.checked_add_signed(i64::from(self.idle)) {
+            Some(idle) => Deadlines {
+                idle: Instant::from_millis(idle),
+                absolute: Instant::from_millis(absolute),
+            },
+            // Never stored so (see `pack`).
+            None => EXPIRED,
+        }
+    }
+}
+
+/// Slot numbers are the table's own, not chosen by a client: a
+/// multiplication spreads them (odd, so the low bits stay distinct).
+fn side_hash(slot: u32) -> u64 {
+    u64::from(slot).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn side_of(side: &HashTable<(u32, Side)>, slot: u32) -> Option<&Side> {
+    side.find(side_hash(slot), |(s, _)| *s == slot)
+        .map(|(_, record)| record)
+}
+
+fn side_of_mut(side: &mut HashTable<(u32, Side)>, slot: u32) -> Option<&mut Side> {
+    side.find_mut(side_hash(slot), |(s, _)| *s == slot)
+        .map(|(_, record)| record)
+}
+
+fn side_take(side: &mut HashTable<(u32, Side)>, slot: u32) -> Option<Side> {
+    let (found, _) = side
+        .find_entry(side_hash(slot), |(s, _)| *s == slot)
+        .ok()?
+        .remove();
+    Some(found.1)
+}
+
+/// The side record of `slot`, made empty if it had none; flags `entry`.
+fn side_for<'a, D>(
+    side: &'a mut HashTable<(u32, Side)>,
+    entry: &mut Packed<D>,
+    slot: u32,
+) -> &'a mut Side {
+    entry.absolute |= SIDE;
+    let at = match side.find_entry(side_hash(slot), |(s, _)| *s == slot) {
+        Ok(found) => found,
+        Err(absent) => absent.into_table().insert_unique(
+            side_hash(slot),
+            (
+                slot,
+                Side {
+                    meta: None,
+                    deadlines: None,
+                },
+            ),
+            |(s, _)| side_hash(*s),
+        ),
+    };
+    &mut at.into_mut().1
+}
+
+/// Drops `slot`'s side record if it holds nothing, and the flag with it.
+fn settle<D>(side: &mut HashTable<(u32, Side)>, entry: &mut Packed<D>, slot: u32) {
+    let empty = side_of(side, slot).is_none_or(|s| s.meta.is_none() && s.deadlines.is_none());
+    if empty {
+        side_take(side, slot);
+        entry.absolute &= !SIDE;
+    }
+}
+
+/// Stores `deadlines` and `protected` in `entry` (in `slot`), the
+/// deadlines in its side record if the slot cannot hold them exactly.
+fn write<D>(
+    side: &mut HashTable<(u32, Side)>,
+    entry: &mut Packed<D>,
+    slot: u32,
+    deadlines: Deadlines,
+    protected: bool,
+) {
+    let flags = (entry.absolute & SIDE) | if protected { PROTECTED } else { 0 };
+    match pack(&deadlines) {
+        Some((absolute, gap)) => {
+            entry.absolute = absolute | flags;
+            let aside = entry.idle == ASIDE;
+            entry.idle = gap;
+            if aside {
+                if let Some(record) = side_of_mut(side, slot) {
+                    record.deadlines = None;
+                }
+                settle(side, entry, slot);
+            }
+        }
+        None => {
+            entry.absolute = flags;
+            entry.idle = ASIDE;
+            side_for(side, entry, slot).deadlines = Some(deadlines);
+        }
+    }
+}
+
+/// The entry in `slot` as a [`Slots`] shows it.
+fn view<'a, D>(
+    side: &'a HashTable<(u32, Side)>,
+    slot: u32,
+    entry: &'a Packed<D>,
+) -> EntryRef<'a, D> {
+    let record = if entry.has_side() {
+        side_of(side, slot)
+    } else {
+        None
+    };
+    EntryRef {
+        id: entry.id,
+        deadlines: entry.deadlines(record),
+        protected: entry.protected(),
+        last_access: entry.last_access,
+        data: &entry.data,
+        meta: record.and_then(|r| r.meta.as_deref()).unwrap_or(&NO_META),
+    }
 }
 
 /// Slots per slab chunk: small enough that a shard's last, partly used
@@ -162,8 +345,13 @@ impl<T> Slab<T> {
         Some(value)
     }
 
-    fn iter(&self) -> impl Iterator<Item = &T> {
-        self.chunks.iter().flatten().filter_map(Option::as_ref)
+    /// Every used slot, with its number.
+    fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.chunks
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(slot, value)| Some((u32::try_from(slot).ok()?, value.as_ref()?)))
     }
 
     fn clear(&mut self) {
@@ -186,7 +374,7 @@ fn hash(id: &SessionId) -> u64 {
 }
 
 /// Whether `slot` holds the entry for `id`.
-fn holds<'a, D>(slab: &'a Slab<MapEntry<D>>, id: &'a SessionId) -> impl Fn(&u32) -> bool + 'a {
+fn holds<'a, D>(slab: &'a Slab<Packed<D>>, id: &'a SessionId) -> impl Fn(&u32) -> bool + 'a {
     move |&slot| {
         slab.get(slot)
             .is_some_and(|e| e.id.as_bytes() == id.as_bytes())
@@ -195,7 +383,7 @@ fn holds<'a, D>(slab: &'a Slab<MapEntry<D>>, id: &'a SessionId) -> impl Fn(&u32)
 
 /// The hash of the entry in `slot`, for the index's growth (every slot in
 /// the index holds an entry; 0 would only cost a probe).
-fn rehash<D>(slab: &Slab<MapEntry<D>>) -> impl Fn(&u32) -> u64 + '_ {
+fn rehash<D>(slab: &Slab<Packed<D>>) -> impl Fn(&u32) -> u64 + '_ {
     move |&slot| slab.get(slot).map_or(0, |e| hash(&e.id))
 }
 
@@ -219,7 +407,23 @@ fn unindex(owners: &mut BTreeMap<UserId, Vec<SessionId>>, owner: Option<&UserId>
     }
 }
 
+/// The owner of the entry with side record `record`.
+fn owner_of(record: Option<&Side>) -> Option<&UserId> {
+    record?.meta.as_deref()?.owner.as_ref()
+}
+
 impl<D> MapSlots<D> {
+    /// The bytes one slot of the slab takes (used or free): a session
+    /// costs this, its share of the index's buckets (5 bytes each) and,
+    /// for the few that have one, a side record.
+    ///
+    /// ```
+    /// use sesh::table::MapSlots;
+    /// // Id, deadlines and flags, LRU tick, and a u64 of data.
+    /// assert_eq!(MapSlots::<u64>::SLOT_BYTES, 16 + 12 + 4 + 8 + 8);
+    /// ```
+    pub const SLOT_BYTES: usize = size_of::<Option<Packed<D>>>();
+
     /// An empty map that holds at most `max` entries.
     ///
     /// ```
@@ -231,6 +435,7 @@ impl<D> MapSlots<D> {
         MapSlots {
             index: HashTable::new(),
             slab: Slab::new(),
+            side: HashTable::new(),
             max,
             owners: BTreeMap::new(),
         }
@@ -241,15 +446,54 @@ impl<D> MapSlots<D> {
         self.index.find(hash(id), holds(&self.slab, id)).copied()
     }
 
-    /// Takes the entry for `id` out of the index and the slab (not out of
-    /// the owner index).
-    fn take(&mut self, id: &SessionId) -> Option<MapEntry<D>> {
+    /// Frees `slot` (already out of the index): its entry, its side
+    /// record, and its owner in the owner index.
+    fn free(&mut self, slot: u32) -> Option<(Packed<D>, Option<Side>)> {
+        free(&mut self.slab, &mut self.side, &mut self.owners, slot)
+    }
+
+    /// Takes the entry for `id` out of the index, the slab, the side
+    /// records and the owner index.
+    fn take(&mut self, id: &SessionId) -> Option<(Packed<D>, Option<Side>)> {
         let (slot, _) = self
             .index
             .find_entry(hash(id), holds(&self.slab, id))
             .ok()?
             .remove();
-        self.slab.take(slot)
+        self.free(slot)
+    }
+}
+
+/// [`MapSlots::free`], on the parts, for use while the index is borrowed.
+fn free<D>(
+    slab: &mut Slab<Packed<D>>,
+    side: &mut HashTable<(u32, Side)>,
+    owners: &mut BTreeMap<UserId, Vec<SessionId>>,
+    slot: u32,
+) -> Option<(Packed<D>, Option<Side>)> {
+    let entry = slab.take(slot)?;
+    let record = if entry.has_side() {
+        side_take(side, slot)
+    } else {
+        None
+    };
+    unindex(owners, owner_of(record.as_ref()), &entry.id);
+    Some((entry, record))
+}
+
+/// The whole entry out of its packed form and side record.
+fn unpack<D>((entry, record): (Packed<D>, Option<Side>)) -> Entry<D> {
+    let deadlines = entry.deadlines(record.as_ref());
+    let protected = entry.protected();
+    Entry {
+        id: entry.id,
+        deadlines,
+        protected,
+        data: entry.data,
+        last_access: entry.last_access,
+        meta: record
+            .and_then(|r| r.meta)
+            .map_or_else(|| SessionMeta::new(Instant::ZERO), |meta| *meta),
     }
 }
 
@@ -257,7 +501,6 @@ impl<D> Sealed for MapSlots<D> {}
 
 impl<D> Slots for MapSlots<D> {
     type Data = D;
-    type Meta = MetaBox;
 
     fn capacity(&self) -> usize {
         self.max
@@ -267,79 +510,135 @@ impl<D> Slots for MapSlots<D> {
         self.index.len()
     }
 
-    fn get(&self, id: &SessionId) -> Option<&MapEntry<D>> {
-        self.slab.get(self.slot_of(id)?)
-    }
-
-    fn get_mut(&mut self, id: &SessionId) -> Option<&mut MapEntry<D>> {
+    fn get(&self, id: &SessionId) -> Option<EntryRef<'_, D>> {
         let slot = self.slot_of(id)?;
-        self.slab.get_mut(slot)
+        Some(view(&self.side, slot, self.slab.get(slot)?))
     }
 
-    fn get_mut_unless(
+    fn change<R>(
         &mut self,
         id: &SessionId,
-        drop_if: impl FnOnce(&MapEntry<D>) -> bool,
-    ) -> Option<&mut MapEntry<D>> {
+        drop_if: impl FnOnce(&EntryRef<'_, D>) -> bool,
+        seen: Option<Instant>,
+        change: impl FnOnce(&mut EntryMut<'_, D>) -> R,
+    ) -> Option<(R, &mut D)> {
         let slot = self.slot_of(id)?;
-        if drop_if(self.slab.get(slot)?) {
-            let gone = self.take(id)?;
-            unindex(&mut self.owners, gone.meta.get().owner.as_ref(), &gone.id);
-            None
-        } else {
-            self.slab.get_mut(slot)
+        if drop_if(&view(&self.side, slot, self.slab.get(slot)?)) {
+            self.take(id);
+            return None;
         }
+        let (slab, side) = (&mut self.slab, &mut self.side);
+        let entry = slab.get_mut(slot)?;
+        let record = if entry.has_side() {
+            side_of(side, slot)
+        } else {
+            None
+        };
+        let mut edit = EntryMut {
+            deadlines: entry.deadlines(record),
+            protected: entry.protected(),
+            last_access: entry.last_access,
+            data: &mut entry.data,
+            meta: record.and_then(|r| r.meta.as_deref()).unwrap_or(&NO_META),
+        };
+        let out = change(&mut edit);
+        let (deadlines, protected, last_access) =
+            (edit.deadlines, edit.protected, edit.last_access);
+        entry.last_access = last_access;
+        write(side, entry, slot, deadlines, protected);
+        if let Some(now) = seen
+            && entry.has_side()
+            && let Some(meta) = side_of_mut(side, slot).and_then(|r| r.meta.as_deref_mut())
+        {
+            meta.last_seen = now;
+        }
+        Some((out, &mut entry.data))
     }
 
-    fn insert(&mut self, entry: MapEntry<D>) -> Result<(), MapEntry<D>> {
+    fn insert(&mut self, entry: Entry<D>) -> Result<(), Entry<D>> {
         if self.index.len() >= self.max || self.get(&entry.id).is_some() {
             return Err(entry);
         }
-        let (id, h) = (entry.id, hash(&entry.id));
-        let owner = entry.meta.get().owner.clone();
-        let slot = self.slab.put(entry)?;
-        index(&mut self.owners, owner.as_ref(), id);
-        self.index.insert_unique(h, slot, rehash(&self.slab));
+        let Entry {
+            id,
+            deadlines,
+            protected,
+            data,
+            last_access,
+            meta,
+        } = entry;
+        let packed = Packed {
+            id,
+            data,
+            absolute: 0,
+            idle: 0,
+            last_access,
+        };
+        let slot = match self.slab.put(packed) {
+            Ok(slot) => slot,
+            Err(packed) => {
+                return Err(Entry {
+                    id,
+                    deadlines,
+                    protected,
+                    data: packed.data,
+                    last_access,
+                    meta,
+                });
+            }
+        };
+        // A reused slot's record went when the slot was freed.
+        if let Some(packed) = self.slab.get_mut(slot) {
+            if !says_nothing(&meta) {
+                index(&mut self.owners, meta.owner.as_ref(), id);
+                side_for(&mut self.side, packed, slot).meta = Some(Box::new(meta));
+            }
+            write(&mut self.side, packed, slot, deadlines, protected);
+        }
+        self.index
+            .insert_unique(hash(&id), slot, rehash(&self.slab));
         Ok(())
     }
 
-    fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> Option<&mut MapEntry<D>> {
+    fn rekey(&mut self, id: &SessionId, new_id: SessionId) -> bool {
         debug_assert!(self.get(&new_id).is_none(), "rekey onto a stored id");
-        let (slot, _) = self
-            .index
-            .find_entry(hash(id), holds(&self.slab, id))
-            .ok()?
-            .remove();
-        let entry = self.slab.get_mut(slot)?;
-        unindex(&mut self.owners, entry.meta.get().owner.as_ref(), id);
-        index(&mut self.owners, entry.meta.get().owner.as_ref(), new_id);
+        let Ok(found) = self.index.find_entry(hash(id), holds(&self.slab, id)) else {
+            return false;
+        };
+        let (slot, _) = found.remove();
+        let Some(entry) = self.slab.get_mut(slot) else {
+            return false;
+        };
+        let owner = if entry.has_side() {
+            owner_of(side_of(&self.side, slot))
+        } else {
+            None
+        };
+        unindex(&mut self.owners, owner, id);
+        index(&mut self.owners, owner, new_id);
         entry.id = new_id;
         // Bypasses `insert`'s bound: the entry never left its slot, and
         // the index's length is what it was.
         self.index
             .insert_unique(hash(&new_id), slot, rehash(&self.slab));
-        self.slab.get_mut(slot)
+        true
     }
 
-    fn remove(&mut self, id: &SessionId) -> Option<MapEntry<D>> {
-        let gone = self.take(id)?;
-        unindex(&mut self.owners, gone.meta.get().owner.as_ref(), &gone.id);
-        Some(gone)
+    fn remove(&mut self, id: &SessionId) -> Option<Entry<D>> {
+        self.take(id).map(unpack)
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&MapEntry<D>) -> bool) -> usize {
+    fn retain(&mut self, mut keep: impl FnMut(&EntryRef<'_, D>) -> bool) -> usize {
         let before = self.index.len();
-        let (owners, slab) = (&mut self.owners, &mut self.slab);
-        self.index.retain(|slot| {
-            let Some(entry) = slab.get(*slot) else {
+        let (owners, slab, side) = (&mut self.owners, &mut self.slab, &mut self.side);
+        self.index.retain(|&mut slot| {
+            let Some(entry) = slab.get(slot) else {
                 return false;
             };
-            if keep(entry) {
+            if keep(&view(side, slot, entry)) {
                 return true;
             }
-            if let Some(gone) = slab.take(*slot) {
-                unindex(owners, gone.meta.get().owner.as_ref(), &gone.id);
-            }
+            free(slab, side, owners, slot);
             false
         });
         before.saturating_sub(self.index.len())
@@ -352,14 +651,19 @@ impl<D> Slots for MapSlots<D> {
         &mut self,
         from: usize,
         budget: usize,
-        mut remove: impl FnMut(&MapEntry<D>) -> bool,
+        mut remove: impl FnMut(&EntryRef<'_, D>) -> bool,
     ) -> (usize, Option<usize>) {
         let slots = self.slab.slots();
         let end = from.saturating_add(budget).min(slots);
         let mut removed = 0usize;
         for slot in from..end {
             let Ok(slot) = u32::try_from(slot) else { break };
-            let Some(id) = self.slab.get(slot).filter(|e| remove(e)).map(|e| e.id) else {
+            let Some(id) = self
+                .slab
+                .get(slot)
+                .filter(|e| remove(&view(&self.side, slot, e)))
+                .map(|e| e.id)
+            else {
                 continue;
             };
             // Found by its slot number: no entry is read on the way.
@@ -367,44 +671,60 @@ impl<D> Slots for MapSlots<D> {
                 continue;
             };
             found.remove();
-            if let Some(gone) = self.slab.take(slot) {
-                unindex(&mut self.owners, gone.meta.get().owner.as_ref(), &gone.id);
+            if self.free(slot).is_some() {
                 removed = removed.saturating_add(1);
             }
         }
         (removed, (end < slots).then_some(end))
     }
 
-    fn entries(&self) -> impl Iterator<Item = &MapEntry<D>> {
-        self.slab.iter()
+    fn entries(&self) -> impl Iterator<Item = EntryRef<'_, D>> {
+        self.slab
+            .iter()
+            .map(|(slot, entry)| view(&self.side, slot, entry))
     }
 
     fn clear(&mut self) {
         self.index.clear();
         self.slab.clear();
+        self.side.clear();
         self.owners.clear();
     }
 
-    fn set_owner(&mut self, id: &SessionId, owner: Option<UserId>) -> bool {
+    fn edit_meta(
+        &mut self,
+        id: &SessionId,
+        now: Instant,
+        edit: impl FnOnce(&mut SessionMeta),
+    ) -> bool {
         let Some(slot) = self.slot_of(id) else {
             return false;
         };
-        let Some(entry) = self.slab.get_mut(slot) else {
+        let (slab, side) = (&mut self.slab, &mut self.side);
+        let Some(entry) = slab.get_mut(slot) else {
             return false;
         };
-        unindex(&mut self.owners, entry.meta.get().owner.as_ref(), id);
-        index(&mut self.owners, owner.as_ref(), *id);
-        match (&mut entry.meta, owner) {
-            (Some(meta), owner) => meta.owner = owner,
-            (None, None) => {}
-            // Not started by the table: the times are unknown (zero).
-            (none, owner) => none.edit(crate::Instant::ZERO).owner = owner,
+        let kept = if entry.has_side() {
+            side_of_mut(side, slot).and_then(|r| r.meta.take())
+        } else {
+            None
+        };
+        let mut meta = kept.unwrap_or_else(|| Box::new(SessionMeta::new(now)));
+        let before = meta.owner.clone();
+        edit(&mut meta);
+        if meta.owner != before {
+            unindex(&mut self.owners, before.as_ref(), id);
+            index(&mut self.owners, meta.owner.as_ref(), *id);
         }
-        entry.meta.settle();
+        if says_nothing(&meta) {
+            settle(side, entry, slot);
+        } else {
+            side_for(side, entry, slot).meta = Some(meta);
+        }
         true
     }
 
-    fn owned_by<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = &'a MapEntry<D>> + 'a {
+    fn owned_by<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = EntryRef<'a, D>> + 'a {
         self.owners
             .get(user)
             .into_iter()
@@ -415,12 +735,12 @@ impl<D> Slots for MapSlots<D> {
     fn remove_owned(
         &mut self,
         user: &UserId,
-        mut remove_if: impl FnMut(&MapEntry<D>) -> bool,
+        mut remove_if: impl FnMut(&EntryRef<'_, D>) -> bool,
     ) -> usize {
         let ids = self.owners.get(user).cloned().unwrap_or_default();
         let mut removed = 0usize;
         for id in &ids {
-            if self.get(id).is_some_and(&mut remove_if) && self.remove(id).is_some() {
+            if self.get(id).is_some_and(|e| remove_if(&e)) && self.take(id).is_some() {
                 removed = removed.saturating_add(1);
             }
         }
@@ -430,20 +750,29 @@ impl<D> Slots for MapSlots<D> {
 
 #[cfg(test)]
 impl<D> MapSlots<D> {
-    /// The index matches the entries exactly (for tests).
+    /// The owner index matches the entries exactly, and the side records
+    /// the flags (for tests).
     pub(crate) fn index_is_exact(&self) -> bool {
         let indexed: usize = self.owners.values().map(Vec::len).sum();
-        let owned = self
-            .slab
+        let owned = self.entries().filter(|e| e.meta.owner.is_some()).count();
+        let flagged = self.slab.iter().filter(|(_, e)| e.has_side()).count();
+        let sides_hold_something = self
+            .side
             .iter()
-            .filter(|e| e.meta.get().owner.is_some())
-            .count();
+            .all(|(_, r)| r.meta.is_some() || r.deadlines.is_some());
+        let sides_have_entries = self
+            .side
+            .iter()
+            .all(|(slot, _)| self.slab.get(*slot).is_some_and(Packed::has_side));
         indexed == owned
+            && flagged == self.side.len()
+            && sides_hold_something
+            && sides_have_entries
             && self.owners.iter().all(|(user, ids)| {
                 !ids.is_empty()
                     && ids.iter().all(|id| {
                         self.get(id)
-                            .is_some_and(|e| e.meta.get().owner.as_ref() == Some(user))
+                            .is_some_and(|e| e.meta.owner.as_ref() == Some(user))
                     })
             })
     }
@@ -457,16 +786,130 @@ mod tests {
     use crate::test_rng::CountingRng;
     use crate::{AllocSessionTable, Instant};
 
-    /// Whether the entry for `id` keeps metadata on the heap.
+    /// Whether the entry for `id` keeps metadata in a side record.
     fn kept<D>(t: &AllocSessionTable<D>, id: &SessionId) -> bool {
-        t.slots.get(id).is_some_and(|e| e.meta.is_some())
+        t.slots
+            .slot_of(id)
+            .and_then(|slot| side_of(&t.slots.side, slot))
+            .is_some_and(|r| r.meta.is_some())
+    }
+
+    /// Whether the entry for `id` keeps its deadlines in a side record.
+    fn aside<D>(t: &AllocSessionTable<D>, id: &SessionId) -> bool {
+        t.slots
+            .slot_of(id)
+            .and_then(|slot| side_of(&t.slots.side, slot))
+            .is_some_and(|r| r.deadlines.is_some())
     }
 
     #[test]
-    fn an_entry_holds_one_pointer_of_metadata() {
-        assert_eq!(size_of::<MetaBox>(), size_of::<usize>());
-        // id, deadlines, data, LRU tick, flag and the pointer.
-        assert!(size_of::<MapEntry<u64>>() <= 16 + 16 + 8 + 4 + 1 + 3 + size_of::<usize>());
+    fn a_slot_holds_id_deadlines_flags_tick_and_data() {
+        // id 16, absolute deadline and flags 8, idle gap 4, tick 4.
+        assert_eq!(size_of::<Packed<()>>(), 32);
+        // Data with a niche (as the memory store's) makes the free slot.
+        assert_eq!(MapSlots::<Box<u8>>::SLOT_BYTES, 40);
+        assert_eq!(MapSlots::<[u64; 2]>::SLOT_BYTES, 56);
+    }
+
+    #[test]
+    fn deadlines_are_kept_exactly_in_the_slot_or_aside() {
+        use crate::Duration;
+        let gap_max = Duration::from_millis(i32::MAX as u64);
+        let at = Instant::from_millis;
+        let cases = [
+            (at(0), at(0), false),
+            (at(1_800_000), at(28_800_000), false),
+            // The idle deadline past the absolute one.
+            (at(5_000), at(3_000), false),
+            (at(0) + gap_max, at(0), false),
+            (at(1), at(1) + gap_max, false),
+            (at(1) + gap_max + Duration::from_millis(1), at(1), true),
+            (at(0), at(0) + gap_max + Duration::from_millis(1), true),
+            // Remember-me: 30 days idle, 90 days absolute.
+            (at(2_592_000_000), at(7_776_000_000), true),
+            (at(MILLIS), at(MILLIS), false),
+            (at(MILLIS + 1), at(MILLIS + 1), true),
+            (Instant::MAX, Instant::MAX, true),
+            (Instant::MAX, at(5), true),
+            (at(5), Instant::MAX, true),
+        ];
+        let mut t = AllocSessionTable::<u8>::with_max_sessions(4);
+        let mut rng = CountingRng(5);
+        let (id, _) = t.create(&mut rng, at(0), 1).unwrap();
+        for protected in [false, true] {
+            t.set_protected(&id, at(0), protected).unwrap();
+            for (idle, absolute, side) in cases {
+                let deadlines = Deadlines { idle, absolute };
+                t.slots
+                    .change(&id, |_| false, None, |e| e.deadlines = deadlines)
+                    .unwrap();
+                let e = t.slots.get(&id).unwrap();
+                assert_eq!((e.deadlines, e.protected), (deadlines, protected));
+                assert_eq!(aside(&t, &id), side, "{deadlines:?}");
+                assert!(!kept(&t, &id));
+                assert!(t.slots.index_is_exact());
+            }
+        }
+        // A side record for both: dropping one keeps the other.
+        let far = Deadlines {
+            idle: Instant::MAX,
+            absolute: Instant::MAX,
+        };
+        t.slots
+            .change(&id, |_| false, None, |e| e.deadlines = far)
+            .unwrap();
+        t.set_label(&id, Label::new("phone").unwrap(), at(1))
+            .unwrap();
+        let near = crate::ExpiryPolicy::new().start(at(2));
+        t.slots
+            .change(&id, |_| false, None, |e| e.deadlines = near)
+            .unwrap();
+        assert!(kept(&t, &id) && !aside(&t, &id));
+        assert_eq!(t.slots.get(&id).unwrap().deadlines, near);
+        t.slots
+            .change(&id, |_| false, None, |e| e.deadlines = far)
+            .unwrap();
+        t.set_label(&id, Label::default(), at(3)).unwrap();
+        assert!(!kept(&t, &id) && aside(&t, &id));
+        let gone = t.slots.remove(&id).unwrap();
+        assert_eq!((gone.deadlines, gone.protected), (far, true));
+        assert!(t.slots.side.is_empty() && t.slots.index_is_exact());
+    }
+
+    proptest::proptest! {
+        /// Whatever deadlines a slot is given, it reads them back exactly,
+        /// with its flag, and keeps a side record only when they do not fit.
+        #[test]
+        fn any_deadlines_read_back_exactly(
+            steps in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![0u64..1 << 42, (MILLIS - 8)..=(MILLIS + 8), proptest::num::u64::ANY],
+                    proptest::prop_oneof![-(1i64 << 33)..(1i64 << 33), proptest::num::i64::ANY],
+                    proptest::bool::ANY,
+                    proptest::bool::ANY,
+                ),
+                1..24,
+            )
+        ) {
+            let mut t = AllocSessionTable::<u8>::with_max_sessions(2);
+            let mut rng = CountingRng(6);
+            let (id, _) = t.create(&mut rng, Instant::ZERO, 1).unwrap();
+            for (absolute, gap, protected, labelled) in steps {
+                let idle = absolute.saturating_add_signed(gap);
+                let deadlines = Deadlines { idle: Instant::from_millis(idle), absolute: Instant::from_millis(absolute) };
+                let label = if labelled { Label::new("x").unwrap() } else { Label::default() };
+                t.slots.edit_meta(&id, Instant::ZERO, |m| m.label = label);
+                t.slots.change(&id, |_| false, None, |e| {
+                    e.deadlines = deadlines;
+                    e.protected = protected;
+                });
+                let e = t.slots.get(&id).unwrap();
+                proptest::prop_assert_eq!((e.deadlines, e.protected), (deadlines, protected));
+                proptest::prop_assert_eq!(e.meta.label.as_str().is_empty(), !labelled);
+                proptest::prop_assert_eq!(aside(&t, &id), pack(&deadlines).is_none());
+                proptest::prop_assert!(t.slots.index_is_exact());
+            }
+        }
     }
 
     #[test]
@@ -536,13 +979,13 @@ mod tests {
     fn freed_slots_are_reused_and_slices_see_every_entry_once() {
         let mut slots = MapSlots::<u32>::with_max(4 * CHUNK);
         let mut rng = CountingRng(9);
-        let entry = |id, data| MapEntry {
+        let entry = |id, data| Entry {
             id,
             deadlines: t_start(Instant::ZERO),
             protected: false,
             data,
             last_access: 0,
-            meta: None,
+            meta: SessionMeta::new(Instant::ZERO),
         };
         let ids: Vec<SessionId> = (0..CHUNK + 1)
             .map(|_| SessionId::generate(&mut rng).unwrap())
@@ -560,12 +1003,12 @@ mod tests {
         assert!(slots.get(&first).is_none());
         assert!(slots.insert(entry(first, 7)).is_ok());
         assert_eq!(slots.slab.slots(), CHUNK + 1);
-        assert_eq!(slots.get(&first).map(|e| e.data), Some(7));
+        assert_eq!(slots.get(&first).map(|e| *e.data), Some(7));
         // A rekeyed entry stays in its slot and is found by its new id only.
         let new = SessionId::generate(&mut rng).unwrap();
-        assert_eq!(slots.rekey(&first, new).map(|e| e.data), Some(7));
+        assert!(slots.rekey(&first, new));
         assert!(slots.get(&first).is_none());
-        assert_eq!(slots.get(&new).map(|e| e.data), Some(7));
+        assert_eq!(slots.get(&new).map(|e| *e.data), Some(7));
         // Slices of 100 slots look at every entry once and remove the odd ones.
         let (mut seen, mut removed, mut from) = (0, 0, Some(0));
         while let Some(start) = from {

@@ -19,7 +19,7 @@ pub use errors::{CreateError, InsertError, NotFound, RegenerateError};
 pub use fixed::FixedSlots;
 #[cfg(feature = "alloc")]
 pub use map::{IdHasher, MapSlots};
-pub use slots::{Entry, MetaCell, Slots};
+pub use slots::{Entry, EntryMut, EntryRef, Slots};
 pub use snapshot::{RestoreError, SEALED_SNAPSHOT_VERSION, SNAPSHOT_VERSION, SnapshotError};
 
 use crate::expiry::{Deadlines, ExpiryPolicy, Lifetime};
@@ -362,24 +362,38 @@ impl<S: Slots> Table<S> {
         self.uses
     }
 
-    /// The live entry for `id`, after dropping it if it has expired.
-    fn live_mut(&mut self, id: &SessionId, now: Instant) -> Option<&mut SlotEntry<S>> {
+    /// Whether `id` names a live entry, after dropping it if it has expired.
+    fn live(&mut self, id: &SessionId, now: Instant) -> bool {
         self.slots
-            .get_mut_unless(id, |e| e.deadlines.is_expired(now))
+            .change(id, |e| e.deadlines.is_expired(now), None, |_| ())
+            .is_some()
     }
 
-    /// Marks a use of `id` at `now`: LRU order and the throttled refresh.
-    fn touch(&mut self, id: &SessionId, now: Instant) -> Option<(&mut SlotEntry<S>, Access)> {
+    /// Marks a use of `id` at `now` (LRU order and the throttled refresh),
+    /// then runs `then` on the entry: what it returned, the access and the
+    /// data.
+    fn touch<R>(
+        &mut self,
+        id: &SessionId,
+        now: Instant,
+        then: impl FnOnce(&mut EntryMut<'_, S::Data>) -> R,
+    ) -> Option<(R, Access, &mut S::Data)> {
         let tick = self.next_use();
         let policy = self.policy;
-        let entry = self.live_mut(id, now)?;
-        entry.last_access = tick;
-        entry.meta.seen(now);
-        let refreshed = policy
-            .for_lifetime(entry.meta.lifetime())
-            .touch(&mut entry.deadlines, now);
-        let access = Access::of(&entry.deadlines, refreshed, entry.protected);
-        Some((entry, access))
+        let ((out, access), data) = self.slots.change(
+            id,
+            |e| e.deadlines.is_expired(now),
+            Some(now),
+            |entry| {
+                entry.last_access = tick;
+                let refreshed = policy
+                    .for_lifetime(entry.meta.lifetime)
+                    .touch(&mut entry.deadlines, now);
+                let access = Access::of(&entry.deadlines, refreshed, entry.protected);
+                (then(entry), access)
+            },
+        )?;
+        Some((out, access, data))
     }
 
     /// Reads a live session without counting a use (no LRU, no refresh).
@@ -393,7 +407,7 @@ impl<S: Slots> Table<S> {
     /// ```
     pub fn peek(&self, id: &SessionId, now: Instant) -> Option<&S::Data> {
         let entry = self.slots.get(id)?;
-        (!entry.deadlines.is_expired(now)).then_some(&entry.data)
+        (!entry.deadlines.is_expired(now)).then_some(entry.data)
     }
 
     /// Whether `id` names a live session.
@@ -424,8 +438,8 @@ impl<S: Slots> Table<S> {
     /// assert!(table.get(&id, Instant::ZERO + Duration::from_hours(9)).is_none());
     /// ```
     pub fn get(&mut self, id: &SessionId, now: Instant) -> Option<(&S::Data, Access)> {
-        let (entry, access) = self.touch(id, now)?;
-        Some((&entry.data, access))
+        let (_, access, data) = self.touch(id, now, |_| ())?;
+        Some((&*data, access))
     }
 
     /// Changes a live session's data in one read-modify-write, counting a use.
@@ -475,8 +489,8 @@ impl<S: Slots> Table<S> {
         value: V,
         change: impl FnOnce(&mut S::Data, V) -> R,
     ) -> Result<(R, Access), V> {
-        match self.touch(id, now) {
-            Some((entry, access)) => Ok((change(&mut entry.data, value), access)),
+        match self.touch(id, now, |_| ()) {
+            Some((_, access, data)) => Ok((change(data, value), access)),
             None => Err(value),
         }
     }
@@ -500,14 +514,15 @@ impl<S: Slots> Table<S> {
         now: Instant,
         change: impl FnOnce(RecordMut<'_, S::Data>) -> R,
     ) -> Option<R> {
-        let (entry, _) = self.touch(id, now)?;
-        let out = change(RecordMut {
-            deadlines: &mut entry.deadlines,
-            protected: &mut entry.protected,
-            data: &mut entry.data,
-            meta: entry.meta.get(),
-        });
-        let deadlines = entry.deadlines;
+        let ((out, deadlines), _, _) = self.touch(id, now, |entry| {
+            let out = change(RecordMut {
+                deadlines: &mut entry.deadlines,
+                protected: &mut entry.protected,
+                data: &mut *entry.data,
+                meta: entry.meta,
+            });
+            (out, entry.deadlines)
+        })?;
         self.note_deadline(&deadlines);
         Some(out)
     }
@@ -528,8 +543,9 @@ impl<S: Slots> Table<S> {
         now: Instant,
         protected: bool,
     ) -> Result<Access, NotFound> {
-        let (entry, mut access) = self.touch(id, now).ok_or(NotFound)?;
-        entry.protected = protected;
+        let (_, mut access, _) = self
+            .touch(id, now, |entry| entry.protected = protected)
+            .ok_or(NotFound)?;
         access.protected = protected;
         Ok(access)
     }
@@ -699,7 +715,7 @@ impl<S: Slots> Table<S> {
             protected: record.protected,
             data: record.data,
             last_access,
-            meta: S::Meta::keep(meta),
+            meta,
         };
         self.slots.insert(entry).map_err(|e| SessionRecord {
             deadlines: e.deadlines,
@@ -756,7 +772,7 @@ impl<S: Slots> Table<S> {
         meta: SessionMeta,
         now: Instant,
     ) -> Result<Access, InsertError<S::Data>> {
-        if self.live_mut(&id, now).is_some() {
+        if self.live(&id, now) {
             return Err(InsertError::Exists(record.data));
         }
         record.deadlines = self
@@ -791,7 +807,7 @@ impl<S: Slots> Table<S> {
         rng: &mut R,
         now: Instant,
     ) -> Result<(SessionId, Access), RegenerateError> {
-        if self.live_mut(id, now).is_none() {
+        if !self.live(id, now) {
             return Err(RegenerateError::NotFound);
         }
         let new_id = self.fresh_id(rng).map_err(|e| match e {
@@ -801,20 +817,29 @@ impl<S: Slots> Table<S> {
         let lifetime = self
             .slots
             .get(id)
-            .map_or(Lifetime::Default, |e| e.meta.lifetime());
+            .map_or(Lifetime::Default, |e| e.meta.lifetime);
         let deadlines = self.policy.for_lifetime(lifetime).start(now);
         let last_access = self.next_use();
         // The entry changes its id in place (it keeps its slot): there is no
         // remove-then-insert that could fail and drop the session. `id` is
         // stored (checked above), so `None` is only an honest "not found".
-        let entry = self
+        if !self.slots.rekey(id, new_id) {
+            return Err(RegenerateError::NotFound);
+        }
+        let (protected, _) = self
             .slots
-            .rekey(id, new_id)
+            .change(
+                &new_id,
+                |_| false,
+                Some(now),
+                |entry| {
+                    entry.deadlines = deadlines;
+                    entry.last_access = last_access;
+                    entry.protected
+                },
+            )
             .ok_or(RegenerateError::NotFound)?;
-        entry.deadlines = deadlines;
-        entry.last_access = last_access;
-        entry.meta.seen(now);
-        let access = Access::of(&deadlines, true, entry.protected);
+        let access = Access::of(&deadlines, true, protected);
         self.note_deadline(&deadlines);
         Ok((new_id, access))
     }
@@ -925,9 +950,6 @@ impl<S: Slots> Table<S> {
         self.expiry_floor = Instant::MAX;
     }
 }
-
-/// An entry of the slots `S`.
-type SlotEntry<S> = Entry<<S as Slots>::Data, <S as Slots>::Meta>;
 
 enum FreshIdError {
     Rng,

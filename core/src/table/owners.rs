@@ -1,7 +1,7 @@
 //! Owners, labels and lifetimes of sessions: the table side of
 //! [`crate::owner`].
 
-use super::{Access, MetaCell, NotFound, Slots, Table};
+use super::{Access, NotFound, Slots, Table};
 use crate::expiry::Lifetime;
 use crate::owner::{DisplayTag, Label, OwnerSet, SessionInfo, SessionMeta, UserId};
 use crate::record::SessionRecord;
@@ -25,7 +25,7 @@ impl<S: Slots> Table<S> {
         self.slots
             .get(id)
             .filter(|e| !e.deadlines.is_expired(now))
-            .map(|e| e.meta.get())
+            .map(|e| e.meta)
     }
 
     /// Marks a live session as `user`'s (at login), counting a use. If the
@@ -51,14 +51,12 @@ impl<S: Slots> Table<S> {
         user: UserId,
         now: Instant,
     ) -> Result<OwnerSet, NotFound> {
-        let (entry, access) = self.touch(id, now).ok_or(NotFound)?;
-        // Metadata starts here if the session had none kept.
-        entry.meta.edit(now);
-        let kept = user.clone();
-        if !self.slots.set_owner(id, Some(user)) {
+        let (_, access, _) = self.touch(id, now, |_| ()).ok_or(NotFound)?;
+        // Metadata starts here (at `now`) if the session had none kept.
+        let owner = Some(user.clone());
+        if !self.slots.edit_meta(id, now, |meta| meta.owner = owner) {
             return Err(NotFound);
         }
-        let user = kept;
         self.slots
             .remove_owned(&user, |e| e.deadlines.is_expired(now));
         let mut ended = None;
@@ -89,8 +87,8 @@ impl<S: Slots> Table<S> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clear_owner(&mut self, id: &SessionId, now: Instant) -> Result<Access, NotFound> {
-        let (_, access) = self.touch(id, now).ok_or(NotFound)?;
-        self.slots.set_owner(id, None);
+        let (_, access, _) = self.touch(id, now, |_| ()).ok_or(NotFound)?;
+        self.slots.edit_meta(id, now, |meta| meta.owner = None);
         Ok(access)
     }
 
@@ -111,11 +109,12 @@ impl<S: Slots> Table<S> {
         label: Label,
         now: Instant,
     ) -> Result<Access, NotFound> {
-        let (entry, access) = self.touch(id, now).ok_or(NotFound)?;
-        // Only a change starts metadata (a heap block in an AllocSessionTable).
-        if entry.meta.get().label != label {
-            entry.meta.edit(now).label = label;
-            entry.meta.settle();
+        let (changed, access, _) = self
+            .touch(id, now, |entry| entry.meta.label != label)
+            .ok_or(NotFound)?;
+        // Only a change starts metadata (kept aside in an AllocSessionTable).
+        if changed {
+            self.slots.edit_meta(id, now, |meta| meta.label = label);
         }
         Ok(access)
     }
@@ -142,14 +141,27 @@ impl<S: Slots> Table<S> {
         now: Instant,
     ) -> Result<Access, NotFound> {
         let policy = self.policy.for_lifetime(lifetime);
-        let (entry, _) = self.touch(id, now).ok_or(NotFound)?;
-        if entry.meta.lifetime() != lifetime {
-            entry.meta.edit(now).lifetime = lifetime;
-            entry.meta.settle();
+        let (changed, _, _) = self
+            .touch(id, now, |entry| entry.meta.lifetime != lifetime)
+            .ok_or(NotFound)?;
+        if changed {
+            self.slots
+                .edit_meta(id, now, |meta| meta.lifetime = lifetime);
         }
-        entry.deadlines = policy.start(now);
-        let deadlines = entry.deadlines;
-        let access = Access::of(&deadlines, true, entry.protected);
+        let deadlines = policy.start(now);
+        let (protected, _) = self
+            .slots
+            .change(
+                id,
+                |_| false,
+                None,
+                |entry| {
+                    entry.deadlines = deadlines;
+                    entry.protected
+                },
+            )
+            .ok_or(NotFound)?;
+        let access = Access::of(&deadlines, true, protected);
         self.note_deadline(&deadlines);
         Ok(access)
     }
@@ -186,7 +198,7 @@ impl<S: Slots> Table<S> {
             .owned_by(user)
             .filter(move |e| !e.deadlines.is_expired(now))
             .map(move |e| {
-                let meta = e.meta.get();
+                let meta = e.meta;
                 SessionInfo {
                     tag: DisplayTag::of(&e.id),
                     created: meta.created,
@@ -286,9 +298,9 @@ impl<S: Slots> Table<S> {
                 SessionRecord {
                     deadlines: e.deadlines,
                     protected: e.protected,
-                    data: &e.data,
+                    data: e.data,
                 },
-                e.meta.get(),
+                e.meta,
             )
         })
     }

@@ -23,7 +23,7 @@ use core::fmt;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{MetaCell, Slots, Table};
+use super::{Slots, Table};
 use crate::crc::crc32;
 use crate::expiry::Deadlines;
 use crate::owner::SessionMeta;
@@ -392,9 +392,9 @@ impl<S: Slots> Table<S> {
             let record = SessionRecord {
                 deadlines: entry.deadlines,
                 protected: entry.protected,
-                data: &entry.data,
+                data: entry.data,
             };
-            let used = record.encode_with_meta(entry.meta.get(), w.rest())?.len();
+            let used = record.encode_with_meta(entry.meta, w.rest())?.len();
             w.at =
                 w.at.checked_add(used)
                     .ok_or(SnapshotError::BufferTooSmall)?;

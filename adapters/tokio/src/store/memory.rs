@@ -19,7 +19,9 @@ type Shard = AllocSessionTable<Versioned>;
 /// What one slot of the memory store holds besides the core's record: the
 /// session data, inline when small (most sessions hold a few bytes, so a
 /// session costs one slot and no allocation of its own), and its version,
-/// in 16 bytes.
+/// in 16 bytes. With the core's 32 bytes (id, deadlines, flags and LRU
+/// tick; see [`sesh::table::MapSlots`]) a slot is 48 bytes, and a free
+/// slot (`None`) takes one of the tag's spare values.
 ///
 /// The version is 32 bits and wraps: a save whose load is exactly a
 /// multiple of 2³² saves of the same session old would not see the
@@ -727,11 +729,8 @@ mod tests {
         assert_eq!(next_version(u64::from(u32::MAX)), 0);
         // Never written: no stored version equals it, so its save conflicts.
         assert_eq!(next_version(u64::MAX), 0);
-        // The core's entry: id, deadlines, metadata pointer, LRU tick,
-        // flag and this, in one cache line.
-        assert_eq!(
-            std::mem::size_of::<Option<sesh::table::Entry<Versioned, Option<Box<SessionMeta>>>>>(),
-            64
-        );
+        // A slot of the core's slab: id 16, deadlines and flags 12, LRU
+        // tick 4 and this; a free slot takes the enum's spare tag values.
+        assert_eq!(sesh::table::MapSlots::<Versioned>::SLOT_BYTES, 48);
     }
 }
