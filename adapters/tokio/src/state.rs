@@ -275,11 +275,7 @@ impl RequestSession {
 
     /// The id a write should start from: the live one, else the presented one.
     fn write_target(&self) -> Option<SessionId> {
-        match &self.progress().current {
-            Current::Live { id, .. } => Some(*id),
-            Current::Absent => None,
-            Current::Unloaded => self.presented,
-        }
+        write_target(&self.progress().current, self.presented)
     }
 
     /// One atomic read-modify-write of the session's data and flag.
@@ -293,20 +289,28 @@ impl RequestSession {
         &self,
         mut change: impl FnMut(Option<&[u8]>, &mut bool) -> Result<(Vec<u8>, R), SessionError>,
     ) -> Result<R, SessionError> {
-        // The answer depends on the session even if the write fails.
-        self.note(CookieDecision::accessed);
-        if let Some(id) = self.write_target() {
+        let target = {
+            let mut p = self.progress();
+            // The answer depends on the session even if the write fails.
+            p.decision.accessed();
+            write_target(&p.current, self.presented)
+        };
+        if let Some(id) = target {
+            // A store that edits in place runs the whole read-modify-write
+            // under its own lock, so it needs no turn: a regenerate or a
+            // metadata change it overtakes sees a new version and starts
+            // again, and a destroy either removes the edit or comes first.
+            match self.modify_in_place(id, &mut change) {
+                InPlace::Done(done) => return done,
+                InPlace::Absent => return self.create(change).await,
+                InPlace::Unsupported => {}
+            }
             // Turns also order an update against regenerate and destroy. A
             // free one is taken without polling a wait (the common case).
             let _turn = match self.shared.stripes.try_lock(&id) {
                 Some(turn) => turn,
                 None => self.shared.stripes.lock(&id).await,
             };
-            match self.modify_in_place(id, &mut change) {
-                InPlace::Done(done) => return done,
-                InPlace::Absent => return self.create(change).await,
-                InPlace::Unsupported => {}
-            }
             let mut attempts = 0usize;
             loop {
                 attempts = attempts.saturating_add(1);
@@ -696,6 +700,15 @@ impl RequestSession {
             headers: p.decision.decide_with(|| self.now()),
             store_failed: p.store_failed,
         }
+    }
+}
+
+/// The id a write should start from: the live one, else the presented one.
+fn write_target(current: &Current, presented: Option<SessionId>) -> Option<SessionId> {
+    match current {
+        Current::Live { id, .. } => Some(*id),
+        Current::Absent => None,
+        Current::Unloaded => presented,
     }
 }
 
