@@ -100,7 +100,8 @@ fn main() -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    // For profiling one case: LAYER_COST_ONLY=sesh/returning.
+    // For profiling one case: LAYER_COST_ONLY=sesh/returning; for one
+    // scenario of every variant: LAYER_COST_ONLY=returning.
     let only = std::env::var("LAYER_COST_ONLY").unwrap_or_default();
     println!(
         "| scenario | bare ns/req | sesh ns/req | tower-sessions ns/req | added by sesh | added by tower-sessions | tower-sessions added / sesh added | bare / sesh |"
@@ -113,7 +114,7 @@ fn main() -> Result<(), BoxError> {
             for k in 0..VARIANTS.len() {
                 let index = (round + k) % VARIANTS.len();
                 let variant = VARIANTS.get(index).copied().unwrap_or("bare");
-                if !only.is_empty() && only != format!("{variant}/{scenario}") {
+                if !only.is_empty() && only != scenario && only != format!("{variant}/{scenario}") {
                     continue;
                 }
                 let cost = runtime.block_on(measure(variant, returning, requests))?;
