@@ -17,7 +17,9 @@ use std::sync::Arc;
 use sesh::{Duration, Instant};
 use sesh_tests::http::postgres_server::PostgresServer;
 use sesh_tokio::store::testing::{new_id as id, owned, protected_record, record, user};
-use sesh_tokio::store::{Created, PostgresConfig, PostgresStore, Saved, SessionStore, StoreKey};
+use sesh_tokio::store::{
+    Created, PostgresConfig, PostgresStore, Saved, SessionStore, StoreError, StoreKey,
+};
 
 fn key() -> StoreKey {
     StoreKey::new(&[5; 32]).unwrap()
@@ -383,4 +385,59 @@ async fn a_sharded_count_keeps_the_bound() {
     let then = now + Duration::from_secs(60);
     assert_eq!(store.purge_expired(then).await.unwrap(), 1_024);
     assert_eq!(occupancy().await, 0);
+}
+
+/// Each write fails on its own (PostgreSQL has no group commit: a write is
+/// its own transaction on a pooled connection). On a store bound at 6 that
+/// holds 2 protected sessions, 5 protected creates, an update and a stale
+/// update at once: 4 creates and the update are stored, the fifth create
+/// is refused with `Full`, the stale update is a conflict, and the table
+/// holds exactly what was answered as stored.
+#[tokio::test]
+async fn one_failing_write_fails_alone() {
+    let (store, _server) = make(6).await;
+    let now = Instant::from_secs(1);
+    let (a, b) = (id(), id());
+    for old in [&a, &b] {
+        store
+            .create(old, &protected_record(b"0", now), now)
+            .await
+            .unwrap();
+    }
+    let new: Vec<_> = (0..5).map(|_| id()).collect();
+    let creates: Vec<_> = new
+        .iter()
+        .map(|s| {
+            let (store, s) = (store.clone(), *s);
+            tokio::spawn(async move { store.create(&s, &protected_record(b"1", now), now).await })
+        })
+        .collect();
+    let update = {
+        let store = store.clone();
+        tokio::spawn(async move { store.save(&a, &protected_record(b"2", now), 1, now).await })
+    };
+    let stale = {
+        let store = store.clone();
+        tokio::spawn(async move { store.save(&b, &protected_record(b"2", now), 7, now).await })
+    };
+    let mut stored = Vec::new();
+    let mut full = 0;
+    for (s, create) in new.iter().zip(creates) {
+        match create.await.unwrap() {
+            Ok(Created::Stored(1)) => stored.push(*s),
+            Err(StoreError::Full) => full += 1,
+            other => panic!("a create answered {other:?}"),
+        }
+    }
+    assert_eq!((stored.len(), full), (4, 1));
+    assert_eq!(update.await.unwrap().unwrap(), Saved::Stored(2));
+    assert_eq!(stale.await.unwrap().unwrap(), Saved::Conflict);
+    assert_eq!(store.occupancy().await.unwrap().unwrap().sessions, 6);
+    for s in &stored {
+        assert_eq!(store.load(s, now).await.unwrap().unwrap().record.data, b"1");
+    }
+    let a = store.load(&a, now).await.unwrap().unwrap();
+    assert_eq!((a.version, a.record.data), (2, b"2".to_vec()));
+    let b = store.load(&b, now).await.unwrap().unwrap();
+    assert_eq!((b.version, b.record.data), (1, b"0".to_vec()));
 }
