@@ -820,7 +820,7 @@ fn redb_reason(o: &Options, run: &StoreRun) -> String {
     };
     let more = (median_disk(large) - median_disk(small)) / 1024.0;
     format!(
-        "redb, {CLIENTS} clients, measured: each returning request is one durable commit of the same update at every size, and what a commit writes grows with the trees. With {smallest} sessions stored: file {} MB, {} KiB written to disk per request (`write_bytes` of `/proc/self/io`: the pages a commit dirties, copied on write from each changed B-tree's root down to the leaf, and redb's header and allocator pages), {} ns of CPU, p50 {} µs; with {largest}: {} MB, {} KiB, {} ns, {} µs. The {more:.0} KiB more per commit ({:.0} pages of 4 KiB) match a level more in the B-trees a commit copies on write (the sessions table and the expiry index; the height is not measured here: the store does not expose it); the wait is the fsync's at every size.",
+        "redb, {CLIENTS} clients, measured: each returning request is one durable commit of the same update at every size, and what a commit writes grows with the trees. With {smallest} sessions stored: file {} MB, {} KiB written to disk per request (`write_bytes` of `/proc/self/io`: the pages a commit dirties, copied on write from each changed B-tree's root down to the leaf, and redb's header and allocator pages), {} ns of CPU, p50 {} µs; with {largest}: {} MB, {} KiB, {} ns, {} µs. The {more:.0} KiB more per commit ({:.0} pages of 4 KiB) are one page more per commit for each level the sessions B-tree grows: redb copies on write every page from a tree's root to the leaf it changes (the store does not expose the height); the wait is the fsync's at every size.",
         mb(run.file_bytes.first()),
         at(small, |s| s.disk / 1024.0),
         at(small, cost),
