@@ -288,9 +288,14 @@ fn commit_batch(context: &Context, batch: &mut Vec<Job>) -> bool {
             );
             return false;
         }
-        // Refused writes leave only cleanup, which commits with the rest.
+        // Refused writes leave only cleanup, which commits with the rest;
+        // alone, it is not worth an fsync.
         failed.append(&mut refused);
-        let outcome = txn.commit().map_err(redb_error);
+        let outcome = if batch.is_empty() {
+            txn.abort().map_err(redb_error)
+        } else {
+            txn.commit().map_err(redb_error)
+        };
         for job in batch.drain(..).chain(failed.drain(..)) {
             job.answer(outcome.as_ref().map(|_| ()));
         }
