@@ -124,6 +124,9 @@ fn main() -> Result<(), BoxError> {
             }
         }
         let [bare, sesh, tower] = [0, 1, 2].map(|i| ns.get(i).cloned().unwrap_or_default());
+        if bare.is_empty() && sesh.is_empty() && tower.is_empty() {
+            continue; // left out by LAYER_COST_ONLY
+        }
         let per_round = |f: &dyn Fn(f64, f64, f64) -> f64| -> String {
             let values = bare
                 .iter()
@@ -203,13 +206,14 @@ struct Counter {
 }
 
 /// The floor's steps, each as `(what, ns per request)` for one round.
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
     "verify the signed cookie (sesh's `KeyRing::verify`)",
     "memory store: one in-place update of 8 bytes (load and save in one step, as a returning request does; the new data's `Vec` included)",
     "the handler's postcard update (decode, add one, encode into a buffer)",
     "`Cache-Control: no-store` and `Vary: Cookie` into the response's headers",
     "axum's cost of one no-op layer around the route (`bare` with `Identity`, less `bare`)",
     "one clock read (`HostClock::now`)",
+    "hand the handler per-request state: an `Arc` in the request's extensions (insert, get and clone, drop)",
 ];
 
 /// One round of the floor: every step timed alone, in `STEPS` order.
@@ -301,6 +305,15 @@ fn floor_round(
         black_box(clock.now());
     })?;
 
+    // The smallest state a layer can share with an extractor through the
+    // request (sesh's is larger): one allocation, the extension map's own.
+    let handoff = time(BATCH, |i| {
+        let mut extensions = axum::http::Extensions::new();
+        extensions.insert(std::sync::Arc::new(black_box(i)));
+        let got = extensions.get::<std::sync::Arc<usize>>().cloned();
+        black_box((got, extensions));
+    })?;
+
     Ok([
         verify,
         update,
@@ -308,6 +321,7 @@ fn floor_round(
         headers,
         layered - bare,
         read,
+        handoff,
     ])
 }
 
