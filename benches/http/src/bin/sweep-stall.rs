@@ -36,16 +36,22 @@ fn main() -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     println!(
-        "| round | sessions purged | purge took (ms) | requests during it | median wait (µs) | p99 (µs) | longest (µs) | longest with no purge (µs) |"
+        "| round | sessions purged | purge took (ms) | requests during it | median wait (µs) | p99 (µs) | longest (µs) | longest with no purge (µs) | preempted during the purge / with no purge |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let (mut longest, mut quietest) = (Vec::new(), Vec::new());
     for r in 1..=rounds {
-        let sweep::Round { took, waits, quiet } = runtime.block_on(sweep::round(expired))?;
+        let sweep::Round {
+            took,
+            waits,
+            quiet,
+            preempted,
+            quiet_preempted,
+        } = runtime.block_on(sweep::round(expired))?;
         longest.push(sweep::quantile_us(&waits, 1.0));
         quietest.push(sweep::quantile_us(&quiet, 1.0));
         println!(
-            "| {r} | {expired} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {r} | {expired} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {preempted} / {quiet_preempted} |",
             took.as_secs_f64() * 1e3,
             waits.len(),
             sweep::quantile_us(&waits, 0.5),

@@ -37,6 +37,7 @@ pub async fn round(expired: usize) -> Result<Round, BoxError> {
     let live = fill(&store, LIVE, ExpiryPolicy::new()).await?;
     let later = Instant::from_secs(2);
     let done = Arc::new(AtomicBool::new(false));
+    let switches = preemptions()?;
     let sweeper = {
         let (store, done) = (store.clone(), done.clone());
         tokio::spawn(async move {
@@ -60,6 +61,7 @@ pub async fn round(expired: usize) -> Result<Round, BoxError> {
         tokio::task::yield_now().await;
     }
     let (purged, took) = sweeper.await??;
+    let preempted = preemptions()?.saturating_sub(switches);
     if purged != expired {
         return Err(format!("purged {purged}, expected {expired}").into());
     }
@@ -67,6 +69,7 @@ pub async fn round(expired: usize) -> Result<Round, BoxError> {
     // The same loads for as long again with no purge: the waits the
     // machine itself causes (preemption by other processes).
     let mut quiet = Vec::new();
+    let switches = preemptions()?;
     let until = WallClock::now() + took;
     while WallClock::now() < until {
         let id = live.get(i % LIVE).ok_or("no live id")?;
@@ -80,7 +83,34 @@ pub async fn round(expired: usize) -> Result<Round, BoxError> {
         tokio::task::yield_now().await;
     }
     quiet.sort();
-    Ok(Round { took, waits, quiet })
+    let quiet_preempted = preemptions()?.saturating_sub(switches);
+    Ok(Round {
+        took,
+        waits,
+        quiet,
+        preempted,
+        quiet_preempted,
+    })
+}
+
+/// Times the kernel took a CPU from a thread of this process so far (the
+/// `nonvoluntary_ctxt_switches` of every thread): a sweeper preempted while
+/// it holds a shard's lock keeps a request waiting for a scheduler tick.
+fn preemptions() -> Result<u64, BoxError> {
+    let mut total = 0_u64;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        // A thread may end between the listing and the read.
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        if let Some(n) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+        {
+            total = total.saturating_add(n.trim().parse()?);
+        }
+    }
+    Ok(total)
 }
 
 /// One purge: how long it took, the latencies of the loads that ran during
@@ -92,6 +122,10 @@ pub struct Round {
     pub waits: Vec<Duration>,
     /// Loads after it, for as long, with no purge.
     pub quiet: Vec<Duration>,
+    /// Times a thread of this process was preempted during the purge.
+    pub preempted: u64,
+    /// The same, during the loads with no purge.
+    pub quiet_preempted: u64,
 }
 
 /// The target for the longest wait of a request during a purge, µs
