@@ -419,7 +419,8 @@ impl<D> MapSlots<D> {
     ///
     /// ```
     /// use sesh::table::MapSlots;
-    /// // Id, deadlines and flags, LRU tick, and a u64 of data.
+    /// // Id, deadlines and flags, LRU tick, a u64 of data, and 8 bytes
+    /// // for a free slot's tag (a u64 has no spare value to mark it).
     /// assert_eq!(MapSlots::<u64>::SLOT_BYTES, 16 + 12 + 4 + 8 + 8);
     /// ```
     pub const SLOT_BYTES: usize = size_of::<Option<Packed<D>>>();
