@@ -712,6 +712,73 @@ mod tests {
         assert_eq!(store.purge_expired(later).await.unwrap(), 0);
     }
 
+    /// Deadlines too far apart for a slot (remember-me, or a long policy
+    /// with no lifetime of its own) come back exactly, to the millisecond,
+    /// through create, load, save and an expiry check.
+    #[tokio::test]
+    async fn long_deadlines_are_kept_to_the_millisecond() {
+        use sesh::expiry::{Deadlines, Lifetime};
+        let store = MemoryStore::new(1_000);
+        let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
+        let now = Instant::from_millis(1_765_000_000_123);
+        let at = |ms: u64| now.saturating_add(Duration::from_millis(ms));
+        let remember = sesh::ExpiryPolicy::new()
+            .for_lifetime(Lifetime::REMEMBER_ME)
+            .start(now);
+        let cases = [
+            (remember, Lifetime::REMEMBER_ME),
+            // 60 days apart, the idle one last: no lifetime of its own.
+            (
+                Deadlines {
+                    idle: at(5_184_000_007),
+                    absolute: at(1_000),
+                },
+                Lifetime::Default,
+            ),
+            (
+                Deadlines {
+                    idle: at(1_801),
+                    absolute: at(28_800_003),
+                },
+                Lifetime::Default,
+            ),
+        ];
+        for (deadlines, lifetime) in cases {
+            let id = SessionId::generate(&mut rng).unwrap();
+            let record = SessionRecord {
+                deadlines,
+                protected: true,
+                data: b"8 bytes!".to_vec(),
+            };
+            let meta = SessionMeta {
+                lifetime,
+                ..SessionMeta::new(now)
+            };
+            store
+                .create_with_meta(&id, &record, &meta, now)
+                .await
+                .unwrap();
+            let loaded = store.load(&id, now).await.unwrap().unwrap();
+            assert_eq!(loaded.record, record);
+            assert_eq!(loaded.meta.lifetime, lifetime);
+            let moved = SessionRecord {
+                deadlines: Deadlines {
+                    idle: deadlines.idle.saturating_add(Duration::from_millis(1)),
+                    ..deadlines
+                },
+                ..record
+            };
+            store.save(&id, &moved, loaded.version, now).await.unwrap();
+            let end = moved.deadlines.expires_at();
+            let just_before = Instant::from_millis(end.as_millis() - 1);
+            assert_eq!(
+                store.load(&id, just_before).await.unwrap().unwrap().record,
+                moved
+            );
+            assert!(store.load(&id, end).await.unwrap().is_none());
+        }
+    }
+
     #[test]
     fn bytes_round_trip_inline_and_on_the_heap() {
         for len in [0usize, 1, 9, 10, 11, 4096] {
