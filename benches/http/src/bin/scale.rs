@@ -24,7 +24,7 @@
 //! round, against the target of 1.25×.
 //!
 //! The floor, in the same run: a bare random lookup among as many entries
-//! of the memory store's entry size (64 B), in a plain `HashMap` and as an
+//! of the memory store's entry size (48 B), in a plain `HashMap` and as an
 //! index then a slab (the memory store's two dependent loads), lookups
 //! chained so that none overlaps the next, as a request's do not: the
 //! growth from the smallest size to the largest that any store keeping its
@@ -594,18 +594,18 @@ impl Hash for FloorKey {
     }
 }
 
-/// Entries of the memory store's size, 64 B: the key, then 48 bytes.
-type OneMap = HashMap<FloorKey, [u64; 6], BuildHasherDefault<IdHasher>>;
+/// Entries of the memory store's size, 48 B: the key, then 32 bytes.
+type OneMap = HashMap<FloorKey, [u64; 4], BuildHasherDefault<IdHasher>>;
 
 /// `n` entries twice: in one map, and as the memory store lays them out,
-/// an index of slot numbers over a slab of 64-byte entries (key in front).
+/// an index of slot numbers over a slab of 48-byte entries (key in front).
 struct Floor {
     keys: Vec<FloorKey>,
     one: OneMap,
     /// Open addressing, linear probing, at most 7/8 full (as hashbrown):
     /// slot numbers, `EMPTY` for none.
     index: Vec<u32>,
-    slab: Vec<[u64; 8]>,
+    slab: Vec<[u64; 6]>,
     /// The memory store's index over the same slab: hashbrown's control
     /// bytes, then the slot number.
     table: HashTable<u32>,
@@ -644,12 +644,12 @@ impl Floor {
             .collect();
         let mut one = OneMap::default();
         let mut index = vec![EMPTY; (n * 8 / 7 + 1).next_power_of_two()];
-        let mut slab: Vec<[u64; 8]> = Vec::with_capacity(n);
+        let mut slab: Vec<[u64; 6]> = Vec::with_capacity(n);
         let mut table = HashTable::with_capacity(n);
         for &key in &keys {
-            one.insert(key, [0; 6]);
+            one.insert(key, [0; 4]);
             let slot = u32::try_from(slab.len())?;
-            slab.push([key.0, key.1, 0, 0, 0, 0, 0, 0]);
+            slab.push([key.0, key.1, 0, 0, 0, 0]);
             let mask = index.len() - 1;
             let mut b = bucket(key.0, mask);
             while index.get(b).is_some_and(|&s| s != EMPTY) {
@@ -696,7 +696,7 @@ impl Floor {
                             entry(&self.slab, s).is_some_and(|e| e[0] == key.0 && e[1] == key.1)
                         })
                         .ok_or("floor: key not found")?;
-                    entry(&self.slab, *slot).map_or(1, |e| e[7])
+                    entry(&self.slab, *slot).map_or(1, |e| e[5])
                 }
                 Layout::Index => {
                     let mask = self.index.len() - 1;
@@ -705,12 +705,12 @@ impl Floor {
                         let slot = *self.index.get(b).ok_or("floor: no bucket")?;
                         let e = entry(&self.slab, slot).ok_or("floor: key not found")?;
                         if e[0] == key.0 && e[1] == key.1 {
-                            break e[7];
+                            break e[5];
                         }
                         b = (b + 1) & mask;
                     }
                 }
-                Layout::Map => self.one.get(&key).ok_or("floor: key not found")?[5],
+                Layout::Map => self.one.get(&key).ok_or("floor: key not found")?[3],
             };
             i += 1 + usize::try_from(carry)?;
         }
@@ -725,7 +725,7 @@ fn bucket(hash: u64, mask: usize) -> usize {
 }
 
 /// Entry `slot` of `slab`.
-fn entry(slab: &[[u64; 8]], slot: u32) -> Option<&[u64; 8]> {
+fn entry(slab: &[[u64; 6]], slot: u32) -> Option<&[u64; 6]> {
     slab.get(usize::try_from(slot).ok()?)
 }
 
@@ -757,7 +757,7 @@ fn floor_section(o: &Options, memory: Option<&Samples>) -> Result<(), BoxError> 
     drop(floors);
     let sesh = memory.map_or_else(Vec::new, |m| per_round(m, 1, |small, large| large - small));
     println!(
-        "The floor, in the same run: a bare lookup of a random key among {smallest} and among {largest} entries of the memory store's entry size (64 B), in a `HashMap` (std, hashed by the key's first 8 bytes as sesh does), as an index of slot numbers (open addressing, at most 7/8 full) over a slab of the entries: two dependent loads, and as the memory store lays them out (a hashbrown table of slot numbers, whose control bytes come first, over the slab); each key read only once the previous lookup is done, as a request's lookups do not overlap; {} lookups per round and size, this thread's CPU. *sesh's growth*: the memory store's returning request for any session, cost at {largest} − cost at {smallest}, per round; last column: that growth ÷ the floor's, per round.\n",
+        "The floor, in the same run: a bare lookup of a random key among {smallest} and among {largest} entries of the memory store's entry size (48 B), in a `HashMap` (std, hashed by the key's first 8 bytes as sesh does), as an index of slot numbers (open addressing, at most 7/8 full) over a slab of the entries: two dependent loads, and as the memory store lays them out (a hashbrown table of slot numbers, whose control bytes come first, over the slab); each key read only once the previous lookup is done, as a request's lookups do not overlap; {} lookups per round and size, this thread's CPU. *sesh's growth*: the memory store's returning request for any session, cost at {largest} − cost at {smallest}, per round; last column: that growth ÷ the floor's, per round.\n",
         o.requests
     );
     println!(
