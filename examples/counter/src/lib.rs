@@ -56,7 +56,13 @@ pub fn layer(store: impl SessionStore, options: &Options) -> io::Result<SessionL
 /// The session layer over the store `options.store` names, opened (a redb
 /// file) or set up (a Redis pool, which connects on first use).
 pub async fn open_layer(options: &Options) -> io::Result<SessionLayer> {
-    store::open_layer(&options.store, &options.secret, session_config(options)?).await
+    store::open_layer(
+        &options.store,
+        options.max_sessions,
+        &options.secret,
+        session_config(options)?,
+    )
+    .await
 }
 
 /// The application: `GET /` counts the visit and says how many there were.

@@ -23,6 +23,7 @@ async fn start(secure_cookies: bool) -> SocketAddr {
         secret: SECRET.to_vec(),
         secure_cookies,
         store: StoreSpec::Memory,
+        max_sessions: None,
     };
     tokio::spawn(async move {
         if let Err(e) = counter::serve(listener, options).await {

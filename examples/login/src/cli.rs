@@ -194,6 +194,7 @@ impl Args {
             secure_cookies: session.secure_cookies,
             credentials,
             store: session.store,
+            max_sessions: session.max_sessions,
             idle_timeout: self.idle_timeout,
         })
     }

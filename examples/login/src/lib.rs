@@ -198,6 +198,8 @@ pub struct Options {
     pub credentials: Credentials,
     /// The session store.
     pub store: StoreSpec,
+    /// The most sessions the store holds, if not its default.
+    pub max_sessions: Option<std::num::NonZeroUsize>,
     /// The idle timeout, if not the default 30 minutes.
     pub idle_timeout: Option<sesh::Duration>,
 }
@@ -209,6 +211,7 @@ impl std::fmt::Debug for Options {
             .field("secure_cookies", &self.secure_cookies)
             .field("credentials", &self.credentials)
             .field("store", &self.store)
+            .field("max_sessions", &self.max_sessions)
             .finish()
     }
 }
@@ -245,7 +248,13 @@ pub fn layer(store: impl SessionStore, options: &Options) -> io::Result<SessionL
 /// The session layer over the store `options.store` names, opened (a redb
 /// file) or set up (a Redis pool, which connects on first use).
 pub async fn open_layer(options: &Options) -> io::Result<SessionLayer> {
-    store::open_layer(&options.store, &options.secret, session_config(options)?).await
+    store::open_layer(
+        &options.store,
+        options.max_sessions,
+        &options.secret,
+        session_config(options)?,
+    )
+    .await
 }
 
 /// What the handlers share.
@@ -672,6 +681,7 @@ mod tests {
             secure_cookies,
             credentials: Credentials::new("admin", PASSWORD).unwrap(),
             store: StoreSpec::Memory,
+            max_sessions: None,
             idle_timeout: None,
         }
     }

@@ -83,6 +83,7 @@ async fn start_with(throttle: LoginThrottle) -> Server {
         secure_cookies: false,
         credentials: Credentials::new(USER, PASSWORD).unwrap(),
         store: StoreSpec::Memory,
+        max_sessions: None,
         idle_timeout: None,
     };
     let app = login::app(

@@ -1,11 +1,13 @@
 //! The flags every host example takes ([`SessionFlags`]: `--store`,
-//! `--secret` or [`SECRET_ENV`], `--secure-cookies`/`--insecure-cookies`),
+//! `--max-sessions`, `--secret` or [`SECRET_ENV`],
+//! `--secure-cookies`/`--insecure-cookies`),
 //! parsed by clap, and how they and `--addr` become [`SessionOptions`].
 //!
 //! Each example's own `Cli` (derive [`clap::Parser`]) holds `--addr`, with
 //! its default, flattens [`SessionFlags`] and adds its own flags.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use crate::store::{self, StoreSpec};
@@ -50,6 +52,15 @@ pub fn parse_addr(value: &str, example: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("not an IP address and port ({e}), e.g. {example}"))
 }
 
+/// Parses `--max-sessions`: a whole number, at least 1.
+pub fn parse_max_sessions(value: &str) -> Result<NonZeroUsize, String> {
+    let n: usize = value
+        .parse()
+        .map_err(|e| format!("not a whole number ({e}), e.g. 1000000"))?;
+    NonZeroUsize::new(n)
+        .ok_or_else(|| "0 would hold no session at all: give at least 1, e.g. 1000000".to_owned())
+}
+
 /// The flags every host example takes, after `--addr`.
 #[derive(clap::Args, Clone, PartialEq, Eq)]
 pub struct SessionFlags {
@@ -76,6 +87,22 @@ pub struct SessionFlags {
 certificates."
     )]
     pub redis_ca: Option<PathBuf>,
+    /// The most sessions the store holds [default: 100000]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = parse_max_sessions,
+        long_help = "The most sessions the store holds (with redis:// or postgres://, across \
+every server that shares it) [default: 100000]. A new session that finds it full makes room by \
+dropping expired sessions, then the least recently used anonymous ones (with memory, within its \
+shard, a batch at a time); signed-in sessions are never evicted, and when only they are left a \
+new session is refused (503 Service Unavailable).
+⚠️ The bound is what stops a flood of new visitors (every request without a cookie may make a \
+session) from taking memory, disk or database space without limit: a larger one lets such a \
+flood take more. Size for it: about 100 bytes per small session in memory or redb (twice that \
+while redb rewrites pages), 150 in Redis (its maxmemory), plus each session's data."
+    )]
+    pub max_sessions: Option<NonZeroUsize>,
     /// Cookie signing secret, at least 32 bytes (prefer the environment variable)
     #[arg(
         long,
@@ -107,6 +134,7 @@ impl std::fmt::Debug for SessionFlags {
         f.debug_struct("SessionFlags")
             .field("store", &self.store)
             .field("redis_ca", &self.redis_ca)
+            .field("max_sessions", &self.max_sessions)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("insecure_cookies", &self.insecure_cookies)
             .field("secure_cookies", &self.secure_cookies)
@@ -130,6 +158,7 @@ impl SessionFlags {
             cookies,
             store: self.store,
             redis_ca: self.redis_ca,
+            max_sessions: self.max_sessions,
         }
     }
 }
@@ -147,6 +176,8 @@ pub struct ServerArgs {
     pub store: StoreSpec,
     /// `--redis-ca`: the CA file for a `rediss://` store.
     pub redis_ca: Option<PathBuf>,
+    /// `--max-sessions`: the store's bound, if not its default.
+    pub max_sessions: Option<NonZeroUsize>,
 }
 
 impl std::fmt::Debug for ServerArgs {
@@ -157,6 +188,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("cookies", &self.cookies)
             .field("store", &self.store)
             .field("redis_ca", &self.redis_ca)
+            .field("max_sessions", &self.max_sessions)
             .finish()
     }
 }
@@ -173,6 +205,9 @@ pub struct SessionOptions {
     pub secure_cookies: bool,
     /// The session store.
     pub store: StoreSpec,
+    /// The most sessions the store holds, if not its default
+    /// ([`sesh_tokio::store::DEFAULT_MAX_SESSIONS`]).
+    pub max_sessions: Option<NonZeroUsize>,
 }
 
 impl std::fmt::Debug for SessionOptions {
@@ -181,6 +216,7 @@ impl std::fmt::Debug for SessionOptions {
             .field("secret", &"<redacted>")
             .field("secure_cookies", &self.secure_cookies)
             .field("store", &self.store)
+            .field("max_sessions", &self.max_sessions)
             .finish()
     }
 }
@@ -234,6 +270,7 @@ impl ServerArgs {
             secret,
             secure_cookies,
             store,
+            max_sessions: self.max_sessions,
         })
     }
 }
@@ -309,6 +346,35 @@ mod tests {
             run(&["--store=memory", "--store=memory"]).unwrap().store,
             StoreSpec::Memory
         );
+    }
+
+    #[test]
+    fn the_max_sessions_flag() {
+        // Without it, each store keeps its own default.
+        assert_eq!(run(&[]).unwrap().max_sessions, None);
+        let options = with_secret(&["--store", "memory"]).into_options().unwrap();
+        assert_eq!(options.max_sessions, None);
+        for args in [
+            &["--max-sessions", "10000000"][..],
+            &["--max-sessions=10000000"],
+            &["--max-sessions", "5", "--max-sessions", "10000000"],
+        ] {
+            let a = with_secret(&[&["--store", "memory"][..], args].concat());
+            let options = a.into_options().unwrap();
+            assert_eq!(
+                options.max_sessions,
+                NonZeroUsize::new(10_000_000),
+                "{args:?}"
+            );
+        }
+        for bad in ["0", "-1", "many", "1e6", ""] {
+            let err = run(&[&format!("--max-sessions={bad}")]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains("e.g. 1000000"), "{err}");
+        }
+        let err = run(&["--max-sessions", "0"]).unwrap_err().to_string();
+        assert!(err.contains("at least 1"), "{err}");
     }
 
     #[test]
@@ -422,8 +488,16 @@ mod tests {
             "[env: SESH_SECRET",
             "--insecure-cookies",
             "--secure-cookies",
+            "--max-sessions <N>",
+            "least recently used anonymous",
+            "⚠️",
             "RUST_LOG",
         ] {
+            assert!(help.contains(text), "{text} missing from:\n{help}");
+        }
+        // The default the help states is the stores' own.
+        let default = format!("[default: {}]", sesh_tokio::store::DEFAULT_MAX_SESSIONS);
+        for text in [&default[..], "[default: redb:./sesh-sessions.redb]"] {
             assert!(help.contains(text), "{text} missing from:\n{help}");
         }
     }
@@ -448,6 +522,7 @@ mod tests {
             secret: SECRET.as_bytes().to_vec(),
             secure_cookies: true,
             store: StoreSpec::Memory,
+            max_sessions: None,
         };
         assert!(!format!("{options:?}").contains(SECRET));
     }

@@ -14,6 +14,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -345,38 +346,92 @@ fn invalid_input(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
 }
 
-/// Opens the store `spec` names and puts a session layer with `config` over
-/// it; the store key comes from `secret`.
+/// The memory store, holding at most `max_sessions` sessions (else
+/// [`DEFAULT_MAX_SESSIONS`](sesh_tokio::store::DEFAULT_MAX_SESSIONS)).
+pub fn memory_store(max_sessions: Option<NonZeroUsize>) -> MemoryStore {
+    max_sessions.map_or_else(MemoryStore::default, |n| MemoryStore::new(n.get()))
+}
+
+/// Opens the redb file at `path`, holding at most `max_sessions` sessions
+/// (else the store's default).
+pub async fn open_redb(
+    path: &Path,
+    max_sessions: Option<NonZeroUsize>,
+    key: StoreKey,
+) -> io::Result<RedbStore> {
+    let store = RedbStore::open(path, key)
+        .await
+        .map_err(|e| io::Error::other(format!("cannot open {}: {e}", path.display())))?;
+    Ok(match max_sessions {
+        Some(n) => store.with_max_sessions(n.get()),
+        None => store,
+    })
+}
+
+/// The Redis settings for `url` (trusting only `ca` over TLS, if given),
+/// holding at most `max_sessions` sessions (else the store's default).
+pub fn redis_config(
+    url: &str,
+    ca: Option<&Path>,
+    max_sessions: Option<NonZeroUsize>,
+) -> RedisConfig {
+    let mut redis = RedisConfig::new(url);
+    if let Some(ca) = ca {
+        redis = redis.with_ca_file(ca);
+    }
+    match max_sessions {
+        Some(n) => redis.with_max_sessions(n.get()),
+        None => redis,
+    }
+}
+
+/// The PostgreSQL settings for `url`, holding at most `max_sessions`
+/// sessions (else the store's default).
+pub fn postgres_config(url: &str, max_sessions: Option<NonZeroUsize>) -> PostgresConfig {
+    let postgres = PostgresConfig::new(url);
+    match max_sessions {
+        Some(n) => postgres.with_max_sessions(n.get()),
+        None => postgres,
+    }
+}
+
+/// Opens the store `spec` names, holding at most `max_sessions` sessions
+/// (`--max-sessions`; else each store's default), and puts a session layer
+/// with `config` over it; the store key comes from `secret`.
 pub async fn open_layer(
     spec: &StoreSpec,
+    max_sessions: Option<NonZeroUsize>,
     secret: &[u8],
     config: SessionConfig,
 ) -> io::Result<SessionLayer> {
     match spec {
         StoreSpec::Memory => {
-            tracing::info!("sessions in memory: a restart loses them");
-            SessionLayer::new(MemoryStore::default(), config).map_err(invalid_input)
+            let store = memory_store(max_sessions);
+            tracing::info!(
+                max_sessions = store.max_sessions(),
+                "sessions in memory: a restart loses them"
+            );
+            SessionLayer::new(store, config).map_err(invalid_input)
         }
         StoreSpec::Redb(path) => {
             let key = StoreKey::new(secret).map_err(invalid_input)?;
-            let store = RedbStore::open(path, key)
-                .await
-                .map_err(|e| io::Error::other(format!("cannot open {}: {e}", path.display())))?;
-            tracing::info!(path = %path.display(), "sessions in a redb file");
+            let store = open_redb(path, max_sessions, key).await?;
+            tracing::info!(path = %path.display(), max_sessions = store.max_sessions(), "sessions in a redb file");
             SessionLayer::new(store, config).map_err(invalid_input)
         }
         StoreSpec::Redis(url) | StoreSpec::RedisTls(url, _) => {
             let key = StoreKey::new(secret).map_err(invalid_input)?;
-            let mut redis = RedisConfig::new(url.as_str());
-            if let StoreSpec::RedisTls(_, ca) = spec {
-                redis = redis.with_ca_file(ca);
-            }
+            let ca = match spec {
+                StoreSpec::RedisTls(_, ca) => Some(ca.as_path()),
+                _ => None,
+            };
+            let redis = redis_config(url, ca, max_sessions);
             // Connect now, so that a Redis whose eviction policy could drop
             // logged-in sessions stops the server at start; one that is
             // down is connected to on first use.
             let store = match RedisStore::connect(redis.clone(), key.clone()).await {
                 Ok(store) => {
-                    tracing::info!(url = %spec, "sessions in Redis");
+                    tracing::info!(url = %spec, max_sessions = store.max_sessions(), "sessions in Redis");
                     store
                 }
                 Err(StoreError::Unavailable(e)) => {
@@ -392,10 +447,10 @@ pub async fn open_layer(
             let key = StoreKey::new(secret).map_err(invalid_input)?;
             // Connects and makes the table now (idempotent): a database
             // that cannot be reached at start stops the server.
-            let store = PostgresStore::connect(PostgresConfig::new(url.as_str()), key)
+            let store = PostgresStore::connect(postgres_config(url, max_sessions), key)
                 .await
                 .map_err(|e| io::Error::other(format!("--store {spec}: {e}")))?;
-            tracing::info!(url = %spec, table = store.table(), "sessions in PostgreSQL");
+            tracing::info!(url = %spec, table = store.table(), max_sessions = store.max_sessions(), "sessions in PostgreSQL");
             SessionLayer::new(store, config).map_err(invalid_input)
         }
     }
@@ -406,6 +461,45 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn the_memory_store_takes_the_bound() {
+        assert_eq!(
+            memory_store(None).max_sessions(),
+            sesh_tokio::store::DEFAULT_MAX_SESSIONS
+        );
+        let n = NonZeroUsize::new(10_000_000).unwrap();
+        assert_eq!(memory_store(Some(n)).max_sessions(), 10_000_000);
+    }
+
+    #[tokio::test]
+    async fn every_bounded_store_takes_the_bound() {
+        use sesh_tokio::SessionStore;
+        use sesh_tokio::store::DEFAULT_MAX_SESSIONS;
+        let key = StoreKey::new(&[5; 32]).unwrap();
+        let n = NonZeroUsize::new(1_234).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (file, max, want) in [
+            ("a.redb", None, DEFAULT_MAX_SESSIONS),
+            ("b.redb", Some(n), 1_234),
+        ] {
+            let store = open_redb(&dir.path().join(file), max, key.clone())
+                .await
+                .unwrap();
+            assert_eq!(store.max_sessions(), want);
+            let occupancy = store.occupancy().await.unwrap().unwrap();
+            assert_eq!(occupancy.capacity, Some(want));
+        }
+        // Neither connects before its first use: no server needed.
+        for (max, want) in [(None, DEFAULT_MAX_SESSIONS), (Some(n), 1_234)] {
+            let url = "redis://127.0.0.1:1/0";
+            let redis = RedisStore::new(redis_config(url, None, max), key.clone()).unwrap();
+            assert_eq!(redis.max_sessions(), want);
+            let url = "postgres://app@127.0.0.1:1/app";
+            let postgres = PostgresStore::new(postgres_config(url, max), key.clone()).unwrap();
+            assert_eq!(postgres.max_sessions(), want);
+        }
+    }
 
     #[test]
     fn parses_every_kind() {
