@@ -140,10 +140,11 @@ impl Server {
     }
 
     /// Starts the shipped `counter` example on 127.0.0.1:0 with `--store
-    /// STORE` and the signing secret in its environment; it prints
+    /// STORE`, then the `extra` flags, and the signing secret in its
+    /// environment; it prints
     /// `counter listening on http://ADDR/`. Cookies go without `Secure` on
     /// loopback by default; `--insecure-cookies` says so explicitly.
-    pub fn counter(bin: &Path, store: &str, dir: &Path) -> Result<Server, Error> {
+    pub fn counter(bin: &Path, store: &str, extra: &[&str], dir: &Path) -> Result<Server, Error> {
         let mut cmd = Command::new(bin);
         cmd.args([
             "--addr",
@@ -152,14 +153,16 @@ impl Server {
             store,
             "--insecure-cookies",
         ])
+        .args(extra)
         .env(
             "SESH_SECRET",
             "harness-secret-harness-secret-harness-secret",
         )
         .stdout(Stdio::piped());
-        let name = format!("counter --store {store}");
+        let name = format!("counter --store {store} {}", extra.join(" "));
+        let name = name.trim_end();
         let log = dir.join("server.log");
-        let mut process = Process::spawn(&name, &mut cmd, &log)?;
+        let mut process = Process::spawn(name, &mut cmd, &log)?;
         let stdout = process.take_stdout().ok_or("counter: no stdout")?;
         let (tx, rx) = mpsc::channel();
         // Reads stdout to its end (so the server never blocks on a full
@@ -180,7 +183,7 @@ impl Server {
                 .ok()
                 .and_then(|a| a.parse::<SocketAddr>().ok())
         })?;
-        let addr = loopback(addr, &name)?;
+        let addr = loopback(addr, name)?;
         Ok(Server { process, addr })
     }
 }
