@@ -373,6 +373,19 @@ fn hash(id: &SessionId) -> u64 {
     id.hash_word()
 }
 
+/// Reads the bucket where the probe for `hash` starts. In a large table a
+/// lookup's control bytes and its bucket are each a cache miss, the second
+/// waiting for the first to say which bucket matches; the match is almost
+/// always that bucket or one in its cache line, so reading it at once lets
+/// the two misses overlap (the processor reads on past the check of the
+/// control byte before that byte arrives).
+fn warm(index: &HashTable<u32>, hash: u64) {
+    let mask = index.num_buckets().wrapping_sub(1);
+    // The bucket hashbrown's probe starts at: the hash's low bits.
+    let start = usize::try_from(hash & u64::try_from(mask).unwrap_or(0)).unwrap_or(0);
+    core::hint::black_box(index.get_bucket(start).copied());
+}
+
 /// Whether `slot` holds the entry for `id`.
 fn holds<'a, D>(slab: &'a Slab<Packed<D>>, id: &'a SessionId) -> impl Fn(&u32) -> bool + 'a {
     move |&slot| {
@@ -444,7 +457,9 @@ impl<D> MapSlots<D> {
 
     /// The slot of the entry for `id`.
     fn slot_of(&self, id: &SessionId) -> Option<u32> {
-        self.index.find(hash(id), holds(&self.slab, id)).copied()
+        let hash = hash(id);
+        warm(&self.index, hash);
+        self.index.find(hash, holds(&self.slab, id)).copied()
     }
 
     /// Frees `slot` (already out of the index): its entry, its side
