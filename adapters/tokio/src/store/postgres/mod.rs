@@ -25,7 +25,7 @@ use super::{
 };
 
 /// The schema version [`PostgresStore::migrate`] brings a table to.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The table that records each sessions table's schema version.
 const SCHEMA_TABLE: &str = "sesh_schema";
@@ -46,10 +46,11 @@ const PURGE_ON_CREATE: i64 = 256;
 const EVICT_BATCH: i64 = 64;
 
 /// Counter rows: a create locks the one its key picks, so that creates
-/// wait for one another's commit (its WAL flush) only 1 in 16 times. The
-/// bound then holds to within the creates in flight at once (at most 15
-/// more, evicted by the next creates); a store bound below
-/// [`SHARDED_FROM`] counts in one row and is exact.
+/// wait for one another's commit (its WAL flush) only 1 in 16 times. Each
+/// row holds a share of the bound (its `quota`): a create that finds room
+/// in its own row's share needs no other row, and one that does not locks
+/// them all and shares the room left out again. A store bound below
+/// [`SHARDED_FROM`] counts in one row.
 const COUNT_SHARDS: u8 = 16;
 
 /// The smallest bound whose creates spread over [`COUNT_SHARDS`] rows.
@@ -254,6 +255,7 @@ struct Sql {
     make_room: String,
     insert: String,
     count_one: String,
+    share: String,
     save: String,
     delete: String,
     delete_version: String,
@@ -285,11 +287,16 @@ impl Sql {
                 "WITH d AS (DELETE FROM {t} WHERE key = $1 AND value = $2 RETURNING key), {c} \
                  SELECT count(*) FROM d"
             ),
-            lock_count: format!("SELECT sessions FROM {t}_count ORDER BY id FOR UPDATE"),
+            lock_count: format!(
+                "SELECT id, sessions, quota, bound FROM {t}_count ORDER BY id FOR UPDATE"
+            ),
+            // Room is this row's own, read as it is once locked (FOR UPDATE
+            // in READ COMMITTED reads the newest version after a wait):
+            // below its quota, of quotas shared out under this bound or a
+            // lower one. No other row is read.
             create_fast: format!(
-                "WITH lock AS (SELECT id FROM {t}_count WHERE id = $10::smallint FOR UPDATE), \
-                 room AS (SELECT (SELECT sum(sessions) FROM {t}_count)::bigint < $11::bigint AS ok \
-                   FROM lock), \
+                "WITH room AS (SELECT sessions < quota AND bound <= $11::bigint AS ok \
+                   FROM {t}_count WHERE id = $10::smallint FOR UPDATE), \
                  ins AS (INSERT INTO {t} AS s \
                    (key, version, deadline, protected, owner, tag, last_seen, value) \
                    SELECT $1::bytea, $2::bigint, $3::bigint, $4::boolean, $5::bytea, $6::bytea, \
@@ -325,6 +332,19 @@ impl Sql {
                  RETURNING (xmax = 0) AS fresh"
             ),
             count_one: format!("UPDATE {t}_count SET sessions = sessions + 1 WHERE id = $1"),
+            // Every row locked: counts one more session in row $1 and shares
+            // the room left under bound $2 out again, evenly over rows
+            // 0..$3 (the others keep none). Each row's quota is then its
+            // sessions plus its share, and `bound` what the quotas add up to.
+            share: format!(
+                "WITH s AS (SELECT sum(sessions)::bigint + 1 AS total, \
+                   GREATEST(0, $2::bigint - sum(sessions)::bigint - 1) AS spare FROM {t}_count) \
+                 UPDATE {t}_count AS k SET sessions = k.sessions + (k.id = $1::smallint)::int, \
+                   quota = k.sessions + (k.id = $1::smallint)::int + CASE WHEN k.id < $3::bigint \
+                     THEN s.spare / $3::bigint + (k.id < s.spare % $3::bigint)::int ELSE 0 END, \
+                   bound = GREATEST($2::bigint, s.total) \
+                 FROM s"
+            ),
             save: format!(
                 "WITH cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
                  u AS (UPDATE {t} SET version = $3, deadline = $4, protected = $5, owner = $6, \
@@ -398,6 +418,17 @@ fn schema_v1(t: &str) -> String {
          );
          INSERT INTO {t}_count (id, sessions) SELECT g, 0 FROM generate_series(0, {last}) AS g;",
         last = COUNT_SHARDS - 1
+    )
+}
+
+/// Version 2: each counter row's share of the bound (`quota`) and the bound
+/// the shares were made under (`bound`). A row starts with none, so the
+/// first create in each takes the path that locks every row and shares the
+/// room out; counts carried over from version 1 stay as they are.
+fn schema_v2(t: &str) -> String {
+    format!(
+        "ALTER TABLE {t}_count ADD COLUMN quota bigint NOT NULL DEFAULT 0,
+           ADD COLUMN bound bigint NOT NULL DEFAULT 0;"
     )
 }
 
@@ -615,7 +646,8 @@ fn pool_error(e: PoolError) -> StoreError {
 /// - **Schema**: [`migrate`](Self::migrate) creates the table (named by
 ///   [`PostgresConfig::with_table`]) and records its version in
 ///   `sesh_schema`; it is idempotent, and servers starting together
-///   migrate one at a time (an advisory lock). One row per session:
+///   migrate one at a time (an advisory lock); a table of an older version
+///   is brought up to date in place, its sessions kept. One row per session:
 ///   `key` (the keyed hash of the id, [`StoreKey::hash`]: the table holds
 ///   no usable id), `version` (for compare-and-swap), `deadline`
 ///   (milliseconds), `protected`, `owner` (the keyed hash of the user,
@@ -638,16 +670,21 @@ fn pool_error(e: PoolError) -> StoreError {
 /// - **Bounded** ([`PostgresConfig::with_max_sessions`]): 16 counter rows
 ///   (`<table>_count`) follow every insert and delete in the same
 ///   statement or transaction, so that [`occupancy`](SessionStore::occupancy)
-///   is one read of 16 rows and never a `count(*)`. A create is one
-///   statement that locks the counter row its key picks, checks the total
-///   and inserts: creates wait for each other's commit only when they pick
-///   the same row. So the bound holds to within the creates in flight at
-///   once (at most 15 more sessions for a moment; the next create evicts
-///   back down); a bound below 1,024 counts in one row and is exact. A
-///   create that finds the store full locks every counter row, deletes
-///   expired rows, then evicts unprotected ones in deadline order (the
-///   least recently used), never a protected one; when only protected ones
-///   are left it is refused ([`StoreError::Full`], 503).
+///   is one read of 16 rows and never a `count(*)`. Each row also holds a
+///   share of the bound (`quota`; the shares add up to the bound at most).
+///   A create is one statement that locks the counter row its key picks
+///   and inserts if that row's sessions are below its share: creates wait
+///   for each other's commit only when they pick the same row, and the
+///   bound is exact however many run at once. A create whose row's share
+///   is used up locks every counter row in order and checks the total;
+///   when the store is full it deletes expired rows, then evicts
+///   unprotected ones in deadline order (the least recently used), never a
+///   protected one, and when only protected ones are left it is refused
+///   ([`StoreError::Full`], 503); then it inserts and shares the room left
+///   out again, evenly. Deletes only lower the counts. A bound below 1,024
+///   counts in one row. Servers with different bounds on one table each
+///   keep their own: shares made under a higher bound than a server's send
+///   its creates to the path that checks the total.
 /// - **Sweeper**: [`purge_expired`](SessionStore::purge_expired) deletes
 ///   expired rows in batches of 500, each its own short statement (`DELETE
 ///   … WHERE key IN (SELECT … LIMIT 500 FOR UPDATE SKIP LOCKED)`), so it
@@ -801,6 +838,10 @@ impl PostgresStore {
                 tx.batch_execute(&schema_v1(&t)).await.map_err(pg_error)?;
                 tracing::info!(table = %t, version = 1, "created the sessions table");
             }
+            if version < 2 {
+                tx.batch_execute(&schema_v2(&t)).await.map_err(pg_error)?;
+                tracing::info!(table = %t, version = 2, "shared the bound out over the counter rows");
+            }
             tx.execute(
                 &format!(
                     "INSERT INTO {SCHEMA_TABLE} (name, version) VALUES ($1, $2) \
@@ -952,12 +993,16 @@ impl PostgresStore {
         let value = encode(&self.key, &hash, VERSION, record, &meta)?;
         let owner = meta.owner.as_ref().map(|user| self.key.hash_user(user));
         let tag = owner.map(|_| *DisplayTag::of(id).as_bytes());
-        let max = i64::try_from(self.max_sessions).unwrap_or(i64::MAX);
+        // Capped so that a row's quota (its sessions plus a share of the
+        // bound) never overflows; no table holds 2^62 rows.
+        let max = i64::try_from(self.max_sessions)
+            .unwrap_or(i64::MAX)
+            .min(1 << 62);
         let shard = i16::from(hash.first().copied().unwrap_or(0) & self.shard_mask);
         let mut client = self.client().await?;
         if owner.is_none() {
-            // One statement: lock this key's counter row, insert if there
-            // is room, count it. A full store takes the transaction below.
+            // One statement: lock this key's counter row, insert if its
+            // share has room, count it. Otherwise the transaction below.
             let stmt = client
                 .prepare_cached(&self.sql.create_fast)
                 .await
@@ -1010,11 +1055,21 @@ impl PostgresStore {
             .prepare_cached(&self.sql.lock_count)
             .await
             .map_err(pg_error)?;
-        // Every counter row, in order: this create sees the exact count.
+        // Every counter row, in order: this create sees the exact count,
+        // and no create of another key can count in the meantime.
         let mut sessions = 0i64;
+        // Whether this key's row has room in its share, as the one-statement
+        // path asks: if not, the insert shares the room out again.
+        let mut fits = false;
         for row in tx.query(&stmt, &[]).await.map_err(pg_error)? {
-            let n: i64 = row.try_get(0).map_err(pg_error)?;
+            let id: i16 = row.try_get(0).map_err(pg_error)?;
+            let n: i64 = row.try_get(1).map_err(pg_error)?;
+            let quota: i64 = row.try_get(2).map_err(pg_error)?;
+            let bound: i64 = row.try_get(3).map_err(pg_error)?;
             sessions = sessions.saturating_add(n);
+            if id == shard {
+                fits = n < quota && bound <= max;
+            }
         }
         if sessions >= max {
             let need = sessions.saturating_sub(max).saturating_add(1);
@@ -1058,12 +1113,21 @@ impl PostgresStore {
             return Ok(Created::IdTaken);
         };
         let fresh: bool = inserted.try_get(0).map_err(pg_error)?;
-        if fresh {
+        if fresh && fits {
             let stmt = tx
                 .prepare_cached(&self.sql.count_one)
                 .await
                 .map_err(pg_error)?;
             tx.execute(&stmt, &[&shard]).await.map_err(pg_error)?;
+        } else if fresh {
+            // Past its share: count it and share out what is left, so that
+            // no row's sessions pass its quota and the quotas never add up
+            // past the bound (what keeps the one-statement path exact).
+            let stmt = tx.prepare_cached(&self.sql.share).await.map_err(pg_error)?;
+            let rows = i64::from(self.shard_mask).saturating_add(1);
+            tx.execute(&stmt, &[&shard, &max, &rows])
+                .await
+                .map_err(pg_error)?;
         }
         if let Some(owner) = &owner {
             self.cap(&tx, owner, &hash, now).await?;
