@@ -151,7 +151,15 @@ impl Request {
 
     /// Opens a connection to `addr`, sends the request and reads the response.
     pub async fn send(&self, addr: SocketAddr) -> io::Result<Response> {
-        Connection::open(addr).await?.send(self).await
+        let watched = super::hang::request(|| format!("{} {} to {addr}", self.method, self.target));
+        let response = Connection::connect(addr)
+            .await?
+            .send_watched(self, &watched)
+            .await;
+        if response.is_ok() {
+            watched.answered();
+        }
+        response
     }
 
     /// [`send`](Self::send) for a plain `#[test]` (on a runtime of its own),
@@ -184,6 +192,13 @@ pub struct Connection {
 impl Connection {
     /// Connects to `addr`.
     pub async fn open(addr: SocketAddr) -> io::Result<Self> {
+        let watched = super::hang::connect(|| addr.to_string());
+        let connection = Self::connect(addr).await?;
+        watched.answered();
+        Ok(connection)
+    }
+
+    async fn connect(addr: SocketAddr) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Connection {
@@ -210,10 +225,31 @@ impl Connection {
     }
 
     /// Sends `request` and reads the response; the connection is used up.
-    pub async fn send(mut self, request: &Request) -> io::Result<Response> {
+    pub async fn send(self, request: &Request) -> io::Result<Response> {
+        let watched = super::hang::request(|| {
+            format!(
+                "{} {} to {} (connected)",
+                request.method, request.target, self.host
+            )
+        });
+        let response = self.send_watched(request, &watched).await;
+        if response.is_ok() {
+            watched.answered();
+        }
+        response
+    }
+
+    /// [`send`](Self::send), noting its phases in a hung case's report.
+    async fn send_watched(
+        mut self,
+        request: &Request,
+        watched: &super::hang::Request,
+    ) -> io::Result<Response> {
+        watched.phase("sending");
         let bytes = request.to_bytes(&self.host)?;
         self.stream.write_all(&bytes).await?;
         self.stream.flush().await?;
+        watched.phase("reading the response");
         read_response(&mut self.stream).await
     }
 }

@@ -79,6 +79,7 @@ pub mod embassy_client;
 #[cfg(feature = "embassy")]
 pub mod embassy_probe;
 pub mod example_process;
+pub mod hang;
 pub mod owner_cases;
 pub mod postgres_server;
 pub mod qemu;
@@ -262,12 +263,16 @@ pub enum Runtime {
     Paused,
 }
 
-/// Real time a case may take before it counts as hung.
+/// Real time a case may take before it counts as hung, not counting work
+/// it runs through [`hang::uncounted`] (a firmware image's build).
 pub const CASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs one case on its own thread and runtime, failing it after
 /// [`CASE_TIMEOUT`] of real time. [`session_tests!`](crate::session_tests)
-/// calls it; the case's panic (a failed assertion) becomes the test's.
+/// calls it; the case's panic (a failed assertion) becomes the test's. A
+/// case that hangs fails with a report ([`hang`]): the requests its client
+/// was waiting for, how many were answered, and what its servers said (a
+/// QEMU machine's output); its servers are stopped.
 #[allow(clippy::panic)] // A hung or failed case fails its #[test] by panicking.
 pub fn run_case<Fut>(
     name: &'static str,
@@ -277,9 +282,13 @@ pub fn run_case<Fut>(
     Fut: Future<Output = ()>,
 {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    // What the case's requests and servers are doing, for a hang's report.
+    let watch = std::sync::Arc::new(hang::CaseWatch::default());
+    let case_watch = watch.clone();
     let thread = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
+            hang::CaseWatch::enter(&case_watch);
             let mut builder = match runtime {
                 Runtime::MultiThread => {
                     let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -291,6 +300,8 @@ pub fn run_case<Fut>(
                 }
             };
             builder.enable_all();
+            let workers_watch = case_watch.clone();
+            builder.on_thread_start(move || hang::CaseWatch::enter(&workers_watch));
             if runtime == Runtime::Paused {
                 builder.start_paused(true);
             }
@@ -304,7 +315,18 @@ pub fn run_case<Fut>(
         Ok(t) => t,
         Err(e) => panic!("case {name}: cannot spawn its thread: {e}"),
     };
-    match done_rx.recv_timeout(CASE_TIMEOUT) {
+    let started = std::time::Instant::now();
+    // Work the case does not answer for (an image's build) extends the limit.
+    let finished = loop {
+        let limit = CASE_TIMEOUT.saturating_add(watch.uncounted_time());
+        let left = limit.saturating_sub(started.elapsed());
+        match done_rx.recv_timeout(left) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                if started.elapsed() < CASE_TIMEOUT.saturating_add(watch.uncounted_time()) => {}
+            other => break other,
+        }
+    };
+    match finished {
         Ok(()) => {
             if let Err(p) = thread.join() {
                 std::panic::resume_unwind(p);
@@ -318,7 +340,12 @@ pub fn run_case<Fut>(
             panic!("case {name} ended without finishing");
         }
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("case {name} hung: no result after {CASE_TIMEOUT:?}")
+            // The case's thread never returns: its servers are stopped here.
+            let report = watch.report_and_stop();
+            panic!(
+                "case {name} hung: no result after {CASE_TIMEOUT:?} (and {:?} uncounted)\n{report}",
+                watch.uncounted_time()
+            )
         }
     }
 }

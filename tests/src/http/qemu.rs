@@ -10,6 +10,7 @@
 // A machine that fails to start fails its #[test] by panicking, with its output.
 #![allow(clippy::panic, clippy::expect_used)]
 
+use std::borrow::ToOwned;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};
@@ -42,6 +43,13 @@ pub fn repo_root() -> PathBuf {
 /// with cargo's output when the build fails: a missing image is a failure,
 /// never a skipped test.
 pub fn image(crate_dir: &str, bin: &str) -> PathBuf {
+    // A build forced by a change to the sources is slow, not hung.
+    super::hang::uncounted("building the image (cargo build)", || {
+        build_image(crate_dir, bin)
+    })
+}
+
+fn build_image(crate_dir: &str, bin: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Mutex::default);
     let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
@@ -118,10 +126,12 @@ struct Output {
 
 /// One QEMU running an image; killed and reaped on drop.
 pub struct QemuMachine {
-    child: Child,
+    /// Shared with the hang report, which kills QEMU when the case hangs.
+    child: Arc<Mutex<Child>>,
     output: Arc<(Mutex<Output>, Condvar)>,
     forwards: Vec<(u16, u16)>,
     started: Instant,
+    _on_hang: super::hang::Registered,
 }
 
 impl QemuMachine {
@@ -192,11 +202,35 @@ impl QemuMachine {
             lock.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
             changed.notify_all();
         });
+        let child = Arc::new(Mutex::new(child));
+        let (report_output, killed) = (output.clone(), child.clone());
+        let pid = lock(&child).id();
+        let ports: Vec<u16> = forwards.iter().map(|(_, host)| *host).collect();
+        let on_hang = super::hang::on_hang(super::hang::report_with(
+            move || {
+                format!(
+                    "--- QEMU (pid {pid}) output so far ---\n{}\n--- end of QEMU output ---\n\
+                     --- QEMU's threads (state, kernel wait, syscall) ---\n{}\n\
+                     --- host TCP sockets on the forwarded ports {ports:?} (ss) ---\n{}\n\
+                     --- QEMU's threads' stacks (gdb) ---\n{}",
+                    output_text(&report_output),
+                    threads(pid),
+                    sockets(&ports),
+                    stacks(pid),
+                )
+            },
+            move || {
+                let mut child = lock(&killed);
+                let _ = child.kill();
+                let _ = child.wait();
+            },
+        ));
         QemuMachine {
             child,
             output,
             forwards: forwards.to_vec(),
             started: Instant::now(),
+            _on_hang: on_hang,
         }
     }
 
@@ -250,25 +284,22 @@ impl QemuMachine {
 
     /// Every line the image and QEMU wrote so far.
     pub fn output_text(&self) -> String {
-        let (lock, _) = &*self.output;
-        lock.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .lines
-            .join("\n")
+        output_text(&self.output)
     }
 
     /// `SIGKILL` to QEMU (the machine stops at once, as with a power cut),
     /// and waits until it is gone.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = lock(&self.child);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Waits up to `timeout` for QEMU to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = lock(&self.child).try_wait() {
                 return Some(status);
             }
             if Instant::now() >= deadline {
@@ -280,7 +311,8 @@ impl QemuMachine {
 
     /// Panics (with the output) unless QEMU still runs.
     pub fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
+        let status = lock(&self.child).try_wait();
+        if let Ok(Some(status)) = status {
             panic!("QEMU exited ({status}); output:\n{}", self.output_text());
         }
     }
@@ -293,6 +325,96 @@ impl Drop for QemuMachine {
             eprintln!("--- QEMU output ---\n{}", self.output_text());
         }
     }
+}
+
+/// Each thread of process `pid`: name, state, where it waits in the kernel
+/// and its syscall line (`/proc`), for a hang's report.
+fn threads(pid: u32) -> String {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|e| format!("({e})"))
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return String::from("(no /proc entry: QEMU has exited)");
+    };
+    let mut lines: Vec<String> = tasks
+        .flatten()
+        .map(|task| {
+            let dir = task.path();
+            let stat = read(&dir.join("stat"));
+            // The state follows the name's closing parenthesis.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            format!(
+                "{} {:<16} {} wchan={} syscall={}",
+                task.file_name().to_string_lossy(),
+                read(&dir.join("comm")),
+                state.unwrap_or("?"),
+                read(&dir.join("wchan")),
+                read(&dir.join("syscall")),
+            )
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// Every thread's stack of process `pid`, by gdb (when installed).
+fn stacks(pid: u32) -> String {
+    match Command::new("gdb")
+        .args(["-p", &format!("{pid}"), "-batch", "-nx"])
+        .args(["-ex", "thread apply all bt 12"])
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with('#') || l.starts_with("Thread"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => format!("(gdb does not run: {e})"),
+    }
+}
+
+/// The listening sockets on loopback `ports` (`ss`: Recv-Q is the accept
+/// queue, Send-Q its limit) and how many connections are in each state.
+fn sockets(ports: &[u16]) -> String {
+    let filter: Vec<String> = ports
+        .iter()
+        .map(|p| format!("( sport = :{p} or dport = :{p} )"))
+        .collect();
+    let out = match Command::new("ss")
+        .args(["-tanH", &filter.join(" or ")])
+        .output()
+    {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(e) => return format!("(ss does not run: {e})"),
+    };
+    let mut states: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut text = String::new();
+    for line in out.lines() {
+        let state = line.split_whitespace().next().unwrap_or("?");
+        if state == "LISTEN" {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let count = states.entry(state).or_default();
+        *count = count.saturating_add(1);
+    }
+    text.push_str(&format!("connections by state: {states:?}"));
+    text
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every line in `output`, joined.
+fn output_text(output: &(Mutex<Output>, Condvar)) -> String {
+    lock(&output.0).lines.join("\n")
 }
 
 /// Reads `from` line by line into `output` until it closes.
