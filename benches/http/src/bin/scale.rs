@@ -28,7 +28,10 @@
 //! index then a slab (the memory store's two dependent loads), lookups
 //! chained so that none overlaps the next, as a request's do not: the
 //! growth from the smallest size to the largest that any store keeping its
-//! sessions in memory pays.
+//! sessions in memory pays. The same lookups again *among requests*, each
+//! after one returning request on a small memory store: a bare loop keeps
+//! the page tables' cache lines that a request's own work evicts, so its
+//! growth is below what a lookup inside a request pays.
 //!
 //! Then, on the memory store: the longest wait of a request while the
 //! sweeper purges 10⁶ expired sessions (target ≤ 1 ms), and the memory per
@@ -620,9 +623,15 @@ enum Layout {
     Index,
     /// The hashbrown index, then the slab.
     Hashbrown,
+    /// As the memory store looks up: the hashbrown index, whose first
+    /// probed bucket is read at once (beside the control bytes, not after
+    /// them), then the slab.
+    Store,
 }
 
-const LAYOUTS: [Layout; 3] = [Layout::Map, Layout::Index, Layout::Hashbrown];
+const LAYOUTS: [Layout; 4] = [Layout::Map, Layout::Index, Layout::Hashbrown, Layout::Store];
+/// The layouts measured again in a request's context.
+const IN_REQUEST: [Layout; 3] = [Layout::Map, Layout::Hashbrown, Layout::Store];
 
 /// An unused bucket of the floor's index.
 const EMPTY: u32 = u32::MAX;
@@ -687,34 +696,80 @@ impl Floor {
     fn chain(&self, layout: Layout, keys: &[FloorKey]) -> Result<(), BoxError> {
         let mut i = 0;
         while let Some(&key) = keys.get(i) {
-            // Always 0, known only once the entry is read.
-            let carry = match layout {
-                Layout::Hashbrown => {
-                    let slot = self
-                        .table
-                        .find(key.0, |&s| {
-                            entry(&self.slab, s).is_some_and(|e| e[0] == key.0 && e[1] == key.1)
-                        })
-                        .ok_or("floor: key not found")?;
-                    entry(&self.slab, *slot).map_or(1, |e| e[5])
-                }
-                Layout::Index => {
-                    let mask = self.index.len() - 1;
-                    let mut b = bucket(key.0, mask);
-                    loop {
-                        let slot = *self.index.get(b).ok_or("floor: no bucket")?;
-                        let e = entry(&self.slab, slot).ok_or("floor: key not found")?;
-                        if e[0] == key.0 && e[1] == key.1 {
-                            break e[5];
-                        }
-                        b = (b + 1) & mask;
-                    }
-                }
-                Layout::Map => self.one.get(&key).ok_or("floor: key not found")?[3],
-            };
-            i += 1 + usize::try_from(carry)?;
+            i += 1 + usize::try_from(self.lookup(layout, key)?)?;
         }
         Ok(())
+    }
+
+    /// CPU ns of one returning request of `app` (cookies in turn) and one
+    /// lookup of a random key, per pair, after a tenth as many to warm up.
+    /// The requests are the same at every floor size: only the lookup's
+    /// share grows, now among the request's own cache and TLB footprint
+    /// (a bare loop of lookups keeps the page tables' lines cached).
+    async fn in_request_ns(
+        &self,
+        layout: Layout,
+        app: &Router,
+        cookies: &[String],
+        lookups: usize,
+        seed: u64,
+    ) -> Result<f64, BoxError> {
+        let mut picker = Picker(seed | 1);
+        let warm = lookups / 10;
+        let keys: Vec<FloorKey> = (0..warm + lookups)
+            .filter_map(|_| self.keys.get(picker.below(self.keys.len())).copied())
+            .collect();
+        let mut start = 0;
+        let mut i = 0;
+        while let Some(&key) = keys.get(i) {
+            if i == warm {
+                start = thread_cpu_ns();
+            }
+            let cookie = cookies.get(i % cookies.len().max(1)).map(String::as_str);
+            call(app, "/", cookie).await?;
+            i += 1 + usize::try_from(self.lookup(layout, key)?)?;
+        }
+        Ok((thread_cpu_ns() - start) as f64 / lookups.max(1) as f64)
+    }
+
+    /// Looks `key` up; always 0, known only once the entry is read.
+    fn lookup(&self, layout: Layout, key: FloorKey) -> Result<u64, BoxError> {
+        Ok(match layout {
+            Layout::Store => {
+                let mask = self.table.num_buckets().wrapping_sub(1);
+                let start = usize::try_from(key.0 & u64::try_from(mask)?)?;
+                std::hint::black_box(self.table.get_bucket(start).copied());
+                let slot = self
+                    .table
+                    .find(key.0, |&s| {
+                        entry(&self.slab, s).is_some_and(|e| e[0] == key.0 && e[1] == key.1)
+                    })
+                    .ok_or("floor: key not found")?;
+                entry(&self.slab, *slot).map_or(1, |e| e[5])
+            }
+            Layout::Hashbrown => {
+                let slot = self
+                    .table
+                    .find(key.0, |&s| {
+                        entry(&self.slab, s).is_some_and(|e| e[0] == key.0 && e[1] == key.1)
+                    })
+                    .ok_or("floor: key not found")?;
+                entry(&self.slab, *slot).map_or(1, |e| e[5])
+            }
+            Layout::Index => {
+                let mask = self.index.len() - 1;
+                let mut b = bucket(key.0, mask);
+                loop {
+                    let slot = *self.index.get(b).ok_or("floor: no bucket")?;
+                    let e = entry(&self.slab, slot).ok_or("floor: key not found")?;
+                    if e[0] == key.0 && e[1] == key.1 {
+                        break e[5];
+                    }
+                    b = (b + 1) & mask;
+                }
+            }
+            Layout::Map => self.one.get(&key).ok_or("floor: key not found")?[3],
+        })
     }
 }
 
@@ -732,23 +787,45 @@ fn entry(slab: &[[u64; 6]], slot: u32) -> Option<&[u64; 6]> {
 /// The floor's table: per round and layout, ns per bare lookup at the
 /// smallest and largest size; sesh's growth (memory store, a returning
 /// request for any session) in units of the floor's.
-fn floor_section(o: &Options, memory: Option<&Samples>) -> Result<(), BoxError> {
+fn floor_section(
+    o: &Options,
+    memory: Option<&Samples>,
+    runtime: &tokio::runtime::Runtime,
+    data: &[u8],
+) -> Result<(), BoxError> {
     let (Some(&smallest), Some(&largest)) = (o.sizes.first(), o.sizes.last()) else {
         return Ok(());
     };
     let floors = [Floor::new(smallest, 1)?, Floor::new(largest, 2)?];
-    // Per layout, per size: ns per lookup, per round.
-    let mut ns: [[Vec<f64>; 2]; 3] = Default::default();
+    // The requests the lookups run among: the 32 clients of a memory store
+    // of the smallest size.
+    let (store, _) = runtime.block_on(new_store("memory", smallest))?;
+    let ids = runtime.block_on(fill(&store, smallest, data))?;
+    let app = sesh_app(store)?;
+    let ring = KeyRing::<1>::new(Key::new(&SECRET)?);
+    let cookies: Vec<String> = pick_clients(&ids, 0x5eed)
+        .iter()
+        .map(|id| format!("sid={}", ring.sign(id)))
+        .collect();
+    // Per layout, per size: ns per lookup, per round; the same among requests.
+    let mut ns: [[Vec<f64>; 2]; 4] = Default::default();
+    let mut among: [[Vec<f64>; 2]; 3] = Default::default();
     for round in 0..o.rounds {
         for k in 0..2 {
             let size = (round + k) % 2;
+            let floor = floors.get(size).ok_or("no floor")?;
             for (index, layout) in LAYOUTS.into_iter().enumerate() {
                 let seed = (round * 100 + k * 10 + index) as u64 + 0x51ed;
-                let value = floors
-                    .get(size)
-                    .ok_or("no floor")?
-                    .lookup_ns(layout, o.requests, seed)?;
+                let value = floor.lookup_ns(layout, o.requests, seed)?;
                 if let Some(list) = ns.get_mut(index).and_then(|l| l.get_mut(size)) {
+                    list.push(value);
+                }
+            }
+            for (index, layout) in IN_REQUEST.into_iter().enumerate() {
+                let seed = (round * 100 + k * 10 + index) as u64 + 0xc0de;
+                let value = runtime
+                    .block_on(floor.in_request_ns(layout, &app, &cookies, o.requests, seed))?;
+                if let Some(list) = among.get_mut(index).and_then(|l| l.get_mut(size)) {
                     list.push(value);
                 }
             }
@@ -757,21 +834,23 @@ fn floor_section(o: &Options, memory: Option<&Samples>) -> Result<(), BoxError> 
     drop(floors);
     let sesh = memory.map_or_else(Vec::new, |m| per_round(m, 1, |small, large| large - small));
     println!(
-        "The floor, in the same run: a bare lookup of a random key among {smallest} and among {largest} entries of the memory store's entry size (48 B), in a `HashMap` (std, hashed by the key's first 8 bytes as sesh does), as an index of slot numbers (open addressing, at most 7/8 full) over a slab of the entries: two dependent loads, and as the memory store lays them out (a hashbrown table of slot numbers, whose control bytes come first, over the slab); each key read only once the previous lookup is done, as a request's lookups do not overlap; {} lookups per round and size, this thread's CPU. *sesh's growth*: the memory store's returning request for any session, cost at {largest} − cost at {smallest}, per round; last column: that growth ÷ the floor's, per round.\n",
+        "The floor, in the same run: a bare lookup of a random key among {smallest} and among {largest} entries of the memory store's entry size (48 B), in a `HashMap` (std, hashed by the key's first 8 bytes as sesh does), as an index of slot numbers (open addressing, at most 7/8 full) over a slab of the entries: two dependent loads, and as the memory store lays them out (a hashbrown table of slot numbers, whose control bytes come first, over the slab); each key read only once the previous lookup is done, as a request's lookups do not overlap; {} lookups per round and size, this thread's CPU. The memory store reads the bucket its probe starts at before the control bytes that name the match arrive (the match is nearly always in that bucket's cache line), so that the two misses overlap. Rows *among requests*: each lookup follows one returning request of the counter app on a memory store of {smallest} sessions (its {CLIENTS} clients in turn), timed together: the request costs the same at both sizes, so the growth is the lookup's, with the cache and TLB left as a request leaves them (a bare loop of lookups keeps the page tables' lines cached, which makes its floor too low); request plus lookup in the ns columns. *sesh's growth*: the memory store's returning request for any session, cost at {largest} − cost at {smallest}, per round; last column: that growth ÷ the floor's, per round.\n",
         o.requests
     );
     println!(
         "| bare lookup | ns at {smallest} | ns at {largest} | growth, ns | sesh's growth, ns | sesh's growth ÷ this growth |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    for (label, [small, large]) in [
+    let rows = [
         "one map (`HashMap<16 B key, 48 B>`)",
         "index, then slab (two dependent loads)",
         "hashbrown index, then slab (the memory store's layout)",
-    ]
-    .iter()
-    .zip(&ns)
-    {
+        "the memory store's lookup (hashbrown, its first bucket read at once, then slab)",
+        "*among requests*: one map",
+        "*among requests*: hashbrown index, then slab",
+        "*among requests*: the memory store's lookup",
+    ];
+    for (label, [small, large]) in rows.iter().zip(ns.iter().chain(&among)) {
         let growth: Vec<f64> = small.iter().zip(large).map(|(s, l)| l - s).collect();
         let units: Vec<f64> = sesh.iter().zip(&growth).map(|(s, g)| s / g).collect();
         println!(
@@ -967,11 +1046,11 @@ fn main() -> Result<(), BoxError> {
         println!();
     }
     if memory.is_some() {
-        floor_section(&o, memory.as_ref())?;
+        floor_section(&o, memory.as_ref(), &runtime, &data)?;
     }
     if !summary.is_empty() {
         println!(
-            "Where the growth comes from: on the memory store, the table lookup (its share of a perf profile grows, nothing else does): a random session among 10⁶ lies in DRAM behind cache and TLB misses, one among 10³ in cache; the floor above is what a bare lookup pays for it, and {CLIENTS} clients' sessions stay in cache at any size. On Redis with its write cache (10,000 sessions), every session of a small store and all {CLIENTS} clients' are cached (an update is one round trip) and a random one of a large store mostly is not (a read first: two); `redis-uncached` takes two round trips at every size and shows Redis itself flat.\n"
+            "Where the growth comes from: on the memory store, the table lookup (its share of a perf profile grows, nothing else does): a random session among 10⁶ lies in DRAM behind cache and TLB misses, one among 10³ in cache; the floor above is what a bare lookup pays for it (among requests: what it pays inside one), and {CLIENTS} clients' sessions stay in cache at any size. On Redis with its write cache (10,000 sessions), every session of a small store and all {CLIENTS} clients' are cached (an update is one round trip) and a random one of a large store mostly is not (a read first: two); `redis-uncached` takes two round trips at every size and shows Redis itself flat.\n"
         );
         if let Some(run) = &redb {
             println!("{}\n", redb_reason(&o, run));
