@@ -206,7 +206,8 @@ struct Counter {
 }
 
 /// The floor's steps, each as `(what, ns per request)` for one round.
-const STEPS: [&str; 7] = [
+const STEPS: [&str; 8] = [
+    "find the session cookie in the request's `Cookie` header (sesh's `CookieScan`)",
     "verify the signed cookie (sesh's `KeyRing::verify`)",
     "memory store: one in-place update of 8 bytes (load and save in one step, as a returning request does; the new data's `Vec` included)",
     "the handler's postcard update (decode, add one, encode into a buffer)",
@@ -228,8 +229,27 @@ fn floor_round(
         .iter()
         .filter_map(|c| c.split_once('=').map(|(_, v)| v))
         .collect();
-    let keys = sesh_keys()?;
+    let name = cookies
+        .first()
+        .and_then(|c| c.split_once('='))
+        .map_or("", |(n, _)| n);
     let mut failures = 0usize;
+    let scan = time(BATCH, |i| {
+        let header = cookies
+            .get(i % cookies.len().max(1))
+            .map_or("", String::as_str);
+        let mut scan = sesh::cookie::CookieScan::new(black_box(name));
+        scan.feed(black_box(header).as_bytes());
+        let found = matches!(
+            black_box(scan.outcome()),
+            sesh::cookie::ScanOutcome::Found(_)
+        );
+        failures += usize::from(!found);
+    })?;
+    if failures > 0 {
+        return Err(format!("{failures} Cookie headers held no session cookie").into());
+    }
+    let keys = sesh_keys()?;
     let verify = time(BATCH, |i| {
         let value = values.get(i % values.len().max(1)).copied().unwrap_or("");
         failures += usize::from(black_box(keys.verify(black_box(value))).is_err());
@@ -315,6 +335,7 @@ fn floor_round(
     })?;
 
     Ok([
+        scan,
         verify,
         update,
         postcard_update,
