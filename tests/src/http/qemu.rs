@@ -245,6 +245,60 @@ impl QemuMachine {
         SocketAddr::from(([127, 0, 0, 1], host))
     }
 
+    /// Widens the listen backlog of QEMU's forwarded host ports to
+    /// `backlog` and returns how many it widened (one per forward once QEMU
+    /// has set them up, before the image runs).
+    ///
+    /// libslirp listens on a forwarded port with a backlog of 1: Linux
+    /// queues two connections that slirp has not accepted yet and drops the
+    /// SYNs beyond, and a client whose SYN was dropped sends it again after
+    /// 1 s, then 2, 4, 8, 16 and 32 s more. Slirp accepts in QEMU's main loop,
+    /// which a busy host runs late, so clients that connect back to back (a
+    /// case opening 100 connections) lose SYNs: on a loaded 2-core machine
+    /// such a case spent 4-17 s connecting, and one connection whose SYN met
+    /// a full queue five times in a row took over a minute. `listen()` on a
+    /// listening socket only changes its backlog: this takes a duplicate of
+    /// QEMU's listening sockets (`pidfd_getfd`, Linux 5.6; QEMU is this
+    /// process's child) and calls it with `backlog`.
+    #[cfg(target_os = "linux")]
+    pub fn widen_listen_backlogs(&self, backlog: i32) -> Result<usize, String> {
+        use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
+        let raw = lock(&self.child).id();
+        let pid = i32::try_from(raw)
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| format!("QEMU's pid {raw} is no pid"))?;
+        let pidfd = pidfd_open(pid, PidfdFlags::empty()).map_err(|e| format!("pidfd_open: {e}"))?;
+        let fds = std::fs::read_dir(format!("/proc/{raw}/fd"))
+            .map_err(|e| format!("QEMU's file descriptors: {e}"))?;
+        let mut widened = 0;
+        for entry in fds.flatten() {
+            let socket = std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+            let number = entry.file_name().to_str().and_then(|n| n.parse().ok());
+            let Some(number) = number.filter(|_| socket) else {
+                continue;
+            };
+            // A descriptor closed meanwhile is simply not there any more.
+            let Ok(fd) = pidfd_getfd(&pidfd, number, PidfdGetfdFlags::empty()) else {
+                continue;
+            };
+            if !rustix::net::sockopt::socket_acceptconn(&fd).unwrap_or(false) {
+                continue;
+            }
+            let port = rustix::net::getsockname(&fd)
+                .ok()
+                .and_then(|addr| SocketAddr::try_from(addr).ok())
+                .map(|addr| addr.port());
+            if port.is_some_and(|port| self.forwards.iter().any(|(_, host)| *host == port)) {
+                rustix::net::listen(&fd, backlog)
+                    .map_err(|e| format!("listen on QEMU's port {port:?}: {e}"))?;
+                widened += 1;
+            }
+        }
+        Ok(widened)
+    }
+
     /// When QEMU was started.
     pub fn started(&self) -> Instant {
         self.started

@@ -38,6 +38,11 @@ use super::{ServerError, ServerSpec, TestServer};
 pub const HTTP_PORT: u16 = 80;
 /// The guest port of the harness's control routes.
 pub const CONTROL_PORT: u16 = 81;
+/// Connections QEMU's forwarded ports queue before slirp accepts them: more
+/// than the suite's most concurrent case opens (100), so that its connects
+/// never wait for slirp. (A backlog of 16 was tried too: under the same load
+/// its clients still lost SYNs, and it was no faster.)
+const LISTEN_BACKLOG: i32 = 256;
 /// How long the image may take to save its snapshot and exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -112,6 +117,16 @@ impl QemuServer {
                 machine.output_text()
             )
             .into());
+        }
+        // Slirp's backlog of 1 turns a burst of connects into seconds of SYN
+        // retransmissions on a busy host (see widen_listen_backlogs).
+        match machine.widen_listen_backlogs(LISTEN_BACKLOG) {
+            Ok(n) if n == forwards.len() => {}
+            Ok(n) => std::eprintln!(
+                "qemu-probe: widened the backlog of {n} of {} forwarded ports",
+                forwards.len()
+            ),
+            Err(e) => std::eprintln!("qemu-probe: the forwarded ports keep slirp's backlog: {e}"),
         }
         let control = machine.addr(CONTROL_PORT);
         self.machine = Some(machine);
