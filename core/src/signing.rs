@@ -252,6 +252,18 @@ pub(crate) fn seal_matches<const K: usize>(
     bool::from(found)
 }
 
+/// The id and tag of a value of exactly the shape sesh signs (22 base64url
+/// characters, a dot, 22 more), without searching for the dot: what
+/// splitting at the first dot gives, since an id that decodes holds none.
+fn split_signed(value: &str) -> Option<(SessionId, [u8; 16])> {
+    let (id, rest) = value.as_bytes().split_at_checked(base64::ENCODED_LEN)?;
+    let [b'.', tag @ ..] = rest else {
+        return None;
+    };
+    let id = SessionId::from_bytes(base64::decode16(id).ok()?);
+    Some((id, base64::decode16(tag).ok()?))
+}
+
 /// HMAC-SHA256 under `key` of `message` (any length), truncated to 128 bits.
 pub(crate) fn mac_128(key: &Key, message: &[u8]) -> [u8; 16] {
     truncate(&key.mac(&[message]))
@@ -667,10 +679,17 @@ impl<const K: usize> KeyRing<K> {
     /// # Ok::<(), sesh::signing::KeyError>(())
     /// ```
     pub fn verify(&self, value: &str) -> Result<Verified, VerifyError> {
-        let (id_text, tag_text) = value.split_once('.').ok_or(VerifyError::MissingTag)?;
-        let id = SessionId::parse(id_text).map_err(VerifyError::Id)?;
-        let presented =
-            base64::decode16(tag_text.as_bytes()).map_err(|_| VerifyError::MalformedTag)?;
+        let (id, presented) = match split_signed(value) {
+            Some(parts) => parts,
+            None => {
+                // Not of the shape sesh signs: the general split names the error.
+                let (id_text, tag_text) = value.split_once('.').ok_or(VerifyError::MissingTag)?;
+                let id = SessionId::parse(id_text).map_err(VerifyError::Id)?;
+                let presented =
+                    base64::decode16(tag_text.as_bytes()).map_err(|_| VerifyError::MalformedTag)?;
+                (id, presented)
+            }
+        };
         self.match_key(ID_LABEL, &id, &presented)
             .map(|key_index| Verified { id, key_index })
             .ok_or(VerifyError::BadSignature)
@@ -1001,6 +1020,27 @@ mod tests {
         fn verify_never_panics(text: String) {
             let _ = ring().verify(&text);
             let _ = ring().verify_csrf(&id(), &text);
+        }
+
+        /// Values near the signed shape (a dot anywhere, lengths around
+        /// 22) get the answer and the error of the general split.
+        #[test]
+        fn the_signed_shape_verifies_as_the_general_split_does(
+            text in "[A-Za-z0-9_.-]{20,24}\\.?[A-Za-z0-9_.-]{20,24}",
+            signed in proptest::prelude::any::<bool>(),
+        ) {
+            let ring = ring();
+            let text = if signed { ring.sign(&id()).to_string() } else { text };
+            let general = |value: &str| {
+                let (id_text, tag_text) = value.split_once('.').ok_or(VerifyError::MissingTag)?;
+                let id = SessionId::parse(id_text).map_err(VerifyError::Id)?;
+                let presented = base64::decode16(tag_text.as_bytes())
+                    .map_err(|_| VerifyError::MalformedTag)?;
+                ring.match_key(ID_LABEL, &id, &presented)
+                    .map(|key_index| Verified { id, key_index })
+                    .ok_or(VerifyError::BadSignature)
+            };
+            proptest::prop_assert_eq!(ring.verify(&text), general(&text));
         }
     }
 }
