@@ -42,8 +42,12 @@ const MAGIC: [u8; 4] = *b"SESH";
 /// ```
 pub const SNAPSHOT_VERSION: u8 = 1;
 /// The format version of sealed snapshots
-/// ([`Table::write_sealed_snapshot`]): the plain layout with a seal before
-/// the CRC.
+#[cfg_attr(feature = "signed", doc = "([`Table::write_sealed_snapshot`]):")]
+#[cfg_attr(
+    not(feature = "signed"),
+    doc = "(`write_sealed_snapshot`, feature `signed`):"
+)]
+/// the plain layout with a seal before the CRC.
 pub const SEALED_SNAPSHOT_VERSION: u8 = 2;
 const HEADER_LEN: usize = 4 + 1 + 8 + 4;
 const CRC_LEN: usize = 4;
@@ -112,7 +116,11 @@ pub enum RestoreError {
     BadMagic,
     /// Written by a newer (or unknown) format version, or a sealed snapshot
     /// given to [`Table::restore_snapshot`] (restore it with
-    /// [`Table::restore_sealed_snapshot`]).
+    #[cfg_attr(feature = "signed", doc = "[`Table::restore_sealed_snapshot`]).")]
+    #[cfg_attr(
+        not(feature = "signed"),
+        doc = "`restore_sealed_snapshot`, feature `signed`)."
+    )]
     UnsupportedVersion(u8),
     /// The CRC does not match: the bytes were damaged.
     Checksum,
@@ -309,7 +317,15 @@ impl<S: Slots> Table<S> {
     /// ⚠️ A plain snapshot is checked for damage (CRC), not for tampering:
     /// anyone who can write where it is kept can edit it, or move a
     /// logged-in session's record to an id of their own. To persist
-    /// sessions, use [`write_sealed_snapshot`](Self::write_sealed_snapshot).
+    /// sessions, use
+    #[cfg_attr(
+        feature = "signed",
+        doc = "[`write_sealed_snapshot`](Self::write_sealed_snapshot)."
+    )]
+    #[cfg_attr(
+        not(feature = "signed"),
+        doc = "`write_sealed_snapshot` (feature `signed`)."
+    )]
     pub fn write_snapshot(&self, buf: &mut [u8], now: Instant) -> Result<usize, SnapshotError>
     where
         S::Data: Serialize,
@@ -435,7 +451,14 @@ impl<S: Slots> Table<S> {
     ///
     /// ⚠️ This reads plain snapshots, which prove nothing about who wrote
     /// them; a device restores with
-    /// [`restore_sealed_snapshot`](Self::restore_sealed_snapshot).
+    #[cfg_attr(
+        feature = "signed",
+        doc = "[`restore_sealed_snapshot`](Self::restore_sealed_snapshot)."
+    )]
+    #[cfg_attr(
+        not(feature = "signed"),
+        doc = "`restore_sealed_snapshot` (feature `signed`)."
+    )]
     pub fn restore_snapshot(&mut self, bytes: &[u8], now: Instant) -> Result<usize, RestoreError>
     where
         S::Data: DeserializeOwned,
