@@ -6,7 +6,8 @@
 //! [`QemuMachine`] is one running QEMU, killed and reaped on drop (printing
 //! what the image wrote when the test is failing). [`image`] builds an image
 //! crate once per test process (a no-op when `scripts/test.sh` built it
-//! already) and returns the ELF.
+//! already) and returns the ELF. `SESH_QEMU_PCAP=DIR` makes every machine
+//! write its network frames to a pcap file in `DIR`.
 // A machine that fails to start fails its #[test] by panicking, with its output.
 #![allow(clippy::panic, clippy::expect_used)]
 
@@ -20,6 +21,7 @@ use std::string::String;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+use std::vec;
 use std::vec::Vec;
 use std::{eprintln, format};
 
@@ -178,6 +180,9 @@ impl QemuMachine {
                 "-object",
                 "filter-redirector,id=slirp-rx-out,netdev=net0,queue=rx,outdev=slirp-out",
             ])
+            // Added last, so that it runs first among the rx filters: it sees
+            // the image's frames before the redirectors and slirp's after.
+            .args(pcap_dump(forwards))
             .arg("-kernel")
             .arg(elf)
             .current_dir(dir)
@@ -414,6 +419,25 @@ fn threads(pid: u32) -> String {
         .collect();
     lines.sort();
     lines.join("\n")
+}
+
+/// With `SESH_QEMU_PCAP=DIR` in the environment, QEMU writes every frame
+/// between the image and its user network to `DIR/qemu-PORT.pcap` (PORT:
+/// the first forwarded host port), for `tcpdump -r`: which segment was lost,
+/// which was sent again and when.
+fn pcap_dump(forwards: &[(u16, u16)]) -> Vec<String> {
+    let Some(dir) = std::env::var_os("SESH_QEMU_PCAP") else {
+        return Vec::new();
+    };
+    let port = forwards.first().map_or(0, |(_, host)| *host);
+    let file = Path::new(&dir).join(format!("qemu-{port}.pcap"));
+    vec![
+        "-object".into(),
+        format!(
+            "filter-dump,id=dump,netdev=net0,queue=all,file={}",
+            file.to_string_lossy().replace(',', ",,")
+        ),
+    ]
 }
 
 /// Every thread's stack of process `pid`, by gdb (when installed).
