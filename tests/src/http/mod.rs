@@ -264,8 +264,12 @@ pub enum Runtime {
 }
 
 /// Real time a case may take before it counts as hung, not counting work
-/// it runs through [`hang::uncounted`] (a firmware image's build).
+/// it runs through [`hang::uncounted`] (a firmware image's build; at most
+/// [`MAX_UNCOUNTED`] of it).
 pub const CASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The most time [`hang::uncounted`] work may add to a case's limit.
+pub const MAX_UNCOUNTED: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Runs one case on its own thread and runtime, failing it after
 /// [`CASE_TIMEOUT`] of real time. [`session_tests!`](crate::session_tests)
@@ -316,13 +320,13 @@ pub fn run_case<Fut>(
         Err(e) => panic!("case {name}: cannot spawn its thread: {e}"),
     };
     let started = std::time::Instant::now();
-    // Work the case does not answer for (an image's build) extends the limit.
+    // Work the case does not answer for (an image's build) extends the
+    // limit, up to MAX_UNCOUNTED: a build stuck for good still fails.
+    let limit = || CASE_TIMEOUT.saturating_add(watch.uncounted_time().min(MAX_UNCOUNTED));
     let finished = loop {
-        let limit = CASE_TIMEOUT.saturating_add(watch.uncounted_time());
-        let left = limit.saturating_sub(started.elapsed());
+        let left = limit().saturating_sub(started.elapsed());
         match done_rx.recv_timeout(left) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-                if started.elapsed() < CASE_TIMEOUT.saturating_add(watch.uncounted_time()) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if started.elapsed() < limit() => {}
             other => break other,
         }
     };
