@@ -538,12 +538,12 @@ pub const SLOT_KEEP_ALIVE: embassy_time::Duration = embassy_time::Duration::from
 /// `TCP_DEFER_ACCEPT`: picoserve's clock for the request's first byte
 /// (`start_read_request`, 5 s) starts when it is handed the connection, and
 /// clients may connect long before they send. The suite's most concurrent
-/// case opens all its connections first and sends after; QEMU's user network
-/// listens on the forwarded port with a backlog of 1, so the host's connects
-/// trickle in over seconds (each SYN dropped by the full queue costs the
-/// client a 1 s retransmission), and connections that got a buffer at once
-/// used to be closed by that timeout before their request came (100 clients
-/// take 5 to 20 s to connect). A connection waiting for its request holds
+/// case opens all its connections first and sends after, and they may reach
+/// the guest over seconds (QEMU's user network listens with a backlog of 1,
+/// which the QEMU harness widens, and the emulated NIC drops frames in a
+/// burst: a lost SYN costs the client a retransmission of 1 s or more), so
+/// connections that got a buffer at once used to be closed by that timeout
+/// before their request came. A connection waiting for its request holds
 /// only its slot, kept alive by [`SLOT_KEEP_ALIVE`].
 pub async fn serve_slot<R: TryCryptoRng + 'static, const N: usize>(
     stack: embassy_net::Stack<'_>,
