@@ -9,8 +9,7 @@ use core::fmt;
 use hmac::block_api::HmacCore;
 use hmac::digest::block_api::{Buffer, CoreProxy};
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::block_api::compress256;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::base64;
@@ -48,89 +47,14 @@ pub const MIN_KEY_LEN: usize = 32;
 pub struct Key {
     /// The `hmac` crate's keyed state: the SHA-256 states after the key's
     /// inner and outer pad blocks (RFC 2104 §4, hashed once), without a
-    /// message buffer. Messages longer than one block go through it.
+    /// message buffer. A tag, cloned from it, costs two compressions.
     core: HmacCore<Sha256>,
-    /// The same two states, as words: a message that fits one block with
-    /// its padding (every tag) is two calls of SHA-256's compression
-    /// function, without the `digest` buffers' copies and bookkeeping.
-    pads: Pads,
-}
-
-/// SHA-256's states after a key's inner and outer pad blocks.
-#[derive(Clone)]
-struct Pads {
-    inner: [u32; 8],
-    outer: [u32; 8],
-}
-
-/// SHA-256's initial state (FIPS 180-4 §5.3.3).
-const IV: [u32; 8] = [
-    0x6a09_e667,
-    0xbb67_ae85,
-    0x3c6e_f372,
-    0xa54f_f53a,
-    0x510e_527f,
-    0x9b05_688c,
-    0x1f83_d9ab,
-    0x5be0_cd19,
-];
-
-/// The longest message [`Pads::mac`] takes: one block less the `0x80`
-/// byte and the 64-bit length.
-const ONE_BLOCK: usize = BLOCK - 9;
-
-impl Pads {
-    /// The states after `K0 ⊕ ipad` and `K0 ⊕ opad`, for the block-sized key `k0`.
-    fn new(k0: &[u8; BLOCK]) -> Pads {
-        let state = |pad: u8| {
-            let mut state = IV;
-            compress256(&mut state, &[k0.map(|b| b ^ pad)]);
-            state
-        };
-        Pads {
-            inner: state(0x36),
-            outer: state(0x5c),
-        }
-    }
-
-    /// HMAC-SHA256 of the concatenated `parts`, if they fit one block
-    /// (at most [`ONE_BLOCK`] bytes).
-    fn mac(&self, parts: &[&[u8]]) -> Option<[u8; 32]> {
-        let mut block = [0u8; BLOCK];
-        let mut len = 0usize;
-        for part in parts {
-            let end = len.checked_add(part.len()).filter(|&e| e <= ONE_BLOCK)?;
-            block.get_mut(len..end)?.copy_from_slice(part);
-            len = end;
-        }
-        let inner = Pads::finish(self.inner, block, len)?;
-        let mut block = [0u8; BLOCK];
-        block.get_mut(..32)?.copy_from_slice(&inner);
-        Pads::finish(self.outer, block, 32)
-    }
-
-    /// Pads `block`, which holds `len` bytes after one block already
-    /// hashed into `state`, and compresses it: the digest.
-    fn finish(mut state: [u32; 8], mut block: [u8; BLOCK], len: usize) -> Option<[u8; 32]> {
-        *block.get_mut(len)? = 0x80;
-        let bits = u64::try_from(BLOCK.checked_add(len)?)
-            .ok()?
-            .checked_mul(8)?;
-        *block.last_chunk_mut::<8>()? = bits.to_be_bytes();
-        compress256(&mut state, &[block]);
-        let mut out = [0u8; 32];
-        out.chunks_exact_mut(4)
-            .zip(state)
-            .for_each(|(o, w)| o.copy_from_slice(&w.to_be_bytes()));
-        Some(out)
-    }
 }
 
 /// SHA-256's block, and the length of an HMAC-SHA256 key in the `hmac` crate.
 const BLOCK: usize = 64;
 
-// A label and an id fit one block with SHA-256's padding: two compressions
-// (the one-block path, `Pads::mac`).
+// A label and an id fit one block with SHA-256's padding: two compressions.
 const _: () = assert!(ID_LABEL.len() + 16 <= BLOCK - 9);
 const _: () = assert!(CSRF_LABEL.len() + 16 <= BLOCK - 9);
 const _: () = assert!(LOG_LABEL.len() + 16 <= BLOCK - 9);
@@ -176,24 +100,9 @@ impl Key {
         if secret.len() < MIN_KEY_LEN {
             return Err(KeyError::TooShort);
         }
-        // HMAC hashes a key longer than a block (RFC 2104 §2).
-        let mut k0 = [0u8; BLOCK];
-        if secret.len() > BLOCK {
-            k0.iter_mut()
-                .zip(Sha256::digest(secret))
-                .for_each(|(k, d)| *k = d);
-        } else {
-            k0.iter_mut().zip(secret).for_each(|(k, s)| *k = *s);
-        }
-        Ok(Key::from_block(&k0))
-    }
-
-    /// The key whose block-sized form (`K0`) is `k0`.
-    fn from_block(k0: &[u8; BLOCK]) -> Key {
-        Key {
-            core: HmacCore::new(&(*k0).into()),
-            pads: Pads::new(k0),
-        }
+        // Never refused: HMAC hashes a key longer than a block.
+        let core = HmacCore::new_from_slice(secret).map_err(|_| KeyError::TooShort)?;
+        Ok(Key { core })
     }
 
     /// The key HMAC(self, `label`): a separate key for another purpose, so
@@ -204,14 +113,13 @@ impl Key {
         key.iter_mut()
             .zip(self.mac(&[label]))
             .for_each(|(k, d)| *k = d);
-        Key::from_block(&key)
+        Key {
+            core: HmacCore::new(&key.into()),
+        }
     }
 
     /// HMAC-SHA256 of the concatenated `parts`.
     pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        if let Some(mac) = self.pads.mac(parts) {
-            return mac;
-        }
         let mut mac =
             Hmac::<Sha256>::compose(self.core.clone(), Buffer::<HmacCore<Sha256>>::default());
         parts.iter().for_each(|part| mac.update(part));
@@ -771,50 +679,8 @@ mod tests {
 
     /// A key of any length (`Key::new` wants 32 bytes at least).
     fn any_key(secret: &[u8]) -> Key {
-        let core = HmacCore::new_from_slice(secret).unwrap();
-        let mut k0 = [0u8; BLOCK];
-        if secret.len() > BLOCK {
-            k0[..32].copy_from_slice(&Sha256::digest(secret));
-        } else {
-            k0[..secret.len()].copy_from_slice(secret);
-        }
         Key {
-            core,
-            pads: Pads::new(&k0),
-        }
-    }
-
-    /// The `hmac` crate's HMAC-SHA256, with no one-block path.
-    fn crate_mac(secret: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
-        parts.iter().for_each(|part| mac.update(part));
-        mac.finalize().into_bytes().into()
-    }
-
-    proptest::proptest! {
-        /// The one-block path and the `hmac` crate agree on every key and
-        /// message length, on both sides of the one-block limit, whole or
-        /// in pieces; derived keys too.
-        #[test]
-        fn one_block_macs_are_the_hmac_crates(
-            secret in proptest::collection::vec(proptest::prelude::any::<u8>(), 32..140),
-            message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..130),
-            cut in 0usize..130,
-        ) {
-            let key = Key::new(&secret).unwrap();
-            let (first, rest) = message.split_at(cut.min(message.len()));
-            let expected = crate_mac(&secret, &[&message]);
-            proptest::prop_assert_eq!(key.mac(&[first, rest]), expected);
-            proptest::prop_assert_eq!(any_key(&secret).mac(&[&message]), expected);
-            proptest::prop_assert_eq!(
-                key.pads.mac(&[&message]).is_some(),
-                message.len() <= ONE_BLOCK
-            );
-            let derived = key.mac(&[SNAPSHOT_LABEL]);
-            proptest::prop_assert_eq!(
-                key.derive(SNAPSHOT_LABEL).mac(&[&message]),
-                crate_mac(&derived, &[&message])
-            );
+            core: HmacCore::new_from_slice(secret).unwrap(),
         }
     }
 
