@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use sesh::owner::{DisplayTag, UserId};
 use sesh::{Duration, Instant};
 use sesh_tests::http::postgres_server::PostgresServer;
 use sesh_tokio::store::testing::{new_id as id, owned, protected_record, record, user};
@@ -631,4 +632,190 @@ async fn a_version_1_table_is_upgraded_in_place() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+}
+
+/// One call of the deadlock test, on sessions that others end at once.
+#[derive(Clone)]
+enum Op {
+    Create(sesh::SessionId, Option<UserId>),
+    Sweep,
+    Delete(sesh::SessionId),
+    DeleteVersion(sesh::SessionId),
+    RevokeAll(UserId),
+    Revoke(UserId, sesh::SessionId),
+    Login(sesh::SessionId, UserId),
+}
+
+/// Runs `op` at `now`: any error, or a create not stored, is a failure.
+async fn apply(store: &PostgresStore, op: Op, now: Instant) -> Result<(), String> {
+    let failed = |what: &str, e: StoreError| format!("{what}: {e:?}");
+    match op {
+        Op::Create(s, owner) => {
+            let meta = owned(owner.as_ref(), "", now);
+            match store
+                .create_with_meta(&s, &record(b"n", now), &meta, now)
+                .await
+            {
+                Ok(Created::Stored(1)) => Ok(()),
+                other => Err(format!("create: {other:?}")),
+            }
+        }
+        Op::Sweep => store
+            .purge_expired(now)
+            .await
+            .map(drop)
+            .map_err(|e| failed("sweep", e)),
+        Op::Delete(s) => store.delete(&s).await.map_err(|e| failed("delete", e)),
+        Op::DeleteVersion(s) => store
+            .delete_version(&s, 1, now)
+            .await
+            .map(drop)
+            .map_err(|e| failed("delete_version", e)),
+        Op::RevokeAll(u) => store
+            .revoke_all(&u, None, now)
+            .await
+            .map(drop)
+            .map_err(|e| failed("revoke_all", e)),
+        Op::Revoke(u, s) => store
+            .revoke(&u, &DisplayTag::of(&s), now)
+            .await
+            .map(drop)
+            .map_err(|e| failed("revoke", e)),
+        Op::Login(s, u) => store
+            .save_with_meta(
+                &s,
+                &record(b"in", now),
+                Some(&owned(Some(&u), "", now)),
+                1,
+                now,
+            )
+            .await
+            .map(drop)
+            .map_err(|e| failed("login", e)),
+    }
+}
+
+/// Writes that change counter rows and session rows, on the same sessions
+/// at once, never deadlock (PostgreSQL would break one after its
+/// deadlock_timeout, 1 s, failing that call with SQLSTATE 40P01). Each
+/// round fills a store bound at 1,024 (16 counter rows) over 2 pools of 12
+/// connections: 384 sessions that have expired by `now` and 640 live ones,
+/// 256 of them owned by 32 users. Then at once: 64 creates that clear
+/// expired sessions or evict the least recently used live ones (half of
+/// them owned: the per-user cap), 4 sweeps, logouts (`delete`) of the very
+/// sessions those creates clear and evict, compare-and-deletes, revokes,
+/// and logins whose per-user cap ends expired sessions. No call fails,
+/// every create is stored, and the count stays the table's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn room_making_creates_beside_deletes_sweeps_and_revokes_never_deadlock() {
+    const BOUND: usize = 1_024;
+    const ROUNDS: u64 = 10;
+    let server = PostgresServer::shared().unwrap();
+    let config = PostgresConfig::new(server.url())
+        .with_table(PostgresServer::table("deadlock"))
+        .with_max_sessions(BOUND)
+        .with_max_sessions_per_user(8)
+        .with_pool_size(12)
+        // A slow lock wait on a busy machine is no failure; a deadlock
+        // still fails after deadlock_timeout.
+        .with_timeout(std::time::Duration::from_secs(60));
+    let a = PostgresStore::connect(config.clone(), key()).await.unwrap();
+    let b = PostgresStore::connect(config, key()).await.unwrap();
+    let mut failures = Vec::new();
+    let mut calls = 0usize;
+    for round in 0..ROUNDS {
+        let t = 1_000_000 + 100_000 * round;
+        let at = Instant::from_millis;
+        let (soon, now) = (t - 9_000, t + 2_000);
+        // What the last round left has expired.
+        a.purge_expired(at(soon)).await.unwrap();
+        assert_eq!(rows(&server, a.table()), 0);
+        let users: Vec<UserId> = (0..32).map(|k| user(&format!("d{round}-{k}"))).collect();
+        // (id, owner, created at): short ones expire at t + 1 s; live
+        // ones at t + 5 s and later, in creation order (eviction order).
+        let mut fill = Vec::new();
+        for i in 0..1_024u64 {
+            let owner = match i {
+                0..128 => Some(users[(i % 32) as usize].clone()),
+                384..512 => Some(users[(i % 32) as usize].clone()),
+                _ => None,
+            };
+            let created = if i < 384 { soon } else { t - 5_000 + i };
+            fill.push((id(), owner, created));
+        }
+        for chunk in fill.chunks(64) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(n, (s, owner, created))| {
+                    let store = [&a, &b][n % 2].clone();
+                    let (s, owner, created) = (*s, owner.clone(), at(*created));
+                    tokio::spawn(async move {
+                        let meta = owned(owner.as_ref(), "", created);
+                        store
+                            .create_with_meta(&s, &record(b"f", created), &meta, created)
+                            .await
+                    })
+                })
+                .collect();
+            for task in tasks {
+                assert!(matches!(task.await.unwrap(), Ok(Created::Stored(1))));
+            }
+        }
+        assert_eq!(a.occupancy().await.unwrap().unwrap().sessions, BOUND);
+        let short_free: Vec<_> = fill[128..384].iter().map(|f| f.0).collect();
+        let live_free: Vec<_> = fill[512..].iter().map(|f| f.0).collect();
+        let live_owned: Vec<_> = fill[384..512].iter().map(|f| f.0).collect();
+        let mut ops = Vec::new();
+        for k in 0..64 {
+            ops.push(Op::Create(id(), (k % 2 == 0).then(|| users[k / 2].clone())));
+        }
+        for _ in 0..4 {
+            ops.push(Op::Sweep);
+        }
+        // The oldest live sessions are the ones the creates evict.
+        for &s in short_free.iter().take(96).chain(live_free.iter().take(96)) {
+            ops.push(Op::Delete(s));
+        }
+        for &s in &live_free[96..128] {
+            ops.push(Op::DeleteVersion(s));
+        }
+        for (k, u) in users.iter().enumerate() {
+            ops.push(if k < 16 {
+                Op::RevokeAll(u.clone())
+            } else {
+                Op::Revoke(u.clone(), live_owned[k])
+            });
+            ops.push(Op::Login(live_free[128 + k], u.clone()));
+        }
+        // Interleaved: every kind of call in flight together (37 is prime
+        // and does not divide n, so this visits each op once).
+        let n = ops.len();
+        assert_ne!(n % 37, 0);
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let op = ops[(i * 37) % n].clone();
+                let store = [&a, &b][i % 2].clone();
+                tokio::spawn(async move { apply(&store, op, at(now)).await })
+            })
+            .collect();
+        calls += n;
+        for task in tasks {
+            if let Err(e) = task.await.unwrap() {
+                failures.push(format!("round {round}: {e}"));
+            }
+        }
+        assert_eq!(
+            a.occupancy().await.unwrap().unwrap().sessions,
+            rows(&server, a.table()),
+            "round {round}"
+        );
+    }
+    let deadlocks = failures.iter().filter(|f| f.contains("40P01")).count();
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls failed ({deadlocks} deadlocks), first: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(4)]
+    );
 }

@@ -247,6 +247,20 @@ fn valid_table(name: &str) -> bool {
 
 /// Every statement, with the table's name in it: made once per store, and
 /// prepared once per connection (the pool's statement cache).
+///
+/// One lock order keeps writes free of deadlocks: a write takes (1) at
+/// most one user's advisory lock, then (2) the counter rows it will change,
+/// in id order, then (3) session rows, and locks a session row only while
+/// it holds that key's counter row. A one-statement create locks its row,
+/// a delete of one key that key's row, a create past its share, a sweep
+/// batch every row, a revoke and a save that gives a session an owner the
+/// rows of that owner's sessions (and of the key). The one exception, a
+/// save with no new owner, locks one session row and waits for nothing
+/// after. So no wait for a session row is on a write that could wait
+/// back (both would hold that key's counter row), and waits for counter
+/// rows only go up in id: no cycle. (Servers with bounds on both sides of
+/// [`SHARDED_FROM`] on one table pick rows differently; between them
+/// PostgreSQL may still break a deadlock by failing one call.)
 struct Sql {
     load: String,
     discard: String,
@@ -265,6 +279,7 @@ struct Sql {
     list: String,
     revoke: String,
     revoke_all: String,
+    save_owned: String,
 }
 
 impl Sql {
@@ -273,18 +288,57 @@ impl Sql {
     fn new(t: &str, mask: u8) -> Sql {
         // Every statement that deletes rows (in a CTE named `d`) takes them
         // off the counter rows of their keys in the same statement.
+        //
+        // One lock order, so that no two writes deadlock (see [`Sql`]).
+        // `d` waits for `lk` through a condition without columns, which
+        // PostgreSQL checks once, before it reads any row.
         let c = format!(
             "c AS (UPDATE {t}_count AS k SET sessions = k.sessions - x.n \
              FROM (SELECT get_byte(key, 0) & {mask} AS shard, count(*) AS n FROM d GROUP BY 1) AS x \
              WHERE k.id = x.shard)"
         );
+        // The counter row of key $1.
+        let lock_key = format!(
+            "lk AS (SELECT 1 FROM {t}_count WHERE id = get_byte($1::bytea, 0) & {mask} FOR UPDATE)"
+        );
+        // The counter rows of owner $1's sessions, in id order: under the
+        // statement's snapshot, so they cover every row its delete can
+        // reach (keys never change).
+        let lock_owner = format!(
+            "lk AS (SELECT 1 FROM {t}_count WHERE id IN \
+               (SELECT get_byte(key, 0) & {mask} FROM {t} WHERE owner = $1) ORDER BY id FOR UPDATE)"
+        );
+        let locked = "(SELECT count(*) FROM lk) >= 0";
+        // The compare-and-swap, its update gated by `gate`.
+        let save = |gate: &str| {
+            format!(
+                "cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
+                 u AS (UPDATE {t} SET version = $3, deadline = $4, protected = $5, owner = $6, \
+                   tag = $7, last_seen = $8, value = $9 \
+                   WHERE key = $1 AND version = $2 AND deadline > $10{gate} RETURNING 1) \
+                 SELECT (SELECT count(*) FROM u), (SELECT version FROM cur), \
+                   (SELECT deadline FROM cur)"
+            )
+        };
         Sql {
+            // A save that gives key $1 to owner $6 (its cap then ends some
+            // of $6's sessions) first locks the counter rows of both, in id
+            // order. Under $6's advisory lock no session joins $6's, so
+            // these cover every row the cap can end.
+            save_owned: format!(
+                "WITH lk AS (SELECT 1 FROM {t}_count WHERE id = get_byte($1::bytea, 0) & {mask} \
+                   OR id IN (SELECT get_byte(key, 0) & {mask} FROM {t} WHERE owner = $6::bytea) \
+                   ORDER BY id FOR UPDATE), {save}",
+                save = save(&format!(" AND {locked}"))
+            ),
+            save: format!("WITH {}", save("")),
             load: format!(
                 "SELECT version, deadline, protected, owner, value FROM {t} \
                  WHERE key = $1 AND deadline > $2"
             ),
             discard: format!(
-                "WITH d AS (DELETE FROM {t} WHERE key = $1 AND value = $2 RETURNING key), {c} \
+                "WITH {lock_key}, d AS (DELETE FROM {t} WHERE key = $1 AND value = $2 \
+                   AND {locked} RETURNING key), {c} \
                  SELECT count(*) FROM d"
             ),
             lock_count: format!(
@@ -345,28 +399,23 @@ impl Sql {
                    bound = GREATEST($2::bigint, s.total) \
                  FROM s"
             ),
-            save: format!(
-                "WITH cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
-                 u AS (UPDATE {t} SET version = $3, deadline = $4, protected = $5, owner = $6, \
-                   tag = $7, last_seen = $8, value = $9 \
-                   WHERE key = $1 AND version = $2 AND deadline > $10 RETURNING 1) \
-                 SELECT (SELECT count(*) FROM u), (SELECT version FROM cur), \
-                   (SELECT deadline FROM cur)"
-            ),
             delete: format!(
-                "WITH d AS (DELETE FROM {t} WHERE key = $1 RETURNING key), {c} \
+                "WITH {lock_key}, d AS (DELETE FROM {t} WHERE key = $1 AND {locked} \
+                   RETURNING key), {c} \
                  SELECT count(*) FROM d"
             ),
             delete_version: format!(
-                "WITH cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
+                "WITH {lock_key}, cur AS (SELECT version, deadline FROM {t} WHERE key = $1), \
                  d AS (DELETE FROM {t} WHERE key = $1 AND version = $2 AND deadline > $3 \
-                   RETURNING key), {c} \
+                   AND {locked} RETURNING key), {c} \
                  SELECT (SELECT count(*) FROM d), (SELECT version FROM cur), \
                    (SELECT deadline FROM cur)"
             ),
+            // Every counter row first: a batch spans them all anyway.
             purge: format!(
-                "WITH victims AS (SELECT key FROM {t} WHERE deadline <= $1 ORDER BY deadline \
-                   LIMIT {PURGE_BATCH} FOR UPDATE SKIP LOCKED), \
+                "WITH lk AS (SELECT 1 FROM {t}_count ORDER BY id FOR UPDATE), \
+                 victims AS (SELECT key FROM {t} WHERE deadline <= $1 AND {locked} \
+                   ORDER BY deadline LIMIT {PURGE_BATCH} FOR UPDATE SKIP LOCKED), \
                  d AS (DELETE FROM {t} WHERE key IN (SELECT key FROM victims) AND deadline <= $1 \
                    RETURNING key), {c} \
                  SELECT count(*) FROM d"
@@ -384,12 +433,13 @@ impl Sql {
                  WHERE owner = $1 AND deadline > $2"
             ),
             revoke: format!(
-                "WITH d AS (DELETE FROM {t} WHERE owner = $1 AND tag = $2 RETURNING key, deadline), {c} \
+                "WITH {lock_owner}, d AS (DELETE FROM {t} WHERE owner = $1 AND tag = $2 \
+                   AND {locked} RETURNING key, deadline), {c} \
                  SELECT count(*) FROM d WHERE deadline > $3"
             ),
             revoke_all: format!(
-                "WITH d AS (DELETE FROM {t} WHERE owner = $1 AND ($2::bytea IS NULL OR key <> $2) \
-                   RETURNING key, deadline), {c} \
+                "WITH {lock_owner}, d AS (DELETE FROM {t} WHERE owner = $1 \
+                   AND ($2::bytea IS NULL OR key <> $2) AND {locked} RETURNING key, deadline), {c} \
                  SELECT count(*) FROM d WHERE deadline > $3"
             ),
         }
@@ -681,7 +731,9 @@ fn pool_error(e: PoolError) -> StoreError {
 ///   unprotected ones in deadline order (the least recently used), never a
 ///   protected one, and when only protected ones are left it is refused
 ///   ([`StoreError::Full`], 503); then it inserts and shares the room left
-///   out again, evenly. Deletes only lower the counts. A bound below 1,024
+///   out again, evenly. Deletes only lower the counts. Every write locks
+///   the counter rows it changes before any session row, in id order, so
+///   writes never deadlock one another. A bound below 1,024
 ///   counts in one row. Servers with different bounds on one table each
 ///   keep their own: shares made under a higher bound than a server's send
 ///   its creates to the path that checks the total.
@@ -1205,7 +1257,10 @@ impl PostgresStore {
             Some(owner) => {
                 let tx = client.transaction().await.map_err(pg_error)?;
                 lock_user(&tx, owner).await?;
-                let stmt = tx.prepare_cached(&self.sql.save).await.map_err(pg_error)?;
+                let stmt = tx
+                    .prepare_cached(&self.sql.save_owned)
+                    .await
+                    .map_err(pg_error)?;
                 let row = tx.query_one(&stmt, &params).await.map_err(pg_error)?;
                 let stored: i64 = row.try_get(0).map_err(pg_error)?;
                 if stored == 1 {
