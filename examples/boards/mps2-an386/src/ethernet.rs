@@ -14,20 +14,17 @@ use core::fmt;
 use embassy_executor::{SpawnError, Spawner};
 use embassy_net::{Runner, Stack, StackResources};
 
-use crate::lan9118::{self, Config, Lan9118, MPS2_AN386_BASE, MmioRegisters, RxRing, State};
+use crate::lan9118::{self, Config, Lan9118, MPS2_AN386_BASE, MmioRegisters, State};
 use crate::net;
 
 /// The network device of this board.
 pub type Device = Lan9118<MmioRegisters>;
 
-/// The frames the IRQ 13 handler took from the device ([`lan9118::RX_RING_BYTES`]).
-static RX_RING: RxRing = RxRing::new();
-
 /// What the driver and the IRQ 13 handler share.
 pub static LAN9118: State<MmioRegisters> =
     // SAFETY: QEMU's MPS2 AN386 maps a LAN9118 at MPS2_AN386_BASE, and only
     // this state (its driver and `on_interrupt`) accesses it.
-    State::new(unsafe { MmioRegisters::new(MPS2_AN386_BASE) }, &RX_RING);
+    State::new(unsafe { MmioRegisters::new(MPS2_AN386_BASE) });
 
 /// IRQ 13, from [`crate::interrupts`].
 pub(crate) fn on_interrupt() {

@@ -5,14 +5,12 @@
 //! # Wiring it up
 //!
 //! ```ignore
-//! use mps2_an386::lan9118::{self, Config, Lan9118, MmioRegisters, RxRing, State, MPS2_AN386_BASE};
+//! use mps2_an386::lan9118::{self, Config, Lan9118, MmioRegisters, State, MPS2_AN386_BASE};
 //!
-//! // Received frames, in .bss.
-//! static RX_RING: RxRing = RxRing::new();
 //! // Shared by the driver and the interrupt handler.
 //! static LAN9118: State<MmioRegisters> =
 //!     // SAFETY: QEMU's MPS2 machines map a LAN9118 there, and nothing else uses it.
-//!     State::new(unsafe { MmioRegisters::new(MPS2_AN386_BASE) }, &RX_RING);
+//!     State::new(unsafe { MmioRegisters::new(MPS2_AN386_BASE) });
 //!
 //! // The handler in vector table entry 16 + 13 (`lan9118::MPS2_AN386_IRQ`).
 //! extern "C" fn lan9118_interrupt() {
@@ -32,20 +30,15 @@
 //!   driver re-enables a source once it has handled it, after acknowledging
 //!   it and before its last look at the condition, so no event falls between
 //!   the two. Between events the executor sleeps.
-//! - Receive: RSFL fires on the first RX status word, and the interrupt
-//!   handler moves every frame in the FIFOs into a RAM ring
-//!   ([`RX_RING_BYTES`]), judging each status word before touching its data
-//!   (and pops status words only while RX_FIFO_INF counts some): QEMU drops
-//!   what the FIFOs cannot hold, so they are emptied at once rather than
-//!   when the stack next polls. `receive` hands out the ring's oldest frame
-//!   (and pumps the FIFOs itself when the ring is empty). When the ring
-//!   lacks room for a largest frame, the rest stays in the FIFOs and RSFL
-//!   stays masked until `receive` has made room. Frames with an error
-//!   status or a length outside 14..=[`MTU`] are dropped and their data
-//!   words read out, which keeps the FIFO in step. A status claiming more
-//!   data than the data FIFO holds cannot be trusted to line up with
-//!   anything, so both RX FIFOs are emptied (RX_DUMP). Nothing read from the
-//!   device can cause a panic.
+//! - Receive: RSFL fires on the first RX status word. Each `receive` pops
+//!   status words (only while RX_FIFO_INF counts some), judges each before
+//!   touching its data, and copies the first good frame into the driver's
+//!   buffer; smoltcp calls it until it returns `None`, so every wake-up
+//!   drains the FIFOs. Frames with an error status or a length outside
+//!   14..=[`MTU`] are dropped and their data words read out, which keeps the
+//!   FIFO in step. A status claiming more data than the data FIFO holds
+//!   cannot be trusted to line up with anything, so both RX FIFOs are
+//!   emptied (RX_DUMP). Nothing read from the device can cause a panic.
 //! - Transmit: a token is handed out only when the TX data FIFO has room for
 //!   any frame (1,524 bytes with the command words); otherwise TDFA is
 //!   armed. A frame is command A, command B and its bytes, one buffer, 4-byte
@@ -89,12 +82,13 @@
 //!   hands a burst over in one go while the CPU waits, so no driver can
 //!   drain during a burst: measured with this driver, 166 of 300 minimum
 //!   size frames and 7 of 50 full-size ones got through. What the driver
-//!   can do is start each burst with empty FIFOs, which the RX ring does
-//!   even while the stack is busy. Measured with the HTTP suite's 100
-//!   connections (pcap): a burst of 105 frames (17 KB in 1.2 ms, no guest
-//!   frame in between) still loses about 43 of them with or without the
-//!   ring, while the SYNs lost elsewhere fell (43 resent over 8 runs
-//!   without it, 10 with it). QEMU accepts frames of 14
+//!   can do is start each burst with empty FIFOs. Moving frames into a
+//!   32 KiB RAM ring from the RX interrupt (commit 452824b, reverted) did
+//!   not help: the HTTP suite's 100 connections still lost ~43 frames of a
+//!   105-frame burst (17 KB in 1.2 ms, nothing from the guest in between)
+//!   and `concurrent_increments_are_not_lost` took over 5 s in 10 of 25
+//!   runs with and without it (interleaved A/B), also with
+//!   `-accel tcg,thread=single`. QEMU accepts frames of 14
 //!   to 2,047 bytes, so frames above [`MTU`] do arrive and are dropped here.
 //! - **Empty status FIFO.** Reading RX_STATUS_FIFO when it is empty returns
 //!   whatever its ring holds at the read position (zero until the ring first
@@ -155,7 +149,6 @@ mod phy;
 mod poll;
 mod registers;
 mod regs;
-mod ring;
 mod rx;
 mod state;
 mod stats;
@@ -173,6 +166,5 @@ pub use init::Config;
 pub use irq::{Lan9118Interrupt, MPS2_AN386_IRQ, unmask_interrupt};
 pub use mmio::{MPS2_AN386_BASE, MmioRegisters};
 pub use registers::Registers;
-pub use ring::{RX_RING_BYTES, RxRing};
 pub use state::State;
 pub use stats::Stats;

@@ -7,7 +7,6 @@ use core::task::Context;
 use super::regs::{
     RX_CFG, RX_DATA_FIFO, RX_FIFO_INF, RX_STATUS_FIFO, fifo_inf, int, rx_cfg, rx_status,
 };
-use super::ring::FrameRing;
 use super::{Error, MTU, Registers, State, poll};
 
 /// RX_CFG: frames start at the first byte of a FIFO word (no RXDOFF offset)
@@ -19,9 +18,9 @@ pub(crate) const RX_CFG_VALUE: u32 = 0;
 const FCS_LEN: u32 = 4;
 /// Shorter frames cannot hold an Ethernet header.
 const MIN_FRAME_LEN: u32 = 14;
-/// Status words judged in one pump: more than the status FIFO holds (176),
-/// so only frames arriving during the pump make it stop early.
-const STATUS_WORDS_PER_PUMP: u32 = 256;
+/// Status words judged in one `receive` call before yielding to other tasks
+/// (only a stream of bad frames gets that far).
+const STATUS_WORDS_PER_CALL: u32 = 32;
 
 /// Status bits that make a frame unfit for the stack.
 const STATUS_ERRORS: u32 = rx_status::ERROR_SUMMARY
@@ -95,41 +94,43 @@ impl Levels {
     }
 }
 
-/// What [`pump`] stopped at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pumped {
-    /// The RX FIFOs are empty.
-    Empty,
-    /// The ring has no room for a largest frame: the rest stays in the FIFOs.
-    Full,
-    /// The bound on status words per call was reached.
-    Bounded,
-}
-
-/// Moves frames from the RX FIFOs into `ring` while it has room for a
-/// largest frame, dropping bad frames on the way. Called from the interrupt
-/// handler and from the driver, inside a critical section.
-pub(crate) fn pump<R: Registers>(state: &State<R>, ring: &mut FrameRing) -> Pumped {
+/// Takes the next good frame out of the RX FIFOs into `buffer` and returns
+/// its length, dropping bad frames on the way. With the FIFOs empty, it
+/// arranges for `cx` to be woken by the next frame's interrupt and returns
+/// `None`.
+pub(crate) fn receive<R: Registers>(
+    state: &State<R>,
+    buffer: &mut [u8; MTU],
+    cx: &mut Context<'_>,
+) -> Option<usize> {
     let registers = state.registers();
-    for _ in 0..STATUS_WORDS_PER_PUMP {
+    let mut armed = false;
+    for _ in 0..STATUS_WORDS_PER_CALL {
         let levels = Levels::read(registers);
+        if levels.status_words == 0 {
+            if armed {
+                return None;
+            }
+            // Arm, then look once more: a frame that landed before the
+            // acknowledgement is seen by that look, a later one interrupts.
+            state.rx_waker.register(cx.waker());
+            state.acknowledge(int::RSFL);
+            state.enable(int::RSFL);
+            armed = true;
+            continue;
+        }
         // Only pop with a status word present: QEMU returns a stale word
         // from an empty status FIFO.
-        if levels.status_words == 0 {
-            return Pumped::Empty;
-        }
-        // The length is known only once the status word is popped.
-        if !ring.fits(MTU) {
-            return Pumped::Full;
-        }
         let status = registers.read(RX_STATUS_FIFO);
         match judge(status, levels.data_bytes) {
             Verdict::Deliver { len, words } => {
-                if ring.push_words(len, words, || registers.read(RX_DATA_FIFO)) {
-                    state.counters.rx_frames.bump();
-                } else {
+                let Some(frame) = buffer.get_mut(..len) else {
                     discard(registers, words);
-                }
+                    continue;
+                };
+                read_frame(registers, frame, words);
+                state.counters.rx_frames.bump();
+                return Some(len);
             }
             Verdict::Discard { words, reason } => {
                 discard(registers, words);
@@ -146,48 +147,24 @@ pub(crate) fn pump<R: Registers>(state: &State<R>, ring: &mut FrameRing) -> Pump
             }
         }
     }
-    Pumped::Bounded
+    // A long run of bad frames: let other tasks run, then carry on.
+    cx.waker().wake_by_ref();
+    None
 }
 
-/// The RX interrupt's work: moves what fits of the FIFOs into the ring.
-/// Returns whether RSFL may be enabled again (false while the ring is full:
-/// the driver re-enables it once it has made room).
-pub(crate) fn on_interrupt<R: Registers>(state: &State<R>) -> bool {
-    critical_section::with(|cs| {
-        let mut ring = state.rx_ring.0.borrow_ref_mut(cs);
-        if ring.stalled {
-            return false;
-        }
-        ring.stalled = pump(state, &mut ring) == Pumped::Full;
-        !ring.stalled
-    })
-}
-
-/// Takes the oldest good frame (from the ring, else from the RX FIFOs) into
-/// `buffer` and returns its length. With none, `cx` is woken by the next
-/// frame's interrupt.
-pub(crate) fn receive<R: Registers>(
-    state: &State<R>,
-    buffer: &mut [u8; MTU],
-    cx: &mut Context<'_>,
-) -> Option<usize> {
-    // Before looking: a frame after the look interrupts and wakes.
-    state.rx_waker.register(cx.waker());
-    critical_section::with(|cs| {
-        let mut ring = state.rx_ring.0.borrow_ref_mut(cs);
-        if ring.stalled {
-            // Acknowledge before the pump, so a frame after it interrupts.
-            state.acknowledge(int::RSFL);
-            if pump(state, &mut ring) != Pumped::Full {
-                ring.stalled = false;
-                state.enable(int::RSFL);
+/// Reads `words` data words, filling `frame` from the first bytes (the FIFO
+/// carries them little-endian, first byte in bits 7:0) and dropping the rest:
+/// the FCS and the unused bytes of the last word.
+fn read_frame<R: Registers>(registers: &R, frame: &mut [u8], words: u32) {
+    let mut chunks = frame.chunks_mut(4);
+    for _ in 0..words {
+        let word = registers.read(RX_DATA_FIFO).to_le_bytes();
+        if let Some(chunk) = chunks.next() {
+            for (byte, value) in chunk.iter_mut().zip(word) {
+                *byte = value;
             }
-        } else if ring.is_empty() && pump(state, &mut ring) == Pumped::Bounded {
-            // A long run of bad frames: let other tasks run, then carry on.
-            cx.waker().wake_by_ref();
         }
-        ring.pop_into(buffer)
-    })
+    }
 }
 
 /// Reads and drops `words` data words. (RX_DP_CTRL's fast-forward would be

@@ -5,18 +5,17 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use embassy_sync::waitqueue::AtomicWaker;
 
+use super::Registers;
 use super::regs::{INT_EN, INT_STS, int};
 use super::stats::{Counters, Stats};
-use super::{Registers, RxRing, rx};
 
 /// The state shared by the [`Lan9118`](super::Lan9118) driver and the
 /// board's interrupt handler, meant for a `static`:
 ///
 /// ```ignore
-/// static RX_RING: RxRing = RxRing::new();
 /// static LAN9118: State<MmioRegisters> =
 ///     // SAFETY: QEMU's MPS2 machines map a LAN9118 there, used by nothing else.
-///     State::new(unsafe { MmioRegisters::new(MPS2_AN386_BASE) }, &RX_RING);
+///     State::new(unsafe { MmioRegisters::new(MPS2_AN386_BASE) });
 /// ```
 ///
 /// The interrupt handler calls [`State::on_interrupt`]; the driver holds a
@@ -30,14 +29,11 @@ pub struct State<R> {
     /// driver when it has read the PHY.
     pub(crate) phy_event: AtomicBool,
     pub(crate) counters: Counters,
-    /// Frames the interrupt handler took out of the RX FIFOs.
-    pub(crate) rx_ring: &'static RxRing,
 }
 
 impl<R: Registers> State<R> {
-    /// Shared state for the device behind `registers`, keeping received
-    /// frames in `rx_ring` until the stack takes them.
-    pub const fn new(registers: R, rx_ring: &'static RxRing) -> Self {
+    /// Shared state for the device behind `registers`.
+    pub const fn new(registers: R) -> Self {
         Self {
             registers,
             rx_waker: AtomicWaker::new(),
@@ -45,7 +41,6 @@ impl<R: Registers> State<R> {
             link_waker: AtomicWaker::new(),
             phy_event: AtomicBool::new(false),
             counters: Counters::new(),
-            rx_ring,
         }
     }
 
@@ -55,10 +50,7 @@ impl<R: Registers> State<R> {
     /// It masks every enabled source that fired (so the level-triggered line
     /// drops even for sources that stay asserted until the driver has dealt
     /// with them, like the PHY), acknowledges them, and wakes the driver's
-    /// task for each. The driver re-enables a source once it has handled it,
-    /// except RX: the handler moves the received frames into a RAM ring
-    /// ([`RX_RING_BYTES`](super::RX_RING_BYTES)) and re-enables RSFL itself
-    /// unless the ring is full.
+    /// task for each. The driver re-enables a source once it has handled it.
     /// A call with nothing pending does nothing.
     pub fn on_interrupt(&self) {
         let enabled = self.registers.read(INT_EN);
@@ -71,12 +63,6 @@ impl<R: Registers> State<R> {
         self.registers.write(INT_EN, enabled & !fired & !int::SW);
         self.registers.write(INT_STS, fired);
         if fired & int::RSFL != 0 {
-            // Empty the FIFOs now (acknowledged above, so a frame landing
-            // during the pump interrupts again): QEMU drops what they
-            // cannot hold.
-            if rx::on_interrupt(self) {
-                self.enable(int::RSFL);
-            }
             self.rx_waker.wake();
         }
         if fired & int::TDFA != 0 {

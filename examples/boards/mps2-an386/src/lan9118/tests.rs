@@ -16,7 +16,7 @@ use std::task::{Context, Wake, Waker};
 use embassy_net_driver::{Driver, HardwareAddress, LinkState, RxToken as _, TxToken as _};
 
 use super::model::{Delivery, Model, QEMU_DEFAULT_MAC};
-use super::{Config, Error, Lan9118, MTU, RX_FIFO_FULL_SIZE_FRAMES, RxRing, State, Stats};
+use super::{Config, Error, Lan9118, MTU, RX_FIFO_FULL_SIZE_FRAMES, State, Stats};
 
 // Register offsets and bits as the tests inspect them (from the datasheet).
 const IRQ_CFG: u32 = 0x54;
@@ -62,10 +62,7 @@ impl Harness {
     }
 
     fn start_on(model: &'static Model, config: Config) -> Self {
-        let state: &'static State<&'static Model> = Box::leak(Box::new(State::new(
-            model,
-            Box::leak(Box::new(RxRing::new())),
-        )));
+        let state: &'static State<&'static Model> = Box::leak(Box::new(State::new(model)));
         let driver = Lan9118::new(state, config).expect("driver starts");
         let wakes = Arc::new(WakeCounter(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
@@ -204,15 +201,7 @@ fn a_mac_address_from_the_config_is_programmed_and_filters() {
 
 #[test]
 fn init_reports_a_device_that_is_not_there_or_stuck() {
-    let start = |model| {
-        Lan9118::new(
-            Box::leak(Box::new(State::new(
-                model,
-                Box::leak(Box::new(RxRing::new())),
-            ))),
-            Config::default(),
-        )
-    };
+    let start = |model| Lan9118::new(Box::leak(Box::new(State::new(model))), Config::default());
     let wrong_bus = Model::leak_with(|device| device.faults.byte_test = Some(0x4321_8765));
     assert_eq!(start(wrong_bus).err(), Some(Error::ByteTest(0x4321_8765)));
     let stuck_reset = Model::leak_with(|device| device.faults.reset_stuck = true);
@@ -232,14 +221,7 @@ fn init_reports_a_device_that_is_not_there_or_stuck() {
     };
     let model = Model::leak();
     assert_eq!(
-        Lan9118::new(
-            Box::leak(Box::new(State::new(
-                model,
-                Box::leak(Box::new(RxRing::new())),
-            ))),
-            config
-        )
-        .err(),
+        Lan9118::new(Box::leak(Box::new(State::new(model))), config).err(),
         Some(Error::UnusableMacAddress([0x01, 0, 0x5E, 0, 0, 1]))
     );
 }
@@ -375,7 +357,7 @@ fn bogus_lengths_are_dropped_without_panic() {
 }
 
 #[test]
-fn the_interrupt_moves_frames_to_the_ring_and_wakes_receive() {
+fn the_interrupt_acknowledges_masks_and_wakes_receive() {
     let mut harness = Harness::start();
     assert_eq!(harness.receive(), None);
     assert_eq!(harness.wakes(), 0);
@@ -388,68 +370,34 @@ fn the_interrupt_moves_frames_to_the_ring_and_wakes_receive() {
     assert_eq!(harness.wakes(), 1);
     assert!(!harness.model.irq_line(), "the handler lets the line drop");
     assert_eq!(harness.model.peek(INT_STS) & INT_RSFL, 0, "acknowledged");
-    assert_eq!(harness.model.rx_fill(), (0, 0), "the FIFOs emptied at once");
     assert_eq!(
         harness.model.peek(INT_EN) & INT_RSFL,
-        INT_RSFL,
-        "left enabled while the ring has room"
+        0,
+        "masked until the task ran"
     );
 
-    // The next frame interrupts again before the task ran.
+    // More frames while masked: no interrupt storm, the task takes them all.
     let second = frame(65, 2);
     harness.model.deliver(&second);
-    assert!(harness.model.irq_line());
-    harness.state.on_interrupt();
-    assert_eq!(harness.wakes(), 2);
-    assert_eq!(harness.model.rx_fill(), (0, 0));
+    assert!(!harness.model.irq_line());
     assert_eq!(harness.receive(), Some(first));
     assert_eq!(harness.receive(), Some(second));
     assert_eq!(harness.receive(), None);
-    assert_eq!(harness.stats().interrupts, 2);
-    assert_eq!(harness.model.observations().rx_underflows, 0);
-}
-
-#[test]
-fn a_full_ring_leaves_frames_in_the_fifo_and_masks_until_receive() {
-    let mut harness = Harness::start();
-    assert_eq!(harness.receive(), None);
-    let mut sent = Vec::new();
-    let mut seed = 0u8;
-    // Bursts of full-size frames, each drained by the handler, until the
-    // ring has no room for another largest frame.
-    while harness.model.peek(INT_EN) & INT_RSFL != 0 {
-        for _ in 0..4 {
-            seed = seed.wrapping_add(1);
-            let next = frame(MTU, seed);
-            assert_eq!(harness.model.deliver(&next), Delivery::Queued);
-            sent.push(next);
-        }
-        assert!(harness.model.irq_line());
-        harness.state.on_interrupt();
-        assert!(sent.len() < 100, "the ring is bounded");
-    }
-    assert!(!harness.model.irq_line(), "masked while the ring is full");
-    assert_ne!(
-        harness.model.rx_fill(),
-        (0, 0),
-        "the rest waits in the FIFO"
-    );
-    assert!(sent.len() * (MTU + 2) > super::RX_RING_BYTES);
-
-    for expected in &sent {
-        assert_eq!(harness.receive().as_ref(), Some(expected));
-    }
-    assert_eq!(harness.receive(), None);
-    assert_eq!(harness.model.rx_fill(), (0, 0));
     assert_eq!(
         harness.model.peek(INT_EN) & INT_RSFL,
         INT_RSFL,
-        "re-enabled once there was room"
+        "re-enabled once drained"
     );
-    harness.model.deliver(&frame(60, 9));
+    assert!(
+        !harness.model.irq_line(),
+        "the stale RSFL was acknowledged before re-enabling"
+    );
+
+    harness.model.deliver(&frame(66, 3));
     assert!(harness.model.irq_line());
-    assert_eq!(harness.model.observations().rx_underflows, 0);
-    assert_eq!(harness.model.observations().empty_status_pops, 0);
+    harness.state.on_interrupt();
+    assert_eq!(harness.wakes(), 2);
+    assert_eq!(harness.stats().interrupts, 2);
 }
 
 #[test]
