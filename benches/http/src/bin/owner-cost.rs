@@ -30,7 +30,7 @@ use sesh::owner::{SessionMeta, UserId};
 use sesh::record::SessionRecord;
 use sesh_bench_http::BoxError;
 use sesh_bench_http::measure::{
-    call, cpu_time_ns, median_and_spread, new_ids, unlinked_redb, wall_now,
+    call, median_and_spread, new_ids, thread_cpu_ns, unlinked_redb, wall_now,
 };
 use sesh_tests::http::redis_server::RedisServer;
 use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
@@ -213,11 +213,11 @@ async fn per_request(
         Some(url) => Some(redis_counters(url).await?),
         None => None,
     };
-    let (cpu, wall) = (cpu_time_ns()?, WallClock::now());
+    let (cpu, wall) = (thread_cpu_ns(), WallClock::now());
     for i in 0..requests {
         call(&app, "/", cookie(i)).await?;
     }
-    let (cpu, wall) = (cpu_time_ns()? - cpu, wall.elapsed());
+    let (cpu, wall) = (thread_cpu_ns() - cpu, wall.elapsed());
     let per = |total: f64| total / requests as f64;
     let redis = match (redis_url, before) {
         // One INFO call is the count's own.

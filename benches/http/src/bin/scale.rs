@@ -67,11 +67,12 @@ use std::time::Instant as WallClock;
 
 use axum::Router;
 use hashbrown::HashTable;
-use rustix::time::{ClockId, clock_gettime};
 use sesh::SessionId;
 use sesh::signing::{Key, KeyRing};
 use sesh::table::IdHasher;
-use sesh_bench_http::measure::{call, median_and_spread, new_ids, unlinked_redb, wall_now};
+use sesh_bench_http::measure::{
+    call, median_and_spread, new_ids, process_cpu_ns, thread_cpu_ns, unlinked_redb, wall_now,
+};
 use sesh_bench_http::{BoxError, sesh_app};
 use sesh_tests::http::redis_server::RedisServer;
 use sesh_tokio::store::{RedisConfig, RedisStore, StoreKey};
@@ -172,26 +173,6 @@ fn options() -> Result<Options, BoxError> {
         return Err("at least one round and one size".into());
     }
     Ok(o)
-}
-
-/// CPU time of every thread of this process so far, ns (the redb writer
-/// runs on a thread of its own). By `clock_gettime`, exact: schedstat
-/// counts a running thread's time only at each scheduler tick (4 ms here).
-fn process_cpu_ns() -> u64 {
-    clock_ns(ClockId::ProcessCPUTime)
-}
-
-/// This thread's CPU time so far, ns.
-fn thread_cpu_ns() -> u64 {
-    clock_ns(ClockId::ThreadCPUTime)
-}
-
-fn clock_ns(clock: ClockId) -> u64 {
-    let t = clock_gettime(clock);
-    let (Ok(s), Ok(ns)) = (u64::try_from(t.tv_sec), u64::try_from(t.tv_nsec)) else {
-        return 0;
-    };
-    s.saturating_mul(1_000_000_000).saturating_add(ns)
 }
 
 /// Redis's CPU seconds so far (`INFO cpu`, user + system).
