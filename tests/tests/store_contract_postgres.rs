@@ -211,18 +211,19 @@ async fn rows_moved_or_edited_load_as_absent() {
 
 /// The rows of `table`, counted (not the store's counters).
 fn rows(server: &PostgresServer, table: &str) -> usize {
+    query(server, &format!("SELECT count(*) FROM {table}"))
+        .parse()
+        .unwrap()
+}
+
+/// The result of one SQL query, as psql prints it unaligned.
+fn query(server: &PostgresServer, sql: &str) -> String {
     let out = std::process::Command::new("psql")
-        .args([
-            "-qAt",
-            "-d",
-            &server.url(),
-            "-c",
-            &format!("SELECT count(*) FROM {table}"),
-        ])
+        .args(["-qAt", "-d", &server.url(), "-c", sql])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Runs SQL with psql as the server's superuser.
@@ -621,17 +622,8 @@ async fn a_version_1_table_is_upgraded_in_place() {
     let (stored, full) = burst([&a, &b], 32, |_| true, now).await;
     assert_eq!((stored.len(), full), (3, 29));
     assert_eq!(rows(&server, &table), 6);
-    let out = std::process::Command::new("psql")
-        .args([
-            "-qAt",
-            "-d",
-            &server.url(),
-            "-c",
-            &format!("SELECT version FROM sesh_schema WHERE name = '{table}'"),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    let version = format!("SELECT version FROM sesh_schema WHERE name = '{table}'");
+    assert_eq!(query(&server, &version), "2");
 }
 
 /// One call of the deadlock test, on sessions that others end at once.

@@ -716,19 +716,12 @@ impl Floor {
     /// Looks `key` up; always 0, known only once the entry is read.
     fn lookup(&self, layout: Layout, key: FloorKey) -> Result<u64, BoxError> {
         Ok(match layout {
-            Layout::Store => {
-                let mask = self.table.num_buckets().wrapping_sub(1);
-                let start = usize::try_from(key.0 & u64::try_from(mask)?)?;
-                std::hint::black_box(self.table.get_bucket(start).copied());
-                let slot = self
-                    .table
-                    .find(key.0, |&s| {
-                        entry(&self.slab, s).is_some_and(|e| e[0] == key.0 && e[1] == key.1)
-                    })
-                    .ok_or("floor: key not found")?;
-                entry(&self.slab, *slot).map_or(1, |e| e[5])
-            }
-            Layout::Hashbrown => {
+            Layout::Store | Layout::Hashbrown => {
+                if matches!(layout, Layout::Store) {
+                    let mask = self.table.num_buckets().wrapping_sub(1);
+                    let start = usize::try_from(key.0 & u64::try_from(mask)?)?;
+                    std::hint::black_box(self.table.get_bucket(start).copied());
+                }
                 let slot = self
                     .table
                     .find(key.0, |&s| {
