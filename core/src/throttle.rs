@@ -30,7 +30,15 @@
 //! Size `N` above the number of distinct keys that fail within
 //! `forget_after` in normal use.
 //!
-//! Keys are 128 bits. [`KeyHasher`] (feature `signed`) makes them with a
+//! Keys are 128 bits.
+#![cfg_attr(
+    feature = "signed",
+    doc = "[`KeyHasher`] (feature `signed`) makes them with a"
+)]
+#![cfg_attr(
+    not(feature = "signed"),
+    doc = "`KeyHasher` (feature `signed`) makes them with a"
+)]
 //! keyed hash (HMAC-SHA256 under a secret made per boot or per process), so
 //! the table holds no user names or addresses and a client cannot choose
 //! names that collide with another's key.
@@ -64,7 +72,9 @@ use core::fmt;
 use crate::time::{Duration, Instant};
 
 /// What the limiter counts attempts against: 128 bits, normally a keyed hash
-/// of a client address or a user name ([`KeyHasher`]).
+/// of a client address or a user name
+#[cfg_attr(feature = "signed", doc = "([`KeyHasher`]).")]
+#[cfg_attr(not(feature = "signed"), doc = "(`KeyHasher`, feature `signed`).")]
 ///
 /// `Debug` prints no bytes.
 ///

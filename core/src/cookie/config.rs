@@ -140,7 +140,11 @@ impl<'a> CookieConfig<'a> {
     }
 
     /// Renames the cookie, keeping every attribute (the pre-session cookie,
-    /// [`PreCookieName`](crate::presession::PreCookieName), is made this way).
+    #[cfg_attr(
+        feature = "signed",
+        doc = "[`PreCookieName`](crate::presession::PreCookieName), is made this way)."
+    )]
+    #[cfg_attr(not(feature = "signed"), doc = "`PreCookieName`, is made this way).")]
     ///
     /// ```
     /// let c = sesh::cookie::CookieConfig::new("sid").with_secure(false).with_name("sid-pre");

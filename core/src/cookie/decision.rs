@@ -94,7 +94,14 @@ enum Pending {
 ///   (valid or not: a forged or unknown one goes too). Otherwise left as it
 ///   is: a forged, unknown or expired cookie that is only read is not
 ///   removed, so the client keeps whatever a concurrent response set.
-/// - **Pre-session cookie** (feature `signed`, [`crate::presession`]): set
+#[cfg_attr(
+    feature = "signed",
+    doc = "- **Pre-session cookie** (feature `signed`, [`crate::presession`]): set"
+)]
+#[cfg_attr(
+    not(feature = "signed"),
+    doc = "- **Pre-session cookie** (feature `signed`, `sesh::presession`): set"
+)]
 ///   whenever a pre-session form token was made, with the token's lifetime.
 /// - **`Vary: Cookie`** when the response's content may depend on the
 ///   session: the handler read or changed the session or learned that there
