@@ -172,6 +172,14 @@ fn split_signed(value: &str) -> Option<(SessionId, [u8; 16])> {
     Some((id, base64::decode16(tag).ok()?))
 }
 
+/// The id and tag of `value` split at its first dot, or why it has none.
+fn split_general(value: &str) -> Result<(SessionId, [u8; 16]), VerifyError> {
+    let (id_text, tag_text) = value.split_once('.').ok_or(VerifyError::MissingTag)?;
+    let id = SessionId::parse(id_text).map_err(VerifyError::Id)?;
+    let tag = base64::decode16(tag_text.as_bytes()).map_err(|_| VerifyError::MalformedTag)?;
+    Ok((id, tag))
+}
+
 /// HMAC-SHA256 under `key` of `message` (any length), truncated to 128 bits.
 pub(crate) fn mac_128(key: &Key, message: &[u8]) -> [u8; 16] {
     truncate(&key.mac(&[message]))
@@ -589,14 +597,8 @@ impl<const K: usize> KeyRing<K> {
     pub fn verify(&self, value: &str) -> Result<Verified, VerifyError> {
         let (id, presented) = match split_signed(value) {
             Some(parts) => parts,
-            None => {
-                // Not of the shape sesh signs: the general split names the error.
-                let (id_text, tag_text) = value.split_once('.').ok_or(VerifyError::MissingTag)?;
-                let id = SessionId::parse(id_text).map_err(VerifyError::Id)?;
-                let presented =
-                    base64::decode16(tag_text.as_bytes()).map_err(|_| VerifyError::MalformedTag)?;
-                (id, presented)
-            }
+            // Not of the shape sesh signs: the general split names the error.
+            None => split_general(value)?,
         };
         self.match_key(ID_LABEL, &id, &presented)
             .map(|key_index| Verified { id, key_index })
@@ -898,10 +900,7 @@ mod tests {
             let ring = ring();
             let text = if signed { ring.sign(&id()).to_string() } else { text };
             let general = |value: &str| {
-                let (id_text, tag_text) = value.split_once('.').ok_or(VerifyError::MissingTag)?;
-                let id = SessionId::parse(id_text).map_err(VerifyError::Id)?;
-                let presented = base64::decode16(tag_text.as_bytes())
-                    .map_err(|_| VerifyError::MalformedTag)?;
+                let (id, presented) = split_general(value)?;
                 ring.match_key(ID_LABEL, &id, &presented)
                     .map(|key_index| Verified { id, key_index })
                     .ok_or(VerifyError::BadSignature)
