@@ -156,53 +156,83 @@ pub fn run(s: &Settings) -> Result<String, Error> {
                 .find_map(|l| l.strip_prefix("redis_version:").map(str::to_owned))
                 .unwrap_or_default();
         }
-        for variant in super::rotated(&variants, round) {
-            let url = redis.as_ref().map(Redis::url).unwrap_or_default();
-            let out = s.out.clone();
-            let start = || -> Result<Server, Error> {
-                match variant {
-                    "counter-memory" => Server::counter(&counter, "memory", &[], &out),
-                    ROOM => Server::counter(
-                        &counter,
-                        "memory",
-                        &["--max-sessions", ROOM_MAX_SESSIONS],
-                        &out,
-                    ),
-                    "counter-redis" => Server::counter(&counter, &url, &[], &out),
-                    "tower-sessions-redis" => {
-                        Server::bench(&bench, variant, &["--redis".to_owned(), url.clone()], &out)
-                    }
-                    _ => Server::bench(&bench, variant, &[], &out),
-                }
-            };
-            let on_redis = variant.ends_with("-redis");
-            let backend = match (&redis, on_redis) {
-                (Some(r), true) => Backend::Redis(r),
-                _ => Backend::None,
-            };
-            for scenario in Scenario::ALL
-                .into_iter()
-                .filter(|&sc| measured(variant, sc))
-            {
-                for &setup in &s.setups {
-                    let spec = Spec {
+        for scenario in Scenario::ALL {
+            for &setup in &s.setups {
+                for variant in bracketed(&variants, scenario, round) {
+                    let bins = (counter.as_path(), bench.as_path());
+                    runs.0.push(one_run(
+                        s,
+                        (round, setup, scenario),
                         variant,
-                        start: &start,
-                        fake_cookies: variant == "bare",
-                        backend,
-                        stored: if on_redis {
-                            Stored::Dbsize
-                        } else {
-                            Stored::Unknown
-                        },
-                    };
-                    runs.0
-                        .push(throughput_run(s, round, setup, scenario, &spec)?);
+                        redis.as_ref(),
+                        bins,
+                    )?);
                 }
             }
         }
     }
     Ok(render(s, &runs, with_redis, &redis_version, &load_start))
+}
+
+/// One cell's order in a round: bare, the other variants (rotated), bare
+/// again. Each variant's ratio is then to the mean of two bare runs at most
+/// a cell apart, not to one run minutes away: this machine's speed drifts
+/// by 20 % between rounds.
+fn bracketed<'a>(variants: &[&'a str], scenario: Scenario, round: u32) -> Vec<&'a str> {
+    let others: Vec<&str> = variants
+        .iter()
+        .copied()
+        .filter(|&v| v != "bare" && measured(v, scenario))
+        .collect();
+    let mut order = vec!["bare"];
+    order.extend(super::rotated(&others, round));
+    order.push("bare");
+    order
+}
+
+/// One measured run of `variant` on a fresh server.
+fn one_run(
+    s: &Settings,
+    (round, setup, scenario): (u32, crate::load::Setup, Scenario),
+    variant: &str,
+    redis: Option<&Redis>,
+    (counter, bench): (&std::path::Path, &std::path::Path),
+) -> Result<super::Run, Error> {
+    let url = redis.map(Redis::url).unwrap_or_default();
+    let out = s.out.clone();
+    let start = || -> Result<Server, Error> {
+        match variant {
+            "counter-memory" => Server::counter(counter, "memory", &[], &out),
+            ROOM => Server::counter(
+                counter,
+                "memory",
+                &["--max-sessions", ROOM_MAX_SESSIONS],
+                &out,
+            ),
+            "counter-redis" => Server::counter(counter, &url, &[], &out),
+            "tower-sessions-redis" => {
+                Server::bench(bench, variant, &["--redis".to_owned(), url.clone()], &out)
+            }
+            _ => Server::bench(bench, variant, &[], &out),
+        }
+    };
+    let on_redis = variant.ends_with("-redis");
+    let backend = match (redis, on_redis) {
+        (Some(r), true) => Backend::Redis(r),
+        _ => Backend::None,
+    };
+    let spec = Spec {
+        variant,
+        start: &start,
+        fake_cookies: variant == "bare",
+        backend,
+        stored: if on_redis {
+            Stored::Dbsize
+        } else {
+            Stored::Unknown
+        },
+    };
+    throughput_run(s, round, setup, scenario, &spec)
 }
 
 fn render(
@@ -225,7 +255,10 @@ fn render(
         md,
         "\nThe `counter` example as it ships (`cargo build --release -p counter`; `--addr \
          127.0.0.1:0 --insecure-cookies`, the secret from `SESH_SECRET`, default logging), beside \
-         `bench-server`'s bare axum app and tower-sessions in the same run. {}{}\n",
+         `bench-server`'s bare axum app and tower-sessions in the same run. {} Within a round, \
+         each load set-up and scenario runs bare first and last with the other variants between \
+         them, and each ratio is to the mean of those two bare runs (this machine's speed drifts \
+         between rounds more than the targets' margins).{}\n",
         s.load_sentence(),
         if with_redis {
             " One redis-server per round on a free loopback port, no persistence, emptied before \
@@ -351,6 +384,19 @@ mod tests {
             TARGETS
                 .iter()
                 .any(|(s, w, t)| *s == Scenario::New && *w == "CPU" && t.describe() == "≤ 1.2")
+        );
+    }
+
+    #[test]
+    fn each_cell_is_bracketed_by_bare() {
+        let variants = ["bare", "counter-memory", ROOM, "tower-sessions"];
+        assert_eq!(
+            bracketed(&variants, Scenario::Returning, 1),
+            ["bare", "counter-memory", "tower-sessions", "bare"]
+        );
+        assert_eq!(
+            bracketed(&variants, Scenario::New, 2),
+            ["bare", ROOM, "tower-sessions", "counter-memory", "bare"]
         );
     }
 

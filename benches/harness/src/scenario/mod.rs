@@ -134,7 +134,9 @@ pub struct Run {
 pub struct Runs(pub Vec<Run>);
 
 impl Runs {
-    /// The per-round values of `f` for one variant.
+    /// The per-round values of `f` for one variant: the mean of its runs in
+    /// that round (a baseline run before and after the others counts as
+    /// one value, the mean of the two).
     pub fn by_round(
         &self,
         setup: Setup,
@@ -142,10 +144,19 @@ impl Runs {
         variant: &str,
         f: impl Fn(&Run) -> Option<f64>,
     ) -> BTreeMap<u32, f64> {
-        self.0
+        let mut sums: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+        for (round, x) in self
+            .0
             .iter()
             .filter(|r| r.setup == setup && r.scenario == scenario && r.variant == variant)
             .filter_map(|r| f(r).map(|x| (r.round, x)))
+        {
+            let (sum, n) = sums.entry(round).or_insert((0.0, 0.0));
+            *sum += x;
+            *n += 1.0;
+        }
+        sums.into_iter()
+            .map(|(round, (sum, n))| (round, sum / n))
             .collect()
     }
 
@@ -655,6 +666,26 @@ mod tests {
             runs.raw_table(None)
                 .contains("| 3 | `wrk -t2 -c32` | new | a | 100 |")
         );
+    }
+
+    #[test]
+    fn a_baseline_run_twice_in_a_round_counts_as_its_mean() {
+        let runs = Runs(vec![
+            run(1, "base", 8.0),
+            run(1, "a", 10.0),
+            run(1, "base", 12.0),
+            run(2, "base", 5.0),
+            run(2, "a", 5.0),
+        ]);
+        let by_round = runs.by_round(Setup::Shared, Scenario::New, "base", rps);
+        assert_eq!(
+            by_round.into_iter().collect::<Vec<_>>(),
+            [(1, 10.0), (2, 5.0)]
+        );
+        let r = runs
+            .ratio(Setup::Shared, Scenario::New, "a", "base", rps)
+            .unwrap();
+        assert_eq!((r.min, r.max, r.count), (1.0, 1.0, 2));
     }
 
     #[test]
