@@ -71,7 +71,21 @@ impl RedisServer {
     /// `rediss://…`, and [`ca_file`](Self::ca_file) holds the CA.
     #[cfg(feature = "redis-tls")]
     pub fn start_tls() -> io::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut failure = io::Error::other("redis-server did not start");
+        // As in `start_with`: another process may take the free port first.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            match RedisServer::start_tls_on(port) {
+                Ok(server) => return Ok(server),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
+                Err(e) => failure = e,
+            }
+        }
+        Err(failure)
+    }
+
+    #[cfg(feature = "redis-tls")]
+    fn start_tls_on(port: u16) -> io::Result<Self> {
         let dir =
             std::env::temp_dir().join(format!("sesh-redis-tls-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -201,6 +215,15 @@ impl RedisServer {
                 self.pong()
             };
             if ready {
+                // Another process that took the port answers too: ours then
+                // exits at once, failing to bind, and the caller tries again.
+                std::thread::sleep(Duration::from_millis(50));
+                if let Some(status) = child.try_wait()? {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!("redis-server exited: {status} (port {port} taken?)"),
+                    ));
+                }
                 self.child = Some(child);
                 return Ok(());
             }
