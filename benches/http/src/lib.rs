@@ -1,6 +1,7 @@
 //! The counter app of the HTTP benchmarks in each variant, shared by
 //! `bench-server` (over loopback TCP) and `layer-cost` (in process).
 
+pub mod floor;
 pub mod measure;
 
 use std::error::Error;

@@ -16,6 +16,14 @@
 //! A second table, the *floor*, times alone (same method: thread CPU time,
 //! median and spread over the rounds) each step a returning request through
 //! sesh cannot skip, and compares their sum with the cost sesh adds.
+//!
+//! The *composed floor*, `floor-layer` (`sesh_bench_http::floor`), does
+//! those steps together in one hand-written layer, with the same primitives
+//! and nothing else; it is timed in the returning scenario's rounds beside
+//! the others, and `sesh − floor-layer` per round is what sesh costs beyond
+//! it. Every session variant's answers are checked after each timed run
+//! (status, body, each session's counter, cache headers), so a variant that
+//! skipped its work would fail rather than look cheap.
 
 #![allow(
     clippy::arithmetic_side_effects,
@@ -27,14 +35,17 @@ use std::hint::black_box;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
 use sesh::expiry::{Deadlines, ExpiryPolicy, Lifetime};
+use sesh_bench_http::floor::{FloorLayer, floor_app};
 use sesh_bench_http::measure::{
-    call, median_and_spread, new_ids, store_sessions, thread_cpu_ns, wall_now,
+    answer, call, cell, median_and_spread, new_ids, per_round, store_sessions, thread_cpu_ns,
+    visits, wall_now,
 };
 use sesh_bench_http::{BoxError, bare_app, sesh_keys, sesh_memory_app, tower_app};
 use sesh_tokio::SessionStore;
 
 const SESSIONS: usize = 1024;
-const VARIANTS: [&str; 3] = ["bare", "sesh", "tower-sessions"];
+/// The variants of both scenarios, then `floor-layer` (returning only).
+const VARIANTS: [&str; 4] = ["bare", "sesh", "tower-sessions", "floor-layer"];
 
 /// The variant's app, prepared as `axum::serve` prepares it
 /// (`into_make_service` calls `with_state`): every handler is turned into a
@@ -72,11 +83,22 @@ async fn mint(app: &Router, variant: &str) -> Result<Vec<String>, BoxError> {
 }
 
 async fn measure(variant: &str, returning: bool, requests: usize) -> Result<f64, BoxError> {
-    let app = app(variant)?;
-    let cookies = if returning {
-        mint(&app, variant).await?
+    let (app, cookies) = if variant == "floor-layer" {
+        let layer = FloorLayer::new()?;
+        let cookies = if returning {
+            layer.mint(SESSIONS).await?
+        } else {
+            Vec::new()
+        };
+        (floor_app(layer).with_state(()), cookies)
     } else {
-        Vec::new()
+        let app = app(variant)?;
+        let cookies = if returning {
+            mint(&app, variant).await?
+        } else {
+            Vec::new()
+        };
+        (app, cookies)
     };
     let cookie = |i: usize| cookies.get(i % SESSIONS.max(1)).map(String::as_str);
     for i in 0..requests / 10 {
@@ -86,7 +108,68 @@ async fn measure(variant: &str, returning: bool, requests: usize) -> Result<f64,
     for i in 0..requests {
         call(&app, "/", cookie(i)).await?;
     }
-    Ok((thread_cpu_ns() - start) as f64 / requests as f64)
+    let spent = thread_cpu_ns() - start;
+    if !variant.starts_with("bare") {
+        check(&app, variant, &cookies, requests / 10, requests).await?;
+    }
+    Ok(spent as f64 / requests as f64)
+}
+
+/// Checks a session variant's answers after a timed run (untimed): each
+/// returning session's counter went up once per request it got (one at
+/// minting, `warm` and `timed` calls in turn, and this check's), and a new
+/// visitor's starts at one with a cookie. sesh and the floor also send
+/// `Vary: Cookie`, and `Cache-Control: no-store` exactly with a cookie.
+async fn check(
+    app: &Router,
+    variant: &str,
+    cookies: &[String],
+    warm: usize,
+    timed: usize,
+) -> Result<(), BoxError> {
+    let cache_headers = variant != "tower-sessions";
+    let checks: Vec<(Option<&str>, usize)> = if cookies.is_empty() {
+        vec![(None, 1)]
+    } else {
+        let sessions = cookies.len();
+        cookies
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let calls = 1 + visits(i, sessions, warm) + visits(i, sessions, timed) + 1;
+                (Some(c.as_str()), calls)
+            })
+            .collect()
+    };
+    for (cookie, count) in checks {
+        let got = answer(app, "/", cookie).await?;
+        let wanted = format!("count {count}\n");
+        let header = |name| got.headers.get(name).and_then(|v| v.to_str().ok());
+        let problem = if got.status != axum::http::StatusCode::OK {
+            Some(format!("status {}", got.status))
+        } else if got.body != wanted {
+            Some(format!("body {:?}, not {wanted:?}", got.body))
+        } else if cache_headers
+            && (header(header::CACHE_CONTROL) == Some("no-store"))
+                != got.headers.contains_key(header::SET_COOKIE)
+        {
+            Some("Cache-Control: no-store without a cookie, or a cookie without it".to_owned())
+        } else if cache_headers && header(header::VARY) != Some("Cookie") {
+            Some("no Vary: Cookie".to_owned())
+        } else if cookie.is_none() && got.headers.get(header::SET_COOKIE).is_none() {
+            Some("a new visitor got no cookie".to_owned())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(format!(
+                "{variant}: wrong answer ({problem}; headers {:?})",
+                got.headers
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn main() -> Result<(), BoxError> {
@@ -108,11 +191,14 @@ fn main() -> Result<(), BoxError> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut added_returning = Vec::new();
+    let mut composed = Composed::default();
     for (scenario, returning) in [("returning", true), ("new", false)] {
+        // floor-layer serves returning sessions only.
+        let variants = if returning { VARIANTS.len() } else { 3 };
         let mut ns: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
         for round in 0..rounds {
-            for k in 0..VARIANTS.len() {
-                let index = (round + k) % VARIANTS.len();
+            for k in 0..variants {
+                let index = (round + k) % variants;
                 let variant = VARIANTS.get(index).copied().unwrap_or("bare");
                 if !only.is_empty() && only != scenario && only != format!("{variant}/{scenario}") {
                     continue;
@@ -127,7 +213,7 @@ fn main() -> Result<(), BoxError> {
         if bare.is_empty() && sesh.is_empty() && tower.is_empty() {
             continue; // left out by LAYER_COST_ONLY
         }
-        let per_round = |f: &dyn Fn(f64, f64, f64) -> f64| -> String {
+        let column = |f: &dyn Fn(f64, f64, f64) -> f64| -> String {
             let values = bare
                 .iter()
                 .zip(&sesh)
@@ -143,32 +229,74 @@ fn main() -> Result<(), BoxError> {
         };
         println!(
             "| {scenario} | {} | {} | {} | {} | {} | {} | {} |",
-            per_round(&|b, _, _| b),
-            per_round(&|_, s, _| s),
-            per_round(&|_, _, t| t),
-            per_round(&|b, s, _| s - b),
-            per_round(&|b, _, t| t - b),
-            per_round(&|b, s, t| (t - b) / (s - b)),
-            per_round(&|b, s, _| b / s),
+            column(&|b, _, _| b),
+            column(&|_, s, _| s),
+            column(&|_, _, t| t),
+            column(&|b, s, _| s - b),
+            column(&|b, _, t| t - b),
+            column(&|b, s, t| (t - b) / (s - b)),
+            column(&|b, s, _| b / s),
         );
         if returning {
-            added_returning = per_round_values(&bare, &sesh, |b, s| s - b);
+            added_returning = per_round(&bare, &sesh, |b, s| s - b);
+            composed = Composed {
+                floor: ns.get(3).cloned().unwrap_or_default(),
+                bare,
+                sesh,
+            };
         }
     }
+    composed.print();
     if only.is_empty() {
-        floor(&runtime, rounds, requests, added_returning)?;
+        floor(&runtime, rounds, requests, added_returning, &composed)?;
     }
     Ok(())
 }
 
-fn per_round_values(bare: &[f64], sesh: &[f64], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
-    bare.iter().zip(sesh).map(|(b, s)| f(*b, *s)).collect()
+/// The returning scenario's per-round ns of bare, sesh and floor-layer.
+#[derive(Default)]
+struct Composed {
+    bare: Vec<f64>,
+    sesh: Vec<f64>,
+    floor: Vec<f64>,
 }
 
-/// `value (min–max)` of per-round values, in ns.
-fn cell(values: Vec<f64>) -> String {
-    let (mid, min, max) = median_and_spread(values);
-    format!("{mid:.0} ({min:.0}–{max:.0})")
+impl Composed {
+    /// The floor's added cost, per round.
+    fn added(&self) -> Vec<f64> {
+        per_round(&self.bare, &self.floor, |b, f| f - b)
+    }
+
+    /// sesh less the floor, per round.
+    fn gap(&self) -> Vec<f64> {
+        per_round(&self.sesh, &self.floor, |s, f| s - f)
+    }
+
+    fn print(&self) {
+        if self.floor.is_empty() {
+            return;
+        }
+        println!();
+        println!(
+            "Composed floor of a returning request: `floor-layer`, a hand-written layer in \
+             benches/http doing only the steps sesh cannot skip, together (same primitives: \
+             `CookieScan`, `KeyRing::verify`, the memory store's in-place update, an `Arc` \
+             through the request's extensions, postcard, `Vary: Cookie`); timed in the \
+             same rounds, answers checked (ns per request, median (min–max) of per-round values)."
+        );
+        println!();
+        println!(
+            "| scenario | floor-layer ns/req | added by floor-layer | added by sesh | sesh − floor-layer |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        println!(
+            "| returning | {} | {} | {} | {} |",
+            cell(self.floor.clone()),
+            cell(self.added()),
+            cell(per_round(&self.bare, &self.sesh, |b, s| s - b)),
+            cell(self.gap()),
+        );
+    }
 }
 
 /// CPU time each floor step runs for: the thread's CPU time moves in
@@ -363,6 +491,7 @@ fn floor(
     rounds: usize,
     requests: usize,
     added: Vec<f64>,
+    composed: &Composed,
 ) -> Result<(), BoxError> {
     let mut steps: Vec<Vec<f64>> = vec![Vec::new(); STEPS.len()];
     let mut sums = Vec::new();
@@ -388,6 +517,14 @@ fn floor(
     println!(
         "| added by sesh, returning (measured above) | {} |",
         cell(added)
+    );
+    println!(
+        "| added by floor-layer: the steps composed in one layer (measured above) | {} |",
+        cell(composed.added())
+    );
+    println!(
+        "| sesh − floor-layer (measured above) | {} |",
+        cell(composed.gap())
     );
     println!("| target for the added cost | 400 |");
     Ok(())
