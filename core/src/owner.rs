@@ -32,7 +32,7 @@ pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 32;
 
 /// An opaque user key of at most [`MAX_OWNER_LEN`] bytes (a user name, a
 /// database key): who a session belongs to. Kept inline with a one-byte
-/// length, so a fixed table's slot holds it.
+/// length, so a fixed table holds it without a heap.
 ///
 /// ```
 /// use sesh::owner::{UserId, UserIdError};
@@ -211,13 +211,13 @@ impl fmt::Display for DisplayTag {
 }
 
 /// What a session carries besides its deadlines, flag and data: its owner,
-/// label, creation and last use, and its [`Lifetime`]. Stored in a fixed
-/// table's slot (no heap) and, from record version 2, in records and
-/// snapshots.
+/// label, creation and last use, and its [`Lifetime`]. Kept in a fixed
+/// table's metadata pool (no heap), in an `AllocSessionTable` on the heap,
+/// and, from record version 2, in records and snapshots.
 ///
-/// An `AllocSessionTable` keeps it (on the heap) only for a session with an
-/// owner, a label or a lifetime other than the default, so that the many
-/// anonymous sessions of a host stay small: for the others it keeps no
+/// Both tables keep it only for a session with an owner, a label or a
+/// lifetime other than the default, so that the many anonymous sessions
+/// stay small: for the others it keeps no
 /// times, and reads them as zero ([`Instant::ZERO`]). There, `created` is
 /// when the session last got metadata after having none (usually the
 /// login), and a regeneration keeps it, as everywhere.

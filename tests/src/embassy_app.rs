@@ -29,7 +29,7 @@ use picoserve::{Router, Timeouts};
 use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
 use sesh::owner::{DisplayTag, UserId};
-use sesh::table::NotFound;
+use sesh::table::{MetaError, NotFound};
 use sesh_embassy::{Clock, Session, SessionError, Sessions, WithSession};
 
 use crate::form::form_field;
@@ -85,11 +85,14 @@ impl ProbeData {
 
 /// The probe's session table over the session RNG `R`.
 /// `CriticalSectionRawMutex`, because the host suite reads it
-/// (`stored_sessions`) from another thread.
+/// (`stored_sessions`) from another thread. Every session may have an
+/// owner (a metadata pool of `CAPACITY`), as in the host tables the suite
+/// also runs against.
 pub type ProbeSessions<R> =
-    Sessions<CriticalSectionRawMutex, ProbeData, R, CAPACITY, 2, ProbeClock>;
+    Sessions<CriticalSectionRawMutex, ProbeData, R, CAPACITY, 2, ProbeClock, CAPACITY>;
 
-type ProbeSession<R> = Session<CriticalSectionRawMutex, ProbeData, R, CAPACITY, 2, ProbeClock>;
+type ProbeSession<R> =
+    Session<CriticalSectionRawMutex, ProbeData, R, CAPACITY, 2, ProbeClock, CAPACITY>;
 
 /// The probe table's clock: embassy-time's, or a [`ManualClock`] that a
 /// case moves (`TestServer::advance_clock`), so that a step of the suite's
@@ -307,7 +310,14 @@ async fn log_in<R: TryCryptoRng>(
             session.set_label(login_label(fields)).await.is_ok()
                 && session.set_lifetime(login_lifetime(fields)).await.is_ok()
         }
-        Err(NotFound) => false,
+        Err(MetaError::NotFound) => false,
+        Err(MetaError::NoRoom) => {
+            session.destroy().await;
+            return Ok(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many sessions are signed in",
+            ));
+        }
     };
     Ok(if marked {
         ok(user)

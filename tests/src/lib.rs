@@ -46,8 +46,11 @@ pub mod rng;
 pub mod spec;
 pub mod table_cases;
 
-/// An empty fixed table of capacity [`table_cases::CAPACITY`].
-pub fn fixed_table() -> sesh::SessionTable<u32, { table_cases::CAPACITY }> {
+/// An empty fixed table of capacity [`table_cases::CAPACITY`], whose
+/// every session may have an owner (a metadata pool as large), as in the
+/// map table the same cases run on.
+pub fn fixed_table() -> sesh::SessionTable<u32, { table_cases::CAPACITY }, { table_cases::CAPACITY }>
+{
     sesh::SessionTable::new()
 }
 

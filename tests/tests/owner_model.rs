@@ -287,7 +287,7 @@ fn run<S: Slots<Data = u32>>(make: fn() -> Table<S>, ops: &[Op]) -> Result<(), T
     Ok(())
 }
 
-fn fixed() -> sesh::SessionTable<u32, CAPACITY> {
+fn fixed() -> sesh::SessionTable<u32, CAPACITY, CAPACITY> {
     sesh::SessionTable::new()
 }
 

@@ -152,9 +152,10 @@ impl<F: NorFlash> FlashSnapshots<F> {
         const N: usize,
         const K: usize,
         C: Clock,
+        const OWNED: usize,
     >(
         &mut self,
-        sessions: &Sessions<M, D, R, N, K, C>,
+        sessions: &Sessions<M, D, R, N, K, C, OWNED>,
         scratch: &mut [u8],
     ) -> Result<usize, FlashError<F::Error>> {
         let stored = self
@@ -198,8 +199,9 @@ pub async fn run_persistence<
     const K: usize,
     C: Clock,
     F: NorFlash,
+    const OWNED: usize,
 >(
-    sessions: &'static Sessions<M, D, R, N, K, C>,
+    sessions: &'static Sessions<M, D, R, N, K, C, OWNED>,
     flash: &mut FlashSnapshots<F>,
     snapshot: &mut [u8],
     scratch: &mut [u8],
@@ -230,8 +232,9 @@ pub async fn save_now<
     const K: usize,
     C: Clock,
     F: NorFlash,
+    const OWNED: usize,
 >(
-    sessions: &Sessions<M, D, R, N, K, C>,
+    sessions: &Sessions<M, D, R, N, K, C, OWNED>,
     flash: &mut FlashSnapshots<F>,
     snapshot: &mut [u8],
     scratch: &mut [u8],

@@ -10,7 +10,7 @@ use sesh::cookie::{CookieDecision, CookieScan, RequestCookie, ScanOutcome, Sessi
 use sesh::expiry::Lifetime;
 use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
 use sesh::presession::{FormToken, PreCookieName, PreSession};
-use sesh::table::{Access, CreateError, NotFound, RegenerateError};
+use sesh::table::{Access, CreateError, MetaError, NotFound, RegenerateError};
 use sesh::{Instant, SessionId};
 
 use crate::clock::{Clock, EmbassyClock};
@@ -36,8 +36,9 @@ pub struct Session<
     const N: usize,
     const K: usize = 2,
     C: Clock + 'static = EmbassyClock,
+    const OWNED: usize = 0,
 > {
-    sessions: &'static Sessions<M, D, R, N, K, C>,
+    sessions: &'static Sessions<M, D, R, N, K, C, OWNED>,
     /// The id this request speaks for: the presented one, then any new one.
     id: Cell<Option<SessionId>>,
     /// What happened to the session: decides the response's headers.
@@ -50,14 +51,14 @@ pub struct Session<
     answered: bool,
 }
 
-impl<'r, S, M, D, R, const N: usize, const K: usize, C> FromRequestParts<'r, S>
-    for Session<M, D, R, N, K, C>
+impl<'r, S, M, D, R, const N: usize, const K: usize, C, const OWNED: usize> FromRequestParts<'r, S>
+    for Session<M, D, R, N, K, C, OWNED>
 where
     M: RawMutex + 'static,
     D: 'static,
     R: 'static,
     C: Clock + 'static,
-    &'static Sessions<M, D, R, N, K, C>: FromRef<S>,
+    &'static Sessions<M, D, R, N, K, C, OWNED>: FromRef<S>,
 {
     type Rejection = core::convert::Infallible;
 
@@ -65,7 +66,7 @@ where
         state: &'r S,
         parts: &RequestParts<'r>,
     ) -> Result<Self, Self::Rejection> {
-        let sessions = <&'static Sessions<M, D, R, N, K, C>>::from_ref(state);
+        let sessions = <&'static Sessions<M, D, R, N, K, C, OWNED>>::from_ref(state);
         Ok(Session::from_cookie_headers(
             sessions,
             parts.headers().iter().filter_map(|(name, value)| {
@@ -78,7 +79,8 @@ where
     }
 }
 
-impl<M, D, R, const N: usize, const K: usize, C> Session<M, D, R, N, K, C>
+impl<M, D, R, const N: usize, const K: usize, C, const OWNED: usize>
+    Session<M, D, R, N, K, C, OWNED>
 where
     M: RawMutex + 'static,
     D: 'static,
@@ -88,7 +90,7 @@ where
     /// Reads the session cookie from the raw values of every `Cookie` header.
     /// Anything but one value that verifies selects no session.
     pub async fn from_cookie_headers<'h>(
-        sessions: &'static Sessions<M, D, R, N, K, C>,
+        sessions: &'static Sessions<M, D, R, N, K, C, OWNED>,
         headers: impl Iterator<Item = &'h [u8]>,
     ) -> Self {
         let pre_name = PreCookieName::for_session_cookie(sessions.cookie().name()).ok();
@@ -209,7 +211,7 @@ where
 
     /// The live session and when it expires, without refreshing it;
     /// recorded as a read (or as no session) for the response's headers.
-    fn live(&self, inner: &Inner<D, R, N, K>, now: Instant) -> Option<(SessionId, Instant)> {
+    fn live(&self, inner: &Inner<D, R, N, K, OWNED>, now: Instant) -> Option<(SessionId, Instant)> {
         let live = self.id.get().and_then(|id| {
             inner
                 .table
@@ -229,7 +231,7 @@ where
     /// Stores `data` as a new session; the caller holds the lock.
     fn create_locked(
         &self,
-        inner: &mut Inner<D, R, N, K>,
+        inner: &mut Inner<D, R, N, K, OWNED>,
         now: Instant,
         data: D,
     ) -> Result<SessionId, SessionError>
@@ -293,7 +295,7 @@ where
     /// access; hands `value` back, unused, without a live session.
     fn change_live<V, T>(
         &self,
-        inner: &mut Inner<D, R, N, K>,
+        inner: &mut Inner<D, R, N, K, OWNED>,
         now: Instant,
         value: V,
         change: impl FnOnce(&mut D, V) -> T,
@@ -441,13 +443,16 @@ where
     /// than the per-user cap (`sesh::owner::DEFAULT_MAX_SESSIONS_PER_USER`,
     /// or [`Sessions::with_max_sessions_per_user`]), their least recently
     /// used other session ends; its tag is returned. Saved to flash at once.
-    /// `Err(NotFound)` without a live session.
-    pub async fn set_owner(&self, user: UserId) -> Result<Option<DisplayTag>, NotFound> {
+    /// `Err(MetaError::NotFound)` without a live session;
+    /// `Err(MetaError::NoRoom)` when the table's metadata pool (`OWNED`, see
+    /// [`Sessions`]) is full of logged-in sessions: nothing changed, answer
+    /// 503.
+    pub async fn set_owner(&self, user: UserId) -> Result<Option<DisplayTag>, MetaError> {
         let id = self.live_id()?;
         let mut inner = self.sessions.lock().await;
         let set = inner.table.set_owner(&id, user, self.sessions.now());
         drop(inner);
-        let set = self.noted(id, set.map(|set| (set.access, set)))?;
+        let set = self.noted_meta(id, set.map(|set| (set.access, set)))?;
         self.sessions.changed_urgently();
         Ok(set.ended.as_ref().map(DisplayTag::of))
     }
@@ -466,14 +471,14 @@ where
 
     /// Gives the live session a label of the caller's (at most 64 bytes: a
     /// browser summary, say; [`Label::truncated`] cuts a longer text), shown
-    /// by [`sessions`](Self::sessions). `Err(NotFound)` without a live
-    /// session.
-    pub async fn set_label(&self, label: Label) -> Result<(), NotFound> {
+    /// by [`sessions`](Self::sessions). Errors as
+    /// [`set_owner`](Self::set_owner)'s.
+    pub async fn set_label(&self, label: Label) -> Result<(), MetaError> {
         let id = self.live_id()?;
         let mut inner = self.sessions.lock().await;
         let access = inner.table.set_label(&id, label, self.sessions.now());
         drop(inner);
-        self.noted(id, access.map(|access| (access, ())))?;
+        self.noted_meta(id, access.map(|access| (access, ())))?;
         self.sessions.changed.signal(());
         Ok(())
     }
@@ -485,13 +490,13 @@ where
     /// `Max-Age` nor `Expires`, on this answer and every later refresh).
     /// The deadlines start again from now and the cookie is sent again.
     /// Saved to flash at once, so a reboot keeps the deadlines.
-    /// `Err(NotFound)` without a live session.
-    pub async fn set_lifetime(&self, lifetime: Lifetime) -> Result<(), NotFound> {
+    /// Errors as [`set_owner`](Self::set_owner)'s.
+    pub async fn set_lifetime(&self, lifetime: Lifetime) -> Result<(), MetaError> {
         let id = self.live_id()?;
         let mut inner = self.sessions.lock().await;
         let access = inner.table.set_lifetime(&id, lifetime, self.sessions.now());
         drop(inner);
-        self.noted(id, access.map(|access| (access, ())))?;
+        self.noted_meta(id, access.map(|access| (access, ())))?;
         self.sessions.changed_urgently();
         Ok(())
     }
@@ -608,6 +613,25 @@ where
         }
     }
 
+    /// [`noted`](Self::noted) for a metadata change: a refused one
+    /// (`NoRoom`) left the session as it was, so nothing is noted.
+    fn noted_meta<T>(
+        &self,
+        id: SessionId,
+        done: Result<(Access, T), MetaError>,
+    ) -> Result<T, MetaError> {
+        match done {
+            Ok(done) => self.noted(id, Ok(done)).map_err(MetaError::from),
+            Err(MetaError::NotFound) => self.noted(id, Err(NotFound)).map_err(MetaError::from),
+            Err(MetaError::NoRoom) => {
+                warn!(
+                    "no room in the session table's metadata pool: owner, label or lifetime refused"
+                );
+                Err(MetaError::NoRoom)
+            }
+        }
+    }
+
     /// Wraps the handler's response so that it carries the headers
     /// [`sesh::cookie::CookieDecision`] decides from what this request did
     /// with the session: the cookie change, if any, with `Cache-Control:
@@ -645,7 +669,8 @@ where
 /// new id (the session is orphaned until it expires) or keeps a removed one.
 /// The types make `respond` the only way to send session headers; this
 /// catches the handler that sends none.
-impl<M, D, R, const N: usize, const K: usize, C> Drop for Session<M, D, R, N, K, C>
+impl<M, D, R, const N: usize, const K: usize, C, const OWNED: usize> Drop
+    for Session<M, D, R, N, K, C, OWNED>
 where
     M: RawMutex + 'static,
     D: 'static,

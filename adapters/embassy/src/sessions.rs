@@ -17,8 +17,8 @@ use crate::clock::{Clock, EmbassyClock};
 pub type Keys<const K: usize = 2> = KeyRing<K>;
 
 /// What sits behind the mutex: the table, the RNG and the keys.
-pub struct Inner<D, R, const N: usize, const K: usize = 2> {
-    pub(crate) table: SessionTable<D, N>,
+pub struct Inner<D, R, const N: usize, const K: usize = 2, const OWNED: usize = 0> {
+    pub(crate) table: SessionTable<D, N, OWNED>,
     pub(crate) rng: R,
     pub(crate) keys: Keys<K>,
 }
@@ -74,9 +74,30 @@ pub struct Inner<D, R, const N: usize, const K: usize = 2> {
 ///
 /// **Parameters.** `N` sessions; a key ring of `K` keys (default 2: the
 /// current key and one previous); the clock `C` (default [`EmbassyClock`],
-/// embassy-time; tests pass their own with [`Sessions::with_clock`]).
-pub struct Sessions<M: RawMutex, D, R, const N: usize, const K: usize = 2, C = EmbassyClock> {
-    inner: Mutex<M, Inner<D, R, N, K>>,
+/// embassy-time; tests pass their own with [`Sessions::with_clock`]);
+/// `OWNED`, the most sessions that have an owner, a label or a lifetime of
+/// their own (`sesh::SessionTable`'s metadata pool, about 150 bytes an
+/// entry). It is 0 by default: a device without sign-in pays nothing for
+/// it, and [`Session::set_owner`](crate::Session::set_owner) then answers
+/// `MetaError::NoRoom`. A device with sign-in names it last:
+///
+/// ```
+/// # use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+/// # type Rng = rand_core::UnwrapErr<getrandom::SysRng>;
+/// use sesh_embassy::{EmbassyClock, Sessions};
+/// // 16 sessions, up to 4 of them signed in (owner, label, remember-me).
+/// type AppSessions = Sessions<CriticalSectionRawMutex, u32, Rng, 16, 2, EmbassyClock, 4>;
+/// ```
+pub struct Sessions<
+    M: RawMutex,
+    D,
+    R,
+    const N: usize,
+    const K: usize = 2,
+    C = EmbassyClock,
+    const OWNED: usize = 0,
+> {
+    inner: Mutex<M, Inner<D, R, N, K, OWNED>>,
     cookie: CookieConfig<'static>,
     clock: C,
     /// Raised after every change worth persisting; the flash writer waits on it.
@@ -86,7 +107,9 @@ pub struct Sessions<M: RawMutex, D, R, const N: usize, const K: usize = 2, C = E
     pub(crate) urgent: Signal<M, ()>,
 }
 
-impl<M: RawMutex, D, R, const N: usize, const K: usize> Sessions<M, D, R, N, K> {
+impl<M: RawMutex, D, R, const N: usize, const K: usize, const OWNED: usize>
+    Sessions<M, D, R, N, K, EmbassyClock, OWNED>
+{
     /// Empty sessions with their RNG, signing keys, cookie and expiry
     /// policy, after checking the cookie settings (the session cookie's and
     /// the pre-session cookie's, `<name>-pre`). Put the result in a
@@ -111,7 +134,9 @@ impl<M: RawMutex, D, R, const N: usize, const K: usize> Sessions<M, D, R, N, K> 
     }
 }
 
-impl<M: RawMutex, D, R, const N: usize, const K: usize, C: Clock> Sessions<M, D, R, N, K, C> {
+impl<M: RawMutex, D, R, const N: usize, const K: usize, C: Clock, const OWNED: usize>
+    Sessions<M, D, R, N, K, C, OWNED>
+{
     /// [`Sessions::new`] on another clock than embassy-time's: a test's
     /// manual clock, or a board's real-time clock.
     pub fn with_clock(
@@ -181,7 +206,7 @@ impl<M: RawMutex, D, R, const N: usize, const K: usize, C: Clock> Sessions<M, D,
     }
 
     /// Locks the table (and RNG and keys). Keep the guard short.
-    pub async fn lock(&self) -> MutexGuard<'_, M, Inner<D, R, N, K>> {
+    pub async fn lock(&self) -> MutexGuard<'_, M, Inner<D, R, N, K, OWNED>> {
         self.inner.lock().await
     }
 
@@ -206,7 +231,9 @@ impl<M: RawMutex, D, R, const N: usize, const K: usize, C: Clock> Sessions<M, D,
     }
 }
 
-impl<M: RawMutex, D, R, const N: usize, const K: usize, C> Sessions<M, D, R, N, K, C> {
+impl<M: RawMutex, D, R, const N: usize, const K: usize, C, const OWNED: usize>
+    Sessions<M, D, R, N, K, C, OWNED>
+{
     /// Notes a change that must reach flash at once (login, logout).
     pub(crate) fn changed_urgently(&self) {
         self.urgent.signal(());
@@ -214,9 +241,9 @@ impl<M: RawMutex, D, R, const N: usize, const K: usize, C> Sessions<M, D, R, N, 
     }
 }
 
-impl<D, R, const N: usize, const K: usize> Inner<D, R, N, K> {
+impl<D, R, const N: usize, const K: usize, const OWNED: usize> Inner<D, R, N, K, OWNED> {
     /// The table, for direct use (snapshots, status pages).
-    pub fn table(&mut self) -> &mut SessionTable<D, N> {
+    pub fn table(&mut self) -> &mut SessionTable<D, N, OWNED> {
         &mut self.table
     }
 }

@@ -23,8 +23,16 @@ pub const SWEEP_IDLE: Duration = Duration::from_secs(60);
 ///     sesh_embassy::run_sweeper(sessions).await
 /// }
 /// ```
-pub async fn run_sweeper<M: RawMutex, D, R, const N: usize, const K: usize, C: Clock>(
-    sessions: &'static Sessions<M, D, R, N, K, C>,
+pub async fn run_sweeper<
+    M: RawMutex,
+    D,
+    R,
+    const N: usize,
+    const K: usize,
+    C: Clock,
+    const OWNED: usize,
+>(
+    sessions: &'static Sessions<M, D, R, N, K, C, OWNED>,
 ) -> ! {
     loop {
         let next = sessions.lock().await.table.next_expiry();

@@ -37,7 +37,7 @@ use sesh::signing::{Key, KeyRing};
 use sesh::table::RestoreError;
 use sesh::{Duration, ExpiryPolicy, Instant, SessionId, SessionTable};
 use sesh_embassy::flash::{FlashError, FlashSnapshots, run_persistence, save_now};
-use sesh_embassy::{Keys, Session, Sessions, now};
+use sesh_embassy::{EmbassyClock, Keys, Session, Sessions, now};
 use sesh_tests::rng::TestRng;
 
 use sesh_tests::ram_flash::{Counters, FlashFault, Op, RamFlash, WORD};
@@ -111,7 +111,9 @@ const SNAPSHOT_BUF: usize = 1024;
 const SCRATCH_BUF: usize = SNAPSHOT_BUF + 16;
 
 type Flash = SharedFlash;
-type Table = Sessions<NoopRawMutex, Data, TestRng, CAPACITY>;
+/// Sessions with an owner, a label or a lifetime of their own.
+const OWNED: usize = 4;
+type Table = Sessions<NoopRawMutex, Data, TestRng, CAPACITY, 2, EmbassyClock, OWNED>;
 type Snapshots = FlashSnapshots<Flash>;
 type Result<T, E = FlashError<FlashFault>> = std::result::Result<T, E>;
 
@@ -209,7 +211,7 @@ fn cookie(id: &SessionId) -> String {
 async fn request(
     sessions: &'static Table,
     id: &SessionId,
-) -> Session<NoopRawMutex, Data, TestRng, CAPACITY> {
+) -> Session<NoopRawMutex, Data, TestRng, CAPACITY, 2, EmbassyClock, OWNED> {
     let header = cookie(id);
     Session::from_cookie_headers(sessions, std::iter::once(header.as_bytes())).await
 }
@@ -1328,5 +1330,49 @@ fn revocations_owners_and_remember_me_deadlines_survive_a_reboot() {
             request(table, &ids[1]).await.owner().await.is_none(),
             "gone"
         );
+    });
+}
+
+/// A snapshot holding more owned sessions than the booting table's
+/// metadata pool is refused whole (the table stays empty, nothing is half
+/// restored) and stays on the flash: a table with room restores it all.
+#[test]
+fn a_snapshot_with_more_owners_than_the_pool_is_refused_and_kept() {
+    use sesh::owner::UserId;
+    block_on(async {
+        let flash = Flash::new();
+        let sessions = leak(sessions(31).await);
+        let mut rng = TestRng(32);
+        for n in 0..3u8 {
+            let id = create(sessions, &mut rng, data("alice", 1), true).await;
+            let session = request(sessions, &id).await;
+            session.set_owner(UserId::new(&[n]).unwrap()).await.unwrap();
+            let _ = session.respond(()).await;
+        }
+        create(sessions, &mut rng, data("anon", 1), false).await;
+        save(sessions, &mut snapshots(&flash)).await.unwrap();
+
+        type Small = Sessions<NoopRawMutex, Data, TestRng, CAPACITY, 2, EmbassyClock, 2>;
+        let small: Small = Sessions::new(
+            TestRng(33),
+            keys(),
+            CookieConfig::new("sid"),
+            ExpiryPolicy::new(),
+        )
+        .unwrap();
+        let mut scratch = [0u8; SCRATCH_BUF];
+        let outcome = snapshots(&flash).restore(&small, &mut scratch).await;
+        assert!(
+            matches!(
+                outcome,
+                Err(FlashError::Restore(RestoreError::TooManyOwned))
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(small.occupancy().await.0, 0);
+
+        let (restored, table) = boot(&flash).await;
+        assert_eq!(restored.unwrap(), 4);
+        assert_eq!(contents(&table).await, contents(sessions).await);
     });
 }

@@ -210,9 +210,11 @@ mod owners {
     use sesh::SessionId;
     use sesh::expiry::Lifetime;
     use sesh::owner::{DisplayTag, Label, UserId};
-    use sesh::table::NotFound;
+    use sesh::table::{MetaError, NotFound};
+    use sesh_embassy::EmbassyClock;
 
-    type Owned = Sessions<NoopRawMutex, Data, TestRng, 8>;
+    /// 8 sessions, each of which may have an owner.
+    type Owned = Sessions<NoopRawMutex, Data, TestRng, 8, 2, EmbassyClock, 8>;
 
     fn owned_sessions() -> &'static Owned {
         let keys = KeyRing::new(Key::new(&[1; 32]).unwrap());
@@ -229,7 +231,7 @@ mod owners {
     async fn as_session(
         sessions: &'static Owned,
         tag: DisplayTag,
-    ) -> Session<NoopRawMutex, Data, TestRng, 8> {
+    ) -> Session<NoopRawMutex, Data, TestRng, 8, 2, EmbassyClock, 8> {
         let id: SessionId = sessions
             .lock()
             .await
@@ -344,6 +346,63 @@ mod owners {
         });
     }
 
+    /// A pool of one entry: a second logged-in owner is refused, and the
+    /// first keeps its owner; the default pool of none refuses every owner.
+    #[test]
+    fn a_full_metadata_pool_refuses_an_owner_and_changes_nothing() {
+        block_on(async {
+            type OnePool = Sessions<NoopRawMutex, Data, TestRng, 4, 2, EmbassyClock, 1>;
+            let keys = KeyRing::new(Key::new(&[1; 32]).unwrap());
+            let sessions: &'static OnePool = Box::leak(Box::new(
+                Sessions::new(
+                    TestRng(5),
+                    keys,
+                    CookieConfig::new("sid"),
+                    ExpiryPolicy::new(),
+                )
+                .unwrap(),
+            ));
+            let first = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+            first.update(|d| d.visits = 1).await.unwrap();
+            first.set_protected(true).await.unwrap();
+            first
+                .set_owner(UserId::new(b"alice").unwrap())
+                .await
+                .unwrap();
+            let second = Session::from_cookie_headers(sessions, core::iter::empty()).await;
+            second.update(|d| d.visits = 2).await.unwrap();
+            second.set_protected(true).await.unwrap();
+            assert_eq!(
+                second.set_owner(UserId::new(b"bob").unwrap()).await,
+                Err(MetaError::NoRoom)
+            );
+            assert_eq!(
+                second.set_lifetime(Lifetime::REMEMBER_ME).await,
+                Err(MetaError::NoRoom)
+            );
+            assert_eq!(second.owner().await, None);
+            assert_eq!(
+                second.get().await,
+                Some(Data {
+                    visits: 2,
+                    ..Data::default()
+                })
+            );
+            assert_eq!(first.owner().await, Some(UserId::new(b"alice").unwrap()));
+            let _ = first.respond(()).await;
+            let _ = second.respond(()).await;
+
+            let none = leaked_sessions(ExpiryPolicy::new()).await;
+            let plain = Session::from_cookie_headers(none, core::iter::empty()).await;
+            plain.update(|d| d.visits = 1).await.unwrap();
+            assert_eq!(
+                plain.set_owner(UserId::new(b"x").unwrap()).await,
+                Err(MetaError::NoRoom)
+            );
+            let _ = plain.respond(()).await;
+        });
+    }
+
     #[test]
     fn without_a_session_nothing_is_owned_or_revoked() {
         block_on(async {
@@ -351,15 +410,15 @@ mod owners {
             let session = Session::from_cookie_headers(sessions, core::iter::empty()).await;
             assert_eq!(
                 session.set_owner(UserId::new(b"x").unwrap()).await,
-                Err(NotFound)
+                Err(MetaError::NotFound)
             );
             assert_eq!(
                 session.set_lifetime(Lifetime::REMEMBER_ME).await,
-                Err(NotFound)
+                Err(MetaError::NotFound)
             );
             assert_eq!(
                 session.set_label(Label::new("l").unwrap()).await,
-                Err(NotFound)
+                Err(MetaError::NotFound)
             );
             assert_eq!(session.owner().await, None);
             assert!(session.sessions::<4>().await.is_empty());

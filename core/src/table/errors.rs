@@ -75,7 +75,9 @@ impl<D: fmt::Debug> core::error::Error for CreateError<D> {}
 pub enum InsertError<D> {
     /// A live session already has this id; it was left alone.
     Exists(D),
-    /// Every slot holds a live, protected session.
+    /// Every slot holds a live, protected session; or the record's
+    /// metadata says something (an owner, a label, a lifetime) and a fixed
+    /// table's metadata pool is full of protected sessions' metadata.
     Full(D),
     /// The record had already expired.
     Expired(D),
@@ -149,3 +151,60 @@ impl fmt::Display for NotFound {
 }
 
 impl core::error::Error for NotFound {}
+
+/// Why giving a session an owner, a label or a lifetime
+/// ([`Table::set_owner`](super::Table::set_owner),
+/// [`set_label`](super::Table::set_label),
+/// [`set_lifetime`](super::Table::set_lifetime), and
+/// [`clear_owner`](super::Table::clear_owner), which only ever answers
+/// `NotFound`) did nothing.
+///
+/// A fixed table keeps such metadata in a pool of `OWNED` entries (the
+/// third parameter of [`SessionTable`](crate::SessionTable)). When it is
+/// full, the least recently used session that holds an entry and is not
+/// protected is evicted for it, as a full table evicts for a new session;
+/// when every holder is protected (or the table
+/// [refuses](super::WhenFull::Refuse) to evict), the answer is `NoRoom` and
+/// the session is left as it was: it never silently loses an owner.
+///
+/// ```
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// use sesh::{owner::UserId, table::MetaError, Instant, SessionTable};
+/// let mut table = SessionTable::<u32, 4, 1>::new();
+/// let (a, _) = table.create(&mut rng, Instant::ZERO, 1)?;
+/// let (b, _) = table.create(&mut rng, Instant::ZERO, 2)?;
+/// table.set_protected(&a, Instant::ZERO, true)?;
+/// table.set_owner(&a, UserId::new(b"alice")?, Instant::ZERO)?;
+/// let err = table.set_owner(&b, UserId::new(b"bob")?, Instant::ZERO).unwrap_err();
+/// assert_eq!(err, MetaError::NoRoom);
+/// assert!(table.meta(&b, Instant::ZERO).is_some_and(|m| m.owner.is_none()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MetaError {
+    /// No live session has this id.
+    NotFound,
+    /// The table's metadata pool is full of protected sessions' metadata
+    /// (or has no entries: `OWNED = 0`); nothing changed.
+    NoRoom,
+}
+
+impl fmt::Display for MetaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MetaError::NotFound => "no live session has this id",
+            MetaError::NoRoom => {
+                "no room for the session's owner, label or lifetime: the table's metadata pool is full"
+            }
+        })
+    }
+}
+
+impl core::error::Error for MetaError {}
+
+impl From<NotFound> for MetaError {
+    fn from(_: NotFound) -> Self {
+        MetaError::NotFound
+    }
+}

@@ -15,10 +15,11 @@ mod snapshot;
 
 use rand_core::TryCryptoRng;
 
-pub use errors::{CreateError, InsertError, NotFound, RegenerateError};
+pub use errors::{CreateError, InsertError, MetaError, NotFound, RegenerateError};
 pub use fixed::FixedSlots;
 #[cfg(feature = "alloc")]
 pub use map::{IdHasher, MapSlots};
+use slots::says_nothing;
 pub use slots::{Entry, EntryMut, EntryRef, Slots};
 pub use snapshot::{RestoreError, SEALED_SNAPSHOT_VERSION, SNAPSHOT_VERSION, SnapshotError};
 
@@ -168,8 +169,9 @@ pub enum WhenFull {
     Refuse,
 }
 
-impl<D, const N: usize> Table<FixedSlots<D, N>> {
-    /// An empty table of `N` slots with the default [`ExpiryPolicy`].
+impl<D, const N: usize, const OWNED: usize> Table<FixedSlots<D, N, OWNED>> {
+    /// An empty table of `N` slots and a metadata pool of `OWNED` entries,
+    /// with the default [`ExpiryPolicy`].
     ///
     /// ```
     /// static TABLE: std::sync::Mutex<sesh::SessionTable<u32, 16>> =
@@ -188,7 +190,7 @@ impl<D, const N: usize> Table<FixedSlots<D, N>> {
     }
 }
 
-impl<D, const N: usize> Default for Table<FixedSlots<D, N>> {
+impl<D, const N: usize, const OWNED: usize> Default for Table<FixedSlots<D, N, OWNED>> {
     fn default() -> Self {
         Self::new()
     }
@@ -279,7 +281,7 @@ impl<S: Slots> Table<S> {
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{owner::UserId, Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new().with_max_sessions_per_user(1);
+    /// let mut table = SessionTable::<u32, 4, 4>::new().with_max_sessions_per_user(1);
     /// let alice = UserId::new(b"alice")?;
     /// let (a, _) = table.create(&mut rng, Instant::ZERO, 1)?;
     /// let (b, _) = table.create(&mut rng, Instant::ZERO, 2)?;
@@ -355,6 +357,47 @@ impl<S: Slots> Table<S> {
     /// ```
     pub fn protected_len(&self) -> usize {
         self.slots.entries().filter(|e| e.protected).count()
+    }
+
+    /// The most sessions whose metadata says something (an owner, a
+    /// label, a lifetime of their own) the table keeps: a fixed table's
+    /// pool of `OWNED` entries; unbounded (`usize::MAX`) for a map table.
+    ///
+    /// ```
+    /// assert_eq!(sesh::SessionTable::<u32, 16>::new().meta_capacity(), 0);
+    /// assert_eq!(sesh::SessionTable::<u32, 16, 4>::new().meta_capacity(), 4);
+    /// ```
+    pub fn meta_capacity(&self) -> usize {
+        self.slots.meta_capacity()
+    }
+
+    /// Frees a metadata entry if none is free, as [`make_room`](Self::make_room)
+    /// frees a slot: expired sessions first, then the least recently used
+    /// unprotected session that holds one (never `except`). False if every
+    /// holder is protected, or the table refuses to evict.
+    fn make_meta_room(&mut self, now: Instant, except: Option<&SessionId>) -> bool {
+        if self.slots.meta_room() {
+            return true;
+        }
+        if now >= self.expiry_floor {
+            self.purge_expired(now);
+            if self.slots.meta_room() {
+                return true;
+            }
+        }
+        if self.when_full == WhenFull::Refuse {
+            debug!("metadata pool full: refused");
+            return false;
+        }
+        let uses = self.uses;
+        let victim = self
+            .slots
+            .entries()
+            .filter(|e| !e.protected && !says_nothing(e.meta) && Some(&e.id) != except)
+            .max_by_key(|e| uses.wrapping_sub(e.last_access))
+            .map(|e| e.id);
+        debug!("metadata pool full: evicting the least recently used unprotected holder");
+        victim.is_some_and(|id| self.slots.remove(&id).is_some()) && self.slots.meta_room()
     }
 
     fn next_use(&mut self) -> u32 {
@@ -703,6 +746,11 @@ impl<S: Slots> Table<S> {
         meta: SessionMeta,
         now: Instant,
     ) -> Result<Access, SessionRecord<S::Data>> {
+        // Room for the metadata first: an eviction for it frees a slot too,
+        // and a refusal then has evicted nothing for the slot.
+        if !says_nothing(&meta) && !self.make_meta_room(now, None) {
+            return Err(record);
+        }
         if !self.make_room(now) {
             return Err(record);
         }
@@ -757,7 +805,7 @@ impl<S: Slots> Table<S> {
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{expiry::Lifetime, owner::{SessionMeta, UserId}, record::SessionRecord, Instant, SessionId, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let mut table = SessionTable::<u32, 4, 4>::new();
     /// let id = SessionId::generate(&mut rng)?;
     /// let deadlines = table.policy().for_lifetime(Lifetime::REMEMBER_ME).start(Instant::ZERO);
     /// let meta = SessionMeta { owner: Some(UserId::new(b"alice")?), lifetime: Lifetime::REMEMBER_ME, ..SessionMeta::new(Instant::ZERO) };

@@ -1,7 +1,8 @@
 //! Owners, labels and lifetimes of sessions: the table side of
 //! [`crate::owner`].
 
-use super::{Access, NotFound, Slots, Table};
+use super::slots::says_nothing;
+use super::{Access, MetaError, NotFound, Slots, Table};
 use crate::expiry::Lifetime;
 use crate::owner::{DisplayTag, Label, OwnerSet, SessionInfo, SessionMeta, UserId};
 use crate::record::SessionRecord;
@@ -10,16 +11,19 @@ use crate::{Instant, SessionId};
 impl<S: Slots> Table<S> {
     /// A live session's metadata (owner, label, times, lifetime), without
     /// counting a use. An adapter reads [`Lifetime::cookie_has_max_age`]
-    /// here before it writes the cookie. An `AllocSessionTable` keeps no
-    /// times for a session without an owner, label or lifetime: they read
-    /// as zero (see [`SessionMeta`]).
+    /// here before it writes the cookie. Neither table keeps times for a
+    /// session without an owner, label or lifetime of its own: they read
+    /// as zero (see [`SessionMeta`]), and start when metadata does.
     ///
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    /// use sesh::{Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
-    /// let (id, _) = table.create(&mut rng, Instant::from_secs(3), 1).unwrap();
-    /// assert_eq!(table.meta(&id, Instant::from_secs(4)).map(|m| m.created), Some(Instant::from_secs(3)));
+    /// use sesh::{owner::Label, Instant, SessionTable};
+    /// let mut table = SessionTable::<u32, 4, 1>::new();
+    /// let (id, _) = table.create(&mut rng, Instant::from_secs(3), 1)?;
+    /// assert_eq!(table.meta(&id, Instant::from_secs(4)).map(|m| m.created), Some(Instant::ZERO));
+    /// table.set_label(&id, Label::new("phone")?, Instant::from_secs(5))?;
+    /// assert_eq!(table.meta(&id, Instant::from_secs(6)).map(|m| m.created), Some(Instant::from_secs(5)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn meta(&self, id: &SessionId, now: Instant) -> Option<&SessionMeta> {
         self.slots
@@ -28,17 +32,61 @@ impl<S: Slots> Table<S> {
             .map(|e| e.meta)
     }
 
+    /// Makes room for the metadata of the live session `id` if `edit`
+    /// makes it say something and it keeps none yet (see [`MetaError`]).
+    /// A missing session passes: the caller's own lookup answers it.
+    fn meta_room_for(
+        &mut self,
+        id: &SessionId,
+        now: Instant,
+        edit: impl FnOnce(&mut SessionMeta),
+    ) -> Result<(), MetaError> {
+        let keeps_none = self
+            .slots
+            .get(id)
+            .filter(|e| !e.deadlines.is_expired(now))
+            .is_some_and(|e| says_nothing(e.meta));
+        if !keeps_none {
+            return Ok(());
+        }
+        let mut after = SessionMeta::new(now);
+        edit(&mut after);
+        if says_nothing(&after) || self.make_meta_room(now, Some(id)) {
+            Ok(())
+        } else {
+            Err(MetaError::NoRoom)
+        }
+    }
+
+    /// [`Slots::edit_meta`], answering why nothing changed.
+    fn edit_meta_or(
+        &mut self,
+        id: &SessionId,
+        now: Instant,
+        edit: impl FnOnce(&mut SessionMeta),
+    ) -> Result<(), MetaError> {
+        if self.slots.edit_meta(id, now, edit) {
+            Ok(())
+        } else if self.slots.get(id).is_some() {
+            // Not after `meta_room_for`; never a silent loss either way.
+            Err(MetaError::NoRoom)
+        } else {
+            Err(MetaError::NotFound)
+        }
+    }
+
     /// Marks a live session as `user`'s (at login), counting a use. If the
     /// user then has more sessions than the per-user cap
     /// ([`Table::with_max_sessions_per_user`]), their least recently used
     /// other session ends, and [`OwnerSet::ended`] names it so a store can
     /// delete it too. The user's expired sessions go first and count for
-    /// nothing.
+    /// nothing. A fixed table without room in its metadata pool answers
+    /// [`MetaError::NoRoom`] and changes nothing (not even the use).
     ///
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{owner::UserId, Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let mut table = SessionTable::<u32, 4, 4>::new();
     /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1)?;
     /// let alice = UserId::new(b"alice")?;
     /// assert_eq!(table.set_owner(&id, alice.clone(), Instant::ZERO)?.ended, None);
@@ -50,13 +98,12 @@ impl<S: Slots> Table<S> {
         id: &SessionId,
         user: UserId,
         now: Instant,
-    ) -> Result<OwnerSet, NotFound> {
+    ) -> Result<OwnerSet, MetaError> {
+        self.meta_room_for(id, now, |meta| meta.owner = Some(user.clone()))?;
         let (_, access, _) = self.touch(id, now, |_| ()).ok_or(NotFound)?;
         // Metadata starts here (at `now`) if the session had none kept.
         let owner = Some(user.clone());
-        if !self.slots.edit_meta(id, now, |meta| meta.owner = owner) {
-            return Err(NotFound);
-        }
+        self.edit_meta_or(id, now, |meta| meta.owner = owner)?;
         self.slots
             .remove_owned(&user, |e| e.deadlines.is_expired(now));
         let mut ended = None;
@@ -73,12 +120,13 @@ impl<S: Slots> Table<S> {
         Ok(OwnerSet { access, ended })
     }
 
-    /// Takes a live session's owner away, counting a use.
+    /// Takes a live session's owner away, counting a use. Needs no room:
+    /// its only error is [`MetaError::NotFound`].
     ///
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{owner::UserId, Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let mut table = SessionTable::<u32, 4, 4>::new();
     /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1)?;
     /// let alice = UserId::new(b"alice")?;
     /// table.set_owner(&id, alice.clone(), Instant::ZERO)?;
@@ -86,18 +134,20 @@ impl<S: Slots> Table<S> {
     /// assert_eq!(table.sessions_of(&alice, None, Instant::ZERO).count(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn clear_owner(&mut self, id: &SessionId, now: Instant) -> Result<Access, NotFound> {
+    pub fn clear_owner(&mut self, id: &SessionId, now: Instant) -> Result<Access, MetaError> {
         let (_, access, _) = self.touch(id, now, |_| ()).ok_or(NotFound)?;
-        self.slots.edit_meta(id, now, |meta| meta.owner = None);
+        self.edit_meta_or(id, now, |meta| meta.owner = None)?;
         Ok(access)
     }
 
     /// Sets a live session's label (a browser summary, say), counting a use.
+    /// A fixed table without room in its metadata pool answers
+    /// [`MetaError::NoRoom`] and changes nothing.
     ///
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{owner::Label, Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let mut table = SessionTable::<u32, 4, 4>::new();
     /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1)?;
     /// table.set_label(&id, Label::new("Firefox on Linux")?, Instant::ZERO)?;
     /// assert_eq!(table.meta(&id, Instant::ZERO).map(|m| m.label.as_str()), Some("Firefox on Linux"));
@@ -108,13 +158,14 @@ impl<S: Slots> Table<S> {
         id: &SessionId,
         label: Label,
         now: Instant,
-    ) -> Result<Access, NotFound> {
+    ) -> Result<Access, MetaError> {
+        self.meta_room_for(id, now, |meta| meta.label = label.clone())?;
         let (changed, access, _) = self
             .touch(id, now, |entry| entry.meta.label != label)
             .ok_or(NotFound)?;
-        // Only a change starts metadata (kept aside in an AllocSessionTable).
+        // Only a change starts metadata (kept aside in either table).
         if changed {
-            self.slots.edit_meta(id, now, |meta| meta.label = label);
+            self.edit_meta_or(id, now, |meta| meta.label = label)?;
         }
         Ok(access)
     }
@@ -122,12 +173,14 @@ impl<S: Slots> Table<S> {
     /// Gives a live session the lifetime `lifetime` (at login: remember me,
     /// or a browser session) and starts its deadlines again from `now` under
     /// it, as a regeneration does. The answer is refreshed: send the cookie
-    /// again (without `Max-Age` for a browser session).
+    /// again (without `Max-Age` for a browser session). A lifetime other
+    /// than the default is metadata: a fixed table without room in its
+    /// pool answers [`MetaError::NoRoom`] and changes nothing.
     ///
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{expiry::Lifetime, Duration, Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let mut table = SessionTable::<u32, 4, 4>::new();
     /// let (id, _) = table.create(&mut rng, Instant::ZERO, 1)?;
     /// let access = table.set_lifetime(&id, Lifetime::REMEMBER_ME, Instant::ZERO)?;
     /// assert_eq!(access.expires_at, Instant::ZERO + Duration::from_hours(24 * 30));
@@ -139,14 +192,14 @@ impl<S: Slots> Table<S> {
         id: &SessionId,
         lifetime: Lifetime,
         now: Instant,
-    ) -> Result<Access, NotFound> {
+    ) -> Result<Access, MetaError> {
+        self.meta_room_for(id, now, |meta| meta.lifetime = lifetime)?;
         let policy = self.policy.for_lifetime(lifetime);
         let (changed, _, _) = self
             .touch(id, now, |entry| entry.meta.lifetime != lifetime)
             .ok_or(NotFound)?;
         if changed {
-            self.slots
-                .edit_meta(id, now, |meta| meta.lifetime = lifetime);
+            self.edit_meta_or(id, now, |meta| meta.lifetime = lifetime)?;
         }
         let deadlines = policy.start(now);
         let (protected, _) = self
@@ -176,7 +229,7 @@ impl<S: Slots> Table<S> {
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{owner::UserId, Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let mut table = SessionTable::<u32, 4, 4>::new();
     /// let alice = UserId::new(b"alice")?;
     /// let (a, _) = table.create(&mut rng, Instant::ZERO, 1)?;
     /// let (b, _) = table.create(&mut rng, Instant::ZERO, 2)?;
@@ -218,7 +271,7 @@ impl<S: Slots> Table<S> {
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{owner::{DisplayTag, UserId}, table::NotFound, Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let mut table = SessionTable::<u32, 4, 4>::new();
     /// let (alices, _) = table.create(&mut rng, Instant::ZERO, 1)?;
     /// let (bobs, _) = table.create(&mut rng, Instant::ZERO, 2)?;
     /// let (alice, bob) = (UserId::new(b"alice")?, UserId::new(b"bob")?);
@@ -253,7 +306,7 @@ impl<S: Slots> Table<S> {
     /// ```
     /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     /// use sesh::{owner::UserId, Instant, SessionTable};
-    /// let mut table = SessionTable::<u32, 4>::new();
+    /// let mut table = SessionTable::<u32, 4, 4>::new();
     /// let alice = UserId::new(b"alice")?;
     /// let mut ids = Vec::new();
     /// for n in 0..3 {

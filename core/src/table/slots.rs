@@ -7,8 +7,8 @@ use crate::{Instant, SessionId};
 /// One stored session, whole: what a [`Slots`] takes in and gives back.
 ///
 /// Its fields are private; a [`Table`](super::Table) reads them for you.
-/// A fixed table stores it as it is; a map table packs it (see
-/// `MapSlots`).
+/// Both tables take it apart: a fixed table keeps its metadata in a pool
+/// when it says something, a map table packs it (see `MapSlots`).
 ///
 /// ```
 /// use sesh::{table::{FixedSlots, Slots}, SessionId};
@@ -27,7 +27,7 @@ pub struct Entry<D> {
     /// The table's access counter at the last use, for LRU eviction.
     pub(crate) last_access: u32,
     /// Owner, label, times and lifetime. The owner changes only through
-    /// [`Slots::edit_meta`], which keeps an owner index in step.
+    /// [`Slots::edit_meta`], which keeps an owner index (or a pool) in step.
     pub(crate) meta: SessionMeta,
 }
 
@@ -40,7 +40,7 @@ pub struct EntryRef<'a, D> {
     pub(crate) protected: bool,
     pub(crate) last_access: u32,
     pub(crate) data: &'a D,
-    /// Times of metadata a map table did not keep read as zero.
+    /// Times of metadata a table did not keep read as zero.
     pub(crate) meta: &'a SessionMeta,
 }
 
@@ -67,13 +67,11 @@ mod sealed {
     pub trait Sealed {}
 }
 
-#[cfg(feature = "alloc")]
 /// The metadata a session says nothing with: no owner, no label, the
 /// default lifetime, and times that were not kept (zero).
 pub(crate) static NO_META: SessionMeta = SessionMeta::new(Instant::ZERO);
 
-#[cfg(feature = "alloc")]
-/// Whether `meta` says nothing a map table must keep: no owner, no label,
+/// Whether `meta` says nothing a table must keep: no owner, no label,
 /// the default lifetime (its times alone are not kept).
 pub(crate) fn says_nothing(meta: &SessionMeta) -> bool {
     meta.owner.is_none()
@@ -104,6 +102,15 @@ pub trait Slots: sealed::Sealed {
     fn capacity(&self) -> usize;
     /// The entries it holds.
     fn len(&self) -> usize;
+    /// The most entries whose metadata says something (an owner, a label,
+    /// a lifetime of their own) it can hold: a fixed table's pool.
+    fn meta_capacity(&self) -> usize {
+        usize::MAX
+    }
+    /// Whether one more entry's metadata can start to say something.
+    fn meta_room(&self) -> bool {
+        true
+    }
     /// Whether it holds no entry.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -172,20 +179,6 @@ pub trait Slots: sealed::Sealed {
         user: &UserId,
         remove_if: impl FnMut(&EntryRef<'_, Self::Data>) -> bool,
     ) -> usize;
-}
-
-impl<D> Entry<D> {
-    /// This entry as a [`Slots`] shows it.
-    pub(crate) fn view(&self) -> EntryRef<'_, D> {
-        EntryRef {
-            id: self.id,
-            deadlines: self.deadlines,
-            protected: self.protected,
-            last_access: self.last_access,
-            data: &self.data,
-            meta: &self.meta,
-        }
-    }
 }
 
 pub(crate) use sealed::Sealed;

@@ -136,6 +136,9 @@ pub enum RestoreError {
     Record(DecodeError),
     /// More sessions than the table holds.
     TooMany,
+    /// More live sessions with an owner, a label or a lifetime of their own
+    /// than the table's metadata pool holds (a fixed table's `OWNED`).
+    TooManyOwned,
     /// Two records with one id.
     Duplicate,
     /// Bytes after the last record.
@@ -158,6 +161,9 @@ impl fmt::Display for RestoreError {
             ),
             RestoreError::Record(e) => write!(f, "a snapshot record is bad: {e}"),
             RestoreError::TooMany => f.write_str("the snapshot holds more sessions than the table"),
+            RestoreError::TooManyOwned => f.write_str(
+                "the snapshot holds more sessions with an owner, label or lifetime than the table's metadata pool",
+            ),
             RestoreError::Duplicate => f.write_str("the snapshot holds one id twice"),
             RestoreError::TrailingBytes => {
                 f.write_str("the snapshot has bytes after its last record")
@@ -526,13 +532,28 @@ impl<S: Slots> Table<S> {
         if !fits {
             return Err(RestoreError::TooMany);
         }
-        // Pass one: every record must decode, with nothing after the last one.
+        // Pass one: every record must decode, with nothing after the last
+        // one, and the live ones whose metadata says something must fit the
+        // metadata pool (none is dropped half-way through pass two).
         let mut cursor = checked.records;
+        let mut owned = 0usize;
         for _ in 0..checked.count {
-            next_record::<S::Data>(&mut cursor)?;
+            let (_, record, meta) = next_record::<S::Data>(&mut cursor)?;
+            if let Some(meta) = meta.filter(|m| !super::slots::says_nothing(m)) {
+                let deadlines = self
+                    .policy
+                    .for_lifetime(meta.lifetime)
+                    .clamp(rebase(record.deadlines, checked.saved_at, now), now);
+                if !deadlines.is_expired(now) {
+                    owned = owned.saturating_add(1);
+                }
+            }
         }
         if !cursor.is_empty() {
             return Err(RestoreError::TrailingBytes);
+        }
+        if owned > self.slots.meta_capacity() {
+            return Err(RestoreError::TooManyOwned);
         }
         // Pass two: store them.
         let mut cursor = checked.records;
@@ -670,10 +691,10 @@ mod tests {
         assert_eq!(t.restore_snapshot(&plain, at), Ok(2));
         assert_eq!(t.peek(&guest, at), Some(&2));
         // Version-1 records carry no metadata: no owner, the default
-        // lifetime, times from the restore.
+        // lifetime, and so no times kept (they read as zero).
         assert!(
             t.iter_with_meta()
-                .all(|(_, _, m)| *m == SessionMeta::new(at))
+                .all(|(_, _, m)| *m == SessionMeta::new(Instant::ZERO))
         );
     }
 

@@ -111,3 +111,300 @@ fn regenerate_at_the_bound_of_a_map_table_keeps_the_session() {
         crate::AllocSessionTable::<u8>::with_max_sessions(2),
     );
 }
+
+mod meta_pool {
+    use super::*;
+    use crate::expiry::Lifetime;
+    use crate::owner::{Label, UserId};
+
+    fn user(name: &[u8]) -> UserId {
+        UserId::new(name).unwrap()
+    }
+
+    /// A table of 4 slots and 2 metadata entries.
+    type Pooled = SessionTable<u8, 4, 2>;
+
+    #[test]
+    fn a_plain_session_takes_no_pool_entry() {
+        let mut t = Pooled::new();
+        let mut rng = CountingRng::default();
+        let now = Instant::from_secs(7);
+        let (a, _) = t.create(&mut rng, now, 1).unwrap();
+        t.set_protected(&a, now, true).unwrap();
+        let (a, _) = t.regenerate(&a, &mut rng, now).unwrap();
+        t.update(&a, now, |d| *d += 1).unwrap();
+        // An unchanged label or the default lifetime starts nothing.
+        t.set_label(&a, Label::default(), now).unwrap();
+        t.set_lifetime(&a, Lifetime::Default, now).unwrap();
+        assert_eq!(t.slots.meta_len(), 0);
+        // Its times are not kept: they read as zero, as in a map table.
+        assert_eq!(t.meta(&a, now), Some(&SessionMeta::new(Instant::ZERO)));
+        // And the default table has no pool at all, yet works as before.
+        let mut plain = SessionTable::<u8, 4>::new();
+        let (b, _) = plain.create(&mut rng, now, 1).unwrap();
+        assert_eq!((plain.meta_capacity(), plain.peek(&b, now)), (0, Some(&1)));
+    }
+
+    #[test]
+    fn a_full_pool_of_protected_holders_refuses_and_loses_nothing() {
+        let mut t = Pooled::new();
+        let mut rng = CountingRng::default();
+        let now = Instant::ZERO;
+        let mut holders = std::vec::Vec::new();
+        for (n, name) in [&b"alice"[..], b"bob"].into_iter().enumerate() {
+            let (id, _) = t.create(&mut rng, now, n as u8).unwrap();
+            t.set_protected(&id, now, true).unwrap();
+            t.set_owner(&id, user(name), now).unwrap();
+            holders.push(id);
+        }
+        let (c, _) = t.create(&mut rng, now, 9).unwrap();
+        let later = now + Duration::from_secs(3);
+        assert_eq!(
+            t.set_owner(&c, user(b"carol"), later),
+            Err(MetaError::NoRoom)
+        );
+        assert_eq!(
+            t.set_label(&c, Label::new("x").unwrap(), later),
+            Err(MetaError::NoRoom)
+        );
+        assert_eq!(
+            t.set_lifetime(&c, Lifetime::REMEMBER_ME, later),
+            Err(MetaError::NoRoom)
+        );
+        assert!(
+            MetaError::NoRoom
+                .to_string()
+                .contains("metadata pool is full")
+        );
+        // Nothing changed: the holders keep their owners, c is as it was.
+        assert_eq!(t.sessions_of(&user(b"alice"), None, later).count(), 1);
+        assert_eq!(t.sessions_of(&user(b"bob"), None, later).count(), 1);
+        assert_eq!(t.meta(&c, later), Some(&SessionMeta::new(Instant::ZERO)));
+        assert_eq!((t.len(), t.peek(&c, later)), (3, Some(&9)));
+        // A holder can still change what it keeps, and clearing needs no room.
+        t.set_label(&holders[0], Label::new("phone").unwrap(), later)
+            .unwrap();
+        t.clear_owner(&c, later).unwrap();
+        // Inserting a record with metadata is refused whole.
+        let meta = SessionMeta {
+            owner: Some(user(b"dave")),
+            ..SessionMeta::new(later)
+        };
+        let id = SessionId::from_bytes([9; 16]);
+        let record = crate::record::SessionRecord {
+            deadlines: t.policy().start(later),
+            protected: true,
+            data: 4,
+        };
+        assert_eq!(
+            t.insert_with_meta(id, record, meta, later),
+            Err(InsertError::Full(4))
+        );
+        assert_eq!((t.len(), t.slots.meta_len()), (3, 2));
+        // The missing session is NotFound, not NoRoom.
+        t.destroy(&c);
+        assert_eq!(
+            t.set_owner(&c, user(b"carol"), later),
+            Err(MetaError::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_full_pool_evicts_its_least_recently_used_unprotected_holder() {
+        let mut t = Pooled::new();
+        let mut rng = CountingRng::default();
+        let now = Instant::ZERO;
+        let (a, _) = t.create(&mut rng, now, 1).unwrap();
+        let (b, _) = t.create(&mut rng, now, 2).unwrap();
+        t.set_owner(&a, user(b"alice"), now).unwrap();
+        t.set_label(&b, Label::new("b").unwrap(), now).unwrap();
+        t.get(&a, now).unwrap(); // b is now the older holder
+        let (c, _) = t.create(&mut rng, now, 3).unwrap();
+        t.set_owner(&c, user(b"carol"), now).unwrap();
+        assert!(!t.contains(&b, now) && t.contains(&a, now));
+        assert_eq!(t.slots.meta_len(), 2);
+        // A table that refuses to evict refuses here too.
+        let (d, _) = t.create(&mut rng, now, 4).unwrap();
+        t.set_when_full(WhenFull::Refuse);
+        assert_eq!(t.set_owner(&d, user(b"dave"), now), Err(MetaError::NoRoom));
+        assert!(t.contains(&a, now) && t.contains(&c, now));
+        // An expired holder makes room before anyone is evicted.
+        t.set_when_full(WhenFull::EvictLeastRecentlyUsed);
+        t.set_protected(&a, now, true).unwrap();
+        t.set_protected(&c, now, true).unwrap();
+        // a holds an entry already: a lifetime of its own needs no more room.
+        t.set_lifetime(&a, Lifetime::REMEMBER_ME, now).unwrap();
+        assert_eq!(t.set_owner(&d, user(b"dave"), now), Err(MetaError::NoRoom));
+        let later = now + Duration::from_hours(9);
+        let (e, _) = t.create(&mut rng, later, 5).unwrap();
+        t.set_owner(&e, user(b"erin"), later).unwrap();
+        assert!(!t.contains(&c, later), "c expired and went");
+        assert!(t.contains(&a, later), "a lives 30 days");
+    }
+
+    #[test]
+    fn regenerate_remove_sweep_and_clear_move_or_free_pool_entries() {
+        let mut t = Pooled::new();
+        let mut rng = CountingRng::default();
+        let now = Instant::ZERO;
+        let alice = user(b"alice");
+        let (a, _) = t.create(&mut rng, now, 1).unwrap();
+        t.set_owner(&a, alice.clone(), now).unwrap();
+        let (a2, _) = t.regenerate(&a, &mut rng, now).unwrap();
+        assert_eq!(t.slots.meta_len(), 1);
+        assert_eq!(
+            t.meta(&a2, now).and_then(|m| m.owner.as_ref()),
+            Some(&alice)
+        );
+        assert_eq!(t.sessions_of(&alice, None, now).count(), 1);
+        t.destroy(&a2);
+        assert_eq!(t.slots.meta_len(), 0);
+        // A label taken away frees the entry; a sweep frees expired ones.
+        let (b, _) = t.create(&mut rng, now, 2).unwrap();
+        t.set_label(&b, Label::new("b").unwrap(), now).unwrap();
+        t.set_label(&b, Label::default(), now).unwrap();
+        assert_eq!(t.slots.meta_len(), 0);
+        t.set_owner(&b, alice.clone(), now).unwrap();
+        let later = now + Duration::from_hours(9);
+        let slice = t.purge_expired_slice(later, 0, 100);
+        assert_eq!((slice.purged, t.slots.meta_len()), (1, 0));
+        // revoke_all and clear free theirs.
+        for _ in 0..2 {
+            let (id, _) = t.create(&mut rng, later, 3).unwrap();
+            t.set_owner(&id, alice.clone(), later).unwrap();
+        }
+        assert_eq!(t.revoke_all(&alice, None, later), 2);
+        assert_eq!(t.slots.meta_len(), 0);
+        let (id, _) = t.create(&mut rng, later, 4).unwrap();
+        t.set_owner(&id, alice, later).unwrap();
+        t.clear();
+        assert_eq!((t.len(), t.slots.meta_len()), (0, 0));
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_refuse_more_owned_than_the_pool() {
+        let mut t = SessionTable::<u8, 4, 3>::new();
+        let mut rng = CountingRng::default();
+        let now = Instant::from_secs(100);
+        let mut owned = std::vec::Vec::new();
+        for n in 0..3u8 {
+            let (id, _) = t.create(&mut rng, now, n).unwrap();
+            t.set_owner(&id, user(&[b'u', n]), now).unwrap();
+            owned.push(id);
+        }
+        let (plain, _) = t.create(&mut rng, now, 9).unwrap();
+        let mut buf = [0u8; 1024];
+        let len = t.write_snapshot(&mut buf, now).unwrap();
+        let mut same = SessionTable::<u8, 4, 3>::new();
+        assert_eq!(same.restore_snapshot(&buf[..len], now), Ok(4));
+        for (n, id) in owned.iter().enumerate() {
+            assert_eq!(
+                same.meta(id, now).and_then(|m| m.owner.clone()),
+                Some(user(&[b'u', n as u8]))
+            );
+        }
+        assert_eq!(
+            same.meta(&plain, now),
+            Some(&SessionMeta::new(Instant::ZERO))
+        );
+        assert_eq!(same.slots.meta_len(), 3);
+        // Two entries for three owned sessions: refused, the table empty.
+        let mut small = SessionTable::<u8, 4, 2>::new();
+        assert_eq!(
+            small.restore_snapshot(&buf[..len], now),
+            Err(RestoreError::TooManyOwned)
+        );
+        assert!(small.is_empty());
+        assert_eq!((small.len(), small.slots.meta_len()), (0, 0));
+        // Once one owned session has expired, the rest fit.
+        let mut t2 = SessionTable::<u8, 4, 3>::new();
+        t2.restore_snapshot(&buf[..len], now).unwrap();
+        t2.set_lifetime(&owned[0], Lifetime::REMEMBER_ME, now)
+            .unwrap();
+        let later = now + Duration::from_mins(29);
+        let len = t2.write_snapshot(&mut buf, later).unwrap();
+        let mut one = SessionTable::<u8, 4, 1>::new();
+        assert_eq!(
+            one.restore_snapshot(&buf[..len], later),
+            Err(RestoreError::TooManyOwned)
+        );
+        // The same snapshot as if saved 2 minutes later: the default
+        // sessions have no time left and are not restored; the one with
+        // its own lifetime alone needs the pool, and fits.
+        let mut bytes = buf[..len].to_vec();
+        let saved_at = (later + Duration::from_mins(2)).as_millis();
+        bytes[5..13].copy_from_slice(&saved_at.to_le_bytes());
+        let body = bytes.len() - 4;
+        let crc = crate::crc::crc32(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(one.restore_snapshot(&bytes, later), Ok(1));
+        assert!(one.contains(&owned[0], later));
+        assert_eq!(one.slots.meta_len(), 1);
+    }
+}
+
+#[cfg(feature = "alloc")]
+mod fixed_and_map_agree {
+    use super::*;
+    use crate::AllocSessionTable;
+    use crate::expiry::Lifetime;
+    use crate::owner::{Label, UserId};
+
+    proptest::proptest! {
+        /// The same operations give the same metadata reads on both
+        /// tables (times of plain sessions read as zero in both), while
+        /// the fixed table's pool has room.
+        #[test]
+        fn metadata_reads_agree(ops in proptest::collection::vec((0u8..9, 0usize..8, 0u8..3), 1..80)) {
+            let mut fixed = SessionTable::<u8, 8, 8>::new();
+            let mut map = AllocSessionTable::<u8>::with_max_sessions(8);
+            let (mut rf, mut rm) = (CountingRng(1), CountingRng(1));
+            let mut ids: std::vec::Vec<SessionId> = std::vec::Vec::new();
+            let mut now = Instant::from_secs(1);
+            for (op, pick, arg) in ops {
+                let id = ids.get(pick % ids.len().max(1)).copied();
+                let who = UserId::new(&[arg]).unwrap();
+                match (op, id) {
+                    (0, _) => {
+                        let (f, m) = (fixed.create(&mut rf, now, arg), map.create(&mut rm, now, arg));
+                        proptest::prop_assert_eq!(f.as_ref().map(|x| x.0), m.as_ref().map(|x| x.0));
+                        if let Ok((id, _)) = f { ids.push(id) }
+                    }
+                    (1, Some(id)) => proptest::prop_assert_eq!(
+                        fixed.set_owner(&id, who.clone(), now).map(|s| s.ended),
+                        map.set_owner(&id, who, now).map(|s| s.ended)),
+                    (2, Some(id)) => {
+                        let label = if arg == 0 { Label::default() } else { Label::new("l").unwrap() };
+                        proptest::prop_assert_eq!(fixed.set_label(&id, label.clone(), now), map.set_label(&id, label, now));
+                    }
+                    (3, Some(id)) => {
+                        let lifetime = [Lifetime::Default, Lifetime::REMEMBER_ME, Lifetime::BrowserSession][usize::from(arg)];
+                        proptest::prop_assert_eq!(fixed.set_lifetime(&id, lifetime, now), map.set_lifetime(&id, lifetime, now));
+                    }
+                    (4, Some(id)) => {
+                        let (f, m) = (fixed.regenerate(&id, &mut rf, now), map.regenerate(&id, &mut rm, now));
+                        proptest::prop_assert_eq!(f, m);
+                        if let Ok((new, _)) = f { ids.push(new) }
+                    }
+                    (5, Some(id)) => proptest::prop_assert_eq!(fixed.destroy(&id), map.destroy(&id)),
+                    (6, _) => now = now.saturating_add(Duration::from_mins(20)),
+                    (7, _) => proptest::prop_assert_eq!(fixed.purge_expired(now), map.purge_expired(now)),
+                    (8, Some(id)) => proptest::prop_assert_eq!(fixed.clear_owner(&id, now), map.clear_owner(&id, now)),
+                    _ => {}
+                }
+                for id in &ids {
+                    proptest::prop_assert_eq!(fixed.meta(id, now), map.meta(id, now));
+                    proptest::prop_assert_eq!(fixed.peek(id, now), map.peek(id, now));
+                }
+                for n in 0..3u8 {
+                    let who = UserId::new(&[n]).unwrap();
+                    let mut f: std::vec::Vec<_> = fixed.sessions_of(&who, None, now).map(|s| s.tag).collect();
+                    let mut m: std::vec::Vec<_> = map.sessions_of(&who, None, now).map(|s| s.tag).collect();
+                    f.sort();
+                    m.sort();
+                    proptest::prop_assert_eq!(f, m);
+                }
+            }
+        }
+    }
+}

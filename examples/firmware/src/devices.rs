@@ -15,6 +15,7 @@ use rand_core::TryCryptoRng;
 use serde::Deserialize;
 use sesh::expiry::Lifetime;
 use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
+use sesh::table::MetaError;
 use sesh::{Duration, Instant};
 use sesh_embassy::{SessionError, WithSession};
 
@@ -96,29 +97,41 @@ pub fn label_for(agent: &str) -> Label {
     Label::truncated(&text)
 }
 
+/// Why [`record_login`] recorded nothing.
+pub(crate) enum NotRecorded {
+    /// The session is gone (only a zero timeout ends it between the
+    /// login's create and here), or the name is over 64 bytes.
+    Gone,
+    /// [`SIGNED_IN`](crate::SIGNED_IN) sessions are signed in already.
+    NoRoom,
+}
+
 /// Records at login what the list shows: the owner `user`, the label, and
 /// the lifetime (`remember`: 30 days idle and 90 absolute, a cookie with
 /// `Max-Age`; otherwise a browser session, a cookie without). Saved to
-/// flash at once by sesh-embassy. False if the session is gone (only a
-/// zero timeout ends it between the login's create and here) or the name
-/// is over 64 bytes.
+/// flash at once by sesh-embassy. The owner goes first: once it is set,
+/// the label and lifetime only change the session's pool entry.
 pub(crate) async fn record_login<R: TryCryptoRng>(
     session: &AppSession<R>,
     user: &str,
     label: Label,
     remember: bool,
-) -> bool {
+) -> Result<(), NotRecorded> {
     let Ok(user) = UserId::new(user.as_bytes()) else {
-        return false;
+        return Err(NotRecorded::Gone);
     };
     let lifetime = if remember {
         Lifetime::REMEMBER_ME
     } else {
         Lifetime::BrowserSession
     };
-    session.set_owner(user).await.is_ok()
-        && session.set_label(label).await.is_ok()
-        && session.set_lifetime(lifetime).await.is_ok()
+    let why = |e: MetaError| match e {
+        MetaError::NotFound => NotRecorded::Gone,
+        MetaError::NoRoom => NotRecorded::NoRoom,
+    };
+    session.set_owner(user).await.map_err(why)?;
+    session.set_label(label).await.map_err(why)?;
+    session.set_lifetime(lifetime).await.map_err(why)
 }
 
 /// What the four routes answer, before the session adds its headers.

@@ -11,7 +11,7 @@ use rand_core::TryCryptoRng;
 use serde::Deserialize;
 use sesh_embassy::{SessionError, WithSession};
 
-use crate::devices::{DeviceLabel, record_login};
+use crate::devices::{DeviceLabel, NotRecorded, record_login};
 use crate::html::{Html, Notice, Page};
 use crate::login::Login;
 use crate::{AppSession, USER_LEN};
@@ -245,11 +245,23 @@ async fn log_in<R: TryCryptoRng>(
         .await?;
     session.set_protected(true).await?;
     let remember = form.remember.as_str() == "on";
-    if !record_login(session, name, label, remember).await {
-        return Ok(Reply::Text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the session ended during login\n",
-        ));
+    match record_login(session, name, label, remember).await {
+        Ok(()) => {}
+        Err(NotRecorded::Gone) => {
+            return Ok(Reply::Text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the session ended during login\n",
+            ));
+        }
+        Err(NotRecorded::NoRoom) => {
+            // Never left logged in without an owner: "sign out everywhere"
+            // could not find it.
+            session.destroy().await;
+            return Ok(Reply::Text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many devices are signed in: sign out on one of them first\n",
+            ));
+        }
     }
     Ok(Reply::SeeOther("/"))
 }

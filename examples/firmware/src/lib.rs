@@ -75,7 +75,7 @@ use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
 use sesh::cookie::{CookieConfig, SameSite};
 use sesh::{Duration, ExpiryPolicy};
-use sesh_embassy::{Session, Sessions};
+use sesh_embassy::{EmbassyClock, Session, Sessions};
 
 pub use clock::{Rfc3339, WallClock};
 pub use devices::{LABEL_LEN, label_for};
@@ -85,6 +85,14 @@ pub use login::{Credentials, CredentialsError, Login};
 /// Sessions the table holds. A new anonymous session evicts the oldest
 /// anonymous one when the table is full; logged-in sessions are never evicted.
 pub const CAPACITY: usize = 16;
+
+/// Sessions that can be signed in at once: each keeps its owner, label and
+/// lifetime in the table's metadata pool (about 150 bytes an entry), which
+/// "sign out everywhere" and the device list read. A login past it evicts
+/// the least recently used holder that is not logged in, or, when every
+/// one is, is refused with 503 (the new session is ended, never left
+/// logged in without an owner).
+pub const SIGNED_IN: usize = 8;
 
 /// picoserve worker tasks (one TCP connection each). The board spawns this
 /// many; the network stack needs a socket for each. A browser opens up to 6
@@ -108,10 +116,12 @@ pub struct Account {
 }
 
 /// The shared session table: every worker uses the one the board built.
-pub type AppSessions<R> = Sessions<CriticalSectionRawMutex, Account, R, CAPACITY>;
+pub type AppSessions<R> =
+    Sessions<CriticalSectionRawMutex, Account, R, CAPACITY, 2, EmbassyClock, SIGNED_IN>;
 
 /// A request's session.
-pub type AppSession<R> = Session<CriticalSectionRawMutex, Account, R, CAPACITY>;
+pub type AppSession<R> =
+    Session<CriticalSectionRawMutex, Account, R, CAPACITY, 2, EmbassyClock, SIGNED_IN>;
 
 /// The session cookie.
 ///

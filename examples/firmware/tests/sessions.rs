@@ -299,6 +299,7 @@ fn revokes_without_a_token_or_with_a_foreign_or_unknown_tag_are_refused() {
 #[test]
 fn a_full_table_of_owned_sessions_fits_the_snapshot_buffer() {
     use sesh::expiry::Lifetime;
+    use sesh::table::MetaError;
     futures_executor::block_on(async {
         let keys = KeyRing::new(Key::new(&[14; 32]).unwrap());
         let sessions =
@@ -307,7 +308,7 @@ fn a_full_table_of_owned_sessions_fits_the_snapshot_buffer() {
         let mut rng = ChaCha20Rng::from_seed([15; 32]);
         let now = sesh::Instant::from_secs(u64::from(u32::MAX));
         let name = "u".repeat(firmware::USER_LEN);
-        for _ in 0..firmware::CAPACITY {
+        for n in 0..firmware::CAPACITY {
             let account = firmware::Account {
                 user: Some(name.as_str().try_into().unwrap()),
                 visits: u32::MAX,
@@ -315,9 +316,16 @@ fn a_full_table_of_owned_sessions_fits_the_snapshot_buffer() {
             let (id, _) = inner.table().create(&mut rng, now, account).unwrap();
             let table = inner.table();
             table.set_protected(&id, now, true).unwrap();
-            table
-                .set_owner(&id, UserId::new(name.as_bytes()).unwrap(), now)
-                .unwrap();
+            let owner = UserId::new(name.as_bytes()).unwrap();
+            if n >= firmware::SIGNED_IN {
+                // The pool is full of logged-in sessions: refused, unchanged.
+                assert_eq!(
+                    table.set_owner(&id, owner, now).unwrap_err(),
+                    MetaError::NoRoom
+                );
+                continue;
+            }
+            table.set_owner(&id, owner, now).unwrap();
             let label = firmware::label_for(&"é".repeat(firmware::LABEL_LEN));
             assert_eq!(label.as_str().len(), firmware::LABEL_LEN);
             table.set_label(&id, label, now).unwrap();
@@ -330,5 +338,66 @@ fn a_full_table_of_owned_sessions_fits_the_snapshot_buffer() {
             .unwrap();
         assert!(len + 256 <= 4096, "{len} bytes");
         println!("full snapshot: {len} of {} bytes", firmware::SNAPSHOT_BUF);
+    });
+}
+
+/// Every entry of the metadata pool held by a logged-in session: a new
+/// login is refused with 503 and its session ended (never left logged in
+/// without an owner, which "sign out everywhere" could not find); once a
+/// device signs out, logging in works again.
+#[test]
+fn a_login_past_the_signed_in_limit_is_refused_and_leaves_no_session() {
+    static SESSIONS: StaticCell<AppSessions<TestRng>> = StaticCell::new();
+    let sessions = boot(&SESSIONS, 17);
+    run(sessions, |mut client| async move {
+        let others = {
+            let mut inner = sessions.lock().await;
+            let now = sesh_embassy::now();
+            let mut rng = ChaCha20Rng::from_seed([98; 32]);
+            let mut ids = Vec::new();
+            for _ in 0..firmware::SIGNED_IN {
+                let table = inner.table();
+                let (id, _) = table
+                    .create(&mut rng, now, firmware::Account::default())
+                    .unwrap();
+                table.set_protected(&id, now, true).unwrap();
+                table
+                    .set_owner(&id, UserId::new(b"bob").unwrap(), now)
+                    .unwrap();
+                ids.push(id);
+            }
+            ids
+        };
+        let page = client.get("/").await.unwrap();
+        let token = csrf(&page);
+        let fields = [
+            ("username", "admin"),
+            ("password", "admin"),
+            ("csrf", token.as_str()),
+        ];
+        let answer = client
+            .send(Request::post("/login").form_fields(&fields))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 503, "{}", answer.text());
+        assert!(answer.text().contains("too many devices"));
+        assert_eq!(client.get("/me").await.unwrap().status, 401);
+        let now = sesh_embassy::now();
+        assert_eq!(
+            sessions.occupancy().await.0,
+            firmware::SIGNED_IN,
+            "the refused login's session is gone"
+        );
+        let mut inner = sessions.lock().await;
+        let bob = UserId::new(b"bob").unwrap();
+        assert_eq!(
+            inner.table().sessions_of(&bob, None, now).count(),
+            others.len()
+        );
+        // One of bob's devices signs out: there is room again.
+        inner.table().destroy(&others[0]);
+        drop(inner);
+        log_in(&mut client, FIREFOX, false).await;
+        assert_eq!(client.get("/me").await.unwrap().status, 200);
     });
 }
