@@ -293,9 +293,14 @@ impl<T> Slab<T> {
         }
     }
 
-    /// Slots made so far (used or free).
+    /// Slots made so far (used or free): every chunk but the last is full
+    /// (`put` fills the last before it makes another), so this is O(1).
     fn slots(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        self.chunks.last().map_or(0, |last| {
+            (self.chunks.len().saturating_sub(1))
+                .saturating_mul(CHUNK)
+                .saturating_add(last.len())
+        })
     }
 
     fn get(&self, slot: u32) -> Option<&T> {
@@ -345,18 +350,45 @@ impl<T> Slab<T> {
         Some(value)
     }
 
-    /// Every used slot, with its number.
-    fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
-        self.chunks
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter_map(|(slot, value)| Some((u32::try_from(slot).ok()?, value.as_ref()?)))
+    /// Every used slot, with its number, in slot order.
+    fn iter(&self) -> SlabIter<'_, T> {
+        SlabIter {
+            chunks: self.chunks.iter(),
+            chunk: [].iter(),
+            slot: 0,
+        }
     }
 
     fn clear(&mut self) {
         self.chunks.clear();
         self.free.clear();
+    }
+}
+
+/// [`Slab::iter`]: a plain loop over each chunk's cells (a full table's
+/// eviction walks a shard's every entry this way, twice per batch).
+struct SlabIter<'a, T> {
+    chunks: core::slice::Iter<'a, Vec<Option<T>>>,
+    chunk: core::slice::Iter<'a, Option<T>>,
+    /// The number of the next cell of `chunk`. `put` numbers no more than
+    /// `u32::MAX + 1` slots, so it wraps only past the last one.
+    slot: u32,
+}
+
+impl<'a, T> Iterator for SlabIter<'a, T> {
+    type Item = (u32, &'a T);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            for cell in self.chunk.by_ref() {
+                let slot = self.slot;
+                self.slot = slot.wrapping_add(1);
+                if let Some(value) = cell {
+                    return Some((slot, value));
+                }
+            }
+            self.chunk = self.chunks.next()?.iter();
+        }
     }
 }
 
@@ -460,6 +492,37 @@ impl<D> MapSlots<D> {
         let hash = hash(id);
         warm(&self.index, hash);
         self.index.find(hash, holds(&self.slab, id)).copied()
+    }
+
+    /// Grows the index before an insert that would make hashbrown grow it,
+    /// to the same number of buckets, but filled in slab order: hashbrown
+    /// would rehash each slot by reading its entry's id, one cache miss per
+    /// entry in random order once a shard outgrows the cache; here the ids
+    /// are read in the order they lie in memory. When hashbrown would
+    /// rather rehash in place (its deleted marks, not its entries, filled
+    /// it), it is left to do that.
+    fn grow_if_full(&mut self) {
+        let len = self.index.len();
+        if len < self.index.capacity() {
+            return;
+        }
+        // hashbrown's rule: at most 7/8 of 8 or more buckets, one less
+        // than the count below 8; in place while at most half that.
+        let buckets = self.index.num_buckets();
+        let full = if buckets < 8 {
+            buckets.saturating_sub(1)
+        } else {
+            (buckets / 8).saturating_mul(7)
+        };
+        let wanted = len.saturating_add(1);
+        if wanted <= full / 2 {
+            return;
+        }
+        let mut index = HashTable::with_capacity(wanted.max(full.saturating_add(1)));
+        for (slot, entry) in self.slab.iter() {
+            index.insert_unique(hash(&entry.id), slot, rehash(&self.slab));
+        }
+        self.index = index;
     }
 
     /// Frees `slot` (already out of the index): its entry, its side
@@ -572,9 +635,18 @@ impl<D> Slots for MapSlots<D> {
     }
 
     fn insert(&mut self, entry: Entry<D>) -> Result<(), Entry<D>> {
-        if self.index.len() >= self.max || self.get(&entry.id).is_some() {
+        if self.index.len() >= self.max {
             return Err(entry);
         }
+        self.grow_if_full();
+        // One probe finds both whether the id is taken and where it goes.
+        let hashbrown::hash_table::Entry::Vacant(vacant) = self.index.entry(
+            hash(&entry.id),
+            holds(&self.slab, &entry.id),
+            rehash(&self.slab),
+        ) else {
+            return Err(entry);
+        };
         let Entry {
             id,
             deadlines,
@@ -611,8 +683,7 @@ impl<D> Slots for MapSlots<D> {
             }
             write(&mut self.side, packed, slot, deadlines, protected);
         }
-        self.index
-            .insert_unique(hash(&id), slot, rehash(&self.slab));
+        vacant.insert(slot);
         Ok(())
     }
 
@@ -801,7 +872,14 @@ impl<D> MapSlots<D> {
             .side
             .iter()
             .all(|(slot, _)| self.slab.get(*slot).is_some_and(Packed::has_side));
+        let slotted = self.slab.iter().count();
+        let found = self
+            .slab
+            .iter()
+            .all(|(slot, e)| self.slot_of(&e.id) == Some(slot));
         indexed == owned
+            && slotted == self.index.len()
+            && found
             && flagged == self.side.len()
             && sides_hold_something
             && sides_have_entries
@@ -1063,6 +1141,49 @@ mod tests {
             let i = ids.iter().position(|x| x == id).unwrap();
             slots.get(id).is_some() == (i % 2 == 0)
         }));
+    }
+
+    /// Growth in slab order, with freed slots reused and deleted marks in
+    /// the index between, finds every entry and only those.
+    #[test]
+    fn the_index_grows_with_every_entry_and_no_other() {
+        let mut slots = MapSlots::<u32>::with_max(1 << 20);
+        let mut rng = CountingRng(11);
+        let entry = |id, data| Entry {
+            id,
+            deadlines: t_start(Instant::ZERO),
+            protected: false,
+            data,
+            last_access: 0,
+            meta: SessionMeta::new(Instant::ZERO),
+        };
+        let mut live = std::vec::Vec::new();
+        let mut gone = std::vec::Vec::new();
+        for round in 0..12u32 {
+            for i in 0..(1_000 << (round % 5)) {
+                let id = SessionId::generate(&mut rng).unwrap();
+                assert!(slots.insert(entry(id, i)).is_ok());
+                live.push((id, i));
+            }
+            // Every third goes: freed slots and deleted marks.
+            let mut kept = std::vec::Vec::new();
+            for (n, (id, data)) in live.drain(..).enumerate() {
+                if n % 3 == round as usize % 3 {
+                    assert_eq!(slots.remove(&id).map(|e| e.data), Some(data));
+                    gone.push(id);
+                } else {
+                    kept.push((id, data));
+                }
+            }
+            live = kept;
+            assert_eq!(slots.len(), live.len());
+            assert!(
+                live.iter()
+                    .all(|(id, d)| slots.get(id).map(|e| *e.data) == Some(*d))
+            );
+            assert!(gone.iter().all(|id| slots.get(id).is_none()));
+            assert!(slots.index_is_exact());
+        }
     }
 
     fn t_start(now: Instant) -> crate::expiry::Deadlines {
