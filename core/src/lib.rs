@@ -50,8 +50,8 @@ pub use time::{Duration, Instant};
 /// owner, a label or a lifetime of their own.
 ///
 /// A plain session costs its slot alone (id, deadlines, flag, data), and
-/// its metadata times read as zero, as in an [`AllocSessionTable`]. The
-/// pool is what per-user features cost: one entry (about 150 bytes, an
+/// its metadata times read as zero, as in an `AllocSessionTable`. The
+/// pool is what per-user features cost: one entry (176 bytes: an
 /// owner and a label of up to 64 bytes each) per session that has them.
 /// `OWNED` is 0 by default, so a table that never signs anyone in stays as
 /// small as its slots; there, [`set_owner`](table::Table::set_owner),

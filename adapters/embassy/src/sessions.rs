@@ -76,7 +76,7 @@ pub struct Inner<D, R, const N: usize, const K: usize = 2, const OWNED: usize = 
 /// current key and one previous); the clock `C` (default [`EmbassyClock`],
 /// embassy-time; tests pass their own with [`Sessions::with_clock`]);
 /// `OWNED`, the most sessions that have an owner, a label or a lifetime of
-/// their own (`sesh::SessionTable`'s metadata pool, about 150 bytes an
+/// their own (`sesh::SessionTable`'s metadata pool, 176 bytes an
 /// entry). It is 0 by default: a device without sign-in pays nothing for
 /// it, and [`Session::set_owner`](crate::Session::set_owner) then answers
 /// `MetaError::NoRoom`. A device with sign-in names it last:

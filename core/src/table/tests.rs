@@ -408,3 +408,18 @@ mod fixed_and_map_agree {
         }
     }
 }
+
+/// The footprint budget, on the host too: 16 slots of 32 bytes of data
+/// take at most 16 × (32 + 48) bytes with no metadata pool, and a pool
+/// entry costs one `Option<SessionMeta>` (the figure the docs quote).
+#[test]
+fn a_fixed_table_without_a_pool_stays_within_its_budget() {
+    use core::mem::size_of;
+    assert!(size_of::<FixedSlots<[u8; 32], 16>>() <= 16 * (32 + 48));
+    let entry = size_of::<Option<SessionMeta>>();
+    assert_eq!(
+        size_of::<FixedSlots<[u8; 32], 16, 4>>(),
+        size_of::<FixedSlots<[u8; 32], 16>>() + 4 * entry
+    );
+    assert!(entry <= 176, "{entry}");
+}

@@ -87,7 +87,7 @@ pub use login::{Credentials, CredentialsError, Login};
 pub const CAPACITY: usize = 16;
 
 /// Sessions that can be signed in at once: each keeps its owner, label and
-/// lifetime in the table's metadata pool (about 150 bytes an entry), which
+/// lifetime in the table's metadata pool (176 bytes an entry), which
 /// "sign out everywhere" and the device list read. A login past it evicts
 /// the least recently used holder that is not logged in, or, when every
 /// one is, is refused with 503 (the new session is ended, never left
