@@ -423,3 +423,63 @@ fn a_fixed_table_without_a_pool_stays_within_its_budget() {
     );
     assert!(entry <= 176, "{entry}");
 }
+
+mod small_pool_model {
+    use super::*;
+    use crate::owner::UserId;
+    use std::collections::HashMap;
+
+    proptest::proptest! {
+        /// With a pool smaller than the table, whatever happens: the pool
+        /// holds exactly the entries of sessions whose metadata says
+        /// something, and a session still stored has the owner its last
+        /// successful `set_owner`/`clear_owner` gave it (a refusal changes
+        /// nothing; eviction takes the whole session, never its owner alone).
+        #[test]
+        fn no_session_loses_its_owner_silently(ops in proptest::collection::vec((0u8..8, 0usize..8, 0u8..3), 1..100)) {
+            let mut t = SessionTable::<u8, 5, 2>::new();
+            let mut rng = CountingRng(1);
+            let mut ids: std::vec::Vec<SessionId> = std::vec::Vec::new();
+            let mut owners: HashMap<SessionId, Option<UserId>> = HashMap::new();
+            let mut now = Instant::ZERO;
+            for (op, pick, arg) in ops {
+                let id = ids.get(pick % ids.len().max(1)).copied();
+                let who = UserId::new(&[arg]).unwrap();
+                match (op, id) {
+                    (0, _) => if let Ok((id, _)) = t.create(&mut rng, now, arg) { ids.push(id) },
+                    (1, Some(id)) => match t.set_owner(&id, who.clone(), now) {
+                        Ok(set) => {
+                            owners.insert(id, Some(who));
+                            if let Some(ended) = set.ended { owners.remove(&ended); }
+                        }
+                        Err(MetaError::NoRoom) => proptest::prop_assert!(t.contains(&id, now)),
+                        Err(MetaError::NotFound) => proptest::prop_assert!(!t.contains(&id, now)),
+                    },
+                    (2, Some(id)) => { let _ = t.set_protected(&id, now, arg > 0); }
+                    (3, Some(id)) => if let Ok((new, _)) = t.regenerate(&id, &mut rng, now) {
+                        if let Some(owner) = owners.remove(&id) { owners.insert(new, owner); }
+                        ids.push(new);
+                    },
+                    (4, Some(id)) => { t.destroy(&id); }
+                    (5, _) => now = now.saturating_add(Duration::from_mins(20)),
+                    (6, _) => { t.purge_expired(now); }
+                    (7, Some(id)) => {
+                        let cleared = t.clear_owner(&id, now);
+                        if cleared.is_ok() { owners.insert(id, None); }
+                    }
+                    _ => {}
+                }
+                let saying = t.iter_with_meta().filter(|(_, _, m)| !slots::says_nothing(m)).count();
+                proptest::prop_assert_eq!(t.slots.meta_len(), saying);
+                proptest::prop_assert!(saying <= 2);
+                for (id, _, meta) in t.iter_with_meta() {
+                    if let Some(owner) = owners.get(&id) {
+                        proptest::prop_assert_eq!(&meta.owner, owner);
+                    } else {
+                        proptest::prop_assert!(meta.owner.is_none());
+                    }
+                }
+            }
+        }
+    }
+}
