@@ -236,8 +236,17 @@ impl<D, const N: usize, const OWNED: usize> Slots for FixedSlots<D, N, OWNED> {
         let meta_at = if says_nothing(&meta) {
             NO_POOL_ENTRY
         } else {
-            match self.pool.iter().position(Option::is_none) {
-                Some(_) => self.pool_put(meta.clone()).unwrap_or(NO_POOL_ENTRY),
+            let free = self
+                .pool
+                .iter_mut()
+                .enumerate()
+                .find(|(_, m)| m.is_none())
+                .and_then(|(at, m)| Some((u16::try_from(at).ok()?, m)));
+            match free {
+                Some((index, entry)) => {
+                    *entry = Some(meta);
+                    index
+                }
                 None => {
                     return Err(Entry {
                         id,
@@ -265,14 +274,21 @@ impl<D, const N: usize, const OWNED: usize> Slots for FixedSlots<D, N, OWNED> {
                 Ok(())
             }
             // `at` came from the scan above: never here.
-            None => Err(Entry {
-                id: slot.id,
-                deadlines: slot.deadlines,
-                protected: slot.protected,
-                data: slot.data,
-                last_access: slot.last_access,
-                meta,
-            }),
+            None => {
+                let meta = self
+                    .pool
+                    .get_mut(usize::from(slot.meta_at))
+                    .and_then(Option::take)
+                    .unwrap_or(SessionMeta::new(Instant::ZERO));
+                Err(Entry {
+                    id: slot.id,
+                    deadlines: slot.deadlines,
+                    protected: slot.protected,
+                    data: slot.data,
+                    last_access: slot.last_access,
+                    meta,
+                })
+            }
         }
     }
 
