@@ -178,6 +178,11 @@ impl<F: NorFlash> FlashSnapshots<F> {
             Err(RestoreError::Unsealed) => {
                 warn!("the session snapshot is not sealed (an older sesh-embassy?): refused")
             }
+            Err(RestoreError::TooManyOwned) => {
+                warn!(
+                    "the session snapshot holds more signed-in sessions than this build's OWNED: refused"
+                )
+            }
             _ => {}
         }
         restored.map_err(FlashError::Restore)
