@@ -483,3 +483,68 @@ mod small_pool_model {
         }
     }
 }
+
+mod restore_into_a_small_pool {
+    use super::*;
+    use crate::owner::UserId;
+
+    /// A snapshot of `owned` owned and `plain` plain sessions.
+    fn snapshot(owned: u8, plain: u8) -> std::vec::Vec<u8> {
+        let mut t = SessionTable::<u32, 8, 8>::new();
+        let mut rng = CountingRng(3);
+        for n in 0..owned.saturating_add(plain) {
+            let (id, _) = t.create(&mut rng, Instant::ZERO, u32::from(n)).unwrap();
+            if n < owned {
+                t.set_owner(&id, UserId::new(&[n]).unwrap(), Instant::ZERO)
+                    .unwrap();
+            }
+        }
+        let mut buf = [0u8; 2048];
+        let len = t.write_snapshot(&mut buf, Instant::ZERO).unwrap();
+        buf[..len].to_vec()
+    }
+
+    proptest::proptest! {
+        /// Stored bytes, intact or edited with the CRC made again, restore
+        /// whole or not at all into a table whose pool is smaller than its
+        /// slots: never a panic, never more pool entries than the pool,
+        /// never a half-restored table.
+        #[test]
+        fn restores_whole_or_not_at_all(
+            owned in 0u8..4, plain in 0u8..4,
+            edits in proptest::collection::vec((0usize..2048, proptest::num::u8::ANY), 0..4),
+        ) {
+            let mut bytes = snapshot(owned, plain);
+            let body = bytes.len() - 4;
+            for (at, value) in &edits {
+                if let Some(b) = bytes.get_mut(17 + at % body.saturating_sub(17).max(1)) {
+                    *b ^= value;
+                }
+            }
+            if !edits.is_empty() {
+                let crc = crate::crc::crc32(&bytes[..body]);
+                bytes[body..].copy_from_slice(&crc.to_le_bytes());
+            }
+            let mut t = SessionTable::<u32, 8, 2>::new();
+            match t.restore_snapshot(&bytes, Instant::ZERO) {
+                Ok(n) => {
+                    proptest::prop_assert_eq!(n, t.len());
+                    proptest::prop_assert!(t.slots.meta_len() <= 2);
+                    if edits.is_empty() {
+                        proptest::prop_assert!(owned <= 2);
+                        proptest::prop_assert_eq!(n, usize::from(owned + plain));
+                        proptest::prop_assert_eq!(t.slots.meta_len(), usize::from(owned));
+                    }
+                }
+                Err(e) => {
+                    proptest::prop_assert!(t.is_empty());
+                    proptest::prop_assert_eq!(t.slots.meta_len(), 0);
+                    if edits.is_empty() {
+                        proptest::prop_assert_eq!(e, RestoreError::TooManyOwned);
+                        proptest::prop_assert!(owned > 2);
+                    }
+                }
+            }
+        }
+    }
+}
