@@ -53,7 +53,7 @@ const ROWS: [&str; 8] = [
     "create, steady: room, 1,024 stored and up to 4,096 more, no growth (deleted after each batch)",
     "create, steady at 100,000 stored: as above with 100,000 stored (room, no eviction)",
     "create, growing: from empty with room (`--max-sessions 10000000`), CREATES creates",
-    "create, refill: the same store after every session was deleted (no growth), CREATES creates",
+    "create, refill: the same store after every session was deleted, CREATES creates (no growth, but freed slots reused out of order and the index full of deleted marks)",
     "create, full: default bound (100,000, full before timing): each create evicts",
     "delete: one session of a store with room (steady case's)",
 ];
