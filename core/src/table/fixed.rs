@@ -113,6 +113,16 @@ impl<D, const N: usize, const OWNED: usize> FixedSlots<D, N, OWNED> {
         })
     }
 
+    /// Empties `slot` and its pool entry, dropping both in place (no
+    /// copy of the metadata out, unlike [`take`](Self::take)).
+    fn free(pool: &mut [Option<SessionMeta>; OWNED], slot: &mut Option<Slot<D>>) {
+        if let Some(gone) = slot.take()
+            && let Some(meta) = pool.get_mut(usize::from(gone.meta_at))
+        {
+            *meta = None;
+        }
+    }
+
     /// Stores `meta` in a free pool entry; its index, or `None` (and
     /// nothing stored) when the pool is full.
     fn pool_put(&mut self, meta: SessionMeta) -> Option<u16> {
@@ -130,7 +140,7 @@ impl<D, const N: usize, const OWNED: usize> FixedSlots<D, N, OWNED> {
                 .as_ref()
                 .is_some_and(|e| remove(&Self::view(&self.pool, e)))
             {
-                Self::take(&mut self.pool, slot);
+                Self::free(&mut self.pool, slot);
                 removed = removed.saturating_add(1);
             }
         }
@@ -193,7 +203,7 @@ impl<D, const N: usize, const OWNED: usize> Slots for FixedSlots<D, N, OWNED> {
             .as_ref()
             .is_some_and(|e| drop_if(&Self::view(&self.pool, e)))
         {
-            Self::take(&mut self.pool, slot);
+            Self::free(&mut self.pool, slot);
             self.len = self.len.saturating_sub(1);
             return None;
         }
