@@ -1,6 +1,6 @@
-//! `floor-layer`: the least a session layer must do for a returning request
-//! to the counter app, hand-written as a tower layer for `layer-cost` only
-//! (never published). It uses sesh's own primitives where they are public:
+//! `floor-layer`: the least a session layer must do for a request to the
+//! counter app, hand-written as a tower layer for `layer-cost` and
+//! `bench-server floor-layer` only (never published). It uses sesh's own primitives where they are public:
 //! `CookieScan` finds the cookie, `KeyRing::verify` checks it, the
 //! `MemoryStore`'s `edit_in_place` looks the session up and updates it in
 //! place under the same expiry policy (clamp and throttled refresh), the
@@ -9,16 +9,25 @@
 //! sesh's (`Vary: Cookie`; a `Set-Cookie` with `Cache-Control: no-store`
 //! when the refresh is due).
 //!
+//! A new visitor (no cookie, a forged one, or one whose session is gone)
+//! gets a session as any session library must make one: a 128-bit id from
+//! the adapter's CSPRNG (`OsRandom`, as `SessionLayer` draws its ids), one
+//! create in the same `MemoryStore` (`create_with_meta` with a new
+//! session's metadata, as sesh calls it), the signed cookie
+//! (`KeyRing::sign`) in a `Set-Cookie` with sesh's attributes, formatted
+//! on the stack as sesh does, `Cache-Control: no-store` and `Vary: Cookie`,
+//! and the handler's answer (`count 1`).
+//!
 //! It does nothing else: no lazy loading, no per-request lock, no cookie
-//! decision, no pre-session cookie, no new sessions (a request without a
-//! live session is answered 401, which `layer-cost`'s checks count as a
-//! failure). So `sesh − floor-layer`, timed in the same rounds, is what
-//! sesh's generality costs a returning request.
+//! decision, no pre-session cookie, no retry of a taken id (a 500 instead).
+//! So `sesh − floor-layer`, timed in the same rounds, is what sesh's
+//! generality costs a request.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
@@ -29,9 +38,11 @@ use pin_project_lite::pin_project;
 use sesh::SessionId;
 use sesh::cookie::{CookieConfig, CookieScan, ScanOutcome, write_set_cookie};
 use sesh::expiry::{Deadlines, ExpiryPolicy, Lifetime};
+use sesh::owner::SessionMeta;
 use sesh::record::SessionRecord;
 use sesh::signing::KeyRing;
-use sesh_tokio::{HostClock, MemoryStore, SessionStore};
+use sesh_tokio::store::Created;
+use sesh_tokio::{HostClock, MemoryStore, OsRandom, RandomSource, SessionStore};
 
 use crate::{BoxError, Counter, body, count_call, sesh_keys};
 
@@ -56,10 +67,16 @@ pub struct FloorLayer {
 impl FloorLayer {
     /// A floor over a default `MemoryStore`, with the sesh apps' key.
     pub fn new() -> Result<Self, BoxError> {
+        Self::with_max_sessions(None)
+    }
+
+    /// A floor over a `MemoryStore` bounded to `max_sessions` (the default
+    /// bound for `None`, as `sesh_memory_app`), with the sesh apps' key.
+    pub fn with_max_sessions(max_sessions: Option<usize>) -> Result<Self, BoxError> {
         Ok(FloorLayer {
             shared: Arc::new(Shared {
                 keys: sesh_keys()?,
-                store: MemoryStore::default(),
+                store: max_sessions.map_or_else(MemoryStore::default, MemoryStore::new),
                 clock: HostClock::new(),
                 policy: ExpiryPolicy::new(),
             }),
@@ -101,7 +118,10 @@ impl<S> tower::Layer<S> for FloorLayer {
 struct RequestState {
     shared: Arc<Shared>,
     id: Option<SessionId>,
-    /// The new expiry (ms) when the handler's update refreshed it, else 0.
+    /// The session the handler made, for a new visitor.
+    created: OnceLock<SessionId>,
+    /// The new expiry (ms) when the handler's update refreshed it or made
+    /// the session, else 0.
     refreshed_until: AtomicU64,
 }
 
@@ -140,6 +160,7 @@ where
         let state = Arc::new(RequestState {
             shared: self.shared.clone(),
             id,
+            created: OnceLock::new(),
             refreshed_until: AtomicU64::new(0),
         });
         request.extensions_mut().insert(FloorSession(state.clone()));
@@ -152,7 +173,7 @@ where
 
 pin_project! {
     /// The floor's response future: adds `Vary: Cookie` (and the cookie of
-    /// a refresh, with `Cache-Control: no-store`).
+    /// a refresh or a new session, with `Cache-Control: no-store`).
     pub struct FloorFuture<F> {
         #[pin]
         inner: F,
@@ -171,7 +192,29 @@ where
         let mut response = std::task::ready!(this.inner.poll(cx))?;
         let headers = response.headers_mut();
         let until = this.state.refreshed_until.load(Ordering::Relaxed);
-        if let (Some(id), true) = (this.state.id, until != 0) {
+        let created = this.state.created.get().copied();
+        if let (Some(id), true) = (created, until != 0) {
+            let shared = &this.state.shared;
+            let max_age =
+                sesh::Instant::from_millis(until).saturating_duration_since(shared.clock.now());
+            let config = CookieConfig::new(COOKIE_NAME).with_secure(false);
+            // On the stack, as sesh formats it: the header value's copy is
+            // the only allocation.
+            let mut line = Line {
+                bytes: [0; LINE],
+                len: 0,
+            };
+            let value = write_set_cookie(&mut line, &config, shared.keys.sign(&id), max_age)
+                .ok()
+                .and_then(|()| HeaderValue::from_bytes(line.bytes.get(..line.len)?).ok());
+            match value {
+                Some(value) => {
+                    headers.append(SET_COOKIE, value);
+                    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                }
+                None => *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR,
+            }
+        } else if let (Some(id), true) = (this.state.id, until != 0) {
             let shared = &this.state.shared;
             let max_age =
                 sesh::Instant::from_millis(until).saturating_duration_since(shared.clock.now());
@@ -197,17 +240,99 @@ where
     }
 }
 
+/// Room for a `Set-Cookie` value on the stack, as sesh's response future
+/// has (sesh's default one is about 90 bytes).
+const LINE: usize = 256;
+
+/// A `fmt::Write` into a fixed buffer; an error when it is full.
+struct Line {
+    bytes: [u8; LINE],
+    len: usize,
+}
+
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.saturating_add(s.len());
+        let slot = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Draws session ids from the adapter's [`OsRandom`], as `SessionLayer`
+/// does (its own adapter is private to sesh-tokio).
+struct OsRng;
+
+impl rand_core::TryRng for OsRng {
+    type Error = sesh::RngError;
+
+    fn try_next_u32(&mut self) -> Result<u32, sesh::RngError> {
+        let mut b = [0u8; 4];
+        OsRandom.fill(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, sesh::RngError> {
+        let mut b = [0u8; 8];
+        OsRandom.fill(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), sesh::RngError> {
+        OsRandom.fill(dst)
+    }
+}
+
+impl rand_core::TryCryptoRng for OsRng {}
+
+/// A new visitor's session: a fresh id, one create holding
+/// `Counter { count: 1 }`, its expiry noted for the response's cookie.
+async fn create(state: &RequestState) -> Result<String, StatusCode> {
+    let shared = &state.shared;
+    let now = shared.clock.now();
+    let id = SessionId::generate(&mut OsRng).map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let data = postcard::to_allocvec(&Counter { count: 1 })
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let record = SessionRecord {
+        deadlines: shared.policy.start(now),
+        protected: false,
+        data,
+    };
+    let meta = SessionMeta::new(now);
+    match shared
+        .store
+        .create_with_meta(&id, &record, &meta, now)
+        .await
+    {
+        Ok(Created::Stored(_)) => {}
+        Ok(Created::IdTaken) | Err(_) => return Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+    state
+        .created
+        .set(id)
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let until = record.deadlines.expires_at().as_millis();
+    state.refreshed_until.store(until.max(1), Ordering::Relaxed);
+    Ok(body(1))
+}
+
 /// The counter handler on the floor: one in-place update of the session's
-/// postcard data (add one), as the sesh handler's `Session::update` does.
+/// postcard data (add one), as the sesh handler's `Session::update` does;
+/// a new session holding one when there is none.
 async fn floor_counter(Extension(session): Extension<FloorSession>) -> Result<String, StatusCode> {
     count_call();
     let state = &session.0;
-    let id = state.id.ok_or(StatusCode::UNAUTHORIZED)?;
+    let Some(id) = state.id else {
+        return create(state).await;
+    };
     let shared = &state.shared;
     let now = shared.clock.now();
     let mut refreshed = false;
     let mut count = None;
+    let mut found = false;
     let mut edit = |deadlines: &mut Deadlines, _: &mut bool, data: &[u8], lifetime: Lifetime| {
+        found = true;
         let policy = shared.policy.for_lifetime(lifetime);
         *deadlines = policy.clamp(*deadlines, now);
         refreshed = policy.touch(deadlines, now);
@@ -222,7 +347,9 @@ async fn floor_counter(Extension(session): Extension<FloorSession>) -> Result<St
     };
     let stored = match shared.store.edit_in_place(&id, now, &mut edit) {
         Some(Ok(Some(stored))) => stored,
-        Some(Ok(None)) => return Err(StatusCode::UNAUTHORIZED),
+        // No live session under that id: a new one, as sesh's update makes.
+        Some(Ok(None)) if !found => return create(state).await,
+        Some(Ok(None)) => return Err(StatusCode::INTERNAL_SERVER_ERROR),
         Some(Err(_)) | None => return Err(StatusCode::INTERNAL_SERVER_ERROR),
     };
     if refreshed {
@@ -238,15 +365,25 @@ pub fn floor_app(layer: FloorLayer) -> Router {
     Router::new().route("/", get(floor_counter)).layer(layer)
 }
 
+/// `floor_app` with bench-server's two other routes, outside the layer as
+/// they touch no session: `/stats` (no occupancy: `sessions=-`) and `/health`.
+pub fn floor_server_app(layer: FloorLayer) -> Router {
+    floor_app(layer)
+        .route("/stats", get(crate::bare_stats))
+        .route("/health", get(crate::health))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::measure::answer;
 
     /// The floor does the counter's work: each session's count goes up per
-    /// request, with `Vary: Cookie`; no cookie, or a forged one, is refused.
+    /// request, with `Vary: Cookie`; no cookie, or a forged one, gets a new
+    /// session, with sesh's cookie and cache headers, that later requests
+    /// select.
     #[test]
-    fn the_floor_counts_per_session_and_refuses_the_rest() -> Result<(), BoxError> {
+    fn the_floor_counts_per_session_and_makes_new_ones() -> Result<(), BoxError> {
         let runtime = tokio::runtime::Builder::new_current_thread().build()?;
         runtime.block_on(async {
             let layer = FloorLayer::new()?;
@@ -265,9 +402,41 @@ mod tests {
                 }
             }
             let forged = cookies.first().map(|c| format!("{c}x")).unwrap_or_default();
-            for cookie in [None, Some(forged.as_str()), Some("other=1")] {
+            // Signed but never stored (or long gone): a new session too.
+            let ids = crate::measure::new_ids(1)?;
+            let unknown = format!("sid={}", sesh_keys()?.sign(ids.first().ok_or("no id")?));
+            // The attributes sesh's counter app sends a new visitor.
+            let sesh = answer(&crate::sesh_memory_app(None)?.with_state(()), "/", None).await?;
+            let sesh_set = sesh.headers.get(SET_COOKIE).ok_or("sesh sent no cookie")?;
+            let sesh_attributes = sesh_set
+                .to_str()?
+                .split_once("; ")
+                .ok_or("no attributes")?
+                .1;
+            assert_eq!(
+                sesh_attributes,
+                "Path=/; Max-Age=1800; HttpOnly; SameSite=Lax"
+            );
+            let mut made = Vec::new();
+            for cookie in [None, Some(forged.as_str()), Some("other=1"), Some(&unknown)] {
                 let got = answer(&app, "/", cookie).await?;
-                assert_eq!(got.status, StatusCode::UNAUTHORIZED, "{cookie:?}");
+                assert_eq!(got.status, StatusCode::OK, "{cookie:?}");
+                assert_eq!(got.body, "count 1\n", "{cookie:?}");
+                let header = |name| got.headers.get(name).and_then(|v| v.to_str().ok());
+                assert_eq!(header(CACHE_CONTROL), Some("no-store"));
+                assert_eq!(header(VARY), Some("Cookie"));
+                let set = header(SET_COOKIE).ok_or("no Set-Cookie")?;
+                let (pair, attributes) = set.split_once("; ").ok_or("no attributes")?;
+                assert_eq!(attributes, sesh_attributes);
+                assert!(pair.starts_with("sid=") && pair != unknown, "{pair}");
+                made.push(pair.to_owned());
+            }
+            let distinct: std::collections::BTreeSet<&String> = made.iter().collect();
+            assert_eq!(distinct.len(), made.len());
+            for cookie in &made {
+                let got = answer(&app, "/", Some(cookie)).await?;
+                assert_eq!(got.body, "count 2\n");
+                assert!(!got.headers.contains_key(SET_COOKIE));
             }
             Ok(())
         })
