@@ -8,6 +8,12 @@
 //! seconds and then evicts on every create. `counter-memory-room` gives the
 //! counter room for the whole run, for new visitors only (returning clients
 //! never reach the bound), so both comparisons are shown.
+//!
+//! `floor-layer` (`bench-server floor-layer`, benches/http/src/floor.rs) is
+//! the floor under the counter: a hand-written layer doing only what a
+//! session library cannot skip, with sesh's primitives and the same room.
+//! Its new-visitor CPU ÷ bare, and the counter with room ÷ it, are printed
+//! under the targets: how much of the target the floor itself takes.
 
 use std::fmt::Write as _;
 
@@ -27,6 +33,9 @@ use crate::stats::{Direction, Target, verdict_across};
 const ROOM: &str = "counter-memory-room";
 const ROOM_MAX_SESSIONS: &str = "10000000";
 
+/// The composed floor, with the room of [`ROOM`].
+const FLOOR: &str = "floor-layer";
+
 /// Whether `variant` runs `scenario`: the counter with room only for new
 /// visitors, the only ones that could reach the default bound.
 fn measured(variant: &str, scenario: Scenario) -> bool {
@@ -34,7 +43,7 @@ fn measured(variant: &str, scenario: Scenario) -> bool {
 }
 
 /// (variant, what it is, the most sessions it stores) in report order.
-const MEMORY_ROWS: [(&str, &str, &str); 4] = [
+const MEMORY_ROWS: [(&str, &str, &str); 5] = [
     ("bare", "bare axum (`bench-server bare`)", "no sessions"),
     (
         "counter-memory",
@@ -44,6 +53,12 @@ const MEMORY_ROWS: [(&str, &str, &str); 4] = [
     (
         ROOM,
         "sesh `counter --store memory --max-sessions 10000000`",
+        "10,000,000: not reached in a run",
+    ),
+    (
+        FLOOR,
+        "the floor: `bench-server floor-layer --max-sessions 10000000`, a hand-written layer \
+         doing only what a session needs, with sesh's primitives (benches/http/src/floor.rs)",
         "10,000,000: not reached in a run",
     ),
     (
@@ -209,6 +224,12 @@ fn one_run(
                 &["--max-sessions", ROOM_MAX_SESSIONS],
                 &out,
             ),
+            FLOOR => Server::bench(
+                bench,
+                variant,
+                &["--max-sessions".to_owned(), ROOM_MAX_SESSIONS.to_owned()],
+                &out,
+            ),
             "counter-redis" => Server::counter(counter, &url, &[], &out),
             "tower-sessions-redis" => {
                 Server::bench(bench, variant, &["--redis".to_owned(), url.clone()], &out)
@@ -326,6 +347,8 @@ fn render(
     }
     md.push_str(&targets(s, runs));
     md.push('\n');
+    md.push_str(&floor_line(&s.setups, runs));
+    md.push('\n');
     md.push_str(&details("Raw runs", &runs.raw_table(Some("Redis µs/req"))));
     md
 }
@@ -373,9 +396,37 @@ fn targets(s: &Settings, runs: &Runs) -> String {
     md
 }
 
+/// The line under the targets: per load set-up, the new-visitor CPU of the
+/// floor ÷ bare and of the counter with room ÷ the floor (per-round ratios).
+fn floor_line(setups: &[crate::load::Setup], runs: &Runs) -> String {
+    let cells: Vec<String> = setups
+        .iter()
+        .map(|&setup| {
+            let ratio =
+                |num, den| ratio_cell(runs.ratio(setup, Scenario::New, num, den, server_ns));
+            format!(
+                "`{}`: `{FLOOR}` ÷ bare {}, `{ROOM}` ÷ `{FLOOR}` {}",
+                setup.label(),
+                ratio(FLOOR, "bare"),
+                ratio(ROOM, FLOOR),
+            )
+        })
+        .collect();
+    format!(
+        "The floor under the new-visitor CPU target: `{FLOOR}` makes each new visitor's session \
+         with sesh's primitives and nothing else (an id from `OsRandom`, one create in a \
+         `MemoryStore` with the same room, the signed cookie, sesh's `Set-Cookie`, \
+         `Cache-Control: no-store`, `Vary: Cookie`). Server CPU per request, new visitors, \
+         per-round ratios, median (min–max): {}.\n",
+        cells.join("; ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::{Setup, WrkResult};
+    use crate::scenario::Run;
 
     #[test]
     fn targets_are_the_issues() {
@@ -397,6 +448,56 @@ mod tests {
         assert_eq!(
             bracketed(&variants, Scenario::New, 2),
             ["bare", ROOM, "tower-sessions", "counter-memory", "bare"]
+        );
+    }
+
+    fn run(round: u32, setup: Setup, variant: &str, server_ns: f64) -> Run {
+        Run {
+            round,
+            setup,
+            scenario: Scenario::New,
+            variant: variant.to_owned(),
+            wrk: WrkResult::default(),
+            server_ns: Some(server_ns),
+            db_ns: None,
+            sessions_after: None,
+            commands: Vec::new(),
+        }
+    }
+
+    /// The floor runs both scenarios with the room of the counter with
+    /// room, is no target, and its line gives per-round ratios per set-up:
+    /// to the mean of the two bare runs of its round, and the counter with
+    /// room to it.
+    #[test]
+    fn the_floor_line_pairs_rounds() {
+        assert!(measured(FLOOR, Scenario::Returning) && measured(FLOOR, Scenario::New));
+        assert!(TARGET_VARIANTS.iter().all(|(v, _)| *v != FLOOR));
+        let row = MEMORY_ROWS.iter().find(|(v, ..)| *v == FLOOR);
+        assert!(
+            row.is_some_and(|(_, what, bound)| what.contains(ROOM_MAX_SESSIONS)
+                && *bound == "10,000,000: not reached in a run")
+        );
+        let t32 = Setup::PerConnection;
+        let runs = Runs(vec![
+            run(1, t32, "bare", 900.0),
+            run(1, t32, FLOOR, 1100.0),
+            run(1, t32, ROOM, 1320.0),
+            run(1, t32, "bare", 1100.0),
+            run(2, t32, "bare", 1000.0),
+            run(2, t32, FLOOR, 1200.0),
+            run(2, t32, ROOM, 1200.0),
+            run(2, t32, "bare", 1000.0),
+        ]);
+        let line = floor_line(&[t32, Setup::Shared], &runs);
+        assert!(
+            line.contains("`wrk -t32 -c32`: `floor-layer` ÷ bare 1.15 (1.10–1.20), `counter-memory-room` ÷ `floor-layer` 1.10 (1.00–1.20)"),
+            "{line}"
+        );
+        // A set-up with no runs says so rather than printing a number.
+        assert!(
+            line.contains("`wrk -t2 -c32`: `floor-layer` ÷ bare -"),
+            "{line}"
         );
     }
 

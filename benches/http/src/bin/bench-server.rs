@@ -21,6 +21,11 @@
 //! - `tower-sessions-postgres`: the `tower-sessions` app on tower-sessions
 //!   0.14 with tower-sessions-sqlx-store 0.15 (sqlx, a pool of 8, a table
 //!   unique to this process).
+//! - `floor-layer`: the counter app on `sesh_bench_http::floor`, the least
+//!   a session layer must do (returning and new visitors) with sesh's
+//!   primitives, on a `MemoryStore` (the bound `--max-sessions` when given):
+//!   the floor under the `sesh` variants' CPU per request (its `/stats`
+//!   reports no occupancy).
 //!
 //! Every variant runs on a multi-thread tokio runtime with 2 workers and
 //! answers `GET /` with the same body shape, `count <n>\n`. Two more routes
@@ -37,7 +42,7 @@
 //! The server binds `--addr` (port 0 picks a free port; only loopback
 //! addresses are accepted), prints the bound address and writes it to
 //! `--addr-file`. `--max-sessions` sets the bound of sesh's `MemoryStore`
-//! (`sesh`) or `RedisStore` (`sesh-redis`); without it each keeps its
+//! (`sesh`, `floor-layer`) or `RedisStore` (`sesh-redis`); without it each keeps its
 //! default (`DEFAULT_MAX_SESSIONS`, 100,000 sessions). tower-sessions has no
 //! bound, so a new-visitor run compares like for like only when sesh's
 //! bound leaves room for every session the run makes. `--redis` is required by the
@@ -46,7 +51,7 @@
 use std::net::SocketAddr;
 
 use sesh_bench_http::{
-    BoxError, bare_app, fred_floor_app, redis_floor_app, sesh_app, sesh_memory_app,
+    BoxError, bare_app, floor, fred_floor_app, redis_floor_app, sesh_app, sesh_memory_app,
     sesh_postgres_app, sesh_redb_app, tower_app, tower_postgres_app, tower_redis_app,
 };
 
@@ -63,6 +68,7 @@ enum Variant {
     TowerSessionsPostgres,
     RedisFloor,
     FredFloor,
+    FloorLayer,
 }
 
 struct Args {
@@ -75,7 +81,7 @@ struct Args {
     postgres: Option<String>,
 }
 
-const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions|sesh-redis|tower-sessions-redis|sesh-redb|sesh-postgres|tower-sessions-postgres|redis-floor|fred-floor> \
+const USAGE: &str = "usage: bench-server <bare|sesh|tower-sessions|sesh-redis|tower-sessions-redis|sesh-redb|sesh-postgres|tower-sessions-postgres|redis-floor|fred-floor|floor-layer> \
 [--addr 127.0.0.1:0] [--addr-file PATH] [--max-sessions N] [--redis redis://127.0.0.1:PORT/0] [--redb PATH] \
 [--postgres postgres://USER@127.0.0.1:PORT/DB]";
 
@@ -92,6 +98,7 @@ fn parse_args() -> Result<Args, BoxError> {
         Some("tower-sessions-postgres") => Variant::TowerSessionsPostgres,
         Some("redis-floor") => Variant::RedisFloor,
         Some("fred-floor") => Variant::FredFloor,
+        Some("floor-layer") => Variant::FloorLayer,
         _ => return Err(USAGE.into()),
     };
     let mut parsed = Args {
@@ -193,6 +200,9 @@ async fn serve(args: Args) -> Result<(), BoxError> {
         Variant::TowerSessionsRedis => tower_redis_app(redis()?).await?,
         Variant::RedisFloor => redis_floor_app(redis()?).await?,
         Variant::FredFloor => fred_floor_app(redis()?).await?,
+        Variant::FloorLayer => {
+            floor::floor_server_app(floor::FloorLayer::with_max_sessions(args.max_sessions)?)
+        }
         Variant::SeshRedb => {
             sesh_redb_app(args.redb.as_deref().ok_or("sesh-redb needs --redb PATH")?).await?
         }
