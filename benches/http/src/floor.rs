@@ -1,6 +1,7 @@
 //! `floor-layer`: the least a session layer must do for a request to the
 //! counter app, hand-written as a tower layer for `layer-cost` and
-//! `bench-server floor-layer` only (never published). It uses sesh's own primitives where they are public:
+//! `bench-server floor-layer` only (never published). For a returning
+//! request it uses sesh's own primitives where they are public:
 //! `CookieScan` finds the cookie, `KeyRing::verify` checks it, the
 //! `MemoryStore`'s `edit_in_place` looks the session up and updates it in
 //! place under the same expiry policy (clamp and throttled refresh), the
