@@ -3,6 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sesh::table::{Slots, Table};
+use sesh::expiry::Lifetime;
 use sesh::{Instant, SessionTable};
 
 fn check<S: Slots<Data = u32>>(mut table: Table<S>, bytes: &[u8], now: Instant, fresh: impl Fn() -> Table<S>) {
@@ -11,9 +12,11 @@ fn check<S: Slots<Data = u32>>(mut table: Table<S>, bytes: &[u8], now: Instant, 
         Ok(restored) => {
             assert_eq!(restored, table.len());
             assert!(table.len() <= table.capacity());
-            // Nothing restored has expired, nothing outlives the policy.
-            let limit = table.policy().start(now);
+            // Nothing restored has expired, nothing outlives the policy of
+            // its lifetime (a "remember me" session's own).
             for (id, record) in table.iter() {
+                let lifetime = table.meta(&id, now).map_or(Lifetime::Default, |m| m.lifetime);
+                let limit = table.policy().for_lifetime(lifetime).start(now);
                 assert!(!record.deadlines.is_expired(now));
                 assert!(record.deadlines.idle <= limit.idle && record.deadlines.absolute <= limit.absolute);
                 assert!(table.contains(&id, now));
@@ -47,6 +50,8 @@ fuzz_target!(|data: &[u8]| {
         bytes
     };
     check(SessionTable::<u32, 8>::new(), bytes, now, SessionTable::<u32, 8>::new);
+    // A pool smaller than the table: restores whole or not at all.
+    check(SessionTable::<u32, 8, 2>::new(), bytes, now, SessionTable::<u32, 8, 2>::new);
     check(sesh::AllocSessionTable::<u32>::with_max_sessions(64), bytes, now, || {
         sesh::AllocSessionTable::with_max_sessions(64)
     });
