@@ -98,19 +98,23 @@ impl<D, const N: usize, const OWNED: usize> FixedSlots<D, N, OWNED> {
         pool: &mut [Option<SessionMeta>; OWNED],
         slot: &mut Option<Slot<D>>,
     ) -> Option<Entry<D>> {
-        let taken = slot.take()?;
+        slot.take().map(|taken| Self::whole(pool, taken))
+    }
+
+    /// `slot` as a whole entry, its metadata taken out of the pool.
+    fn whole(pool: &mut [Option<SessionMeta>; OWNED], slot: Slot<D>) -> Entry<D> {
         let meta = pool
-            .get_mut(usize::from(taken.meta_at))
+            .get_mut(usize::from(slot.meta_at))
             .and_then(Option::take)
             .unwrap_or(SessionMeta::new(Instant::ZERO));
-        Some(Entry {
-            id: taken.id,
-            deadlines: taken.deadlines,
-            protected: taken.protected,
-            data: taken.data,
-            last_access: taken.last_access,
+        Entry {
+            id: slot.id,
+            deadlines: slot.deadlines,
+            protected: slot.protected,
+            data: slot.data,
+            last_access: slot.last_access,
             meta,
-        })
+        }
     }
 
     /// Empties `slot` and its pool entry, dropping both in place (no
@@ -284,21 +288,7 @@ impl<D, const N: usize, const OWNED: usize> Slots for FixedSlots<D, N, OWNED> {
                 Ok(())
             }
             // `at` came from the scan above: never here.
-            None => {
-                let meta = self
-                    .pool
-                    .get_mut(usize::from(slot.meta_at))
-                    .and_then(Option::take)
-                    .unwrap_or(SessionMeta::new(Instant::ZERO));
-                Err(Entry {
-                    id: slot.id,
-                    deadlines: slot.deadlines,
-                    protected: slot.protected,
-                    data: slot.data,
-                    last_access: slot.last_access,
-                    meta,
-                })
-            }
+            None => Err(Self::whole(&mut self.pool, slot)),
         }
     }
 
