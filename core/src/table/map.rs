@@ -1090,18 +1090,22 @@ mod tests {
         assert!(t.slots.index_is_exact());
     }
 
-    #[test]
-    fn freed_slots_are_reused_and_slices_see_every_entry_once() {
-        let mut slots = MapSlots::<u32>::with_max(4 * CHUNK);
-        let mut rng = CountingRng(9);
-        let entry = |id, data| Entry {
+    /// A plain entry: no metadata, unprotected, started at zero.
+    fn entry(id: SessionId, data: u32) -> Entry<u32> {
+        Entry {
             id,
             deadlines: t_start(Instant::ZERO),
             protected: false,
             data,
             last_access: 0,
             meta: SessionMeta::new(Instant::ZERO),
-        };
+        }
+    }
+
+    #[test]
+    fn freed_slots_are_reused_and_slices_see_every_entry_once() {
+        let mut slots = MapSlots::<u32>::with_max(4 * CHUNK);
+        let mut rng = CountingRng(9);
         let ids: Vec<SessionId> = (0..CHUNK + 1)
             .map(|_| SessionId::generate(&mut rng).unwrap())
             .collect();
@@ -1149,14 +1153,6 @@ mod tests {
     fn the_index_grows_with_every_entry_and_no_other() {
         let mut slots = MapSlots::<u32>::with_max(1 << 20);
         let mut rng = CountingRng(11);
-        let entry = |id, data| Entry {
-            id,
-            deadlines: t_start(Instant::ZERO),
-            protected: false,
-            data,
-            last_access: 0,
-            meta: SessionMeta::new(Instant::ZERO),
-        };
         let mut live = std::vec::Vec::new();
         let mut gone = std::vec::Vec::new();
         for round in 0..12u32 {
