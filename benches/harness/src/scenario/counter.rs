@@ -137,6 +137,10 @@ fn redis_available() -> bool {
 
 /// Runs the section and returns its Markdown.
 pub fn run(s: &Settings) -> Result<String, Error> {
+    let s = &Settings {
+        rounds: s.counter_rounds,
+        ..s.clone()
+    };
     let load_start = load_average();
     let with_redis = redis_available();
     if !with_redis {

@@ -31,6 +31,9 @@ pub struct Settings {
     pub out: PathBuf,
     /// Rounds per section.
     pub rounds: u32,
+    /// Rounds of the counter section, whose verdicts rest on CPU ratios
+    /// that spread by ±15 % between rounds under `wrk -t32`.
+    pub counter_rounds: u32,
     /// Seconds per measured wrk run.
     pub duration: u32,
     /// Seconds of warm-up before each.
