@@ -50,7 +50,8 @@ machine_facts() {
     cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     dirty=""
-    if [[ -n "$(git status --porcelain 2>/dev/null)" ]]; then
+    # BENCHMARKS.md left out: a run rewrites it section by section.
+    if [[ -n "$(git status --porcelain -- . ':(exclude)BENCHMARKS.md' 2>/dev/null)" ]]; then
         dirty=" (work tree with uncommitted changes)"
     fi
 }

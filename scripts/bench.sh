@@ -2,7 +2,7 @@
 # The host benchmarks, one command: every generated section of BENCHMARKS.md.
 # Run by hand on a quiet machine (it is not part of scripts/test.sh):
 #
-#     bash scripts/bench.sh                 # bench all: about 35 minutes on 2 cores
+#     bash scripts/bench.sh all --rounds 5  # every section: about 60 minutes on 2 cores
 #     bash scripts/bench.sh counter --rounds 5 --no-write
 #     bash scripts/bench.sh --help          # sections and flags
 #

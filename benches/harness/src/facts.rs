@@ -49,7 +49,19 @@ impl Facts {
             .unwrap_or_else(|| "unknown CPU".to_owned());
         let commit = output("git", &["rev-parse", "--short", "HEAD"], root)
             .unwrap_or_else(|| "unknown".to_owned());
-        let dirty = output("git", &["status", "--porcelain"], root).is_some_and(|s| !s.is_empty());
+        // BENCHMARKS.md left out: a run rewrites it section by section.
+        let dirty = output(
+            "git",
+            &[
+                "status",
+                "--porcelain",
+                "--",
+                ".",
+                ":(exclude)BENCHMARKS.md",
+            ],
+            root,
+        )
+        .is_some_and(|s| !s.is_empty());
         Facts {
             date: output("date", &["-u", "+%Y-%m-%d %H:%M UTC"], root).unwrap_or_default(),
             cpus: std::thread::available_parallelism().map_or(0, usize::from),

@@ -29,8 +29,6 @@ enum Section {
     LayerCost,
     /// scale (in process), when built.
     Scale,
-    /// redb-durable (in process), when built.
-    RedbDurable,
     /// owner-cost (in process, its own redis-server).
     OwnerCost,
     /// sweep-stall (in process).
@@ -105,14 +103,13 @@ impl Drop for OutDir {
     }
 }
 
-const ORDER: [Section; 11] = [
+const ORDER: [Section; 10] = [
     Section::Http,
     Section::Counter,
     Section::Stores,
     Section::Postgres,
     Section::LayerCost,
     Section::Scale,
-    Section::RedbDurable,
     Section::OwnerCost,
     Section::SweepStall,
     Section::StoreMemory,
@@ -123,7 +120,6 @@ fn bin_name(section: Section) -> Option<&'static str> {
     match section {
         Section::LayerCost => Some("layer-cost"),
         Section::Scale => Some("scale"),
-        Section::RedbDurable => Some("redb-durable"),
         Section::OwnerCost => Some("owner-cost"),
         Section::SweepStall => Some("sweep-stall"),
         Section::StoreMemory => Some("store-memory"),

@@ -25,7 +25,7 @@ pub struct Bin {
 }
 
 /// The in-process benches, in `bench all` order.
-pub const BINS: [Bin; 6] = [
+pub const BINS: [Bin; 5] = [
     Bin {
         name: "layer-cost",
         heading: "## Session layer cost in process (layer-cost)",
@@ -43,13 +43,6 @@ pub const BINS: [Bin; 6] = [
                 stored session (the worst case), beside a bare lookup's floor; the longest wait \
                 during a sweep; memory per session at 10⁶ (issue 19).",
         place: "<!-- bench:postgres:end -->",
-        after: true,
-    },
-    Bin {
-        name: "redb-durable",
-        heading: "## Durable writes on redb (redb-durable)",
-        about: "redb's group commit under load at full durability (issue 19).",
-        place: "<!-- bench:stores:end -->",
         after: true,
     },
     Bin {
