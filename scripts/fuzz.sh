@@ -2,7 +2,8 @@
 # Runs every cargo-fuzz target for FUZZ_SECONDS (default 600) each, one after
 # the other, and prints executions and coverage per target. Needs the nightly
 # toolchain and cargo-fuzz (installed here when missing). Not part of the
-# test command: crashes found are turned into stable regression tests.
+# test command, which runs the same checks (tests/fuzz-checks) on proptest's
+# inputs; crashes found are turned into stable regression tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 
