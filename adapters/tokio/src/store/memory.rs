@@ -122,6 +122,15 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
+    /// Slots of a shard's table one slice of a sweep looks at under the
+    /// shard's lock: ~11 µs of work when every slot has expired (each
+    /// removal a cache miss), whatever the shard holds. 1,024 held the lock
+    /// ~45 µs and doubled the typical wait of a request behind it
+    /// (benches/http `sweep-stall`); smaller slices lengthen the purge (a
+    /// yield each) and do not shorten the rare multi-ms waits, which come
+    /// from threads not running, not from the lock.
+    pub const SWEEP_SLICE: usize = 256;
+
     /// A store for at most `max_sessions` sessions, over 16 shards.
     ///
     /// ```
@@ -226,14 +235,6 @@ impl MemoryStore {
         self.all_shards().map(lock_shard)
     }
 }
-
-/// Slots of a shard's table one slice of a sweep looks at under the
-/// shard's lock: at most ~15 µs of work (every slot expired, each removal a
-/// cache miss), whatever the shard holds. 1,024 held the lock ~45 µs and
-/// doubled the typical wait of a request behind it (sweep-stall); smaller
-/// slices lengthen the purge (a yield each) and do not shorten the rare
-/// multi-ms waits, which come from the scheduler.
-const SWEEP_SLICE: usize = 256;
 
 /// A poisoned shard only means a panic elsewhere while it was held; the
 /// table's invariants hold between calls, so keep serving it.
@@ -517,7 +518,7 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    /// In slices of 256 slots (`SWEEP_SLICE`), one shard after another
+    /// In slices of 256 slots ([`Self::SWEEP_SLICE`]), one shard after another
     /// in turn: a slice holds its shard's lock, then the sweep yields and
     /// moves to the next shard. A request waiting for that lock gets it
     /// before the sweep comes back (15 slices later): taking the same
@@ -530,7 +531,8 @@ impl SessionStore for MemoryStore {
             while cursors.iter().any(Option::is_some) {
                 for (shard, cursor) in self.all_shards().zip(cursors.iter_mut()) {
                     let Some(start) = *cursor else { continue };
-                    let slice = lock_shard(shard).purge_expired_slice(now, start, SWEEP_SLICE);
+                    let slice =
+                        lock_shard(shard).purge_expired_slice(now, start, Self::SWEEP_SLICE);
                     purged = purged.saturating_add(slice.purged);
                     *cursor = slice.next;
                     tokio::task::yield_now().await;
@@ -687,11 +689,11 @@ mod tests {
     async fn a_sliced_sweep_purges_every_expired_session() {
         let mut rng = crate::random::SourceRng(&crate::random::OsRandom);
         let t0 = Instant::ZERO;
-        let store = MemoryStore::with_shards(16 * SWEEP_SLICE, 1);
+        let store = MemoryStore::with_shards(16 * MemoryStore::SWEEP_SLICE, 1);
         let short = sesh::ExpiryPolicy::new().with_idle_timeout(sesh::Duration::from_secs(1));
         let long = sesh::ExpiryPolicy::new();
         let mut live = Vec::new();
-        for n in 0..3 * SWEEP_SLICE + 7 {
+        for n in 0..3 * MemoryStore::SWEEP_SLICE + 7 {
             let id = SessionId::generate(&mut rng).unwrap();
             let expires_soon = n % 3 != 0;
             let policy = if expires_soon { short } else { long };
@@ -707,7 +709,7 @@ mod tests {
         }
         let later = t0.saturating_add(sesh::Duration::from_secs(2));
         let purged = store.purge_expired(later).await.unwrap();
-        assert_eq!(purged, 3 * SWEEP_SLICE + 7 - live.len());
+        assert_eq!(purged, 3 * MemoryStore::SWEEP_SLICE + 7 - live.len());
         let left = store.occupancy().await.unwrap().unwrap().sessions;
         assert_eq!(left, live.len());
         for id in &live {

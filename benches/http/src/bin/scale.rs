@@ -894,9 +894,10 @@ fn sweep_section(rounds: usize) -> Result<(), BoxError> {
         .build()?;
     let (mut took, mut longest, mut p99, mut count, mut quiet) =
         (vec![], vec![], vec![], vec![], vec![]);
-    let (mut preempted, mut quiet_preempted) = (vec![], vec![]);
+    let (mut preempted, mut quiet_preempted, mut slices) = (vec![], vec![], vec![]);
     for _ in 0..rounds {
         let r = runtime.block_on(sweep::round(expired))?;
+        slices.push(sweep::longest_slice(expired)?.as_secs_f64() * 1e6);
         took.push(r.took.as_secs_f64() * 1e3);
         longest.push(sweep::quantile_us(&r.waits, 1.0));
         p99.push(sweep::quantile_us(&r.waits, 0.99));
@@ -907,14 +908,14 @@ fn sweep_section(rounds: usize) -> Result<(), BoxError> {
     }
     let verdict = sweep::verdict(&longest, &quiet);
     println!(
-        "Memory store, {expired} expired sessions purged while another task loads live ones (two workers), {rounds} rounds; then the same loads for as long with no purge (the machine's own noise). *Preempted*: the times the kernel took a CPU from a thread of this process (a sweeper preempted while it holds a shard's lock keeps a request waiting for a scheduler tick, 4 ms here):\n"
+        "Memory store, {expired} expired sessions purged while another task loads live ones (two workers), {rounds} rounds; then the same loads for as long with no purge (the machine's own noise). *Preempted*: the times the kernel took a CPU from a thread of this process (a sweeper preempted while it holds a shard's lock keeps a request waiting for a scheduler tick, 4 ms here). *Longest slice*: the most CPU time one slice of the purge takes, i.e. holds a shard's lock (one shard's share, timed alone):\n"
     );
     println!(
-        "| purge took (ms) | requests during it | p99 wait (µs) | longest wait (µs) | longest with no purge (µs) | preempted during it / with no purge | target | verdict |"
+        "| purge took (ms) | requests during it | p99 wait (µs) | longest wait (µs) | longest with no purge (µs) | preempted during it / with no purge | longest slice (µs of CPU) | target | verdict |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     println!(
-        "| {} | {} | {} | {} | {} | {} / {} | ≤ {:.0} | {verdict} |\n",
+        "| {} | {} | {} | {} | {} | {} / {} | {} | ≤ {:.0} | {verdict} |\n",
         spread(took),
         spread(count),
         spread(p99),
@@ -922,6 +923,7 @@ fn sweep_section(rounds: usize) -> Result<(), BoxError> {
         spread(quiet),
         spread(preempted),
         spread(quiet_preempted),
+        spread(slices),
         sweep::TARGET_US,
     );
     Ok(())

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant as WallClock};
 use sesh::expiry::ExpiryPolicy;
 use sesh::{Instant, SessionId};
 use sesh_bench_http::BoxError;
-use sesh_bench_http::measure::{new_ids, store_sessions};
+use sesh_bench_http::measure::{new_ids, store_sessions, thread_cpu_ns};
 use sesh_tokio::{MemoryStore, SessionStore};
 
 const LIVE: usize = 1_024;
@@ -91,6 +91,43 @@ pub async fn round(expired: usize) -> Result<Round, BoxError> {
         preempted,
         quiet_preempted,
     })
+}
+
+/// The most CPU time one slice of a purge takes, the time the sweeper holds
+/// a shard's lock: one shard's share of `expired` sessions (the store's 16),
+/// all past their deadline, in a table like a shard's, purged in the
+/// store's slices ([`MemoryStore::SWEEP_SLICE`]), each slice timed by this
+/// thread's CPU time (which a preemption does not count). A request that
+/// waits for a sweep much longer than this waits for a thread that is not
+/// running.
+pub fn longest_slice(expired: usize) -> Result<Duration, BoxError> {
+    let share = expired.div_ceil(16);
+    let mut table = sesh::AllocSessionTable::<u64>::with_max_sessions(2 * share + LIVE);
+    let short = ExpiryPolicy::new().with_idle_timeout(sesh::Duration::from_secs(1));
+    table.set_policy(short);
+    for id in new_ids(share)? {
+        let record = sesh::record::SessionRecord {
+            deadlines: short.start(Instant::ZERO),
+            protected: false,
+            data: 0,
+        };
+        table
+            .insert(id, record, Instant::ZERO)
+            .map_err(|e| format!("{e}"))?;
+    }
+    let (mut from, mut longest, mut purged) = (Some(0), 0_u64, 0);
+    while let Some(start) = from {
+        let before = thread_cpu_ns();
+        let slice =
+            table.purge_expired_slice(Instant::from_secs(2), start, MemoryStore::SWEEP_SLICE);
+        longest = longest.max(thread_cpu_ns().saturating_sub(before));
+        purged += slice.purged;
+        from = slice.next;
+    }
+    if purged != share {
+        return Err(format!("purged {purged} of {share}").into());
+    }
+    Ok(Duration::from_nanos(longest))
 }
 
 /// Times the kernel took a CPU from a thread of this process so far (the
