@@ -906,7 +906,8 @@ fn sweep_section(rounds: usize) -> Result<(), BoxError> {
         preempted.push(r.preempted as f64);
         quiet_preempted.push(r.quiet_preempted as f64);
     }
-    let verdict = sweep::verdict(&longest, &quiet);
+    let slice_max = slices.iter().copied().fold(0.0, f64::max);
+    let verdict = sweep::verdict(&longest, &quiet, slice_max);
     println!(
         "Memory store, {expired} expired sessions purged while another task loads live ones (two workers), {rounds} rounds; then the same loads for as long with no purge (the machine's own noise). *Preempted*: the times the kernel took a CPU from a thread of this process (a sweeper preempted while it holds a shard's lock keeps a request waiting for a scheduler tick, 4 ms here). *Longest slice*: the most CPU time one slice of the purge takes, i.e. holds a shard's lock (one shard's share, timed alone):\n"
     );

@@ -170,8 +170,10 @@ pub struct Round {
 pub const TARGET_US: f64 = 1_000.0;
 
 /// The verdict against [`TARGET_US`] over rounds, from each round's longest
-/// wait during the purge and its longest with no purge (µs, same order).
-pub fn verdict(longest: &[f64], quiet: &[f64]) -> String {
+/// wait during the purge and its longest with no purge (µs, same order), and
+/// the longest slice of any round ([`longest_slice`], µs of CPU): when that
+/// is below the target, a round above it waited for a thread, not the lock.
+pub fn verdict(longest: &[f64], quiet: &[f64], slice_us: f64) -> String {
     let rounds = longest.len();
     if rounds == 0 {
         return "–".to_owned();
@@ -184,6 +186,13 @@ pub fn verdict(longest: &[f64], quiet: &[f64]) -> String {
         .filter(|&&i| quiet.get(i).is_some_and(|&q| q > TARGET_US))
         .count();
     let k = over.len();
+    let bound = if slice_us < TARGET_US {
+        format!(
+            "; no slice held a shard's lock for over {slice_us:.0} µs of CPU, so the rounds above waited for a thread that was not running (preempted, or its CPU not scheduled), not for the purge's work"
+        )
+    } else {
+        String::new()
+    };
     if k == 0 {
         format!("met (all {rounds} rounds)")
     } else if noisy == k {
@@ -191,9 +200,9 @@ pub fn verdict(longest: &[f64], quiet: &[f64]) -> String {
             "not shown: in each of the {k} of {rounds} rounds above it, the same loads with no purge also waited above it (the machine's noise)"
         )
     } else if 2 * k < rounds {
-        format!("met by the median ({k} of {rounds} rounds above)")
+        format!("met by the median ({k} of {rounds} rounds above{bound})")
     } else {
-        format!("missed ({k} of {rounds} rounds above)")
+        format!("missed ({k} of {rounds} rounds above{bound})")
     }
 }
 
@@ -201,4 +210,23 @@ pub fn verdict(longest: &[f64], quiet: &[f64]) -> String {
 pub fn quantile_us(waits: &[Duration], q: f64) -> f64 {
     let index = ((waits.len() as f64 - 1.0) * q).round() as usize;
     waits.get(index).map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict;
+
+    #[test]
+    fn a_round_above_the_target_names_the_bound_only_when_slices_are_short() {
+        assert_eq!(
+            verdict(&[90.0, 80.0, 70.0], &[30.0; 3], 40.0),
+            "met (all 3 rounds)"
+        );
+        let short = verdict(&[90.0, 4_000.0, 70.0], &[30.0; 3], 40.0);
+        assert!(short.starts_with("met by the median (1 of 3 rounds above; no slice held"));
+        assert!(short.contains("over 40 µs"));
+        let long = verdict(&[90.0, 4_000.0, 70.0], &[30.0; 3], 2_000.0);
+        assert_eq!(long, "met by the median (1 of 3 rounds above)");
+        assert!(verdict(&[4_000.0, 4_000.0], &[30.0; 2], 40.0).starts_with("missed (2 of 2"));
+    }
 }
