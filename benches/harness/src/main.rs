@@ -9,7 +9,9 @@ use clap::{Parser, ValueEnum};
 use sesh_bench_harness::Error;
 use sesh_bench_harness::load::Setup;
 use sesh_bench_harness::report::{Place, write_section};
-use sesh_bench_harness::scenario::{Settings, counter, http, inproc, log, postgres, stores};
+use sesh_bench_harness::scenario::{
+    Settings, counter, firmware, http, inproc, log, postgres, stores,
+};
 use sesh_bench_harness::server::clock_ticks;
 
 /// A section of the report.
@@ -35,7 +37,8 @@ enum Section {
     SweepStall,
     /// store-memory (in process).
     StoreMemory,
-    /// scripts/bench-firmware.sh (QEMU), when qemu-system-arm is installed.
+    /// The firmware in QEMU beside firmware-host (scripts/bench-firmware.sh
+    /// runs the processes), when qemu-system-arm is installed.
     Firmware,
 }
 
@@ -128,11 +131,7 @@ fn bin_name(section: Section) -> Option<&'static str> {
 }
 
 /// Runs one section: `Ok(None)` when it was skipped.
-fn run_section(
-    cli: &Cli,
-    s: &Settings,
-    section: Section,
-) -> Result<Option<(String, Place, String)>, Error> {
+fn run_section(s: &Settings, section: Section) -> Result<Option<(String, Place, String)>, Error> {
     let after = |l: &str| Place::After(l.to_owned());
     Ok(match section {
         Section::All => None,
@@ -158,54 +157,19 @@ fn run_section(
                 md,
             )
         }),
-        Section::Firmware => {
-            firmware(cli, s)?;
-            None
-        }
+        Section::Firmware => firmware::run(s)?.map(|md| {
+            (
+                "firmware".to_owned(),
+                after("<!-- bench:store-memory:end -->"),
+                md,
+            )
+        }),
         other => {
             let name = bin_name(other).ok_or("no such bin")?;
             let bin = inproc::Bin::named(name).ok_or("no such bin")?;
             inproc::run(s, bin)?.map(|md| (name.to_owned(), bin.placement(), md))
         }
     })
-}
-
-/// scripts/bench-firmware.sh writes its own section; it needs QEMU.
-fn firmware(cli: &Cli, s: &Settings) -> Result<(), Error> {
-    let has = |tool: &str| {
-        std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|st| st.success())
-    };
-    for tool in ["qemu-system-arm", "arm-none-eabi-size"] {
-        if !has(tool) {
-            log(&format!(
-                "==> firmware: skipped: {tool} is not installed (scripts/bench-firmware.sh needs it)"
-            ));
-            return Ok(());
-        }
-    }
-    log("==> firmware: bash scripts/bench-firmware.sh");
-    let md = if cli.no_write {
-        String::new()
-    } else {
-        cli.bench_md.display().to_string()
-    };
-    let ok = std::process::Command::new("bash")
-        .arg(s.root.join("scripts/bench-firmware.sh"))
-        .env("ROUNDS", s.rounds.to_string())
-        .env("BENCH_MD", md)
-        .current_dir(&s.root)
-        .stdout(std::process::Stdio::null())
-        .status()?
-        .success();
-    if ok {
-        Ok(())
-    } else {
-        Err("scripts/bench-firmware.sh failed".into())
-    }
 }
 
 fn main() -> ExitCode {
@@ -274,7 +238,7 @@ fn main() -> ExitCode {
             continue;
         }
         let started = std::time::Instant::now();
-        match run_section(&cli, &settings, section) {
+        match run_section(&settings, section) {
             Ok(Some((name, place, md))) => {
                 println!("{md}");
                 if !cli.no_write {

@@ -3,6 +3,7 @@
 //! checks) and the runs' bookkeeping.
 
 pub mod counter;
+pub mod firmware;
 pub mod http;
 pub mod inproc;
 pub mod postgres;
