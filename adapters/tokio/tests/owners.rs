@@ -11,7 +11,6 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::extract::RawQuery;
 use axum::{Router, body::Body, routing::get};
@@ -195,6 +194,8 @@ mod memory {
 
 #[cfg(feature = "redb")]
 mod redb {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     static FILES: AtomicUsize = AtomicUsize::new(0);
