@@ -432,6 +432,14 @@ mod tests {
     use crate::load::{Setup, WrkResult};
     use crate::scenario::Run;
 
+    /// The rows name the stores' default bound in words: they must follow it.
+    #[test]
+    fn the_default_bound_in_the_rows_is_sesh_tokios() {
+        assert_eq!(sesh_tokio::store::DEFAULT_MAX_SESSIONS, 100_000);
+        assert!(MEMORY_ROWS[1].2.starts_with("100,000 (the default)"));
+        assert!(REDIS_ROWS[0].2.starts_with("100,000 (the default)"));
+    }
+
     #[test]
     fn targets_are_the_issues() {
         assert_eq!(TARGETS.len(), 4);
