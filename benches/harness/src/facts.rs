@@ -24,7 +24,10 @@ pub struct Facts {
     pub commit: String,
 }
 
-fn output(program: &str, args: &[&str], dir: &Path) -> Option<String> {
+/// What `program args` prints on stdout (trimmed), run in `dir`; `None`
+/// when it is not installed or fails. Also how a section asks whether a tool
+/// it needs is there (`output(tool, &["--version"], dir)`).
+pub fn output(program: &str, args: &[&str], dir: &Path) -> Option<String> {
     let out = Command::new(program)
         .args(args)
         .current_dir(dir)

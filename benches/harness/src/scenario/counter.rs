@@ -22,7 +22,7 @@ use super::{
     server_ns, targets_table, throughput_run, us_cell,
 };
 use crate::Error;
-use crate::facts::{Facts, load_average};
+use crate::facts::{Facts, load_average, output};
 use crate::report::{Table, med, num};
 use crate::server::{Redis, Server};
 use crate::stats::{Direction, Target, verdict_across};
@@ -128,13 +128,6 @@ const TARGETS: [(Scenario, &str, Target); 4] = [
     ),
 ];
 
-fn redis_available() -> bool {
-    std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Runs the section and returns its Markdown.
 pub fn run(s: &Settings) -> Result<String, Error> {
     let s = &Settings {
@@ -142,7 +135,7 @@ pub fn run(s: &Settings) -> Result<String, Error> {
         ..s.clone()
     };
     let load_start = load_average();
-    let with_redis = redis_available();
+    let with_redis = output("redis-server", &["--version"], &s.root).is_some();
     if !with_redis {
         log("==> counter: redis-server is missing: the Redis rows are left out");
     }

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use super::{Scenario, Settings, log};
 use crate::Error;
-use crate::facts::{Facts, load_average};
+use crate::facts::{Facts, load_average, output};
 use crate::report::{Table, num, spread};
 use crate::stats::{Summary, paired_ratios, summarize};
 
@@ -364,19 +364,11 @@ pub fn read_results(dir: &Path, rounds: u32, qemu_version: String) -> Result<Res
     })
 }
 
-fn on_path(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|st| st.success())
-}
-
 /// Runs scripts/bench-firmware.sh and returns the section's Markdown;
 /// `Ok(None)` when QEMU or the Arm binutils are not installed.
 pub fn run(s: &Settings) -> Result<Option<String>, Error> {
     for tool in ["qemu-system-arm", "arm-none-eabi-size"] {
-        if !on_path(tool) {
+        if output(tool, &["--version"], &s.root).is_none() {
             log(&format!(
                 "==> firmware: skipped: {tool} is not installed (scripts/bench-firmware.sh needs it)"
             ));
@@ -407,11 +399,8 @@ pub fn run(s: &Settings) -> Result<Option<String>, Error> {
     if !status.success() {
         return Err(format!("scripts/bench-firmware.sh failed ({status})").into());
     }
-    let version = Command::new("qemu-system-arm")
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| qemu_version(&String::from_utf8_lossy(&o.stdout)))
+    let version = output("qemu-system-arm", &["--version"], &s.root)
+        .and_then(|v| qemu_version(&v))
         .unwrap_or_else(|| "(unknown version)".to_owned());
     let results = read_results(&dir, s.rounds, version)?;
     let facts = Facts::read(&s.root);
