@@ -28,6 +28,7 @@
 use std::format;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::client::Request;
@@ -74,12 +75,18 @@ impl QemuServer {
     }
 
     async fn start_with(spec: ServerSpec, manual_clock: bool) -> Result<QemuServer, ServerError> {
+        // A directory no other case of any run shares: the image restores
+        // whatever flash.bin it finds, so a shared one (two cases drawing the
+        // same free port for its name, or a stale one from an earlier process
+        // with the same pid) leaked one case's sessions into another.
+        static CASES: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "sesh-qemu-probe-{}-{}",
             std::process::id(),
-            free_port()
+            CASES.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&dir)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir)?;
         let mut server = QemuServer {
             machine: None,
             dir,
