@@ -16,6 +16,7 @@ use alloc::borrow::ToOwned;
 use alloc::string::{String, ToString};
 use core::cell::Cell;
 use core::convert::Infallible;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
@@ -500,27 +501,39 @@ pub async fn serve<R: TryCryptoRng + 'static>(
         .into_never()
 }
 
-/// The HTTP buffers that connection slots ([`serve_slot`]) borrow while they
-/// serve. With more slots than buffers, the connections beyond those being
-/// served wait, accepted, with their request in their own small TCP buffer:
-/// a listen backlog, which smoltcp lacks (a connection that finds no
-/// listening socket gets a RST).
-pub struct HttpBuffers<const N: usize> {
+/// What connection slots ([`serve_slot`]) share: the HTTP buffers they
+/// borrow while they serve, and how many of them hold a connection whose
+/// request has not arrived. With more slots than buffers, the connections
+/// beyond those being served wait, accepted, with their request in their
+/// own small TCP buffer: a listen backlog, which smoltcp lacks (a connection
+/// that finds no listening socket gets a RST).
+pub struct Slots<const N: usize> {
     free: embassy_sync::channel::Channel<CriticalSectionRawMutex, alloc::vec::Vec<u8>, N>,
+    waiting: AtomicUsize,
 }
 
-impl<const N: usize> HttpBuffers<N> {
+impl<const N: usize> Slots<N> {
     /// `N` buffers of [`HTTP_BUFFER`] bytes, on the heap.
     pub fn new() -> Self {
         let free = embassy_sync::channel::Channel::new();
         for _ in 0..N {
             let _ = free.try_send(alloc::vec![0u8; HTTP_BUFFER]);
         }
-        HttpBuffers { free }
+        Slots {
+            free,
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Connections established (the client's handshake is complete) that
+    /// have sent nothing yet. Behind QEMU's user network a client's connect
+    /// returns before the image has accepted; this count says when it has.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 }
 
-impl<const N: usize> Default for HttpBuffers<N> {
+impl<const N: usize> Default for Slots<N> {
     fn default() -> Self {
         Self::new()
     }
@@ -541,7 +554,8 @@ pub const SLOT_KEEP_ALIVE: embassy_time::Duration = embassy_time::Duration::from
 
 /// One connection slot: accepts a connection on [`PORT`] of `stack`, waits
 /// until its request starts to arrive (or the client closes it), then for
-/// one of `buffers`, serves the connection with it, and repeats forever.
+/// one of the HTTP buffers in `slots`, serves the connection with it, and
+/// repeats forever.
 /// Spawn more slots than buffers for a backlog.
 ///
 /// A buffer goes only to a connection with something to read, like
@@ -558,7 +572,7 @@ pub const SLOT_KEEP_ALIVE: embassy_time::Duration = embassy_time::Duration::from
 pub async fn serve_slot<R: TryCryptoRng + 'static, const N: usize>(
     stack: embassy_net::Stack<'_>,
     state: ProbeState<R>,
-    buffers: &HttpBuffers<N>,
+    slots: &Slots<N>,
 ) -> ! {
     let app = probe_router(state);
     let mut tcp_rx = alloc::vec![0u8; SLOT_TCP_BUFFER];
@@ -570,14 +584,16 @@ pub async fn serve_slot<R: TryCryptoRng + 'static, const N: usize>(
         if socket.accept(PORT).await.is_err() {
             continue;
         }
+        slots.waiting.fetch_add(1, Ordering::Relaxed);
         readable_or_closed(&socket).await;
-        let mut http = buffers.free.receive().await;
+        slots.waiting.fetch_sub(1, Ordering::Relaxed);
+        let mut http = slots.free.receive().await;
         // A connection that fails only ends itself.
         let _ = picoserve::Server::new(&app, &SERVER_CONFIG, &mut http)
             .serve(socket)
             .await;
         // Never waits: at most N buffers exist.
-        buffers.free.send(http).await;
+        slots.free.send(http).await;
     }
 }
 

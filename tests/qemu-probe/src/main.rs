@@ -40,7 +40,7 @@ use rand_chacha::ChaCha20Rng;
 use sesh_embassy::Sessions;
 use sesh_embassy::flash::{FlashSnapshots, run_persistence, save_now};
 use sesh_tests::embassy_app::{
-    self, HttpBuffers, ManualClock, ProbeClock, ProbeSessions, ProbeState, WORKERS,
+    self, ManualClock, ProbeClock, ProbeSessions, ProbeState, Slots, WORKERS,
 };
 use sesh_tests::spec::ServerSpec;
 use static_cell::StaticCell;
@@ -187,11 +187,11 @@ async fn boot_task(spawner: Spawner) {
         sessions,
         max_data_len: args.spec.max_data_len,
     };
-    let buffers: &'static HttpBuffers<WORKERS> = Box::leak(Box::new(HttpBuffers::new()));
+    let slots: &'static Slots<WORKERS> = Box::leak(Box::new(Slots::new()));
     for _ in 0..SLOTS {
-        spawner.spawn(slot_task(stack, state, buffers).unwrap_or_else(|e| fail("slot task", e)));
+        spawner.spawn(slot_task(stack, state, slots).unwrap_or_else(|e| fail("slot task", e)));
     }
-    spawner.spawn(control_task(stack, sessions).unwrap_or_else(|e| fail("control task", e)));
+    spawner.spawn(control_task(stack, sessions, slots).unwrap_or_else(|e| fail("control task", e)));
     net::wait_for_address(stack).await;
     println!("probe: serving on port {}", embassy_app::PORT);
 }
@@ -200,9 +200,9 @@ async fn boot_task(spawner: Spawner) {
 async fn slot_task(
     stack: Stack<'static>,
     state: ProbeState<Rng>,
-    buffers: &'static HttpBuffers<WORKERS>,
+    slots: &'static Slots<WORKERS>,
 ) -> ! {
-    embassy_app::serve_slot(stack, state, buffers).await
+    embassy_app::serve_slot(stack, state, slots).await
 }
 
 #[embassy_executor::task]
@@ -252,6 +252,14 @@ async fn stored(State(sessions): State<&'static ProbeSessions<Rng>>) -> heapless
     count
 }
 
+/// Connections the image has accepted whose request has not arrived
+/// (`Slots::waiting`).
+async fn waiting(slots: &'static Slots<WORKERS>) -> heapless::String<20> {
+    let mut count = heapless::String::new();
+    let _ = write!(count, "{}", slots.waiting());
+    count
+}
+
 /// The sessions' clock under `--clock manual`: it stands still until the
 /// harness moves it, as a paused tokio clock does for sesh-tokio, so that
 /// the suite's paused-clock cases step expiry to the millisecond.
@@ -269,9 +277,14 @@ async fn shutdown() -> &'static str {
 
 /// The harness's routes on [`CONTROL_PORT`].
 #[embassy_executor::task]
-async fn control_task(stack: Stack<'static>, sessions: &'static ProbeSessions<Rng>) -> ! {
+async fn control_task(
+    stack: Stack<'static>,
+    sessions: &'static ProbeSessions<Rng>,
+    slots: &'static Slots<WORKERS>,
+) -> ! {
     let app = Router::<_, &'static ProbeSessions<Rng>>::new()
         .route("/stored", get(stored))
+        .route("/waiting", get(move || waiting(slots)))
         .route("/shutdown", post(shutdown))
         .route(("/advance", parse_path_segment::<u64>()), post(advance))
         .with_state(sessions);

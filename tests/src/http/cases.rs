@@ -813,7 +813,8 @@ pub async fn concurrent_increments_are_not_lost(make: impl MakeServer) {
     );
 
     let request = Arc::new(Request::get("/count").cookie(&cookie));
-    let start = Arc::new(tokio::sync::Barrier::new(CLIENTS));
+    // The clients and this task, which lets them go.
+    let start = Arc::new(tokio::sync::Barrier::new(CLIENTS + 1));
     let mut tasks = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
         let conn = match Connection::open(server.addr()).await {
@@ -826,6 +827,12 @@ pub async fn concurrent_increments_are_not_lost(make: impl MakeServer) {
             conn.send(&request).await
         }));
     }
+    // Requests sent before the server holds every connection would race its
+    // handshakes (behind QEMU's user network: see TestServer::accepted).
+    if let Err(e) = server.accepted(CLIENTS).await {
+        panic!("the server did not accept {CLIENTS} connections: {e}");
+    }
+    start.wait().await;
     let mut answers = Vec::with_capacity(CLIENTS);
     for task in tasks {
         let resp = match task.await {

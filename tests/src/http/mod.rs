@@ -199,6 +199,16 @@ pub trait TestServer {
     /// past any [`TestServer::set_store_failing`] switch.
     fn stored_sessions(&self) -> impl Future<Output = Result<usize, ServerError>>;
 
+    /// Waits until the server has accepted `n` connections that have sent
+    /// nothing yet. On the host a connect returns once the server's kernel
+    /// has accepted it, so only a server behind an emulated network (QEMU's
+    /// user network, where the connect returns at once and the image's
+    /// handshake follows) has anything to wait for.
+    fn accepted(&self, n: usize) -> impl Future<Output = Result<(), ServerError>> {
+        let _ = n;
+        core::future::ready(Ok(()))
+    }
+
     /// While `failing` is true every store call fails (sesh-tokio:
     /// `StoreError::Unavailable`), as a store that lost its backend does.
     fn set_store_failing(&self, failing: bool);

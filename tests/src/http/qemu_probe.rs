@@ -46,6 +46,9 @@ pub const CONTROL_PORT: u16 = 81;
 const LISTEN_BACKLOG: i32 = 256;
 /// How long the image may take to save its snapshot and exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`TestServer::accepted`] waits: slirp sends a lost SYN again
+/// after 6-7 s, and a second loss doubles that.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The probe image's ELF, built on first use.
 pub fn probe_image() -> PathBuf {
@@ -200,6 +203,33 @@ impl TestServer for QemuServer {
             return Err(format!("/stored answered {}", response.status).into());
         }
         Ok(response.text().trim().parse()?)
+    }
+
+    /// Asks the image (`/waiting`) until `n` connections wait for their
+    /// request. Sending before then races libslirp: when the image's SYN-ACK
+    /// is sent again (the NIC dropped slirp's ACK in a burst), slirp takes
+    /// its MSS option anew and `tcp_mss` re-reserves the socket's send
+    /// buffer, which empties it. A request slirp had already sent (and the
+    /// NIC dropped too) is then never sent again: the connection hangs.
+    async fn accepted(&self, n: usize) -> Result<(), ServerError> {
+        let control = self.running()?.addr(CONTROL_PORT);
+        let deadline = std::time::Instant::now() + ACCEPT_TIMEOUT;
+        loop {
+            let response = control_request(Request::get("/waiting"), control).await?;
+            if response.status != 200 {
+                return Err(format!("/waiting answered {}", response.status).into());
+            }
+            let waiting: usize = response.text().trim().parse()?;
+            if waiting >= n {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(
+                    format!("{waiting} connections accepted after {ACCEPT_TIMEOUT:?}").into(),
+                );
+            }
+            real_sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn set_store_failing(&self, _failing: bool) {
