@@ -276,10 +276,100 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// Everything a login gives a session, applied in one step by
+/// [`Table::sign_in`](crate::table::Table::sign_in) and by each adapter's
+/// `Session::sign_in`: a fresh id, the user's data, the owner, a label, a
+/// lifetime, and protection from eviction. One step means a failure leaves
+/// the visitor as they were: never signed in without an owner (which "sign
+/// out everywhere" could not find), never with half the settings.
+///
+/// ```
+/// use sesh::{expiry::Lifetime, owner::{Label, SignIn, UserId}, Instant};
+/// let sign_in = SignIn::new(UserId::new(b"alice")?)
+///     .with_label(Label::truncated("Firefox on Linux"))
+///     .with_lifetime(Lifetime::REMEMBER_ME);
+/// let meta = sign_in.meta(Instant::from_secs(9));
+/// assert_eq!(meta.owner.as_ref().map(|u| u.as_bytes()), Some(&b"alice"[..]));
+/// assert_eq!((meta.created, meta.lifetime), (Instant::from_secs(9), Lifetime::REMEMBER_ME));
+/// # Ok::<(), sesh::owner::UserIdError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SignIn {
+    /// Whose session it becomes.
+    pub owner: UserId,
+    /// Shown in the user's list (empty: none).
+    pub label: Label,
+    /// How long it lives, and whether its cookie has `Max-Age`.
+    pub lifetime: Lifetime,
+}
+
+impl SignIn {
+    /// A sign-in as `owner`, with no label and the default lifetime.
+    pub fn new(owner: UserId) -> Self {
+        SignIn {
+            owner,
+            label: Label::default(),
+            lifetime: Lifetime::Default,
+        }
+    }
+
+    /// Names the session in its user's list (a browser summary, say).
+    ///
+    /// ```
+    /// use sesh::owner::{Label, SignIn, UserId};
+    /// let sign_in = SignIn::new(UserId::new(b"alice")?).with_label(Label::new("phone")?);
+    /// assert_eq!(sign_in.label.as_str(), "phone");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn with_label(mut self, label: Label) -> Self {
+        self.label = label;
+        self
+    }
+
+    /// Chooses the session's lifetime: [`Lifetime::REMEMBER_ME`] for "remember
+    /// me", [`Lifetime::BrowserSession`] for a cookie the browser drops.
+    ///
+    /// ```
+    /// use sesh::{expiry::Lifetime, owner::{SignIn, UserId}};
+    /// let sign_in = SignIn::new(UserId::new(b"alice")?).with_lifetime(Lifetime::BrowserSession);
+    /// assert_eq!(sign_in.lifetime, Lifetime::BrowserSession);
+    /// # Ok::<(), sesh::owner::UserIdError>(())
+    /// ```
+    pub fn with_lifetime(mut self, lifetime: Lifetime) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The metadata of a session signed in at `now`: its owner, label and
+    /// lifetime, created and last seen at `now`.
+    pub fn meta(&self, now: Instant) -> SessionMeta {
+        SessionMeta {
+            owner: Some(self.owner.clone()),
+            label: self.label.clone(),
+            lifetime: self.lifetime,
+            ..SessionMeta::new(now)
+        }
+    }
+}
+
 /// What [`Table::set_owner`](crate::table::Table::set_owner) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnerSet {
     /// The session's use, as any use of it.
+    pub access: crate::table::Access,
+    /// The user's least recently used session, ended because the new one
+    /// would have passed the per-user cap: a store deletes it too.
+    pub ended: Option<SessionId>,
+}
+
+/// What [`Table::sign_in`](crate::table::Table::sign_in) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The session's new id: send it in the cookie.
+    pub id: SessionId,
+    /// The new session's deadlines, as any use of it (refreshed: the cookie
+    /// goes out).
     pub access: crate::table::Access,
     /// The user's least recently used session, ended because the new one
     /// would have passed the per-user cap: a store deletes it too.

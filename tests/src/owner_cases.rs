@@ -7,8 +7,8 @@
 //! [`owner_cases!`](macro@crate::owner_cases) lists them for one constructor.
 
 use sesh::expiry::Lifetime;
-use sesh::owner::{DisplayTag, Label, UserId};
-use sesh::table::{NotFound, Slots, Table};
+use sesh::owner::{DisplayTag, Label, SignIn, UserId};
+use sesh::table::{CreateError, NotFound, Slots, Table};
 use sesh::{Duration, Instant, SessionId};
 
 use crate::case::{Failure, Outcome};
@@ -49,6 +49,18 @@ fn owned<S: Slots<Data = u32>>(
     t.set_owner(&id, owner.clone(), now)
         .map_err(|_| fail("set_owner finds the session"))?;
     Ok(id)
+}
+
+/// A new session signed in by `sign_in`, from no session.
+fn signed_in<S: Slots<Data = u32>>(
+    t: &mut Table<S>,
+    rng: &mut TestRng,
+    sign_in: &SignIn,
+    now: Instant,
+) -> Result<SessionId, Failure> {
+    t.sign_in(None, sign_in, 0, rng, now)
+        .map(|done| done.id)
+        .map_err(|_| fail("sign_in fits"))
 }
 
 /// Whether `user`'s listing holds `id` (by its tag).
@@ -242,6 +254,95 @@ pub fn lifetimes_are_per_session<S: Slots<Data = u32>>(make: fn() -> Table<S>) -
     Ok(())
 }
 
+/// A sign-in is one step: the anonymous session ends, and a new one under
+/// a fresh id holds the data, is protected, owned, labelled and lives by
+/// its lifetime from now; without a session one is created the same way.
+pub fn sign_in_is_one_step<S: Slots<Data = u32>>(make: fn() -> Table<S>) -> Outcome {
+    let mut t = table(make);
+    let mut rng = TestRng(23);
+    let alice = user(b"alice")?;
+    let label = Label::new("phone").map_err(|_| fail("short label"))?;
+    let sign_in = SignIn::new(alice.clone())
+        .with_label(label.clone())
+        .with_lifetime(Lifetime::BrowserSession);
+    let (anonymous, _) = t.create(&mut rng, at(0), 1).map_err(|_| fail("create"))?;
+    let Ok(done) = t.sign_in(Some(&anonymous), &sign_in, 7, &mut rng, at(10)) else {
+        return Err(fail("sign_in over a live session"));
+    };
+    check!(!t.contains(&anonymous, at(10)));
+    check!(done.id != anonymous);
+    check_eq!(done.ended, None);
+    check!(done.access.refreshed);
+    check!(done.access.protected);
+    check_eq!(done.access.expires_at, at(110));
+    check_eq!(t.len(), 1);
+    check_eq!(t.protected_len(), 1);
+    check_eq!(t.peek(&done.id, at(10)), Some(&7));
+    let Some(meta) = t.meta(&done.id, at(10)) else {
+        return Err(fail("the new session has metadata"));
+    };
+    check_eq!(meta.owner.as_ref(), Some(&alice));
+    check_eq!(&meta.label, &label);
+    check_eq!(meta.lifetime, Lifetime::BrowserSession);
+    check_eq!(meta.created, at(10));
+    check!(lists(&t, &alice, &done.id, at(10)));
+
+    let Ok(fresh) = t.sign_in(None, &sign_in, 8, &mut rng, at(20)) else {
+        return Err(fail("sign_in without a session"));
+    };
+    check_eq!(t.peek(&fresh.id, at(20)), Some(&8));
+    check_eq!(t.sessions_of(&alice, None, at(20)).count(), 2);
+    // A `current` that is gone is no session: a new one starts.
+    let Ok(late) = t.sign_in(Some(&anonymous), &sign_in, 9, &mut rng, at(30)) else {
+        return Err(fail("sign_in over an ended session"));
+    };
+    check_eq!(t.sessions_of(&alice, None, at(30)).count(), 3);
+    check!(t.contains(&late.id, at(30)));
+    Ok(())
+}
+
+/// A sign-in that cannot fit changes nothing and hands the data back; over
+/// a live session it reuses that session's slot, so it fits in a table
+/// full of signed-in sessions. The per-user cap holds as at `set_owner`.
+pub fn a_refused_sign_in_changes_nothing<S: Slots<Data = u32>>(make: fn() -> Table<S>) -> Outcome {
+    let mut t = table(make).with_max_sessions_per_user(2);
+    let mut rng = TestRng(24);
+    let (alice, bob) = (user(b"alice")?, user(b"bob")?);
+    let as_bob = SignIn::new(bob.clone());
+    let as_alice = SignIn::new(alice.clone());
+    let bobs = [
+        signed_in(&mut t, &mut rng, &as_bob, at(0))?,
+        signed_in(&mut t, &mut rng, &as_bob, at(1))?,
+    ];
+    let alices = [
+        signed_in(&mut t, &mut rng, &as_alice, at(2))?,
+        signed_in(&mut t, &mut rng, &as_alice, at(3))?,
+    ];
+    check_eq!(t.protected_len(), t.capacity());
+    let refused = t.sign_in(None, &as_alice, 5, &mut rng, at(5));
+    check_eq!(refused.map(|d| d.id), Err(CreateError::Full(5)));
+    check_eq!(t.len(), t.capacity());
+    for id in bobs.iter().chain(alices.iter()) {
+        check!(t.contains(id, at(5)));
+    }
+    // Over one of alice's own: its slot is reused, and she keeps two.
+    let Ok(again) = t.sign_in(Some(&alices[1]), &as_alice, 6, &mut rng, at(6)) else {
+        return Err(fail("signing in again over a live session"));
+    };
+    check_eq!(again.ended, None);
+    check!(!t.contains(&alices[1], at(6)));
+    check_eq!(t.sessions_of(&alice, None, at(6)).count(), 2);
+    // Over one of bob's, as alice: bob loses it, and alice's least recently
+    // used session ends at her cap.
+    let Ok(taken) = t.sign_in(Some(&bobs[0]), &as_alice, 7, &mut rng, at(7)) else {
+        return Err(fail("signing in as alice over bob's session"));
+    };
+    check_eq!(taken.ended, Some(alices[0]));
+    check_eq!(t.sessions_of(&bob, None, at(7)).count(), 1);
+    check_eq!(t.sessions_of(&alice, None, at(7)).count(), 2);
+    Ok(())
+}
+
 /// A snapshot keeps owners, labels, lifetimes and times (moved to the new
 /// clock), and the owner listing works after the restore.
 pub fn owners_survive_a_snapshot<S: Slots<Data = u32>>(make: fn() -> Table<S>) -> Outcome {
@@ -287,6 +388,7 @@ macro_rules! owner_cases {
             listing_shows_each_session, revoke_never_crosses_users,
             revoke_all_keeps_the_current_one, per_user_cap_ends_the_least_recently_used,
             gone_sessions_leave_the_listing, lifetimes_are_per_session,
+            sign_in_is_one_step, a_refused_sign_in_changes_nothing,
             owners_survive_a_snapshot)
     };
     (@list $prefix:literal, $make:path; $($case:ident),* $(,)?) => {

@@ -97,6 +97,8 @@ mod owner {
         per_user_cap_ends_the_least_recently_used,
         gone_sessions_leave_the_listing,
         lifetimes_are_per_session,
+        sign_in_is_one_step,
+        a_refused_sign_in_changes_nothing,
         owners_survive_a_snapshot,
     );
 }

@@ -10,6 +10,7 @@ mod fixed;
 #[cfg(feature = "alloc")]
 mod map;
 mod owners;
+mod sign_in;
 mod slots;
 mod snapshot;
 

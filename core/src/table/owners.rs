@@ -35,7 +35,7 @@ impl<S: Slots> Table<S> {
     /// Makes room for the metadata of the live session `id` if `edit`
     /// makes it say something and it keeps none yet (see [`MetaError`]).
     /// A missing session passes: the caller's own lookup answers it.
-    fn meta_room_for(
+    pub(super) fn meta_room_for(
         &mut self,
         id: &SessionId,
         now: Instant,
@@ -104,20 +104,32 @@ impl<S: Slots> Table<S> {
         // Metadata starts here (at `now`) if the session had none kept.
         let owner = Some(user.clone());
         self.edit_meta_or(id, now, |meta| meta.owner = owner)?;
-        self.slots
-            .remove_owned(&user, |e| e.deadlines.is_expired(now));
-        let mut ended = None;
-        if self.slots.owned_by(&user).count() > self.max_per_user {
-            let uses = self.uses;
-            let oldest = self
-                .slots
-                .owned_by(&user)
-                .filter(|e| e.id != *id)
-                .max_by_key(|e| uses.wrapping_sub(e.last_access))
-                .map(|e| e.id);
-            ended = oldest.and_then(|old| self.slots.remove(&old)).map(|e| e.id);
-        }
+        let ended = self.end_over_cap(&user, id, now);
         Ok(OwnerSet { access, ended })
+    }
+
+    /// Holds `user` to the per-user cap once `keep` is theirs: drops their
+    /// expired sessions, then ends their least recently used other session
+    /// if they still have too many, and names it.
+    pub(super) fn end_over_cap(
+        &mut self,
+        user: &UserId,
+        keep: &SessionId,
+        now: Instant,
+    ) -> Option<SessionId> {
+        self.slots
+            .remove_owned(user, |e| e.deadlines.is_expired(now));
+        if self.slots.owned_by(user).count() <= self.max_per_user {
+            return None;
+        }
+        let uses = self.uses;
+        let oldest = self
+            .slots
+            .owned_by(user)
+            .filter(|e| e.id != *keep)
+            .max_by_key(|e| uses.wrapping_sub(e.last_access))
+            .map(|e| e.id);
+        oldest.and_then(|old| self.slots.remove(&old)).map(|e| e.id)
     }
 
     /// Takes a live session's owner away, counting a use. Needs no room:

@@ -210,6 +210,25 @@ mod meta_pool {
     }
 
     #[test]
+    fn a_sign_in_without_metadata_room_changes_nothing() {
+        let mut t = Pooled::new();
+        let mut rng = CountingRng::default();
+        let now = Instant::ZERO;
+        let sign_in = crate::owner::SignIn::new(user(b"alice"));
+        for _ in 0..2 {
+            t.sign_in(None, &sign_in, 1, &mut rng, now).unwrap();
+        }
+        let (anonymous, _) = t.create(&mut rng, now, 2).unwrap();
+        // Both metadata entries hold signed-in sessions: the anonymous one
+        // keeps its id, data and lack of owner, and the data comes back.
+        let refused = t.sign_in(Some(&anonymous), &sign_in, 3, &mut rng, now);
+        assert_eq!(refused.map(|d| d.id), Err(CreateError::Full(3)));
+        assert_eq!(t.peek(&anonymous, now), Some(&2));
+        assert_eq!(t.meta(&anonymous, now).and_then(|m| m.owner.clone()), None);
+        assert_eq!((t.len(), t.protected_len()), (3, 2));
+    }
+
+    #[test]
     fn a_full_pool_evicts_its_least_recently_used_unprotected_holder() {
         let mut t = Pooled::new();
         let mut rng = CountingRng::default();
