@@ -54,6 +54,10 @@ impl TestServer for WithPostgres {
         self.app.set_store_failing(failing);
     }
 
+    fn fail_store_call(&self, nth: usize) {
+        self.app.fail_store_call(nth);
+    }
+
     async fn advance_clock(&self, by: core::time::Duration) {
         self.app.advance_clock(by).await;
     }

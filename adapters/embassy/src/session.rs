@@ -8,7 +8,7 @@ use picoserve::request::RequestParts;
 use rand_core::TryCryptoRng;
 use sesh::cookie::{CookieDecision, CookieScan, RequestCookie, ScanOutcome, SessionCookie};
 use sesh::expiry::Lifetime;
-use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
+use sesh::owner::{DisplayTag, Label, SessionInfo, SignIn, UserId};
 use sesh::presession::{FormToken, PreCookieName, PreSession};
 use sesh::table::{Access, CreateError, MetaError, NotFound, RegenerateError};
 use sesh::{Instant, SessionId};
@@ -241,11 +241,7 @@ where
         let (id, access) = inner
             .table
             .create(&mut inner.rng, now, data)
-            .map_err(|e| match e {
-                CreateError::Full(_) => SessionError::Full,
-                CreateError::Rng(_) => SessionError::Rng,
-                CreateError::Collision(_) => SessionError::Collision,
-            })?;
+            .map_err(session_error)?;
         self.id.set(Some(id));
         self.note(|d| d.created(id, access.expires_at));
         self.sessions.changed.signal(());
@@ -438,9 +434,57 @@ where
             .verify_form_token(id.as_ref(), self.presented_pre.as_ref(), token, now)
     }
 
-    /// Marks the live session as `user`'s: call it at login, after
-    /// [`regenerate`](Self::regenerate). If `user` then has more sessions
-    /// than the per-user cap (`sesh::owner::DEFAULT_MAX_SESSIONS_PER_USER`,
+    /// Signs the visitor in as one step of the table
+    /// ([`sesh::table::Table::sign_in`]): the current session, if any, ends;
+    /// a new one under a fresh id holds what `data` makes of the current
+    /// session's data (`None` without one), is protected from eviction,
+    /// belongs to `sign_in.owner`, carries its label and lives by its
+    /// lifetime from now. An id planted before login is dead (fixation), and
+    /// the session is in the user's list at once. If the user then has more
+    /// sessions than the per-user cap, their least recently used other one
+    /// ends; its tag is returned. Saved to flash at once.
+    ///
+    /// On an error nothing changed: the visitor is as they were, never
+    /// signed in without an owner. `Err(SessionError::Full)` when every slot
+    /// or metadata entry (`OWNED`) holds a signed-in session: answer 503.
+    ///
+    /// `data` runs under the table's lock, so the carry-over is atomic, and
+    /// the data it makes never lives in this future: a large `D` costs no
+    /// RAM per worker (an argument of an async fn would).
+    pub async fn sign_in(
+        &self,
+        sign_in: &SignIn,
+        data: impl FnOnce(Option<&D>) -> D,
+    ) -> Result<Option<DisplayTag>, SessionError>
+    where
+        R: TryCryptoRng,
+    {
+        self.note(CookieDecision::accessed);
+        let mut inner = self.sessions.lock().await;
+        let inner = &mut *inner;
+        let now = self.sessions.now();
+        let current = self.id.get();
+        let data = data(current.and_then(|id| inner.table.peek(&id, now)));
+        let done = inner
+            .table
+            .sign_in(current.as_ref(), sign_in, data, &mut inner.rng, now)
+            .map_err(|e| {
+                if matches!(e, CreateError::Full(_)) {
+                    warn!("no room for a signed-in session: sign-in refused");
+                }
+                session_error(e)
+            })?;
+        self.id.set(Some(done.id));
+        // `respond` reads the lifetime for the cookie's Max-Age.
+        self.note(|d| d.regenerated(done.id, done.access.expires_at));
+        self.sessions.changed_urgently();
+        Ok(done.ended.as_ref().map(DisplayTag::of))
+    }
+
+    /// Marks the live session as `user`'s (at login,
+    /// [`sign_in`](Self::sign_in) does this with the rest in one step). If
+    /// `user` then has more sessions than the per-user cap
+    /// (`sesh::owner::DEFAULT_MAX_SESSIONS_PER_USER`,
     /// or [`Sessions::with_max_sessions_per_user`]), their least recently
     /// used other session ends; its tag is returned. Saved to flash at once.
     /// `Err(MetaError::NotFound)` without a live session;
@@ -690,5 +734,14 @@ where
                 "a handler changed its session but answered without Session::respond: no Set-Cookie was sent"
             );
         }
+    }
+}
+
+/// What a table's refusal to create a session means to a handler.
+fn session_error<D>(e: CreateError<D>) -> SessionError {
+    match e {
+        CreateError::Full(_) => SessionError::Full,
+        CreateError::Rng(_) => SessionError::Rng,
+        CreateError::Collision(_) => SessionError::Collision,
     }
 }

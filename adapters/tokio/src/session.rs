@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sesh::Instant;
 use sesh::expiry::Lifetime;
-use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
+use sesh::owner::{DisplayTag, Label, SessionInfo, SignIn, UserId};
 use sesh::presession::FormToken;
 
 use crate::error::SessionError;
@@ -227,8 +227,58 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
         Ok(self.inner.verify_form_token(id, token))
     }
 
-    /// Marks the session as `user`'s: call it at login, after
-    /// [`regenerate`](Self::regenerate). The owner is saved with the record
+    /// Signs the visitor in, in one step: a new session under a fresh id
+    /// holds what `data` makes of the current session's data (`None`
+    /// without one: carry a cart over, or start afresh), is protected from
+    /// eviction, belongs to
+    /// `sign_in.owner`, carries its label and lives by its lifetime from
+    /// now; the request's old session, if any, is deleted, so an id planted
+    /// before login is worthless (fixation). The new session is stored with
+    /// its owner in one atomic store step (the per-user cap applies there,
+    /// see [`set_owner`](Self::set_owner)), so it is in the user's list,
+    /// and "sign out everywhere" ends it, from the moment it exists.
+    ///
+    /// On an error the visitor is as they were: never signed in without an
+    /// owner or with half the settings, as a login of separate steps
+    /// ([`regenerate`](Self::regenerate), [`replace`](Self::replace),
+    /// [`set_owner`](Self::set_owner), ...) can be when the store fails
+    /// midway. A store without an owner index
+    /// fails with [`NoOwnerIndex`](crate::store::NoOwnerIndex).
+    ///
+    /// ```
+    /// use sesh::expiry::Lifetime;
+    /// use sesh::owner::{Label, SignIn, UserId};
+    /// use sesh_tokio::{Session, SessionError};
+    ///
+    /// #[derive(Default, serde::Serialize, serde::Deserialize)]
+    /// struct Account { name: String }
+    ///
+    /// // After the password checked out; a user id is at most 64 bytes.
+    /// async fn log_in(session: Session<Account>, name: String, remember: bool) -> Result<(), SessionError> {
+    ///     let Ok(user) = UserId::new(name.as_bytes()) else { return Ok(()) };
+    ///     let lifetime = if remember { Lifetime::REMEMBER_ME } else { Lifetime::BrowserSession };
+    ///     let sign_in = SignIn::new(user)
+    ///         .with_label(Label::truncated("Firefox on Linux"))
+    ///         .with_lifetime(lifetime);
+    ///     session.sign_in(&sign_in, |_anonymous| Account { name }).await
+    /// }
+    /// ```
+    pub async fn sign_in(
+        &self,
+        sign_in: &SignIn,
+        data: impl FnOnce(Option<&D>) -> D,
+    ) -> Result<(), SessionError> {
+        self.inner
+            .sign_in(sign_in, |bytes| {
+                let current: Option<D> = bytes.and_then(decode);
+                encode(&data(current.as_ref()))
+            })
+            .await
+    }
+
+    /// Marks the session as `user`'s. At login, [`sign_in`](Self::sign_in)
+    /// does this with the rest of a login in one step; this is for a
+    /// session that changes hands later. The owner is saved with the record
     /// in one atomic store step, so the session is in the user's list
     /// ([`sessions`](Self::sessions)) from then on, and stays there through
     /// regenerations. If the user would pass the store's per-user cap, their
@@ -243,11 +293,9 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
     /// #[derive(Default, serde::Serialize, serde::Deserialize)]
     /// struct User { name: String }
     ///
-    /// // After the password checked out; a user id is at most 64 bytes.
-    /// async fn log_in(session: Session<User>, name: String, user: UserId) -> Result<(), SessionError> {
-    ///     session.regenerate().await?;
+    /// // An administrator hands a session over; a user id is at most 64 bytes.
+    /// async fn hand_over(session: Session<User>, name: String, user: UserId) -> Result<(), SessionError> {
     ///     session.replace(User { name }).await?;
-    ///     session.set_protected(true).await?;
     ///     session.set_owner(user).await
     /// }
     /// ```

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sesh::cookie::{CookieDecision, CookieHeaders, CookieScan, RequestCookie, ScanOutcome};
 use sesh::expiry::{Deadlines, ExpiryPolicy, Lifetime};
-use sesh::owner::{DisplayTag, SessionInfo, SessionMeta};
+use sesh::owner::{DisplayTag, SessionInfo, SessionMeta, SignIn};
 use sesh::presession::{PreCookieName, PreCsrfToken, PreSession};
 use sesh::record::SessionRecord;
 use sesh::table::ID_ATTEMPTS;
@@ -550,6 +550,60 @@ impl RequestSession {
             }
         }
         Err(SessionError::Contended)
+    }
+
+    /// Signs in: a new session under a fresh id holding what `data` makes
+    /// of the request's session's data (if any), protected
+    /// and with `sign_in`'s owner, label and lifetime, stored in one step
+    /// ([`SessionStore::create_with_meta`], which applies the per-user cap);
+    /// then the request's session, if any, is deleted. If that delete
+    /// fails, the new session is deleted again and never sent: the visitor
+    /// stays as they were.
+    pub(crate) async fn sign_in(
+        &self,
+        sign_in: &SignIn,
+        data: impl FnOnce(Option<&[u8]>) -> Result<Vec<u8>, SessionError>,
+    ) -> Result<(), SessionError> {
+        self.note(CookieDecision::accessed);
+        let current = self.current().await?;
+        let data = data(current.as_ref().map(|(_, s)| &s.record.data[..]))?;
+        let old = current.map(|(id, _)| id);
+        let now = self.now();
+        let record = SessionRecord {
+            deadlines: self.policy_for(sign_in.lifetime).start(now),
+            protected: true,
+            data: self.check_size(data)?,
+        };
+        let meta = sign_in.meta(now);
+        // Ordered against this process's updates, regenerates and destroys
+        // of the old session.
+        let _turn = match &old {
+            Some(old) => Some(self.shared.stripes.lock(old).await),
+            None => None,
+        };
+        let (id, version) = self.insert_fresh(&record, &meta, now).await?;
+        if let Some(old) = &old
+            && let Err(e) = self.shared.store.delete(old).await
+        {
+            if let Err(undo) = self.shared.store.delete(&id).await {
+                tracing::error!(error = %undo, "could not remove the new session after a failed sign-in");
+            }
+            return self.failed(e);
+        }
+        let expires_at = record.deadlines.expires_at();
+        self.set_current(Current::Live {
+            id,
+            stored: StoredSession {
+                record,
+                version,
+                meta,
+            },
+        });
+        self.note(|d| {
+            d.regenerated(id, expires_at);
+            note_lifetime(d, sign_in.lifetime);
+        });
+        Ok(())
     }
 
     /// Changes the live session's metadata (owner, label, lifetime) with

@@ -14,8 +14,7 @@ use picoserve::response::{
 use rand_core::TryCryptoRng;
 use serde::Deserialize;
 use sesh::expiry::Lifetime;
-use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
-use sesh::table::MetaError;
+use sesh::owner::{DisplayTag, Label, SessionInfo, SignIn, UserId};
 use sesh::{Duration, Instant};
 use sesh_embassy::{SessionError, WithSession};
 
@@ -97,41 +96,18 @@ pub fn label_for(agent: &str) -> Label {
     Label::truncated(&text)
 }
 
-/// Why [`record_login`] recorded nothing.
-pub(crate) enum NotRecorded {
-    /// The session is gone (only a zero timeout ends it between the
-    /// login's create and here), or the name is over 64 bytes.
-    Gone,
-    /// [`SIGNED_IN`](crate::SIGNED_IN) sessions are signed in already.
-    NoRoom,
-}
-
-/// Records at login what the list shows: the owner `user`, the label, and
-/// the lifetime (`remember`: 30 days idle and 90 absolute, a cookie with
-/// `Max-Age`; otherwise a browser session, a cookie without). Saved to
-/// flash at once by sesh-embassy. The owner goes first: once it is set,
-/// the label and lifetime only change the session's pool entry.
-pub(crate) async fn record_login<R: TryCryptoRng>(
-    session: &AppSession<R>,
-    user: &str,
-    label: Label,
-    remember: bool,
-) -> Result<(), NotRecorded> {
-    let Ok(user) = UserId::new(user.as_bytes()) else {
-        return Err(NotRecorded::Gone);
-    };
+/// What a login records for the list: the owner `user`, the label, and the
+/// lifetime (`remember`: 30 days idle and 90 absolute, a cookie with
+/// `Max-Age`; otherwise a browser session, a cookie without). `None` for a
+/// name over 64 bytes.
+pub(crate) fn sign_in_as(user: &str, label: Label, remember: bool) -> Option<SignIn> {
+    let user = UserId::new(user.as_bytes()).ok()?;
     let lifetime = if remember {
         Lifetime::REMEMBER_ME
     } else {
         Lifetime::BrowserSession
     };
-    let why = |e: MetaError| match e {
-        MetaError::NotFound => NotRecorded::Gone,
-        MetaError::NoRoom => NotRecorded::NoRoom,
-    };
-    session.set_owner(user).await.map_err(why)?;
-    session.set_label(label).await.map_err(why)?;
-    session.set_lifetime(lifetime).await.map_err(why)
+    Some(SignIn::new(user).with_label(label).with_lifetime(lifetime))
 }
 
 /// What the four routes answer, before the session adds its headers.

@@ -11,7 +11,7 @@ use rand_core::TryCryptoRng;
 use serde::Deserialize;
 use sesh_embassy::{SessionError, WithSession};
 
-use crate::devices::{DeviceLabel, NotRecorded, record_login};
+use crate::devices::{DeviceLabel, sign_in_as};
 use crate::html::{Html, Notice, Page};
 use crate::login::Login;
 use crate::{AppSession, USER_LEN};
@@ -233,35 +233,28 @@ async fn log_in<R: TryCryptoRng>(
             "user name too long\n",
         ));
     };
-    // A fresh id at login: an id planted before login (fixation) is dead now.
-    session.regenerate().await?;
-    session
-        .update(|account| {
-            *account = crate::Account {
-                user: Some(user),
-                visits: 0,
-            };
-        })
-        .await?;
-    session.set_protected(true).await?;
     let remember = form.remember.as_str() == "on";
-    match record_login(session, name, label, remember).await {
-        Ok(()) => {}
-        Err(NotRecorded::Gone) => {
-            return Ok(Reply::Text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the session ended during login\n",
-            ));
-        }
-        Err(NotRecorded::NoRoom) => {
-            // Never left logged in without an owner: "sign out everywhere"
-            // could not find it.
-            session.destroy().await;
+    let Some(sign_in) = sign_in_as(name, label, remember) else {
+        return Ok(Reply::Text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "user name too long\n",
+        ));
+    };
+    let account = |_: Option<&crate::Account>| crate::Account {
+        user: Some(user),
+        visits: 0,
+    };
+    // One step: a fresh id (an id planted before login is dead), the
+    // account, the owner, label and lifetime, or nothing at all.
+    match session.sign_in(&sign_in, account).await {
+        Ok(_) => {}
+        Err(SessionError::Full) => {
             return Ok(Reply::Text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many devices are signed in: sign out on one of them first\n",
             ));
         }
+        Err(e) => return Err(e),
     }
     Ok(Reply::SeeOther("/"))
 }

@@ -17,7 +17,7 @@
 //! at most: [`Lifetime::REMEMBER_ME`], a cookie with `Max-Age`), else a
 //! browser session (a cookie without `Max-Age`, dropped when the browser
 //! closes; the server still ends it at the idle timeout). Each session is
-//! the user's ([`Session::set_owner`]) and labelled with a short summary of
+//! the user's, signed in in one step ([`Session::sign_in`]), and labelled with a short summary of
 //! the `User-Agent` ([`device_label`]).
 //!
 //! Every response carries a strict `Content-Security-Policy`,
@@ -61,7 +61,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use sesh::expiry::Lifetime;
-use sesh::owner::{DisplayTag, Label, SessionInfo, UserId};
+use sesh::owner::{DisplayTag, Label, SessionInfo, SignIn, UserId};
 use sesh_tokio::store::Revoked;
 use sesh_tokio::throttle::LoginThrottle;
 use sesh_tokio::{Session, SessionConfig, SessionError, SessionLayer, SessionStore};
@@ -428,30 +428,26 @@ async fn login(
     }
     attempt.succeeded();
     let credentials = &state.credentials;
-    // A new id: one planted in this browser before login is now useless.
-    session.regenerate().await?;
-    let user = credentials.user().to_owned();
-    session
-        .update(|a| {
-            a.user = Some(user.clone());
-            a.visits = 0;
-        })
-        .await?;
-    // Never evicted to make room for anonymous sessions.
-    session.set_protected(true).await?;
-    // The user's, so that it is in their list and "sign out everywhere" ends it.
-    session.set_owner(user_id(credentials.user())).await?;
     let agent = headers
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    session.set_label(device_label(agent)).await?;
     let lifetime = if form.remember == "on" {
         Lifetime::REMEMBER_ME
     } else {
         Lifetime::BrowserSession
     };
-    session.set_lifetime(lifetime).await?;
+    // One step: a new id (one planted in this browser before login is now
+    // useless), the account, protection from eviction, and the owner that
+    // puts it in the user's list for "sign out everywhere"; or nothing.
+    let sign_in = SignIn::new(user_id(credentials.user()))
+        .with_label(device_label(agent))
+        .with_lifetime(lifetime);
+    let account = |_: Option<&Account>| Account {
+        user: Some(credentials.user().to_owned()),
+        visits: 0,
+    };
+    session.sign_in(&sign_in, account).await?;
     tracing::info!(user = %credentials.user(), "signed in");
     Ok(Redirect::to("/").into_response())
 }

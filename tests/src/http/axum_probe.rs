@@ -22,7 +22,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::string::{String, ToString};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::vec;
 use std::vec::Vec;
 
@@ -33,7 +33,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use sesh::owner::{DisplayTag, SessionInfo, SessionMeta, UserId};
+use sesh::owner::{DisplayTag, SessionInfo, SessionMeta, SignIn, UserId};
 use sesh::record::SessionRecord;
 use sesh::{Instant, SessionId};
 use sesh_tokio::store::{
@@ -94,13 +94,16 @@ async fn login(session: Probe, RawQuery(query): RawQuery, body: Bytes) -> Answer
     let Ok(owner) = UserId::new(user.as_bytes()) else {
         return Ok(text(StatusCode::BAD_REQUEST, "user over 64 bytes"));
     };
-    session.regenerate().await?;
-    session.set_protected(true).await?;
+    let sign_in = SignIn::new(owner)
+        .with_label(login_label(fields))
+        .with_lifetime(login_lifetime(fields));
+    // The anonymous session's data comes along (the suite checks it).
     let stored = user.clone();
-    session.update(|d| d.user = Some(stored.clone())).await?;
-    session.set_owner(owner).await?;
-    session.set_label(login_label(fields)).await?;
-    session.set_lifetime(login_lifetime(fields)).await?;
+    let data = |current: Option<&ProbeData>| ProbeData {
+        user: Some(stored),
+        ..current.cloned().unwrap_or_default()
+    };
+    session.sign_in(&sign_in, data).await?;
     Ok(text(StatusCode::OK, user))
 }
 
@@ -269,6 +272,8 @@ impl std::error::Error for SwitchedOff {}
 pub struct FailingStore<S> {
     inner: S,
     failing: AtomicBool,
+    /// Calls left until the one that fails (1: the next); 0: none.
+    fail_in: AtomicUsize,
 }
 
 impl<S> FailingStore<S> {
@@ -277,7 +282,13 @@ impl<S> FailingStore<S> {
         FailingStore {
             inner,
             failing: AtomicBool::new(false),
+            fail_in: AtomicUsize::new(0),
         }
+    }
+
+    /// Makes only the `nth` call from now on fail (1: the next); 0: none.
+    pub fn fail_call(&self, nth: usize) {
+        self.fail_in.store(nth, Ordering::SeqCst);
     }
 
     /// Turns failing on or off.
@@ -296,7 +307,11 @@ impl<S> FailingStore<S> {
     }
 
     fn check(&self) -> Result<(), StoreError> {
-        if self.is_failing() {
+        let this_call = self
+            .fail_in
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok_and(|before| before == 1);
+        if this_call || self.is_failing() {
             Err(StoreError::Unavailable(Box::new(SwitchedOff)))
         } else {
             Ok(())
@@ -551,6 +566,10 @@ impl<S: SessionStore> TestServer for TokioServer<S> {
 
     fn set_store_failing(&self, failing: bool) {
         self.store.set_failing(failing);
+    }
+
+    fn fail_store_call(&self, nth: usize) {
+        self.store.fail_call(nth);
     }
 
     async fn advance_clock(&self, by: core::time::Duration) {

@@ -672,6 +672,70 @@ pub async fn cookie_header_abuse_selects_nothing(make: impl MakeServer) {
     server.stop().await;
 }
 
+/// A login is one step: whichever of its store calls fails, the visitor is
+/// either signed in with everything (their user, their data, their list)
+/// or exactly as before (their anonymous session and its data, nobody
+/// signed in, nothing else stored).
+pub async fn a_sign_in_is_all_or_nothing(make: impl MakeServer) {
+    const TRIES: usize = 8;
+    let spec = ServerSpec::default();
+    let mut refused = 0;
+    for nth in 1..=TRIES {
+        let server = make_server(&make, &spec).await;
+        let before = new_session(&server, &spec, "/count").await.pair();
+        server.fail_store_call(nth);
+        let resp = post(&server, "/login?user=alice", Some(&before)).await;
+        server.fail_store_call(0);
+        let context = format!("login with store call {nth} failing");
+        if resp.status == 200 {
+            let after = session_cookie(&resp, &spec, &context).pair();
+            assert_answer(
+                &get(&server, "/me", Some(&after)).await,
+                200,
+                "alice",
+                &context,
+            );
+            assert_answer(
+                &get(&server, "/peek", Some(&after)).await,
+                200,
+                "1",
+                &context,
+            );
+            let list = get(&server, "/sessions", Some(&after)).await;
+            assert_eq!(list.text().lines().count(), 1, "{context}: alice's list");
+            assert_eq!(
+                get(&server, "/me", Some(&before)).await.status,
+                401,
+                "{context}"
+            );
+        } else {
+            refused += 1;
+            assert_eq!(resp.status, 500, "{context}: {}", resp.text());
+            assert_answer(
+                &get(&server, "/peek", Some(&before)).await,
+                200,
+                "1",
+                &context,
+            );
+            assert_eq!(
+                get(&server, "/me", Some(&before)).await.status,
+                401,
+                "{context}"
+            );
+        }
+        assert_eq!(
+            stored(&server).await,
+            1,
+            "{context}: one session, never two"
+        );
+        server.stop().await;
+    }
+    assert!(
+        refused > 0 && refused < TRIES,
+        "{refused} of {TRIES} logins failed: each failing call should refuse one, and a login makes fewer than {TRIES}"
+    );
+}
+
 /// Login moves the session to a new id, keeps its data, and the old id no
 /// longer works; the user comes from the query or a form body.
 pub async fn login_regenerates_the_id(make: impl MakeServer) {

@@ -428,6 +428,13 @@ impl TestServer for EmbassyServer {
         }
     }
 
+    /// No store, no store call to fail (as [`TestServer::set_store_failing`]).
+    fn fail_store_call(&self, nth: usize) {
+        if nth > 0 {
+            log_problem("sesh-embassy has no store: fail_store_call changes nothing");
+        }
+    }
+
     /// Moves the [`ManualClock`]; on the real clock, waits in real time.
     async fn advance_clock(&self, by: core::time::Duration) {
         match self.clock {

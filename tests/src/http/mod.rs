@@ -213,6 +213,12 @@ pub trait TestServer {
     /// `StoreError::Unavailable`), as a store that lost its backend does.
     fn set_store_failing(&self, failing: bool);
 
+    /// Makes only the `nth` store call from now on fail (1: the next one),
+    /// as a store that fails midway through a request's steps; 0 turns it
+    /// off. Like [`TestServer::set_store_failing`], only for a backend with
+    /// a store.
+    fn fail_store_call(&self, nth: usize);
+
     /// Moves the server's clock forward by `by`. The suite runs the cases
     /// that call it on a current-thread tokio runtime started paused, so a
     /// server on tokio's clock just calls `tokio::time::advance`.
@@ -453,6 +459,7 @@ macro_rules! for_each_case {
             refresh_is_throttled: Paused, needs [MovableClock];
             absolute_lifetime_caps_the_session: Paused, needs [MovableClock];
             store_error_answers_500: CurrentThread, needs [FailingStore];
+            a_sign_in_is_all_or_nothing: CurrentThread, needs [FailingStore];
             key_rotation_resigns_then_retires: CurrentThread, needs [];
             data_over_the_limit_is_refused: CurrentThread, needs [];
             a_flood_never_evicts_a_logged_in_session: CurrentThread, needs [];

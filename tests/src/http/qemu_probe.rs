@@ -232,6 +232,10 @@ impl TestServer for QemuServer {
         }
     }
 
+    fn fail_store_call(&self, _nth: usize) {
+        // No store, as for set_store_failing.
+    }
+
     fn set_store_failing(&self, _failing: bool) {
         // sesh-embassy has no store: the cases that need one are left out.
     }
