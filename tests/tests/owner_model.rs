@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use sesh::expiry::{ExpiryPolicy, Lifetime};
-use sesh::owner::{DisplayTag, UserId};
+use sesh::owner::{DisplayTag, SignIn, UserId};
 use sesh::table::{Slots, Table};
 use sesh::{Duration, Instant, SessionId};
 use sesh_tests::rng::TestRng;
@@ -33,6 +33,8 @@ enum Op {
     Create,
     Get(usize),
     SetOwner(usize, u8),
+    /// Signs in as a user over a session (`Some`) or from none.
+    SignIn(Option<usize>, u8),
     ClearOwner(usize),
     Regenerate(usize),
     Destroy(usize),
@@ -49,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Create),
         2 => any::<usize>().prop_map(Op::Get),
         4 => (any::<usize>(), 0..USERS).prop_map(|(i, u)| Op::SetOwner(i, u)),
+        3 => (proptest::option::of(any::<usize>()), 0..USERS).prop_map(|(i, u)| Op::SignIn(i, u)),
         1 => any::<usize>().prop_map(Op::ClearOwner),
         2 => any::<usize>().prop_map(Op::Regenerate),
         1 => any::<usize>().prop_map(Op::Destroy),
@@ -182,6 +185,48 @@ fn run<S: Slots<Data = u32>>(make: fn() -> Table<S>, ops: &[Op]) -> Result<(), T
                             if owner != user(*u).as_bytes() {
                                 prop_assert!(after.contains_key(k));
                             }
+                        }
+                    }
+                }
+            }
+            Op::SignIn(i, u) => {
+                let current = i.and_then(|i| pick(&ids, i));
+                let before = live_owned(&t, now);
+                let live = |t: &Table<S>| {
+                    t.iter_with_meta()
+                        .filter(|(_, r, _)| !r.deadlines.is_expired(now))
+                        .count()
+                };
+                let live_before = live(&t);
+                let was_live = current.is_some_and(|id| t.contains(&id, now));
+                match t.sign_in(current.as_ref(), &SignIn::new(user(*u)), 7, &mut rng, now) {
+                    Ok(done) => {
+                        prop_assert!(t.peek(&done.id, now) == Some(&7));
+                        if let Some(old) = current.filter(|_| was_live) {
+                            prop_assert!(!t.contains(&old, now), "the old id still works");
+                            gone.insert(key(&old));
+                            owners.remove(&key(&old));
+                        }
+                        owners.insert(key(&done.id), *u);
+                        if let Some(ended) = done.ended {
+                            let owner = user(*u);
+                            prop_assert_eq!(
+                                before.get(&key(&ended)).map(Vec::as_slice),
+                                Some(owner.as_bytes()),
+                                "the cap ended a session of someone else"
+                            );
+                            gone.insert(key(&ended));
+                        }
+                        ids.push(done.id);
+                    }
+                    Err(refused) => {
+                        // Nothing changed: the same sessions, the current one
+                        // still live, the data handed back.
+                        prop_assert_eq!(refused.into_data(), 7);
+                        prop_assert_eq!(live(&t), live_before);
+                        prop_assert_eq!(&live_owned(&t, now), &before);
+                        if let Some(old) = current.filter(|_| was_live) {
+                            prop_assert!(t.contains(&old, now));
                         }
                     }
                 }

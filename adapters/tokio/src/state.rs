@@ -524,20 +524,14 @@ impl RequestSession {
             }
             match removed {
                 Ok(Removed::Deleted) => {
-                    let expires_at = record.deadlines.expires_at();
-                    let lifetime = meta.lifetime;
-                    self.set_current(Current::Live {
-                        id: new,
-                        stored: StoredSession {
+                    self.moved_to(
+                        new,
+                        StoredSession {
                             record,
                             version,
                             meta,
                         },
-                    });
-                    self.note(|d| {
-                        d.regenerated(new, expires_at);
-                        note_lifetime(d, lifetime);
-                    });
+                    );
                     return Ok(());
                 }
                 Ok(Removed::Conflict) => continue,
@@ -590,20 +584,27 @@ impl RequestSession {
             }
             return self.failed(e);
         }
-        let expires_at = record.deadlines.expires_at();
-        self.set_current(Current::Live {
+        self.moved_to(
             id,
-            stored: StoredSession {
+            StoredSession {
                 record,
                 version,
                 meta,
             },
-        });
+        );
+        Ok(())
+    }
+
+    /// The request's session is now `stored` under the fresh id `id`
+    /// (regenerated or signed in): its cookie goes out.
+    fn moved_to(&self, id: SessionId, stored: StoredSession) {
+        let expires_at = stored.record.deadlines.expires_at();
+        let lifetime = stored.meta.lifetime;
+        self.set_current(Current::Live { id, stored });
         self.note(|d| {
             d.regenerated(id, expires_at);
-            note_lifetime(d, sign_in.lifetime);
+            note_lifetime(d, lifetime);
         });
-        Ok(())
     }
 
     /// Changes the live session's metadata (owner, label, lifetime) with
