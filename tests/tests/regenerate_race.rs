@@ -1,6 +1,6 @@
-//! `regenerate` against an update another server saves between its copy
-//! and the removal of the old id, on every store: the move starts again
-//! from the new version, and the update is kept.
+//! `regenerate` and `sign_in` against an update another server saves
+//! between their copy and the removal of the old id, on every store: the
+//! move starts again from the new version, and the update is kept.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -151,9 +151,18 @@ impl<S: SessionStore> SessionStore for RacingStore<S> {
     }
 }
 
-/// Counts to 2, logs in (which regenerates) while another server adds 100,
-/// and reads the count under the new id.
-async fn an_update_during_regenerate_is_kept<S: SessionStore>(inner: S) {
+/// How the session moves to a new id.
+#[derive(Clone, Copy)]
+enum Move {
+    /// `POST /regenerate`: `Session::regenerate`.
+    Regenerate,
+    /// `POST /login?user=ann`: `Session::sign_in`, carrying the data over.
+    SignIn,
+}
+
+/// Counts to 2, moves the session to a new id while another server adds
+/// 100, and reads the count under the new id.
+async fn an_update_during_a_move_is_kept<S: SessionStore>(inner: S, how: Move) {
     let armed = Arc::new(AtomicBool::new(false));
     let store = RacingStore {
         inner,
@@ -172,46 +181,65 @@ async fn an_update_during_regenerate_is_kept<S: SessionStore>(inner: S) {
         .unwrap();
     assert_eq!(second.text(), "2");
     armed.store(true, Ordering::SeqCst);
-    let login = Request::post("/login?user=ann")
-        .cookie(&old)
-        .send(addr)
-        .await
-        .unwrap();
-    assert_eq!((login.status, login.text().as_str()), (200, "ann"));
+    let (path, answer, user) = match how {
+        Move::Regenerate => ("/regenerate", "regenerated", "not logged in"),
+        Move::SignIn => ("/login?user=ann", "ann", "ann"),
+    };
+    let login = Request::post(path).cookie(&old).send(addr).await.unwrap();
+    assert_eq!((login.status, login.text().as_str()), (200, answer));
     assert!(!armed.load(Ordering::SeqCst), "the race ran");
     let new = login.set_cookies()[0].pair();
     assert_ne!(new, old, "a new id at login");
     let count = Request::get("/peek").cookie(&new).send(addr).await.unwrap();
     assert_eq!(count.text(), "102", "the other server's update moved along");
     let me = Request::get("/me").cookie(&new).send(addr).await.unwrap();
-    assert_eq!(me.text(), "ann");
+    assert_eq!(me.text(), user);
     let gone = Request::get("/peek").cookie(&old).send(addr).await.unwrap();
     assert_eq!(gone.text(), "0", "the old id is gone");
     assert_eq!(server.stored_sessions().await.unwrap(), 1);
     server.stop().await;
 }
 
-#[tokio::test]
-async fn memory() {
-    an_update_during_regenerate_is_kept(MemoryStore::default()).await;
+/// One `#[tokio::test]` per store and move.
+macro_rules! race_tests {
+    ($($name:ident: $how:expr;)*) => {
+        mod memory {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                an_update_during_a_move_is_kept(MemoryStore::default(), $how).await;
+            })*
+        }
+
+        mod redb {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = RedbStore::open(dir.path().join("s.redb"), StoreKey::new(&[5; 32]).unwrap())
+                    .await
+                    .unwrap();
+                an_update_during_a_move_is_kept(store, $how).await;
+            })*
+        }
+
+        mod redis {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let redis = RedisServer::start().unwrap();
+                let store = RedisStore::new(
+                    RedisConfig::new(redis.url()),
+                    StoreKey::new(&[5; 32]).unwrap(),
+                )
+                .unwrap();
+                an_update_during_a_move_is_kept(store, $how).await;
+            })*
+        }
+    };
 }
 
-#[tokio::test]
-async fn redb() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path().join("s.redb"), StoreKey::new(&[5; 32]).unwrap())
-        .await
-        .unwrap();
-    an_update_during_regenerate_is_kept(store).await;
-}
-
-#[tokio::test]
-async fn redis() {
-    let redis = RedisServer::start().unwrap();
-    let store = RedisStore::new(
-        RedisConfig::new(redis.url()),
-        StoreKey::new(&[5; 32]).unwrap(),
-    )
-    .unwrap();
-    an_update_during_regenerate_is_kept(store).await;
+race_tests! {
+    regenerate: Move::Regenerate;
+    sign_in: Move::SignIn;
 }

@@ -242,7 +242,9 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
     /// owner or with half the settings, as a login of separate steps
     /// ([`regenerate`](Self::regenerate), [`replace`](Self::replace),
     /// [`set_owner`](Self::set_owner), ...) can be when the store fails
-    /// midway. A store without an owner index
+    /// midway. An update another server saves to the old session meanwhile
+    /// is carried over, never lost: then `data` runs again on it, so keep
+    /// side effects out of it. A store without an owner index
     /// fails with [`NoOwnerIndex`](crate::store::NoOwnerIndex).
     ///
     /// ```
@@ -260,13 +262,13 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
     ///     let sign_in = SignIn::new(user)
     ///         .with_label(Label::truncated("Firefox on Linux"))
     ///         .with_lifetime(lifetime);
-    ///     session.sign_in(&sign_in, |_anonymous| Account { name }).await
+    ///     session.sign_in(&sign_in, |_anonymous| Account { name: name.clone() }).await
     /// }
     /// ```
     pub async fn sign_in(
         &self,
         sign_in: &SignIn,
-        data: impl FnOnce(Option<&D>) -> D,
+        mut data: impl FnMut(Option<&D>) -> D,
     ) -> Result<(), SessionError> {
         self.inner
             .sign_in(sign_in, |bytes| {

@@ -547,52 +547,76 @@ impl RequestSession {
     }
 
     /// Signs in: a new session under a fresh id holding what `data` makes
-    /// of the request's session's data (if any), protected
-    /// and with `sign_in`'s owner, label and lifetime, stored in one step
+    /// of the request's session's data (if any), protected and with
+    /// `sign_in`'s owner, label and lifetime, stored in one step
     /// ([`SessionStore::create_with_meta`], which applies the per-user cap);
-    /// then the request's session, if any, is deleted. If that delete
-    /// fails, the new session is deleted again and never sent: the visitor
-    /// stays as they were.
+    /// then the old session goes with a compare-and-delete on the version
+    /// `data` read. If another server saved the old session in between, the
+    /// new one is deleted and the sign-in starts again from a fresh load
+    /// (`data` runs again), so that update is carried over, never lost; if
+    /// the delete fails, the new session is deleted again and never sent:
+    /// the visitor stays as they were.
     pub(crate) async fn sign_in(
         &self,
         sign_in: &SignIn,
-        data: impl FnOnce(Option<&[u8]>) -> Result<Vec<u8>, SessionError>,
+        mut data: impl FnMut(Option<&[u8]>) -> Result<Vec<u8>, SessionError>,
     ) -> Result<(), SessionError> {
         self.note(CookieDecision::accessed);
-        let current = self.current().await?;
-        let data = data(current.as_ref().map(|(_, s)| &s.record.data[..]))?;
-        let old = current.map(|(id, _)| id);
-        let now = self.now();
-        let record = SessionRecord {
-            deadlines: self.policy_for(sign_in.lifetime).start(now),
-            protected: true,
-            data: self.check_size(data)?,
-        };
-        let meta = sign_in.meta(now);
+        let old = self.current().await?.map(|(id, _)| id);
         // Ordered against this process's updates, regenerates and destroys
         // of the old session.
         let _turn = match &old {
             Some(old) => Some(self.shared.stripes.lock(old).await),
             None => None,
         };
-        let (id, version) = self.insert_fresh(&record, &meta, now).await?;
-        if let Some(old) = &old
-            && let Err(e) = self.shared.store.delete(old).await
-        {
-            if let Err(undo) = self.shared.store.delete(&id).await {
+        for _ in 0..SAVE_ATTEMPTS {
+            let now = self.now();
+            let loaded = match &old {
+                Some(old) => match self.shared.store.load(old, now).await {
+                    Ok(loaded) => loaded.filter(|s| !s.record.deadlines.is_expired(now)),
+                    Err(e) => return self.failed(e),
+                },
+                None => None,
+            };
+            let record = SessionRecord {
+                deadlines: self.policy_for(sign_in.lifetime).start(now),
+                protected: true,
+                data: self.check_size(data(loaded.as_ref().map(|s| &s.record.data[..]))?)?,
+            };
+            let meta = sign_in.meta(now);
+            let (id, version) = self.insert_fresh(&record, &meta, now).await?;
+            let removed = match (&old, &loaded) {
+                (Some(old), Some(loaded)) => {
+                    self.shared
+                        .store
+                        .delete_version(old, loaded.version, now)
+                        .await
+                }
+                // No session before, or it ended meanwhile: nothing to remove.
+                _ => Ok(Removed::Missing),
+            };
+            if !matches!(removed, Ok(Removed::Deleted | Removed::Missing))
+                && let Err(undo) = self.shared.store.delete(&id).await
+            {
                 tracing::error!(error = %undo, "could not remove the new session after a failed sign-in");
             }
-            return self.failed(e);
+            match removed {
+                Ok(Removed::Deleted | Removed::Missing) => {
+                    self.moved_to(
+                        id,
+                        StoredSession {
+                            record,
+                            version,
+                            meta,
+                        },
+                    );
+                    return Ok(());
+                }
+                Ok(Removed::Conflict) => continue,
+                Err(e) => return self.failed(e),
+            }
         }
-        self.moved_to(
-            id,
-            StoredSession {
-                record,
-                version,
-                meta,
-            },
-        );
-        Ok(())
+        Err(SessionError::Contended)
     }
 
     /// The request's session is now `stored` under the fresh id `id`

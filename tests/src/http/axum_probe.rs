@@ -98,13 +98,18 @@ async fn login(session: Probe, RawQuery(query): RawQuery, body: Bytes) -> Answer
         .with_label(login_label(fields))
         .with_lifetime(login_lifetime(fields));
     // The anonymous session's data comes along (the suite checks it).
-    let stored = user.clone();
     let data = |current: Option<&ProbeData>| ProbeData {
-        user: Some(stored),
+        user: Some(user.clone()),
         ..current.cloned().unwrap_or_default()
     };
     session.sign_in(&sign_in, data).await?;
     Ok(text(StatusCode::OK, user))
+}
+
+/// Moves the session to a new id, keeping its data (tests/regenerate_race.rs).
+async fn regenerate(session: Probe) -> Answer {
+    session.regenerate().await?;
+    Ok(text(StatusCode::OK, "regenerated"))
 }
 
 /// Whether the request's session is logged in (protected, with a user).
@@ -207,6 +212,7 @@ pub fn probe_routes() -> Router {
         .route("/count", get(count))
         .route("/peek", get(peek))
         .route("/login", post(login))
+        .route("/regenerate", post(regenerate))
         .route("/me", get(me))
         .route("/logout", post(logout))
         .route("/csrf", get(csrf))
