@@ -524,14 +524,7 @@ impl RequestSession {
             }
             match removed {
                 Ok(Removed::Deleted) => {
-                    self.moved_to(
-                        new,
-                        StoredSession {
-                            record,
-                            version,
-                            meta,
-                        },
-                    );
+                    self.moved_to(new, record, version, meta);
                     return Ok(());
                 }
                 Ok(Removed::Conflict) => continue,
@@ -602,14 +595,7 @@ impl RequestSession {
             }
             match removed {
                 Ok(Removed::Deleted | Removed::Missing) => {
-                    self.moved_to(
-                        id,
-                        StoredSession {
-                            record,
-                            version,
-                            meta,
-                        },
-                    );
+                    self.moved_to(id, record, version, meta);
                     return Ok(());
                 }
                 Ok(Removed::Conflict) => continue,
@@ -621,10 +607,23 @@ impl RequestSession {
 
     /// The request's session is now `stored` under the fresh id `id`
     /// (regenerated or signed in): its cookie goes out.
-    fn moved_to(&self, id: SessionId, stored: StoredSession) {
-        let expires_at = stored.record.deadlines.expires_at();
-        let lifetime = stored.meta.lifetime;
-        self.set_current(Current::Live { id, stored });
+    fn moved_to(
+        &self,
+        id: SessionId,
+        record: SessionRecord<Vec<u8>>,
+        version: u64,
+        meta: SessionMeta,
+    ) {
+        let expires_at = record.deadlines.expires_at();
+        let lifetime = meta.lifetime;
+        self.set_current(Current::Live {
+            id,
+            stored: StoredSession {
+                record,
+                version,
+                meta,
+            },
+        });
         self.note(|d| {
             d.regenerated(id, expires_at);
             note_lifetime(d, lifetime);
