@@ -230,9 +230,9 @@ impl<D: Serialize + DeserializeOwned + Default> Session<D> {
     /// Signs the visitor in, in one step: a new session under a fresh id
     /// holds what `data` makes of the current session's data (`None`
     /// without one: carry a cart over, or start afresh), is protected from
-    /// eviction, belongs to
-    /// `sign_in.owner`, carries its label and lives by its lifetime from
-    /// now; the request's old session, if any, is deleted, so an id planted
+    /// eviction, belongs to `sign_in.owner`, carries its label and lives by
+    /// its lifetime from now; the request's old session, if any, is
+    /// deleted, so an id planted
     /// before login is worthless (fixation). The new session is stored with
     /// its owner in one atomic store step (the per-user cap applies there,
     /// see [`set_owner`](Self::set_owner)), so it is in the user's list,

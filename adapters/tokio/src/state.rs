@@ -487,17 +487,14 @@ impl RequestSession {
     /// dropped and the move starts again from a fresh load, so that update
     /// is never lost with the old id.
     pub(crate) async fn regenerate(&self) -> Result<(), SessionError> {
-        let Some((old, _)) = self.current().await? else {
+        let Some((old, copy)) = self.current().await? else {
             return Ok(());
         };
+        let mut copy = Some(copy);
         let _turn = self.shared.stripes.lock(&old).await;
         for _ in 0..SAVE_ATTEMPTS {
             let now = self.now();
-            let loaded = match self.shared.store.load(&old, now).await {
-                Ok(l) => l,
-                Err(e) => return self.failed(e),
-            };
-            let Some(stored) = loaded.filter(|s| !s.record.deadlines.is_expired(now)) else {
+            let Some(stored) = self.to_move(&old, &mut copy, now).await? else {
                 self.set_absent();
                 return Ok(());
             };
@@ -555,7 +552,10 @@ impl RequestSession {
         mut data: impl FnMut(Option<&[u8]>) -> Result<Vec<u8>, SessionError>,
     ) -> Result<(), SessionError> {
         self.note(CookieDecision::accessed);
-        let old = self.current().await?.map(|(id, _)| id);
+        let (old, mut copy) = match self.current().await? {
+            Some((id, stored)) => (Some(id), Some(stored)),
+            None => (None, None),
+        };
         // Ordered against this process's updates, regenerates and destroys
         // of the old session.
         let _turn = match &old {
@@ -565,10 +565,7 @@ impl RequestSession {
         for _ in 0..SAVE_ATTEMPTS {
             let now = self.now();
             let loaded = match &old {
-                Some(old) => match self.shared.store.load(old, now).await {
-                    Ok(loaded) => loaded.filter(|s| !s.record.deadlines.is_expired(now)),
-                    Err(e) => return self.failed(e),
-                },
+                Some(old) => self.to_move(old, &mut copy, now).await?,
                 None => None,
             };
             let record = SessionRecord {
@@ -603,6 +600,26 @@ impl RequestSession {
             }
         }
         Err(SessionError::Contended)
+    }
+
+    /// The session `id` a move (regenerate, sign-in) starts from: the
+    /// request's own `copy` on the first attempt, a fresh load after that
+    /// (the compare-and-delete on the version catches a stale copy, and the
+    /// move starts again). Expired reads as gone.
+    async fn to_move(
+        &self,
+        id: &SessionId,
+        copy: &mut Option<StoredSession>,
+        now: Instant,
+    ) -> Result<Option<StoredSession>, SessionError> {
+        let stored = match copy.take() {
+            Some(copy) => Some(copy),
+            None => match self.shared.store.load(id, now).await {
+                Ok(loaded) => loaded,
+                Err(e) => return self.failed(e),
+            },
+        };
+        Ok(stored.filter(|s| !s.record.deadlines.is_expired(now)))
     }
 
     /// The request's session is now `stored` under the fresh id `id`

@@ -726,8 +726,7 @@ impl<S: Slots> Table<S> {
     ) -> Result<(SessionId, Access), CreateError<S::Data>> {
         let id = match self.fresh_id(rng) {
             Ok(id) => id,
-            Err(FreshIdError::Rng) => return Err(CreateError::Rng(data)),
-            Err(FreshIdError::Collision) => return Err(CreateError::Collision(data)),
+            Err(e) => return Err(e.refusing(data)),
         };
         let record = SessionRecord {
             deadlines: self.policy.start(now),
@@ -1003,6 +1002,16 @@ impl<S: Slots> Table<S> {
 enum FreshIdError {
     Rng,
     Collision,
+}
+
+impl FreshIdError {
+    /// The refusal of a new session holding `data`, which comes back.
+    fn refusing<D>(self, data: D) -> CreateError<D> {
+        match self {
+            FreshIdError::Rng => CreateError::Rng(data),
+            FreshIdError::Collision => CreateError::Collision(data),
+        }
+    }
 }
 
 /// The index and age of the youngest entry of an eviction batch.

@@ -2,7 +2,7 @@
 
 use rand_core::TryCryptoRng;
 
-use super::{CreateError, FreshIdError, Slots, Table};
+use super::{CreateError, Slots, Table};
 use crate::owner::{SignIn, SignedIn};
 use crate::record::SessionRecord;
 use crate::{Instant, SessionId};
@@ -45,8 +45,7 @@ impl<S: Slots> Table<S> {
     ) -> Result<SignedIn, CreateError<S::Data>> {
         let id = match self.fresh_id(rng) {
             Ok(id) => id,
-            Err(FreshIdError::Rng) => return Err(CreateError::Rng(data)),
-            Err(FreshIdError::Collision) => return Err(CreateError::Collision(data)),
+            Err(e) => return Err(e.refusing(data)),
         };
         let meta = sign_in.meta(now);
         let record = SessionRecord {
